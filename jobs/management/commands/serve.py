@@ -1,0 +1,67 @@
+"""Start the web server (daphne) and the workers (qcluster) together; Ctrl-C stops both and their children."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Run daphne and the django-q2 cluster together until interrupted."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--no-workers", action="store_true", help="web server only")
+
+    def handle(self, *args, host, port, no_workers, **options):
+        python = sys.executable
+        manage = str(settings.BASE_DIR / "manage.py")
+        commands = {"web": [python, "-m", "daphne", "-b", host, "-p", str(port), "repurposer.asgi:application"]}
+        if not no_workers:
+            commands["workers"] = [python, manage, "qcluster"]
+        children: dict[str, subprocess.Popen] = {}
+        stopping = False
+
+        def stop(signum=None, frame=None):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            for name, argv in commands.items():
+                # Own process group each, so stopping one stops everything it started (ffmpeg included).
+                children[name] = subprocess.Popen(argv, cwd=settings.BASE_DIR, start_new_session=True)
+            self.stdout.write(self.style.SUCCESS(f"Repurposer is running at http://{host}:{port}/  (Ctrl-C to stop)"))
+            while not stopping:
+                for name, proc in children.items():
+                    if proc.poll() is not None:
+                        self.stderr.write(f"{name} exited with code {proc.returncode}; stopping.")
+                        stopping = True
+                time.sleep(0.3)
+        finally:
+            self.stdout.write("Stopping…")
+            for proc in children.values():
+                if proc.poll() is None:
+                    try:
+                        os.killpg(proc.pid, signal.SIGTERM)
+                    except ProcessLookupError:
+                        pass
+            deadline = time.monotonic() + 15
+            for proc in children.values():
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group
+                except ProcessLookupError:
+                    pass
+            self.stdout.write("Stopped.")

@@ -1,0 +1,193 @@
+"""The record of every job: tasks, the events a user sees, and measured operations."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+
+class TaskQuerySet(models.QuerySet["ProcessingTask"]):
+    def for_user(self, user) -> TaskQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(owner=user)
+
+    def active(self) -> TaskQuerySet:
+        return self.filter(status__in=(ProcessingTask.Status.QUEUED, ProcessingTask.Status.RUNNING))
+
+    def claimable(self) -> TaskQuerySet:
+        """Queued tasks, and running ones whose worker stopped beating (it died): those may be taken over."""
+        stale = timezone.now() - timedelta(seconds=settings.JOB_STALE_AFTER)
+        return self.filter(
+            Q(status=ProcessingTask.Status.QUEUED)
+            | Q(status=ProcessingTask.Status.RUNNING, heartbeat_at__lt=stale)
+        ).filter(attempts__lt=settings.JOB_MAX_ATTEMPTS, cancel_requested=False)
+
+    def stale(self) -> TaskQuerySet:
+        stale = timezone.now() - timedelta(seconds=settings.JOB_STALE_AFTER)
+        return self.filter(status=ProcessingTask.Status.RUNNING, heartbeat_at__lt=stale)
+
+
+class ProcessingTask(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    class Kind(models.TextChoices):
+        CHUNKS = "chunks", "Watchable chunks"
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload"
+        YOUTUBE = "youtube"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CHUNKS)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.UPLOAD)
+    # What the user gave us: the original file name (display only; the stored name is always ours).
+    title = models.CharField(max_length=255, blank=True)
+    source_path = models.CharField(max_length=500, blank=True, help_text="Relative to MEDIA_ROOT.")
+    source_size = models.BigIntegerField(default=0)
+    params = models.JSONField(default=dict, blank=True)
+    # Set when this task re-runs another one (reprocess).
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    stage = models.CharField(max_length=40, blank=True)
+    progress = models.FloatField(default=0)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=100, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    last_seq = models.PositiveIntegerField(default=0)
+
+    error = models.TextField(blank=True, help_text="Shown to the user.")
+    error_detail = models.TextField(blank=True, help_text="For operators only.")
+    result = models.JSONField(default=dict, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TaskQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.title or self.id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at is None:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+    def workdir(self) -> Path:
+        """Where this task's outputs live: MEDIA_ROOT/tasks/<uuid>/."""
+        return Path(settings.MEDIA_ROOT) / "tasks" / str(self.id)
+
+    def source_file(self) -> Path:
+        return Path(settings.MEDIA_ROOT) / self.source_path
+
+    def claim(self, *, worker: str) -> bool:
+        """Take this task for one run. False when another worker has it or it is finished (a re-delivery)."""
+        now = timezone.now()
+        claimed = (
+            ProcessingTask.objects.claimable()
+            .filter(pk=self.pk)
+            .update(
+                status=self.Status.RUNNING,
+                attempts=F("attempts") + 1,
+                worker=worker,
+                heartbeat_at=now,
+                started_at=now,
+                finished_at=None,
+                error="",
+                error_detail="",
+            )
+        )
+        if claimed != 1:
+            return False  # another process got there first, or there is nothing to do
+        self.refresh_from_db()
+        return True
+
+
+class ProgressUpdate(models.Model):
+    """One event a user can see. The WebSocket only ever sends what is a row here first."""
+
+    class Type(models.TextChoices):
+        STAGE = "stage"
+        PROGRESS = "progress"
+        CHUNK_READY = "chunk_ready"
+        IDEA_READY = "idea_ready"
+        PIECE_READY = "piece_ready"
+        COMPLETE = "complete"
+        ERROR = "error"
+        CANCELLED = "cancelled"
+
+    task = models.ForeignKey(ProcessingTask, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    type = models.CharField(max_length=20, choices=Type.choices)
+    stage = models.CharField(max_length=40, blank=True)
+    progress = models.FloatField(default=0)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    message = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["task", "seq"]
+        constraints = [models.UniqueConstraint(fields=["task", "seq"], name="progressupdate_task_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.type} {self.stage}"
+
+    def as_event(self) -> dict:
+        """The JSON the WebSocket and the event log speak (see DESIGN.md, Events)."""
+        return {
+            "seq": self.seq,
+            "task": str(self.task_id),
+            "type": self.type,
+            "stage": self.stage,
+            "progress": round(self.progress, 2),
+            "eta_s": None if self.eta_seconds is None else round(self.eta_seconds),
+            "message": self.message,
+            "data": self.data,
+            "ts": self.created_at.isoformat(),
+        }
+
+
+class PerformanceMetrics(models.Model):
+    """One measured operation: a stage, an ffmpeg run, a provider call."""
+
+    task = models.ForeignKey(ProcessingTask, on_delete=models.CASCADE, null=True, blank=True, related_name="metrics")
+    operation = models.CharField(max_length=80, db_index=True)
+    duration_ms = models.FloatField()
+    success = models.BooleanField(default=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "performance metrics"
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.duration_ms:.0f} ms"

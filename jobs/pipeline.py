@@ -1,0 +1,166 @@
+"""The stages of each kind of task, wired to events and metrics. The work itself is in media_pipeline/."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.urls import reverse
+
+from media_pipeline.errors import Cancelled
+from media_pipeline.plan import Interval, keyframes_near, plan_intervals
+from media_pipeline.probe import Limits, MediaInfo, probe
+from media_pipeline.process import CancelToken
+from media_pipeline.render.chunk import render_chunk
+from media_pipeline.render.final import concat_segments
+
+from .models import ProcessingTask, ProgressUpdate
+from .reporter import emit, measured
+
+# Stages in the order the watch page lists them, with the share of the progress bar each one takes.
+STAGES = [("probe", "Check the file", 2), ("plan", "Plan intervals", 2), ("chunk", "Cut chunks", 88),
+          ("finalize", "Join the final video", 8)]  # fmt: skip
+STAGE_START = {}
+_acc = 0.0
+for _name, _label, _share in STAGES:
+    STAGE_START[_name] = _acc
+    _acc += _share
+STAGE_SHARE = {name: share for name, _, share in STAGES}
+
+
+def overall(stage: str, fraction: float) -> float:
+    return round(STAGE_START[stage] + STAGE_SHARE[stage] * max(0.0, min(1.0, fraction)), 2)
+
+
+@dataclass
+class Outcome:
+    result: dict
+    message: str
+    data: dict = field(default_factory=dict)
+
+
+def media_url(task: ProcessingTask, name: str) -> str:
+    return reverse("task-media", args=[task.pk, name])
+
+
+def chunk_name(index: int) -> str:
+    return f"chunks/{index:05d}.ts"
+
+
+def thumb_name(index: int) -> str:
+    return f"thumbs/{index:05d}.jpg"
+
+
+def limits_from_settings() -> Limits:
+    return Limits(
+        max_duration=settings.MAX_DURATION_SECONDS,
+        max_width=settings.MAX_WIDTH,
+        max_height=settings.MAX_HEIGHT,
+        max_fps=settings.MAX_FPS,
+        max_streams=settings.MAX_STREAMS,
+    )
+
+
+def _check(cancel: CancelToken) -> None:
+    if cancel.is_set():
+        raise Cancelled()
+
+
+def _probe(task: ProcessingTask, src: Path, cancel: CancelToken) -> MediaInfo:
+    emit(task.pk, "stage", stage="probe", progress=overall("probe", 0), message="Checking the file")
+    with measured(task.pk, "ffprobe", size=task.source_size):
+        info = probe(src, limits=limits_from_settings(), ffprobe=settings.FFPROBE_BIN,
+                     timeout=settings.FFPROBE_TIMEOUT, cancel=cancel)  # fmt: skip
+    return info
+
+
+def _plan(task: ProcessingTask, src: Path, info: MediaInfo, cancel: CancelToken) -> list[Interval]:
+    interval = float(task.params.get("interval", 30))
+    emit(task.pk, "stage", stage="plan", progress=overall("plan", 0),
+         message=f"{info.width}×{info.height}, {info.duration:.1f} s; planning {interval:.0f} s intervals")  # fmt: skip
+    with measured(task.pk, "plan") as extra:
+        keyframes = None
+        if info.video_copyable:
+            targets = [i * interval for i in range(1, math.ceil(info.duration / interval)) if i * interval < info.duration]
+            keyframes = keyframes_near(src, targets, info=info, ffprobe=settings.FFPROBE_BIN, cancel=cancel)
+        plan = plan_intervals(info, interval=interval, keyframes=keyframes)
+        extra["intervals"] = len(plan)
+    ProcessingTask.objects.filter(pk=task.pk).update(
+        result={
+            "media": {"duration": info.duration, "width": info.width, "height": info.height, "fps": info.fps,
+                      "video_codec": info.video_codec, "audio_codec": info.audio_codec,
+                      "copy_video": info.video_copyable},
+            "plan": [iv.as_dict() for iv in plan],
+            "target_duration": math.ceil(max(iv.duration for iv in plan)) + 1,
+        }
+    )  # fmt: skip
+    return plan
+
+
+def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
+    """probe → plan → one segment per interval (chunk_ready as each lands) → final MP4."""
+    src = task.source_file()
+    workdir = task.workdir()
+    info = _probe(task, src, cancel)
+    _check(cancel)
+    plan = _plan(task, src, info, cancel)
+    _check(cancel)
+
+    # Chunks already announced by an earlier attempt (a re-delivery after a crash) are not announced again.
+    announced = {
+        e.data.get("index")
+        for e in ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.CHUNK_READY).only("data")
+    }
+    emit(task.pk, "stage", stage="chunk", progress=overall("chunk", 0),
+         message=f"Cutting {len(plan)} chunks", data={"chunks": len(plan)})  # fmt: skip
+    started = time.monotonic()
+    segments: list[Path] = []
+    copied = 0
+    for iv in plan:
+        _check(cancel)
+        with measured(task.pk, "chunk", index=iv.index) as extra:
+            chunk = render_chunk(
+                src, info, iv,
+                out=workdir / chunk_name(iv.index), thumbnail=workdir / thumb_name(iv.index),
+                ffmpeg_bin=settings.FFMPEG_BIN, ffprobe=settings.FFPROBE_BIN, cancel=cancel,
+                is_last=iv.index == len(plan) - 1,
+            )  # fmt: skip
+            extra.update(copied=chunk.copied, bytes=chunk.size, media_seconds=round(chunk.duration, 3))
+        segments.append(chunk.path)
+        copied += chunk.copied
+        done = iv.index + 1
+        elapsed = time.monotonic() - started
+        eta = elapsed / done * (len(plan) - done) * (1 + STAGE_SHARE["finalize"] / STAGE_SHARE["chunk"])
+        if iv.index in announced:
+            continue
+        emit(
+            task.pk, "chunk_ready", stage="chunk", progress=overall("chunk", done / len(plan)), eta_seconds=eta,
+            message=f"Chunk {done} of {len(plan)} ready",
+            data={
+                "index": iv.index, "start": round(iv.start, 3), "end": round(iv.end, 3),
+                "duration": round(chunk.duration, 3), "url": media_url(task, chunk_name(iv.index)),
+                "thumbnail": media_url(task, thumb_name(iv.index)), "has_commentary": False,
+                "copied": chunk.copied, "count": len(plan),
+            },
+        )  # fmt: skip
+
+    _check(cancel)
+    emit(task.pk, "stage", stage="finalize", progress=overall("finalize", 0), message="Joining the final video")
+    with measured(task.pk, "finalize", chunks=len(segments)):
+        concat_segments(segments, out=workdir / "final.mp4", ffmpeg_bin=settings.FFMPEG_BIN, cancel=cancel)
+    final_url = media_url(task, "final.mp4")
+    result = dict(ProcessingTask.objects.values_list("result", flat=True).get(pk=task.pk) or {})
+    result.update({"final": "final.mp4", "chunks": len(plan), "copied_chunks": copied})
+    return Outcome(
+        result=result,
+        message=f"Done: {len(plan)} chunks and the final video are ready.",
+        data={"final_url": final_url, "chunks": len(plan), "copied_chunks": copied, "duration": info.duration},
+    )
+
+
+PIPELINES: dict[str, Callable[..., Outcome]] = {ProcessingTask.Kind.CHUNKS: run_chunks}

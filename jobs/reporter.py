@@ -1,0 +1,98 @@
+"""The one way events are written: the row first, then (Redis mode) a wake-up after commit."""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from collections.abc import Iterator
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from .models import PerformanceMetrics, ProcessingTask, ProgressUpdate
+
+log = logging.getLogger(__name__)
+
+
+def group_name(task_id: Any) -> str:
+    return f"task.{task_id}"
+
+
+def wake(task_id: Any) -> None:
+    """Tell web processes that `task_id` has new rows. Only a hint: a lost wake-up delays, never loses."""
+    if not settings.REDIS_URL:
+        return  # embedded mode: each web process tails the table itself
+    try:
+        async_to_sync(get_channel_layer().group_send)(group_name(task_id), {"type": "task.wake"})
+    except Exception:  # the row is written; the consumer's periodic check will find it
+        log.warning("could not send wake-up for task %s", task_id, exc_info=True)
+
+
+def emit(
+    task_id: Any,
+    type: str,
+    *,
+    stage: str | None = None,
+    progress: float | None = None,
+    eta_seconds: float | None = None,
+    message: str = "",
+    data: dict | None = None,
+    status: str | None = None,
+    task_fields: dict | None = None,
+) -> ProgressUpdate:
+    """Append event number last_seq+1 for the task and update the task's summary fields with it.
+
+    The UPDATE takes the task row's lock before the seq is read back, so two writers can never get the
+    same number (and the unique (task, seq) constraint would refuse it if they did).
+    """
+    fields: dict[str, Any] = {"last_seq": F("last_seq") + 1, **(task_fields or {})}
+    if stage is not None:
+        fields["stage"] = stage
+    if progress is not None:
+        fields["progress"] = progress
+    if status is not None:
+        fields["status"] = status
+    fields["eta_seconds"] = eta_seconds
+    with transaction.atomic():
+        ProcessingTask.objects.filter(pk=task_id).update(**fields)
+        task = ProcessingTask.objects.only("last_seq", "stage", "progress").get(pk=task_id)
+        row = ProgressUpdate.objects.create(
+            task_id=task_id,
+            seq=task.last_seq,
+            type=type,
+            stage=task.stage if stage is None else stage,
+            progress=task.progress if progress is None else progress,
+            eta_seconds=eta_seconds,
+            message=message,
+            data=data or {},
+        )
+        transaction.on_commit(lambda: wake(task_id))
+    return row
+
+
+def record_metric(
+    task_id: Any, operation: str, *, duration_ms: float, success: bool = True, data: dict | None = None
+) -> None:
+    PerformanceMetrics.objects.create(
+        task_id=task_id, operation=operation, duration_ms=duration_ms, success=success, data=data or {}
+    )
+
+
+@contextmanager
+def measured(task_id: Any, operation: str, **data: Any) -> Iterator[dict]:
+    """Time the block and store a PerformanceMetrics row; the block may add to the yielded dict."""
+    started = time.monotonic()
+    extra: dict[str, Any] = dict(data)
+    ok = False
+    try:
+        yield extra
+        ok = True
+    finally:
+        record_metric(
+            task_id, operation, duration_ms=(time.monotonic() - started) * 1000, success=ok, data=extra
+        )

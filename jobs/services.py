@@ -1,0 +1,137 @@
+"""Writes that touch tasks: submit, cancel, reprocess. Keyword-only, each one transaction."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from . import reporter
+from .models import ProcessingTask
+
+# Extensions we keep on stored sources (the name itself is always ours). Anything else is stored as .bin;
+# ffprobe decides what the file really is.
+KNOWN_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".flv", ".ts", ".mpg", ".mpeg", ".ogv",
+                    ".wmv", ".mxf", ".3gp"}  # fmt: skip
+
+
+def safe_extension(filename: str) -> str:
+    ext = Path(filename or "").suffix.lower()
+    return ext if ext in KNOWN_EXTENSIONS else ".bin"
+
+
+def display_title(filename: str) -> str:
+    """The user's file name, for display only: no folders, no control characters, not too long."""
+    name = os.path.basename((filename or "").replace("\\", "/"))
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    return name[:200] or "Untitled video"
+
+
+def enqueue(task: ProcessingTask) -> None:
+    """Hand the task to the workers. With the ORM broker this is a row in the same database, written in the
+    caller's transaction: the task and its queue entry appear together or not at all."""
+    async_task("jobs.tasks.run_task", str(task.pk), task_name=f"task-{task.pk}", group=task.kind)
+
+
+@transaction.atomic
+def submit_upload(*, owner, uploaded_path: Path, filename: str, size: int, params: dict[str, Any]) -> ProcessingTask:
+    """Create a task for a file that is already on disk (streamed there by the upload handler)."""
+    task_id = uuid.uuid4()
+    relative = Path("tasks") / str(task_id) / f"source{safe_extension(filename)}"
+    target = Path(settings.MEDIA_ROOT) / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Same filesystem (FILE_UPLOAD_TEMP_DIR is under MEDIA_ROOT), so this is a rename, not a copy.
+    shutil.move(str(uploaded_path), target)
+    task = ProcessingTask.objects.create(
+        id=task_id,
+        owner=owner,
+        kind=ProcessingTask.Kind.CHUNKS,
+        source=ProcessingTask.Source.UPLOAD,
+        title=display_title(filename),
+        source_path=str(relative),
+        source_size=size,
+        params=params,
+    )
+    reporter.emit(task.pk, "stage", stage="queued", progress=0, message="Queued; waiting for a worker")
+    enqueue(task)
+    return task
+
+
+def request_cancel(*, task: ProcessingTask) -> bool:
+    """Ask a task to stop. A queued task stops at once; a running one within a cancel-poll interval.
+    Returns False when the task had already finished."""
+    with transaction.atomic():
+        stopped_queued = ProcessingTask.objects.filter(pk=task.pk, status=ProcessingTask.Status.QUEUED).update(
+            status=ProcessingTask.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now()
+        )
+        if stopped_queued:
+            reporter.emit(task.pk, "cancelled", message="Cancelled before it started.")
+            return True
+    return bool(
+        ProcessingTask.objects.filter(pk=task.pk, status=ProcessingTask.Status.RUNNING).update(cancel_requested=True)
+    )
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+@transaction.atomic
+def reprocess(*, task: ProcessingTask, params: dict[str, Any] | None = None) -> ProcessingTask:
+    """Run a task again from its stored source, as a new task (the old one and its events stay as they were)."""
+    src = task.source_file()
+    if not src.is_file():
+        raise FileNotFoundError(f"the source of task {task.pk} is gone ({task.source_path})")
+    new_id = uuid.uuid4()
+    relative = Path("tasks") / str(new_id) / src.name
+    _link_or_copy(src, Path(settings.MEDIA_ROOT) / relative)
+    new = ProcessingTask.objects.create(
+        id=new_id,
+        owner=task.owner,
+        kind=task.kind,
+        source=task.source,
+        title=task.title,
+        source_path=str(relative),
+        source_size=task.source_size,
+        params={**task.params, **(params or {})},
+        parent=task,
+    )
+    reporter.emit(new.pk, "stage", stage="queued", progress=0, message=f"Queued again (re-run of {task.pk})")
+    enqueue(new)
+    return new
+
+
+def requeue_stale() -> dict[str, int]:
+    """Recover from dead workers: a running task whose heartbeat stopped goes back to the queue, or fails once
+    it is out of attempts. Harmless to run twice: the claim that follows is conditional."""
+    counts = {"requeued": 0, "failed": 0}
+    for task in ProcessingTask.objects.stale():
+        if task.attempts >= settings.JOB_MAX_ATTEMPTS:
+            message = (
+                f"The worker processing this video stopped unexpectedly {task.attempts} times, so we gave up. "
+                "The operators have been told; you can try again."
+            )
+            changed = ProcessingTask.objects.filter(pk=task.pk, status=ProcessingTask.Status.RUNNING,
+                                                    heartbeat_at=task.heartbeat_at).update(
+                status=ProcessingTask.Status.FAILED, finished_at=timezone.now(), error=message,
+                error_detail=f"heartbeat lost after attempt {task.attempts} on {task.worker}",
+            )  # fmt: skip
+            if changed:
+                reporter.emit(task.pk, "error", message=message)
+                counts["failed"] += 1
+        else:
+            reporter.emit(task.pk, "stage", message="The worker stopped unexpectedly; starting again.")
+            enqueue(task)
+            counts["requeued"] += 1
+    return counts

@@ -1,0 +1,13 @@
+"""django-q2 entry points: they take ids, re-fetch, and call the engine or a service."""
+
+from __future__ import annotations
+
+from . import engine, services
+
+
+def run_task(task_id: str) -> str:
+    return engine.run_task(task_id)
+
+
+def requeue_stale() -> dict[str, int]:
+    return services.requeue_stale()

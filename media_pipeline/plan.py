@@ -1,0 +1,89 @@
+"""Split a video into intervals of about the chosen length, each starting on a keyframe where possible."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .probe import FORMAT_WHITELIST, PROTOCOL_WHITELIST, MediaInfo
+from .process import CancelToken, run
+
+# A chunk shorter than this fraction of the interval is folded into its neighbour.
+MIN_TAIL_FRACTION = 0.25
+
+
+@dataclass(frozen=True)
+class Interval:
+    index: int
+    start: float  # seconds from the start of the file
+    end: float
+    starts_on_keyframe: bool
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "start": round(self.start, 3), "end": round(self.end, 3)}
+
+
+def keyframes_near(
+    path: Path, targets: list[float], *, info: MediaInfo, ffprobe: str = "ffprobe", timeout: float = 60,
+    cancel: CancelToken | None = None,
+) -> dict[float, float | None]:
+    """For each target time, the keyframe at or just before it (None when the demuxer gave no keyframe).
+
+    One ffprobe call seeks to every target and reads a single video packet there: a seek lands on the
+    keyframe at or before the target, so this costs one packet per interval instead of a full scan.
+    """
+    if not targets:
+        return {}
+    # read_intervals take stream timestamps; our times are relative to the file's start.
+    spec = ",".join(f"{info.start_time + t:.3f}%+#1" for t in targets)
+    argv = [
+        ffprobe, "-v", "error", "-format_whitelist", FORMAT_WHITELIST, "-protocol_whitelist", PROTOCOL_WHITELIST,
+        "-select_streams", "v:0", "-read_intervals", spec,
+        "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", f"file:{path}",
+    ]  # fmt: skip
+    result = run(argv, timeout=timeout, cancel=cancel, what="ffprobe")
+    found: list[float | None] = []
+    for line in result.stdout.decode("ascii", "replace").splitlines():
+        parts = line.strip().split(",")
+        if len(parts) < 2 or parts[0] in ("", "N/A"):
+            found.append(None)
+            continue
+        found.append(float(parts[0]) - info.start_time if "K" in parts[1] else None)
+    # Packets come back in target order, one per interval; pad if the demuxer returned fewer.
+    found += [None] * (len(targets) - len(found))
+    return dict(zip(targets, found[: len(targets)], strict=True))
+
+
+def plan_intervals(
+    info: MediaInfo, *, interval: float, keyframes: dict[float, float | None] | None = None
+) -> list[Interval]:
+    """Intervals covering [0, duration].
+
+    1. Place boundaries every `interval` seconds.
+    2. When the video will be stream-copied, move each boundary back to the keyframe the demuxer gave for
+       it, as long as that keeps the boundary after the previous one by at least a quarter interval; a
+       boundary that cannot move stays where it is and that chunk is transcoded instead.
+    3. Fold a last chunk shorter than a quarter interval into the one before it.
+    """
+    duration = info.duration
+    targets = [i * interval for i in range(1, int(duration // interval) + 1) if i * interval < duration]
+    min_len = interval * MIN_TAIL_FRACTION
+    boundaries: list[tuple[float, bool]] = [(0.0, True)]
+    for target in targets:
+        previous = boundaries[-1][0]
+        snapped = (keyframes or {}).get(target)
+        if snapped is not None and snapped - previous >= min_len:
+            boundaries.append((snapped, True))
+        elif target - previous >= min_len:
+            boundaries.append((target, False))
+    if duration - boundaries[-1][0] < min_len and len(boundaries) > 1:
+        boundaries.pop()
+    intervals = []
+    for index, (start, on_key) in enumerate(boundaries):
+        end = boundaries[index + 1][0] if index + 1 < len(boundaries) else duration
+        intervals.append(Interval(index=index, start=start, end=end, starts_on_keyframe=on_key))
+    return intervals

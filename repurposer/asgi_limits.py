@@ -1,0 +1,74 @@
+"""Refuse request bodies over the upload limit while they arrive, before Django spools them to disk.
+
+Django's ASGI handler reads the whole body before any view or upload handler runs, so the size limit has
+to be enforced here: a declared Content-Length over the limit is answered at once, and a body without one
+is counted as it streams and cut off when it passes the limit.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+# Room for the multipart envelope and the other form fields around the file.
+ENVELOPE_BYTES = 64 * 1024
+
+
+def _limit_message(limit: int) -> bytes:
+    gib = limit / 1024**3
+    size = f"{gib:.1f} GB" if gib >= 1 else f"{limit / 1024**2:.0f} MB"
+    return (
+        f"The file is too large: the limit is {size}. Trim or compress the video and try again.\n"
+    ).encode()
+
+
+class BodySizeLimit:
+    def __init__(self, app, limit: int | None = None) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = (self.limit or settings.MAX_UPLOAD_BYTES) + ENVELOPE_BYTES
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return await self._reject(send, limit - ENVELOPE_BYTES)
+
+        received = 0
+        too_large = False
+
+        async def limited_receive():
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    too_large = True
+                    # Pretend the client went away: Django stops reading and discards what it spooled.
+                    return {"type": "http.disconnect"}
+            return message
+
+        response_started = False
+
+        async def tracking_send(message):
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        await self.app(scope, limited_receive, tracking_send)
+        if too_large and not response_started:
+            await self._reject(send, limit - ENVELOPE_BYTES)
+
+    async def _reject(self, send, limit: int) -> None:
+        body = _limit_message(limit)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")],
+            }
+        )  # fmt: skip
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import UserCreationForm
+
+
+def human_size(n: int) -> str:
+    for unit, size in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}".replace(".0 ", " ")
+    return f"{n} bytes"
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(
+        label="Video file",
+        help_text="MP4, MOV, MKV, WebM, AVI … up to the size limit.",
+        widget=forms.ClearableFileInput(attrs={"accept": "video/*,.mkv,.ts,.mxf"}),
+    )
+    interval = forms.IntegerField(
+        label="Chunk length (seconds)", min_value=10, max_value=120, initial=30,
+        help_text="Each chunk is about this long (10–120 s); cuts move to the nearest keyframe.",
+    )  # fmt: skip
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size == 0:
+            raise forms.ValidationError("The file is empty. Please choose the video file again.")
+        if upload.size > settings.MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                f"The file is {human_size(upload.size)}; the limit is {human_size(settings.MAX_UPLOAD_BYTES)}."
+            )
+        return upload
+
+    def job_params(self) -> dict:
+        return {"interval": self.cleaned_data["interval"]}
+
+
+class SignupForm(UserCreationForm):
+    pass

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from streaming import views as streaming_views
+
+from . import views
+
+urlpatterns = [
+    path("", views.upload, name="upload"),
+    path("signup/", views.signup, name="signup"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("tasks/", views.task_list, name="task-list"),
+    path("tasks/<uuid:task_id>/", views.watch, name="watch"),
+    path("tasks/<uuid:task_id>/cancel/", views.cancel, name="cancel"),
+    path("tasks/<uuid:task_id>/hls/playlist.m3u8", streaming_views.playlist, name="playlist"),
+    path("tasks/<uuid:task_id>/media/<path:name>", streaming_views.media, name="task-media"),
+    path("performance/metrics", views.performance_metrics, name="performance-metrics"),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,131 @@
+"""The web UI: upload, watch, task list, sign-up. Views fetch with permission, bind a form, call a service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from statistics import median
+
+from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from jobs import services
+from jobs.models import PerformanceMetrics, ProcessingTask
+from jobs.pipeline import STAGES
+
+from .forms import SignupForm, UploadForm, human_size
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def signup(request):
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user)
+        return redirect("upload")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def upload(request):
+    if request.method == "POST":
+        form = UploadForm(request.POST, request.FILES)
+        if getattr(request, "upload_too_large", False):
+            form.errors.clear()
+            form.add_error(None, f"The file is too large; the limit is {human_size(settings.MAX_UPLOAD_BYTES)}.")
+        elif form.is_valid():
+            upload = form.cleaned_data["file"]
+            task = services.submit_upload(
+                owner=request.user,
+                uploaded_path=Path(upload.temporary_file_path()),
+                filename=upload.name,
+                size=upload.size,
+                params=form.job_params(),
+            )
+            url = reverse("watch", args=[task.pk])
+            if _wants_json(request):
+                return JsonResponse({"task_id": str(task.pk), "status": task.status, "url": url}, status=201)
+            return redirect(url)
+        if _wants_json(request):
+            errors = [str(e) for errs in form.errors.values() for e in errs]
+            return JsonResponse({"errors": errors}, status=400)
+    else:
+        form = UploadForm()
+    return render(
+        request, "tasks/upload.html", {"form": form, "max_upload": human_size(settings.MAX_UPLOAD_BYTES),
+                                       "max_upload_bytes": settings.MAX_UPLOAD_BYTES},
+    )  # fmt: skip
+
+
+@login_required
+def watch(request, task_id):
+    task = get_object_or_404(ProcessingTask.objects.for_user(request.user), pk=task_id)
+    config = {
+        "task": str(task.pk),
+        "ws": f"/ws/tasks/{task.pk}/",
+        "playlist": reverse("playlist", args=[task.pk]),
+        "cancel": reverse("cancel", args=[task.pk]),
+        "final": reverse("task-media", args=[task.pk, "final.mp4"]) + "?download=1",
+        "stages": [{"name": name, "label": label} for name, label, _ in STAGES],
+        "status": task.status,
+    }
+    return render(request, "tasks/watch.html", {"task": task, "config": config})
+
+
+@login_required
+@require_GET
+def task_list(request):
+    tasks = ProcessingTask.objects.for_user(request.user)[:200]
+    return render(request, "tasks/list.html", {"tasks": tasks})
+
+
+@login_required
+@require_POST
+def cancel(request, task_id):
+    task = get_object_or_404(ProcessingTask.objects.for_user(request.user), pk=task_id)
+    accepted = services.request_cancel(task=task)
+    if _wants_json(request):
+        return JsonResponse({"cancel_requested": accepted})
+    return redirect("watch", task_id=task.pk)
+
+
+@staff_member_required
+@require_GET
+def performance_metrics(request):
+    """Real numbers from PerformanceMetrics over the last `hours` (default 24): per operation."""
+    hours = min(max(int(request.GET.get("hours", 24) or 24), 1), 24 * 30)
+    since = timezone.now() - timezone.timedelta(hours=hours)
+    by_op: dict[str, list[tuple[float, bool]]] = {}
+    for op, ms, ok in PerformanceMetrics.objects.filter(created_at__gte=since).values_list(
+        "operation", "duration_ms", "success"
+    ):
+        by_op.setdefault(op, []).append((ms, ok))
+    operations = {}
+    for op, rows in sorted(by_op.items()):
+        durations = sorted(ms for ms, _ in rows)
+        operations[op] = {
+            "count": len(rows),
+            "success_rate": round(sum(ok for _, ok in rows) / len(rows), 4),
+            "p50_ms": round(median(durations), 1),
+            "p95_ms": round(durations[min(len(durations) - 1, int(0.95 * len(durations)))], 1),
+            "max_ms": round(durations[-1], 1),
+        }
+    tasks = {s: ProcessingTask.objects.filter(status=s, created_at__gte=since).count() for s in ProcessingTask.Status.values}
+    return JsonResponse({"window_hours": hours, "tasks": tasks, "operations": operations})
+
+
+@require_GET
+def healthz(request):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return HttpResponse("ok\n", content_type="text/plain")

@@ -1,0 +1,157 @@
+// Watch page: follow the task's events over a WebSocket (replaying after the last seq seen), drive the
+// progress bar, stage list and event log, and play the HLS playlist from the first chunk on.
+(function () {
+  "use strict";
+  var cfg = JSON.parse(document.getElementById("watch-config").textContent);
+  var $ = function (id) { return document.getElementById(id); };
+  var video = $("player");
+  var lastSeq = 0;
+  var finished = false;
+  var playerStarted = false;
+  var socket = null;
+  var retryDelay = 500;
+  var currentStage = null;
+
+  // Stage list --------------------------------------------------------------------------------------
+  var stageItems = {};
+  cfg.stages.forEach(function (s) {
+    var li = document.createElement("li");
+    li.textContent = s.label;
+    li.className = "pending";
+    li.dataset.stage = s.name;
+    $("stages").appendChild(li);
+    stageItems[s.name] = li;
+  });
+  function markStage(name, state) {
+    var reached = false;
+    cfg.stages.forEach(function (s) {
+      var li = stageItems[s.name];
+      if (s.name === name) { li.className = state; reached = true; }
+      else if (!reached && state !== "pending") { li.className = "done"; }
+    });
+  }
+
+  // Player ------------------------------------------------------------------------------------------
+  function startPlayer() {
+    if (playerStarted) return;
+    playerStarted = true;
+    $("player-wait").hidden = true;
+    if (window.Hls && window.Hls.isSupported()) {
+      var hls = new window.Hls({ startPosition: 0, liveDurationInfinity: true });
+      hls.loadSource(cfg.playlist);
+      hls.attachMedia(video);
+      hls.on(window.Hls.Events.MANIFEST_PARSED, function () { video.play().catch(function () {}); });
+      hls.on(window.Hls.Events.ERROR, function (_e, data) {
+        if (data.fatal && data.type === window.Hls.ErrorTypes.NETWORK_ERROR) { hls.startLoad(); }
+        else if (data.fatal && data.type === window.Hls.ErrorTypes.MEDIA_ERROR) { hls.recoverMediaError(); }
+      });
+    } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+      video.src = cfg.playlist; // Safari plays HLS natively
+      video.play().catch(function () {});
+    } else {
+      $("player-wait").hidden = false;
+      $("player-wait").textContent = "This browser cannot play the stream; download the video when it is ready.";
+    }
+  }
+
+  function addChunk(d) {
+    var a = document.createElement("a");
+    a.href = "#";
+    a.className = "chunk";
+    a.title = "Chunk " + (d.index + 1) + ": " + fmt(d.start) + "–" + fmt(d.end);
+    var img = document.createElement("img");
+    img.src = d.thumbnail;
+    img.alt = a.title;
+    img.loading = "lazy";
+    a.appendChild(img);
+    a.addEventListener("click", function (ev) {
+      ev.preventDefault();
+      startPlayer();
+      video.currentTime = d.start + 0.05;
+      video.play().catch(function () {});
+    });
+    $("chunks").appendChild(a);
+  }
+
+  // Events ------------------------------------------------------------------------------------------
+  function fmt(seconds) {
+    seconds = Math.max(0, Math.round(seconds));
+    var m = Math.floor(seconds / 60), s = seconds % 60;
+    return m + ":" + (s < 10 ? "0" : "") + s;
+  }
+  function log(ev) {
+    var li = document.createElement("li");
+    li.className = "ev " + ev.type;
+    var time = new Date(ev.ts);
+    li.textContent = time.toLocaleTimeString() + " — " + (ev.message || ev.type);
+    $("log").insertBefore(li, $("log").firstChild);
+  }
+  function setProgress(p, eta) {
+    $("bar").style.width = p + "%";
+    $("bar-label").textContent = Math.floor(p) + " %";
+    $("eta").textContent = (eta !== null && eta !== undefined && !finished) ? "About " + fmt(eta) + " left." : "";
+  }
+  function end(text, cls) {
+    finished = true;
+    $("cancel").hidden = true;
+    $("status-line").textContent = text;
+    $("status-line").className = "status-line " + cls;
+  }
+
+  function handle(ev) {
+    if (ev.seq <= lastSeq) return; // already shown (replay overlap)
+    lastSeq = ev.seq;
+    log(ev);
+    if (ev.stage && ev.stage !== currentStage && stageItems[ev.stage]) {
+      currentStage = ev.stage;
+      markStage(ev.stage, "active");
+    }
+    switch (ev.type) {
+      case "chunk_ready":
+        addChunk(ev.data);
+        startPlayer();
+        break;
+      case "complete":
+        cfg.stages.forEach(function (s) { stageItems[s.name].className = "done"; });
+        $("download").hidden = false;
+        end(ev.message, "ok");
+        break;
+      case "error":
+        if (currentStage && stageItems[currentStage]) stageItems[currentStage].className = "failed";
+        end(ev.message, "error");
+        break;
+      case "cancelled":
+        end(ev.message, "muted");
+        break;
+    }
+    setProgress(ev.progress, ev.eta_s);
+  }
+
+  // Connection with replay and backoff ------------------------------------------------------------------
+  function connect() {
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + window.location.host + cfg.ws + "?after=" + lastSeq);
+    socket.onopen = function () { retryDelay = 500; $("conn").textContent = ""; };
+    socket.onmessage = function (m) { handle(JSON.parse(m.data)); };
+    socket.onclose = function (e) {
+      if (e.code === 4403) { $("conn").textContent = "You do not have access to this video."; return; }
+      if (finished) return;
+      $("conn").textContent = "Reconnecting…";
+      var wait = retryDelay * (0.75 + Math.random() * 0.5);
+      retryDelay = Math.min(retryDelay * 2, 10000);
+      setTimeout(connect, wait);
+    };
+  }
+
+  $("cancel").addEventListener("click", function () {
+    var token = (document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/) || [])[1] || "";
+    $("cancel").disabled = true;
+    $("status-line").textContent = "Cancelling…";
+    fetch(cfg.cancel, { method: "POST", headers: { "X-CSRFToken": token, "Accept": "application/json" }, credentials: "same-origin" })
+      .catch(function () { $("cancel").disabled = false; $("status-line").textContent = "Could not reach the server; try again."; });
+  });
+
+  // For tests and curious people: what the page has seen.
+  window.repurposerWatch = { lastSeq: function () { return lastSeq; }, finished: function () { return finished; } };
+  connect();
+})();

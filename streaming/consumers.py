@@ -1,0 +1,79 @@
+"""WebSocket: /ws/tasks/<uuid>/?after=<seq> sends every event of one task, in seq order, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from jobs.models import ProcessingTask, ProgressUpdate
+from jobs.reporter import group_name
+
+from .fanout import ensure_tailer
+
+# Close code for "not yours" (4000–4999 are for applications; 4403 reads as HTTP 403).
+NOT_ALLOWED = 4403
+# Even with no wake-up, look at the table this often: wake-ups are hints, the rows are the record.
+SAFETY_POLL_SECONDS = 3.0
+
+
+@database_sync_to_async
+def _owned_task_exists(task_id: str, user) -> bool:
+    return ProcessingTask.objects.for_user(user).filter(pk=task_id).exists()
+
+
+@database_sync_to_async
+def _events_after(task_id: str, seq: int) -> list[dict]:
+    rows = ProgressUpdate.objects.filter(task_id=task_id, seq__gt=seq).order_by("seq")[:500]
+    return [row.as_event() for row in rows]
+
+
+class TaskEventsConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        """Accept owners only; replay what they have not seen, then follow new events."""
+        self.task_id = str(self.scope["url_route"]["kwargs"]["task_id"])
+        await self.accept()
+        if not await _owned_task_exists(self.task_id, self.scope.get("user")):
+            await self.close(code=NOT_ALLOWED)
+            return
+        try:
+            self.last_seq = max(0, int(parse_qs(self.scope.get("query_string", b"").decode()).get("after", ["0"])[0]))
+        except ValueError:
+            self.last_seq = 0
+        self.lock = asyncio.Lock()
+        self.group = group_name(self.task_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        ensure_tailer()
+        await self.flush()
+        self.poller = asyncio.get_running_loop().create_task(self._safety_poll())
+
+    async def disconnect(self, code):
+        """Stop following the task."""
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if hasattr(self, "poller"):
+            self.poller.cancel()
+
+    async def receive_json(self, content, **kwargs):
+        """Clients only listen; anything they send is ignored."""
+
+    async def task_wake(self, event):
+        """New rows exist for this task: send the ones this socket has not sent."""
+        await self.flush()
+
+    async def flush(self) -> None:
+        async with self.lock:
+            while True:
+                events = await _events_after(self.task_id, self.last_seq)
+                for event in events:
+                    await self.send_json(event)
+                    self.last_seq = event["seq"]
+                if len(events) < 500:
+                    return
+
+    async def _safety_poll(self) -> None:
+        while True:
+            await asyncio.sleep(SAFETY_POLL_SECONDS)
+            await self.flush()

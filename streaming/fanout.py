@@ -1,0 +1,60 @@
+"""Embedded-mode fan-out: each web process tails new ProgressUpdate rows and wakes its own consumers.
+
+With REDIS_URL set the workers send wake-ups through channels-redis instead and this tailer never starts.
+Either way a wake-up carries no data: the consumer reads the rows it has not sent yet, so a lost or
+duplicated wake-up can only delay an event, never drop or repeat one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from jobs.models import ProgressUpdate
+from jobs.reporter import group_name
+
+log = logging.getLogger(__name__)
+
+_tailer: asyncio.Task | None = None
+
+
+@database_sync_to_async
+def _newest_id() -> int:
+    return ProgressUpdate.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+@database_sync_to_async
+def _new_rows(after_id: int) -> list[tuple[int, str]]:
+    return list(
+        ProgressUpdate.objects.filter(id__gt=after_id).order_by("id").values_list("id", "task_id")[:1000]
+    )
+
+
+async def _tail() -> None:
+    layer = get_channel_layer()
+    last_id = await _newest_id()
+    while True:
+        try:
+            rows = await _new_rows(last_id)
+            for task_id in dict.fromkeys(task_id for _, task_id in rows):
+                await layer.group_send(group_name(task_id), {"type": "task.wake"})
+            if rows:
+                last_id = rows[-1][0]
+                continue  # there may be more; don't sleep
+        except Exception:
+            log.exception("event tailer failed; retrying")
+            await asyncio.sleep(1)
+        await asyncio.sleep(settings.EVENT_TAIL_INTERVAL)
+
+
+def ensure_tailer() -> None:
+    """Start this process's tailer once (embedded mode only). Called from the consumer's connect."""
+    global _tailer
+    if settings.REDIS_URL:
+        return
+    if _tailer is None or _tailer.done():
+        _tailer = asyncio.get_running_loop().create_task(_tail(), name="progress-tailer")

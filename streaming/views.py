@@ -1,0 +1,61 @@
+"""Bytes to browsers: the HLS playlist and the task's media files, owners only."""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_GET
+
+from jobs.models import ProcessingTask, ProgressUpdate
+
+from .hls import Segment, event_playlist
+from .ranges import serve_file
+
+# The only names a media URL may ask for; everything else is 404 (no path is ever taken from the user).
+MEDIA_NAMES = {
+    re.compile(r"^chunks/\d{5}\.ts$"): "video/mp2t",
+    re.compile(r"^thumbs/\d{5}\.jpg$"): "image/jpeg",
+    re.compile(r"^final\.mp4$"): "video/mp4",
+}
+
+
+def _owned_task(request, task_id) -> ProcessingTask:
+    return get_object_or_404(ProcessingTask.objects.for_user(request.user), pk=task_id)
+
+
+@login_required
+@require_GET
+def playlist(request, task_id):
+    task = _owned_task(request, task_id)
+    events = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.CHUNK_READY).only("data")
+    segments = [Segment(index=e.data["index"], duration=e.data["duration"], url=e.data["url"]) for e in events]
+    text = event_playlist(
+        segments, target_duration=int(task.result.get("target_duration", 1 + int(task.params.get("interval", 30)))),
+        ended=task.is_finished,
+    )  # fmt: skip
+    response = HttpResponse(text, content_type="application/vnd.apple.mpegurl")
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+@login_required
+@require_GET
+def media(request, task_id, name):
+    task = _owned_task(request, task_id)
+    content_type = next((ct for pattern, ct in MEDIA_NAMES.items() if pattern.match(name)), None)
+    if content_type is None:
+        raise Http404("No such file.")
+    path = task.workdir() / name
+    if not path.is_file():
+        raise Http404("Not ready yet.")
+    download = None
+    if name == "final.mp4" and request.GET.get("download"):
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", task.title.rsplit(".", 1)[0])[:80] or "video"
+        download = f"{stem}-repurposed.mp4"
+    response = serve_file(request, path, content_type=content_type, download_name=download)
+    if name.startswith(("chunks/", "thumbs/")):
+        response["Cache-Control"] = "private, max-age=86400, immutable"
+    return response
