@@ -79,7 +79,7 @@ def _fraction(text: str | None) -> float:
     return float(value) if value > 0 else 0.0
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     seconds = int(round(seconds))
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
@@ -166,7 +166,7 @@ def check(data: dict, *, size: int, limits: Limits) -> MediaInfo:
         )
     if duration > limits.max_duration:
         raise MediaError(
-            f"The video is {_clock(duration)} long; the limit is {_clock(limits.max_duration)}.",
+            f"The video is {clock(duration)} long; the limit is {clock(limits.max_duration)}.",
             detail=f"duration {duration}",
         )
     try:

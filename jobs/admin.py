@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from . import services
+from .models import PerformanceMetrics, ProcessingTask, ProgressUpdate
+
+
+class ProgressUpdateInline(admin.TabularInline):
+    model = ProgressUpdate
+    fields = ("seq", "type", "stage", "progress", "message", "data", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("seq",)
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class PerformanceMetricsInline(admin.TabularInline):
+    model = PerformanceMetrics
+    fields = ("operation", "duration_ms", "success", "data", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("created_at",)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ProcessingTask)
+class ProcessingTaskAdmin(admin.ModelAdmin):
+    list_display = ("title", "status", "kind", "owner", "stage", "progress_pct", "duration_display", "attempts",
+                    "created_at")  # fmt: skip
+    list_filter = ("status", "kind", "source", ("owner", admin.RelatedOnlyFieldListFilter), "created_at")
+    search_fields = ("id", "title", "owner__username", "owner__email", "error")
+    date_hierarchy = "created_at"
+    readonly_fields = ("id", "owner", "kind", "source", "source_path", "source_size", "parent", "status", "stage",
+                       "progress", "eta_seconds", "attempts", "worker", "heartbeat_at", "cancel_requested",
+                       "last_seq", "error", "error_detail_pre", "result", "created_at", "started_at", "finished_at",
+                       "watch_link")  # fmt: skip
+    exclude = ("error_detail",)
+    inlines = [ProgressUpdateInline, PerformanceMetricsInline]
+    actions = ["cancel_tasks", "reprocess_tasks"]
+    list_select_related = ("owner",)
+
+    @admin.display(description="progress", ordering="progress")
+    def progress_pct(self, obj):
+        return f"{obj.progress:.0f} %"
+
+    @admin.display(description="duration")
+    def duration_display(self, obj):
+        d = obj.duration
+        return "—" if d is None else f"{d.total_seconds():.1f} s"
+
+    @admin.display(description="error detail")
+    def error_detail_pre(self, obj):
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", obj.error_detail) if obj.error_detail else "—"
+
+    @admin.display(description="watch page")
+    def watch_link(self, obj):
+        return format_html('<a href="/tasks/{}/">open (owner only)</a>', obj.pk)
+
+    @admin.action(description="Cancel selected tasks")
+    def cancel_tasks(self, request, queryset):
+        n = sum(services.request_cancel(task=task) for task in queryset)
+        self.message_user(request, f"Asked {n} task(s) to stop.", messages.SUCCESS)
+
+    @admin.action(description="Reprocess selected tasks (as new tasks)")
+    def reprocess_tasks(self, request, queryset):
+        made, missing = 0, 0
+        for task in queryset:
+            try:
+                services.reprocess(task=task)
+                made += 1
+            except FileNotFoundError:
+                missing += 1
+        self.message_user(request, f"Queued {made} new task(s).", messages.SUCCESS)
+        if missing:
+            self.message_user(request, f"{missing} task(s) have no stored source any more.", messages.WARNING)
+
+
+@admin.register(PerformanceMetrics)
+class PerformanceMetricsAdmin(admin.ModelAdmin):
+    list_display = ("operation", "duration_ms", "success", "task", "created_at")
+    list_filter = ("operation", "success", "created_at")
+    search_fields = ("operation", "task__id")
+    readonly_fields = ("task", "operation", "duration_ms", "success", "data", "created_at")

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+
+from . import media
+
+
+@pytest.fixture(scope="session", autouse=True)
+def configured_services_reachable():
+    """Redis named in the environment must answer: a configured service that is down fails the run."""
+    if django_settings.REDIS_URL:
+        import redis
+
+        try:
+            redis.Redis.from_url(django_settings.REDIS_URL, socket_connect_timeout=3).ping()
+        except Exception as exc:  # noqa: BLE001
+            pytest.exit(f"REDIS_URL={django_settings.REDIS_URL} is configured but unreachable: {exc}", returncode=3)
+    for tool in ("ffmpeg", "ffprobe"):
+        if shutil.which(tool) is None:
+            pytest.exit(f"{tool} is not installed; run the tests with `make test`.", returncode=3)
+
+
+@pytest.fixture(autouse=True)
+def media_root(tmp_path, settings):
+    root = tmp_path / "media"
+    settings.MEDIA_ROOT = root
+    settings.FILE_UPLOAD_TEMP_DIR = str(root / "incoming")
+    Path(settings.FILE_UPLOAD_TEMP_DIR).mkdir(parents=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("samples")
+
+
+@pytest.fixture(scope="session")
+def h264_file(sample_dir) -> Path:
+    return media.h264_aac(sample_dir / "h264.mp4", seconds=25)
+
+
+@pytest.fixture(scope="session")
+def mpeg4_file(sample_dir) -> Path:
+    return media.mpeg4_avi(sample_dir / "mpeg4.avi", seconds=25)
+
+
+@pytest.fixture
+def owner(django_user_model):
+    return django_user_model.objects.create_user("alice", "alice@example.com", "alice-pass-1234")
+
+
+@pytest.fixture
+def outsider(django_user_model):
+    return django_user_model.objects.create_user("mallory", "mallory@example.com", "mallory-pass-1234")
+
+
+@pytest.fixture
+def make_task(owner, media_root):
+    """A task whose source is a copy of `path`, queued but not enqueued (tests run it in-process)."""
+    from jobs.models import ProcessingTask
+
+    def make(path: Path, *, user=None, interval: int = 10, **fields) -> ProcessingTask:
+        task = ProcessingTask(owner=user or owner, title=path.name, params={"interval": interval}, **fields)
+        target = task.workdir() / f"source{path.suffix}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+        task.source_path = str(target.relative_to(media_root))
+        task.source_size = target.stat().st_size
+        task.save()
+        return task
+
+    return make
+
+
+def pytest_configure(config):
+    os.environ.setdefault("PLAYWRIGHT_BROWSERS_PATH", "0")

@@ -1,0 +1,88 @@
+"""probe refuses what is not a real audio/video container, with a sentence, and never crashes."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from media_pipeline.errors import MediaError
+from media_pipeline.probe import Limits, probe
+
+from . import media
+
+
+def refused(path, limits=Limits()) -> str:
+    with pytest.raises(MediaError) as info:
+        probe(path, limits=limits)
+    message = info.value.message
+    assert message.endswith(".") and "Traceback" not in message
+    return message
+
+
+def test_it_describes_a_browser_playable_file(h264_file):
+    info = probe(h264_file, limits=Limits())
+    assert info.video_codec == "h264" and info.video_copyable
+    assert info.audio_codec == "aac"
+    assert (info.width, info.height) == (320, 240)
+    assert abs(info.duration - 25) < 0.2
+
+
+def test_it_marks_mpeg4_part2_as_not_copyable(mpeg4_file):
+    info = probe(mpeg4_file, limits=Limits())
+    assert info.video_codec == "mpeg4" and not info.video_copyable
+
+
+def test_it_refuses_an_hls_playlist_renamed_mp4_that_points_at_a_local_file(tmp_path, h264_file):
+    playlist = tmp_path / "evil.mp4"
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{h264_file}\n#EXTINF:10,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n")
+    assert "not a video we can read" in refused(playlist)
+
+
+def test_it_refuses_an_ffconcat_list(tmp_path, h264_file):
+    listing = tmp_path / "list.mp4"
+    listing.write_text(f"ffconcat version 1.0\nfile '{h264_file}'\nfile '/etc/passwd'\n")
+    assert "not a video we can read" in refused(listing)
+
+
+def test_it_refuses_zero_bytes(tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    assert "empty" in refused(empty)
+
+
+def test_it_refuses_random_bytes(tmp_path):
+    noise = tmp_path / "noise.mp4"
+    noise.write_bytes(os.urandom(200_000))
+    assert "not a video we can read" in refused(noise)
+
+
+def test_it_refuses_a_truncated_mp4(tmp_path, h264_file):
+    cut = tmp_path / "cut.mp4"
+    data = h264_file.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])  # moov atom is at the end: it is gone
+    assert "not a video we can read" in refused(cut)
+
+
+def test_it_handles_a_hostile_file_name(tmp_path, h264_file):
+    weird = tmp_path / "../../x;rm -rf ~.mp4"
+    weird = tmp_path / "x;rm -rf ~ $(id).mp4"
+    weird.write_bytes(h264_file.read_bytes())
+    assert probe(weird, limits=Limits()).video_codec == "h264"
+
+
+def test_it_refuses_audio_only(tmp_path):
+    assert "no video track" in refused(media.audio_only(tmp_path / "a.m4a"))
+
+
+@pytest.mark.parametrize(
+    "limits, words",
+    [
+        (Limits(max_duration=10), "long; the limit is 0:10"),
+        (Limits(max_width=160), "320×240; the largest we process is 160×2304"),
+        (Limits(max_fps=10), "25 frames per second; the limit is 10"),
+        (Limits(max_streams=1), "2 streams; the limit is 1"),
+    ],
+)
+def test_it_enforces_limits(h264_file, limits, words):
+    assert words in refused(h264_file, limits)
