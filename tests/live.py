@@ -1,0 +1,219 @@
+"""A real Repurposer stack in child processes (daphne + qcluster) and a client that talks to it.
+
+Used by the end-to-end and browser tests and by `make bench`. The children share the database and the
+media folder of the caller, given through DATABASE_URL and MEDIA_ROOT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_url_for(settings_dict: dict) -> str:
+    """A DATABASE_URL naming the database the caller is connected to (the test database in tests)."""
+    engine = settings_dict["ENGINE"]
+    if engine.endswith("sqlite3"):
+        return f"sqlite:///{Path(settings_dict['NAME']).resolve()}"
+    if engine.endswith("postgresql"):
+        user = settings_dict.get("USER") or ""
+        password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
+        auth = f"{user}{password}@" if user else ""
+        host = settings_dict.get("HOST") or "127.0.0.1"
+        port = settings_dict.get("PORT") or 5432
+        return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+    raise ValueError(f"unsupported engine {engine}")
+
+
+@dataclass
+class LiveStack:
+    database_url: str
+    media_root: Path
+    workers: int = 2
+    extra_env: dict = field(default_factory=dict)
+    port: int = 0
+    procs: dict = field(default_factory=dict)
+    logs: dict = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict:
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=self.database_url,
+            MEDIA_ROOT=str(self.media_root),
+            Q_WORKERS=str(self.workers),
+            PYTHONUNBUFFERED="1",
+            **self.extra_env,
+        )
+        return env
+
+    def start(self, *, web: bool = True, queue: bool = True) -> LiveStack:
+        self.port = self.port or free_port()
+        commands = {}
+        if web:
+            commands["web"] = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                               "repurposer.asgi:application"]  # fmt: skip
+        if queue:
+            commands["queue"] = [sys.executable, str(ROOT / "manage.py"), "qcluster"]
+        for name, argv in commands.items():
+            log = open(self.media_root.parent / f"{name}-{self.port}.log", "w+b")  # noqa: SIM115
+            self.logs[name] = log
+            self.procs[name] = subprocess.Popen(
+                argv, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        if web:
+            self.wait_http()
+        if queue:
+            self.wait_queue()
+        return self
+
+    def wait_http(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                if httpx.get(self.base_url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("daphne did not come up:\n" + self.log_text("web"))
+
+    def wait_queue(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if b"running." in self._log_bytes("queue"):
+                return
+            time.sleep(0.1)
+        raise RuntimeError("qcluster did not come up:\n" + self.log_text("queue"))
+
+    def _log_bytes(self, name: str) -> bytes:
+        log = self.logs[name]
+        log.flush()
+        return Path(log.name).read_bytes()
+
+    def log_text(self, name: str) -> str:
+        return self._log_bytes(name).decode("utf-8", "replace")[-5000:]
+
+    def _check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.log_text(name)}")
+
+    def worker_pids(self) -> list[int]:
+        proc = self.procs.get("queue")
+        if proc is None:
+            return []
+        try:
+            return [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 15
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=10)
+        for log in self.logs.values():
+            log.close()
+
+
+class Client:
+    """A signed-in browser-like client: cookies, CSRF, uploads, the WebSocket."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.http = httpx.Client(base_url=base_url, follow_redirects=False, timeout=120)
+
+    def login(self, username: str, password: str) -> Client:
+        self.http.get("/accounts/login/")
+        r = self.http.post(
+            "/accounts/login/",
+            data={"username": username, "password": password, "csrfmiddlewaretoken": self.csrf},
+            headers={"Referer": self.base_url + "/accounts/login/"},
+        )
+        if r.status_code != 302:
+            raise RuntimeError(f"login failed: {r.status_code}")
+        return self
+
+    @property
+    def csrf(self) -> str:
+        return self.http.cookies.get("csrftoken") or ""
+
+    @property
+    def cookie_header(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
+
+    def upload(self, path: Path, *, interval: int = 30, name: str | None = None) -> httpx.Response:
+        if not self.csrf:
+            self.http.get("/")
+        with open(path, "rb") as fh:
+            return self.http.post(
+                "/",
+                data={"interval": str(interval), "csrfmiddlewaretoken": self.csrf},
+                files={"file": (name or path.name, fh, "application/octet-stream")},
+                headers={"Accept": "application/json", "Referer": self.base_url + "/"},
+            )
+
+    def cancel(self, task_id: str) -> httpx.Response:
+        return self.http.post(
+            f"/tasks/{task_id}/cancel/",
+            headers={"X-CSRFToken": self.csrf, "Accept": "application/json", "Referer": self.base_url + "/"},
+        )
+
+    def ws_url(self, task_id: str, after: int = 0) -> str:
+        return self.base_url.replace("http://", "ws://") + f"/ws/tasks/{task_id}/?after={after}"
+
+    async def events(self, task_id: str, *, after: int = 0, until=("complete", "error", "cancelled"),
+                     timeout: float = 120, on_event=None) -> list[dict]:  # fmt: skip
+        """Collect events until one of `until` arrives; each gets a `received` monotonic-ish wall time."""
+        got = []
+        async with websockets.connect(
+            self.ws_url(task_id, after), additional_headers={"Cookie": self.cookie_header, "Origin": self.base_url}
+        ) as ws:
+            async with asyncio.timeout(timeout):
+                while True:
+                    event = json.loads(await ws.recv())
+                    event["received"] = time.time()
+                    got.append(event)
+                    if on_event is not None:
+                        await on_event(event, got)
+                    if event["type"] in until:
+                        return got

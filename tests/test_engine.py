@@ -1,0 +1,155 @@
+"""The job engine in-process: claim, events, metrics, failure, cancel, crash recovery.
+
+Transactional: the heartbeat thread reads the task through its own connection, as in a real worker.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from jobs import services
+from jobs.engine import run_task
+from jobs.models import PerformanceMetrics, ProcessingTask, ProgressUpdate
+
+from . import media
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def events(task):
+    return list(ProgressUpdate.objects.filter(task=task).order_by("seq"))
+
+
+def wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_it_runs_a_task_to_the_end(make_task, h264_file):
+    task = make_task(h264_file, interval=10)
+    assert run_task(str(task.pk)) == "succeeded"
+    task.refresh_from_db()
+    assert task.status == "succeeded" and task.progress == 100 and task.attempts == 1
+    assert task.result["chunks"] == 3 and task.result["copied_chunks"] == 3
+    evs = events(task)
+    assert [e.seq for e in evs] == list(range(1, len(evs) + 1))
+    chunks = [e for e in evs if e.type == "chunk_ready"]
+    assert [e.data["index"] for e in chunks] == [0, 1, 2]
+    assert all(e.data["url"].endswith(f"chunks/{i:05d}.ts") for i, e in enumerate(chunks))
+    assert evs[-1].type == "complete" and evs[-1].data["final_url"].endswith("final.mp4")
+    progress = [e.progress for e in evs]
+    assert progress == sorted(progress)
+    assert (task.workdir() / "final.mp4").stat().st_size > 10_000
+    operations = set(PerformanceMetrics.objects.filter(task=task).values_list("operation", flat=True))
+    assert operations == {"ffprobe", "plan", "chunk", "finalize"}
+    assert PerformanceMetrics.objects.filter(task=task, operation="chunk").count() == 3
+
+
+def test_a_second_delivery_does_nothing(make_task, h264_file):
+    task = make_task(h264_file, interval=10)
+    run_task(str(task.pk))
+    count = ProgressUpdate.objects.filter(task=task).count()
+    assert run_task(str(task.pk)) == "not claimed"
+    assert ProgressUpdate.objects.filter(task=task).count() == count
+
+
+def test_two_workers_racing_for_one_task_run_it_once(make_task, h264_file):
+    task = make_task(h264_file, interval=10)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(run_task(str(task.pk)))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["not claimed", "succeeded"]
+    assert ProgressUpdate.objects.filter(task=task, type="chunk_ready").count() == 3
+
+
+def test_a_bad_file_fails_with_a_sentence(make_task, tmp_path):
+    noise = tmp_path / "noise.mp4"
+    noise.write_bytes(os.urandom(50_000))
+    task = make_task(noise)
+    assert run_task(str(task.pk)) == "failed"
+    task.refresh_from_db()
+    assert task.status == "failed"
+    assert task.error.startswith("This file is not a video we can read.")
+    assert "ffprobe exited" in task.error_detail
+    last = events(task)[-1]
+    assert last.type == "error" and last.message == task.error
+
+
+def test_cancel_stops_a_running_task_and_its_ffmpeg(make_task, tmp_path):
+    src = media.mpeg4_avi(tmp_path / "long.avi", seconds=90, size="640x360")
+    task = make_task(src, interval=10)
+    thread = threading.Thread(target=run_task, args=(str(task.pk),))
+    thread.start()
+    wait_for(lambda: ProgressUpdate.objects.filter(task=task, type="chunk_ready").exists())
+    asked = time.monotonic()
+    assert services.request_cancel(task=task)
+    thread.join(timeout=15)
+    assert not thread.is_alive()
+    assert time.monotonic() - asked < 3
+    task.refresh_from_db()
+    assert task.status == "cancelled"
+    assert events(task)[-1].type == "cancelled"
+    assert ProgressUpdate.objects.filter(task=task, type="chunk_ready").count() < 9
+    assert not list(task.workdir().rglob("*.tmp*")), "a half-written output was left behind"
+
+
+def test_cancelling_a_queued_task_stops_it_before_it_starts(make_task, h264_file):
+    task = make_task(h264_file)
+    assert services.request_cancel(task=task)
+    task.refresh_from_db()
+    assert task.status == "cancelled"
+    assert run_task(str(task.pk)) == "not claimed"
+
+
+def test_a_dead_workers_task_is_taken_over_and_keeps_finished_chunks(make_task, h264_file):
+    task = make_task(h264_file, interval=10)
+    run_task(str(task.pk))
+    first_chunk = task.workdir() / "chunks/00000.ts"
+    stamp = first_chunk.stat().st_mtime_ns
+    (task.workdir() / "final.mp4").unlink()
+    # Pretend the worker died half-way: running, heartbeat long gone.
+    ProcessingTask.objects.filter(pk=task.pk).update(
+        status="running", worker="gone:1", heartbeat_at=timezone.now() - timedelta(minutes=10)
+    )
+    assert run_task(str(task.pk)) == "succeeded"
+    task.refresh_from_db()
+    assert task.attempts == 2
+    assert first_chunk.stat().st_mtime_ns == stamp
+    # Chunks announced by the first attempt are not announced twice.
+    indexes = [e.data["index"] for e in ProgressUpdate.objects.filter(task=task, type="chunk_ready")]
+    assert sorted(indexes) == [0, 1, 2]
+
+
+def test_requeue_stale_gives_up_after_max_attempts(make_task, h264_file, settings):
+    task = make_task(h264_file)
+    ProcessingTask.objects.filter(pk=task.pk).update(
+        status="running", attempts=settings.JOB_MAX_ATTEMPTS, heartbeat_at=timezone.now() - timedelta(minutes=10)
+    )
+    assert services.requeue_stale() == {"requeued": 0, "failed": 1}
+    task.refresh_from_db()
+    assert task.status == "failed" and "stopped unexpectedly" in task.error
+
+
+def test_requeue_stale_enqueues_a_task_with_attempts_left(make_task, h264_file):
+    from django_q.models import OrmQ
+
+    task = make_task(h264_file)
+    ProcessingTask.objects.filter(pk=task.pk).update(
+        status="running", attempts=1, heartbeat_at=timezone.now() - timedelta(minutes=10)
+    )
+    before = OrmQ.objects.count()
+    assert services.requeue_stale() == {"requeued": 1, "failed": 0}
+    assert OrmQ.objects.count() == before + 1
