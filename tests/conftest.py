@@ -79,3 +79,14 @@ def make_task(owner, media_root):
 
 def pytest_configure(config):
     os.environ.setdefault("PLAYWRIGHT_BROWSERS_PATH", "0")
+    test_db = django_settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if test_db and django_settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        Path(test_db).parent.mkdir(parents=True, exist_ok=True)
+
+
+def pytest_unconfigure(config):
+    """SQLite leaves -wal/-shm files beside the test database; remove them with it."""
+    test_db = django_settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if test_db and django_settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(test_db + suffix).unlink(missing_ok=True)

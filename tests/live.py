@@ -133,14 +133,41 @@ class LiveStack:
         except psutil.NoSuchProcess:
             return []
 
-    def stop(self) -> None:
+    def descendants(self) -> list[psutil.Process]:
+        """Every process below daphne and qcluster, including ffmpeg runs (those get their own session, so
+        killing the qcluster process group does not reach them)."""
+        found = []
+        for proc in self.procs.values():
+            try:
+                found += psutil.Process(proc.pid).children(recursive=True)
+            except psutil.NoSuchProcess:
+                pass
+        return found
+
+    def media_processes(self) -> list[psutil.Process]:
+        """Live processes whose command line names this stack's media folder (ffmpeg/ffprobe runs)."""
+        root = str(self.media_root)
+        found = []
+        for p in psutil.process_iter(["cmdline", "status"]):
+            try:
+                if p.info["status"] == psutil.STATUS_ZOMBIE:
+                    continue
+                if any(root in arg for arg in p.info["cmdline"] or ()):
+                    found.append(p)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        return found
+
+    def stop(self, timeout: float = 15) -> None:
+        """TERM both process groups, KILL what is left after `timeout`, then anything they started."""
+        leftovers = self.descendants()
         for proc in self.procs.values():
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + timeout
         for proc in self.procs.values():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -151,8 +178,23 @@ class LiveStack:
             except ProcessLookupError:
                 pass
             proc.wait(timeout=10)
+        # Children that left the process group (ffmpeg runs in its own session) or were started after the
+        # snapshot and still name our media folder.
+        leftovers += [p for p in self.media_processes() if p not in leftovers]
+        for p in leftovers:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(leftovers, timeout=5)
         for log in self.logs.values():
             log.close()
+
+    def __enter__(self) -> LiveStack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 class Client:
@@ -201,13 +243,26 @@ class Client:
     def ws_url(self, task_id: str, after: int = 0) -> str:
         return self.base_url.replace("http://", "ws://") + f"/ws/tasks/{task_id}/?after={after}"
 
+    def ws_headers(self, *, origin: str | None = None, cookies: bool = True) -> dict:
+        headers = {"Origin": origin or self.base_url}
+        if cookies and self.cookie_header:
+            headers["Cookie"] = self.cookie_header
+        return headers
+
+    def ws_connect(self, task_id: str, *, after: int = 0, origin: str | None = None, cookies: bool = True):
+        """An unopened websockets connection (use `async with`) to the task's event stream."""
+        return websockets.connect(self.ws_url(task_id, after), additional_headers=self.ws_headers(origin=origin, cookies=cookies),
+                                  open_timeout=10)  # fmt: skip
+
     async def events(self, task_id: str, *, after: int = 0, until=("complete", "error", "cancelled"),
-                     timeout: float = 120, on_event=None) -> list[dict]:  # fmt: skip
-        """Collect events until one of `until` arrives; each gets a `received` monotonic-ish wall time."""
+                     timeout: float = 120, on_event=None, linger: float = 0) -> list[dict]:  # fmt: skip
+        """Collect events until one of `until` arrives; each gets a `received` wall time.
+
+        With `linger`, keep listening that many seconds after the last one and return whatever else arrives
+        too (a correct server sends nothing more: every event exactly once).
+        """
         got = []
-        async with websockets.connect(
-            self.ws_url(task_id, after), additional_headers={"Cookie": self.cookie_header, "Origin": self.base_url}
-        ) as ws:
+        async with self.ws_connect(task_id, after=after) as ws:
             async with asyncio.timeout(timeout):
                 while True:
                     event = json.loads(await ws.recv())
@@ -216,4 +271,23 @@ class Client:
                     if on_event is not None:
                         await on_event(event, got)
                     if event["type"] in until:
-                        return got
+                        break
+            if linger:
+                try:
+                    async with asyncio.timeout(linger):
+                        while True:
+                            event = json.loads(await ws.recv())
+                            event["received"] = time.time()
+                            got.append(event)
+                except TimeoutError:
+                    pass
+        return got
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,64 @@
+"""The upload size guard in front of Django: oversize bodies are refused while they arrive."""
+
+from __future__ import annotations
+
+from repurposer.asgi_limits import ENVELOPE_BYTES, BodySizeLimit
+
+
+class RecordingApp:
+    def __init__(self):
+        self.called = False
+        self.body = b""
+
+    async def __call__(self, scope, receive, send):
+        self.called = True
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            self.body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+def scope(headers=()):
+    return {"type": "http", "method": "POST", "path": "/", "headers": list(headers)}
+
+
+async def run(app, scope, chunks):
+    sent = []
+    pending = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+
+    async def receive():
+        return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_a_declared_oversize_body_is_refused_before_it_is_read():
+    inner = RecordingApp()
+    limit = 1000
+    sent = await run(BodySizeLimit(inner, limit), scope([(b"content-length", str(limit + ENVELOPE_BYTES + 1).encode())]), [b"x"])
+    assert not inner.called
+    assert sent[0]["status"] == 413
+    assert b"too large: the limit is" in sent[1]["body"]
+
+
+async def test_an_undeclared_body_is_cut_off_when_it_passes_the_limit():
+    inner = RecordingApp()
+    chunk = b"x" * 16_384
+    sent = await run(BodySizeLimit(inner, 1000), scope(), [chunk] * 10)
+    assert inner.called and len(inner.body) < len(chunk) * 10
+    assert sent[0]["status"] == 413
+
+
+async def test_a_body_within_the_limit_passes_through():
+    inner = RecordingApp()
+    sent = await run(BodySizeLimit(inner, 100_000), scope([(b"content-length", b"5")]), [b"hello"])
+    assert inner.body == b"hello" and sent[0]["status"] == 200

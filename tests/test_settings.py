@@ -1,0 +1,49 @@
+"""Settings fail loudly on bad values; the queue settings are checked at start-up."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from repurposer.apps import check_queue_settings
+from repurposer.settings import envbool, envint
+
+
+def test_envint_reads_numbers_and_refuses_nonsense(monkeypatch):
+    monkeypatch.setenv("X_INT", "12")
+    assert envint("X_INT", 1) == 12
+    monkeypatch.setenv("X_INT", "twelve")
+    with pytest.raises(ImproperlyConfigured, match="X_INT='twelve' is not a whole number"):
+        envint("X_INT", 1)
+    monkeypatch.setenv("X_INT", "0")
+    with pytest.raises(ImproperlyConfigured, match="below the minimum of 1"):
+        envint("X_INT", 5, minimum=1)
+    monkeypatch.delenv("X_INT")
+    assert envint("X_INT", 5) == 5
+
+
+def test_envbool_refuses_what_is_not_a_boolean(monkeypatch):
+    monkeypatch.setenv("X_BOOL", "yes")
+    assert envbool("X_BOOL", False) is True
+    monkeypatch.setenv("X_BOOL", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="is not a boolean"):
+        envbool("X_BOOL", False)
+
+
+def test_retry_must_be_longer_than_timeout(settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 600, "retry": 600}
+    errors = check_queue_settings(None)
+    assert [e.id for e in errors] == ["repurposer.E001"]
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "retry": 700}
+    assert check_queue_settings(None) == []
+
+
+def test_sqlite_runs_in_wal_mode_with_immediate_transactions(settings, db):
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("embedded-mode check; this run is on " + connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+    assert connection.settings_dict["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
