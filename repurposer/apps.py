@@ -12,6 +12,7 @@ class RepurposerConfig(AppConfig):
 
     def ready(self) -> None:
         Path(settings.FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+        Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # WhiteNoise warns when it is missing
 
 
 @register(Tags.compatibility, deploy=False)

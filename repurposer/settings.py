@@ -202,7 +202,7 @@ FFPROBE_TIMEOUT = envint("FFPROBE_TIMEOUT", 30, minimum=1)
 
 # --- Static files ---------------------------------------------------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/hls", BASE_DIR / "node_modules" / "hls.js" / "dist")]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

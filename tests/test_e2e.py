@@ -69,6 +69,13 @@ def strip(event: dict) -> dict:
     return {k: v for k, v in event.items() if k != "received"}
 
 
+def task_status(task_id: str) -> str:
+    try:
+        return ProcessingTask.objects.filter(pk=task_id).values_list("status", flat=True).get()
+    finally:
+        connection.close()  # this ran in a helper thread: don't leave its connection open
+
+
 def ffmpeg_runs(media_root) -> list[psutil.Process]:
     found = []
     for p in psutil.process_iter(["name", "cmdline", "status"]):
@@ -182,13 +189,14 @@ def test_cancel_stops_a_running_job_and_its_ffmpeg(live, owner, long_mpeg4, medi
 
     async def cancel_at_first_chunk(event, got):
         if event["type"] == "chunk_ready" and not asked:
-            assert ProcessingTask.objects.filter(pk=task_id).values_list("status", flat=True).get() == "running"
+            asked["status"] = await asyncio.to_thread(task_status, task_id)
             asked["at"] = time.time()
             r = await asyncio.to_thread(client.cancel, task_id)
             asked["response"] = r
 
     events = collect(client, task_id, on_event=cancel_at_first_chunk, timeout=60, linger=1)
     assert asked, "no chunk_ready before the end"
+    assert asked["status"] == "running"
     assert asked["response"].status_code == 200 and asked["response"].json() == {"cancel_requested": True}
     types = [e["type"] for e in events]
     assert types.count("cancelled") == 1 and "complete" not in types, types

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, time as dtime
+from datetime import datetime
+from datetime import time as dtime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
