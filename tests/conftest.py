@@ -25,6 +25,15 @@ def configured_services_reachable():
             pytest.exit(f"{tool} is not installed; run the tests with `make test`.", returncode=3)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def short_lived_connections():
+    """Worker threads in tests (engine races, consumers) must not keep connections open past their work,
+    or PostgreSQL refuses to drop the test database at the end."""
+    from django.db import connections
+
+    connections.settings["default"]["CONN_MAX_AGE"] = 0
+
+
 @pytest.fixture(autouse=True)
 def media_root(tmp_path, settings):
     root = tmp_path / "media"

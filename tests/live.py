@@ -7,6 +7,7 @@ media folder of the caller, given through DATABASE_URL and MEDIA_ROOT.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,13 +160,21 @@ class LiveStack:
                 pass
         return found
 
-    def stop(self, timeout: float = 15) -> None:
-        """TERM both process groups, KILL what is left after `timeout`, then anything they started."""
+    def stop(self, timeout: float = 10) -> None:
+        """Ask both servers to stop, KILL their process groups after `timeout`, then anything they started.
+
+        qcluster gets SIGTERM on its main process only: its own shutdown stops its children in order. TERM to
+        the whole group kills the children at once and leaves the main process waiting for them forever
+        (django-q2 1.11), which would cost the whole timeout on every stop.
+        """
         leftovers = self.descendants()
-        for proc in self.procs.values():
+        for name, proc in self.procs.items():
             if proc.poll() is None:
                 try:
-                    os.killpg(proc.pid, signal.SIGTERM)
+                    if name == "queue":
+                        os.kill(proc.pid, signal.SIGTERM)
+                    else:
+                        os.killpg(proc.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
         deadline = time.monotonic() + timeout
@@ -195,6 +205,22 @@ class LiveStack:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def running_stack(settings_dict: dict, media_root: Path, *, web: bool = True, queue: bool = True,
+                  **kwargs) -> Iterator[LiveStack]:  # fmt: skip
+    """A started LiveStack on the database `settings_dict` names (the test database in tests); stopped on exit,
+    and its logs printed then (pytest shows them for a failed test)."""
+    stack = LiveStack(database_url=database_url_for(settings_dict), media_root=media_root, **kwargs)
+    try:
+        stack.start(web=web, queue=queue)
+        yield stack
+    finally:
+        logs = {name: stack.log_text(name) for name, log in stack.logs.items() if not log.closed}
+        stack.stop()
+        for name, text in logs.items():
+            print(f"----- {name} log (last 5000 characters) -----\n{text}")
 
 
 class Client:

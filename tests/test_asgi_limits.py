@@ -44,7 +44,9 @@ async def run(app, scope, chunks):
 async def test_a_declared_oversize_body_is_refused_before_it_is_read():
     inner = RecordingApp()
     limit = 1000
-    sent = await run(BodySizeLimit(inner, limit), scope([(b"content-length", str(limit + ENVELOPE_BYTES + 1).encode())]), [b"x"])
+    sent = await run(
+        BodySizeLimit(inner, limit), scope([(b"content-length", str(limit + ENVELOPE_BYTES + 1).encode())]), [b"x"]
+    )
     assert not inner.called
     assert sent[0]["status"] == 413
     assert b"too large: the limit is" in sent[1]["body"]

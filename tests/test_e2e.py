@@ -17,7 +17,7 @@ from django.db import connection
 from jobs.models import ProcessingTask, ProgressUpdate
 
 from . import media
-from .live import Client, LiveStack, database_url_for
+from .live import Client, LiveStack, running_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -31,21 +31,19 @@ def long_mpeg4(sample_dir):
     return media.mpeg4_avi(sample_dir / "long-mpeg4.avi", seconds=120, size="640x360")
 
 
+@pytest.fixture(scope="session")
+def medium_mpeg4(sample_dir):
+    return media.mpeg4_avi(sample_dir / "medium-mpeg4.avi", seconds=40, size="640x360")
+
+
 @pytest.fixture
 def live(transactional_db, media_root):
     """daphne + qcluster on the test database and this test's media folder.
 
     Depends on transactional_db so it is torn down (servers stopped) before the database is flushed.
     """
-    stack = LiveStack(database_url=database_url_for(connection.settings_dict), media_root=media_root)
-    try:
-        stack.start()
+    with running_stack(connection.settings_dict, media_root) as stack:
         yield stack
-    finally:
-        logs = {name: stack.log_text(name) for name in stack.logs if not stack.logs[name].closed}
-        stack.stop()
-        for name, text in logs.items():  # shown by pytest when the test fails
-            print(f"----- {name} log -----\n{text}")
 
 
 def login(live: LiveStack, credentials: tuple[str, str]) -> Client:
@@ -151,17 +149,21 @@ def test_upload_streams_every_chunk_in_order_then_completes(live, owner, h264_fi
     client.close()
 
 
-def test_a_reconnect_replays_exactly_the_events_after_the_last_seen(live, owner, h264_file):
+def test_a_reconnect_replays_exactly_the_events_after_the_last_seen(live, owner, medium_mpeg4):
     client = login(live, OWNER)
-    task_id = upload(client, h264_file, interval=10)
+    task_id = upload(client, medium_mpeg4, interval=10)  # 4 transcoded chunks: a few seconds of work
 
-    # Drop the connection at the first chunk (the job is still going), then come back with ?after=.
+    # Drop the connection at the first chunk, then come back with ?after= while the job is still going:
+    # the replayed rows and the live ones must join with no gap and no repeat.
     first = collect(client, task_id, until=("chunk_ready", "complete", "error", "cancelled"), timeout=60)
     assert first[-1]["type"] == "chunk_ready", [e["type"] for e in first]
+    assert first[-1]["data"]["index"] == 0
+    assert task_status(task_id) == "running"
     rest = collect(client, task_id, after=first[-1]["seq"], timeout=60, linger=0.5)
     joined = first + rest
     assert [e["seq"] for e in joined] == list(range(1, len(joined) + 1)), "no gap and nothing twice"
     assert joined[-1]["type"] == "complete"
+    assert [e["data"]["index"] for e in joined if e["type"] == "chunk_ready"] == [0, 1, 2, 3]
 
     # After the end: replay from a middle event gives exactly the later ones, same content.
     everything = collect(client, task_id, timeout=30)

@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from jobs import services
@@ -24,6 +25,22 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def events(task):
     return list(ProgressUpdate.objects.filter(task=task).order_by("seq"))
+
+
+def run_in_thread(task) -> threading.Thread:
+    """run_task in a thread of its own, as a worker process would, closing its connection at the end."""
+    results = []
+
+    def target():
+        try:
+            results.append(run_task(str(task.pk)))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=target)
+    thread.results = results
+    thread.start()
+    return thread
 
 
 def wait_for(predicate, timeout=30.0):
@@ -65,13 +82,10 @@ def test_a_second_delivery_does_nothing(make_task, h264_file):
 
 def test_two_workers_racing_for_one_task_run_it_once(make_task, h264_file):
     task = make_task(h264_file, interval=10)
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(run_task(str(task.pk)))) for _ in range(2)]
-    for t in threads:
-        t.start()
+    threads = [run_in_thread(task) for _ in range(2)]
     for t in threads:
         t.join()
-    assert sorted(results) == ["not claimed", "succeeded"]
+    assert sorted(threads[0].results + threads[1].results) == ["not claimed", "succeeded"]
     assert ProgressUpdate.objects.filter(task=task, type="chunk_ready").count() == 3
 
 
@@ -91,8 +105,7 @@ def test_a_bad_file_fails_with_a_sentence(make_task, tmp_path):
 def test_cancel_stops_a_running_task_and_its_ffmpeg(make_task, tmp_path):
     src = media.mpeg4_avi(tmp_path / "long.avi", seconds=90, size="640x360")
     task = make_task(src, interval=10)
-    thread = threading.Thread(target=run_task, args=(str(task.pk),))
-    thread.start()
+    thread = run_in_thread(task)
     wait_for(lambda: ProgressUpdate.objects.filter(task=task, type="chunk_ready").exists())
     asked = time.monotonic()
     assert services.request_cancel(task=task)

@@ -64,9 +64,12 @@ def test_admin_lists_filters_and_shows_events_and_metrics(operator, make_task, h
     run_task(str(task.pk))
     listing = operator.get(reverse("admin:jobs_processingtask_changelist") + "?status__exact=succeeded&q=alice")
     assert listing.status_code == 200 and task.title in listing.content.decode()
-    assert operator.get(reverse("admin:jobs_processingtask_changelist") + "?status__exact=failed").context[
-        "cl"
-    ].result_count == 0
+    assert (
+        operator.get(reverse("admin:jobs_processingtask_changelist") + "?status__exact=failed")
+        .context["cl"]
+        .result_count
+        == 0
+    )
     detail = operator.get(reverse("admin:jobs_processingtask_change", args=[task.pk])).content.decode()
     assert "chunk_ready" in detail and "finalize" in detail  # events and metrics inline
 

@@ -35,7 +35,9 @@ def test_it_marks_mpeg4_part2_as_not_copyable(mpeg4_file):
 
 def test_it_refuses_an_hls_playlist_renamed_mp4_that_points_at_a_local_file(tmp_path, h264_file):
     playlist = tmp_path / "evil.mp4"
-    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{h264_file}\n#EXTINF:10,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n")
+    playlist.write_text(
+        f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{h264_file}\n#EXTINF:10,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"
+    )
     assert "not a video we can read" in refused(playlist)
 
 
