@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import math
 import os
 import platform
@@ -385,6 +386,8 @@ def run_baseline(source: Path, *, limit: int | None, workdir: Path) -> BaselineR
     """Re-encode every 30 s chunk one after another, as the old system did. The command is the app's own
     transcode path (segment_argv on a chunk that does not start on a keyframe), so the only difference from
     ours is the architecture, not the encoder settings."""
+    import psutil
+
     from media_pipeline.plan import plan_intervals
     from media_pipeline.probe import Limits, probe
     from media_pipeline.render.chunk import segment_argv
@@ -401,8 +404,6 @@ def run_baseline(source: Path, *, limit: int | None, workdir: Path) -> BaselineR
     chunk_s: list[float] = []
     first_chunk_s = 0.0
     peak = 0
-    import psutil
-
     for iv in todo:
         out = workdir / f"{iv.index:05d}.ts"
         chunk_started = time.perf_counter()
@@ -487,7 +488,7 @@ def build_rows(ours: OursResult, base: BaselineResult | None, *, duration: float
         Row("worker peak RSS, largest ffmpeg child", f"{ours.worker_media_peak_mb:.0f} MB",
             f"{base.ffmpeg_peak_mb:.0f} MB" if base else "skipped"),
         Row("worker peak RSS, whole qcluster tree", f"{ours.worker_tree_peak_mb:.0f} MB"),
-        Row("web (daphne) peak RSS", f"{ours.web_peak_mb:.0f} MB"),
+        Row("web (daphne) peak RSS, main run incl. upload", f"{ours.web_peak_mb:.0f} MB"),
         Row("chunks (video stream-copied)", f"{ours.chunks} ({ours.copied_chunks})",
             f"{base.chunks_total} (0)" if base else "skipped"),
     ]  # fmt: skip
@@ -515,8 +516,10 @@ def breakdown(ours: OursResult, base: BaselineResult | None) -> str:
                          f"max {max(values):.0f} ms, sum {sum(values) / 1000:.1f} s")  # fmt: skip
     if ours.first_chunk_server_s is not None:
         lines.append(f"  first chunk_ready row written {ours.first_chunk_server_s:.2f} s after submit returned")
-    lines.append(f"  events: {len(ours.event_latency_ms)} streamed, {ours.replayed_events} replayed on connect "
-                 f"(written before the socket opened; left out of the latency); RSS samples: {ours.rss_samples}")
+    lines.append(
+        f"  events: {len(ours.event_latency_ms)} streamed, {ours.replayed_events} replayed on connect "
+        f"(written before the socket opened; left out of the latency); RSS samples: {ours.rss_samples}"
+    )
     if base:
         per = ", ".join(f"{s:.1f}" for s in base.chunk_s)
         lines.append(f"Baseline: probe {base.probe_s * 1000:.0f} ms; chunk encodes (s): {per}")
@@ -580,12 +583,15 @@ def check_redis() -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.backbone", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help=f"baseline on the first {QUICK_BASELINE_CHUNKS} chunks only, total extrapolated")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"baseline on the first {QUICK_BASELINE_CHUNKS} chunks only, total extrapolated",
+    )
     parser.add_argument("--submits", type=int, default=20, help="uploads measured for submit latency (20)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline entirely")
     parser.add_argument("--keep", action="store_true", help="keep the run's media folder (uploads, chunks)")
-    return parser.parse_args(argv)  # fmt: skip
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -598,6 +604,8 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
+    # The settings log at INFO; httpx would print a line per request in the middle of the figures.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     check_redis()
     prepare_database()
 
@@ -612,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         ours = run_ours(source, clip, submits=args.submits, run_dir=run_dir)
-    except RuntimeError as exc:
+    except (RuntimeError, TimeoutError) as exc:
         print(f"\nThe run failed: {exc}\nLogs: {run_dir}/", file=sys.stderr)
         return 1
     base = None

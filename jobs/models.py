@@ -25,8 +25,7 @@ class TaskQuerySet(models.QuerySet["ProcessingTask"]):
         """Queued tasks, and running ones whose worker stopped beating (it died): those may be taken over."""
         stale = timezone.now() - timedelta(seconds=settings.JOB_STALE_AFTER)
         return self.filter(
-            Q(status=ProcessingTask.Status.QUEUED)
-            | Q(status=ProcessingTask.Status.RUNNING, heartbeat_at__lt=stale)
+            Q(status=ProcessingTask.Status.QUEUED) | Q(status=ProcessingTask.Status.RUNNING, heartbeat_at__lt=stale)
         ).filter(attempts__lt=settings.JOB_MAX_ATTEMPTS, cancel_requested=False)
 
     def stale(self) -> TaskQuerySet:

@@ -85,7 +85,9 @@ def _plan(task: ProcessingTask, src: Path, info: MediaInfo, cancel: CancelToken)
     with measured(task.pk, "plan") as extra:
         keyframes = None
         if info.video_copyable:
-            targets = [i * interval for i in range(1, math.ceil(info.duration / interval)) if i * interval < info.duration]
+            targets = [
+                i * interval for i in range(1, math.ceil(info.duration / interval)) if i * interval < info.duration
+            ]
             keyframes = keyframes_near(src, targets, info=info, ffprobe=settings.FFPROBE_BIN, cancel=cancel)
         plan = plan_intervals(info, interval=interval, keyframes=keyframes)
         extra["intervals"] = len(plan)

@@ -93,6 +93,4 @@ def measured(task_id: Any, operation: str, **data: Any) -> Iterator[dict]:
         yield extra
         ok = True
     finally:
-        record_metric(
-            task_id, operation, duration_ms=(time.monotonic() - started) * 1000, success=ok, data=extra
-        )
+        record_metric(task_id, operation, duration_ms=(time.monotonic() - started) * 1000, success=ok, data=extra)

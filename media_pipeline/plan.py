@@ -28,7 +28,12 @@ class Interval:
 
 
 def keyframes_near(
-    path: Path, targets: list[float], *, info: MediaInfo, ffprobe: str = "ffprobe", timeout: float = 60,
+    path: Path,
+    targets: list[float],
+    *,
+    info: MediaInfo,
+    ffprobe: str = "ffprobe",
+    timeout: float = 60,
     cancel: CancelToken | None = None,
 ) -> dict[float, float | None]:
     """For each target time, the keyframe at or just before it (None when the demuxer gave no keyframe).

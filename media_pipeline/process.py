@@ -70,9 +70,7 @@ def run(
             start_new_session=True,
         )
     except FileNotFoundError:
-        raise MediaError(
-            f"{what} is not installed on the server.", detail=f"executable not found: {argv[0]}"
-        ) from None
+        raise MediaError(f"{what} is not installed on the server.", detail=f"executable not found: {argv[0]}") from None
     stdout_parts: list[bytes] = []
     stderr_parts: list[bytes] = []
     try:

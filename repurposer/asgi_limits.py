@@ -16,9 +16,7 @@ ENVELOPE_BYTES = 64 * 1024
 def _limit_message(limit: int) -> bytes:
     gib = limit / 1024**3
     size = f"{gib:.1f} GB" if gib >= 1 else f"{limit / 1024**2:.0f} MB"
-    return (
-        f"The file is too large: the limit is {size}. Trim or compress the video and try again.\n"
-    ).encode()
+    return (f"The file is too large: the limit is {size}. Trim or compress the video and try again.\n").encode()
 
 
 class BodySizeLimit:

@@ -120,7 +120,9 @@ def performance_metrics(request):
             "p95_ms": round(durations[min(len(durations) - 1, int(0.95 * len(durations)))], 1),
             "max_ms": round(durations[-1], 1),
         }
-    tasks = {s: ProcessingTask.objects.filter(status=s, created_at__gte=since).count() for s in ProcessingTask.Status.values}
+    tasks = {
+        s: ProcessingTask.objects.filter(status=s, created_at__gte=since).count() for s in ProcessingTask.Status.values
+    }
     return JsonResponse({"window_hours": hours, "tasks": tasks, "operations": operations})
 
 

@@ -29,9 +29,7 @@ def _newest_id() -> int:
 
 @database_sync_to_async
 def _new_rows(after_id: int) -> list[tuple[int, str]]:
-    return list(
-        ProgressUpdate.objects.filter(id__gt=after_id).order_by("id").values_list("id", "task_id")[:1000]
-    )
+    return list(ProgressUpdate.objects.filter(id__gt=after_id).order_by("id").values_list("id", "task_id")[:1000])
 
 
 async def _tail() -> None:

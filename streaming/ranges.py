@@ -25,7 +25,9 @@ def _read(path: Path, start: int, length: int) -> Iterator[bytes]:
             yield block
 
 
-def serve_file(request: HttpRequest, path: Path, *, content_type: str, download_name: str | None = None) -> HttpResponse:
+def serve_file(
+    request: HttpRequest, path: Path, *, content_type: str, download_name: str | None = None
+) -> HttpResponse:
     size = os.path.getsize(path)
     header = request.headers.get("Range", "").strip()
     match = RANGE_RE.match(header) if header else None

@@ -11,7 +11,11 @@ from ..process import CancelToken, run
 
 
 def concat_segments(
-    segments: list[Path], *, out: Path, ffmpeg_bin: str = "ffmpeg", timeout: float = 3600,
+    segments: list[Path],
+    *,
+    out: Path,
+    ffmpeg_bin: str = "ffmpeg",
+    timeout: float = 3600,
     cancel: CancelToken | None = None,
 ) -> float:
     """Write `out` from `segments` in order; returns the seconds it took. Segments must share one folder."""

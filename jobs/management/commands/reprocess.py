@@ -72,7 +72,12 @@ class Command(BaseCommand):
     def _follow(self, ids, timeout: float) -> None:
         started = time.monotonic()
         total = 100.0 * len(ids)
-        with tqdm(total=total, unit="%", desc=f"{len(ids)} task(s)", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} [{elapsed}<{remaining}]") as bar:  # noqa: E501
+        with tqdm(
+            total=total,
+            unit="%",
+            desc=f"{len(ids)} task(s)",
+            bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} [{elapsed}<{remaining}]",
+        ) as bar:  # noqa: E501
             while True:
                 rows = list(ProcessingTask.objects.filter(pk__in=ids).values_list("status", "progress"))
                 done = sum(100.0 if s in ProcessingTask.FINISHED else p for s, p in rows)

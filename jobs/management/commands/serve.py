@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
@@ -48,20 +49,42 @@ class Command(BaseCommand):
                 time.sleep(0.3)
         finally:
             self.stdout.write("Stopping…")
-            for proc in children.values():
-                if proc.poll() is None:
-                    try:
-                        os.killpg(proc.pid, signal.SIGTERM)
-                    except ProcessLookupError:
-                        pass
-            deadline = time.monotonic() + 15
-            for proc in children.values():
-                try:
-                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    pass
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group
-                except ProcessLookupError:
-                    pass
+            self._stop_all(list(children.values()))
             self.stdout.write("Stopped.")
+
+    def _stop_all(self, children: list[subprocess.Popen], grace: float = 10.0) -> None:
+        """TERM the leaders (qcluster stops its own workers in order), then KILL every descendant left.
+
+        ffmpeg runs in a process group of its own (so a cancel can kill it alone), so killing the workers'
+        group would miss it: the descendants are collected by parentage instead, before anything exits.
+        """
+        tree: dict[int, psutil.Process] = {}
+
+        def collect() -> None:
+            for proc in children:
+                try:
+                    leader = psutil.Process(proc.pid)
+                    for p in [leader, *leader.children(recursive=True)]:
+                        tree.setdefault(p.pid, p)
+                except psutil.NoSuchProcess:
+                    pass
+
+        collect()
+        for proc in children:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in children:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        collect()  # anything started during the grace period
+        for p in tree.values():
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(list(tree.values()), timeout=5)
+        for proc in children:
+            proc.wait(timeout=5)
