@@ -120,7 +120,7 @@ def requeue_stale() -> dict[str, int]:
         if task.attempts >= settings.JOB_MAX_ATTEMPTS:
             message = (
                 f"The worker processing this video stopped unexpectedly {task.attempts} times, so we gave up. "
-                "The operators have been told; you can try again."
+                "Operators can see the details in the admin; you can try again."
             )
             changed = ProcessingTask.objects.filter(pk=task.pk, status=ProcessingTask.Status.RUNNING,
                                                     heartbeat_at=task.heartbeat_at).update(

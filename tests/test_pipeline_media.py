@@ -111,3 +111,13 @@ def test_it_notices_a_file_whose_data_stops_early(tmp_path):
     with pytest.raises(MediaError) as info:
         cut_all(cut, tmp_path / "out", 5)
     assert "ends early" in info.value.message or "could not read the video between" in info.value.message
+
+
+def test_a_video_without_sound_is_cut_without_an_audio_track(tmp_path):
+    src = media.video_only(tmp_path / "silent.mp4", seconds=12)
+    info, plan, chunks = cut_all(src, tmp_path / "out", 10)
+    assert not info.has_audio
+    assert all(media.codecs(c.path) == ["h264"] for c in chunks)
+    final = tmp_path / "final.mp4"
+    concat_segments([c.path for c in chunks], out=final)
+    assert media.duration(final) == pytest.approx(12, abs=0.5)
