@@ -63,7 +63,7 @@ INTERVAL = 30
 CLIP_SECONDS = 3
 SAMPLE_EVERY = 0.1  # seconds between RSS samples
 QUICK_BASELINE_CHUNKS = 3
-MAIN_RUN_TIMEOUT = 900  # seconds; a transcoding run of 10 minutes takes about 2 minutes here
+MAIN_RUN_TIMEOUT = 900  # seconds; generous: a source that must be transcoded takes minutes here
 
 # Targets from the issue (this 2-core machine).
 TARGET_FIRST_CHUNK_S = 2.0
@@ -209,6 +209,47 @@ class PeakRss(threading.Thread):
         self.join(timeout=5)
 
 
+def busy_processes(window: float = 1.0, threshold: float = 10.0) -> list[str]:
+    """Other processes using the CPU right now (this machine has 2 cores: any of them skews every figure)."""
+    import psutil
+
+    me = os.getpid()
+    procs = [p for p in psutil.process_iter(["pid", "name", "cmdline"]) if p.pid != me]
+    for proc in procs:
+        try:
+            proc.cpu_percent(None)  # primes the counter; the next call measures over `window`
+        except psutil.Error:
+            pass
+    time.sleep(window)
+    busy = []
+    for proc in procs:
+        try:
+            percent = proc.cpu_percent(None)
+        except psutil.Error:
+            continue
+        if percent >= threshold:
+            command = " ".join(proc.info["cmdline"] or [proc.info["name"] or "?"])
+            busy.append(f"{command[:70]} ({percent:.0f}%)")
+    return busy
+
+
+class MachineBusy:
+    """Share of all cores busy (anyone's work, ours included) between construction and `fraction()`."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._start = psutil.cpu_times()
+
+    def fraction(self) -> float:
+        import psutil
+
+        now = psutil.cpu_times()
+        total = sum(now) - sum(self._start)
+        idle = (now.idle + getattr(now, "iowait", 0)) - (self._start.idle + getattr(self._start, "iowait", 0))
+        return 0.0 if total <= 0 else 1 - idle / total
+
+
 # --- Ours: the real stack -------------------------------------------------------------------------------
 
 
@@ -232,6 +273,7 @@ class OursResult:
     worker_tree_peak_mb: float = 0.0
     web_peak_mb: float = 0.0
     rss_samples: int = 0
+    machine_busy: float = 0.0  # share of all cores busy during the main run
 
 
 async def follow(client: Any, task_id: str, *, timeout: float) -> tuple[list[dict], float]:
@@ -316,6 +358,7 @@ def run_ours(source: Path, clip: Path, *, submits: int, run_dir: Path) -> OursRe
         # (b) The main run, sampled for memory throughout.
         sampler = PeakRss({"queue": stack.worker_pids, "web": lambda: [stack.procs["web"].pid]})
         sampler.start()
+        machine = MachineBusy()
         result.upload_bytes = source.stat().st_size
         print(f"Main run: uploading {source.name} ({result.upload_bytes / MB:.0f} MB), {INTERVAL} s intervals…",
               flush=True)  # fmt: skip
@@ -330,6 +373,7 @@ def run_ours(source: Path, clip: Path, *, submits: int, run_dir: Path) -> OursRe
             events, opened = asyncio.run(follow(client, task_id, timeout=MAIN_RUN_TIMEOUT))
         finally:
             sampler.stop()
+            result.machine_busy = machine.fraction()
 
         result.final_type = events[-1]["type"]
         if result.final_type != "complete":
@@ -380,6 +424,7 @@ class BaselineResult:
     total_s: float  # measured, or extrapolated when not every chunk was encoded
     extrapolated: bool
     ffmpeg_peak_mb: float
+    machine_busy: float  # share of all cores busy while it ran
 
 
 def run_baseline(source: Path, *, limit: int | None, workdir: Path) -> BaselineResult:
@@ -393,6 +438,7 @@ def run_baseline(source: Path, *, limit: int | None, workdir: Path) -> BaselineR
     from media_pipeline.render.chunk import segment_argv
 
     workdir.mkdir(parents=True, exist_ok=True)
+    machine = MachineBusy()
     started = time.perf_counter()
     info = probe(source, limits=Limits())
     probe_s = time.perf_counter() - started
@@ -433,7 +479,7 @@ def run_baseline(source: Path, *, limit: int | None, workdir: Path) -> BaselineR
         total_s = time.perf_counter() - started
     return BaselineResult(chunks_total=len(plan), chunks_encoded=len(todo), probe_s=probe_s, chunk_s=chunk_s,
                           first_chunk_s=first_chunk_s, total_s=total_s, extrapolated=extrapolated,
-                          ffmpeg_peak_mb=peak / MB)  # fmt: skip
+                          ffmpeg_peak_mb=peak / MB, machine_busy=machine.fraction())  # fmt: skip
 
 
 # --- Report ---------------------------------------------------------------------------------------------
@@ -520,9 +566,13 @@ def breakdown(ours: OursResult, base: BaselineResult | None) -> str:
         f"  events: {len(ours.event_latency_ms)} streamed, {ours.replayed_events} replayed on connect "
         f"(written before the socket opened; left out of the latency); RSS samples: {ours.rss_samples}"
     )
+    lines.append(f"  machine: {ours.machine_busy:.0%} of all cores busy during the main run (anyone's work)")
     if base:
         per = ", ".join(f"{s:.1f}" for s in base.chunk_s)
         lines.append(f"Baseline: probe {base.probe_s * 1000:.0f} ms; chunk encodes (s): {per}")
+        lines.append(
+            f"  machine: {base.machine_busy:.0%} of all cores busy during the baseline (x264 uses all of them)"
+        )
         if base.extrapolated:
             lines.append(f"  total extrapolated from {base.chunks_encoded} of {base.chunks_total} chunks "
                          "(--quick); run without --quick to measure all of them")  # fmt: skip
@@ -616,7 +666,14 @@ def main(argv: list[str] | None = None) -> int:
     info = probe(source, limits=Limits())
     video = (f"{info.duration:.0f} s {info.width}×{info.height} {info.fps:.0f} fps {info.video_codec}/{info.audio_codec}, "
              f"{info.size / MB:.0f} MB, keyframe every 2 s, espeak-ng speech")  # fmt: skip
-    print(f"Mode: {mode}\nVideo: {video}\nMachine: {os.cpu_count()} cores, {platform.platform()}\n", flush=True)
+    print(f"Mode: {mode}\nVideo: {video}\nMachine: {os.cpu_count()} cores, {platform.platform()}", flush=True)
+    # Figures from a shared 2-core machine are only comparable when nothing else is running: say so loudly.
+    others = busy_processes()
+    load = os.getloadavg()
+    if others:
+        print(f"WARNING: other processes are using the CPU (load {load[0]:.1f}); every figure will be slower:\n  "
+              + "\n  ".join(others), flush=True)  # fmt: skip
+    print(flush=True)
 
     try:
         ours = run_ours(source, clip, submits=args.submits, run_dir=run_dir)
@@ -634,6 +691,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     print()
     print(breakdown(ours, base))
+    if others:
+        print(f"WARNING: the machine was busy with other work at the start (load {load[0]:.1f}); see above.")
     missed = [r.metric for r in rows if r.met.startswith("NO")]
     print(f"\nTargets missed: {', '.join(missed)}" if missed else "\nAll targets met.")
 
@@ -641,7 +700,12 @@ def main(argv: list[str] | None = None) -> int:
         "when": datetime.now().isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, "-m", "bench.backbone", *(argv or sys.argv[1:])]),
         "mode": mode,
-        "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "cores": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_at_start": load,
+            "busy_at_start": others,
+        },
         "video": {"description": video, "path": str(source), "duration_s": info.duration, "bytes": info.size},
         "rows": [asdict(r) for r in rows],
         "ours": asdict(ours),

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connection
 from django.urls import reverse
 
 from media_pipeline.errors import Cancelled
 from media_pipeline.plan import Interval, keyframes_near, plan_intervals
 from media_pipeline.probe import Limits, MediaInfo, probe
 from media_pipeline.process import CancelToken
-from media_pipeline.render.chunk import render_chunk
+from media_pipeline.render.chunk import ChunkResult, render_chunk
 from media_pipeline.render.final import concat_segments
 
 from .models import ProcessingTask, ProgressUpdate
@@ -103,6 +106,55 @@ def _plan(task: ProcessingTask, src: Path, info: MediaInfo, cancel: CancelToken)
     return plan
 
 
+class _EitherSet:
+    """Set when either token is: the user's cancel, or a sibling chunk failing."""
+
+    def __init__(self, a: CancelToken, b: threading.Event) -> None:
+        self.a, self.b = a, b
+
+    def is_set(self) -> bool:
+        return self.a.is_set() or self.b.is_set()
+
+
+def render_in_order(
+    task: ProcessingTask, src: Path, info: MediaInfo, plan: list[Interval], cancel: CancelToken
+) -> Iterator[ChunkResult]:
+    """Render chunks CHUNK_CONCURRENCY at a time and yield them in index order, each as soon as it and
+    every chunk before it are written (so chunk_ready events, and the playlist, only ever grow in order).
+
+    Each render is an ffmpeg child, so threads are enough to keep the cores busy. The first failure stops
+    the other renders and is raised here.
+    """
+    workdir = task.workdir()
+    stop = threading.Event()
+    token = _EitherSet(cancel, stop)
+
+    def render(iv: Interval) -> ChunkResult:
+        try:
+            with measured(task.pk, "chunk", index=iv.index) as extra:
+                chunk = render_chunk(
+                    src, info, iv,
+                    out=workdir / chunk_name(iv.index), thumbnail=workdir / thumb_name(iv.index),
+                    ffmpeg_bin=settings.FFMPEG_BIN, ffprobe=settings.FFPROBE_BIN, cancel=token,
+                    is_last=iv.index == len(plan) - 1,
+                )  # fmt: skip
+                extra.update(copied=chunk.copied, bytes=chunk.size, media_seconds=round(chunk.duration, 3),
+                             ffmpeg_seconds=round(chunk.seconds, 3))  # fmt: skip
+            return chunk
+        finally:
+            connection.close()  # this thread's connection (the metrics row)
+
+    with ThreadPoolExecutor(max_workers=settings.CHUNK_CONCURRENCY, thread_name_prefix="chunk") as pool:
+        futures = [pool.submit(render, iv) for iv in plan]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            stop.set()  # a failure, a cancel or an early exit: the rest stop too
+            for future in futures:
+                future.cancel()
+
+
 def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
     """probe → plan → one segment per interval (chunk_ready as each lands) → final MP4."""
     src = task.source_file()
@@ -120,35 +172,26 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
     emit(task.pk, "stage", stage="chunk", progress=overall("chunk", 0),
          message=f"Cutting {len(plan)} chunks", data={"chunks": len(plan)})  # fmt: skip
     started = time.monotonic()
-    segments: list[Path] = []
-    copied = 0
-    for iv in plan:
-        _check(cancel)
-        with measured(task.pk, "chunk", index=iv.index) as extra:
-            chunk = render_chunk(
-                src, info, iv,
-                out=workdir / chunk_name(iv.index), thumbnail=workdir / thumb_name(iv.index),
-                ffmpeg_bin=settings.FFMPEG_BIN, ffprobe=settings.FFPROBE_BIN, cancel=cancel,
-                is_last=iv.index == len(plan) - 1,
-            )  # fmt: skip
-            extra.update(copied=chunk.copied, bytes=chunk.size, media_seconds=round(chunk.duration, 3))
-        segments.append(chunk.path)
-        copied += chunk.copied
-        done = iv.index + 1
+    chunks: list[ChunkResult] = []
+    for chunk in render_in_order(task, src, info, plan, cancel):
+        chunks.append(chunk)
+        done = len(chunks)
         elapsed = time.monotonic() - started
         eta = elapsed / done * (len(plan) - done) * (1 + STAGE_SHARE["finalize"] / STAGE_SHARE["chunk"])
-        if iv.index in announced:
+        if chunk.index in announced:
             continue
         emit(
             task.pk, "chunk_ready", stage="chunk", progress=overall("chunk", done / len(plan)), eta_seconds=eta,
             message=f"Chunk {done} of {len(plan)} ready",
             data={
-                "index": iv.index, "start": round(iv.start, 3), "end": round(iv.end, 3),
-                "duration": round(chunk.duration, 3), "url": media_url(task, chunk_name(iv.index)),
-                "thumbnail": media_url(task, thumb_name(iv.index)), "has_commentary": False,
+                "index": chunk.index, "start": round(chunk.start, 3), "end": round(chunk.end, 3),
+                "duration": round(chunk.duration, 3), "url": media_url(task, chunk_name(chunk.index)),
+                "thumbnail": media_url(task, thumb_name(chunk.index)), "has_commentary": False,
                 "copied": chunk.copied, "count": len(plan),
             },
         )  # fmt: skip
+    segments = [c.path for c in chunks]
+    copied = sum(c.copied for c in chunks)
 
     _check(cancel)
     emit(task.pk, "stage", stage="finalize", progress=overall("finalize", 0), message="Joining the final video")

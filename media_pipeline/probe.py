@@ -61,6 +61,11 @@ class MediaInfo:
         return self.audio_codec is not None
 
     @property
+    def audio_copyable(self) -> bool:
+        """AAC in mono or stereo plays in every HLS/MP4 player as it is."""
+        return self.audio_codec == "aac" and 0 < self.audio_channels <= 2
+
+    @property
     def video_copyable(self) -> bool:
         """True when browsers can play the video stream as it is (so chunks can copy it bit for bit)."""
         return self.video_codec in BROWSER_VIDEO_CODECS and self.pix_fmt in ("yuv420p", "yuvj420p")

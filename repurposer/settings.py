@@ -198,6 +198,8 @@ MAX_FPS = envint("MAX_FPS", 120, minimum=1)
 MAX_STREAMS = envint("MAX_STREAMS", 16, minimum=1)
 FFMPEG_BIN = envstr("FFMPEG_BIN", "ffmpeg")
 FFPROBE_BIN = envstr("FFPROBE_BIN", "ffprobe")
+# Chunks rendered at once per job (each is one ffmpeg process); default: one per core.
+CHUNK_CONCURRENCY = envint("CHUNK_CONCURRENCY", os.cpu_count() or 2, minimum=1, maximum=32)
 FFPROBE_TIMEOUT = envint("FFPROBE_TIMEOUT", 30, minimum=1)
 
 # --- Static files ---------------------------------------------------------------------------------------

@@ -71,7 +71,7 @@ def task_status(task_id: str) -> str:
     try:
         return ProcessingTask.objects.filter(pk=task_id).values_list("status", flat=True).get()
     finally:
-        connection.close()  # this ran in a helper thread: don't leave its connection open
+        connection.close()  # also called from a helper thread: leave no connection open there
 
 
 def ffmpeg_runs(media_root) -> list[psutil.Process]:

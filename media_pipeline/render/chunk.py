@@ -67,14 +67,19 @@ def segment_argv(src: Path, info: MediaInfo, interval: Interval, out: Path, *, f
         # Even dimensions for yuv420p; keyframe at the start of every segment.
         "vf": "scale=trunc(iw/2)*2:trunc(ih/2)*2", "force_key_frames": "expr:eq(n,0)",
     }  # fmt: skip
-    audio = {"acodec": "aac", "b:a": AUDIO_BITRATE, "ac": "2"} if info.has_audio else {}
+    if not info.has_audio:
+        audio = {}
+    elif info.audio_copyable and copy:
+        audio = {"acodec": "copy"}  # cut on AAC frame boundaries (~21 ms), no encode at all
+    else:
+        audio = {"acodec": "aac", "b:a": AUDIO_BITRATE, "ac": "2"}
     out_stream = ffmpeg.output(
         *maps,
         str(out),
         t=f"{length:.3f}",
         f="mpegts",
         # Place the segment at its own time in the whole video, so HLS segments join without gaps.
-        output_ts_offset=f"{interval.start:.3f}",
+        output_ts_offset=f"{seek:.3f}",
         **video,
         **audio,
     ).global_args("-nostdin", "-hide_banner", "-v", "error", "-y")
