@@ -31,14 +31,14 @@ def envbool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use 1/0, true/false, yes/no or on/off.")
 
 
-def envint(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+def _envnumber(name, default, parse, what, minimum=None, maximum=None):
     value = os.environ.get(name)
     if value is None or value == "":
         return default
     try:
-        number = int(value)
+        number = parse(value)
     except ValueError:
-        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
+        raise ImproperlyConfigured(f"{name}={value!r} is not {what}.") from None
     if minimum is not None and number < minimum:
         raise ImproperlyConfigured(f"{name}={number} is below the minimum of {minimum}.")
     if maximum is not None and number > maximum:
@@ -46,17 +46,12 @@ def envint(name: str, default: int, *, minimum: int | None = None, maximum: int 
     return number
 
 
-def envfloat(name: str, default: float, *, minimum: float | None = None) -> float:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={value!r} is not a number.") from None
-    if minimum is not None and number < minimum:
-        raise ImproperlyConfigured(f"{name}={number} is below the minimum of {minimum}.")
-    return number
+def envint(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    return _envnumber(name, default, int, "a whole number", minimum, maximum)
+
+
+def envfloat(name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
+    return _envnumber(name, default, float, "a number", minimum, maximum)
 
 
 VAR_DIR = Path(envstr("REPURPOSER_VAR_DIR", str(BASE_DIR / "var")))

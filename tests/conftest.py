@@ -86,6 +86,20 @@ def make_task(owner, media_root):
     return make
 
 
+@pytest.fixture
+def live(transactional_db, media_root):
+    """A real daphne + qcluster on the test database and this test's media folder.
+
+    Depends on transactional_db so it is torn down (servers stopped) before the database is flushed.
+    """
+    from django.db import connection
+
+    from .live import running_stack
+
+    with running_stack(connection.settings_dict, media_root) as stack:
+        yield stack
+
+
 def pytest_configure(config):
     os.environ.setdefault("PLAYWRIGHT_BROWSERS_PATH", "0")
     test_db = django_settings.DATABASES["default"].get("TEST", {}).get("NAME")

@@ -32,11 +32,6 @@ def slow_mpeg4(sample_dir):
     return media.mpeg4_avi(sample_dir / "browser-mpeg4.avi", seconds=180, size="640x360")
 
 
-@pytest.fixture
-def live(transactional_db, media_root):
-    with running_stack(connection.settings_dict, media_root) as stack:
-        yield stack
-
 
 @pytest.fixture
 def browser():

@@ -17,7 +17,7 @@ from django.db import connection
 from jobs.models import ProcessingTask, ProgressUpdate
 
 from . import media
-from .live import Client, LiveStack, running_stack
+from .live import Client, LiveStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -35,15 +35,6 @@ def long_mpeg4(sample_dir):
 def medium_mpeg4(sample_dir):
     return media.mpeg4_avi(sample_dir / "medium-mpeg4.avi", seconds=40, size="640x360")
 
-
-@pytest.fixture
-def live(transactional_db, media_root):
-    """daphne + qcluster on the test database and this test's media folder.
-
-    Depends on transactional_db so it is torn down (servers stopped) before the database is flushed.
-    """
-    with running_stack(connection.settings_dict, media_root) as stack:
-        yield stack
 
 
 def login(live: LiveStack, credentials: tuple[str, str]) -> Client:
