@@ -609,9 +609,10 @@ def prepare_database() -> None:
     try:
         call_command("migrate", interactive=False, verbosity=0)
     except OperationalError as exc:
-        name = connection.settings_dict.get("NAME")
-        raise SystemExit(f"Could not use the database {name!r}: {exc}\nIf it does not exist, create it, e.g.\n"
-                         f"  psql -h 127.0.0.1 -U postgres -c 'create database {name}'") from None  # fmt: skip
+        db = connection.settings_dict
+        where = f"-h {db.get('HOST') or '127.0.0.1'} -p {db.get('PORT') or 5432} -U {db.get('USER') or 'postgres'}"
+        raise SystemExit(f"Could not use the database {db.get('NAME')!r}: {exc}\nIf it does not exist, create it:\n"
+                         f"  psql {where} -c 'create database {db.get('NAME')}'") from None  # fmt: skip
     leftover = ProcessingTask.objects.active().count() + OrmQ.objects.count()
     if leftover:
         print(f"WARNING: the database has {leftover} queued/running tasks or queue entries from earlier runs; "
@@ -711,9 +712,11 @@ def main(argv: list[str] | None = None) -> int:
         "ours": asdict(ours),
         "baseline": asdict(base) if base else None,
     }
+    text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
     out = RESULTS / "backbone.json"
-    out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"Written: {out} (run folder {run_dir})")
+    out.write_text(text)
+    (run_dir / "backbone.json").write_text(text)  # the latest is overwritten; each run keeps its own copy
+    print(f"Written: {out} and {run_dir / 'backbone.json'}")
     if not args.keep:
         shutil.rmtree(run_dir / "media", ignore_errors=True)
         shutil.rmtree(run_dir / "baseline", ignore_errors=True)
