@@ -35,6 +35,7 @@ class TaskQuerySet(models.QuerySet["ProcessingTask"]):
 
 class ProcessingTask(models.Model):
     class Status(models.TextChoices):
+        UPLOADING = "uploading"  # the browser is still sending the file, part by part
         QUEUED = "queued"
         RUNNING = "running"
         SUCCEEDED = "succeeded"
@@ -105,6 +106,10 @@ class ProcessingTask(models.Model):
 
     def source_file(self) -> Path:
         return Path(settings.MEDIA_ROOT) / self.source_path
+
+    def upload_part_file(self) -> Path:
+        """Where the parts of an upload in progress are appended; renamed to the source when complete."""
+        return self.workdir() / "upload.part"
 
     def claim(self, *, worker: str) -> bool:
         """Take this task for one run. False when another worker has it or it is finished (a re-delivery)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +66,100 @@ def submit_upload(*, owner, uploaded_path: Path, filename: str, size: int, param
     return task
 
 
+class UploadConflict(Exception):
+    """A part does not continue the file where it stands; `offset` is where the next part must start."""
+
+    def __init__(self, offset: int, message: str) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.message = message
+
+
+def start_upload(*, owner, filename: str, size: int, params: dict[str, Any]) -> ProcessingTask:
+    """Open a part-by-part upload: a task in status `uploading` that is queued when its last byte lands.
+
+    Browsers send big files this way (raw bodies of a few MB each): the web server then never holds more
+    than one part in memory, and a dropped connection resumes where it stopped instead of starting over.
+    """
+    task_id = uuid.uuid4()
+    task = ProcessingTask.objects.create(
+        id=task_id,
+        owner=owner,
+        kind=ProcessingTask.Kind.CHUNKS,
+        source=ProcessingTask.Source.UPLOAD,
+        status=ProcessingTask.Status.UPLOADING,
+        title=display_title(filename),
+        source_path=str(Path("tasks") / str(task_id) / f"source{safe_extension(filename)}"),
+        source_size=size,
+        params=params,
+    )
+    task.upload_part_file().parent.mkdir(parents=True, exist_ok=True)
+    task.upload_part_file().touch()
+    return task
+
+
+def upload_offset(task: ProcessingTask) -> int:
+    """How many bytes of an upload have arrived (the whole file once it is complete)."""
+    if task.status != ProcessingTask.Status.UPLOADING:
+        return task.source_size
+    part = task.upload_part_file()
+    return part.stat().st_size if part.exists() else 0
+
+
+def receive_upload_part(*, task: ProcessingTask, start: int, total: int, chunks: Iterable[bytes]) -> int:
+    """Append one part that begins at byte `start`; queue the task when the file is complete.
+
+    The task row is locked while the part is written, so two copies of the same part (a client retrying
+    after a lost answer) cannot both be appended. Returns the new offset.
+    """
+    with transaction.atomic():
+        locked = ProcessingTask.objects.select_for_update().get(pk=task.pk)
+        if locked.status != ProcessingTask.Status.UPLOADING:
+            raise UploadConflict(upload_offset(locked), "This upload is already complete or was cancelled.")
+        if total != locked.source_size:
+            raise UploadConflict(upload_offset(locked), f"The upload was started for {locked.source_size} bytes.")
+        part = locked.upload_part_file()
+        offset = part.stat().st_size
+        if start != offset:
+            raise UploadConflict(offset, f"The next part must start at byte {offset}.")
+        with open(part, "ab") as fh:
+            for block in chunks:
+                if fh.tell() + len(block) > total:
+                    fh.truncate(offset)
+                    raise UploadConflict(offset, "The part runs past the end of the file.")
+                fh.write(block)
+            offset = fh.tell()
+        if offset < total:
+            return offset
+        os.replace(part, locked.source_file())
+        ProcessingTask.objects.filter(pk=locked.pk).update(status=ProcessingTask.Status.QUEUED)
+        reporter.emit(locked.pk, "stage", stage="queued", progress=0, message="Uploaded; waiting for a worker")
+        enqueue(locked)
+    return offset
+
+
+def expire_stale_uploads() -> int:
+    """Uploads left unfinished for UPLOAD_EXPIRE_HOURS are cancelled and their parts deleted."""
+    cutoff = timezone.now() - timedelta(hours=settings.UPLOAD_EXPIRE_HOURS)
+    expired = 0
+    for task in ProcessingTask.objects.filter(status=ProcessingTask.Status.UPLOADING, created_at__lt=cutoff):
+        changed = ProcessingTask.objects.filter(pk=task.pk, status=ProcessingTask.Status.UPLOADING).update(
+            status=ProcessingTask.Status.CANCELLED,
+            finished_at=timezone.now(),
+            error="The upload did not finish; please upload the file again.",
+        )
+        if changed:
+            task.upload_part_file().unlink(missing_ok=True)
+            expired += 1
+    return expired
+
+
 def request_cancel(*, task: ProcessingTask) -> bool:
     """Ask a task to stop. A queued task stops at once; a running one within a cancel-poll interval.
     Returns False when the task had already finished."""
     with transaction.atomic():
-        stopped_queued = ProcessingTask.objects.filter(pk=task.pk, status=ProcessingTask.Status.QUEUED).update(
+        not_started = (ProcessingTask.Status.QUEUED, ProcessingTask.Status.UPLOADING)
+        stopped_queued = ProcessingTask.objects.filter(pk=task.pk, status__in=not_started).update(
             status=ProcessingTask.Status.CANCELLED, cancel_requested=True, finished_at=timezone.now()
         )
         if stopped_queued:

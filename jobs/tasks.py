@@ -10,4 +10,5 @@ def run_task(task_id: str) -> str:
 
 
 def requeue_stale() -> dict[str, int]:
-    return services.requeue_stale()
+    """Every minute (a django-q2 schedule): recover tasks of dead workers, expire abandoned uploads."""
+    return {**services.requeue_stale(), "expired_uploads": services.expire_stale_uploads()}

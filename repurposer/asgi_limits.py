@@ -1,8 +1,10 @@
-"""Refuse request bodies over the upload limit while they arrive, before Django spools them to disk.
+"""Refuse request bodies over the upload limit before Django reads them.
 
-Django's ASGI handler reads the whole body before any view or upload handler runs, so the size limit has
-to be enforced here: a declared Content-Length over the limit is answered at once, and a body without one
-is counted as it streams and cut off when it passes the limit.
+Django's ASGI handler copies the whole body into a spooled temp file before any view or upload handler
+runs, so the limit is enforced here: a declared Content-Length over the limit is answered with 413 at once,
+and a body without one is counted as it streams and cut off when it passes the limit. (Under daphne,
+Twisted has already received the body into a temp file of its own by then; this guard keeps Django from
+copying and parsing it. Browsers send big files in parts, see jobs.services.receive_upload_part.)
 """
 
 from __future__ import annotations

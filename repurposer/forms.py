@@ -37,5 +37,26 @@ class UploadForm(forms.Form):
         return {"interval": self.cleaned_data["interval"]}
 
 
+class UploadStartForm(forms.Form):
+    """Opens a part-by-part upload: what the file is called, how big it is, and the job's options."""
+
+    filename = forms.CharField(max_length=1000)
+    size = forms.IntegerField(min_value=0)
+    interval = UploadForm.base_fields["interval"]
+
+    def clean_size(self):
+        size = self.cleaned_data["size"]
+        if size == 0:
+            raise forms.ValidationError("The file is empty. Please choose the video file again.")
+        if size > settings.MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                f"The file is {human_size(size)}; the limit is {human_size(settings.MAX_UPLOAD_BYTES)}."
+            )
+        return size
+
+    def job_params(self) -> dict:
+        return {"interval": self.cleaned_data["interval"]}
+
+
 class SignupForm(UserCreationForm):
     pass

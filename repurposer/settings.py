@@ -186,6 +186,9 @@ FILE_UPLOAD_TEMP_DIR = str(MEDIA_ROOT / "incoming")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_HANDLERS = ["repurposer.uploads.LimitedTemporaryFileUploadHandler"]
 MAX_UPLOAD_BYTES = envint("MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1024)
+# Browsers upload in parts of this size (raw request bodies), so no request holds more than one part.
+UPLOAD_PART_BYTES = envint("UPLOAD_PART_BYTES", 8 * 1024**2, minimum=64 * 1024, maximum=64 * 1024**2)
+UPLOAD_EXPIRE_HOURS = envint("UPLOAD_EXPIRE_HOURS", 24, minimum=1)
 MAX_DURATION_SECONDS = envint("MAX_DURATION_SECONDS", 4 * 3600, minimum=1)
 MAX_WIDTH = envint("MAX_WIDTH", 4096, minimum=16)
 MAX_HEIGHT = envint("MAX_HEIGHT", 2304, minimum=16)

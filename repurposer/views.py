@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from statistics import median
 
@@ -14,13 +15,13 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs import services
 from jobs.models import PerformanceMetrics, ProcessingTask
 from jobs.pipeline import STAGES
 
-from .forms import SignupForm, UploadForm, human_size
+from .forms import SignupForm, UploadForm, UploadStartForm, human_size
 
 
 def _wants_json(request) -> bool:
@@ -57,14 +58,76 @@ def upload(request):
                 return JsonResponse({"task_id": str(task.pk), "status": task.status, "url": url}, status=201)
             return redirect(url)
         if _wants_json(request):
-            errors = [str(e) for errs in form.errors.values() for e in errs]
-            return JsonResponse({"errors": errors}, status=400)
+            return JsonResponse({"errors": _form_errors(form)}, status=400)
     else:
         form = UploadForm()
     return render(
         request, "tasks/upload.html", {"form": form, "max_upload": human_size(settings.MAX_UPLOAD_BYTES),
-                                       "max_upload_bytes": settings.MAX_UPLOAD_BYTES},
+                                       "max_upload_bytes": settings.MAX_UPLOAD_BYTES,
+            "upload_start_url": reverse("upload-start")},
     )  # fmt: skip
+
+
+def _form_errors(form) -> list[str]:
+    return [str(e) for errs in form.errors.values() for e in errs]
+
+
+@login_required
+@require_POST
+def upload_start(request):
+    """Open a part-by-part upload (what upload.js uses); the parts then go to `upload_part`."""
+    form = UploadStartForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"errors": _form_errors(form)}, status=400)
+    task = services.start_upload(
+        owner=request.user,
+        filename=form.cleaned_data["filename"],
+        size=form.cleaned_data["size"],
+        params=form.job_params(),
+    )
+    return JsonResponse(
+        {
+            "task_id": str(task.pk),
+            "upload_url": reverse("upload-part", args=[task.pk]),
+            "watch_url": reverse("watch", args=[task.pk]),
+            "part_bytes": settings.UPLOAD_PART_BYTES,
+            "offset": 0,
+        },
+        status=201,
+    )
+
+
+CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+
+
+@login_required
+@require_http_methods(["GET", "PUT"])
+def upload_part(request, task_id):
+    """GET: how far the upload got (to resume). PUT: the next part, as a raw body with Content-Range."""
+    task = get_object_or_404(ProcessingTask.objects.for_user(request.user), pk=task_id)
+    if request.method == "GET":
+        return JsonResponse({"offset": services.upload_offset(task), "total": task.source_size, "status": task.status})
+    match = CONTENT_RANGE_RE.match(request.headers.get("Content-Range", ""))
+    if not match:
+        return JsonResponse(
+            {"errors": ["Send each part with a header like 'Content-Range: bytes 0-999/5000'."]}, status=400
+        )
+    start, end, total = (int(g) for g in match.groups())
+    length = int(request.headers.get("Content-Length") or -1)
+    if end < start or length != end - start + 1:
+        return JsonResponse({"errors": ["Content-Range does not match the size of the part."]}, status=400)
+    if length > 2 * settings.UPLOAD_PART_BYTES:
+        return JsonResponse(
+            {"errors": [f"Parts may be at most {human_size(2 * settings.UPLOAD_PART_BYTES)}."]}, status=413
+        )
+    try:
+        offset = services.receive_upload_part(
+            task=task, start=start, total=total, chunks=iter(lambda: request.read(256 * 1024), b"")
+        )
+    except services.UploadConflict as exc:
+        return JsonResponse({"errors": [exc.message], "offset": exc.offset}, status=409)
+    complete = offset >= task.source_size
+    return JsonResponse({"offset": offset, "complete": complete, "watch_url": reverse("watch", args=[task.pk])})
 
 
 @login_required

@@ -1,20 +1,91 @@
-// Upload page: send the file with a progress bar, then go to the watch page. Without JS the form posts normally.
+// Upload page: send the file in raw parts (POST /uploads/ opens the upload, each part is a PUT with
+// Content-Range), with a progress bar; a dropped connection resumes where the server says it stopped.
+// Then go to the watch page. Without JavaScript the form posts the whole file the classic way.
 (function () {
   "use strict";
   var form = document.getElementById("upload-form");
-  if (!form || !window.XMLHttpRequest || !window.FormData) return;
+  if (!form || !window.XMLHttpRequest || !window.FormData || !window.Blob || !Blob.prototype.slice) return;
   var maxBytes = JSON.parse(document.getElementById("max-upload-bytes").textContent);
+  var startUrl = JSON.parse(document.getElementById("upload-start-url").textContent);
   var box = document.getElementById("upload-progress");
   var bar = box.querySelector(".bar");
   var label = box.querySelector(".label");
   var errorBox = document.getElementById("upload-error");
   var button = form.querySelector("button[type=submit]");
+  var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
 
   function showError(text) {
     errorBox.textContent = text;
     errorBox.hidden = false;
     button.disabled = false;
     box.hidden = true;
+  }
+  function gb(n) { return (n / 1073741824).toFixed(1) + " GB"; }
+  function show(sent, total) {
+    var pct = total ? Math.floor((sent / total) * 100) : 0;
+    bar.style.width = pct + "%";
+    label.textContent = "Uploading… " + pct + " %";
+  }
+
+  // One request; resolves with {status, body} (body parsed as JSON when it is JSON).
+  function send(method, url, body, headers, onProgress) {
+    return new Promise(function (resolve) {
+      var xhr = new XMLHttpRequest();
+      xhr.open(method, url);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.setRequestHeader("X-CSRFToken", csrf);
+      Object.keys(headers || {}).forEach(function (k) { xhr.setRequestHeader(k, headers[k]); });
+      if (onProgress) xhr.upload.addEventListener("progress", onProgress);
+      xhr.addEventListener("load", function () {
+        var parsed = null;
+        try { parsed = JSON.parse(xhr.responseText); } catch (e) { parsed = { errors: [xhr.responseText] }; }
+        resolve({ status: xhr.status, body: parsed });
+      });
+      xhr.addEventListener("error", function () { resolve({ status: 0, body: null }); });
+      xhr.send(body);
+    });
+  }
+
+  function sleep(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
+
+  async function upload(file) {
+    var fields = new FormData();
+    fields.append("filename", file.name);
+    fields.append("size", String(file.size));
+    fields.append("interval", form.querySelector("[name=interval]").value);
+    var opened = await send("POST", startUrl, fields);
+    if (opened.status !== 201) {
+      showError(opened.body && opened.body.errors ? opened.body.errors.join(" ") : "The upload could not start (" + opened.status + ").");
+      return;
+    }
+    var info = opened.body;
+    var offset = 0, failures = 0;
+    while (offset < file.size) {
+      var end = Math.min(offset + info.part_bytes, file.size);
+      var base = offset;
+      var r = await send("PUT", info.upload_url, file.slice(offset, end), {
+        "Content-Type": "application/octet-stream",
+        "Content-Range": "bytes " + offset + "-" + (end - 1) + "/" + file.size
+      }, function (e) { show(base + e.loaded, file.size); });
+      if (r.status === 200 || (r.status === 409 && r.body && typeof r.body.offset === "number")) {
+        offset = r.body.offset; // 409: the server already has more (or less); continue from there
+        failures = 0;
+        show(offset, file.size);
+        continue;
+      }
+      if (r.status >= 400 && r.status < 500) {
+        showError(r.body && r.body.errors ? r.body.errors.join(" ") : "The upload was refused (" + r.status + ").");
+        return;
+      }
+      // Network error or server trouble: wait, ask the server how far it got, go on from there.
+      failures += 1;
+      if (failures > 8) { showError("The connection keeps dropping; please try again later."); return; }
+      label.textContent = "Connection lost; retrying…";
+      await sleep(Math.min(500 * Math.pow(2, failures), 15000));
+      var where = await send("GET", info.upload_url);
+      if (where.status === 200) offset = where.body.offset;
+    }
+    window.location.assign(info.watch_url);
   }
 
   form.addEventListener("submit", function (ev) {
@@ -24,38 +95,12 @@
     ev.preventDefault();
     errorBox.hidden = true;
     if (file.size > maxBytes) {
-      showError("The file is " + (file.size / 1073741824).toFixed(1) + " GB; the limit is " +
-        (maxBytes / 1073741824).toFixed(1) + " GB.");
+      showError("The file is " + gb(file.size) + "; the limit is " + gb(maxBytes) + ".");
       return;
     }
-    var xhr = new XMLHttpRequest();
-    xhr.open("POST", form.action || window.location.href);
-    xhr.setRequestHeader("Accept", "application/json");
-    xhr.upload.addEventListener("progress", function (e) {
-      if (!e.lengthComputable) return;
-      var pct = Math.round((e.loaded / e.total) * 100);
-      bar.style.width = pct + "%";
-      label.textContent = "Uploading… " + pct + " %";
-    });
-    xhr.addEventListener("load", function () {
-      var body = null;
-      try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
-      if (xhr.status === 201 && body && body.url) {
-        window.location.assign(body.url);
-      } else if (body && body.errors) {
-        showError(body.errors.join(" "));
-      } else if (xhr.status === 413) {
-        showError(xhr.responseText || "The file is too large.");
-      } else {
-        showError("The upload failed (" + xhr.status + "). Please try again.");
-      }
-    });
-    xhr.addEventListener("error", function () {
-      showError("The connection was lost during the upload. Please try again.");
-    });
     button.disabled = true;
     box.hidden = false;
-    label.textContent = "Uploading… 0 %";
-    xhr.send(new FormData(form));
+    show(0, file.size);
+    upload(file).catch(function () { showError("The upload failed; please try again."); });
   });
 })();
