@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 
 from django.conf import settings
@@ -27,12 +28,8 @@ from .reporter import emit, measured
 # Stages in the order the watch page lists them, with the share of the progress bar each one takes.
 STAGES = [("probe", "Check the file", 2), ("plan", "Plan intervals", 2), ("chunk", "Cut chunks", 88),
           ("finalize", "Join the final video", 8)]  # fmt: skip
-STAGE_START = {}
-_acc = 0.0
-for _name, _label, _share in STAGES:
-    STAGE_START[_name] = _acc
-    _acc += _share
 STAGE_SHARE = {name: share for name, _, share in STAGES}
+STAGE_START = dict(zip(STAGE_SHARE, accumulate(STAGE_SHARE.values(), initial=0), strict=False))
 
 
 def overall(stage: str, fraction: float) -> float:
