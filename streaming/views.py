@@ -7,7 +7,7 @@ import re
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from jobs.models import ProcessingTask, ProgressUpdate
 
@@ -42,7 +42,7 @@ def playlist(request, task_id):
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "HEAD"])
 def media(request, task_id, name):
     task = _owned_task(request, task_id)
     content_type = next((ct for pattern, ct in MEDIA_NAMES.items() if pattern.match(name)), None)

@@ -75,3 +75,21 @@ def test_a_classic_form_upload_is_not_parsed_in_memory_by_twisted(web, big_file)
         response = client.upload(big_file)
     assert response.status_code == 201
     assert rss.growth_mb < 3 * BODY_MB, f"daphne grew by {rss.growth_mb:.0f} MB for a {BODY_MB} MB upload"
+
+
+def test_a_big_video_is_streamed_out_not_read_into_memory(web, big_file):
+    """Under ASGI, Django lists a sync iterator before sending it; media must be an async stream."""
+    stack, client = web
+    answer = client.upload_in_parts(big_file)
+    task = ProcessingTask.objects.get(pk=answer["task_id"])
+    final = task.workdir() / "final.mp4"
+    final.write_bytes(big_file.read_bytes())
+    url = f"/tasks/{task.pk}/media/final.mp4"
+    with PeakRSS(stack.procs["web"].pid) as rss:
+        got = 0
+        with client.http.stream("GET", url, headers={"Range": "bytes=0-"}) as response:
+            assert response.status_code == 206
+            for block in response.iter_bytes():
+                got += len(block)
+    assert got == BODY_MB * 2**20
+    assert rss.growth_mb < 20, f"daphne grew by {rss.growth_mb:.0f} MB serving a {BODY_MB} MB file"

@@ -145,20 +145,35 @@ def test_the_playlist_grows_in_order_and_ends_when_the_task_does(alice, make_tas
     assert text.rstrip().endswith("#EXT-X-ENDLIST")
 
 
-def test_media_supports_ranges(alice, make_task, h264_file):
-    task = make_task(h264_file)
+async def body(response) -> bytes:
+    return b"".join([block async for block in response.streaming_content])
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_media_supports_ranges(async_client, owner, make_task, h264_file):
+    from asgiref.sync import sync_to_async
+
+    await async_client.aforce_login(owner)
+    task = await sync_to_async(make_task)(h264_file)
     final = task.workdir() / "final.mp4"
     final.write_bytes(bytes(range(256)) * 4)
     url = reverse("task-media", args=[task.pk, "final.mp4"])
-    whole = alice.get(url)
+    whole = await async_client.get(url)
     assert whole.status_code == 200 and whole["Accept-Ranges"] == "bytes" and whole["Content-Length"] == "1024"
-    part = alice.get(url, HTTP_RANGE="bytes=10-19")
+    assert await body(whole) == bytes(range(256)) * 4
+    part = await async_client.get(url, headers={"Range": "bytes=10-19"})
     assert part.status_code == 206 and part["Content-Range"] == "bytes 10-19/1024"
-    assert b"".join(part.streaming_content) == bytes(range(10, 20))
-    tail = alice.get(url, HTTP_RANGE="bytes=-4")
-    assert b"".join(tail.streaming_content) == bytes(range(252, 256))
-    assert alice.get(url, HTTP_RANGE="bytes=5000-").status_code == 416
-    download = alice.get(url + "?download=1")
+    assert await body(part) == bytes(range(10, 20))
+    tail = await async_client.get(url, headers={"Range": "bytes=-4"})
+    assert await body(tail) == bytes(range(252, 256))
+    open_ended = await async_client.get(url, headers={"Range": "bytes=1000-"})
+    assert open_ended["Content-Range"] == "bytes 1000-1023/1024" and len(await body(open_ended)) == 24
+    assert (await async_client.get(url, headers={"Range": "bytes=5000-"})).status_code == 416
+    backwards = await async_client.get(url, headers={"Range": "bytes=9-2"})  # invalid: ignored
+    assert backwards.status_code == 200
+    head = await async_client.head(url)
+    assert head.status_code == 200 and head["Content-Length"] == "1024"
+    download = await async_client.get(url + "?download=1")
     assert download["Content-Disposition"].startswith('attachment; filename="')
 
 
