@@ -6,11 +6,12 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from media_pipeline.errors import Cancelled, MediaError
@@ -19,6 +20,9 @@ from . import reporter
 from .models import ProcessingTask
 
 log = logging.getLogger(__name__)
+
+# The job stops itself this long before django-q2's timeout would kill its process.
+DEADLINE_MARGIN = 120
 
 
 def worker_name() -> str:
@@ -29,7 +33,12 @@ class Heartbeat(threading.Thread):
     """Beats every JOB_HEARTBEAT_SECONDS and checks for a cancel request every JOB_CANCEL_POLL_SECONDS.
 
     `cancel` is the token the pipeline and ffmpeg runner poll, so a cancel in the web page reaches a running
-    ffmpeg within about one poll interval.
+    ffmpeg within about one poll interval. It is also set when:
+    - another worker took the task over (`lost`): ours was thought dead, so it must stop writing;
+    - the job nears JOB_TIMEOUT (`timed_out`): django-q2 would kill this process without cleaning up, and
+      ffmpeg (in a process group of its own) would outlive it, so the job stops itself first;
+    - beats have failed for half of JOB_STALE_AFTER (database gone): another worker is about to take over.
+    One failed query does not stop the thread; it tries again at the next poll.
     """
 
     def __init__(self, task_id: Any, worker: str) -> None:
@@ -37,44 +46,60 @@ class Heartbeat(threading.Thread):
         self.task_id = task_id
         self.worker = worker
         self.cancel = threading.Event()
-        self.lost = threading.Event()  # another worker took the task over
+        self.lost = threading.Event()
+        self.timed_out = threading.Event()
         self._halt = threading.Event()
 
     def run(self) -> None:
-        last_beat = 0.0
+        started = last_beat = time.monotonic()
+        deadline = started + max(settings.JOB_TIMEOUT - DEADLINE_MARGIN, settings.JOB_TIMEOUT / 2)
         try:
             while not self._halt.wait(settings.JOB_CANCEL_POLL_SECONDS):
-                row = (
-                    ProcessingTask.objects.filter(pk=self.task_id)
-                    .values("cancel_requested", "worker", "status")
-                    .first()
-                )
-                if row is None or row["cancel_requested"]:
+                now = time.monotonic()
+                if now > deadline:
+                    self.timed_out.set()
                     self.cancel.set()
-                elif row["worker"] != self.worker or row["status"] != ProcessingTask.Status.RUNNING:
-                    self.lost.set()
-                    self.cancel.set()
-                now = timezone.now()
-                if now.timestamp() - last_beat >= settings.JOB_HEARTBEAT_SECONDS:
-                    ProcessingTask.objects.filter(pk=self.task_id, worker=self.worker).update(heartbeat_at=now)
-                    last_beat = now.timestamp()
-        except Exception:
-            log.exception("heartbeat for task %s stopped", self.task_id)
+                try:
+                    self._poll(beat=now - last_beat >= settings.JOB_HEARTBEAT_SECONDS)
+                    if now - last_beat >= settings.JOB_HEARTBEAT_SECONDS:
+                        last_beat = now
+                except Exception:
+                    log.warning("heartbeat for task %s failed; retrying", self.task_id, exc_info=True)
+                    connection.close()
+                    if now - last_beat > settings.JOB_STALE_AFTER / 2:
+                        self.lost.set()
+                        self.cancel.set()
         finally:
             connection.close()
+
+    def _poll(self, *, beat: bool) -> None:
+        row = ProcessingTask.objects.filter(pk=self.task_id).values("cancel_requested", "worker", "status").first()
+        if row is None or row["cancel_requested"]:
+            self.cancel.set()
+        elif row["worker"] != self.worker or row["status"] != ProcessingTask.Status.RUNNING:
+            self.lost.set()
+            self.cancel.set()
+        if beat:
+            ProcessingTask.objects.filter(pk=self.task_id, worker=self.worker).update(heartbeat_at=timezone.now())
 
     def stop(self) -> None:
         self._halt.set()
         self.join(timeout=10)
 
 
-def _finish(task: ProcessingTask, *, worker: str, status: str, **fields: Any) -> bool:
-    """Record the end, but only if this worker still owns the task (a takeover must not be overwritten)."""
-    return bool(
-        ProcessingTask.objects.filter(pk=task.pk, worker=worker, status=ProcessingTask.Status.RUNNING).update(
+def _finish(task: ProcessingTask, *, worker: str, status: str, event: str, message: str = "",
+            data: dict | None = None, **fields: Any) -> bool:  # fmt: skip
+    """Record the end and its event together, but only if this worker still owns the task (a takeover
+    must not be overwritten). One transaction: a page never sees a finished task without its last event."""
+    with transaction.atomic():
+        changed = ProcessingTask.objects.filter(pk=task.pk, worker=worker, status=ProcessingTask.Status.RUNNING).update(
             status=status, finished_at=timezone.now(), eta_seconds=None, **fields
         )
-    )
+        if changed:
+            progress = 100 if status == ProcessingTask.Status.SUCCEEDED else None
+            stage = "done" if status == ProcessingTask.Status.SUCCEEDED else None
+            reporter.emit(task.pk, event, stage=stage, progress=progress, message=message, data=data)
+    return bool(changed)
 
 
 def run_task(task_id: str) -> str:
@@ -95,14 +120,21 @@ def run_task(task_id: str) -> str:
     except Cancelled:
         if heartbeat.lost.is_set():
             return "taken over"
-        if _finish(task, worker=worker, status=ProcessingTask.Status.CANCELLED):
-            reporter.emit(task.pk, "cancelled", message="Cancelled. The chunks made so far can still be watched.")
+        if heartbeat.timed_out.is_set():
+            message = (
+                f"Processing took longer than the limit of {settings.JOB_TIMEOUT // 60} minutes and was stopped. "
+                "Try a shorter video or a longer chunk length."
+            )
+            _finish(task, worker=worker, status=ProcessingTask.Status.FAILED, event="error", message=message,
+                    error=message, error_detail=f"JOB_TIMEOUT={settings.JOB_TIMEOUT}s reached")  # fmt: skip
+            return "timed out"
+        _finish(task, worker=worker, status=ProcessingTask.Status.CANCELLED, event="cancelled",
+                message="Cancelled. The chunks made so far can still be watched.")  # fmt: skip
         return "cancelled"
     except MediaError as exc:
         log.info("task %s failed: %s (%s)", task.pk, exc.message, exc.detail)
-        if _finish(task, worker=worker, status=ProcessingTask.Status.FAILED, error=exc.message,
-                   error_detail=exc.detail or exc.message):  # fmt: skip
-            reporter.emit(task.pk, "error", message=exc.message)
+        _finish(task, worker=worker, status=ProcessingTask.Status.FAILED, event="error", message=exc.message,
+                error=exc.message, error_detail=exc.detail or exc.message)  # fmt: skip
         return "failed"
     except Exception as exc:
         log.exception("task %s crashed", task.pk)
@@ -112,12 +144,12 @@ def run_task(task_id: str) -> str:
             "The operators have the details; you can try again."
         )
         detail = f"{exc!r}\n\n{traceback.format_exc()}"
-        if _finish(task, worker=worker, status=ProcessingTask.Status.FAILED, error=message, error_detail=detail):
-            reporter.emit(task.pk, "error", message=message)
+        _finish(task, worker=worker, status=ProcessingTask.Status.FAILED, event="error", message=message,
+                error=message, error_detail=detail)  # fmt: skip
         return "crashed"
     finally:
         heartbeat.stop()
-    if _finish(task, worker=worker, status=ProcessingTask.Status.SUCCEEDED, result=outcome.result, progress=100):
-        reporter.emit(task.pk, "complete", stage="done", progress=100, message=outcome.message, data=outcome.data)
+    if _finish(task, worker=worker, status=ProcessingTask.Status.SUCCEEDED, event="complete",
+               message=outcome.message, data=outcome.data, result=outcome.result, progress=100):  # fmt: skip
         return "succeeded"
     return "taken over"

@@ -139,17 +139,22 @@ def receive_upload_part(*, task: ProcessingTask, start: int, total: int, chunks:
 
 
 def expire_stale_uploads() -> int:
-    """Uploads left unfinished for UPLOAD_EXPIRE_HOURS are cancelled and their parts deleted."""
+    """Uploads that received nothing for UPLOAD_EXPIRE_HOURS are cancelled and their parts deleted."""
     cutoff = timezone.now() - timedelta(hours=settings.UPLOAD_EXPIRE_HOURS)
     expired = 0
     for task in ProcessingTask.objects.filter(status=ProcessingTask.Status.UPLOADING, created_at__lt=cutoff):
-        changed = ProcessingTask.objects.filter(pk=task.pk, status=ProcessingTask.Status.UPLOADING).update(
-            status=ProcessingTask.Status.CANCELLED,
-            finished_at=timezone.now(),
-            error="The upload did not finish; please upload the file again.",
-        )
+        part = task.upload_part_file()
+        if part.exists() and part.stat().st_mtime > cutoff.timestamp():
+            continue  # still arriving, slowly
+        message = "The upload did not finish; please upload the file again."
+        with transaction.atomic():
+            changed = ProcessingTask.objects.filter(pk=task.pk, status=ProcessingTask.Status.UPLOADING).update(
+                status=ProcessingTask.Status.CANCELLED, finished_at=timezone.now(), error=message
+            )
+            if changed:
+                reporter.emit(task.pk, "cancelled", message=message)
         if changed:
-            task.upload_part_file().unlink(missing_ok=True)
+            part.unlink(missing_ok=True)
             expired += 1
     return expired
 
@@ -164,7 +169,9 @@ def request_cancel(*, task: ProcessingTask) -> bool:
         )
         if stopped_queued:
             reporter.emit(task.pk, "cancelled", message="Cancelled before it started.")
-            return True
+    if stopped_queued:
+        task.upload_part_file().unlink(missing_ok=True)  # the bytes of an unfinished upload
+        return True
     return bool(
         ProcessingTask.objects.filter(pk=task.pk, status=ProcessingTask.Status.RUNNING).update(cancel_requested=True)
     )
@@ -204,25 +211,33 @@ def reprocess(*, task: ProcessingTask, params: dict[str, Any] | None = None) -> 
 
 
 def requeue_stale() -> dict[str, int]:
-    """Recover from dead workers: a running task whose heartbeat stopped goes back to the queue, or fails once
-    it is out of attempts. Harmless to run twice: the claim that follows is conditional."""
-    counts = {"requeued": 0, "failed": 0}
+    """Recover from dead workers. A running task whose heartbeat stopped is, by one conditional UPDATE each:
+    cancelled if the user asked for that meanwhile; failed once out of attempts; otherwise put back to
+    `queued` and enqueued, to resume in the next free worker. Harmless to run twice (or on two machines):
+    only the run whose UPDATE changed the row emits and enqueues."""
+    counts = {"requeued": 0, "failed": 0, "cancelled": 0}
     for task in ProcessingTask.objects.stale():
-        if task.attempts >= settings.JOB_MAX_ATTEMPTS:
-            message = (
-                f"The worker processing this video stopped unexpectedly {task.attempts} times, so we gave up. "
-                "Operators can see the details in the admin; you can try again."
-            )
-            changed = ProcessingTask.objects.filter(pk=task.pk, status=ProcessingTask.Status.RUNNING,
-                                                    heartbeat_at=task.heartbeat_at).update(
-                status=ProcessingTask.Status.FAILED, finished_at=timezone.now(), error=message,
-                error_detail=f"heartbeat lost after attempt {task.attempts} on {task.worker}",
-            )  # fmt: skip
-            if changed:
-                reporter.emit(task.pk, "error", message=message)
-                counts["failed"] += 1
-        else:
-            reporter.emit(task.pk, "stage", message="The worker stopped unexpectedly; starting again.")
-            enqueue(task)
-            counts["requeued"] += 1
+        same = ProcessingTask.objects.filter(
+            pk=task.pk, status=ProcessingTask.Status.RUNNING, heartbeat_at=task.heartbeat_at
+        )
+        with transaction.atomic():
+            if task.cancel_requested:
+                if same.update(status=ProcessingTask.Status.CANCELLED, finished_at=timezone.now()):
+                    reporter.emit(task.pk, "cancelled", message="Cancelled.")
+                    counts["cancelled"] += 1
+            elif task.attempts >= settings.JOB_MAX_ATTEMPTS:
+                message = (
+                    f"The worker processing this video stopped unexpectedly {task.attempts} times, so we gave up. "
+                    "Operators can see the details in the admin; you can try again."
+                )
+                if same.update(
+                    status=ProcessingTask.Status.FAILED, finished_at=timezone.now(), error=message,
+                    error_detail=f"heartbeat lost after attempt {task.attempts} on {task.worker}",
+                ):  # fmt: skip
+                    reporter.emit(task.pk, "error", message=message)
+                    counts["failed"] += 1
+            elif same.update(status=ProcessingTask.Status.QUEUED):
+                reporter.emit(task.pk, "stage", message="The worker stopped unexpectedly; starting again.")
+                enqueue(task)
+                counts["requeued"] += 1
     return counts

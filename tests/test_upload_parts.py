@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.urls import reverse
 from django_q.models import OrmQ
@@ -88,7 +90,9 @@ def test_a_cancelled_upload_takes_no_more_parts(alice):
     alice.post(reverse("cancel", args=[info["task_id"]]))
     late = put(alice, info["upload_url"], b"56789", 5, 10)
     assert late.status_code == 409
-    assert ProcessingTask.objects.get(pk=info["task_id"]).status == "cancelled"
+    task = ProcessingTask.objects.get(pk=info["task_id"])
+    assert task.status == "cancelled"
+    assert not task.upload_part_file().exists(), "the partial upload was kept"
 
 
 def test_abandoned_uploads_expire(alice, settings):
@@ -103,7 +107,11 @@ def test_abandoned_uploads_expire(alice, settings):
     task = ProcessingTask.objects.get(pk=info["task_id"])
     assert expire_stale_uploads() == 0
     ProcessingTask.objects.filter(pk=task.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    assert expire_stale_uploads() == 0, "parts arrived within the last 24 h: still going"
+    old = (timezone.now() - timedelta(hours=25)).timestamp()
+    os.utime(task.upload_part_file(), (old, old))
     assert expire_stale_uploads() == 1
     task.refresh_from_db()
     assert task.status == "cancelled" and "did not finish" in task.error
+    assert task.events.last().type == "cancelled"
     assert not task.upload_part_file().exists()
