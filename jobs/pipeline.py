@@ -16,7 +16,7 @@ from django.db import connection
 from django.urls import reverse
 
 from media_pipeline.errors import Cancelled
-from media_pipeline.plan import Interval, keyframes_near, plan_intervals
+from media_pipeline.plan import Interval, boundary_targets, keyframes_near, plan_intervals
 from media_pipeline.probe import Limits, MediaInfo, probe
 from media_pipeline.process import CancelToken
 from media_pipeline.render.chunk import ChunkResult, render_chunk
@@ -85,9 +85,7 @@ def _plan(task: ProcessingTask, src: Path, info: MediaInfo, cancel: CancelToken)
     with measured(task.pk, "plan") as extra:
         keyframes = None
         if info.video_copyable:
-            targets = [
-                i * interval for i in range(1, math.ceil(info.duration / interval)) if i * interval < info.duration
-            ]
+            targets = boundary_targets(info.duration, interval)
             keyframes = keyframes_near(src, targets, info=info, ffprobe=settings.FFPROBE_BIN, cancel=cancel)
         plan = plan_intervals(info, interval=interval, keyframes=keyframes)
         extra["intervals"] = len(plan)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,27 +69,31 @@ def plan_intervals(
 ) -> list[Interval]:
     """Intervals covering [0, duration].
 
-    1. Place boundaries every `interval` seconds.
-    2. When the video will be stream-copied, move each boundary back to the keyframe the demuxer gave for
-       it, as long as that keeps the boundary after the previous one by at least a quarter interval; a
-       boundary that cannot move stays where it is and that chunk is transcoded instead.
-    3. Fold a last chunk shorter than a quarter interval into the one before it.
+    1. Place boundaries every `interval` seconds (`boundary_targets`).
+    2. With `keyframes` (the video will be stream-copied), move each boundary back to the keyframe the
+       demuxer gave for it. A boundary with no keyframe at least a quarter interval after the previous
+       boundary is dropped: that chunk runs on to the next keyframe. So every chunk of a copied video
+       starts on a keyframe and is copied — one encoding for the whole playlist, never a mix.
+    3. Without `keyframes` (the video is transcoded) the boundaries stay exactly where they were placed.
+    4. Fold a last chunk shorter than a quarter interval into the one before it.
     """
     duration = info.duration
-    targets = [i * interval for i in range(1, int(duration // interval) + 1) if i * interval < duration]
     min_len = interval * MIN_TAIL_FRACTION
-    boundaries: list[tuple[float, bool]] = [(0.0, True)]
-    for target in targets:
-        previous = boundaries[-1][0]
-        snapped = (keyframes or {}).get(target)
-        if snapped is not None and snapped - previous >= min_len:
-            boundaries.append((snapped, True))
-        elif target - previous >= min_len:
-            boundaries.append((target, False))
-    if duration - boundaries[-1][0] < min_len and len(boundaries) > 1:
+    copy = keyframes is not None
+    boundaries = [0.0]
+    for target in boundary_targets(duration, interval):
+        boundary = keyframes.get(target) if copy else target
+        if boundary is not None and boundary - boundaries[-1] >= min_len:
+            boundaries.append(boundary)
+    if duration - boundaries[-1] < min_len and len(boundaries) > 1:
         boundaries.pop()
-    intervals = []
-    for index, (start, on_key) in enumerate(boundaries):
-        end = boundaries[index + 1][0] if index + 1 < len(boundaries) else duration
-        intervals.append(Interval(index=index, start=start, end=end, starts_on_keyframe=on_key))
-    return intervals
+    ends = boundaries[1:] + [duration]
+    return [
+        Interval(index=i, start=start, end=end, starts_on_keyframe=copy)
+        for i, (start, end) in enumerate(zip(boundaries, ends, strict=True))
+    ]
+
+
+def boundary_targets(duration: float, interval: float) -> list[float]:
+    """Where boundaries go before any snapping: every `interval` seconds, strictly inside the video."""
+    return [i * interval for i in range(1, math.ceil(duration / interval)) if i * interval < duration]

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from media_pipeline.errors import MediaError
-from media_pipeline.plan import keyframes_near, plan_intervals
+from media_pipeline.plan import boundary_targets, keyframes_near, plan_intervals
 from media_pipeline.probe import Limits, probe
 from media_pipeline.render.chunk import render_chunk
 from media_pipeline.render.final import concat_segments
@@ -17,8 +17,9 @@ from . import media
 
 def cut_all(src, out_dir, interval):
     info = probe(src, limits=Limits())
-    targets = [interval * i for i in range(1, int(info.duration // interval) + 1) if interval * i < info.duration]
-    keyframes = keyframes_near(src, targets, info=info) if info.video_copyable else None
+    keyframes = (
+        keyframes_near(src, boundary_targets(info.duration, interval), info=info) if info.video_copyable else None
+    )
     plan = plan_intervals(info, interval=interval, keyframes=keyframes)
     chunks = [
         render_chunk(src, info, iv, out=out_dir / f"{iv.index:05d}.ts", thumbnail=out_dir / f"{iv.index:05d}.jpg",
@@ -46,6 +47,16 @@ def test_it_plans_intervals_on_keyframes(h264_file):
     plan = plan_intervals(info, interval=7, keyframes=keyframes)
     assert [iv.start for iv in plan] == [0, 7, 14, 21]
     assert plan[-1].end == pytest.approx(25, abs=0.1)
+
+
+def test_a_long_gop_source_is_still_copied_in_every_chunk(tmp_path):
+    # A keyframe only every 10 s, 4 s intervals: chunks run from keyframe to keyframe, never a mix of
+    # copied and re-encoded chunks (different encoders in one HLS stream break players).
+    src = media.h264_aac(tmp_path / "gop.mp4", seconds=30, gop=250)
+    info, plan, chunks = cut_all(src, tmp_path / "out", 4)
+    assert [iv.start for iv in plan] == [0, 10, 20]
+    assert all(c.copied for c in chunks)
+    assert sum(c.duration for c in chunks) == pytest.approx(30, abs=0.5)
 
 
 def test_it_folds_a_tiny_last_chunk_into_the_one_before(h264_file):
