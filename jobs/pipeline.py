@@ -6,7 +6,8 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
@@ -139,8 +140,14 @@ def render_in_order(
         finally:
             connection.close()  # this thread's connection (the metrics row)
 
+    def stop_on_failure(future: Future) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            stop.set()  # a later chunk failing stops the others now, not when the loop reaches it
+
     with ThreadPoolExecutor(max_workers=settings.CHUNK_CONCURRENCY, thread_name_prefix="chunk") as pool:
         futures = [pool.submit(render, iv) for iv in plan]
+        for future in futures:
+            future.add_done_callback(stop_on_failure)
         try:
             for future in futures:
                 yield future.result()
@@ -148,6 +155,16 @@ def render_in_order(
             stop.set()  # a failure, a cancel or an early exit: the rest stop too
             for future in futures:
                 future.cancel()
+
+
+def _eta(started: float, *, done: int, media_done: float, info: MediaInfo) -> float | None:
+    """Seconds left, from the media seconds cut per wall second so far (chunks finish in bursts when
+    several render at once, so counting chunks alone over-estimates at first); None until two are done."""
+    elapsed = time.monotonic() - started
+    if done < 2 or elapsed <= 0 or media_done <= 0:
+        return None
+    remaining_media = max(0.0, info.duration - media_done)
+    return remaining_media / (media_done / elapsed) * (1 + STAGE_SHARE["finalize"] / STAGE_SHARE["chunk"])
 
 
 def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
@@ -168,23 +185,24 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
          message=f"Cutting {len(plan)} chunks", data={"chunks": len(plan)})  # fmt: skip
     started = time.monotonic()
     chunks: list[ChunkResult] = []
-    for chunk in render_in_order(task, src, info, plan, cancel):
-        chunks.append(chunk)
-        done = len(chunks)
-        elapsed = time.monotonic() - started
-        eta = elapsed / done * (len(plan) - done) * (1 + STAGE_SHARE["finalize"] / STAGE_SHARE["chunk"])
-        if chunk.index in announced:
-            continue
-        emit(
-            task.pk, "chunk_ready", stage="chunk", progress=overall("chunk", done / len(plan)), eta_seconds=eta,
-            message=f"Chunk {done} of {len(plan)} ready",
-            data={
-                "index": chunk.index, "start": round(chunk.start, 3), "end": round(chunk.end, 3),
-                "duration": round(chunk.duration, 3), "url": media_url(task, chunk_name(chunk.index)),
-                "thumbnail": media_url(task, thumb_name(chunk.index)), "has_commentary": False,
-                "copied": chunk.copied, "count": len(plan),
-            },
-        )  # fmt: skip
+    # closing(): if emitting fails, the renders still in flight are stopped before the error propagates.
+    with closing(render_in_order(task, src, info, plan, cancel)) as rendered:
+        for chunk in rendered:
+            chunks.append(chunk)
+            done = len(chunks)
+            eta = _eta(started, done=done, media_done=sum(c.duration for c in chunks), info=info)
+            if chunk.index in announced:
+                continue
+            emit(
+                task.pk, "chunk_ready", stage="chunk", progress=overall("chunk", done / len(plan)), eta_seconds=eta,
+                message=f"Chunk {done} of {len(plan)} ready",
+                data={
+                    "index": chunk.index, "start": round(chunk.start, 3), "end": round(chunk.end, 3),
+                    "duration": round(chunk.duration, 3), "url": media_url(task, chunk_name(chunk.index)),
+                    "thumbnail": media_url(task, thumb_name(chunk.index)), "has_commentary": False,
+                    "copied": chunk.copied, "count": len(plan),
+                },
+            )  # fmt: skip
     segments = [c.path for c in chunks]
     copied = sum(c.copied for c in chunks)
 

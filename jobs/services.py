@@ -42,25 +42,30 @@ def enqueue(task: ProcessingTask) -> None:
     async_task("jobs.tasks.run_task", str(task.pk), task_name=f"task-{task.pk}", group=task.kind)
 
 
-@transaction.atomic
-def submit_upload(*, owner, uploaded_path: Path, filename: str, size: int, params: dict[str, Any]) -> ProcessingTask:
-    """Create a task for a file that is already on disk (streamed there by the upload handler)."""
+def _new_upload_task(*, owner, filename: str, size: int, params: dict[str, Any], status: str) -> ProcessingTask:
     task_id = uuid.uuid4()
-    relative = Path("tasks") / str(task_id) / f"source{safe_extension(filename)}"
-    target = Path(settings.MEDIA_ROOT) / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Same filesystem (FILE_UPLOAD_TEMP_DIR is under MEDIA_ROOT), so this is a rename, not a copy.
-    shutil.move(str(uploaded_path), target)
-    task = ProcessingTask.objects.create(
+    return ProcessingTask.objects.create(
         id=task_id,
         owner=owner,
         kind=ProcessingTask.Kind.CHUNKS,
         source=ProcessingTask.Source.UPLOAD,
+        status=status,
         title=display_title(filename),
-        source_path=str(relative),
+        source_path=str(Path("tasks") / str(task_id) / f"source{safe_extension(filename)}"),
         source_size=size,
         params=params,
     )
+
+
+@transaction.atomic
+def submit_upload(*, owner, uploaded_path: Path, filename: str, size: int, params: dict[str, Any]) -> ProcessingTask:
+    """Create a task for a file that is already on disk (a classic form upload, streamed there by the
+    upload handler)."""
+    task = _new_upload_task(owner=owner, filename=filename, size=size, params=params,
+                            status=ProcessingTask.Status.QUEUED)  # fmt: skip
+    task.source_file().parent.mkdir(parents=True, exist_ok=True)
+    # Same filesystem (FILE_UPLOAD_TEMP_DIR is under MEDIA_ROOT), so this is a rename, not a copy.
+    shutil.move(str(uploaded_path), task.source_file())
     reporter.emit(task.pk, "stage", stage="queued", progress=0, message="Queued; waiting for a worker")
     enqueue(task)
     return task
@@ -81,18 +86,8 @@ def start_upload(*, owner, filename: str, size: int, params: dict[str, Any]) -> 
     Browsers send big files this way (raw bodies of a few MB each): the web server then never holds more
     than one part in memory, and a dropped connection resumes where it stopped instead of starting over.
     """
-    task_id = uuid.uuid4()
-    task = ProcessingTask.objects.create(
-        id=task_id,
-        owner=owner,
-        kind=ProcessingTask.Kind.CHUNKS,
-        source=ProcessingTask.Source.UPLOAD,
-        status=ProcessingTask.Status.UPLOADING,
-        title=display_title(filename),
-        source_path=str(Path("tasks") / str(task_id) / f"source{safe_extension(filename)}"),
-        source_size=size,
-        params=params,
-    )
+    task = _new_upload_task(owner=owner, filename=filename, size=size, params=params,
+                            status=ProcessingTask.Status.UPLOADING)  # fmt: skip
     task.upload_part_file().parent.mkdir(parents=True, exist_ok=True)
     task.upload_part_file().touch()
     return task

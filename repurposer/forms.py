@@ -12,6 +12,17 @@ def human_size(n: int) -> str:
     return f"{n} bytes"
 
 
+def check_upload_size(size: int) -> int:
+    """The one place that says whether a file of `size` bytes may be uploaded."""
+    if size == 0:
+        raise forms.ValidationError("The file is empty. Please choose the video file again.")
+    if size > settings.MAX_UPLOAD_BYTES:
+        raise forms.ValidationError(
+            f"The file is {human_size(size)}; the limit is {human_size(settings.MAX_UPLOAD_BYTES)}."
+        )
+    return size
+
+
 class UploadForm(forms.Form):
     file = forms.FileField(
         label="Video file",
@@ -25,12 +36,7 @@ class UploadForm(forms.Form):
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        if upload.size == 0:
-            raise forms.ValidationError("The file is empty. Please choose the video file again.")
-        if upload.size > settings.MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(
-                f"The file is {human_size(upload.size)}; the limit is {human_size(settings.MAX_UPLOAD_BYTES)}."
-            )
+        check_upload_size(upload.size)
         return upload
 
     def job_params(self) -> dict:
@@ -45,14 +51,7 @@ class UploadStartForm(forms.Form):
     interval = UploadForm.base_fields["interval"]
 
     def clean_size(self):
-        size = self.cleaned_data["size"]
-        if size == 0:
-            raise forms.ValidationError("The file is empty. Please choose the video file again.")
-        if size > settings.MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(
-                f"The file is {human_size(size)}; the limit is {human_size(settings.MAX_UPLOAD_BYTES)}."
-            )
-        return size
+        return check_upload_size(self.cleaned_data["size"])
 
     def job_params(self) -> dict:
         return {"interval": self.cleaned_data["interval"]}

@@ -166,7 +166,10 @@ def cancel(request, task_id):
 @require_GET
 def performance_metrics(request):
     """Real numbers from PerformanceMetrics over the last `hours` (default 24): per operation."""
-    hours = min(max(int(request.GET.get("hours", 24) or 24), 1), 24 * 30)
+    try:
+        hours = min(max(int(request.GET.get("hours") or 24), 1), 24 * 30)
+    except ValueError:
+        return JsonResponse({"errors": ["hours must be a whole number."]}, status=400)
     since = timezone.now() - timezone.timedelta(hours=hours)
     by_op: dict[str, list[tuple[float, bool]]] = {}
     for op, ms, ok in PerformanceMetrics.objects.filter(created_at__gte=since).values_list(

@@ -23,6 +23,8 @@ def event_playlist(segments: list[Segment], *, target_duration: int, ended: bool
     ordered = []
     while len(ordered) in by_index:
         ordered.append(by_index[len(ordered)])
+    # The target duration comes from the plan (it must not change while the playlist grows); a segment
+    # measured a hair longer than planned still fits, since the plan adds a second of room.
     longest = max([target_duration, *(math.ceil(s.duration) for s in ordered)]) if ordered else target_duration
     lines = [
         "#EXTM3U",
@@ -31,6 +33,8 @@ def event_playlist(segments: list[Segment], *, target_duration: int, ended: bool
         f"#EXT-X-TARGETDURATION:{longest}",
         "#EXT-X-MEDIA-SEQUENCE:0",
         "#EXT-X-INDEPENDENT-SEGMENTS",
+        # Play from the first chunk, not near the live edge (Safari; hls.js is told the same in watch.js).
+        "#EXT-X-START:TIME-OFFSET=0",
     ]
     for seg in ordered:
         lines.append(f"#EXTINF:{seg.duration:.3f},")

@@ -23,8 +23,8 @@ class RecordingApp:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-def scope(headers=()):
-    return {"type": "http", "method": "POST", "path": "/", "headers": list(headers)}
+def scope(headers=(), method="POST", path="/"):
+    return {"type": "http", "method": method, "path": path, "headers": list(headers)}
 
 
 async def run(app, scope, chunks):
@@ -64,3 +64,14 @@ async def test_a_body_within_the_limit_passes_through():
     inner = RecordingApp()
     sent = await run(BodySizeLimit(inner, 100_000), scope([(b"content-length", b"5")]), [b"hello"])
     assert inner.body == b"hello" and sent[0]["status"] == 200
+
+
+async def test_an_upload_part_may_not_be_bigger_than_two_parts(settings):
+    settings.UPLOAD_PART_BYTES = 1000
+    inner = RecordingApp()
+    too_big = [(b"content-length", str(2000 + ENVELOPE_BYTES + 1).encode())]
+    sent = await run(BodySizeLimit(inner), scope(too_big, method="PUT", path="/uploads/x/"), [b"x"])
+    assert not inner.called and sent[0]["status"] == 413
+    fine = [(b"content-length", b"1500")]
+    sent = await run(BodySizeLimit(inner), scope(fine, method="PUT", path="/uploads/x/"), [b"x" * 1500])
+    assert sent[0]["status"] == 200

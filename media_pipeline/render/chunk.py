@@ -45,6 +45,15 @@ def _segment_duration(path: Path, *, ffprobe: str, cancel: CancelToken | None) -
         return 0.0
 
 
+def chunk_timeout(info: MediaInfo, interval: Interval) -> float:
+    """How long one segment may take: a copy is I/O only; a transcode scales with the pixels to encode
+    (libx264 veryfast manages a few million pixels a second per core here)."""
+    if copies_video(info, interval):
+        return 120 + 2 * interval.duration
+    pixel_rate = info.width * info.height * max(info.fps, 1)
+    return 120 + interval.duration * max(10.0, pixel_rate / 3e6)
+
+
 def copies_video(info: MediaInfo, interval: Interval) -> bool:
     """Copy the video bit for bit when browsers can play it and the segment starts on a keyframe."""
     return info.video_copyable and interval.starts_on_keyframe
@@ -95,13 +104,14 @@ def render_chunk(
     thumbnail: Path,
     ffmpeg_bin: str = "ffmpeg",
     ffprobe: str = "ffprobe",
-    timeout: float = 600,
+    timeout: float | None = None,
     cancel: CancelToken | None = None,
     is_last: bool = False,
 ) -> ChunkResult:
     """Write `out` and `thumbnail` for `interval` (each via a temp name). Existing outputs are kept as they
     are, so a job re-delivered after a crash does not redo finished chunks."""
     copy = copies_video(info, interval)
+    timeout = timeout or chunk_timeout(info, interval)
     seconds = 0.0
     if not out.exists():
         with atomic_output(out) as tmp:

@@ -38,7 +38,7 @@
       if (onProgress) xhr.upload.addEventListener("progress", onProgress);
       xhr.addEventListener("load", function () {
         var parsed = null;
-        try { parsed = JSON.parse(xhr.responseText); } catch (e) { parsed = { errors: [xhr.responseText] }; }
+        try { parsed = JSON.parse(xhr.responseText); } catch (e) { parsed = null; } // e.g. a login page
         resolve({ status: xhr.status, body: parsed });
       });
       xhr.addEventListener("error", function () { resolve({ status: 0, body: null }); });
@@ -67,14 +67,16 @@
         "Content-Type": "application/octet-stream",
         "Content-Range": "bytes " + offset + "-" + (end - 1) + "/" + file.size
       }, function (e) { show(base + e.loaded, file.size); });
-      if (r.status === 200 || (r.status === 409 && r.body && typeof r.body.offset === "number")) {
+      if ((r.status === 200 || r.status === 409) && r.body && typeof r.body.offset === "number") {
         offset = r.body.offset; // 409: the server already has more (or less); continue from there
         failures = 0;
         show(offset, file.size);
         continue;
       }
-      if (r.status >= 400 && r.status < 500) {
-        showError(r.body && r.body.errors ? r.body.errors.join(" ") : "The upload was refused (" + r.status + ").");
+      if ((r.status >= 200 && r.status < 300) || (r.status >= 400 && r.status < 500)) {
+        // A 2xx without an offset is not our answer: most likely the session ended and this is a login page.
+        showError(r.body && r.body.errors ? r.body.errors.join(" ") :
+          "The server refused the upload (" + r.status + "); you may have been signed out. Reload the page and try again.");
         return;
       }
       // Network error or server trouble: wait, ask the server how far it got, go on from there.

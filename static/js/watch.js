@@ -74,10 +74,11 @@
   }
 
   // Events ------------------------------------------------------------------------------------------
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
   function fmt(seconds) {
     seconds = Math.max(0, Math.round(seconds));
-    var m = Math.floor(seconds / 60), s = seconds % 60;
-    return m + ":" + (s < 10 ? "0" : "") + s;
+    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    return h ? h + ":" + pad(m) + ":" + pad(s) : m + ":" + pad(s);
   }
   function log(ev) {
     var li = document.createElement("li");
@@ -94,6 +95,7 @@
   function end(text, cls) {
     finished = true;
     $("cancel").hidden = true;
+    if (!playerStarted) $("player-wait").textContent = "No chunk was made, so there is nothing to play.";
     $("status-line").textContent = text;
     $("status-line").className = "status-line " + cls;
   }
@@ -148,10 +150,16 @@
     $("cancel").disabled = true;
     $("status-line").textContent = "Cancelling…";
     fetch(cfg.cancel, { method: "POST", headers: { "X-CSRFToken": token, "Accept": "application/json" }, credentials: "same-origin" })
-      .catch(function () { $("cancel").disabled = false; $("status-line").textContent = "Could not reach the server; try again."; });
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (body) {
+        // The `cancelled` event ends the page; a task that had already finished has nothing to cancel.
+        if (!body.cancel_requested && !finished) $("status-line").textContent = "This video had already finished processing.";
+      })
+      .catch(function () { $("cancel").disabled = false; $("status-line").textContent = "Could not cancel; reload the page and try again."; });
   });
 
   // For tests and curious people: what the page has seen.
   window.repurposerWatch = { lastSeq: function () { return lastSeq; }, finished: function () { return finished; } };
+  if (cfg.status === "uploading") $("status-line").textContent = "The upload of this video has not finished yet.";
   connect();
 })();
