@@ -82,3 +82,21 @@ def test_admin_actions_cancel_and_reprocess(operator, make_task, h264_file):
     assert queued.status == "cancelled"
     operator.post(url, {"action": "reprocess_tasks", "_selected_action": [str(queued.pk)]})
     assert ProcessingTask.objects.filter(parent=queued, status="queued").count() == 1
+
+
+def test_cleanup_deletes_old_media_but_keeps_the_record(make_task, h264_file, capsys):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    old = make_task(h264_file, status="succeeded", finished_at=timezone.now() - timedelta(days=40))
+    recent = make_task(h264_file, status="succeeded", finished_at=timezone.now() - timedelta(days=2))
+    running = make_task(h264_file, status="running")
+    call_command("cleanup", "--days", "30", "--dry-run")
+    assert old.workdir().exists()
+    call_command("cleanup", "--days", "30")
+    assert not old.workdir().exists()
+    assert recent.workdir().exists() and running.workdir().exists()
+    old.refresh_from_db()
+    assert old.result["media_deleted"] is True
+    assert "Freed" in capsys.readouterr().out
