@@ -26,12 +26,22 @@ def configured_services_reachable():
 
 
 @pytest.fixture(scope="session", autouse=True)
-def short_lived_connections():
+def short_lived_connections(django_db_setup, django_db_blocker):
     """Worker threads in tests (engine races, consumers) must not keep connections open past their work,
     or PostgreSQL refuses to drop the test database at the end."""
     from django.db import connections
 
     connections.settings["default"]["CONN_MAX_AGE"] = 0
+    yield
+    # Threads that served async views or consumers may still hold a session; PostgreSQL will not drop
+    # the test database while any does.
+    connection = connections["default"]
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 @pytest.fixture(autouse=True)
