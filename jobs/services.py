@@ -210,7 +210,7 @@ def requeue_stale() -> dict[str, int]:
     cancelled if the user asked for that meanwhile; failed once out of attempts; otherwise put back to
     `queued` and enqueued, to resume in the next free worker. Harmless to run twice (or on two machines):
     only the run whose UPDATE changed the row emits and enqueues."""
-    counts = {"requeued": 0, "failed": 0, "cancelled": 0}
+    counts = {"requeued": 0, "failed": 0, "cancelled": 0, "resent": 0}
     for task in ProcessingTask.objects.stale():
         same = ProcessingTask.objects.filter(
             pk=task.pk, status=ProcessingTask.Status.RUNNING, heartbeat_at=task.heartbeat_at
@@ -235,4 +235,24 @@ def requeue_stale() -> dict[str, int]:
                 reporter.emit(task.pk, "stage", message="The worker stopped unexpectedly; starting again.")
                 enqueue(task)
                 counts["requeued"] += 1
+    counts["resent"] = _resend_lost_queue_entries()
     return counts
+
+
+def _resend_lost_queue_entries() -> int:
+    """A queued task whose queue entry is gone (its django-q job failed before the engine could claim it,
+    e.g. on a database error) would wait forever: enqueue it again. Only tasks queued for longer than
+    JOB_STALE_AFTER are looked at, and only when no queue entry names them."""
+    from django_q.models import OrmQ
+
+    cutoff = timezone.now() - timedelta(seconds=settings.JOB_STALE_AFTER)
+    waiting = list(ProcessingTask.objects.filter(status=ProcessingTask.Status.QUEUED, created_at__lt=cutoff))
+    if not waiting:
+        return 0
+    names = {entry.task.get("name") for entry in OrmQ.objects.all()}  # unreadable entries give no name
+    resent = 0
+    for task in waiting:
+        if f"task-{task.pk}" not in names:
+            enqueue(task)
+            resent += 1
+    return resent

@@ -151,7 +151,7 @@ def test_requeue_stale_gives_up_after_max_attempts(make_task, h264_file, setting
     ProcessingTask.objects.filter(pk=task.pk).update(
         status="running", attempts=settings.JOB_MAX_ATTEMPTS, heartbeat_at=timezone.now() - timedelta(minutes=10)
     )
-    assert services.requeue_stale() == {"requeued": 0, "failed": 1, "cancelled": 0}
+    assert services.requeue_stale() == {"requeued": 0, "failed": 1, "cancelled": 0, "resent": 0}
     task.refresh_from_db()
     assert task.status == "failed" and "stopped unexpectedly" in task.error
 
@@ -164,12 +164,12 @@ def test_requeue_stale_enqueues_a_task_with_attempts_left(make_task, h264_file):
         status="running", attempts=1, heartbeat_at=timezone.now() - timedelta(minutes=10)
     )
     before = OrmQ.objects.count()
-    assert services.requeue_stale() == {"requeued": 1, "failed": 0, "cancelled": 0}
+    assert services.requeue_stale() == {"requeued": 1, "failed": 0, "cancelled": 0, "resent": 0}
     assert OrmQ.objects.count() == before + 1
     task.refresh_from_db()
     assert task.status == "queued"
     # A second sweep (or a second machine running the same schedule) finds nothing more to do.
-    assert services.requeue_stale() == {"requeued": 0, "failed": 0, "cancelled": 0}
+    assert services.requeue_stale() == {"requeued": 0, "failed": 0, "cancelled": 0, "resent": 0}
     assert OrmQ.objects.count() == before + 1
     assert run_task(str(task.pk)) == "succeeded"
 
@@ -180,7 +180,7 @@ def test_a_dead_workers_task_that_the_user_cancelled_ends_cancelled(make_task, h
         status="running", attempts=1, heartbeat_at=timezone.now() - timedelta(minutes=10)
     )
     assert services.request_cancel(task=task)  # only sets the flag: the task looks running
-    assert services.requeue_stale() == {"requeued": 0, "failed": 0, "cancelled": 1}
+    assert services.requeue_stale() == {"requeued": 0, "failed": 0, "cancelled": 1, "resent": 0}
     task.refresh_from_db()
     assert task.status == "cancelled" and events(task)[-1].type == "cancelled"
 
@@ -199,3 +199,14 @@ def test_a_job_stops_itself_before_the_queue_timeout_would_kill_it(make_task, tm
         p for p in psutil.process_iter(["cmdline"]) if str(task.workdir()) in " ".join(p.info["cmdline"] or [])
     ]
     assert leftovers == []
+
+
+def test_a_queued_task_whose_queue_entry_was_lost_is_enqueued_again(make_task, h264_file):
+    from django_q.models import OrmQ
+
+    task = make_task(h264_file)  # queued, never enqueued: as if its queue entry had been lost
+    assert services.requeue_stale()["resent"] == 0, "too young to judge"
+    ProcessingTask.objects.filter(pk=task.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+    assert services.requeue_stale()["resent"] == 1
+    assert OrmQ.objects.count() == 1
+    assert services.requeue_stale()["resent"] == 0, "its entry is there now"
