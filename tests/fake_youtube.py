@@ -73,14 +73,21 @@ def player_with_tracks(
     tracks: list[tuple[str, str]], *, translatable: bool = True, source: str = "youtube.innertube.json.static"
 ) -> bytes:
     """The recorded player response with only the caption tracks named as (language code, "manual"|"asr"),
-    in that order. `translatable=False` also takes away YouTube's translation languages."""
+    in that order. A track the recording lacks (it has auto-generated English only) is made from a recorded
+    one of the same kind with the language changed. `translatable=False` also takes away YouTube's
+    translation languages."""
     data = json.loads(asset(source))
     renderer = data["captions"]["playerCaptionsTracklistRenderer"]
     recorded = renderer["captionTracks"]
+    names = {t["languageCode"]: t["languageName"]["runs"][0]["text"] for t in renderer["translationLanguages"]}
     kept = []
     for code, kind in tracks:
-        track = next(t for t in recorded if t["languageCode"] == code and (t.get("kind") == "asr") == (kind == "asr"))
-        track = copy.deepcopy(track)
+        same_kind = [t for t in recorded if (t.get("kind") == "asr") == (kind == "asr")]
+        track = copy.deepcopy(next((t for t in same_kind if t["languageCode"] == code), same_kind[0]))
+        if track["languageCode"] != code:
+            name = names[code] + (" (auto-generated)" if kind == "asr" else "")
+            track["baseUrl"] = track["baseUrl"].replace(f"&lang={track['languageCode']}&", f"&lang={code}&")
+            track.update(languageCode=code, name={"runs": [{"text": name}]}, vssId=f"{'a' if kind == 'asr' else ''}.{code}")
         if not translatable:
             track["isTranslatable"] = False
         kept.append(track)

@@ -32,7 +32,6 @@ def slow_mpeg4(sample_dir):
     return media.mpeg4_avi(sample_dir / "browser-mpeg4.avi", seconds=180, size="640x360")
 
 
-
 @pytest.fixture
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -166,3 +165,48 @@ def test_a_queued_video_can_be_cancelled_from_its_page(transactional_db, media_r
             assert page.locator("#cancel").is_hidden() and page.locator("#download").is_hidden()
             assert in_thread(task_state, str(task.pk))["status"] == "cancelled"
             context.close()
+
+
+def test_an_interrupted_upload_resumes_when_the_same_file_is_chosen_again(owner, browser, media_root, h264_file):
+    """The page remembers an unfinished upload (localStorage) and continues it from the server's offset."""
+    with running_stack(connection.settings_dict, media_root, queue=False) as stack:
+        client = Client(stack.base_url).login("alice", "alice-pass-1234")
+        data = h264_file.read_bytes()
+        half = len(data) // 2
+        # The first half went up before the tab was closed.
+        opened = client.http.post(
+            "/uploads/", data={"filename": h264_file.name, "size": str(len(data)), "interval": "10"},
+            headers={"X-CSRFToken": client.csrf, "Referer": stack.base_url + "/"},
+        ).json()  # fmt: skip
+        client.http.put(
+            opened["upload_url"], content=data[:half],
+            headers={"X-CSRFToken": client.csrf, "Content-Range": f"bytes 0-{half - 1}/{len(data)}",
+                     "Referer": stack.base_url + "/"},
+        ).raise_for_status()  # fmt: skip
+
+        context = browser.new_context()
+        context.add_cookies([{"name": k, "value": v, "url": stack.base_url} for k, v in client.http.cookies.items()])
+        page = context.new_page()
+        page.goto(stack.base_url + "/")
+        key = f"repurposer-upload:{h264_file.name}:{len(data)}:{int(h264_file.stat().st_mtime * 1000)}"
+        page.evaluate(
+            "([k, v]) => localStorage.setItem(k, JSON.stringify(v))",
+            [
+                key,
+                {
+                    "upload_url": opened["upload_url"],
+                    "watch_url": opened["watch_url"],
+                    "part_bytes": opened["part_bytes"],
+                },
+            ],
+        )
+        page.set_input_files("input[type=file]", str(h264_file))
+        page.click("#upload-form button[type=submit]")
+        page.wait_for_url(re.compile(r"/tasks/[0-9a-f-]{36}/$"), timeout=30_000)
+        assert page.url.endswith(opened["watch_url"])
+        assert page.evaluate("k => localStorage.getItem(k)", key) is None
+        task = in_thread(lambda: ProcessingTask.objects.get(pk=opened["task_id"]))
+        assert task.status == "queued"
+        assert task.source_file().read_bytes() == data
+        assert in_thread(lambda: ProcessingTask.objects.count()) == 1, "a second upload was started"
+        context.close()

@@ -48,18 +48,44 @@
 
   function sleep(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
 
+  // An upload cut short (closed tab, lost network) resumes when the same file is chosen again.
+  function resumeKey(file) { return "repurposer-upload:" + file.name + ":" + file.size + ":" + file.lastModified; }
+  function remembered(file) {
+    try { return JSON.parse(window.localStorage.getItem(resumeKey(file)) || "null"); } catch (e) { return null; }
+  }
+  function remember(file, info) {
+    try {
+      if (info) window.localStorage.setItem(resumeKey(file), JSON.stringify(info));
+      else window.localStorage.removeItem(resumeKey(file));
+    } catch (e) { /* private mode: no resume across reloads */ }
+  }
+
   async function upload(file) {
-    var fields = new FormData();
-    fields.append("filename", file.name);
-    fields.append("size", String(file.size));
-    fields.append("interval", form.querySelector("[name=interval]").value);
-    var opened = await send("POST", startUrl, fields);
-    if (opened.status !== 201) {
-      showError(opened.body && opened.body.errors ? opened.body.errors.join(" ") : "The upload could not start (" + opened.status + ").");
-      return;
+    var info = null, offset = 0, failures = 0;
+    var earlier = remembered(file);
+    if (earlier) {
+      var where = await send("GET", earlier.upload_url);
+      if (where.status === 200 && where.body && where.body.status === "uploading") {
+        info = earlier;
+        offset = where.body.offset;
+        label.textContent = "Resuming the earlier upload…";
+      } else {
+        remember(file, null);
+      }
     }
-    var info = opened.body;
-    var offset = 0, failures = 0;
+    if (!info) {
+      var fields = new FormData();
+      fields.append("filename", file.name);
+      fields.append("size", String(file.size));
+      fields.append("interval", form.querySelector("[name=interval]").value);
+      var opened = await send("POST", startUrl, fields);
+      if (opened.status !== 201 || !opened.body) {
+        showError(opened.body && opened.body.errors ? opened.body.errors.join(" ") : "The upload could not start (" + opened.status + ").");
+        return;
+      }
+      info = opened.body;
+      remember(file, { upload_url: info.upload_url, watch_url: info.watch_url, part_bytes: info.part_bytes });
+    }
     while (offset < file.size) {
       var end = Math.min(offset + info.part_bytes, file.size);
       var base = offset;
@@ -87,6 +113,7 @@
       var where = await send("GET", info.upload_url);
       if (where.status === 200) offset = where.body.offset;
     }
+    remember(file, null);
     window.location.assign(info.watch_url);
   }
 
