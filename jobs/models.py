@@ -141,6 +141,7 @@ class ProgressUpdate(models.Model):
         STAGE = "stage"
         PROGRESS = "progress"
         CHUNK_READY = "chunk_ready"
+        TRANSCRIPT_READY = "transcript_ready"
         IDEA_READY = "idea_ready"
         PIECE_READY = "piece_ready"
         COMPLETE = "complete"

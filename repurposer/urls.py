@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, re_path
 
 from streaming import views as streaming_views
 
@@ -20,6 +20,11 @@ urlpatterns = [
     path("tasks/<uuid:task_id>/cancel/", views.cancel, name="cancel"),
     path("tasks/<uuid:task_id>/hls/playlist.m3u8", streaming_views.playlist, name="playlist"),
     path("tasks/<uuid:task_id>/media/<path:name>", streaming_views.media, name="task-media"),
+    re_path(
+        r"^tasks/(?P<task_id>[0-9a-f-]{36})/transcript\.(?P<fmt>srt|vtt|txt)$",
+        streaming_views.transcript,
+        name="transcript",
+    ),  # fmt: skip
     path("performance/metrics", views.performance_metrics, name="performance-metrics"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),

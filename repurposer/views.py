@@ -52,6 +52,7 @@ def upload(request):
                 filename=upload.name,
                 size=upload.size,
                 params=form.job_params(),
+                subtitles=form.cleaned_data.get("subtitles"),
             )
             url = reverse("watch", args=[task.pk])
             if _wants_json(request):
@@ -76,7 +77,7 @@ def _form_errors(form) -> list[str]:
 @require_POST
 def upload_start(request):
     """Open a part-by-part upload (what upload.js uses); the parts then go to `upload_part`."""
-    form = UploadStartForm(request.POST)
+    form = UploadStartForm(request.POST, request.FILES)
     if not form.is_valid():
         return JsonResponse({"errors": _form_errors(form)}, status=400)
     task = services.start_upload(
@@ -84,6 +85,7 @@ def upload_start(request):
         filename=form.cleaned_data["filename"],
         size=form.cleaned_data["size"],
         params=form.job_params(),
+        subtitles=form.cleaned_data.get("subtitles"),
     )
     return JsonResponse(
         {
@@ -140,6 +142,7 @@ def watch(request, task_id):
         "cancel": reverse("cancel", args=[task.pk]),
         "final": reverse("task-media", args=[task.pk, "final.mp4"]) + "?download=1",
         "stages": [{"name": name, "label": label} for name, label, _ in STAGES],
+        "transcript": {fmt: reverse("transcript", args=[str(task.pk), fmt]) for fmt in ("srt", "vtt", "txt")},
         "status": task.status,
     }
     return render(request, "tasks/watch.html", {"task": task, "config": config})

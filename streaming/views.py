@@ -10,8 +10,11 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET, require_http_methods
 
 from jobs.models import ProcessingTask, ProgressUpdate
+from media_pipeline.transcript.subtitles import to_srt, to_txt, to_vtt
+from media_pipeline.transcript.types import Segment
 
-from .hls import Segment, event_playlist
+from .hls import Segment as HlsSegment
+from .hls import event_playlist
 from .ranges import serve_file
 
 # The only names a media URL may ask for; everything else is 404 (no path is ever taken from the user).
@@ -31,7 +34,7 @@ def _owned_task(request, task_id) -> ProcessingTask:
 def playlist(request, task_id):
     task = _owned_task(request, task_id)
     events = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.CHUNK_READY).only("data")
-    segments = [Segment(index=e.data["index"], duration=e.data["duration"], url=e.data["url"]) for e in events]
+    segments = [HlsSegment(index=e.data["index"], duration=e.data["duration"], url=e.data["url"]) for e in events]
     text = event_playlist(
         segments, target_duration=int(task.result.get("target_duration", 1 + int(task.params.get("interval", 30)))),
         ended=task.is_finished,
@@ -58,4 +61,35 @@ def media(request, task_id, name):
     response = serve_file(request, path, content_type=content_type, download_name=download)
     if name.startswith(("chunks/", "thumbs/")):
         response["Cache-Control"] = "private, max-age=86400, immutable"
+    return response
+
+
+TRANSCRIPT_FORMATS = {
+    "srt": ("application/x-subrip", to_srt),
+    "vtt": ("text/vtt", to_vtt),
+    "txt": ("text/plain", to_txt),
+}
+
+
+def transcript_segments(task: ProcessingTask) -> list[Segment]:
+    """The transcript so far, rebuilt from its `transcript_ready` events (one per interval, in order)."""
+    rows = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.TRANSCRIPT_READY).only("data")
+    by_index = {row.data["index"]: row.data.get("segments", []) for row in rows}
+    return [
+        Segment(start=seg["start"], end=seg["end"], text=seg["text"])
+        for index in sorted(by_index)
+        for seg in by_index[index]
+    ]
+
+
+@login_required
+@require_GET
+def transcript(request, task_id, fmt):
+    task = _owned_task(request, task_id)
+    content_type, write = TRANSCRIPT_FORMATS[fmt]
+    response = HttpResponse(write(transcript_segments(task)), content_type=f"{content_type}; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    if request.GET.get("download"):
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", task.title.rsplit(".", 1)[0])[:80] or "video"
+        response["Content-Disposition"] = f'attachment; filename="{stem}-transcript.{fmt}"'
     return response

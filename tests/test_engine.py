@@ -68,7 +68,11 @@ def test_it_runs_a_task_to_the_end(make_task, h264_file):
     assert progress == sorted(progress)
     assert (task.workdir() / "final.mp4").stat().st_size > 10_000
     operations = set(PerformanceMetrics.objects.filter(task=task).values_list("operation", flat=True))
-    assert operations == {"ffprobe", "plan", "chunk", "finalize"}
+    assert operations == {"ffprobe", "plan", "chunk", "transcribe", "finalize"}
+    # A tone is not speech: every interval gets its (empty) transcript, and the job still ends well.
+    transcripts = [e for e in evs if e.type == "transcript_ready"]
+    assert sorted(e.data["index"] for e in transcripts) == [0, 1, 2]
+    assert all(e.data["source"] == "asr:whisper-base" for e in transcripts)
     assert PerformanceMetrics.objects.filter(task=task, operation="chunk").count() == 3
 
 
@@ -210,3 +214,47 @@ def test_a_queued_task_whose_queue_entry_was_lost_is_enqueued_again(make_task, h
     assert services.requeue_stale()["resent"] == 1
     assert OrmQ.objects.count() == 1
     assert services.requeue_stale()["resent"] == 0, "its entry is there now"
+
+
+def test_speech_in_the_video_becomes_a_transcript_interval_by_interval(make_task, tmp_path):
+    import subprocess
+
+    wav = tmp_path / "speech.wav"
+    subprocess.run(["espeak-ng", "-s", "150", "-w", str(wav),
+                    "Good morning. Today we talk about rivers. The river carries water to the sea."],
+                   check=True, timeout=60)  # fmt: skip
+    src = tmp_path / "talk.mp4"
+    media.ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-i", str(wav), "-c:v", "libx264",
+                 "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(src))  # fmt: skip
+    task = make_task(src, interval=10)
+    assert run_task(str(task.pk)) == "succeeded"
+    words = " ".join(
+        seg["text"]
+        for e in ProgressUpdate.objects.filter(task=task, type="transcript_ready").order_by("seq")
+        for seg in e.data["segments"]
+    ).lower()
+    for expected in ("morning", "rivers", "water", "sea"):
+        assert expected in words, words
+    task.refresh_from_db()
+    assert task.result["transcript"] == "asr:whisper-base"
+
+
+def test_subtitles_uploaded_with_the_video_are_the_transcript(make_task, h264_file):
+    task = make_task(h264_file, interval=10)
+    (task.workdir() / "sidecar.srt").write_text(
+        "1\n00:00:02,000 --> 00:00:04,000\nFrom the sidecar\n\n2\n00:00:12,000 --> 00:00:13,000\nSecond\n"
+    )
+    assert run_task(str(task.pk)) == "succeeded"
+    by_index = {
+        e.data["index"]: [s["text"] for s in e.data["segments"]]
+        for e in ProgressUpdate.objects.filter(task=task, type="transcript_ready")
+    }
+    assert by_index == {0: ["From the sidecar"], 1: ["Second"], 2: []}
+    assert not PerformanceMetrics.objects.filter(task=task, operation="transcribe").exists()
+
+
+def test_transcribe_off_makes_no_transcript(make_task, h264_file):
+    task = make_task(h264_file, interval=10)
+    ProcessingTask.objects.filter(pk=task.pk).update(params={"interval": 10, "transcribe": False})
+    assert run_task(str(task.pk)) == "succeeded"
+    assert not ProgressUpdate.objects.filter(task=task, type="transcript_ready").exists()

@@ -78,6 +78,9 @@
       fields.append("filename", file.name);
       fields.append("size", String(file.size));
       fields.append("interval", form.querySelector("[name=interval]").value);
+      if (form.querySelector("[name=transcribe]").checked) fields.append("transcribe", "on");
+      var subtitles = form.querySelector("[name=subtitles]");
+      if (subtitles && subtitles.files.length) fields.append("subtitles", subtitles.files[0]);
       var opened = await send("POST", startUrl, fields);
       if (opened.status !== 201 || !opened.body) {
         showError(opened.body && opened.body.errors ? opened.body.errors.join(" ") : "The upload could not start (" + opened.status + ").");
@@ -118,7 +121,7 @@
   }
 
   form.addEventListener("submit", function (ev) {
-    var input = form.querySelector("input[type=file]");
+    var input = form.querySelector("input[name=file]");
     if (!input.files.length) return; // let the browser's required check speak
     var file = input.files[0];
     ev.preventDefault();

@@ -73,6 +73,48 @@
     $("chunks").appendChild(a);
   }
 
+  // Transcript ---------------------------------------------------------------------------------------
+  var trackTimer = null;
+  function refreshTrack() {
+    // The WebVTT track is the transcript so far; reload it (debounced) as intervals arrive.
+    clearTimeout(trackTimer);
+    trackTimer = setTimeout(function () {
+      var old = video.querySelector("track");
+      var track = document.createElement("track");
+      track.kind = "subtitles";
+      track.label = "Transcript";
+      track.srclang = "en";
+      track.src = cfg.transcript.vtt + "?v=" + lastSeq;
+      track.default = true;
+      if (old) video.removeChild(old);
+      video.appendChild(track);
+      if (video.textTracks.length) video.textTracks[video.textTracks.length - 1].mode = "showing";
+    }, 400);
+  }
+  function addTranscript(d) {
+    var box = $("transcript");
+    if ($("transcript-empty")) box.removeChild($("transcript-empty"));
+    $("transcript-source").textContent = "(" + d.label + ")";
+    $("transcript-downloads").hidden = false;
+    d.segments.forEach(function (seg) {
+      var p = document.createElement("p");
+      var at = document.createElement("a");
+      at.href = "#";
+      at.className = "at";
+      at.textContent = fmt(seg.start);
+      at.addEventListener("click", function (ev) {
+        ev.preventDefault();
+        startPlayer();
+        video.currentTime = seg.start;
+        video.play().catch(function () {});
+      });
+      p.appendChild(at);
+      p.appendChild(document.createTextNode(" " + seg.text));
+      box.appendChild(p);
+    });
+    refreshTrack();
+  }
+
   // Events ------------------------------------------------------------------------------------------
   function pad(n) { return (n < 10 ? "0" : "") + n; }
   function fmt(seconds) {
@@ -112,6 +154,9 @@
       case "chunk_ready":
         addChunk(ev.data);
         startPlayer();
+        break;
+      case "transcript_ready":
+        addTranscript(ev.data);
         break;
       case "complete":
         cfg.stages.forEach(function (s) { stageItems[s.name].className = "done"; });

@@ -1,0 +1,128 @@
+"""The transcript of a task, interval by interval, beside the chunking (jobs side: events and choices).
+
+Where the words come from, in order: a subtitle file uploaded with the video; a text subtitle stream in
+the video; offline speech recognition of each interval (ASR_ENGINE). Every interval's words become a
+`transcript_ready` event, the record from which the watch page, the WebVTT track and the downloads are
+built — so a reconnecting page replays them like any other event.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+from media_pipeline.errors import Cancelled, MediaError
+from media_pipeline.plan import Interval
+from media_pipeline.probe import MediaInfo
+from media_pipeline.process import CancelToken
+from media_pipeline.transcript.subtitles import extract_embedded, parse_subtitle_file
+from media_pipeline.transcript.types import Segment, Transcript
+
+from .models import ProcessingTask, ProgressUpdate
+from .reporter import measured
+
+log = logging.getLogger(__name__)
+
+SIDECAR_NAMES = ("sidecar.srt", "sidecar.vtt")
+
+
+def sidecar_file(task: ProcessingTask) -> Path | None:
+    return next((task.workdir() / n for n in SIDECAR_NAMES if (task.workdir() / n).is_file()), None)
+
+
+def asr_engine():
+    """The configured speech recogniser, or None when switched off. Imported lazily: the models are big."""
+    if settings.ASR_ENGINE == "whisper":
+        from media_pipeline.transcript import whisper_model
+        from media_pipeline.transcript.whisper import WhisperEngine
+
+        user = Path(settings.WHISPER_MODEL_DIR) if settings.WHISPER_MODEL_DIR else None
+        model = whisper_model.resolve(cache_dir=settings.MODEL_CACHE_DIR / "whisper-base", user_folder=user)
+        return WhisperEngine(model)
+    if settings.ASR_ENGINE == "pocketsphinx":
+        from media_pipeline.transcript.sphinx import PocketsphinxEngine
+
+        return PocketsphinxEngine()
+    return None
+
+
+def whole_transcript(task: ProcessingTask, src: Path, cancel: CancelToken) -> Transcript | None:
+    """A transcript that exists before any recognition: uploaded subtitles, then subtitles in the file."""
+    sidecar = sidecar_file(task)
+    if sidecar is not None:
+        return parse_subtitle_file(sidecar.read_bytes(), source="subtitles:sidecar")
+    return extract_embedded(src, ffmpeg_bin=settings.FFMPEG_BIN, ffprobe=settings.FFPROBE_BIN, cancel=cancel)
+
+
+def transcript_done(task: ProcessingTask) -> set[int]:
+    """Intervals whose words an earlier attempt already announced."""
+    rows = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.TRANSCRIPT_READY).only("data")
+    return {row.data.get("index") for row in rows}
+
+
+class TranscriptWorker(threading.Thread):
+    """Transcribes the plan's intervals in order in its own thread, while the chunks are cut.
+
+    `announce(interval, segments, source, label)` is called for each interval (it emits the event);
+    a failure is kept in `error` and degrades the transcript only, never the job.
+    """
+
+    def __init__(
+        self, *, task: ProcessingTask, src: Path, info: MediaInfo, plan: list[Interval], cancel: CancelToken,
+        announce: Callable[[Interval, list[Segment], str, str], None],
+    ) -> None:  # fmt: skip
+        super().__init__(name=f"transcript-{task.pk}", daemon=True)
+        self.task, self.src, self.info, self.plan, self.cancel = task, src, info, plan, cancel
+        self.announce = announce
+        self.error: str | None = None
+        self.source = ""
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Cancelled:
+            pass
+        except MediaError as exc:
+            log.warning("transcript of task %s failed: %s (%s)", self.task.pk, exc.message, exc.detail)
+            self.error = exc.message
+        except Exception:
+            log.exception("transcript of task %s crashed", self.task.pk)
+            self.error = "The transcript could not be made; the video itself is not affected."
+        finally:
+            connection.close()
+
+    def _run(self) -> None:
+        done = transcript_done(self.task)
+        whole = whole_transcript(self.task, self.src, self.cancel)
+        if whole is not None:
+            self.source = whole.source
+            label = "subtitles uploaded with the video" if whole.source.endswith("sidecar") else "subtitles in the file"
+            for iv in self.plan:
+                if iv.index not in done:
+                    self.announce(iv, whole.between(iv.start, iv.end), whole.source, label)
+            return
+        if not self.info.has_audio:
+            self.error = "This video has no sound, so there is no transcript."
+            return
+        engine = asr_engine()
+        if engine is None:
+            self.error = "Speech recognition is switched off on this server (ASR_ENGINE=off)."
+            return
+        from media_pipeline.transcript.asr import clamp_segments, read_pcm
+
+        self.source = engine.source
+        for iv in self.plan:
+            if self.cancel.is_set():
+                raise Cancelled()
+            if iv.index in done:
+                continue
+            with measured(self.task.pk, "transcribe", index=iv.index, engine=engine.source) as extra:
+                pcm = read_pcm(self.src, iv.start, iv.duration, cancel=self.cancel, ffmpeg=settings.FFMPEG_BIN)
+                segments = clamp_segments(engine.transcribe(pcm, offset=iv.start), iv.start, iv.end)
+                extra.update(media_seconds=round(iv.duration, 3), words=sum(len(s.words) for s in segments))
+            self.announce(iv, segments, engine.source, engine.label)
