@@ -87,7 +87,9 @@ def player_with_tracks(
         if track["languageCode"] != code:
             name = names[code] + (" (auto-generated)" if kind == "asr" else "")
             track["baseUrl"] = track["baseUrl"].replace(f"&lang={track['languageCode']}&", f"&lang={code}&")
-            track.update(languageCode=code, name={"runs": [{"text": name}]}, vssId=f"{'a' if kind == 'asr' else ''}.{code}")
+            track.update(
+                languageCode=code, name={"runs": [{"text": name}]}, vssId=f"{'a' if kind == 'asr' else ''}.{code}"
+            )
         if not translatable:
             track["isTranslatable"] = False
         kept.append(track)

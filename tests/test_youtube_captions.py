@@ -126,9 +126,7 @@ def test_it_takes_any_track_and_notes_its_language_when_nothing_translates(fake)
     assert transcript.source == "youtube:other"
     assert transcript.language == "es"  # a person's Spanish before a machine's German
     assert [s.text for s in transcript.segments] == ["es manual one", "es manual two"]
-    assert transcript.notes == [
-        "No English captions on YouTube; these are the Spanish (es) captions, not translated."
-    ]
+    assert transcript.notes == ["No English captions on YouTube; these are the Spanish (es) captions, not translated."]
 
 
 def test_it_skips_a_track_youtube_withholds(fake):
@@ -215,7 +213,8 @@ def test_each_recorded_failure_becomes_its_sentence(fake, recording, sentence, l
 
 
 @pytest.mark.parametrize(
-    "recording", ["youtube_transcripts_disabled.innertube.json.static", "youtube_transcripts_disabled2.innertube.json.static"]
+    "recording",
+    ["youtube_transcripts_disabled.innertube.json.static", "youtube_transcripts_disabled2.innertube.json.static"],
 )
 def test_disabled_captions_leave_the_audio_to_transcribe(fake, recording):
     fake.players[VIDEO] = asset(recording)
@@ -232,7 +231,11 @@ def test_disabled_captions_leave_the_audio_to_transcribe(fake, recording):
     [
         ("LOGIN_REQUIRED", "This video is private", youtube.PRIVATE),
         ("LIVE_STREAM_OFFLINE", "This live event will begin in 3 hours.", youtube.LIVE),
-        ("UNPLAYABLE", "Join this channel to get access to members-only content like this video.", youtube.MEMBERS_ONLY),
+        (
+            "UNPLAYABLE",
+            "Join this channel to get access to members-only content like this video.",
+            youtube.MEMBERS_ONLY,
+        ),
         ("UNPLAYABLE", "The uploader has not made this video available in your country", youtube.GEO_BLOCKED),
     ],
 )

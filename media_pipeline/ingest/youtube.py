@@ -10,6 +10,10 @@ Both libraries are used through their public APIs and pointed elsewhere by confi
 
 Every failure becomes a MediaError whose message is a sentence with a way out; the library's own text is
 kept in `detail` for operators.
+
+For a job: `fetch_video_info` first (title, duration; refuses live streams and playlists before anything
+else), then `fetch_captions` (CaptionsUnavailable means: transcribe the audio instead), then, when the video
+itself is wanted, `download_video` with `on_progress` feeding the progress events.
 """
 
 from __future__ import annotations
@@ -191,6 +195,9 @@ def caption_error(exc: BaseException, *, proxy: str | None = None) -> MediaError
     return MediaError(CAPTIONS_FAILED, detail=detail)
 
 
+_YOUTUBE_API_HOSTS = {"www.youtube.com", "youtube.com", "m.youtube.com"}
+
+
 class _YouTubeAdapter(HTTPAdapter):
     """A transport adapter that gives every request a timeout and, with a base URL, sends the requests
     meant for YouTube there instead.
@@ -204,20 +211,24 @@ class _YouTubeAdapter(HTTPAdapter):
         self._base = urlsplit(base_url.rstrip("/")) if base_url else None
         self._timeout = timeout
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: bool | str = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
+        options = {"stream": stream, "timeout": timeout or self._timeout, "verify": verify, "cert": cert}
         parts = urlsplit(request.url or "")
-        if self._base is not None and parts.hostname in _YOUTUBE_API_HOSTS:
-            original = request
-            request = request.copy()
-            path = self._base.path + parts.path
-            request.url = urlunsplit((self._base.scheme, self._base.netloc, path, parts.query, ""))
-            response = super().send(request, **{**kwargs, "timeout": kwargs.get("timeout") or self._timeout})
-            response.request = original
-            return response
-        return super().send(request, **{**kwargs, "timeout": kwargs.get("timeout") or self._timeout})
-
-
-_YOUTUBE_API_HOSTS = {"www.youtube.com", "youtube.com", "m.youtube.com"}
+        if self._base is None or parts.hostname not in _YOUTUBE_API_HOSTS:
+            return super().send(request, proxies=proxies, **options)
+        moved = request.copy()
+        moved.url = urlunsplit((self._base.scheme, self._base.netloc, self._base.path + parts.path, parts.query, ""))
+        response = super().send(moved, proxies=proxies, **options)
+        response.request = request  # what the library asked for, as if YouTube had answered
+        return response
 
 
 def youtube_session(*, base_url: str | None = None, timeout: float = 20.0) -> requests.Session:
