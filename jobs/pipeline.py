@@ -16,26 +16,36 @@ from django.conf import settings
 from django.db import connection
 from django.urls import reverse
 
-from media_pipeline.errors import Cancelled
+from media_pipeline.errors import Cancelled, MediaError
 from media_pipeline.plan import Interval, boundary_targets, keyframes_near, plan_intervals
 from media_pipeline.probe import Limits, MediaInfo, clock, probe
 from media_pipeline.process import CancelToken
 from media_pipeline.render.chunk import ChunkResult, render_chunk
 from media_pipeline.render.final import concat_segments
+from media_pipeline.transcript.types import Transcript
 
 from .models import ProcessingTask, ProgressUpdate
 from .reporter import emit, measured
-from .transcribe import TranscriptWorker
+from .transcribe import TranscriptWorker, whole_label
 
 # Stages in the order the watch page lists them, with the share of the progress bar each one takes.
-STAGES = [("probe", "Check the file", 2), ("plan", "Plan intervals", 2), ("chunk", "Cut chunks", 88),
-          ("finalize", "Join the final video", 8)]  # fmt: skip
-STAGE_SHARE = {name: share for name, _, share in STAGES}
-STAGE_START = dict(zip(STAGE_SHARE, accumulate(STAGE_SHARE.values(), initial=0), strict=False))
+STAGES = {
+    "upload": [("probe", "Check the file", 2), ("plan", "Plan intervals", 2), ("chunk", "Cut chunks", 88),
+               ("finalize", "Join the final video", 8)],
+    "youtube": [("fetch", "Fetch captions", 2), ("download", "Download the video", 40), ("probe", "Check the file", 1),
+                ("plan", "Plan intervals", 1), ("chunk", "Cut chunks", 50), ("finalize", "Join the final video", 6)],
+}  # fmt: skip
 
 
-def overall(stage: str, fraction: float) -> float:
-    return round(STAGE_START[stage] + STAGE_SHARE[stage] * max(0.0, min(1.0, fraction)), 2)
+def stages_for(task: ProcessingTask) -> list[tuple[str, str, int]]:
+    return STAGES["youtube" if task.source == ProcessingTask.Source.YOUTUBE else "upload"]
+
+
+def overall(task: ProcessingTask, stage: str, fraction: float) -> float:
+    """Progress 0–100 of the whole task when `stage` is `fraction` done."""
+    shares = {name: share for name, _, share in stages_for(task)}
+    starts = dict(zip(shares, accumulate(shares.values(), initial=0), strict=False))
+    return round(starts[stage] + shares[stage] * max(0.0, min(1.0, fraction)), 2)
 
 
 @dataclass
@@ -73,7 +83,7 @@ def _check(cancel: CancelToken) -> None:
 
 
 def _probe(task: ProcessingTask, src: Path, cancel: CancelToken) -> MediaInfo:
-    emit(task.pk, "stage", stage="probe", progress=overall("probe", 0), message="Checking the file")
+    emit(task.pk, "stage", stage="probe", progress=overall(task, "probe", 0), message="Checking the file")
     with measured(task.pk, "ffprobe", size=task.source_size):
         info = probe(src, limits=limits_from_settings(), ffprobe=settings.FFPROBE_BIN,
                      timeout=settings.FFPROBE_TIMEOUT, cancel=cancel)  # fmt: skip
@@ -82,7 +92,7 @@ def _probe(task: ProcessingTask, src: Path, cancel: CancelToken) -> MediaInfo:
 
 def _plan(task: ProcessingTask, src: Path, info: MediaInfo, cancel: CancelToken) -> list[Interval]:
     interval = float(task.params.get("interval", 30))
-    emit(task.pk, "stage", stage="plan", progress=overall("plan", 0),
+    emit(task.pk, "stage", stage="plan", progress=overall(task, "plan", 0),
          message=f"{info.width}×{info.height}, {info.duration:.1f} s; planning {interval:.0f} s intervals")  # fmt: skip
     with measured(task.pk, "plan") as extra:
         keyframes = None
@@ -165,7 +175,7 @@ def _eta(started: float, *, done: int, media_done: float, info: MediaInfo) -> fl
     if done < 2 or elapsed <= 0 or media_done <= 0:
         return None
     remaining_media = max(0.0, info.duration - media_done)
-    return remaining_media / (media_done / elapsed) * (1 + STAGE_SHARE["finalize"] / STAGE_SHARE["chunk"])
+    return remaining_media / (media_done / elapsed) * 1.1  # + joining the final video
 
 
 def _wait_for_transcript(task: ProcessingTask, worker: TranscriptWorker | None, cancel: CancelToken) -> str:
@@ -182,8 +192,100 @@ def _wait_for_transcript(task: ProcessingTask, worker: TranscriptWorker | None, 
     return worker.error or ""
 
 
+def _ingest_youtube(task: ProcessingTask, cancel: CancelToken) -> tuple[Path | None, Transcript | None]:
+    """Captions first (they can be shown before any video exists), then, if asked, the video itself.
+
+    Returns the downloaded file (None: captions only) and the captions (None: YouTube has none to give).
+    YouTube refusing the captions is not fatal when the video is to be downloaded: the audio is
+    transcribed instead. Refusing both ends the job with YouTube's reason as a sentence.
+    """
+    from media_pipeline.ingest import youtube
+
+    video_id = task.params["video_id"]
+    emit(task.pk, "stage", stage="fetch", progress=overall(task, "fetch", 0), message="Fetching captions from YouTube")
+    captions, captions_error = None, None
+    with measured(task.pk, "youtube.captions") as extra:
+        try:
+            captions = youtube.fetch_captions(
+                video_id, proxy=settings.YOUTUBE_PROXY, base_url=settings.YOUTUBE_BASE_URL
+            )
+            extra.update(source=captions.source, segments=len(captions.segments))
+        except MediaError as exc:
+            captions_error = exc
+            extra["error"] = exc.message
+    if captions is not None:
+        emit(task.pk, "stage", stage="fetch", progress=overall(task, "fetch", 1),
+             message=f"Captions found: {whole_label(captions)}", data={"transcript_source": captions.source})  # fmt: skip
+    elif not task.params.get("download", True):
+        raise captions_error  # nothing else to get
+    else:
+        emit(
+            task.pk, "stage", stage="fetch", message=f"{captions_error.message} The audio will be transcribed instead."
+        )
+    _check(cancel)
+    if not task.params.get("download", True):
+        return None, captions
+
+    emit(task.pk, "stage", stage="download", progress=overall(task, "download", 0), message="Downloading the video")
+    last = {"at": 0.0}
+
+    def on_progress(p) -> None:
+        now = time.monotonic()
+        if now - last["at"] < 0.5 and not p.finished:
+            return  # a progress event every half second is plenty
+        last["at"] = now
+        percent = p.percent or 0.0
+        speed = f", {p.speed / 2**20:.1f} MB/s" if p.speed else ""
+        emit(task.pk, "progress", stage="download", progress=overall(task, "download", percent / 100),
+             eta_seconds=p.eta, message=f"Downloading… {percent:.0f} %{speed}",
+             data={"percent": percent, "speed": p.speed, "bytes": p.downloaded_bytes, "total": p.total_bytes})  # fmt: skip
+
+    dest = task.workdir() / "source.mp4"
+    with measured(task.pk, "youtube.download") as extra:
+        got = youtube.download_video(
+            settings.YOUTUBE_WATCH_URL.format(id=video_id), dest, max_bytes=settings.MAX_UPLOAD_BYTES,
+            proxy=settings.YOUTUBE_PROXY, on_progress=on_progress, cancel=cancel,
+            max_duration=settings.MAX_DURATION_SECONDS, ffmpeg=settings.FFMPEG_BIN,
+            extractors=settings.YOUTUBE_EXTRACTORS,
+        )  # fmt: skip
+        extra.update(bytes=got.size, format=got.format)
+    relative = got.path.relative_to(settings.MEDIA_ROOT)
+    title = (got.info.title or task.title)[:255]
+    ProcessingTask.objects.filter(pk=task.pk).update(source_path=str(relative), source_size=got.size, title=title)
+    task.refresh_from_db()
+    return got.path, captions
+
+
+def _captions_only(task: ProcessingTask, captions: Transcript) -> Outcome:
+    """No video: the transcript is the result, announced in interval-sized pieces like any other."""
+    interval = float(task.params.get("interval", 30))
+    end = max((s.end for s in captions.segments), default=0.0)
+    label = whole_label(captions)
+    count = max(1, math.ceil(end / interval))
+    for index in range(count):
+        start, stop = index * interval, min((index + 1) * interval, end)
+        segs = [s for s in captions.segments if start <= s.start < stop or (index == count - 1 and s.start >= stop)]
+        emit(task.pk, "transcript_ready", stage="fetch", progress=overall(task, "fetch", (index + 1) / count),
+             message=f"Transcript of {clock(start)}–{clock(stop)} ready ({label})",
+             data={"index": index, "start": round(start, 3), "end": round(stop, 3), "source": captions.source,
+                   "label": label, "segments": [seg.as_dict() for seg in segs]})  # fmt: skip
+    result = dict(ProcessingTask.objects.values_list("result", flat=True).get(pk=task.pk) or {})
+    result.update({"transcript": captions.source, "video": False})
+    return Outcome(
+        result=result,
+        message="Done: the transcript is ready (the video was not downloaded).",
+        data={"transcript": captions.source, "chunks": 0},
+    )
+
+
 def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
-    """probe → plan → one segment per interval (chunk_ready as each lands) → final MP4."""
+    """[YouTube: captions → download] → probe → plan → one segment per interval (chunk_ready as each
+    lands), transcript beside it → final MP4."""
+    captions = None
+    if task.source == ProcessingTask.Source.YOUTUBE:
+        downloaded, captions = _ingest_youtube(task, cancel)
+        if downloaded is None:
+            return _captions_only(task, captions)
     src = task.source_file()
     workdir = task.workdir()
     info = _probe(task, src, cancel)
@@ -197,7 +299,7 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
         for e in ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.CHUNK_READY).only("data")
     }
     transcribing = bool(task.params.get("transcribe", True))
-    emit(task.pk, "stage", stage="chunk", progress=overall("chunk", 0),
+    emit(task.pk, "stage", stage="chunk", progress=overall(task, "chunk", 0),
          message=f"Cutting {len(plan)} chunks" + (" and transcribing" if transcribing else ""),
          data={"chunks": len(plan)})  # fmt: skip
     started = time.monotonic()
@@ -211,7 +313,7 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
         with progress_lock:
             units["done"] += 1
             emit(
-                task.pk, "transcript_ready", stage="chunk", progress=overall("chunk", units["done"] / units["total"]),
+                task.pk, "transcript_ready", stage="chunk", progress=overall(task, "chunk", units["done"] / units["total"]),
                 message=f"Transcript of {clock(iv.start)}–{clock(iv.end)} ready ({label})",
                 data={"index": iv.index, "start": round(iv.start, 3), "end": round(iv.end, 3), "source": source,
                       "label": label, "segments": [seg.as_dict() for seg in segs]},
@@ -220,7 +322,7 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
     transcript = None
     if transcribing:
         transcript = TranscriptWorker(task=task, src=src, info=info, plan=plan, cancel=cancel,
-                                      announce=announce_transcript)  # fmt: skip
+                                      announce=announce_transcript, captions=captions)  # fmt: skip
         transcript.start()
     # closing(): if emitting fails, the renders still in flight are stopped before the error propagates.
     with closing(render_in_order(task, src, info, plan, cancel)) as rendered:
@@ -233,7 +335,7 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
             with progress_lock:
                 units["done"] += 1
                 emit(
-                    task.pk, "chunk_ready", stage="chunk", progress=overall("chunk", units["done"] / units["total"]),
+                    task.pk, "chunk_ready", stage="chunk", progress=overall(task, "chunk", units["done"] / units["total"]),
                     eta_seconds=eta, message=f"Chunk {done} of {len(plan)} ready",
                     data={
                         "index": chunk.index, "start": round(chunk.start, 3), "end": round(chunk.end, 3),
@@ -247,7 +349,7 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
     transcript_note = _wait_for_transcript(task, transcript, cancel)
 
     _check(cancel)
-    emit(task.pk, "stage", stage="finalize", progress=overall("finalize", 0), message="Joining the final video")
+    emit(task.pk, "stage", stage="finalize", progress=overall(task, "finalize", 0), message="Joining the final video")
     with measured(task.pk, "finalize", chunks=len(segments)):
         concat_segments(segments, out=workdir / "final.mp4", ffmpeg_bin=settings.FFMPEG_BIN, cancel=cancel)
     final_url = media_url(task, "final.mp4")

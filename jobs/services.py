@@ -83,6 +83,21 @@ def submit_upload(
     return task
 
 
+@transaction.atomic
+def submit_youtube(*, owner, params: dict[str, Any]) -> ProcessingTask:
+    """A task for a YouTube video (params carry its id); the worker fetches captions and, if asked, the video."""
+    task = ProcessingTask.objects.create(
+        owner=owner,
+        kind=ProcessingTask.Kind.CHUNKS,
+        source=ProcessingTask.Source.YOUTUBE,
+        title=f"YouTube video {params['video_id']}",
+        params=params,
+    )
+    reporter.emit(task.pk, "stage", stage="queued", progress=0, message="Queued; waiting for a worker")
+    enqueue(task)
+    return task
+
+
 class UploadConflict(Exception):
     """A part does not continue the file where it stands; `offset` is where the next part must start."""
 

@@ -59,6 +59,13 @@ def whole_transcript(task: ProcessingTask, src: Path, cancel: CancelToken) -> Tr
     return extract_embedded(src, ffmpeg_bin=settings.FFMPEG_BIN, ffprobe=settings.FFPROBE_BIN, cancel=cancel)
 
 
+def whole_label(transcript: Transcript) -> str:
+    if transcript.source.startswith("youtube:"):
+        kind = {"manual": "captions", "auto": "automatic captions", "translated": "captions translated to English"}
+        return f"YouTube {kind.get(transcript.source.split(':', 1)[1], 'captions')} ({transcript.language})"
+    return "subtitles uploaded with the video" if transcript.source.endswith("sidecar") else "subtitles in the file"
+
+
 def transcript_done(task: ProcessingTask) -> set[int]:
     """Intervals whose words an earlier attempt already announced."""
     rows = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.TRANSCRIPT_READY).only("data")
@@ -74,11 +81,12 @@ class TranscriptWorker(threading.Thread):
 
     def __init__(
         self, *, task: ProcessingTask, src: Path, info: MediaInfo, plan: list[Interval], cancel: CancelToken,
-        announce: Callable[[Interval, list[Segment], str, str], None],
+        announce: Callable[[Interval, list[Segment], str, str], None], captions: Transcript | None = None,
     ) -> None:  # fmt: skip
         super().__init__(name=f"transcript-{task.pk}", daemon=True)
         self.task, self.src, self.info, self.plan, self.cancel = task, src, info, plan, cancel
         self.announce = announce
+        self.captions = captions  # YouTube's, fetched before the download
         self.error: str | None = None
         self.source = ""
 
@@ -98,10 +106,10 @@ class TranscriptWorker(threading.Thread):
 
     def _run(self) -> None:
         done = transcript_done(self.task)
-        whole = whole_transcript(self.task, self.src, self.cancel)
+        whole = self.captions or whole_transcript(self.task, self.src, self.cancel)
         if whole is not None:
             self.source = whole.source
-            label = "subtitles uploaded with the video" if whole.source.endswith("sidecar") else "subtitles in the file"
+            label = whole_label(whole)
             for iv in self.plan:
                 if iv.index not in done:
                     self.announce(iv, whole.between(iv.start, iv.end), whole.source, label)

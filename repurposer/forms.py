@@ -94,5 +94,30 @@ class UploadStartForm(forms.Form):
         return {"interval": self.cleaned_data["interval"], "transcribe": self.cleaned_data["transcribe"]}
 
 
+class YouTubeForm(forms.Form):
+    url = forms.CharField(
+        label="YouTube link", max_length=2000,
+        widget=forms.TextInput(attrs={"placeholder": "https://www.youtube.com/watch?v=…", "inputmode": "url"}),
+    )  # fmt: skip
+    interval = UploadForm.base_fields["interval"]
+    download = forms.BooleanField(
+        label="Download the video too", required=False, initial=True,
+        help_text="Off: only the captions are fetched (quick; nothing to watch).",
+    )  # fmt: skip
+
+    def clean_url(self):
+        from media_pipeline.errors import MediaError
+        from media_pipeline.ingest.youtube_url import parse_youtube_url
+
+        try:
+            return parse_youtube_url(self.cleaned_data["url"])
+        except MediaError as exc:
+            raise forms.ValidationError(exc.message) from None
+
+    def job_params(self) -> dict:
+        return {"video_id": self.cleaned_data["url"], "interval": self.cleaned_data["interval"],
+                "download": self.cleaned_data["download"], "transcribe": True}  # fmt: skip
+
+
 class SignupForm(UserCreationForm):
     pass

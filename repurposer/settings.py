@@ -216,6 +216,12 @@ WHISPER_MODEL_DIR = envstr("WHISPER_MODEL_DIR", "")
 MODEL_CACHE_DIR = Path(envstr("MODEL_CACHE_DIR", str(VAR_DIR / "models")))
 MAX_SUBTITLE_BYTES = envint("MAX_SUBTITLE_BYTES", 5 * 1024**2, minimum=1024)
 
+# YouTube links. The three URL settings exist so tests (and mirrors) can point the app at another server.
+YOUTUBE_PROXY = envstr("YOUTUBE_PROXY", "") or None  # e.g. http://user:pass@proxy:3128, for captions and downloads
+YOUTUBE_BASE_URL = envstr("YOUTUBE_BASE_URL", "") or None  # where caption requests go (None: YouTube)
+YOUTUBE_WATCH_URL = envstr("YOUTUBE_WATCH_URL", "https://www.youtube.com/watch?v={id}")  # what yt-dlp downloads
+YOUTUBE_EXTRACTORS = tuple(envstr("YOUTUBE_EXTRACTORS", "youtube").split(","))
+
 # --- Static files ---------------------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"

@@ -13,6 +13,7 @@ urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("youtube/", views.submit_youtube, name="submit-youtube"),
     path("uploads/", views.upload_start, name="upload-start"),
     path("uploads/<uuid:task_id>/", views.upload_part, name="upload-part"),
     path("tasks/", views.task_list, name="task-list"),

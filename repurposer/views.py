@@ -19,9 +19,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from jobs import services
 from jobs.models import PerformanceMetrics, ProcessingTask
-from jobs.pipeline import STAGES
+from jobs.pipeline import stages_for
 
-from .forms import SignupForm, UploadForm, UploadStartForm, human_size
+from .forms import SignupForm, UploadForm, UploadStartForm, YouTubeForm, human_size
 
 
 def _wants_json(request) -> bool:
@@ -62,10 +62,14 @@ def upload(request):
             return JsonResponse({"errors": _form_errors(form)}, status=400)
     else:
         form = UploadForm()
+    return _upload_page(request, form, YouTubeForm(auto_id="yt_%s"))
+
+
+def _upload_page(request, form, youtube_form):
     return render(
-        request, "tasks/upload.html", {"form": form, "max_upload": human_size(settings.MAX_UPLOAD_BYTES),
-                                       "max_upload_bytes": settings.MAX_UPLOAD_BYTES,
-            "upload_start_url": reverse("upload-start")},
+        request, "tasks/upload.html",
+        {"form": form, "youtube_form": youtube_form, "max_upload": human_size(settings.MAX_UPLOAD_BYTES),
+         "max_upload_bytes": settings.MAX_UPLOAD_BYTES, "upload_start_url": reverse("upload-start")},
     )  # fmt: skip
 
 
@@ -133,6 +137,21 @@ def upload_part(request, task_id):
 
 
 @login_required
+@require_POST
+def submit_youtube(request):
+    form = YouTubeForm(request.POST, auto_id="yt_%s")
+    if form.is_valid():
+        task = services.submit_youtube(owner=request.user, params=form.job_params())
+        url = reverse("watch", args=[task.pk])
+        if _wants_json(request):
+            return JsonResponse({"task_id": str(task.pk), "status": task.status, "url": url}, status=201)
+        return redirect(url)
+    if _wants_json(request):
+        return JsonResponse({"errors": _form_errors(form)}, status=400)
+    return _upload_page(request, UploadForm(), form)
+
+
+@login_required
 def watch(request, task_id):
     task = get_object_or_404(ProcessingTask.objects.for_user(request.user), pk=task_id)
     config = {
@@ -141,7 +160,7 @@ def watch(request, task_id):
         "playlist": reverse("playlist", args=[task.pk]),
         "cancel": reverse("cancel", args=[task.pk]),
         "final": reverse("task-media", args=[task.pk, "final.mp4"]) + "?download=1",
-        "stages": [{"name": name, "label": label} for name, label, _ in STAGES],
+        "stages": [{"name": name, "label": label} for name, label, _ in stages_for(task)],
         "transcript": {fmt: reverse("transcript", args=[str(task.pk), fmt]) for fmt in ("srt", "vtt", "txt")},
         "status": task.status,
     }
