@@ -70,6 +70,7 @@ MAIN_RUN_TIMEOUT = 900  # seconds; generous: a source that must be transcoded ta
 # Targets from the issue (this 2-core machine).
 TARGET_FIRST_CHUNK_S = 2.0
 TARGET_TOTAL_RATIO = 0.05
+TARGET_TOTAL_RATIO_ASR = 0.15  # the Transcripts issue's goal with speech recognition on
 TARGET_EVENT_P95_MS = 150.0
 TARGET_SUBMIT_P95_MS = 100.0
 TARGET_WORKER_RSS_MB = 300.0
@@ -261,6 +262,7 @@ class OursResult:
     upload_s: float = 0.0  # the 10-minute file's POST, bytes included
     upload_bytes: int = 0
     first_chunk_s: float | None = None  # last upload part answered → first chunk_ready received
+    first_transcript_s: float | None = None  # last upload part answered → first transcript_ready received
     first_chunk_server_s: float | None = None  # last upload part answered → first chunk_ready row written
     complete_s: float | None = None  # last upload part answered → complete received
     final_type: str = ""
@@ -327,7 +329,7 @@ def bench_user() -> tuple[str, str]:
     return username, password
 
 
-def run_ours(source: Path, clip: Path, *, submits: int, run_dir: Path) -> OursResult:
+def run_ours(source: Path, clip: Path, *, submits: int, run_dir: Path, transcribe: bool = False) -> OursResult:
     from django.conf import settings
     from django.db import close_old_connections
 
@@ -367,7 +369,8 @@ def run_ours(source: Path, clip: Path, *, submits: int, run_dir: Path) -> OursRe
               flush=True)  # fmt: skip
         try:
             started = time.perf_counter()
-            answer = client.upload_in_parts(source, interval=INTERVAL)  # 8 MB raw parts, as the page sends
+            # 8 MB raw parts, as the page sends; with --transcribe, offline speech recognition runs beside.
+            answer = client.upload_in_parts(source, interval=INTERVAL, transcribe=transcribe)
             returned = time.time()  # wall clock, to compare with the events' `ts`
             result.upload_s = time.perf_counter() - started
             if not answer.get("complete"):
@@ -392,6 +395,9 @@ def run_ours(source: Path, clip: Path, *, submits: int, run_dir: Path) -> OursRe
         if first is not None:
             result.first_chunk_s = first["received"] - returned
             result.first_chunk_server_s = datetime.fromisoformat(first["ts"]).timestamp() - returned
+        first_words = next((e for e in events if e["type"] == "transcript_ready"), None)
+        if first_words is not None:
+            result.first_transcript_s = first_words["received"] - returned
         result.complete_s = events[-1]["received"] - returned
         result.chunks = events[-1]["data"].get("chunks", 0)
         result.copied_chunks = events[-1]["data"].get("copied_chunks", 0)
@@ -512,6 +518,7 @@ def _met(value: float | None, limit: float) -> str:
 
 
 def build_rows(ours: OursResult, base: BaselineResult | None, *, duration: float) -> list[Row]:
+    target = TARGET_TOTAL_RATIO_ASR if ours.first_transcript_s is not None else TARGET_TOTAL_RATIO
     submit_p50, submit_p95 = percentile(ours.submit_ms, 50), percentile(ours.submit_ms, 95)
     event_p50, event_p95 = percentile(ours.event_latency_ms, 50), percentile(ours.event_latency_ms, 95)
     ratio = None if ours.complete_s is None else ours.complete_s / duration
@@ -522,12 +529,14 @@ def build_rows(ours: OursResult, base: BaselineResult | None, *, duration: float
         Row(f"submit latency p95 ({CLIP_SECONDS} s clip, n={len(ours.submit_ms)})", _ms(submit_p95),
             target=f"≤ {TARGET_SUBMIT_P95_MS:.0f} ms", met=_met(submit_p95, TARGET_SUBMIT_P95_MS)),
         Row(f"upload of the {duration / 60:.0f}-min file in parts ({ours.upload_bytes / MB:.0f} MB)", _s(ours.upload_s)),
+        *([Row("first transcript_ready (from submit returned)", _s(ours.first_transcript_s), "—", "≤ 3 s",
+               _met(ours.first_transcript_s, 3.0))] if ours.first_transcript_s is not None else []),
         Row("first chunk_ready (from submit returned)", _s(ours.first_chunk_s),
             _s(base.first_chunk_s) + " (from start)" if base else "skipped",
             f"≤ {TARGET_FIRST_CHUNK_S:.0f} s", _met(ours.first_chunk_s, TARGET_FIRST_CHUNK_S)),
         Row("total time ÷ video duration",
             "n/a" if ratio is None else f"{ratio:.3f}× ({ours.complete_s:.1f} s)", base_ratio,
-            f"≤ {TARGET_TOTAL_RATIO}×", _met(ratio, TARGET_TOTAL_RATIO)),
+            f"≤ {target}×", _met(ratio, target)),
         Row(f"event latency p50 row→WebSocket (n={len(ours.event_latency_ms)})", _ms(event_p50),
             "nothing streamed"),
         Row(f"event latency p95 row→WebSocket (n={len(ours.event_latency_ms)})", _ms(event_p95),
@@ -645,6 +654,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--submits", type=int, default=20, help="uploads measured for submit latency (20)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline entirely")
     parser.add_argument("--keep", action="store_true", help="keep the run's media folder (uploads, chunks)")
+    parser.add_argument(
+        "--transcribe",
+        action="store_true",
+        help="the main run also makes the transcript (offline speech recognition, Whisper base)",
+    )
     return parser.parse_args(argv)
 
 
@@ -680,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
     print(flush=True)
 
     try:
-        ours = run_ours(source, clip, submits=args.submits, run_dir=run_dir)
+        ours = run_ours(source, clip, submits=args.submits, run_dir=run_dir, transcribe=args.transcribe)
     except (RuntimeError, TimeoutError) as exc:
         print(f"\nThe run failed: {exc}\nLogs: {run_dir}/", file=sys.stderr)
         return 1

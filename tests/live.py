@@ -261,15 +261,16 @@ class Client:
             )
 
     def upload_in_parts(self, path: Path, *, interval: int = 30, name: str | None = None,
-                        part_bytes: int | None = None) -> dict:  # fmt: skip
+                        part_bytes: int | None = None, transcribe: bool = False) -> dict:  # fmt: skip
         """What upload.js does: open an upload, PUT the file in raw parts, return the last answer."""
         if not self.csrf:
             self.http.get("/")
         headers = {"X-CSRFToken": self.csrf, "Accept": "application/json", "Referer": self.base_url + "/"}
         size = path.stat().st_size
         opened = self.http.post(
-            "/uploads/", data={"filename": name or path.name, "size": str(size), "interval": str(interval)},
-            headers=headers,
+            "/uploads/", headers=headers,
+            data={"filename": name or path.name, "size": str(size), "interval": str(interval),
+                  **({"transcribe": "on"} if transcribe else {})},
         )  # fmt: skip
         opened.raise_for_status()
         info = opened.json()
