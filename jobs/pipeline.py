@@ -168,14 +168,14 @@ def render_in_order(
                 future.cancel()
 
 
-def _eta(started: float, *, done: int, media_done: float, info: MediaInfo) -> float | None:
-    """Seconds left, from the media seconds cut per wall second so far (chunks finish in bursts when
-    several render at once, so counting chunks alone over-estimates at first); None until two are done."""
+def _eta(started: float, *, done: int, total: int) -> float | None:
+    """Seconds left, from the units of work (chunks, transcript intervals) done per second so far; None
+    until two are done. Several chunks finish at once when they render in parallel, so one unit alone
+    says little."""
     elapsed = time.monotonic() - started
-    if done < 2 or elapsed <= 0 or media_done <= 0:
+    if done < 2 or elapsed <= 0:
         return None
-    remaining_media = max(0.0, info.duration - media_done)
-    return remaining_media / (media_done / elapsed) * 1.1  # + joining the final video
+    return elapsed / done * (total - done) * 1.1  # + joining the final video
 
 
 def _wait_for_transcript(task: ProcessingTask, worker: TranscriptWorker | None, cancel: CancelToken) -> str:
@@ -309,11 +309,16 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
     progress_lock = threading.Lock()
     units = {"done": 0, "total": len(plan) * (2 if transcribing else 1)}
 
+    def step() -> tuple[float, float | None]:
+        """Count one unit of work done (under progress_lock); the bar's position and the time left."""
+        units["done"] += 1
+        return overall(task, "chunk", units["done"] / units["total"]), _eta(started, **units)
+
     def announce_transcript(iv: Interval, segs: list, source: str, label: str) -> None:
         with progress_lock:
-            units["done"] += 1
+            progress, eta = step()
             emit(
-                task.pk, "transcript_ready", stage="chunk", progress=overall(task, "chunk", units["done"] / units["total"]),
+                task.pk, "transcript_ready", stage="chunk", progress=progress, eta_seconds=eta,
                 message=f"Transcript of {clock(iv.start)}–{clock(iv.end)} ready ({label})",
                 data={"index": iv.index, "start": round(iv.start, 3), "end": round(iv.end, 3), "source": source,
                       "label": label, "segments": [seg.as_dict() for seg in segs]},
@@ -329,13 +334,12 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
         for chunk in rendered:
             chunks.append(chunk)
             done = len(chunks)
-            eta = _eta(started, done=done, media_done=sum(c.duration for c in chunks), info=info)
             if chunk.index in announced:
                 continue
             with progress_lock:
-                units["done"] += 1
+                progress, eta = step()
                 emit(
-                    task.pk, "chunk_ready", stage="chunk", progress=overall(task, "chunk", units["done"] / units["total"]),
+                    task.pk, "chunk_ready", stage="chunk", progress=progress,
                     eta_seconds=eta, message=f"Chunk {done} of {len(plan)} ready",
                     data={
                         "index": chunk.index, "start": round(chunk.start, 3), "end": round(chunk.end, 3),
