@@ -28,6 +28,19 @@ class TaskQuerySet(models.QuerySet["ProcessingTask"]):
             Q(status=ProcessingTask.Status.QUEUED) | Q(status=ProcessingTask.Status.RUNNING, heartbeat_at__lt=stale)
         ).filter(attempts__lt=settings.JOB_MAX_ATTEMPTS, cancel_requested=False)
 
+    def same_work(self, *, owner, content_key: str, params: dict) -> ProcessingTask | None:
+        """The owner's newest task that did (or is doing) exactly this work — same content, same options —
+        to offer instead of doing it again. `force` is not an option of the work."""
+        if not content_key:
+            return None
+        options = {k: v for k, v in params.items() if k != "force"}
+        candidates = self.filter(
+            owner=owner,
+            content_key=content_key,
+            status__in=(ProcessingTask.Status.QUEUED, ProcessingTask.Status.RUNNING, ProcessingTask.Status.SUCCEEDED),
+        ).order_by("-created_at")
+        return next((t for t in candidates if {k: v for k, v in t.params.items() if k != "force"} == options), None)
+
     def stale(self) -> TaskQuerySet:
         stale = timezone.now() - timedelta(seconds=settings.JOB_STALE_AFTER)
         return self.filter(status=ProcessingTask.Status.RUNNING, heartbeat_at__lt=stale)
@@ -60,6 +73,9 @@ class ProcessingTask(models.Model):
     source_path = models.CharField(max_length=500, blank=True, help_text="Relative to MEDIA_ROOT.")
     source_size = models.BigIntegerField(default=0)
     params = models.JSONField(default=dict, blank=True)
+    # What the work is the same for: sha256 of an uploaded file, or "youtube:<id>"; with the options that
+    # change the result it lets a second submission re-use the first one's result.
+    content_key = models.CharField(max_length=100, blank=True, db_index=True)
     # Set when this task re-runs another one (reprocess).
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
 

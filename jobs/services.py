@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import uuid
@@ -73,8 +74,15 @@ def submit_upload(
 ) -> ProcessingTask:
     """Create a task for a file that is already on disk (a classic form upload, streamed there by the
     upload handler)."""
+    content_key = _sha256(uploaded_path)
+    if not params.get("force"):
+        earlier = ProcessingTask.objects.same_work(owner=owner, content_key=content_key, params=params)
+        if earlier is not None:
+            os.unlink(uploaded_path)
+            return earlier
     task = _new_upload_task(owner=owner, filename=filename, size=size, params=params,
                             status=ProcessingTask.Status.QUEUED, subtitles=subtitles)  # fmt: skip
+    ProcessingTask.objects.filter(pk=task.pk).update(content_key=content_key)
     task.source_file().parent.mkdir(parents=True, exist_ok=True)
     # Same filesystem (FILE_UPLOAD_TEMP_DIR is under MEDIA_ROOT), so this is a rename, not a copy.
     shutil.move(str(uploaded_path), task.source_file())
@@ -84,18 +92,34 @@ def submit_upload(
 
 
 @transaction.atomic
-def submit_youtube(*, owner, params: dict[str, Any]) -> ProcessingTask:
-    """A task for a YouTube video (params carry its id); the worker fetches captions and, if asked, the video."""
+def submit_youtube(*, owner, params: dict[str, Any]) -> tuple[ProcessingTask, bool]:
+    """A task for a YouTube video (params carry its id); the worker fetches captions and, if asked, the video.
+    Returns (task, reused): the same video with the same options, submitted before and not failed, is
+    offered instead unless params["force"]."""
+    content_key = f"youtube:{params['video_id']}"
+    if not params.get("force"):
+        earlier = ProcessingTask.objects.same_work(owner=owner, content_key=content_key, params=params)
+        if earlier is not None:
+            return earlier, True
     task = ProcessingTask.objects.create(
         owner=owner,
         kind=ProcessingTask.Kind.CHUNKS,
         source=ProcessingTask.Source.YOUTUBE,
         title=f"YouTube video {params['video_id']}",
         params=params,
+        content_key=content_key,
     )
     reporter.emit(task.pk, "stage", stage="queued", progress=0, message="Queued; waiting for a worker")
     enqueue(task)
-    return task
+    return task, False
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(4 * 1024 * 1024):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class UploadConflict(Exception):
@@ -128,11 +152,14 @@ def upload_offset(task: ProcessingTask) -> int:
     return part.stat().st_size if part.exists() else 0
 
 
-def receive_upload_part(*, task: ProcessingTask, start: int, total: int, chunks: Iterable[bytes]) -> int:
+def receive_upload_part(
+    *, task: ProcessingTask, start: int, total: int, chunks: Iterable[bytes]
+) -> tuple[int, ProcessingTask | None]:
     """Append one part that begins at byte `start`; queue the task when the file is complete.
 
     The task row is locked while the part is written, so two copies of the same part (a client retrying
-    after a lost answer) cannot both be appended. Returns the new offset.
+    after a lost answer) cannot both be appended. Returns the new offset and, when the completed file
+    was processed before with the same options (and "force" is off), that earlier task to show instead.
     """
     with transaction.atomic():
         locked = ProcessingTask.objects.select_for_update().get(pk=task.pk)
@@ -152,12 +179,28 @@ def receive_upload_part(*, task: ProcessingTask, start: int, total: int, chunks:
                 fh.write(block)
             offset = fh.tell()
         if offset < total:
-            return offset
+            return offset, None
         os.replace(part, locked.source_file())
-        ProcessingTask.objects.filter(pk=locked.pk).update(status=ProcessingTask.Status.QUEUED)
+        content_key = _sha256(locked.source_file())
+        earlier = None
+        if not locked.params.get("force"):
+            earlier = ProcessingTask.objects.same_work(
+                owner=locked.owner, content_key=content_key, params=locked.params
+            )
+        if earlier is not None:
+            # The same file with the same options was done before: offer that result, keep nothing twice.
+            ProcessingTask.objects.filter(pk=locked.pk).update(
+                status=ProcessingTask.Status.CANCELLED, content_key=content_key, finished_at=timezone.now(),
+                result={"same_as": str(earlier.pk)},
+            )  # fmt: skip
+            reporter.emit(locked.pk, "cancelled", message="This file was processed before; showing that result.",
+                          data={"same_as": str(earlier.pk)})  # fmt: skip
+            locked.source_file().unlink(missing_ok=True)
+            return offset, earlier
+        ProcessingTask.objects.filter(pk=locked.pk).update(status=ProcessingTask.Status.QUEUED, content_key=content_key)
         reporter.emit(locked.pk, "stage", stage="queued", progress=0, message="Uploaded; waiting for a worker")
         enqueue(locked)
-    return offset
+    return offset, None
 
 
 def expire_stale_uploads() -> int:

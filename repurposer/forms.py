@@ -63,6 +63,11 @@ class UploadForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": ".srt,.vtt,text/vtt"}),
     )  # fmt: skip
 
+    force = forms.BooleanField(
+        label="Process it again", required=False,
+        help_text="Otherwise a video you already processed with the same options opens its earlier result.",
+    )  # fmt: skip
+
     def clean_subtitles(self):
         return check_subtitles(self.cleaned_data.get("subtitles"))
 
@@ -72,7 +77,8 @@ class UploadForm(forms.Form):
         return upload
 
     def job_params(self) -> dict:
-        return {"interval": self.cleaned_data["interval"], "transcribe": self.cleaned_data["transcribe"]}
+        return {"interval": self.cleaned_data["interval"], "transcribe": self.cleaned_data["transcribe"],
+                **({"force": True} if self.cleaned_data["force"] else {})}  # fmt: skip
 
 
 class UploadStartForm(forms.Form):
@@ -83,6 +89,7 @@ class UploadStartForm(forms.Form):
     interval = UploadForm.base_fields["interval"]
     transcribe = UploadForm.base_fields["transcribe"]
     subtitles = UploadForm.base_fields["subtitles"]
+    force = UploadForm.base_fields["force"]
 
     def clean_size(self):
         return check_upload_size(self.cleaned_data["size"])
@@ -91,7 +98,8 @@ class UploadStartForm(forms.Form):
         return check_subtitles(self.cleaned_data.get("subtitles"))
 
     def job_params(self) -> dict:
-        return {"interval": self.cleaned_data["interval"], "transcribe": self.cleaned_data["transcribe"]}
+        return {"interval": self.cleaned_data["interval"], "transcribe": self.cleaned_data["transcribe"],
+                **({"force": True} if self.cleaned_data["force"] else {})}  # fmt: skip
 
 
 class YouTubeForm(forms.Form):
@@ -104,6 +112,7 @@ class YouTubeForm(forms.Form):
         label="Download the video too", required=False, initial=True,
         help_text="Off: only the captions are fetched (quick; nothing to watch).",
     )  # fmt: skip
+    force = UploadForm.base_fields["force"]
 
     def clean_url(self):
         from media_pipeline.errors import MediaError
@@ -116,7 +125,8 @@ class YouTubeForm(forms.Form):
 
     def job_params(self) -> dict:
         return {"video_id": self.cleaned_data["url"], "interval": self.cleaned_data["interval"],
-                "download": self.cleaned_data["download"], "transcribe": True}  # fmt: skip
+                "download": self.cleaned_data["download"], "transcribe": True,
+                **({"force": True} if self.cleaned_data["force"] else {})}  # fmt: skip
 
 
 class SignupForm(UserCreationForm):

@@ -7,6 +7,7 @@ from pathlib import Path
 from statistics import median
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -127,13 +128,17 @@ def upload_part(request, task_id):
             {"errors": [f"Parts may be at most {human_size(2 * settings.UPLOAD_PART_BYTES)}."]}, status=413
         )
     try:
-        offset = services.receive_upload_part(
+        offset, earlier = services.receive_upload_part(
             task=task, start=start, total=total, chunks=iter(lambda: request.read(256 * 1024), b"")
         )
     except services.UploadConflict as exc:
         return JsonResponse({"errors": [exc.message], "offset": exc.offset}, status=409)
     complete = offset >= task.source_size
-    return JsonResponse({"offset": offset, "complete": complete, "watch_url": reverse("watch", args=[task.pk])})
+    shown = earlier or task  # the same file done before: its result is offered instead
+    body = {"offset": offset, "complete": complete, "watch_url": reverse("watch", args=[shown.pk])}
+    if earlier is not None:
+        body["same_as"] = str(earlier.pk)
+    return JsonResponse(body)
 
 
 @login_required
@@ -141,8 +146,12 @@ def upload_part(request, task_id):
 def submit_youtube(request):
     form = YouTubeForm(request.POST, auto_id="yt_%s")
     if form.is_valid():
-        task = services.submit_youtube(owner=request.user, params=form.job_params())
+        task, reused = services.submit_youtube(owner=request.user, params=form.job_params())
         url = reverse("watch", args=[task.pk])
+        if reused:
+            messages.info(
+                request, "This video was processed before; here is that result. Tick “Process it again” to redo it."
+            )
         if _wants_json(request):
             return JsonResponse({"task_id": str(task.pk), "status": task.status, "url": url}, status=201)
         return redirect(url)

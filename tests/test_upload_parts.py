@@ -19,8 +19,8 @@ def alice(client, owner):
     return client
 
 
-def open_upload(client, *, size, filename="talk.mp4", interval=30):
-    return client.post(reverse("upload-start"), {"filename": filename, "size": size, "interval": interval})
+def open_upload(client, *, size, filename="talk.mp4", interval=30, **extra):
+    return client.post(reverse("upload-start"), {"filename": filename, "size": size, "interval": interval, **extra})
 
 
 def put(client, url, data: bytes, start: int, total: int, **extra):
@@ -115,3 +115,23 @@ def test_abandoned_uploads_expire(alice, settings):
     assert task.status == "cancelled" and "did not finish" in task.error
     assert task.events.last().type == "cancelled"
     assert not task.upload_part_file().exists()
+
+
+def send_whole(client, data: bytes, **fields):
+    info = open_upload(client, size=len(data), **fields).json()
+    return info, put(client, info["upload_url"], data, 0, len(data)).json()
+
+
+def test_the_same_file_again_opens_the_earlier_result_unless_forced(alice, h264_file):
+    data = h264_file.read_bytes()
+    first, answer = send_whole(alice, data)
+    assert answer["watch_url"] == first["watch_url"] and "same_as" not in answer
+    second, again = send_whole(alice, data)
+    assert again["same_as"] == first["task_id"] and again["watch_url"] == first["watch_url"]
+    assert ProcessingTask.objects.get(pk=second["task_id"]).status == "cancelled"
+    assert not ProcessingTask.objects.get(pk=second["task_id"]).source_file().exists(), "kept twice"
+    other_options, fresh = send_whole(alice, data, interval=60)
+    assert "same_as" not in fresh, "other options: other work"
+    forced = open_upload(alice, size=len(data), force="on").json()
+    done = put(alice, forced["upload_url"], data, 0, len(data)).json()
+    assert "same_as" not in done and ProcessingTask.objects.get(pk=forced["task_id"]).status == "queued"

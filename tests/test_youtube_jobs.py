@@ -84,3 +84,12 @@ def test_youtube_refusing_everything_ends_the_job_with_its_reason(alice, fake):
     task.refresh_from_db()
     assert "private" in task.error.lower() and task.error.endswith(".")
     assert ProgressUpdate.objects.filter(task=task).last().type == "error"
+
+
+def test_the_same_video_again_opens_the_earlier_result_unless_forced(alice, fake):
+    submit(alice, SURFACE_GO)
+    first = ProcessingTask.objects.get()
+    again = submit(alice, f"https://youtu.be/{SURFACE_GO}")
+    assert again["Location"] == reverse("watch", args=[first.pk]) and ProcessingTask.objects.count() == 1
+    forced = submit(alice, SURFACE_GO, force="on")
+    assert ProcessingTask.objects.count() == 2 and forced["Location"] != again["Location"]

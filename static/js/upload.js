@@ -79,6 +79,7 @@
       fields.append("size", String(file.size));
       fields.append("interval", form.querySelector("[name=interval]").value);
       if (form.querySelector("[name=transcribe]").checked) fields.append("transcribe", "on");
+      if (form.querySelector("[name=force]").checked) fields.append("force", "on");
       var subtitles = form.querySelector("[name=subtitles]");
       if (subtitles && subtitles.files.length) fields.append("subtitles", subtitles.files[0]);
       var opened = await send("POST", startUrl, fields);
@@ -98,6 +99,7 @@
       }, function (e) { show(base + e.loaded, file.size); });
       if ((r.status === 200 || r.status === 409) && r.body && typeof r.body.offset === "number") {
         offset = r.body.offset; // 409: the server already has more (or less); continue from there
+        if (r.body.watch_url) info.watch_url = r.body.watch_url; // the same file done before: its result
         failures = 0;
         show(offset, file.size);
         continue;
