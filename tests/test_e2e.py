@@ -36,7 +36,6 @@ def medium_mpeg4(sample_dir):
     return media.mpeg4_avi(sample_dir / "medium-mpeg4.avi", seconds=40, size="640x360")
 
 
-
 def login(live: LiveStack, credentials: tuple[str, str]) -> Client:
     return Client(live.base_url).login(*credentials)
 
