@@ -2,12 +2,13 @@
 
 The pocketsphinx source distribution ships five LibriVox clips (Sense and Sensibility, read by a human,
 16 kHz mono WAV, 3–7 s each) with their text under test/data/librivox/. The sdist is fetched from PyPI with
-pip the first time and only those .wav/.txt files are kept, in var/test-data/ (ignored by git, kept between
-runs; a fresh CI clone downloads it once). Nothing is checked in.
+pip the first time and only those .wav/.txt files are kept, in var/test-data/ (or $REPURPOSER_TEST_DATA;
+ignored by git, kept between runs; a fresh CI clone downloads it once). Nothing is checked in.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / "var" / "test-data"
+CACHE = Path(os.environ.get("REPURPOSER_TEST_DATA") or ROOT / "var" / "test-data")
 SDIST = "pocketsphinx==5.1.1"
 CLIPS_DIR = CACHE / "pocketsphinx-5.1.1-librivox"
 MEMBER = re.compile(r"^pocketsphinx-5\.1\.1/test/data/librivox/([\w.-]+\.(?:wav|txt))$")

@@ -3,6 +3,7 @@ model's hash check, and reading one interval of audio from a video with ffmpeg."
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 
@@ -27,7 +28,8 @@ def clips() -> list[asr_data.Clip]:
     try:
         return asr_data.librivox_clips()
     except asr_data.DataUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    pytest.fail(problem, pytrace=False)  # never a skip: without the clips nothing here is tested
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +65,7 @@ def test_it_transcribes_real_speech_with_whisper_base_under_6_percent_wer(clips,
     assert wer < 0.06
     assert engine.source == "asr:whisper-base"
     assert engine.language == "en"  # detected on the first clip and kept
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
 
 
 def test_it_gives_word_timestamps_in_order_within_the_clip(clips, whisper_results):
@@ -127,6 +130,11 @@ def test_read_pcm_gives_the_exact_samples_of_speech_in_a_video_container(tmp_pat
 def test_read_pcm_refuses_containers_outside_the_allow_list(clips):
     with pytest.raises(MediaError, match="could not be read"):
         read_pcm(clips[0].wav, 0.0, 1.0)  # WAV is not one of the video demuxers we open
+
+
+def test_read_pcm_says_when_a_video_has_no_sound(tmp_path):
+    with pytest.raises(MediaError, match="has no sound"):
+        read_pcm(media.video_only(tmp_path / "silent.mp4", seconds=2), 0.0, 1.0)
 
 
 def test_read_pcm_stops_when_cancelled(h264_file):
@@ -203,6 +211,14 @@ def test_it_refuses_a_corrupted_model_file_and_rebuilds_the_cache(fresh_cache, c
     whisper_model.verify_model_file(model_bin)
 
 
+def test_it_refuses_parts_that_do_not_join_into_the_shipped_model(fresh_cache, monkeypatch):
+    monkeypatch.setattr(whisper_model, "BUNDLED_SHA256", "0" * 64)  # as if the installed parts were foreign
+    with pytest.raises(ModelError, match="do not join into the model we ship"):
+        whisper_model.bundled_model(fresh_cache)
+    assert not (fresh_cache / "model.bin").exists()
+    assert not list(fresh_cache.glob("*.tmp"))
+
+
 def test_it_refuses_a_foreign_model_file(tmp_path):
     foreign = tmp_path / "model.bin"
     foreign.write_bytes(b"\0" * 4096)
@@ -225,4 +241,7 @@ def test_a_users_own_model_folder_is_taken_as_it_is_but_needs_model_bin(tmp_path
     folder = whisper_model.resolve(cache_dir=tmp_path / "cache", user_folder=own)
     assert folder == whisper_model.ModelFolder(path=own, name="whisper:whisper-small", sha256=None)
     assert not (tmp_path / "cache").exists()  # the bundled model was not prepared for nothing
-    assert WhisperEngine(folder).source == "asr:whisper:whisper-small"
+    engine = WhisperEngine(folder)
+    assert engine.source == "asr:whisper:whisper-small"
+    with pytest.raises(ModelError, match="could not be loaded"):
+        engine.transcribe(np.zeros(SAMPLE_RATE, np.float32), 0.0)

