@@ -17,6 +17,8 @@ test: setup-test
 
 bench: setup-test
 	$(BIN)/python -m bench.backbone $(BENCH_ARGS)
+	$(BIN)/python -m bench.backbone --transcribe --no-baseline --submits 5
+	$(BIN)/python -m bench.asr
 
 lint: setup-test
 	$(BIN)/ruff check .
