@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
 from pathlib import Path
 
 from django.conf import settings
@@ -43,7 +46,7 @@ def asr_engine():
 
         user = Path(settings.WHISPER_MODEL_DIR) if settings.WHISPER_MODEL_DIR else None
         model = whisper_model.resolve(cache_dir=settings.MODEL_CACHE_DIR / "whisper-base", user_folder=user)
-        return WhisperEngine(model)
+        return WhisperEngine(model, num_workers=settings.ASR_LANES)
     if settings.ASR_ENGINE == "pocketsphinx":
         from media_pipeline.transcript.sphinx import PocketsphinxEngine
 
@@ -66,10 +69,21 @@ def whole_label(transcript: Transcript) -> str:
     return "subtitles uploaded with the video" if transcript.source.endswith("sidecar") else "subtitles in the file"
 
 
-def transcript_done(task: ProcessingTask) -> set[int]:
-    """Intervals whose words an earlier attempt already announced."""
+def transcript_done(task: ProcessingTask) -> set[float]:
+    """Starts of the pieces whose words an earlier attempt already announced."""
     rows = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.TRANSCRIPT_READY).only("data")
-    return {row.data.get("index") for row in rows}
+    return {round(row.data.get("start", -1), 3) for row in rows}
+
+
+def asr_pieces(plan: list[Interval], first_piece: float) -> list[Interval]:
+    """What speech recognition works on: the plan's intervals, the first one split after `first_piece`
+    seconds so the first words arrive quickly. A piece keeps the index of its interval."""
+    pieces = list(plan)
+    head = plan[0] if plan else None
+    if head is not None and first_piece > 0 and head.duration > first_piece * 2:
+        cut = head.start + first_piece
+        pieces[0:1] = [replace(head, end=cut), replace(head, start=cut, starts_on_keyframe=False)]
+    return pieces
 
 
 class TranscriptWorker(threading.Thread):
@@ -85,6 +99,7 @@ class TranscriptWorker(threading.Thread):
     ) -> None:  # fmt: skip
         super().__init__(name=f"transcript-{task.pk}", daemon=True)
         self.task, self.src, self.info, self.plan, self.cancel = task, src, info, plan, cancel
+        self.pieces = asr_pieces(plan, settings.ASR_FIRST_PIECE_SECONDS)
         self.announce = announce
         self.captions = captions  # YouTube's, fetched before the download
         self.error: str | None = None
@@ -111,7 +126,7 @@ class TranscriptWorker(threading.Thread):
             self.source = whole.source
             label = whole_label(whole)
             for iv in self.plan:
-                if iv.index not in done:
+                if round(iv.start, 3) not in done:
                     self.announce(iv, whole.between(iv.start, iv.end), whole.source, label)
             return
         if not self.info.has_audio:
@@ -124,13 +139,34 @@ class TranscriptWorker(threading.Thread):
         from media_pipeline.transcript.asr import clamp_segments, read_pcm
 
         self.source = engine.source
-        for iv in self.plan:
-            if self.cancel.is_set():
-                raise Cancelled()
-            if iv.index in done:
-                continue
-            with measured(self.task.pk, "transcribe", index=iv.index, engine=engine.source) as extra:
-                pcm = read_pcm(self.src, iv.start, iv.duration, cancel=self.cancel, ffmpeg=settings.FFMPEG_BIN)
-                segments = clamp_segments(engine.transcribe(pcm, offset=iv.start), iv.start, iv.end)
-                extra.update(media_seconds=round(iv.duration, 3), words=sum(len(s.words) for s in segments))
-            self.announce(iv, segments, engine.source, engine.label)
+        pieces = [p for p in self.pieces if round(p.start, 3) not in done]
+
+        def transcribe(piece: Interval) -> list[Segment]:
+            try:
+                with measured(self.task.pk, "transcribe", index=piece.index, engine=engine.source) as extra:
+                    pcm = read_pcm(self.src, piece.start, piece.duration, cancel=self.cancel,
+                                   ffmpeg=settings.FFMPEG_BIN)  # fmt: skip
+                    segments = clamp_segments(engine.transcribe(pcm, offset=piece.start), piece.start, piece.end)
+                    extra.update(media_seconds=round(piece.duration, 3), words=sum(len(s.words) for s in segments))
+                return segments
+            finally:
+                connection.close()
+
+        # Lanes transcribe pieces side by side; the words are announced in order, each piece as soon as
+        # it and every piece before it are done.
+        with ThreadPoolExecutor(max_workers=settings.ASR_LANES, thread_name_prefix="asr") as pool:
+            futures = [(piece, pool.submit(transcribe, piece)) for piece in pieces]
+            try:
+                for piece, future in futures:
+                    while True:
+                        if self.cancel.is_set():
+                            raise Cancelled()
+                        try:
+                            segments = future.result(timeout=0.2)
+                            break
+                        except FutureTimeout:
+                            continue
+                    self.announce(piece, segments, engine.source, engine.label)
+            finally:
+                for _, future in futures:
+                    future.cancel()

@@ -213,6 +213,10 @@ if ASR_ENGINE not in ("whisper", "pocketsphinx", "off"):
     raise ImproperlyConfigured(f"ASR_ENGINE={ASR_ENGINE!r}: use whisper, pocketsphinx or off.")
 # A folder with your own CTranslate2 Whisper model (e.g. a larger one); empty = the bundled base model.
 WHISPER_MODEL_DIR = envstr("WHISPER_MODEL_DIR", "")
+# Intervals one job transcribes at once (one single-threaded decoder each); default: one per core.
+ASR_LANES = envint("ASR_LANES", os.cpu_count() or 2, minimum=1, maximum=16)
+# The first words come from a short first piece, so the page shows text within seconds.
+ASR_FIRST_PIECE_SECONDS = envfloat("ASR_FIRST_PIECE_SECONDS", 8.0, minimum=0)
 MODEL_CACHE_DIR = Path(envstr("MODEL_CACHE_DIR", str(VAR_DIR / "models")))
 MAX_SUBTITLE_BYTES = envint("MAX_SUBTITLE_BYTES", 5 * 1024**2, minimum=1024)
 

@@ -72,13 +72,14 @@ TRANSCRIPT_FORMATS = {
 
 
 def transcript_segments(task: ProcessingTask) -> list[Segment]:
-    """The transcript so far, rebuilt from its `transcript_ready` events (one per interval, in order)."""
+    """The transcript so far, rebuilt from its `transcript_ready` events, in time order."""
     rows = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.TRANSCRIPT_READY).only("data")
-    by_index = {row.data["index"]: row.data.get("segments", []) for row in rows}
+    # One event per piece (the first interval may come in two); a piece announced twice counts once.
+    by_start = {round(row.data["start"], 3): row.data.get("segments", []) for row in rows}
     return [
         Segment(start=seg["start"], end=seg["end"], text=seg["text"])
-        for index in sorted(by_index)
-        for seg in by_index[index]
+        for start in sorted(by_start)
+        for seg in by_start[start]
     ]
 
 

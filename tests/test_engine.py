@@ -258,3 +258,13 @@ def test_transcribe_off_makes_no_transcript(make_task, h264_file):
     ProcessingTask.objects.filter(pk=task.pk).update(params={"interval": 10, "transcribe": False})
     assert run_task(str(task.pk)) == "succeeded"
     assert not ProgressUpdate.objects.filter(task=task, type="transcript_ready").exists()
+
+
+def test_the_first_interval_is_transcribed_in_two_pieces_for_quick_first_words():
+    from jobs.transcribe import asr_pieces
+    from media_pipeline.plan import Interval
+
+    plan = [Interval(0, 0.0, 30.0, True), Interval(1, 30.0, 60.0, True)]
+    pieces = asr_pieces(plan, 8.0)
+    assert [(p.index, p.start, p.end) for p in pieces] == [(0, 0.0, 8.0), (0, 8.0, 30.0), (1, 30.0, 60.0)]
+    assert asr_pieces([Interval(0, 0.0, 12.0, True)], 8.0) == [Interval(0, 0.0, 12.0, True)]  # too short to split

@@ -35,6 +35,7 @@ class WhisperEngine:
         model: ModelFolder,
         *,
         cpu_threads: int = 1,
+        num_workers: int = 1,
         compute_type: str = "int8",
         language: str | None = None,
         beam_size: int = 5,
@@ -42,6 +43,9 @@ class WhisperEngine:
     ) -> None:
         self.model = model
         self.cpu_threads = cpu_threads
+        # Independent decoders in one loaded model, each single-threaded: that many intervals can be
+        # transcribed at once from as many threads (CTranslate2 releases the GIL while it works).
+        self.num_workers = num_workers
         self.compute_type = compute_type
         self.language = language
         self.beam_size = beam_size
@@ -83,15 +87,16 @@ class WhisperEngine:
 
     def _loaded(self) -> Any:
         """The process's WhisperModel for this folder, loaded on first use after the model check."""
-        key = (str(self.model.path), self.compute_type, self.cpu_threads, os.getpid())
+        key = (str(self.model.path), self.compute_type, self.cpu_threads, self.num_workers, os.getpid())
         with _models_lock:
             if key not in _models:
                 self.model.check()  # a stat when the stamp holds; refuses a file that changed
-                _models[key] = _load(self.model, cpu_threads=self.cpu_threads, compute_type=self.compute_type)
+                _models[key] = _load(self.model, cpu_threads=self.cpu_threads, compute_type=self.compute_type,
+                                     num_workers=self.num_workers)  # fmt: skip
             return _models[key]
 
 
-def _load(model: ModelFolder, *, cpu_threads: int, compute_type: str) -> Any:
+def _load(model: ModelFolder, *, cpu_threads: int, compute_type: str, num_workers: int = 1) -> Any:
     # Belt and braces: the folder holds model.bin and tokenizer.json, so nothing should ask the hub, and
     # with this set huggingface_hub refuses to if something does. Set before faster_whisper is imported:
     # huggingface_hub reads it at import.
@@ -104,7 +109,7 @@ def _load(model: ModelFolder, *, cpu_threads: int, compute_type: str) -> Any:
             device="cpu",
             compute_type=compute_type,
             cpu_threads=cpu_threads,
-            num_workers=1,
+            num_workers=num_workers,
             local_files_only=True,
         )
     except (RuntimeError, ValueError, OSError) as exc:
