@@ -337,8 +337,9 @@ def run_ours(source: Path, clip: Path, *, submits: int, run_dir: Path, transcrib
     from tests.live import Client, LiveStack, database_url_for
 
     result = OursResult()
+    # The app's own default: workers load the speech model as they start (the tests switch that off).
     stack = LiveStack(database_url=database_url_for(settings.DATABASES["default"]),
-                      media_root=Path(settings.MEDIA_ROOT), workers=2)  # fmt: skip
+                      media_root=Path(settings.MEDIA_ROOT), workers=2, extra_env={"ASR_PRELOAD": "1"})  # fmt: skip
     try:
         print(f"Starting daphne + qcluster (2 workers); logs in {run_dir}/", flush=True)
         stack.start()

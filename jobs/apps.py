@@ -1,5 +1,36 @@
+from __future__ import annotations
+
+import logging
+import threading
+
 from django.apps import AppConfig
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+
+def _preload_speech_model(**kwargs) -> None:
+    """In a worker process that just started: load the Whisper model in the background (about 2 s), so the
+    first job's first words do not wait for it. Failures only log: the job reports them properly."""
+
+    def load() -> None:
+        try:
+            from .transcribe import asr_engine
+
+            engine = asr_engine()
+            if engine is not None and hasattr(engine, "preload"):
+                engine.preload()
+        except Exception:
+            log.warning("could not preload the speech model", exc_info=True)
+
+    threading.Thread(target=load, name="asr-preload", daemon=True).start()
 
 
 class JobsConfig(AppConfig):
     name = "jobs"
+
+    def ready(self) -> None:
+        if settings.ASR_ENGINE == "whisper" and settings.ASR_PRELOAD:
+            from django_q.signals import post_spawn
+
+            post_spawn.connect(_preload_speech_model, dispatch_uid="jobs-preload-asr")

@@ -213,6 +213,8 @@ if ASR_ENGINE not in ("whisper", "pocketsphinx", "off"):
     raise ImproperlyConfigured(f"ASR_ENGINE={ASR_ENGINE!r}: use whisper, pocketsphinx or off.")
 # A folder with your own CTranslate2 Whisper model (e.g. a larger one); empty = the bundled base model.
 WHISPER_MODEL_DIR = envstr("WHISPER_MODEL_DIR", "")
+# Load the Whisper model in each worker process as it starts, so a job's first words do not wait for it.
+ASR_PRELOAD = envbool("ASR_PRELOAD", True)
 # Intervals one job transcribes at once (one single-threaded decoder each); default: one per core.
 ASR_LANES = envint("ASR_LANES", os.cpu_count() or 2, minimum=1, maximum=16)
 # The first words come from a short first piece, so the page shows text within seconds.

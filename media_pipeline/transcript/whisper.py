@@ -85,6 +85,10 @@ class WhisperEngine:
         self.detected_language = info.language
         return clamp_segments(segments, offset, offset + pcm.size / SAMPLE_RATE)
 
+    def preload(self) -> None:
+        """Load the model now (it is kept for this process); later transcribe() calls start at once."""
+        self._loaded()
+
     def _loaded(self) -> Any:
         """The process's WhisperModel for this folder, loaded on first use after the model check."""
         key = (str(self.model.path), self.compute_type, self.cpu_threads, self.num_workers, os.getpid())
