@@ -67,11 +67,11 @@ class LiveStack:
             DATABASE_URL=self.database_url,
             MEDIA_ROOT=str(self.media_root),
             Q_WORKERS=str(self.workers),
-            # Tests do not measure the first words' latency; keep start-up CPU for what they do measure.
-            ASR_PRELOAD=os.environ.get("ASR_PRELOAD", "0"),
             PYTHONUNBUFFERED="1",
-            **self.extra_env,
         )
+        # Tests do not measure the first words' latency; keep start-up CPU for what they do measure.
+        env.setdefault("ASR_PRELOAD", "0")
+        env.update(self.extra_env)
         return env
 
     def start(self, *, web: bool = True, queue: bool = True) -> LiveStack:
