@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -155,7 +156,14 @@ class TranscriptWorker(threading.Thread):
         # Lanes transcribe pieces side by side; the words are announced in order, each piece as soon as
         # it and every piece before it are done.
         with ThreadPoolExecutor(max_workers=settings.ASR_LANES, thread_name_prefix="asr") as pool:
-            futures = [(piece, pool.submit(transcribe, piece)) for piece in pieces]
+            futures = []
+            if pieces and pieces[0].start == 0:
+                # The short first piece runs alone: the first words are what a viewer waits for.
+                futures.append((pieces[0], pool.submit(transcribe, pieces[0])))
+                while not futures[0][1].done() and not self.cancel.is_set():
+                    time.sleep(0.05)
+                pieces = pieces[1:]
+            futures += [(piece, pool.submit(transcribe, piece)) for piece in pieces]
             try:
                 for piece, future in futures:
                     while True:
