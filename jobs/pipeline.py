@@ -41,6 +41,10 @@ def stages_for(task: ProcessingTask) -> list[tuple[str, str, int]]:
     return STAGES["youtube" if task.source == ProcessingTask.Source.YOUTUBE else "upload"]
 
 
+def _chunks(n: int) -> str:
+    return f"{n} chunk" if n == 1 else f"{n} chunks"
+
+
 def overall(task: ProcessingTask, stage: str, fraction: float) -> float:
     """Progress 0–100 of the whole task when `stage` is `fraction` done."""
     shares = {name: share for name, _, share in stages_for(task)}
@@ -300,7 +304,7 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
     }
     transcribing = bool(task.params.get("transcribe", True))
     emit(task.pk, "stage", stage="chunk", progress=overall(task, "chunk", 0),
-         message=f"Cutting {len(plan)} chunks" + (" and transcribing" if transcribing else ""),
+         message=f"Cutting {_chunks(len(plan))}" + (" and transcribing" if transcribing else ""),
          data={"chunks": len(plan)})  # fmt: skip
     started = time.monotonic()
     chunks: list[ChunkResult] = []
@@ -362,7 +366,7 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
                    "transcript": transcript.source if transcript else "", "transcript_note": transcript_note})  # fmt: skip
     return Outcome(
         result=result,
-        message=f"Done: {len(plan)} chunks and the final video are ready.",
+        message=f"Done: {_chunks(len(plan))} and the final video are ready.",
         data={"final_url": final_url, "chunks": len(plan), "copied_chunks": copied, "duration": info.duration},
     )
 
