@@ -329,32 +329,40 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
             )  # fmt: skip
 
     transcript = None
+    stop_transcript = threading.Event()
     if transcribing:
-        transcript = TranscriptWorker(task=task, src=src, info=info, plan=plan, cancel=cancel,
+        # Its own stop as well as the user's cancel: if the chunks fail, the transcript must stop too.
+        transcript = TranscriptWorker(task=task, src=src, info=info, plan=plan,
+                                      cancel=_EitherSet(cancel, stop_transcript),
                                       announce=announce_transcript, captions=captions)  # fmt: skip
         transcript.start()
-    # closing(): if emitting fails, the renders still in flight are stopped before the error propagates.
-    with closing(render_in_order(task, src, info, plan, cancel)) as rendered:
-        for chunk in rendered:
-            chunks.append(chunk)
-            done = len(chunks)
-            if chunk.index in announced:
-                continue
-            with progress_lock:
-                progress, eta = step()
-                emit(
-                    task.pk, "chunk_ready", stage="chunk", progress=progress,
-                    eta_seconds=eta, message=f"Chunk {done} of {len(plan)} ready",
-                    data={
-                        "index": chunk.index, "start": round(chunk.start, 3), "end": round(chunk.end, 3),
-                        "duration": round(chunk.duration, 3), "url": media_url(task, chunk_name(chunk.index)),
-                        "thumbnail": media_url(task, thumb_name(chunk.index)), "has_commentary": False,
-                        "copied": chunk.copied, "count": len(plan),
-                    },
-                )  # fmt: skip
-    segments = [c.path for c in chunks]
-    copied = sum(c.copied for c in chunks)
-    transcript_note = _wait_for_transcript(task, transcript, cancel)
+    try:
+        # closing(): if emitting fails, the renders still in flight are stopped before the error propagates.
+        with closing(render_in_order(task, src, info, plan, cancel)) as rendered:
+            for chunk in rendered:
+                chunks.append(chunk)
+                done = len(chunks)
+                if chunk.index in announced:
+                    continue
+                with progress_lock:
+                    progress, eta = step()
+                    emit(
+                        task.pk, "chunk_ready", stage="chunk", progress=progress,
+                        eta_seconds=eta, message=f"Chunk {done} of {len(plan)} ready",
+                        data={
+                            "index": chunk.index, "start": round(chunk.start, 3), "end": round(chunk.end, 3),
+                            "duration": round(chunk.duration, 3), "url": media_url(task, chunk_name(chunk.index)),
+                            "thumbnail": media_url(task, thumb_name(chunk.index)), "has_commentary": False,
+                            "copied": chunk.copied, "count": len(plan),
+                        },
+                    )  # fmt: skip
+        segments = [c.path for c in chunks]
+        copied = sum(c.copied for c in chunks)
+        transcript_note = _wait_for_transcript(task, transcript, cancel)
+    finally:
+        if transcript is not None:
+            stop_transcript.set()
+            transcript.join(timeout=15)  # its ffmpeg is killed within a poll; never leave it running
 
     _check(cancel)
     emit(task.pk, "stage", stage="finalize", progress=overall(task, "finalize", 0), message="Joining the final video")
