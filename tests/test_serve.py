@@ -18,6 +18,14 @@ from .live import ROOT, database_url_for, free_port
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
+def cmdline(process: psutil.Process) -> str:
+    """A process's command line, or "" once it has exited (ffprobe/ffmpeg children come and go fast)."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def test_serve_starts_web_and_workers_and_ctrl_c_stops_them_all(media_root, make_task, tmp_path):
     from django.db import connection
 
@@ -41,7 +49,7 @@ def test_serve_starts_web_and_workers_and_ctrl_c_stops_them_all(media_root, make
         descendants = []
         while time.monotonic() < deadline:
             descendants = psutil.Process(proc.pid).children(recursive=True)
-            names = " ".join(" ".join(p.cmdline()) for p in descendants if p.is_running())
+            names = " ".join(cmdline(p) for p in descendants)
             try:
                 up = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
             except httpx.HTTPError:
@@ -55,7 +63,7 @@ def test_serve_starts_web_and_workers_and_ctrl_c_stops_them_all(media_root, make
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
         gone, alive = psutil.wait_procs(descendants, timeout=1)
-        assert alive == [], f"left behind: {[p.cmdline() for p in alive]}"
+        assert alive == [], f"left behind: {[cmdline(p) for p in alive]}"
         # Including an ffmpeg started while the workers were shutting down (it is in a group of its own).
         ours = [p for p in psutil.process_iter(["cmdline"]) if str(media_root) in " ".join(p.info["cmdline"] or [])]
         assert ours == [], f"left behind: {[p.info['cmdline'] for p in ours]}"
