@@ -69,5 +69,13 @@ def test_serve_starts_web_and_workers_and_ctrl_c_stops_them_all(media_root, make
         assert ours == [], f"left behind: {[p.info['cmdline'] for p in ours]}"
         assert proc.returncode == 0
     finally:
+        # If the test failed half-way, take down everything serve started (its children have sessions of
+        # their own, so killing serve alone would leave daphne and qcluster running).
         if proc.poll() is None:
+            leftovers = psutil.Process(proc.pid).children(recursive=True)
             proc.kill()
+            for child in leftovers:
+                try:
+                    child.kill()
+                except psutil.Error:
+                    pass
