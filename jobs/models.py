@@ -18,9 +18,6 @@ class TaskQuerySet(models.QuerySet["ProcessingTask"]):
             return self.none()
         return self.filter(owner=user)
 
-    def active(self) -> TaskQuerySet:
-        return self.filter(status__in=(ProcessingTask.Status.QUEUED, ProcessingTask.Status.RUNNING))
-
     def claimable(self) -> TaskQuerySet:
         """Queued tasks, and running ones whose worker stopped beating (it died): those may be taken over."""
         stale = timezone.now() - timedelta(seconds=settings.JOB_STALE_AFTER)

@@ -42,21 +42,17 @@ def emit(
     eta_seconds: float | None = None,
     message: str = "",
     data: dict | None = None,
-    status: str | None = None,
-    task_fields: dict | None = None,
 ) -> ProgressUpdate:
     """Append event number last_seq+1 for the task and update the task's summary fields with it.
 
     The UPDATE takes the task row's lock before the seq is read back, so two writers can never get the
     same number (and the unique (task, seq) constraint would refuse it if they did).
     """
-    fields: dict[str, Any] = {"last_seq": F("last_seq") + 1, **(task_fields or {})}
+    fields: dict[str, Any] = {"last_seq": F("last_seq") + 1}
     if stage is not None:
         fields["stage"] = stage
     if progress is not None:
         fields["progress"] = progress
-    if status is not None:
-        fields["status"] = status
     fields["eta_seconds"] = eta_seconds
     with transaction.atomic():
         ProcessingTask.objects.filter(pk=task_id).update(**fields)
