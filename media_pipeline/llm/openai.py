@@ -1,0 +1,90 @@
+"""Chat through any OpenAI-compatible API (OpenAI, Ollama, vLLM, llama.cpp server): POST chat/completions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from ..process import CancelToken
+from ..providers.http import ProviderClient, ProviderError, UnreadableAnswer
+from .base import ChatReply, estimate_tokens, with_fallback
+
+
+class OpenAIChat:
+    """`client.base_url` is the API root including the version (".../v1"); the caller puts
+    "Authorization: Bearer <key>" in the client's headers (local servers need none)."""
+
+    provider = "openai"
+
+    def __init__(self, client: ProviderClient, *, model: str, fallback_model: str | None = None) -> None:
+        self.client = client
+        self.model = model
+        self.fallback_model = fallback_model
+
+    def complete(
+        self,
+        *,
+        system: str,
+        user: str,
+        json_mode: bool = True,
+        max_tokens: int = 800,
+        temperature: float = 0.4,
+        operation: str = "llm",
+        cancel: CancelToken | None = None,
+    ) -> ChatReply:
+        if json_mode and "json" not in (system + user).lower():
+            # OpenAI refuses JSON mode (HTTP 400) unless a message mentions JSON.
+            system = f"{system}\n\nAnswer with one JSON object."
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        tokens = estimate_tokens(system + user) + max_tokens
+
+        def call(model: str) -> ChatReply:
+            body: dict[str, Any] = {
+                "model": model,
+                "messages": messages,
+                "max_tokens": max_tokens,
+                "temperature": temperature,
+            }
+            if json_mode:
+                body["response_format"] = {"type": "json_object"}
+            return self.client.fetch(
+                "POST",
+                "chat/completions",
+                operation=operation,
+                read=lambda response: self._read(response, model, operation),
+                json=body,
+                tokens=tokens,
+                cancel=cancel,
+            )
+
+        return with_fallback(self.model, self.fallback_model, call)
+
+    def _read(self, response: httpx.Response, model: str, operation: str) -> ChatReply:
+        data = response.json()
+        if not isinstance(data, dict) or not data.get("choices"):
+            raise UnreadableAnswer("no choices in the answer")
+        choice = data["choices"][0]
+        text = (choice.get("message") or {}).get("content")
+        if choice.get("finish_reason") == "content_filter" and not text:
+            raise ProviderError(
+                f"{self.client.label} refused to answer this request (content filter).",
+                detail=f"{self.client.name} {operation}: finish_reason=content_filter",
+                status=response.status_code,
+                provider=self.client.name,
+                kind="blocked",
+            )
+        if not isinstance(text, str) or not text.strip():
+            raise UnreadableAnswer(f"empty message content (finish_reason={choice.get('finish_reason')!r})")
+        usage = data.get("usage") or {}
+        return ChatReply(
+            text=text,
+            model=model,
+            provider=self.provider,
+            prompt_tokens=_int_or_none(usage.get("prompt_tokens")),
+            completion_tokens=_int_or_none(usage.get("completion_tokens")),
+        )
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -1,0 +1,216 @@
+"""Chat clients (OpenAI-compatible and Gemini) against loopback fakes that speak each wire format."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from media_pipeline.llm import GeminiChat, make_chat_model
+from media_pipeline.llm.base import estimate_tokens, extract_json
+from media_pipeline.providers.http import CallRecord, ProviderClient, ProviderError, RetryPolicy
+from media_pipeline.providers.ratelimit import FileBucketStore, RateLimiter
+
+from .fake_providers import FakeProviders, blocked, garbage, prompt_of, status
+
+KEY = "sk-llm-SECRET-abcdef0123456789"
+FAST = RetryPolicy(base=0.01, cap=0.05)
+SYSTEM = "You write short video ideas. Answer in JSON."
+USER = "Transcript: a cat plays the piano for ten minutes."
+
+
+@pytest.fixture
+def fake():
+    with FakeProviders(api_key=KEY) as fake:
+        fake.chat_reply = lambda request: json.dumps({"ideas": ["cat piano"], "user": prompt_of(request)[1]})
+        yield fake
+    assert not fake.errors
+
+
+def chat_model(fake, kind="openai", *, records=None, key=KEY, model=None, fallback=None, **options):
+    return make_chat_model(
+        kind,
+        base_url=fake.openai_url if kind == "openai" else fake.gemini_url,
+        api_key=key,
+        model=model or ("gpt-4o-mini" if kind == "openai" else "gemini-2.5-flash"),
+        fallback_model=fallback,
+        timeout=5,
+        retry=FAST,
+        limiter=options.pop("limiter", None),
+        on_call=records.append if records is not None else None,
+        **options,
+    )
+
+
+def test_openai_chat_sends_the_chat_completions_request_and_reads_the_reply(fake):
+    records: list[CallRecord] = []
+    reply = chat_model(fake, records=records).complete(system=SYSTEM, user=USER, max_tokens=300, temperature=0.2)
+    assert json.loads(reply.text) == {"ideas": ["cat piano"], "user": USER}
+    assert (reply.model, reply.provider) == ("gpt-4o-mini", "openai")
+    assert reply.prompt_tokens == len(SYSTEM + USER) // 4 and reply.completion_tokens == len(reply.text) // 4
+    (served,) = fake.requests_to("chat")
+    assert served.path == "/v1/chat/completions"
+    assert served.headers["authorization"] == f"Bearer {KEY}"
+    assert served.json == {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": USER}],
+        "max_tokens": 300,
+        "temperature": 0.2,
+        "response_format": {"type": "json_object"},
+    }
+    (record,) = records
+    assert (record.provider, record.operation, record.status, record.ok) == ("openai", "llm", 200, True)
+    assert record.tokens == estimate_tokens(SYSTEM + USER) + 300
+
+
+def test_openai_chat_without_json_mode_and_a_json_hint_when_the_prompt_lacks_one(fake):
+    model = chat_model(fake)
+    model.complete(system="Be brief.", user="Hello", json_mode=False)
+    model.complete(system="Be brief.", user="Hello", json_mode=True)
+    plain, json_mode = fake.requests_to("chat")
+    assert "response_format" not in plain.json
+    assert plain.json["messages"][0]["content"] == "Be brief."
+    # OpenAI answers HTTP 400 to JSON mode when no message mentions JSON.
+    assert "json" in json_mode.json["messages"][0]["content"].lower()
+
+
+def test_gemini_sends_generate_content_with_the_key_in_a_header_and_reads_the_reply(fake):
+    records: list[CallRecord] = []
+    reply = chat_model(fake, "gemini", records=records).complete(system=SYSTEM, user=USER, max_tokens=256)
+    assert json.loads(reply.text)["ideas"] == ["cat piano"]
+    assert (reply.model, reply.provider) == ("gemini-2.5-flash", "gemini")
+    assert reply.prompt_tokens == len(SYSTEM + USER) // 4 and reply.completion_tokens == len(reply.text) // 4
+    (served,) = fake.requests_to("gemini")
+    assert served.path == "/v1beta/models/gemini-2.5-flash:generateContent"
+    assert served.headers["x-goog-api-key"] == KEY and served.query == {}
+    assert served.json == {
+        "systemInstruction": {"parts": [{"text": SYSTEM}]},
+        "contents": [{"role": "user", "parts": [{"text": USER}]}],
+        "generationConfig": {"maxOutputTokens": 256, "temperature": 0.4, "responseMimeType": "application/json"},
+    }
+    assert records[0].path == "models/gemini-2.5-flash:generateContent"
+
+
+def test_gemini_joins_answer_parts_and_skips_thoughts():
+    client = ProviderClient(name="gemini", base_url="http://127.0.0.1:9/v1beta")
+    data = {
+        "candidates": [
+            {
+                "content": {"parts": [{"text": "thinking…", "thought": True}, {"text": '{"a": '}, {"text": "1}"}]},
+                "finishReason": "STOP",
+            }
+        ],
+        "usageMetadata": {"promptTokenCount": 12, "candidatesTokenCount": 3},
+    }
+    response = httpx.Response(200, json=data, request=httpx.Request("POST", "http://127.0.0.1:9/"))
+    reply = GeminiChat(client, model="gemini-x")._read(response, "gemini-x", "llm")
+    assert (reply.text, reply.prompt_tokens, reply.completion_tokens) == ('{"a": 1}', 12, 3)
+    client.close()
+
+
+def test_a_blocked_gemini_answer_is_a_sentence_and_not_retried(fake):
+    fake.script("gemini", blocked("SAFETY"))
+    with pytest.raises(ProviderError) as caught:
+        chat_model(fake, "gemini").complete(system=SYSTEM, user=USER)
+    assert (
+        caught.value.message == "The language model service (Gemini) refused to answer this request (blocked: SAFETY)."
+    )
+    assert caught.value.kind == "blocked"
+    assert len(fake.requests_to("gemini")) == 1
+
+
+def test_an_openai_content_filter_is_a_sentence(fake):
+    fake.script("chat", blocked())
+    with pytest.raises(ProviderError) as caught:
+        chat_model(fake).complete(system=SYSTEM, user=USER)
+    assert caught.value.message == "The language model service refused to answer this request (content filter)."
+
+
+def test_garbage_is_a_sentence(fake):
+    fake.script("chat", garbage())
+    with pytest.raises(ProviderError) as caught:
+        chat_model(fake).complete(system=SYSTEM, user=USER)
+    assert caught.value.message == "The language model service sent an answer we could not read."
+
+
+def test_an_unknown_model_falls_back_and_the_reply_says_who_answered(fake):
+    fake.unknown_models = {"gpt-gone"}
+    records: list[CallRecord] = []
+    reply = chat_model(fake, model="gpt-gone", fallback="gpt-4o-mini", records=records).complete(
+        system=SYSTEM, user=USER
+    )
+    assert reply.model == "gpt-4o-mini"
+    assert [r.model for r in fake.requests_to("chat")] == ["gpt-gone", "gpt-4o-mini"]
+    assert [(r.status, r.ok) for r in records] == [(404, False), (200, True)]
+
+
+def test_a_model_that_keeps_failing_falls_back_after_its_retries(fake):
+    fake.script("gemini", *[status(503)] * 4)
+    reply = chat_model(fake, "gemini", model="gemini-2.5-pro", fallback="gemini-2.5-flash").complete(
+        system=SYSTEM, user=USER
+    )
+    assert reply.model == "gemini-2.5-flash"
+    assert [r.model for r in fake.requests_to("gemini")] == ["gemini-2.5-pro"] * 4 + ["gemini-2.5-flash"]
+
+
+def test_a_refused_key_does_not_fall_back(fake):
+    with pytest.raises(ProviderError) as caught:
+        chat_model(fake, key="sk-wrong-000000000", fallback="gpt-3.5").complete(system=SYSTEM, user=USER)
+    assert caught.value.message == "The language model service refused our key (HTTP 401); check OPENAI_API_KEY."
+    assert len(fake.requests_to("chat")) == 1
+    assert "sk-wrong-000000000" not in caught.value.detail + caught.value.message
+
+
+def test_gemini_answers_a_bad_key_with_400_and_we_still_say_it_is_the_key(fake):
+    with pytest.raises(ProviderError) as caught:
+        chat_model(fake, "gemini", key="AIza-wrong-key-123").complete(system=SYSTEM, user=USER)
+    assert (
+        caught.value.message == "The language model service (Gemini) refused our key (HTTP 400); check GEMINI_API_KEY."
+    )
+    assert "AIza-wrong-key-123" not in caught.value.detail
+
+
+def test_the_limiter_is_asked_for_the_estimated_tokens(fake, tmp_path):
+    limiter = RateLimiter("llm-tpm", tpm=600, token_burst=900, store=FileBucketStore(tmp_path), max_wait=1)
+    records: list[CallRecord] = []
+    chat_model(fake, limiter=limiter, records=records).complete(system=SYSTEM, user=USER, max_tokens=100)
+    assert records[0].tokens == estimate_tokens(SYSTEM + USER) + 100
+    # ~775 tokens left; the next asks for ~860 and would wait ~9 s at 10 tokens a second.
+    with pytest.raises(ProviderError) as caught:
+        make_chat_model(
+            "openai",
+            base_url=fake.openai_url,
+            api_key=KEY,
+            model="m",
+            fallback_model=None,
+            timeout=5,
+            retry=FAST,
+            limiter=limiter,
+            on_call=None,
+        ).complete(system=SYSTEM, user="x" * 3000, max_tokens=100)
+    assert caught.value.kind == "busy"
+    assert len(fake.requests_to("chat")) == 1
+
+
+def test_unknown_kinds_are_refused():
+    with pytest.raises(ValueError):
+        make_chat_model(
+            "claude",
+            base_url="http://x",
+            api_key="",
+            model="m",
+            fallback_model=None,
+            timeout=1,
+            retry=FAST,
+            limiter=None,
+            on_call=None,
+        )
+
+
+def test_extract_json_finds_the_object_in_what_small_models_send():
+    assert extract_json('{"a": 1}') == {"a": 1}
+    assert extract_json('```json\n{"a": [1, 2]}\n```') == {"a": [1, 2]}
+    assert extract_json('Sure! Here it is: {"a": 2} Hope it helps.') == {"a": 2}
+    with pytest.raises(ValueError):
+        extract_json("no json here")
