@@ -1,0 +1,145 @@
+"""Bind what an API client sent to the pages' own forms, so the API accepts exactly the options the pages do
+(and every option added to the forms later) and passes `form.job_params()` on unchanged.
+
+The one difference from a browser: an option the client leaves out takes the value the page shows
+initially, instead of "unticked" or "empty". A script that sends only a file gets the page's defaults.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.http import HttpRequest, QueryDict
+
+from repurposer.forms import UploadForm, YouTubeForm
+
+FALSE_WORDS = {"", "0", "false", "no", "off"}
+TRUE_WORDS = {"1", "true", "yes", "on"}
+
+
+class BadRequest(Exception):
+    """The request body could not be read; `message` says why, as a sentence."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def request_data(request: HttpRequest) -> QueryDict | dict[str, Any]:
+    """The fields of a JSON object body, or of a form / multipart body."""
+    content_type = request.content_type or ""
+    if content_type == "application/json" or content_type.endswith("+json"):
+        try:
+            data = json.loads(request.body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("The request body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise BadRequest('The request body must be a JSON object, like {"youtube_url": "…"}.')
+        return data
+    return request.POST
+
+
+def _boolean(value: Any) -> Any:
+    """Words a script may use for yes/no ("0" would otherwise count as ticked, being a non-empty string)."""
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in FALSE_WORDS:
+            return False
+        if word in TRUE_WORDS:
+            return True
+    return value
+
+
+def bind(form_class: type[forms.Form], data: QueryDict | dict[str, Any], files=None) -> forms.Form:
+    """A bound `form_class` with the page's initial value for every option the client left out."""
+    blank = form_class()
+    if isinstance(data, QueryDict):
+        bound: QueryDict | dict[str, Any] = data.copy()  # keeps repeated keys (multiple choices)
+    else:
+        bound = {key: value for key, value in data.items() if value is not None}
+    for name, field in blank.fields.items():
+        if isinstance(field, forms.FileField):
+            continue
+        if name not in bound:
+            initial = blank.get_initial_for_field(field, name)
+            if initial is None:
+                continue
+            if isinstance(bound, QueryDict) and isinstance(initial, list | tuple):
+                bound.setlist(name, list(initial))
+            else:
+                bound[name] = initial
+        if isinstance(field, forms.BooleanField):
+            bound[name] = _boolean(bound[name])
+        elif isinstance(bound.get(name), dict):
+            bound[name] = json.dumps(bound[name])  # an object for a text field: keep it readable, not a repr
+    return form_class(bound, files)
+
+
+def field_errors(form: forms.Form) -> dict[str, list[str]]:
+    """{"field": ["sentence", …]}; errors about the whole form are under "__all__"."""
+    return {name: [str(message) for message in messages] for name, messages in form.errors.items()}
+
+
+def first_error(form: forms.Form) -> str:
+    for name, messages in form.errors.items():
+        label = form.fields[name].label if name in form.fields else None
+        return f"{label}: {messages[0]}" if label else str(messages[0])
+    return "The request was not valid."
+
+
+def upload_form(request: HttpRequest) -> forms.Form:
+    return bind(UploadForm, request.POST, request.FILES)
+
+
+def youtube_form(data: QueryDict | dict[str, Any]) -> forms.Form:
+    """The YouTube form; the link may come as `youtube_url` (seed API), `url` (the page) or `video_url`."""
+    data = data.copy()
+    for alias in ("youtube_url", "video_url"):
+        if alias in data and "url" not in data:
+            if isinstance(data, QueryDict):
+                data.setlist("url", data.pop(alias))
+            else:
+                data["url"] = data.pop(alias)
+    return bind(YouTubeForm, data)
+
+
+# Style presets of the system seed 000 described, under their names there.
+LEGACY_STYLE_PRESETS = {"ecommerce_entrepreneur": "ecommerce"}
+# seed 000's custom_style keys → our custom-style fields.
+LEGACY_CUSTOM_STYLE = {
+    "target_audience": "audience",
+    "call_to_action": "call_to_action",
+    "content_goal": "goal",
+    "language": "language",
+    "tone": "tone",
+    "additional_instructions": "extra",
+}
+
+
+def legacy_process_form(body: dict[str, Any]) -> forms.Form:
+    """seed 000's `POST /process-video-stream/` body as our YouTube form.
+
+    Honoured: video_id (or youtube_url / video_url / url), force_regenerate → force, style_preset → style,
+    custom_style {target_audience, call_to_action, content_goal, language, tone, additional_instructions}
+    → style "custom" with those fields. Our own option names (interval, download, commentary, voice, ideas,
+    idea_count, …) are accepted as well. Ignored: performance_mode (there is one pipeline), and anything else.
+    """
+    data: dict[str, Any] = {k: v for k, v in body.items() if k in YouTubeForm.base_fields}
+    for alias in ("video_id", "youtube_url", "video_url"):
+        if body.get(alias) and "url" not in data:
+            data["url"] = body[alias]
+    if "force_regenerate" in body and "force" not in data:
+        data["force"] = body["force_regenerate"]
+    custom = body.get("custom_style")
+    preset = body.get("style_preset")
+    if isinstance(custom, dict) and custom:
+        # As in seed 000, a custom style wins over a preset.
+        data.setdefault("style", "custom")
+        for theirs, ours in LEGACY_CUSTOM_STYLE.items():
+            if custom.get(theirs) is not None and ours not in data:
+                data[ours] = custom[theirs]
+    elif preset and "style" not in data:
+        data["style"] = LEGACY_STYLE_PRESETS.get(preset, preset)
+    return bind(YouTubeForm, data)

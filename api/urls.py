@@ -1,0 +1,22 @@
+"""Every URL of the API and the legacy adapters (included at the site root). A trailing slash is optional."""
+
+from __future__ import annotations
+
+from django.urls import re_path
+
+from . import legacy, views
+
+TASK = r"(?P<task_id>[^/]+)"
+
+urlpatterns = [
+    re_path(r"^api/create/?$", views.create, name="api-create"),
+    re_path(r"^api/tasks/?$", views.task_list, name="api-tasks"),
+    re_path(rf"^api/task/{TASK}/events/?$", views.events, name="api-task-events"),
+    re_path(rf"^api/task/{TASK}/cancel/?$", views.cancel, name="api-task-cancel"),
+    re_path(rf"^api/task/{TASK}/?$", views.task, name="api-task"),
+    # Legacy adapters (see api/legacy.py and the seeds).
+    re_path(r"^process-video-stream/?$", legacy.process_video_stream, name="process-video-stream"),
+    re_path(rf"^analyze-stream/{TASK}/?$", legacy.analyze_stream, name="analyze-stream"),
+    re_path(rf"^api/analyze-stream/{TASK}/?$", legacy.analyze_stream, name="api-analyze-stream"),
+    re_path(rf"^cancel-task/{TASK}/?$", legacy.cancel_task, name="cancel-task"),
+]
