@@ -155,6 +155,7 @@ class ProgressUpdate(models.Model):
         PROGRESS = "progress"
         CHUNK_READY = "chunk_ready"
         TRANSCRIPT_READY = "transcript_ready"
+        ANALYSIS_READY = "analysis_ready"
         IDEA_READY = "idea_ready"
         PIECE_READY = "piece_ready"
         COMPLETE = "complete"
@@ -191,6 +192,68 @@ class ProgressUpdate(models.Model):
             "data": self.data,
             "ts": self.created_at.isoformat(),
         }
+
+
+class IdeaQuerySet(models.QuerySet["Idea"]):
+    def for_user(self, user) -> IdeaQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(task__owner=user)
+
+
+class Idea(models.Model):
+    """One content idea of a task and the piece made from it (a reel, a carousel or a tweet thread).
+
+    The events announce ideas and pieces as they happen; this row is what the page, the exports and a
+    regeneration read and write afterwards.
+    """
+
+    class Kind(models.TextChoices):
+        REEL = "reel", "Reel"
+        CAROUSEL = "image_carousel", "Image carousel"
+        TWEET = "tweet", "Tweet / thread"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # the idea exists; its piece is being written
+        READY = "ready"  # the piece is written and valid; rendering (if any) follows
+        RENDERED = "rendered"  # the piece's files exist
+        DROPPED = "dropped"  # the model could not give a valid piece; `errors` says why
+        FAILED = "failed"  # rendering failed; `errors` says why
+
+    task = models.ForeignKey(ProcessingTask, on_delete=models.CASCADE, related_name="ideas")
+    index = models.PositiveIntegerField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    title = models.CharField(max_length=200)
+    snippet = models.TextField(blank=True)
+    start = models.FloatField(default=0)
+    end = models.FloatField(default=0)
+    reason = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    piece = models.JSONField(default=dict, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    # Rendered files, relative to the task's folder: {"video": "pieces/01/reel.mp4", "zip": ..., "slides": [...]}
+    files = models.JSONField(default=dict, blank=True)
+    provider = models.CharField(max_length=40, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    version = models.PositiveIntegerField(default=1, help_text="Goes up each time the piece is regenerated.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = IdeaQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["task", "index"]
+        constraints = [models.UniqueConstraint(fields=["task", "index"], name="idea_task_index_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.index + 1}: {self.title}"
+
+    def as_dict(self) -> dict:
+        return {
+            "index": self.index, "kind": self.kind, "title": self.title, "snippet": self.snippet,
+            "start": round(self.start, 3), "end": round(self.end, 3), "reason": self.reason, "status": self.status,
+            "piece": self.piece, "errors": self.errors, "files": self.files, "provider": self.provider,
+            "model": self.model, "version": self.version,
+        }  # fmt: skip
 
 
 class PerformanceMetrics(models.Model):

@@ -24,7 +24,10 @@ from media_pipeline.render.chunk import ChunkResult, render_chunk
 from media_pipeline.render.final import concat_segments
 from media_pipeline.transcript.types import Transcript
 
+from .ideas import IdeasWorker, VideoSource, analyses_from_events
+from .intervals import IntervalOutcome, IntervalPipeline, TranscriptBoard
 from .models import ProcessingTask, ProgressUpdate
+from .providers import Providers
 from .reporter import emit, measured
 from .transcribe import TranscriptWorker, whole_label
 
@@ -37,8 +40,16 @@ STAGES = {
 }  # fmt: skip
 
 
+IDEAS_SHARE = 6
+
+
 def stages_for(task: ProcessingTask) -> list[tuple[str, str, int]]:
-    return STAGES["youtube" if task.source == ProcessingTask.Source.YOUTUBE else "upload"]
+    stages = STAGES["youtube" if task.source == ProcessingTask.Source.YOUTUBE else "upload"]
+    if not task.params.get("ideas"):
+        return stages
+    # Ideas run beside the chunks; what is left of them after the final video is the bar's last stretch.
+    stages = [(name, label, share - IDEAS_SHARE if name == "chunk" else share) for name, label, share in stages]
+    return [*stages, ("ideas", "Finish content ideas", IDEAS_SHARE)]
 
 
 def _chunks(n: int) -> str:
@@ -196,10 +207,13 @@ def _wait_for_transcript(task: ProcessingTask, worker: TranscriptWorker | None, 
     return worker.error or ""
 
 
-def _ingest_youtube(task: ProcessingTask, cancel: CancelToken) -> tuple[Path | None, Transcript | None]:
+def _ingest_youtube(
+    task: ProcessingTask, cancel: CancelToken, *, providers: Providers, video: VideoSource
+) -> tuple[Path | None, Transcript | None, IdeasWorker | None]:
     """Captions first (they can be shown before any video exists), then, if asked, the video itself.
 
-    Returns the downloaded file (None: captions only) and the captions (None: YouTube has none to give).
+    Returns the downloaded file (None: captions only), the captions (None: YouTube has none to give) and
+    the ideas worker, started from the captions while the video downloads.
     YouTube refusing the captions is not fatal when the video is to be downloaded: the audio is
     transcribed instead. Refusing both ends the job with YouTube's reason as a sentence.
     """
@@ -227,8 +241,13 @@ def _ingest_youtube(task: ProcessingTask, cancel: CancelToken) -> tuple[Path | N
             task.pk, "stage", stage="fetch", message=f"{captions_error.message} The audio will be transcribed instead."
         )
     _check(cancel)
+    ideas = None
+    if captions is not None:
+        duration = max((seg.end for seg in captions.segments), default=0.0)
+        ideas = _start_ideas(task, segments=lambda: captions.segments, duration=duration, analyses=lambda: [],
+                             video=video, providers=providers, cancel=cancel)  # fmt: skip
     if not task.params.get("download", True):
-        return None, captions
+        return None, captions, ideas
 
     emit(task.pk, "stage", stage="download", progress=overall(task, "download", 0), message="Downloading the video")
     last = {"at": 0.0}
@@ -257,7 +276,7 @@ def _ingest_youtube(task: ProcessingTask, cancel: CancelToken) -> tuple[Path | N
     title = (got.info.title or task.title)[:255]
     ProcessingTask.objects.filter(pk=task.pk).update(source_path=str(relative), source_size=got.size, title=title)
     task.refresh_from_db()
-    return got.path, captions
+    return got.path, captions, ideas
 
 
 def _captions_only(task: ProcessingTask, captions: Transcript) -> Outcome:
@@ -285,15 +304,65 @@ def _captions_only(task: ProcessingTask, captions: Transcript) -> Outcome:
 def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
     """[YouTube: captions → download] → probe → plan → one segment per interval (chunk_ready as each
     lands), transcript beside it → final MP4."""
-    captions = None
-    if task.source == ProcessingTask.Source.YOUTUBE:
-        downloaded, captions = _ingest_youtube(task, cancel)
-        if downloaded is None:
-            return _captions_only(task, captions)
+    providers = Providers(task.pk)
+    video = VideoSource(threading.Event())
+    ideas: IdeasWorker | None = None
+    try:
+        captions = None
+        if task.source == ProcessingTask.Source.YOUTUBE:
+            downloaded, captions, ideas = _ingest_youtube(task, cancel, providers=providers, video=video)
+            if downloaded is None:
+                video.set(None, None)
+                outcome = _captions_only(task, captions)
+                return _with_ideas(task, outcome, ideas, cancel)
+        outcome = _run_video(task, cancel, captions=captions, providers=providers, video=video, ideas=ideas)
+        return outcome
+    finally:
+        video.ready.set()  # a reel still waiting for the video gives up
+        if ideas is not None and ideas.is_alive():
+            ideas.join(timeout=15)
+        providers.close()
+
+
+def _start_ideas(task: ProcessingTask, *, segments, duration: float, analyses, video: VideoSource,
+                 providers: Providers, cancel: CancelToken) -> IdeasWorker | None:  # fmt: skip
+    if not task.params.get("ideas"):
+        return None
+    worker = IdeasWorker(task=task, segments=segments, duration=duration, analyses=analyses, video=video,
+                         providers=providers, cancel=cancel)  # fmt: skip
+    worker.start()
+    return worker
+
+
+def _with_ideas(task: ProcessingTask, outcome: Outcome, ideas: IdeasWorker | None, cancel: CancelToken) -> Outcome:
+    """Wait for the ideas and pieces before the job ends; their summary goes into the result."""
+    if ideas is None:
+        return outcome
+    if ideas.is_alive():
+        emit(task.pk, "stage", stage="ideas", progress=overall(task, "ideas", 0), message="Finishing the content ideas")
+    while ideas.is_alive():
+        ideas.join(timeout=0.2)
+        _check(cancel)
+    outcome.result["ideas"] = ideas.summary or {"error": ideas.error}
+    outcome.data["ideas"] = ideas.summary.get("ideas", 0) if ideas.summary else 0
+    if ideas.error:
+        emit(task.pk, "stage", stage="ideas", message=ideas.error, data={"ideas_error": ideas.error})
+        outcome.message += f" {ideas.error}"
+    elif ideas.summary:
+        made = ideas.summary.get("rendered", 0) + ideas.summary.get("ready", 0)
+        total = ideas.summary.get("ideas", 0)
+        partial = " (partial: some pieces were dropped or failed; each says why)" if made < total else ""
+        outcome.message += f" {made} of {total} content pieces made{partial}."
+    return outcome
+
+
+def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcript | None, providers: Providers,
+               video: VideoSource, ideas: IdeasWorker | None) -> Outcome:  # fmt: skip
     src = task.source_file()
     workdir = task.workdir()
     info = _probe(task, src, cancel)
     _check(cancel)
+    video.set(src, info)
     plan = _plan(task, src, info, cancel)
     _check(cancel)
 
@@ -318,6 +387,8 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
         units["done"] += 1
         return overall(task, "chunk", units["done"] / units["total"]), _eta(started, **units)
 
+    board = TranscriptBoard(task, plan)
+
     def announce_transcript(iv: Interval, segs: list, source: str, label: str) -> None:
         with progress_lock:
             progress, eta = step()
@@ -327,6 +398,7 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
                 data={"index": iv.index, "start": round(iv.start, 3), "end": round(iv.end, 3), "source": source,
                       "label": label, "segments": [seg.as_dict() for seg in segs]},
             )  # fmt: skip
+        board.add(iv, segs)
 
     transcript = None
     stop_transcript = threading.Event()
@@ -336,11 +408,36 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
                                       cancel=_EitherSet(cancel, stop_transcript),
                                       announce=announce_transcript, captions=captions)  # fmt: skip
         transcript.start()
+
+    def transcript_alive() -> bool:
+        return transcript is not None and transcript.is_alive()
+
+    if ideas is None:
+        def whole_transcript() -> list:
+            for iv in plan:
+                board.wait(iv.index, producing=transcript_alive, cancel=cancel)
+            return [seg for iv in plan for seg in board.segments[iv.index]]
+
+        ideas = _start_ideas(task, segments=whole_transcript, duration=info.duration,
+                             analyses=lambda: analyses_from_events(task), video=video, providers=providers,
+                             cancel=cancel)  # fmt: skip
+    analysing = bool(task.params.get("commentary") or task.params.get("ideas"))
     try:
+        if analysing:
+            pipeline = IntervalPipeline(task=task, src=src, info=info, plan=plan, cancel=cancel, board=board,
+                                        transcript_alive=transcript_alive, providers=providers,
+                                        chunk_path=lambda i: workdir / chunk_name(i),
+                                        thumb_path=lambda i: workdir / thumb_name(i))  # fmt: skip
+            outcomes = pipeline.run()
+        else:
+            outcomes = (IntervalOutcome(chunk=c) for c in render_in_order(task, src, info, plan, cancel))
+        commentated = 0
         # closing(): if emitting fails, the renders still in flight are stopped before the error propagates.
-        with closing(render_in_order(task, src, info, plan, cancel)) as rendered:
-            for chunk in rendered:
+        with closing(outcomes) as rendered:
+            for outcome in rendered:
+                chunk = outcome.chunk
                 chunks.append(chunk)
+                commentated += outcome.commentary is not None
                 done = len(chunks)
                 if chunk.index in announced:
                     continue
@@ -348,11 +445,15 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
                     progress, eta = step()
                     emit(
                         task.pk, "chunk_ready", stage="chunk", progress=progress,
-                        eta_seconds=eta, message=f"Chunk {done} of {len(plan)} ready",
+                        eta_seconds=eta, message=f"Chunk {done} of {len(plan)} ready"
+                        + (" with commentary" if outcome.commentary else "")
+                        + (f" ({' '.join(outcome.notes)})" if outcome.notes else ""),
                         data={
                             "index": chunk.index, "start": round(chunk.start, 3), "end": round(chunk.end, 3),
                             "duration": round(chunk.duration, 3), "url": media_url(task, chunk_name(chunk.index)),
-                            "thumbnail": media_url(task, thumb_name(chunk.index)), "has_commentary": False,
+                            "thumbnail": media_url(task, thumb_name(chunk.index)),
+                            "has_commentary": outcome.commentary is not None, "commentary": outcome.commentary,
+                            "notes": outcome.notes, "score": (outcome.analysis or {}).get("score"),
                             "copied": chunk.copied, "count": len(plan),
                         },
                     )  # fmt: skip
@@ -371,12 +472,15 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
     final_url = media_url(task, "final.mp4")
     result = dict(ProcessingTask.objects.values_list("result", flat=True).get(pk=task.pk) or {})
     result.update({"final": "final.mp4", "chunks": len(plan), "copied_chunks": copied,
-                   "transcript": transcript.source if transcript else "", "transcript_note": transcript_note})  # fmt: skip
-    return Outcome(
+                   "transcript": transcript.source if transcript else "", "transcript_note": transcript_note,
+                   "commentary_chunks": commentated})  # fmt: skip
+    outcome = Outcome(
         result=result,
         message=f"Done: {_chunks(len(plan))} and the final video are ready.",
-        data={"final_url": final_url, "chunks": len(plan), "copied_chunks": copied, "duration": info.duration},
-    )
+        data={"final_url": final_url, "chunks": len(plan), "copied_chunks": copied, "duration": info.duration,
+              "commentary_chunks": commentated},
+    )  # fmt: skip
+    return _with_ideas(task, outcome, ideas, cancel)
 
 
 PIPELINES: dict[str, Callable[..., Outcome]] = {ProcessingTask.Kind.CHUNKS: run_chunks}

@@ -13,11 +13,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from . import reporter
-from .models import ProcessingTask
+from .models import Idea, ProcessingTask
 
 # Extensions we keep on stored sources (the name itself is always ours). Anything else is stored as .bin;
 # ffprobe decides what the file really is.
@@ -326,3 +327,21 @@ def _resend_lost_queue_entries() -> int:
             enqueue(task)
             resent += 1
     return resent
+
+
+def request_regenerate(*, idea: Idea) -> bool:
+    """Write this idea's piece again (a queued job). False when its task is still running (the piece is
+    still being made) or a regeneration is already under way: one claim, one conditional UPDATE."""
+    finished = ProcessingTask.FINISHED
+    with transaction.atomic():
+        claimed = (
+            Idea.objects.filter(pk=idea.pk, task__status__in=finished)
+            .exclude(status=Idea.Status.PENDING)
+            .update(status=Idea.Status.PENDING, errors=[], version=F("version") + 1)
+        )
+        if claimed != 1:
+            return False
+        reporter.emit(idea.task_id, "piece_ready", message=f"Piece {idea.index + 1} is being written again",
+                      data={**Idea.objects.get(pk=idea.pk).as_dict(), "urls": {}})  # fmt: skip
+        transaction.on_commit(lambda: async_task("jobs.tasks.regenerate_piece", idea.pk, task_name=f"piece-{idea.pk}"))
+    return True

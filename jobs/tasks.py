@@ -12,3 +12,10 @@ def run_task(task_id: str) -> str:
 def requeue_stale() -> dict[str, int]:
     """Every minute (a django-q2 schedule): recover tasks of dead workers, expire abandoned uploads."""
     return {**services.requeue_stale(), "expired_uploads": services.expire_stale_uploads()}
+
+
+def regenerate_piece(idea_id: int) -> str:
+    """Write one idea's piece again (from the page's Regenerate button) and render it."""
+    from .ideas import regenerate
+
+    return regenerate(idea_id)

@@ -43,7 +43,106 @@ def check_subtitles(upload):
     return upload
 
 
-class UploadForm(forms.Form):
+COMMENTARY_STYLES = [
+    ("play-by-play", "Play-by-play: what happens, as it happens"),
+    ("explainer", "Explainer: the main point of what is said"),
+    ("highlights", "Highlights: only the notable moments"),
+]
+STYLE_PRESETS = [
+    ("educator", "Educator"),
+    ("podcast", "Podcast host"),
+    ("ecommerce", "Ecommerce entrepreneur"),
+    ("gaming", "Gaming / sports"),
+    ("custom", "Custom style (fill in below)"),
+]
+CUSTOM_STYLE_FIELDS = ("audience", "call_to_action", "goal", "language", "tone", "extra")
+
+
+def voice_choices() -> list[tuple[str, str]]:
+    """The voices of the configured speech provider."""
+    if settings.TTS_PROVIDER == "openai":
+        return [(v, v.capitalize()) for v in ("alloy", "ash", "coral", "echo", "fable", "nova", "onyx", "sage")]
+    if settings.TTS_PROVIDER == "elevenlabs":
+        pairs = [p.split("=", 1) for p in settings.ELEVENLABS_VOICES.split(",") if "=" in p]
+        return [(voice_id.strip(), name.strip()) for name, voice_id in pairs]
+    return [("en-us", "US English, male (espeak-ng)"), ("en-us+f3", "US English, female (espeak-ng)"),
+            ("en-gb", "British English, male (espeak-ng)"), ("en-gb+f3", "British English, female (espeak-ng)")]  # fmt: skip
+
+
+class JobOptionsForm(forms.Form):
+    """What to make of a video, shared by the upload page, the YouTube form and the JSON API."""
+
+    commentary = forms.BooleanField(
+        label="Spoken commentary", required=False, initial=True,
+        help_text="Every chunk gets commentary spoken over the original sound.",
+    )  # fmt: skip
+    voice = forms.ChoiceField(label="Voice", choices=voice_choices, required=False)
+    commentary_style = forms.ChoiceField(
+        label="Commentary style", choices=COMMENTARY_STYLES, initial="play-by-play", required=False
+    )
+    original_level = forms.IntegerField(
+        label="Original sound under the commentary (%)", min_value=0, max_value=100, required=False,
+        initial=settings.COMMENTARY_DEFAULT_LEVEL,
+        help_text="How loud the original stays while the commentary speaks; it returns to full after.",
+    )  # fmt: skip
+    ideas = forms.BooleanField(
+        label="Content ideas", required=False, initial=True,
+        help_text="Reels, image carousels and tweets made from the transcript.",
+    )  # fmt: skip
+    style = forms.ChoiceField(label="Style", choices=STYLE_PRESETS, initial="educator", required=False)
+    idea_count = forms.IntegerField(label="How many ideas", min_value=1, max_value=10, initial=5, required=False)
+    audience = forms.CharField(label="Target audience", max_length=200, required=False)
+    call_to_action = forms.CharField(label="Call to action", max_length=200, required=False)
+    goal = forms.CharField(label="Content goal", max_length=200, required=False)
+    language = forms.CharField(label="Language", max_length=40, required=False, initial="en")
+    tone = forms.CharField(label="Tone", max_length=100, required=False)
+    extra = forms.CharField(label="Extra instructions", max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    OPTION_GROUPS = (
+        ("Commentary", ("commentary", "voice", "commentary_style", "original_level")),
+        ("Content ideas", ("ideas", "style", "idea_count")),
+        ("Custom style", CUSTOM_STYLE_FIELDS),
+    )
+
+    def groups(self) -> list[tuple[str, list, bool]]:
+        """The fields in the order the page shows them: the form's own first, then one box per option group
+        (open when it holds an error)."""
+        grouped = {name for _, names in self.OPTION_GROUPS for name in names}
+        out: list[tuple[str, list, bool]] = [("", [self[n] for n in self.fields if n not in grouped], True)]
+        for legend, names in self.OPTION_GROUPS:
+            fields = [self[n] for n in names if n in self.fields]
+            out.append((legend, fields, any(f.errors for f in fields)))
+        return out
+
+    def clean(self):
+        data = super().clean()
+        if data.get("ideas") and data.get("style") == "custom":
+            for name in ("audience", "call_to_action"):
+                if not (data.get(name) or "").strip():
+                    self.add_error(name, "A custom style needs a target audience and a call to action.")
+        return data
+
+    def option_params(self) -> dict:
+        """The options as job params. Unticked features leave their settings out, so a task that differs only
+        in an unused setting still counts as the same work."""
+        d = self.cleaned_data
+        params: dict = {"commentary": bool(d.get("commentary")), "ideas": bool(d.get("ideas"))}
+        if params["commentary"]:
+            level = d.get("original_level")
+            params.update(
+                voice=d.get("voice") or voice_choices()[0][0],
+                commentary_style=d.get("commentary_style") or "play-by-play",
+                original_level=settings.COMMENTARY_DEFAULT_LEVEL if level is None else level,
+            )
+        if params["ideas"]:
+            params["style"] = d.get("style") or "educator"
+            params["idea_count"] = d.get("idea_count") or 5
+            if params["style"] == "custom":
+                params["custom_style"] = {k: (d.get(k) or "").strip() for k in CUSTOM_STYLE_FIELDS}
+        return params
+
+
+class UploadForm(JobOptionsForm):
     file = forms.FileField(
         label="Video file",
         help_text="MP4, MOV, MKV, WebM, AVI … up to the size limit.",
@@ -78,10 +177,10 @@ class UploadForm(forms.Form):
 
     def job_params(self) -> dict:
         return {"interval": self.cleaned_data["interval"], "transcribe": self.cleaned_data["transcribe"],
-                **({"force": True} if self.cleaned_data["force"] else {})}  # fmt: skip
+                **self.option_params(), **({"force": True} if self.cleaned_data["force"] else {})}  # fmt: skip
 
 
-class UploadStartForm(forms.Form):
+class UploadStartForm(JobOptionsForm):
     """Opens a part-by-part upload: what the file is called, how big it is, and the job's options."""
 
     filename = forms.CharField(max_length=1000)
@@ -99,10 +198,10 @@ class UploadStartForm(forms.Form):
 
     def job_params(self) -> dict:
         return {"interval": self.cleaned_data["interval"], "transcribe": self.cleaned_data["transcribe"],
-                **({"force": True} if self.cleaned_data["force"] else {})}  # fmt: skip
+                **self.option_params(), **({"force": True} if self.cleaned_data["force"] else {})}  # fmt: skip
 
 
-class YouTubeForm(forms.Form):
+class YouTubeForm(JobOptionsForm):
     url = forms.CharField(
         label="YouTube link", max_length=2000,
         widget=forms.TextInput(attrs={"placeholder": "https://www.youtube.com/watch?v=…", "inputmode": "url"}),
@@ -125,7 +224,7 @@ class YouTubeForm(forms.Form):
 
     def job_params(self) -> dict:
         return {"video_id": self.cleaned_data["url"], "interval": self.cleaned_data["interval"],
-                "download": self.cleaned_data["download"], "transcribe": True,
+                "download": self.cleaned_data["download"], "transcribe": True, **self.option_params(),
                 **({"force": True} if self.cleaned_data["force"] else {})}  # fmt: skip
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from streaming import views as streaming_views
 
@@ -26,7 +26,13 @@ urlpatterns = [
         streaming_views.transcript,
         name="transcript",
     ),  # fmt: skip
+    path("tasks/<uuid:task_id>/commentary.vtt", streaming_views.commentary, name="commentary"),
+    re_path(
+        r"^tasks/(?P<task_id>[0-9a-f-]{36})/export\.(?P<fmt>json|md|zip)$", streaming_views.export, name="export"
+    ),
+    path("tasks/<uuid:task_id>/ideas/<int:index>/regenerate", views.regenerate_piece, name="regenerate-piece"),
     path("performance/metrics", views.performance_metrics, name="performance-metrics"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("", include("api.urls")),
 ]

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs import services
-from jobs.models import PerformanceMetrics, ProcessingTask
+from jobs.models import Idea, PerformanceMetrics, ProcessingTask
 from jobs.pipeline import stages_for
 
 from .forms import SignupForm, UploadForm, UploadStartForm, YouTubeForm, human_size
@@ -171,7 +171,12 @@ def watch(request, task_id):
         "final": reverse("task-media", args=[task.pk, "final.mp4"]) + "?download=1",
         "stages": [{"name": name, "label": label} for name, label, _ in stages_for(task)],
         "transcript": {fmt: reverse("transcript", args=[str(task.pk), fmt]) for fmt in ("srt", "vtt", "txt")},
+        "commentary_vtt": reverse("commentary", args=[task.pk]),
+        "export": {fmt: reverse("export", args=[str(task.pk), fmt]) for fmt in ("json", "md", "zip")},
+        "regenerate": reverse("regenerate-piece", args=[task.pk, 0]).replace("/0/", "/{index}/"),
         "status": task.status,
+        "commentary": bool(task.params.get("commentary")),
+        "ideas": bool(task.params.get("ideas")),
     }
     return render(request, "tasks/watch.html", {"task": task, "config": config})
 
@@ -191,6 +196,17 @@ def cancel(request, task_id):
     if _wants_json(request):
         return JsonResponse({"cancel_requested": accepted})
     return redirect("watch", task_id=task.pk)
+
+
+@login_required
+@require_POST
+def regenerate_piece(request, task_id, index):
+    idea = get_object_or_404(Idea.objects.for_user(request.user), task_id=task_id, index=index)
+    accepted = services.request_regenerate(idea=idea)
+    if _wants_json(request):
+        message = "" if accepted else "This piece is still being made; try again when it is done."
+        return JsonResponse({"regenerating": accepted, "message": message}, status=202 if accepted else 409)
+    return redirect("watch", task_id=task_id)
 
 
 @staff_member_required

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from django.contrib.auth.decorators import login_required
@@ -22,6 +23,9 @@ MEDIA_NAMES = {
     re.compile(r"^chunks/\d{5}\.ts$"): "video/mp2t",
     re.compile(r"^thumbs/\d{5}\.jpg$"): "image/jpeg",
     re.compile(r"^final\.mp4$"): "video/mp4",
+    re.compile(r"^pieces/\d{2}/reel-v\d+\.mp4$"): "video/mp4",
+    re.compile(r"^pieces/\d{2}/carousel-v\d+/[A-Za-z0-9_-]{1,60}\.png$"): "image/png",
+    re.compile(r"^pieces/\d{2}/carousel-v\d+/[A-Za-z0-9_-]{1,60}\.zip$"): "application/zip",
 }
 
 
@@ -55,9 +59,9 @@ def media(request, task_id, name):
     if not path.is_file():
         raise Http404("Not ready yet.")
     download = None
-    if name == "final.mp4" and request.GET.get("download"):
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", task.title.rsplit(".", 1)[0])[:80] or "video"
-        download = f"{stem}-repurposed.mp4"
+    if request.GET.get("download") and (name == "final.mp4" or name.startswith("pieces/")):
+        suffix = "repurposed.mp4" if name == "final.mp4" else name.replace("/", "-")
+        download = f"{_stem(task)}-{suffix}"
     response = serve_file(request, path, content_type=content_type, download_name=download)
     if name.startswith(("chunks/", "thumbs/")):
         response["Cache-Control"] = "private, max-age=86400, immutable"
@@ -91,6 +95,45 @@ def transcript(request, task_id, fmt):
     response = HttpResponse(write(transcript_segments(task)), content_type=f"{content_type}; charset=utf-8")
     response["Cache-Control"] = "no-cache"
     if request.GET.get("download"):
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", task.title.rsplit(".", 1)[0])[:80] or "video"
-        response["Content-Disposition"] = f'attachment; filename="{stem}-transcript.{fmt}"'
+        response["Content-Disposition"] = f'attachment; filename="{_stem(task)}-transcript.{fmt}"'
+    return response
+
+
+def _stem(task: ProcessingTask) -> str:
+    """A safe file name stem from the task's title."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", task.title.rsplit(".", 1)[0])[:80] or "video"
+
+
+def commentary_cues(task: ProcessingTask) -> list[Segment]:
+    """The spoken commentary as cues, from the chunk_ready events that carry it."""
+    rows = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.CHUNK_READY).only("data")
+    cues = [row.data["commentary"] for row in rows if row.data.get("commentary")]
+    return [Segment(start=c["start"], end=c["end"], text=c["text"]) for c in sorted(cues, key=lambda c: c["start"])]
+
+
+@login_required
+@require_GET
+def commentary(request, task_id):
+    task = _owned_task(request, task_id)
+    response = HttpResponse(to_vtt(commentary_cues(task)), content_type="text/vtt; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+@login_required
+@require_GET
+def export(request, task_id, fmt):
+    """The task's ideas, pieces and commentary as JSON or Markdown, or all media as one ZIP."""
+    from jobs.exports import build_media_zip, export_data, export_markdown
+
+    task = _owned_task(request, task_id)
+    if fmt == "zip":
+        path = build_media_zip(task)
+        return serve_file(request, path, content_type="application/zip", download_name=f"{_stem(task)}-content.zip")
+    if fmt == "json":
+        response = HttpResponse(json.dumps(export_data(task), indent=2, ensure_ascii=False),
+                                content_type="application/json; charset=utf-8")  # fmt: skip
+    else:
+        response = HttpResponse(export_markdown(task), content_type="text/markdown; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{_stem(task)}-content.{fmt}"'
     return response

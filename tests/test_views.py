@@ -40,7 +40,7 @@ def test_upload_creates_a_task_enqueues_it_and_goes_to_the_watch_page(alice, h26
     response = upload(alice, h264_file, interval=15)
     task = ProcessingTask.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("watch", args=[task.pk])
-    assert task.params == {"interval": 15, "transcribe": False}  # an unticked checkbox
+    assert task.params == {"interval": 15, "transcribe": False, "commentary": False, "ideas": False}  # unticked boxes
     assert task.source_path == f"tasks/{task.pk}/source.mp4"
     assert (media_root / task.source_path).read_bytes() == h264_file.read_bytes()
     assert OrmQ.objects.count() == 1

@@ -74,14 +74,11 @@
       }
     }
     if (!info) {
-      var fields = new FormData();
+      // Every option on the form goes with it (the subtitles file too); the video itself follows in parts.
+      var fields = new FormData(form);
+      fields.delete("file");
       fields.append("filename", file.name);
       fields.append("size", String(file.size));
-      fields.append("interval", form.querySelector("[name=interval]").value);
-      if (form.querySelector("[name=transcribe]").checked) fields.append("transcribe", "on");
-      if (form.querySelector("[name=force]").checked) fields.append("force", "on");
-      var subtitles = form.querySelector("[name=subtitles]");
-      if (subtitles && subtitles.files.length) fields.append("subtitles", subtitles.files[0]);
       var opened = await send("POST", startUrl, fields);
       if (opened.status !== 201 || !opened.body) {
         showError(opened.body && opened.body.errors ? opened.body.errors.join(" ") : "The upload could not start (" + opened.status + ").");

@@ -59,6 +59,9 @@
     a.href = "#";
     a.className = "chunk";
     a.title = "Chunk " + (d.index + 1) + ": " + fmt(d.start) + "–" + fmt(d.end);
+    if (d.commentary) a.title += "\nCommentary: " + d.commentary.text;
+    if (d.notes && d.notes.length) a.title += "\n" + d.notes.join(" ");
+    if (cfg.commentary && !d.has_commentary) a.classList.add("no-commentary");
     var img = document.createElement("img");
     img.src = d.thumbnail;
     img.alt = a.title;
@@ -74,21 +77,23 @@
   }
 
   // Transcript ---------------------------------------------------------------------------------------
-  var trackTimer = null;
-  function refreshTrack() {
-    // The WebVTT track is the transcript so far; reload it (debounced) as intervals arrive.
-    clearTimeout(trackTimer);
-    trackTimer = setTimeout(function () {
-      var old = video.querySelector("track");
+  var trackTimers = {};
+  function refreshTrack(label, url, showing) {
+    // A WebVTT track (the transcript or the commentary so far), reloaded (debounced) as intervals arrive.
+    clearTimeout(trackTimers[label]);
+    trackTimers[label] = setTimeout(function () {
+      var old = video.querySelector('track[label="' + label + '"]');
       var track = document.createElement("track");
       track.kind = "subtitles";
-      track.label = "Transcript";
+      track.label = label;
       track.srclang = "en";
-      track.src = cfg.transcript.vtt + "?v=" + lastSeq;
-      track.default = true;
+      track.src = url + "?v=" + lastSeq;
       if (old) video.removeChild(old);
       video.appendChild(track);
-      if (video.textTracks.length) video.textTracks[video.textTracks.length - 1].mode = "showing";
+      for (var i = 0; i < video.textTracks.length; i++) {
+        var t = video.textTracks[i];
+        if (t.label === label) t.mode = showing ? "showing" : (t.mode === "showing" ? "showing" : "hidden");
+      }
     }, 400);
   }
   function addTranscript(d) {
@@ -112,7 +117,144 @@
       p.appendChild(document.createTextNode(" " + seg.text));
       box.appendChild(p);
     });
-    refreshTrack();
+    refreshTrack("Transcript", cfg.transcript.vtt, !cfg.commentary);
+  }
+
+  // Interest per interval -----------------------------------------------------------------------------
+  function seek(t) {
+    startPlayer();
+    video.currentTime = t + 0.05;
+    video.play().catch(function () {});
+  }
+  function scoreColour(score) {
+    var hue = 210 - Math.round(score * 1.8); // blue (calm) → red (lively)
+    return "hsl(" + hue + ", 70%, 50%)";
+  }
+  function addScore(d) {
+    $("scores-box").hidden = false;
+    var b = document.createElement("button");
+    b.type = "button";
+    b.className = "score";
+    b.dataset.index = d.index;
+    b.style.flexGrow = String(Math.max(1, d.end - d.start));
+    b.style.height = Math.max(6, d.score) + "%";
+    b.style.background = scoreColour(d.score);
+    b.title = fmt(d.start) + "–" + fmt(d.end) + " · " + d.score + "/100 · " + d.reason;
+    b.setAttribute("aria-label", b.title);
+    b.addEventListener("click", function () { seek(d.start); });
+    var box = $("scores"), before = null;
+    for (var i = 0; i < box.children.length; i++) {
+      if (Number(box.children[i].dataset.index) > d.index) { before = box.children[i]; break; }
+      if (Number(box.children[i].dataset.index) === d.index) { box.replaceChild(b, box.children[i]); return; }
+    }
+    box.insertBefore(b, before);
+  }
+
+  // Ideas and pieces ------------------------------------------------------------------------------------
+  // Every text here came from a transcript or a model: it is only ever set with textContent.
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = text;
+    return e;
+  }
+  function copyButton(text, label) {
+    var b = el("button", "small", label || "Copy");
+    b.type = "button";
+    b.addEventListener("click", function () {
+      var done = function () { b.textContent = "Copied"; setTimeout(function () { b.textContent = label || "Copy"; }, 1500); };
+      if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(text).then(done); }
+      else {
+        var area = el("textarea"); area.value = text; document.body.appendChild(area); area.select();
+        try { document.execCommand("copy"); done(); } finally { document.body.removeChild(area); }
+      }
+    });
+    return b;
+  }
+  var KINDS = { reel: "Reel", image_carousel: "Image carousel", tweet: "Tweet" };
+  function renderIdea(d) {
+    var card = el("article", "idea");
+    card.id = "idea-" + d.index;
+    var head = el("header");
+    var left = el("div");
+    left.appendChild(el("div", "kind", (KINDS[d.kind] || d.kind) + " · " + fmt(d.start) + "–" + fmt(d.end)));
+    left.appendChild(el("h3", null, d.title));
+    head.appendChild(left);
+    head.appendChild(el("span", "status " + d.status, d.status));
+    card.appendChild(head);
+    var p = d.piece || {};
+    if (d.snippet) card.appendChild(el("blockquote", null, d.snippet));
+    if (d.kind === "reel" && p.hook) {
+      card.appendChild(el("p", null, "Hook: " + p.hook));
+      card.appendChild(el("p", null, "Caption: " + (p.caption || "")));
+      if (d.urls && d.urls.video) {
+        var v = el("video"); v.controls = true; v.preload = "metadata"; v.src = d.urls.video;
+        card.appendChild(v);
+      }
+    } else if (d.kind === "image_carousel" && p.slides) {
+      card.appendChild(el("p", null, p.caption || ""));
+      if (d.urls && d.urls.slides) {
+        var strip = el("div", "slides");
+        d.urls.slides.forEach(function (u, i) { var img = el("img"); img.src = u; img.alt = "Slide " + (i + 1); img.loading = "lazy"; strip.appendChild(img); });
+        card.appendChild(strip);
+      } else {
+        var ol = el("ol");
+        p.slides.forEach(function (sl) { ol.appendChild(el("li", null, sl.heading + " — " + sl.text)); });
+        card.appendChild(ol);
+      }
+    } else if (d.kind === "tweet" && p.tweet) {
+      var tags = (p.hashtags || []).join(" ");
+      var first = p.tweet + (tags ? " " + tags : "");
+      card.appendChild(el("div", "tweet", first));
+      var copies = el("div", "row");
+      copies.appendChild(copyButton(first, "Copy tweet"));
+      var thread = [first].concat(p.thread || []);
+      (p.thread || []).forEach(function (t) { card.appendChild(el("div", "tweet", t)); });
+      if (thread.length > 1) copies.appendChild(copyButton(thread.join("\n\n"), "Copy thread"));
+      card.appendChild(copies);
+    }
+    if (p.hashtags && p.hashtags.length && d.kind !== "tweet") card.appendChild(el("p", "muted", p.hashtags.join(" ")));
+    if (d.errors && d.errors.length) card.appendChild(el("p", "error", d.errors.join(" ")));
+    var actions = el("div", "row");
+    var jump = el("button", "small", "Watch this part"); jump.type = "button";
+    jump.addEventListener("click", function () { seek(d.start); });
+    actions.appendChild(jump);
+    if (d.urls && d.urls.video) { var a = el("a", "button small", "Download reel"); a.href = d.urls.video + "?download=1"; actions.appendChild(a); }
+    if (d.urls && d.urls.zip) { var z = el("a", "button small", "Download slides (ZIP)"); z.href = d.urls.zip + "?download=1"; actions.appendChild(z); }
+    if (p.script || p.caption) actions.appendChild(copyButton([p.hook, p.caption, p.script].filter(Boolean).join("\n\n"), "Copy text"));
+    var regen = el("button", "small", "Regenerate"); regen.type = "button";
+    regen.disabled = !finished || d.status === "pending";
+    regen.className = "small regen";
+    regen.addEventListener("click", function () { regenerate(d.index, regen); });
+    actions.appendChild(regen);
+    card.appendChild(actions);
+    return card;
+  }
+  var ideas = {};
+  function upsertIdea(d) {
+    $("ideas-box").hidden = false;
+    ideas[d.index] = d;
+    var card = renderIdea(d), old = $("idea-" + d.index), box = $("ideas");
+    if (old) { box.replaceChild(card, old); return; }
+    var before = null;
+    for (var i = 0; i < box.children.length; i++) {
+      if (Number(box.children[i].id.slice(5)) > d.index) { before = box.children[i]; break; }
+    }
+    box.insertBefore(card, before);
+  }
+  function regenerate(index, button) {
+    var token = (document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/) || [])[1] || "";
+    button.disabled = true;
+    fetch(cfg.regenerate.replace("{index}", index), { method: "POST", headers: { "X-CSRFToken": token, "Accept": "application/json" }, credentials: "same-origin" })
+      .then(function (r) { return r.json().then(function (b) { return { ok: r.ok, body: b }; }); })
+      .then(function (r) { if (!r.ok) { button.disabled = false; $("status-line").textContent = r.body.message || "Could not regenerate."; } })
+      .catch(function () { button.disabled = false; $("status-line").textContent = "Could not regenerate; reload the page and try again."; });
+  }
+  function enableRegenerate() {
+    Array.prototype.forEach.call(document.querySelectorAll(".idea .regen"), function (b) {
+      var d = ideas[Number(b.closest(".idea").id.slice(5))];
+      b.disabled = !d || d.status === "pending";
+    });
   }
 
   // Events ------------------------------------------------------------------------------------------
@@ -153,22 +295,33 @@
     switch (ev.type) {
       case "chunk_ready":
         addChunk(ev.data);
+        if (ev.data.commentary) refreshTrack("Commentary", cfg.commentary_vtt, true);
         startPlayer();
+        break;
+      case "analysis_ready":
+        addScore(ev.data);
+        break;
+      case "idea_ready":
+      case "piece_ready":
+        upsertIdea(ev.data);
         break;
       case "transcript_ready":
         addTranscript(ev.data);
         break;
       case "complete":
         cfg.stages.forEach(function (s) { stageItems[s.name].className = "done"; });
-        $("download").hidden = false;
+        $("download").hidden = !(ev.data && ev.data.final_url);
         end(ev.message, "ok");
+        enableRegenerate();
         break;
       case "error":
         if (currentStage && stageItems[currentStage]) stageItems[currentStage].className = "failed";
         end(ev.message, "error");
+        enableRegenerate();
         break;
       case "cancelled":
         end(ev.message, "muted");
+        enableRegenerate();
         break;
     }
     setProgress(ev.progress, ev.eta_s);
@@ -182,8 +335,7 @@
     socket.onmessage = function (m) { handle(JSON.parse(m.data)); };
     socket.onclose = function (e) {
       if (e.code === 4403) { $("conn").textContent = "You do not have access to this video."; return; }
-      if (finished) return;
-      $("conn").textContent = "Reconnecting…";
+      $("conn").textContent = finished ? "" : "Reconnecting…";
       var wait = retryDelay * (0.75 + Math.random() * 0.5);
       retryDelay = Math.min(retryDelay * 2, 10000);
       setTimeout(connect, wait);

@@ -1,0 +1,108 @@
+"""A task's content as files to take away: JSON, Markdown, and one ZIP with the media.
+
+Everything comes from the Idea rows and the events; text written by a model or taken from a transcript is
+data, so Markdown escapes it (a transcript saying "<script>" or "# ignore previous instructions" stays text).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from pathlib import Path
+
+from media_pipeline.files import atomic_output
+from media_pipeline.probe import clock
+from media_pipeline.transcript.subtitles import to_srt
+
+from .models import Idea, ProcessingTask, ProgressUpdate
+
+EXPORT_VERSION = 1
+
+
+def export_data(task: ProcessingTask) -> dict:
+    ideas = list(Idea.objects.filter(task=task).order_by("index"))
+    chunks = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.CHUNK_READY).only("data")
+    analyses = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.ANALYSIS_READY).only("data")
+    return {
+        "version": EXPORT_VERSION,
+        "task": {"id": str(task.pk), "title": task.title, "status": task.status, "source": task.source,
+                 "created_at": task.created_at.isoformat(), "params": task.params},
+        "intervals": sorted((a.data for a in analyses), key=lambda d: d.get("index", 0)),
+        "commentary": sorted(
+            ({"index": c.data["index"], **c.data["commentary"]} for c in chunks if c.data.get("commentary")),
+            key=lambda d: d["index"],
+        ),
+        "ideas": [idea.as_dict() for idea in ideas],
+        "partial": any(i.status in (Idea.Status.DROPPED, Idea.Status.FAILED) for i in ideas),
+    }  # fmt: skip
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+
+
+def md(text: str) -> str:
+    """Markdown-escape one line of untrusted text (and keep it on one line)."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def export_markdown(task: ProcessingTask) -> str:
+    data = export_data(task)
+    out = [f"# {md(task.title or 'Video')}", ""]
+    if data["partial"]:
+        out += ["_Partial result: some pieces were dropped or failed; each one says why._", ""]
+    for idea in data["ideas"]:
+        piece = idea["piece"]
+        out += [f"## {idea['index'] + 1}. {md(idea['title'])} ({idea['kind'].replace('_', ' ')})", ""]
+        out += [f"- Source: {clock(idea['start'])}–{clock(idea['end'])}", f"- Status: {idea['status']}"]
+        if idea["errors"]:
+            out.append(f"- Why: {md('; '.join(idea['errors']))}")
+        out.append("")
+        if idea["kind"] == "reel" and piece:
+            out += [f"**Hook:** {md(piece.get('hook', ''))}", "", f"**Caption:** {md(piece.get('caption', ''))}", ""]
+            out += [f"**Script:** {md(piece.get('script', ''))}", ""]
+            out += [f"- {md(v)}" for v in piece.get("visual_suggestions", [])]
+        elif idea["kind"] == "image_carousel" and piece:
+            out += [f"**Caption:** {md(piece.get('caption', ''))}", ""]
+            for slide in piece.get("slides", []):
+                out.append(f"{slide.get('slide_number', '')}. **{md(slide.get('heading', ''))}** — {md(slide.get('text', ''))}")
+        elif idea["kind"] == "tweet" and piece:
+            out += [f"> {md(piece.get('tweet', ''))}", ""]
+            out += [f"> {md(t)}" for t in piece.get("thread", []) or []]
+        if piece.get("hashtags"):
+            out += ["", " ".join(md(h) for h in piece["hashtags"])]
+        out.append("")
+    if data["commentary"]:
+        out += ["## Commentary", ""]
+        out += [f"- {clock(c['start'])}: {md(c['text'])}" for c in data["commentary"]]
+        out.append("")
+    return "\n".join(out)
+
+
+def build_media_zip(task: ProcessingTask) -> Path:
+    """exports/all-<seq>.zip: every rendered piece, the JSON and Markdown, the transcript. Built once per
+    state of the task (keyed by its last event) and written atomically."""
+    from streaming.views import transcript_segments
+
+    workdir = task.workdir()
+    target = workdir / "exports" / f"all-{task.last_seq}.zip"
+    if target.exists():
+        return target
+    with atomic_output(target) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("content.json", json.dumps(export_data(task), indent=2, ensure_ascii=False))
+        zf.writestr("content.md", export_markdown(task))
+        segments = transcript_segments(task)
+        if segments:
+            zf.writestr("transcript.srt", to_srt(segments))
+        for idea in Idea.objects.filter(task=task, status=Idea.Status.RENDERED).order_by("index"):
+            names = [v for k, v in idea.files.items() if k in ("video", "zip") and isinstance(v, str)]
+            names += list(idea.files.get("slides", []))
+            for name in names:
+                path = workdir / name
+                if path.is_file() and not name.endswith(".zip"):
+                    # Media are compressed already; storing them saves time for nothing lost.
+                    zf.write(path, arcname=name, compress_type=zipfile.ZIP_STORED)
+    for old in target.parent.glob("all-*.zip"):
+        if old != target:
+            old.unlink(missing_ok=True)
+    return target

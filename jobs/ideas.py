@@ -1,0 +1,310 @@
+"""Ideas and pieces of a job (jobs side: rows, events, files). The writing is media_pipeline/ideas, the
+rendering media_pipeline/render/{reel,carousel}.
+
+An `IdeasWorker` thread starts as soon as the whole transcript is known — for a YouTube link with captions
+that is before the video has downloaded — and runs beside the chunking:
+1. ideas (one call, or the offline picker) → an `Idea` row and an `idea_ready` event each, as they exist;
+2. a piece per idea, IDEAS_CONCURRENCY at a time → `piece_ready` (status ready, or dropped with the reason);
+3. each ready piece is rendered, one at a time (a reel waits for the video) → `piece_ready` (status rendered
+   with its files, or failed with the reason).
+A piece failing never fails the job; the job's result says how many made it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.urls import reverse
+
+from media_pipeline.errors import Cancelled, MediaError
+from media_pipeline.probe import MediaInfo
+from media_pipeline.process import CancelToken
+from media_pipeline.transcript.types import Segment
+
+from .models import Idea, ProcessingTask, ProgressUpdate
+from .providers import Providers, result_cache
+from .reporter import emit, measured
+
+log = logging.getLogger(__name__)
+
+
+def style_for(params: dict):
+    from media_pipeline.ideas.styles import Style
+
+    return Style.from_params({"preset": params.get("style") or "educator", **(params.get("custom_style") or {})})
+
+
+def transcript_from_events(task: ProcessingTask) -> list[Segment]:
+    """The task's whole transcript, from its transcript_ready events (the record of it)."""
+    rows = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.TRANSCRIPT_READY).order_by("seq")
+    out: list[Segment] = []
+    for row in rows.only("data"):
+        for s in row.data.get("segments", []):
+            words = tuple(_word(w) for w in s.get("words", []))
+            out.append(Segment(float(s["start"]), float(s["end"]), s["text"], words))
+    return sorted(out, key=lambda s: s.start)
+
+
+def _word(w: list):
+    from media_pipeline.transcript.types import Word
+
+    return Word(float(w[0]), float(w[1]), str(w[2]))
+
+
+def analyses_from_events(task: ProcessingTask) -> list[dict]:
+    rows = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.ANALYSIS_READY).only("data")
+    return sorted((row.data for row in rows), key=lambda d: d.get("index", 0))
+
+
+def piece_dir(index: int) -> str:
+    return f"pieces/{index + 1:02d}"
+
+
+@dataclass
+class VideoSource:
+    """The video a reel is cut from, once there is one (a YouTube job may still be downloading)."""
+
+    ready: threading.Event
+    src: Path | None = None
+    info: MediaInfo | None = None
+
+    def set(self, src: Path | None, info: MediaInfo | None) -> None:
+        self.src, self.info = src, info
+        self.ready.set()
+
+
+def _piece_event_data(task: ProcessingTask, idea: Idea) -> dict:
+    data = idea.as_dict()
+    data["urls"] = {k: media_url(task, v) for k, v in idea.files.items() if isinstance(v, str)}
+    if "slides" in idea.files:
+        data["urls"]["slides"] = [media_url(task, s) for s in idea.files["slides"]]
+    return data
+
+
+def media_url(task: ProcessingTask, name: str) -> str:
+    return reverse("task-media", args=[task.pk, name])
+
+
+def render_piece(task: ProcessingTask, idea: Idea, *, video: VideoSource, segments: list[Segment], cancel: CancelToken) -> dict:
+    """Write the piece's files; returns Idea.files. Raises MediaError with a sentence when it cannot."""
+    from media_pipeline.render.fonts import default_fonts
+
+    workdir = task.workdir()
+    folder = piece_dir(idea.index)
+    piece = idea.piece
+    if idea.kind == Idea.Kind.REEL:
+        from media_pipeline.render.reel import captions_from_segments, render_reel
+
+        while not video.ready.wait(0.2):
+            if cancel.is_set():
+                raise Cancelled()
+        if video.src is None or video.info is None:
+            raise MediaError("There is no video to cut this reel from (only the captions were fetched).")
+        start, end = float(piece.get("start", idea.start)), float(piece.get("end", idea.end))
+        name = f"{folder}/reel-v{idea.version}.mp4"
+        result = render_reel(
+            video.src, video.info, start=start, end=end, out=workdir / name,
+            captions=captions_from_segments(segments, start=start, end=end),
+            mode=task.params.get("reel_framing", "blur"), fonts=default_fonts(), ffmpeg_bin=settings.FFMPEG_BIN,
+            ffprobe=settings.FFPROBE_BIN, cancel=cancel,
+        )  # fmt: skip
+        return {"video": name, "duration": round(result.duration, 3)}
+    if idea.kind == Idea.Kind.CAROUSEL:
+        from media_pipeline.render.carousel import Slide, render_carousel
+
+        slides = [Slide(int(s.get("slide_number", i + 1)), str(s.get("heading", "")), str(s.get("text", "")))
+                  for i, s in enumerate(piece.get("slides", []))]  # fmt: skip
+        out_dir = workdir / folder / f"carousel-v{idea.version}"
+        result = render_carousel(slides, title=str(piece.get("title", idea.title)), out_dir=out_dir, fonts=default_fonts())
+        rel = lambda p: str(Path(p).relative_to(workdir))  # noqa: E731
+        return {"slides": [rel(p) for p in result.paths], "zip": rel(result.zip_path)}
+    return {}  # a tweet thread is text: the page has copy buttons
+
+
+class IdeasWorker(threading.Thread):
+    """Ideas, pieces and their files for one task, in its own thread (see the module docstring)."""
+
+    def __init__(
+        self, *, task: ProcessingTask, segments: Callable[[], list[Segment]], duration: float,
+        analyses: Callable[[], list[dict]], video: VideoSource, providers: Providers, cancel: CancelToken,
+    ) -> None:  # fmt: skip
+        super().__init__(name=f"ideas-{task.pk}", daemon=True)
+        self.task, self.get_segments, self.duration, self.get_analyses = task, segments, duration, analyses
+        self.video, self.providers, self.cancel = video, providers, cancel
+        self.error: str | None = None
+        self.summary: dict[str, Any] = {}
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Cancelled:
+            pass
+        except MediaError as exc:
+            log.warning("ideas of task %s failed: %s (%s)", self.task.pk, exc.message, exc.detail)
+            self.error = exc.message
+        except Exception:
+            log.exception("ideas of task %s crashed", self.task.pk)
+            self.error = "The content ideas could not be made; the video itself is not affected."
+        finally:
+            connection.close()
+
+    def _run(self) -> None:
+        from media_pipeline.ideas.generate import generate_ideas_and_pieces
+
+        segments = self.get_segments()
+        if self.cancel.is_set():
+            raise Cancelled()
+        if not any(s.text.strip() for s in segments):
+            self.error = "There is no transcript, so there are no content ideas."
+            return
+        params = self.task.params
+        style = style_for(params)
+        model = self.providers.chat
+        emit(self.task.pk, "stage", message="Writing content ideas" + (f" with {model.provider}" if model else ""))
+        renders = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"piece-render-{self.task.pk}")
+        rows: dict[int, Idea] = {}
+        lock = threading.Lock()
+
+        def on_idea(idea) -> None:
+            row, _ = Idea.objects.update_or_create(
+                task=self.task, index=idea.index,
+                defaults={"kind": idea.kind, "title": idea.title[:200], "snippet": idea.snippet, "start": idea.start,
+                          "end": idea.end, "reason": getattr(idea, "reason", ""), "status": Idea.Status.PENDING,
+                          "piece": {}, "errors": [], "files": {}},
+            )  # fmt: skip
+            with lock:
+                rows[idea.index] = row
+            emit(self.task.pk, "idea_ready", message=f"Idea {idea.index + 1}: {row.get_kind_display()} — {row.title}",
+                 data=row.as_dict())  # fmt: skip
+
+        def render(row: Idea) -> None:
+            try:
+                with measured(self.task.pk, f"render.{row.kind}", index=row.index) as extra:
+                    row.files = render_piece(self.task, row, video=self.video, segments=segments, cancel=self.cancel)
+                    extra["files"] = len(row.files)
+                row.status = Idea.Status.RENDERED
+                message = f"Piece {row.index + 1} rendered: {row.title}"
+            except MediaError as exc:
+                row.status, row.errors = Idea.Status.FAILED, [exc.message]
+                message = f"Piece {row.index + 1} could not be rendered: {exc.message}"
+            except Cancelled:
+                return
+            except Exception:  # a bug must not leave the piece "ready" forever with nobody told
+                log.exception("rendering piece %s of task %s crashed", row.index, self.task.pk)
+                row.status, row.errors = Idea.Status.FAILED, ["Rendering this piece failed; try Regenerate."]
+                message = f"Piece {row.index + 1} could not be rendered."
+            finally:
+                connection.close()
+            row.save(update_fields=["status", "errors", "files", "updated_at"])
+            emit(self.task.pk, "piece_ready", message=message, data=_piece_event_data(self.task, row))
+            connection.close()
+
+        def on_piece(result) -> None:
+            with lock:
+                row = rows[result.idea_index]
+            row.provider = result.provider or "offline"  # one piece may be offline even when a model is set
+            row.model = result.model or ""
+            if result.ok:
+                row.piece, row.status, row.errors = result.piece, Idea.Status.READY, []
+                message = f"Piece {row.index + 1} written: {row.title}"
+            else:
+                row.status, row.errors = Idea.Status.DROPPED, list(result.errors)
+                message = f"Piece {row.index + 1} dropped: {'; '.join(result.errors)[:300]}"
+            row.save(update_fields=["piece", "status", "errors", "provider", "model", "updated_at"])
+            emit(self.task.pk, "piece_ready", message=message, data=_piece_event_data(self.task, row))
+            if result.ok and row.kind != Idea.Kind.TWEET:
+                renders.submit(render, row)
+
+        try:
+            with measured(self.task.pk, "ideas", provider=model.provider if model else "offline") as extra:
+                result = generate_ideas_and_pieces(
+                    segments=segments, style=style, count=int(params.get("idea_count", 5)), duration=self.duration,
+                    analyses=self.get_analyses() or None, model=model, concurrency=settings.LLM_CONCURRENCY,
+                    cache=result_cache(), cache_prefix=str(self.task.content_key or ""),
+                    force=bool(params.get("force")), on_idea=on_idea, on_piece=on_piece, cancel=self.cancel,
+                )  # fmt: skip
+                extra.update(ideas=len(result.ideas), ok=sum(p.ok for p in result.pieces))
+        finally:
+            renders.shutdown(wait=True)
+        for note in getattr(result, "notes", []) or []:
+            emit(self.task.pk, "stage", message=note)
+        counts = {s: 0 for s in Idea.Status.values}
+        for status in Idea.objects.filter(task=self.task).values_list("status", flat=True):
+            counts[status] += 1
+        self.summary = {"ideas": len(result.ideas), **counts, "partial": bool(result.partial),
+                        "provider": model.provider if model else "offline"}  # fmt: skip
+
+
+def regenerate(idea_id: int) -> str:
+    """Write one idea's piece again, bypassing the cache, then render it (a django-q job; see
+    services.request_regenerate, which claimed the row and bumped its version)."""
+    from media_pipeline.ideas import Idea as IdeaSpec
+    from media_pipeline.ideas import regenerate_piece
+
+    row = Idea.objects.select_related("task").get(pk=idea_id)
+    task = row.task
+    segments = transcript_from_events(task)
+    duration = float((task.result.get("media") or {}).get("duration") or max((s.end for s in segments), default=0.0))
+    providers = Providers(task.pk)
+    never = threading.Event()
+    try:
+        spec = IdeaSpec(kind=row.kind, title=row.title, snippet=row.snippet, start=row.start, end=row.end,
+                        reason=row.reason, index=row.index)  # fmt: skip
+        with measured(task.pk, "ideas.regenerate", index=row.index):
+            result = regenerate_piece(
+                idea=spec, segments=segments, style=style_for(task.params), duration=duration,
+                model=providers.chat, cache=result_cache(), force=True, cancel=never, idea_index=row.index,
+                cache_prefix=str(task.content_key or ""),
+            )  # fmt: skip
+        row.provider, row.model = result.provider or "offline", result.model or ""
+        if not result.ok:
+            row.status, row.errors = Idea.Status.DROPPED, list(result.errors)
+            row.save(update_fields=["status", "errors", "provider", "model", "updated_at"])
+            emit(task.pk, "piece_ready", message=f"Piece {row.index + 1} dropped again: {'; '.join(result.errors)[:300]}",
+                 data=_piece_event_data(task, row))  # fmt: skip
+            return "dropped"
+        row.piece, row.status, row.errors, row.files = result.piece, Idea.Status.READY, [], {}
+        row.save(update_fields=["piece", "status", "errors", "files", "provider", "model", "updated_at"])
+        emit(task.pk, "piece_ready", message=f"Piece {row.index + 1} rewritten: {row.title}",
+             data=_piece_event_data(task, row))  # fmt: skip
+        if row.kind == Idea.Kind.TWEET:
+            return "ready"
+        video = VideoSource(threading.Event())
+        src = task.source_file() if task.source_path else None
+        if src is not None and src.is_file():
+            from media_pipeline.probe import probe
+
+            from .pipeline import limits_from_settings
+
+            video.set(src, probe(src, limits=limits_from_settings(), ffprobe=settings.FFPROBE_BIN))
+        else:
+            video.set(None, None)
+        try:
+            row.files = render_piece(task, row, video=video, segments=segments, cancel=never)
+            row.status, message = Idea.Status.RENDERED, f"Piece {row.index + 1} rendered: {row.title}"
+        except MediaError as exc:
+            row.status, row.errors = Idea.Status.FAILED, [exc.message]
+            message = f"Piece {row.index + 1} could not be rendered: {exc.message}"
+        row.save(update_fields=["status", "errors", "files", "updated_at"])
+        emit(task.pk, "piece_ready", message=message, data=_piece_event_data(task, row))
+        return row.status
+    except Exception:
+        # Whatever happened, the row must not stay "pending" forever: say it failed, with a sentence.
+        log.exception("regenerating idea %s failed", idea_id)
+        Idea.objects.filter(pk=idea_id, status=Idea.Status.PENDING).update(
+            status=Idea.Status.FAILED, errors=["Regenerating this piece failed; please try again."]
+        )
+        row.refresh_from_db()
+        emit(task.pk, "piece_ready", message=f"Piece {row.index + 1} could not be regenerated.",
+             data=_piece_event_data(task, row))  # fmt: skip
+        return "failed"
+    finally:
+        providers.close()

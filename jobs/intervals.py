@@ -1,0 +1,364 @@
+"""The per-interval pipeline when a job analyses its video and speaks commentary over it.
+
+For each interval: signal analysis (ffmpeg: scenes, loudness) → its transcript (waits for the transcript
+worker) → events and a score (`analysis_ready`) → commentary text → speech → the chunk with the speech mixed
+over the ducked original. Intervals flow through this side by side:
+
+1. A few *driver* threads (COMMENTARY_LOOKAHEAD) each carry one interval through all its steps, taking
+   intervals in order. Waiting on the transcript, an LLM or a TTS service only ever holds a driver, so I/O
+   steps of several intervals overlap.
+2. CPU-heavy steps (ffmpeg analysis and rendering) go to a pool of CHUNK_CONCURRENCY threads that always
+   runs the most urgent work first: the lowest interval, and for one interval its render before anything
+   else. Interval 0's chunk is never stuck behind the analysis of interval 9.
+3. Chunks are handed back in index order (the playlist only grows in order); a driver does not take an
+   interval more than LOOKAHEAD ahead of the last one handed back, which bounds the work in flight.
+
+A step that fails for one interval degrades that interval (no score, no commentary, a note saying why);
+only a chunk that cannot be cut fails the job, as without commentary.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from media_pipeline.errors import Cancelled, MediaError
+from media_pipeline.plan import Interval
+from media_pipeline.probe import MediaInfo, clock
+from media_pipeline.process import CancelToken
+from media_pipeline.render.chunk import ChunkResult, render_chunk
+from media_pipeline.transcript.types import Segment
+
+from .models import ProcessingTask, ProgressUpdate
+from .providers import Providers, silence_wav, tts_slots
+from .reporter import emit, measured
+
+log = logging.getLogger(__name__)
+
+
+class PriorityPool:
+    """Worker threads that run the submitted job with the smallest priority first."""
+
+    def __init__(self, workers: int, *, name: str) -> None:
+        self._heap: list = []
+        self._counter = itertools.count()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, priority: tuple, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("pool is shut down")
+            heapq.heappush(self._heap, (priority, next(self._counter), future, fn, args))
+            self._cond.notify()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap and not self._closed:
+                    self._cond.wait()
+                if not self._heap:
+                    return
+                _, _, future, fn, args = heapq.heappop(self._heap)
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
+                future.set_exception(exc)
+            finally:
+                connection.close()  # the metrics rows this thread wrote
+
+    def shutdown(self) -> None:
+        with self._cond:
+            self._closed = True
+            for _, _, future, _, _ in self._heap:
+                future.cancel()
+            self._heap.clear()
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+
+class TranscriptBoard:
+    """The transcript as it arrives, per interval, for the steps that need an interval's words."""
+
+    def __init__(self, task: ProcessingTask, plan: list[Interval]) -> None:
+        self.plan = plan
+        self.segments: dict[int, list[Segment]] = {iv.index: [] for iv in plan}
+        self.complete: set[int] = set()
+        self.cond = threading.Condition()
+        self._load_earlier(task)
+
+    def _load_earlier(self, task: ProcessingTask) -> None:
+        """Words an earlier attempt announced are not announced again; take them from its events."""
+        rows = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.TRANSCRIPT_READY).only("data")
+        for row in rows:
+            d = row.data
+            if d.get("index") not in self.segments:
+                continue
+            segs = [Segment(s["start"], s["end"], s["text"]) for s in d.get("segments", [])]
+            self._add(d["index"], float(d.get("end", 0)), segs)
+
+    def _add(self, index: int, end: float, segments: list[Segment]) -> None:
+        self.segments[index].extend(segments)
+        if end >= self.plan[index].end - 1e-3:
+            self.complete.add(index)
+
+    def add(self, piece: Interval, segments: list[Segment]) -> None:
+        with self.cond:
+            self._add(piece.index, piece.end, segments)
+            self.cond.notify_all()
+
+    def wait(self, index: int, *, producing: Callable[[], bool], cancel: CancelToken) -> list[Segment]:
+        """The interval's segments once all of them are known, or what there is once nothing more is coming."""
+        with self.cond:
+            while index not in self.complete and producing():
+                if cancel.is_set():
+                    raise Cancelled()
+                self.cond.wait(timeout=0.2)
+            return list(self.segments[index])
+
+
+@dataclass
+class IntervalOutcome:
+    chunk: ChunkResult
+    analysis: dict | None = None
+    commentary: dict | None = None  # text, start, end, voice, provider
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CommentaryOptions:
+    enabled: bool
+    voice: str
+    style: str
+    duck: float
+    delay: float
+
+    @classmethod
+    def from_params(cls, params: dict) -> CommentaryOptions:
+        return cls(
+            enabled=bool(params.get("commentary")),
+            voice=str(params.get("voice") or "en-us"),
+            style=str(params.get("commentary_style") or "play-by-play"),
+            duck=max(0.0, min(1.0, float(params.get("original_level", settings.COMMENTARY_DEFAULT_LEVEL)) / 100)),
+            delay=settings.COMMENTARY_DELAY,
+        )
+
+
+def speech_name(index: int) -> str:
+    return f"speech/{index:05d}.wav"
+
+
+class IntervalPipeline:
+    """Runs the steps above for one job; `run()` yields IntervalOutcomes in index order."""
+
+    def __init__(
+        self, *, task: ProcessingTask, src: Path, info: MediaInfo, plan: list[Interval], cancel: CancelToken,
+        board: TranscriptBoard, transcript_alive: Callable[[], bool], providers: Providers,
+        chunk_path: Callable[[int], Path], thumb_path: Callable[[int], Path],
+    ) -> None:  # fmt: skip
+        from media_pipeline.analysis import KeywordContext
+
+        self.task, self.src, self.info, self.plan, self.cancel = task, src, info, plan, cancel
+        self.board, self.transcript_alive, self.providers = board, transcript_alive, providers
+        self.chunk_path, self.thumb_path = chunk_path, thumb_path
+        self.options = CommentaryOptions.from_params(task.params)
+        self.keywords = KeywordContext()
+        self.keywords_lock = threading.Lock()
+        self.previous: dict[int, str] = {}
+        self.stop = threading.Event()
+        self.failure: BaseException | None = None  # the first real error (others stop with Cancelled after it)
+        self.workdir = task.workdir()
+        self.silence = silence_wav(self.workdir / "speech" / "silence.wav") if self.options.enabled else None
+
+    # --- steps -----------------------------------------------------------------------------------------
+
+    def _signal(self, iv: Interval):
+        from media_pipeline.analysis import analyse_signal
+
+        with measured(self.task.pk, "analysis.signal", index=iv.index):
+            return analyse_signal(self.src, self.info, iv, ffmpeg_bin=settings.FFMPEG_BIN,
+                                  timeout=120 + iv.duration, cancel=self._token())  # fmt: skip
+
+    def _analyse(self, iv: Interval, cpu: PriorityPool, notes: list[str]):
+        """Signal analysis (CPU pool) and the interval's words → IntervalAnalysis, or None if it failed."""
+        from media_pipeline.analysis import events_for
+
+        signal_future = cpu.submit((iv.index, 2), self._signal, iv)
+        segments = self.board.wait(iv.index, producing=self.transcript_alive, cancel=self._token())
+        try:
+            signal = signal_future.result()
+        except MediaError as exc:
+            log.warning("analysis of interval %s failed: %s (%s)", iv.index, exc.message, exc.detail)
+            notes.append(f"No events for this interval: {exc.message}")
+            return None, segments
+        with self.keywords_lock:
+            self.keywords.update(segments)
+            analysis = events_for(signal, segments, keywords_context=self.keywords)
+        data = analysis.as_dict()
+        emit(self.task.pk, "analysis_ready", message=f"{clock(iv.start)}–{clock(iv.end)}: {analysis.score}/100, {analysis.reason}",
+             data=data)  # fmt: skip
+        return analysis, segments
+
+    def _text(self, iv: Interval, analysis, segments: list[Segment], notes: list[str]) -> tuple[str, str]:
+        """Commentary that fits the interval: the LLM when configured (falling back to the offline writer)."""
+        from media_pipeline.commentary import fit_to_budget, llm_commentary, offline_commentary, word_budget
+
+        wps = self.providers.speech.words_per_second(self.options.voice)
+        budget = word_budget(iv.duration, delay=self.options.delay, words_per_second=wps)
+        previous = self.previous.get(iv.index - 1)
+        model = self.providers.chat
+        if model is not None:
+            try:
+                with measured(self.task.pk, "commentary.text", index=iv.index, provider=model.provider):
+                    text = llm_commentary(model, analysis, segments, style=self.options.style, budget=budget,
+                                          previous=previous, cancel=self._token())  # fmt: skip
+                return fit_to_budget(text, budget), model.provider
+            except MediaError as exc:
+                notes.append(f"The commentary writer failed ({exc.message}); the offline writer stood in.")
+        text = offline_commentary(analysis, segments, style=self.options.style, budget=budget, previous=previous)
+        return fit_to_budget(text, budget), "offline"
+
+    def _speak(self, iv: Interval, text: str, notes: list[str]):
+        out = self.workdir / speech_name(iv.index)
+        engine = self.providers.speech
+        try:
+            with tts_slots().hold(cancel=self._token()):
+                with measured(self.task.pk, "tts", index=iv.index, provider=engine.name, words=len(text.split())) as extra:
+                    speech = engine.synthesize(text, voice=self.options.voice, out=out, cancel=self._token())
+                    extra["speech_seconds"] = round(speech.duration, 3)
+            return speech
+        except MediaError as exc:
+            log.warning("speech for interval %s failed: %s (%s)", iv.index, exc.message, exc.detail)
+            notes.append(f"This chunk has no commentary: {exc.message}")
+            return None
+
+    def _render(self, iv: Interval, mix) -> ChunkResult:
+        with measured(self.task.pk, "chunk", index=iv.index, commentary=mix is not None) as extra:
+            chunk = render_chunk(
+                self.src, self.info, iv, out=self.chunk_path(iv.index), thumbnail=self.thumb_path(iv.index),
+                ffmpeg_bin=settings.FFMPEG_BIN, ffprobe=settings.FFPROBE_BIN, cancel=self._token(),
+                is_last=iv.index == len(self.plan) - 1, commentary=mix,
+            )  # fmt: skip
+            extra.update(copied=chunk.copied, bytes=chunk.size, media_seconds=round(chunk.duration, 3),
+                         ffmpeg_seconds=round(chunk.seconds, 3))  # fmt: skip
+        return chunk
+
+    def _interval(self, iv: Interval, cpu: PriorityPool) -> IntervalOutcome:
+        from media_pipeline.render.mix import CommentaryMix
+
+        notes: list[str] = []
+        done = self.chunk_path(iv.index).exists()  # an earlier attempt cut it: keep it as it is
+        analysis, segments = self._analyse(iv, cpu, notes)
+        commentary = None
+        mix = None
+        if self.options.enabled and not done:
+            text, provider = self._text(iv, analysis, segments, notes) if analysis is not None else ("", "")
+            speech = self._speak(iv, text, notes) if text else None
+            if speech is not None:
+                start = iv.start + self.options.delay
+                commentary = {"text": text, "start": round(start, 3), "end": round(min(iv.end, start + speech.duration), 3),
+                              "voice": self.options.voice, "provider": provider, "speech": speech.provider}  # fmt: skip
+                self.previous[iv.index] = text
+                mix = CommentaryMix(speech=speech.path, speech_duration=speech.duration, delay=self.options.delay,
+                                    duck=self.options.duck)  # fmt: skip
+            else:
+                if not text and analysis is not None and not notes:
+                    notes.append("Nothing to comment on in this interval.")
+                # Same audio path with silence, so every segment of the playlist has the same audio format.
+                mix = CommentaryMix(speech=self.silence, speech_duration=0.1, delay=0.0, duck=1.0)
+        chunk = cpu.submit((iv.index, 0), self._render, iv, mix).result()
+        return IntervalOutcome(chunk=chunk, analysis=analysis.as_dict() if analysis is not None else None,
+                               commentary=commentary, notes=notes)  # fmt: skip
+
+    # --- running ---------------------------------------------------------------------------------------
+
+    def _token(self):
+        pipeline = self
+
+        class Either:
+            def is_set(self) -> bool:
+                return pipeline.cancel.is_set() or pipeline.stop.is_set()
+
+        return Either()
+
+    def run(self) -> Iterator[IntervalOutcome]:
+        cpu = PriorityPool(settings.CHUNK_CONCURRENCY, name=f"cpu-{self.task.pk}")
+        lookahead = settings.COMMENTARY_LOOKAHEAD
+        results: dict[int, Future] = {iv.index: Future() for iv in self.plan}
+        next_up = iter(self.plan)
+        take_lock = threading.Lock()
+        handed_back = {"n": 0}
+        window = threading.Condition()
+
+        def drive() -> None:
+            try:
+                while not self.stop.is_set():
+                    with take_lock:
+                        iv = next(next_up, None)
+                    if iv is None:
+                        return
+                    with window:  # no more than `lookahead` intervals ahead of the last chunk handed back
+                        while iv.index >= handed_back["n"] + lookahead and not self.stop.is_set():
+                            window.wait(timeout=0.2)
+                    if self.stop.is_set():
+                        return
+                    future = results[iv.index]
+                    try:
+                        future.set_result(self._interval(iv, cpu))
+                    except BaseException as exc:  # noqa: BLE001 - raised to the job in run()
+                        if not isinstance(exc, Cancelled) and self.failure is None:
+                            self.failure = exc
+                        future.set_exception(exc)
+                        self.stop.set()  # a chunk that cannot be cut ends the job; stop the others now
+            finally:
+                connection.close()
+
+        drivers = [threading.Thread(target=drive, name=f"interval-{self.task.pk}-{i}", daemon=True)
+                   for i in range(min(lookahead, len(self.plan)))]  # fmt: skip
+        for thread in drivers:
+            thread.start()
+        try:
+            for iv in self.plan:
+                future = results[iv.index]
+                while True:
+                    if self.cancel.is_set():
+                        raise Cancelled()
+                    try:
+                        outcome = future.result(timeout=0.2)
+                        break
+                    except TimeoutError:
+                        continue
+                    except Cancelled:
+                        # Stopped because another interval failed: that failure is the one to report.
+                        if self.failure is not None and not self.cancel.is_set():
+                            raise self.failure from None
+                        raise
+                yield outcome
+                with window:
+                    handed_back["n"] = iv.index + 1
+                    window.notify_all()
+        finally:
+            self.stop.set()
+            with window:
+                window.notify_all()
+            cpu.shutdown()
+            for thread in drivers:
+                thread.join(timeout=30)

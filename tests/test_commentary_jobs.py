@@ -1,0 +1,161 @@
+"""A whole job with commentary and ideas, run in-process on real media: espeak-ng speech, its subtitles
+uploaded beside it, the offline writers and espeak-ng as the voice (the defaults)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from jobs.engine import run_task
+from jobs.models import Idea, ProcessingTask, ProgressUpdate
+from media_pipeline.render.mix import measure_windows
+from media_pipeline.transcript.subtitles import to_srt
+
+from . import media
+from .analysis_media import talk_file
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+OPTIONS = {"commentary": True, "voice": "en-us", "commentary_style": "play-by-play", "original_level": 20,
+           "ideas": True, "style": "educator", "idea_count": 3, "transcribe": True}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("talk")
+    return talk_file(folder / "talk.mp4")
+
+
+@pytest.fixture(scope="module")
+def long_talk(tmp_path_factory, talk):
+    """The talk four times over (about 96 s), so there is room for several ideas that do not overlap."""
+    path, segments = talk
+    folder = tmp_path_factory.mktemp("long-talk")
+    listing = folder / "list.txt"
+    listing.write_text("".join(f"file '{path}'\n" for _ in range(4)))
+    out = folder / "long-talk.mp4"
+    media.ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(out))
+    one = media.duration(path)
+    return out, [replace(s, start=s.start + k * one, end=s.end + k * one) for k in range(4) for s in segments]
+
+
+def events(task, type_):
+    return [e.data for e in ProgressUpdate.objects.filter(task=task, type=type_).order_by("seq")]
+
+
+def with_sidecar(task, segments):
+    (task.workdir() / "sidecar.srt").write_text(to_srt(segments))
+    return task
+
+
+def test_every_chunk_gets_a_score_and_spoken_commentary(make_task, talk, settings):
+    path, segments = talk
+    task = with_sidecar(make_task(path, interval=10), segments)
+    task.params = {**task.params, **OPTIONS, "ideas": False}
+    task.save()
+
+    assert run_task(str(task.pk)) == "succeeded"
+
+    analyses = events(task, "analysis_ready")
+    chunks = events(task, "chunk_ready")
+    assert [a["index"] for a in sorted(analyses, key=lambda a: a["index"])] == [c["index"] for c in chunks]
+    assert all(0 <= a["score"] <= 100 and a["reason"] for a in analyses)
+    spoken = [c for c in chunks if c["has_commentary"]]
+    assert spoken, [c["notes"] for c in chunks]
+    for c in spoken:
+        cue = c["commentary"]
+        assert cue["text"] and cue["start"] == pytest.approx(c["start"] + settings.COMMENTARY_DELAY, abs=0.01)
+        assert c["start"] < cue["end"] <= c["end"] + 0.01
+    # The commentary is spoken into the chunk: more sound in its window than the ducked original alone.
+    first = spoken[0]
+    chunk_file = task.workdir() / "chunks" / f"{first['index']:05d}.ts"
+    rel_start = first["commentary"]["start"] - first["start"]
+    rel_end = first["commentary"]["end"] - first["start"]
+    (level,) = measure_windows(chunk_file, windows=[(rel_start + 0.3, rel_end - 0.2)], band=(600, 5000))
+    assert level > -40
+    # The chunks keep their video stream copied, and the final video joins them.
+    assert all(c["copied"] for c in chunks)
+    # (Copied H.264 segments joined by concat run a few frames long here, with or without commentary.)
+    assert media.duration(task.workdir() / "final.mp4") == pytest.approx(media.duration(path), abs=1.0)
+    assert media.codecs(task.workdir() / "final.mp4") == ["h264", "aac"]
+    task.refresh_from_db()
+    assert task.result["commentary_chunks"] == len(spoken)
+
+
+def test_the_commentary_track_and_a_failed_voice_leave_the_job_standing(client, owner, make_task, talk, settings):
+    path, segments = talk
+    settings.ESPEAK_BIN = "/nonexistent/espeak-ng"  # the voice fails for every interval
+    task = with_sidecar(make_task(path, interval=10), segments)
+    task.params = {**task.params, **OPTIONS, "ideas": False}
+    task.save()
+
+    assert run_task(str(task.pk)) == "succeeded"
+
+    chunks = events(task, "chunk_ready")
+    assert chunks and not any(c["has_commentary"] for c in chunks)
+    # Each chunk says why it has no commentary (a short last interval may simply have no room for any).
+    assert all(c["notes"] for c in chunks)
+    assert sum("no commentary: espeak-ng is not installed" in " ".join(c["notes"]) for c in chunks) >= 2
+    # Same audio path with silence: every chunk still has the same audio format, and the video joins.
+    assert media.codecs(task.workdir() / "final.mp4") == ["h264", "aac"]
+    client.force_login(owner)
+    vtt = client.get(f"/tasks/{task.pk}/commentary.vtt")
+    assert vtt.status_code == 200 and vtt.content.decode().startswith("WEBVTT")
+
+
+def test_ideas_and_pieces_are_made_rendered_and_exported(client, owner, make_task, long_talk):
+    path, segments = long_talk
+    task = with_sidecar(make_task(path, interval=30), segments)
+    task.params = {**task.params, **OPTIONS, "commentary": False}
+    task.save()
+
+    assert run_task(str(task.pk)) == "succeeded"
+
+    ideas = list(Idea.objects.filter(task=task))
+    assert len(ideas) == 3
+    assert {i.kind for i in ideas} == {"reel", "image_carousel", "tweet"}
+    announced = events(task, "idea_ready")
+    assert sorted(e["index"] for e in announced) == [0, 1, 2]
+    by_kind = {i.kind: i for i in ideas}
+    assert by_kind["tweet"].status == Idea.Status.READY and by_kind["tweet"].piece["tweet"]
+    for kind in ("reel", "image_carousel"):
+        assert by_kind[kind].status == Idea.Status.RENDERED, by_kind[kind].errors
+    reel = by_kind["reel"]
+    assert media.duration(task.workdir() / reel.files["video"]) == pytest.approx(reel.piece["end"] - reel.piece["start"], abs=0.15)
+    task.refresh_from_db()
+    assert task.result["ideas"]["ideas"] == 3
+
+    client.force_login(owner)
+    exported = client.get(f"/tasks/{task.pk}/export.json")
+    assert exported.status_code == 200
+    data = json.loads(exported.content)
+    assert [i["index"] for i in data["ideas"]] == [0, 1, 2] and data["partial"] is False
+    md = client.get(f"/tasks/{task.pk}/export.md").content.decode()
+    assert reel.title.split()[0].strip("#*_") in md
+    zipped = client.get(f"/tasks/{task.pk}/export.zip")
+    assert zipped.status_code == 200
+    served = client.get(f"/tasks/{task.pk}/media/{reel.files['video']}")
+    assert served.status_code == 200
+
+
+def test_youtube_ideas_start_from_the_captions_before_the_download_ends(client, owner, settings, tmp_path):
+    from .fake_youtube import SURFACE_GO, FakeYouTube, Reply, VideoHost
+
+    clip = media.h264_aac(tmp_path / "clip.mp4", seconds=12).read_bytes()
+    client.force_login(owner)
+    with FakeYouTube() as fake, VideoHost({f"/{SURFACE_GO}.mp4": Reply(body=clip, content_type="video/mp4")}) as host:
+        settings.YOUTUBE_BASE_URL = fake.url
+        settings.YOUTUBE_WATCH_URL = host.url + "/{id}.mp4"
+        settings.YOUTUBE_EXTRACTORS = ("generic",)
+        client.post("/youtube/", {"url": SURFACE_GO, "interval": 30, "download": "on", "ideas": "on",
+                                  "style": "podcast", "idea_count": 3})  # fmt: skip
+        task = ProcessingTask.objects.get()
+        assert run_task(str(task.pk)) == "succeeded"
+    rows = list(ProgressUpdate.objects.filter(task=task).order_by("seq").values_list("seq", "type", "stage"))
+    ideas = [seq for seq, type_, _ in rows if type_ == "idea_ready"]
+    downloading = [seq for seq, type_, stage in rows if type_ == "progress" and stage == "download"]
+    assert ideas and downloading
+    assert ideas[0] < downloading[-1]  # the first idea came while the video was still downloading
+    assert Idea.objects.filter(task=task).count() == len(ideas)
