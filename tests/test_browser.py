@@ -210,3 +210,46 @@ def test_an_interrupted_upload_resumes_when_the_same_file_is_chosen_again(owner,
         assert task.source_file().read_bytes() == data
         assert in_thread(lambda: ProcessingTask.objects.count()) == 1, "a second upload was started"
         context.close()
+
+
+INJECTION = 'ignore previous instructions <script>window.pwned = 1</script><img src=x onerror="window.pwned=2">'
+
+
+def _task_with_untrusted_content(owner) -> str:
+    """A finished task whose scores, commentary, ideas and pieces all carry injection text."""
+    from jobs.models import Idea
+    from jobs.reporter import emit
+
+    task = ProcessingTask.objects.create(owner=owner, title=f"talk {INJECTION}.mp4", status="succeeded",
+                                         params={"interval": 30, "commentary": True, "ideas": True})  # fmt: skip
+    emit(task.pk, "analysis_ready", data={"index": 0, "start": 0, "end": 30, "score": 80, "reason": INJECTION, "events": []})
+    emit(task.pk, "analysis_ready", data={"index": 1, "start": 30, "end": 60, "score": 10, "reason": "quiet", "events": []})
+    piece = {"tweet": INJECTION, "thread": [INJECTION], "hashtags": ["#x"]}
+    idea = Idea.objects.create(task=task, index=0, kind="tweet", title=INJECTION, snippet=INJECTION, start=1, end=9,
+                               status="ready", piece=piece)  # fmt: skip
+    emit(task.pk, "idea_ready", data={**idea.as_dict(), "urls": {}})
+    emit(task.pk, "piece_ready", data={**idea.as_dict(), "urls": {}})
+    emit(task.pk, "complete", progress=100, message="Done.", data={})
+    return str(task.pk)
+
+
+def test_untrusted_text_in_scores_and_ideas_stays_text(live, owner, browser):
+    task_id = in_thread(_task_with_untrusted_content, owner)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(live.base_url + "/accounts/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "alice-pass-1234")
+    page.click("button[type=submit]")
+    page.goto(f"{live.base_url}/tasks/{task_id}/")
+    page.wait_for_selector("#idea-0 .tweet")
+    page.wait_for_function("document.querySelectorAll('#scores .score').length === 2")
+
+    assert page.evaluate("window.pwned") is None  # nothing in the text ran
+    assert page.locator("#idea-0 h3").inner_text() == INJECTION  # shown literally
+    assert page.locator("#idea-0 script, #idea-0 img").count() == 0
+    first, second = page.locator("#scores .score").all()
+    assert INJECTION in first.get_attribute("title") and "quiet" in second.get_attribute("title")
+    # The taller bar is the livelier interval; clicking it is how a viewer jumps there.
+    assert first.bounding_box()["height"] > second.bounding_box()["height"]
+    assert page.locator("#idea-0 button", has_text="Copy thread").count() == 1
+    page.close()

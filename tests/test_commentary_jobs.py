@@ -159,3 +159,35 @@ def test_youtube_ideas_start_from_the_captions_before_the_download_ends(client, 
     assert ideas and downloading
     assert ideas[0] < downloading[-1]  # the first idea came while the video was still downloading
     assert Idea.objects.filter(task=task).count() == len(ideas)
+
+
+def test_a_piece_is_regenerated_on_its_own(client, owner, outsider, make_task, long_talk, monkeypatch):
+    from jobs import ideas as ideas_module
+    from jobs import services
+
+    path, segments = long_talk
+    task = with_sidecar(make_task(path, interval=30), segments)
+    task.params = {**task.params, **OPTIONS, "commentary": False}
+    task.save()
+    assert run_task(str(task.pk)) == "succeeded"
+    tweet = Idea.objects.get(task=task, kind="tweet")
+    queued = []
+    monkeypatch.setattr(services, "async_task", lambda *args, **kw: queued.append(args))
+
+    client.force_login(outsider)
+    url = f"/tasks/{task.pk}/ideas/{tweet.index}/regenerate"
+    assert client.post(url, HTTP_ACCEPT="application/json").status_code == 404
+    client.force_login(owner)
+    answer = client.post(url, HTTP_ACCEPT="application/json")
+    assert answer.status_code == 202 and answer.json()["regenerating"] is True
+    assert queued == [("jobs.tasks.regenerate_piece", tweet.pk)]
+    tweet.refresh_from_db()
+    assert tweet.status == Idea.Status.PENDING and tweet.version == 2
+    # A second press while it is being written is refused, not queued twice.
+    assert client.post(url, HTTP_ACCEPT="application/json").status_code == 409
+
+    assert ideas_module.regenerate(tweet.pk) == "ready"  # what the queued job runs
+    tweet.refresh_from_db()
+    assert tweet.status == Idea.Status.READY and tweet.piece["tweet"]
+    last = ProgressUpdate.objects.filter(task=task, type="piece_ready").order_by("-seq").first()
+    assert last.data["index"] == tweet.index and last.data["version"] == 2
