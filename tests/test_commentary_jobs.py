@@ -191,3 +191,46 @@ def test_a_piece_is_regenerated_on_its_own(client, owner, outsider, make_task, l
     assert tweet.status == Idea.Status.READY and tweet.piece["tweet"]
     last = ProgressUpdate.objects.filter(task=task, type="piece_ready").order_by("-seq").first()
     assert last.data["index"] == tweet.index and last.data["version"] == 2
+
+
+def test_networked_providers_fail_and_throttle_without_stopping_the_job(make_task, long_talk, settings):
+    """ElevenLabs and an OpenAI-compatible chat API on loopback: the speech service answers 500 twice (with
+    retries off, two intervals lose their voice; retries themselves are tested in test_providers_http) and
+    is slow for the rest; the chat model sends garbage once. The job still finishes, the
+    speech requests in flight never exceed TTS_CONCURRENCY (measured at the server), the failed intervals
+    say so, and every call is in PerformanceMetrics with its status and retries."""
+    from jobs.models import PerformanceMetrics
+
+    from .fake_providers import FakeProviders, garbage, slow, status
+
+    path, segments = long_talk
+    with FakeProviders(api_key="k-secret-123") as fake:
+        fake.chat_reply = lambda body: json.dumps({"commentary": "The speaker explains how a parser reads tokens."})
+        fake.script("chat", garbage(), garbage())  # the first interval's text: unreadable twice → offline writer
+        fake.script("elevenlabs", status(500), status(500))  # no retries below: two intervals lose their voice
+        fake.defaults["elevenlabs"] = slow(0.4)
+        settings.LLM_PROVIDER, settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = "openai", fake.openai_url, "k-secret-123"
+        settings.TTS_PROVIDER, settings.ELEVENLABS_BASE_URL = "elevenlabs", fake.elevenlabs_url.rsplit("/v1", 1)[0]
+        settings.ELEVENLABS_API_KEY, settings.TTS_MODEL = "k-secret-123", "eleven_multilingual_v2"
+        settings.PROVIDER_MAX_RETRIES, settings.TTS_CONCURRENCY, settings.COMMENTARY_LOOKAHEAD = 0, 3, 8
+        settings.PROVIDER_STATE_DIR = path.parent / "providers-state"
+        task = with_sidecar(make_task(path, interval=10), segments)
+        task.params = {**task.params, **OPTIONS, "ideas": False, "voice": "21m00Tcm4TlvDq8ikWAM"}
+        task.save()
+
+        assert run_task(str(task.pk)) == "succeeded"
+        in_flight = fake.max_in_flight_by_route["elevenlabs"]
+
+    chunks = events(task, "chunk_ready")
+    spoken = [c for c in chunks if c["has_commentary"]]
+    unspoken = [c for c in chunks if not c["has_commentary"]]
+    assert in_flight == 3  # the cap was reached and held
+    failed = [c for c in unspoken if "no commentary: The speech service (ElevenLabs) had a server error" in " ".join(c["notes"])]
+    assert len(failed) == 2 and all(c["notes"] for c in unspoken)
+    assert len(spoken) >= len(chunks) - 3  # the two that failed, and perhaps a last interval too short to speak in
+    assert any("offline writer stood in" in " ".join(c["notes"]) for c in chunks)
+    assert any(c["commentary"]["text"].startswith("The speaker explains") for c in spoken)
+    calls = PerformanceMetrics.objects.filter(task=task, operation__startswith="provider.")
+    statuses = {(m.data["status"], m.success) for m in calls}
+    assert (500, False) in statuses and (200, True) in statuses
+    assert all("k-secret-123" not in json.dumps(m.data) for m in calls)
