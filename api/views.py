@@ -93,6 +93,8 @@ def task_detail(task: ProcessingTask) -> dict:
         "result": task.result,
         "last_seq": task.last_seq,
         "counts": _event_counts(task),
+        # The content ideas and their pieces as they stand now (files are relative to the task's media URL).
+        "ideas": [idea.as_dict() for idea in task.ideas.order_by("index")],
     }
 
 

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from . import services
-from .models import PerformanceMetrics, ProcessingTask, ProgressUpdate
+from .models import Idea, PerformanceMetrics, ProcessingTask, ProgressUpdate
 
 
 class ProgressUpdateInline(admin.TabularInline):
@@ -32,6 +32,35 @@ class PerformanceMetricsInline(admin.TabularInline):
         return False
 
 
+class IdeaInline(admin.TabularInline):
+    model = Idea
+    fields = ("index", "kind", "title", "status", "start", "end", "provider", "model", "version", "errors")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("index",)
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Idea)
+class IdeaAdmin(admin.ModelAdmin):
+    list_display = ("task", "index", "kind", "title", "status", "provider", "version", "updated_at")
+    list_filter = ("kind", "status", "provider")
+    search_fields = ("title", "task__id")
+    readonly_fields = ("task", "index", "kind", "title", "snippet", "start", "end", "reason", "status", "piece",
+                       "errors", "files", "provider", "model", "version", "updated_at")  # fmt: skip
+    actions = ["regenerate"]
+
+    @admin.action(description="Regenerate the selected pieces")
+    def regenerate(self, request, queryset):
+        started = sum(services.request_regenerate(idea=idea) for idea in queryset)
+        self.message_user(request, f"{started} of {queryset.count()} pieces are being written again "
+                                   "(pieces of running tasks, or already being written, were left alone).")  # fmt: skip
+
+
 @admin.register(ProcessingTask)
 class ProcessingTaskAdmin(admin.ModelAdmin):
     list_display = ("title", "status", "kind", "owner", "stage", "progress_pct", "duration_display", "attempts",
@@ -44,7 +73,7 @@ class ProcessingTaskAdmin(admin.ModelAdmin):
                        "last_seq", "error", "error_detail_pre", "result", "created_at", "started_at", "finished_at",
                        "watch_link")  # fmt: skip
     exclude = ("error_detail",)
-    inlines = [ProgressUpdateInline, PerformanceMetricsInline]
+    inlines = [IdeaInline, ProgressUpdateInline, PerformanceMetricsInline]
     actions = ["cancel_tasks", "reprocess_tasks"]
     list_select_related = ("owner",)
 
