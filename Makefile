@@ -19,6 +19,8 @@ bench: setup-test
 	$(BIN)/python -m bench.backbone $(BENCH_ARGS)
 	$(BIN)/python -m bench.backbone --transcribe --no-baseline --submits 5
 	$(BIN)/python -m bench.asr
+	$(BIN)/python -m bench.commentary $(BENCH_ARGS)
+	$(BIN)/python -m bench.content
 
 lint: setup-test
 	$(BIN)/ruff check .

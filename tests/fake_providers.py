@@ -253,8 +253,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(reply.body)))
             for name, value in reply.headers.items():
                 self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(reply.body)
+            # Headers and body in one write: two small writes on a kept-alive connection meet the
+            # client's delayed ACK and cost ~40 ms per call, which would blur latency figures.
+            self._headers_buffer.append(b"\r\n")
+            self.wfile.write(b"".join(self._headers_buffer) + reply.body)
+            self._headers_buffer = []
             self.wfile.flush()
             return True
         except (BrokenPipeError, ConnectionResetError):

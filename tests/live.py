@@ -263,16 +263,24 @@ class Client:
             )
 
     def upload_in_parts(self, path: Path, *, interval: int = 30, name: str | None = None,
-                        part_bytes: int | None = None, transcribe: bool = False) -> dict:  # fmt: skip
-        """What upload.js does: open an upload, PUT the file in raw parts, return the last answer."""
+                        part_bytes: int | None = None, transcribe: bool = False,
+                        fields: dict | None = None) -> dict:  # fmt: skip
+        """What upload.js does: open an upload, PUT the file in raw parts, return the last answer.
+
+        `fields` are more form fields for the open request (job options such as commentary=on); a value
+        that is a (filename, bytes[, content type]) tuple travels as a file, like the subtitles field.
+        """
         if not self.csrf:
             self.http.get("/")
         headers = {"X-CSRFToken": self.csrf, "Accept": "application/json", "Referer": self.base_url + "/"}
         size = path.stat().st_size
+        extra = fields or {}
         opened = self.http.post(
             "/uploads/", headers=headers,
             data={"filename": name or path.name, "size": str(size), "interval": str(interval),
-                  **({"transcribe": "on"} if transcribe else {})},
+                  **({"transcribe": "on"} if transcribe else {}),
+                  **{k: v for k, v in extra.items() if not isinstance(v, tuple)}},
+            files={k: v for k, v in extra.items() if isinstance(v, tuple)} or None,
         )  # fmt: skip
         opened.raise_for_status()
         info = opened.json()
