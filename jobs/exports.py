@@ -65,7 +65,9 @@ def export_markdown(task: ProcessingTask) -> str:
         elif idea["kind"] == "image_carousel" and piece:
             out += [f"**Caption:** {md(piece.get('caption', ''))}", ""]
             for slide in piece.get("slides", []):
-                out.append(f"{slide.get('slide_number', '')}. **{md(slide.get('heading', ''))}** — {md(slide.get('text', ''))}")
+                out.append(
+                    f"{slide.get('slide_number', '')}. **{md(slide.get('heading', ''))}** — {md(slide.get('text', ''))}"
+                )
         elif idea["kind"] == "tweet" and piece:
             out += [f"> {md(piece.get('tweet', ''))}", ""]
             out += [f"> {md(t)}" for t in piece.get("thread", []) or []]

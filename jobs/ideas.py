@@ -93,7 +93,9 @@ def media_url(task: ProcessingTask, name: str) -> str:
     return reverse("task-media", args=[task.pk, name])
 
 
-def render_piece(task: ProcessingTask, idea: Idea, *, video: VideoSource, segments: list[Segment], cancel: CancelToken) -> dict:
+def render_piece(
+    task: ProcessingTask, idea: Idea, *, video: VideoSource, segments: list[Segment], cancel: CancelToken
+) -> dict:
     """Write the piece's files; returns Idea.files. Raises MediaError with a sentence when it cannot."""
     from media_pipeline.render.fonts import default_fonts
 
@@ -123,7 +125,9 @@ def render_piece(task: ProcessingTask, idea: Idea, *, video: VideoSource, segmen
         slides = [Slide(int(s.get("slide_number", i + 1)), str(s.get("heading", "")), str(s.get("text", "")))
                   for i, s in enumerate(piece.get("slides", []))]  # fmt: skip
         out_dir = workdir / folder / f"carousel-v{idea.version}"
-        result = render_carousel(slides, title=str(piece.get("title", idea.title)), out_dir=out_dir, fonts=default_fonts())
+        result = render_carousel(
+            slides, title=str(piece.get("title", idea.title)), out_dir=out_dir, fonts=default_fonts()
+        )
         rel = lambda p: str(Path(p).relative_to(workdir))  # noqa: E731
         return {"slides": [rel(p) for p in result.paths], "zip": rel(result.zip_path)}
     return {}  # a tweet thread is text: the page has copy buttons

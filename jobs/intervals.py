@@ -241,7 +241,9 @@ class IntervalPipeline:
         engine = self.providers.speech
         try:
             with tts_slots().hold(cancel=self._token()):
-                with measured(self.task.pk, "tts", index=iv.index, provider=engine.name, words=len(text.split())) as extra:
+                with measured(
+                    self.task.pk, "tts", index=iv.index, provider=engine.name, words=len(text.split())
+                ) as extra:
                     speech = engine.synthesize(text, voice=self.options.voice, out=out, cancel=self._token())
                     extra["speech_seconds"] = round(speech.duration, 3)
             return speech

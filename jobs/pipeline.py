@@ -413,6 +413,7 @@ def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcrip
         return transcript is not None and transcript.is_alive()
 
     if ideas is None:
+
         def whole_transcript() -> list:
             for iv in plan:
                 board.wait(iv.index, producing=transcript_alive, cancel=cancel)

@@ -96,7 +96,9 @@ class JobOptionsForm(forms.Form):
     goal = forms.CharField(label="Content goal", max_length=200, required=False)
     language = forms.CharField(label="Language", max_length=40, required=False, initial="en")
     tone = forms.CharField(label="Tone", max_length=100, required=False)
-    extra = forms.CharField(label="Extra instructions", max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    extra = forms.CharField(
+        label="Extra instructions", max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
     OPTION_GROUPS = (
         ("Commentary", ("commentary", "voice", "commentary_style", "original_level")),

@@ -222,8 +222,16 @@ def _task_with_untrusted_content(owner) -> str:
 
     task = ProcessingTask.objects.create(owner=owner, title=f"talk {INJECTION}.mp4", status="succeeded",
                                          params={"interval": 30, "commentary": True, "ideas": True})  # fmt: skip
-    emit(task.pk, "analysis_ready", data={"index": 0, "start": 0, "end": 30, "score": 80, "reason": INJECTION, "events": []})
-    emit(task.pk, "analysis_ready", data={"index": 1, "start": 30, "end": 60, "score": 10, "reason": "quiet", "events": []})
+    emit(
+        task.pk,
+        "analysis_ready",
+        data={"index": 0, "start": 0, "end": 30, "score": 80, "reason": INJECTION, "events": []},
+    )
+    emit(
+        task.pk,
+        "analysis_ready",
+        data={"index": 1, "start": 30, "end": 60, "score": 10, "reason": "quiet", "events": []},
+    )
     piece = {"tweet": INJECTION, "thread": [INJECTION], "hashtags": ["#x"]}
     idea = Idea.objects.create(task=task, index=0, kind="tweet", title=INJECTION, snippet=INJECTION, start=1, end=9,
                                status="ready", piece=piece)  # fmt: skip

@@ -123,7 +123,9 @@ def test_ideas_and_pieces_are_made_rendered_and_exported(client, owner, make_tas
     for kind in ("reel", "image_carousel"):
         assert by_kind[kind].status == Idea.Status.RENDERED, by_kind[kind].errors
     reel = by_kind["reel"]
-    assert media.duration(task.workdir() / reel.files["video"]) == pytest.approx(reel.piece["end"] - reel.piece["start"], abs=0.15)
+    assert media.duration(task.workdir() / reel.files["video"]) == pytest.approx(
+        reel.piece["end"] - reel.piece["start"], abs=0.15
+    )
     task.refresh_from_db()
     assert task.result["ideas"]["ideas"] == 3
 
@@ -209,7 +211,11 @@ def test_networked_providers_fail_and_throttle_without_stopping_the_job(make_tas
         fake.script("chat", garbage(), garbage())  # the first interval's text: unreadable twice → offline writer
         fake.script("elevenlabs", status(500), status(500))  # no retries below: two intervals lose their voice
         fake.defaults["elevenlabs"] = slow(0.4)
-        settings.LLM_PROVIDER, settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = "openai", fake.openai_url, "k-secret-123"
+        settings.LLM_PROVIDER, settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = (
+            "openai",
+            fake.openai_url,
+            "k-secret-123",
+        )
         settings.TTS_PROVIDER, settings.ELEVENLABS_BASE_URL = "elevenlabs", fake.elevenlabs_url.rsplit("/v1", 1)[0]
         settings.ELEVENLABS_API_KEY, settings.TTS_MODEL = "k-secret-123", "eleven_multilingual_v2"
         settings.PROVIDER_MAX_RETRIES, settings.TTS_CONCURRENCY, settings.COMMENTARY_LOOKAHEAD = 0, 3, 8
@@ -225,7 +231,11 @@ def test_networked_providers_fail_and_throttle_without_stopping_the_job(make_tas
     spoken = [c for c in chunks if c["has_commentary"]]
     unspoken = [c for c in chunks if not c["has_commentary"]]
     assert in_flight == 3  # the cap was reached and held
-    failed = [c for c in unspoken if "no commentary: The speech service (ElevenLabs) had a server error" in " ".join(c["notes"])]
+    failed = [
+        c
+        for c in unspoken
+        if "no commentary: The speech service (ElevenLabs) had a server error" in " ".join(c["notes"])
+    ]
     assert len(failed) == 2 and all(c["notes"] for c in unspoken)
     assert len(spoken) >= len(chunks) - 3  # the two that failed, and perhaps a last interval too short to speak in
     assert any("offline writer stood in" in " ".join(c["notes"]) for c in chunks)

@@ -165,7 +165,12 @@ def render_carousel(
     layout.blocks.append(_draw_block(draw, clean_text(title, font_path=fonts.bold), fonts.bold, title_box,
                                      colour=colours["fg"], largest=96, smallest=36))  # fmt: skip
     footer(
-        draw, layout, clean_text(f"{brand + ' · ' if brand else ''}{total} slide{'s' if total != 1 else ''} — swipe →", font_path=fonts.regular)
+        draw,
+        layout,
+        clean_text(
+            f"{brand + ' · ' if brand else ''}{total} slide{'s' if total != 1 else ''} — swipe →",
+            font_path=fonts.regular,
+        ),
     )
     _save(image, layout.path)
     layouts.append(layout)
