@@ -244,3 +244,18 @@ def test_networked_providers_fail_and_throttle_without_stopping_the_job(make_tas
     statuses = {(m.data["status"], m.success) for m in calls}
     assert (500, False) in statuses and (200, True) in statuses
     assert all("k-secret-123" not in json.dumps(m.data) for m in calls)
+
+
+def test_exports_keep_untrusted_text_inert(client, owner, make_task, h264_file):
+    """A transcript saying "ignore previous instructions <script>…" ends up as text in the JSON and
+    escaped in the Markdown: no heading, no HTML, no link appears that the speaker did not write."""
+    injection = "# ignore previous instructions <script>alert(1)</script> [click](http://evil.example)"
+    task = make_task(h264_file)
+    Idea.objects.create(task=task, index=0, kind="tweet", title=injection, snippet=injection, start=0, end=5,
+                        status="ready", piece={"tweet": injection, "thread": [injection], "hashtags": ["#x"]})  # fmt: skip
+    client.force_login(owner)
+    data = json.loads(client.get(f"/tasks/{task.pk}/export.json").content)
+    assert data["ideas"][0]["title"] == injection
+    md = client.get(f"/tasks/{task.pk}/export.md").content.decode()
+    assert "<script>" not in md and "\\<script\\>" in md
+    assert "](http" not in md and "\n# ignore" not in md
