@@ -83,7 +83,7 @@ class JobOptionsForm(forms.Form):
     original_level = forms.IntegerField(
         label="Original sound under the commentary (%)", min_value=0, max_value=100, required=False,
         initial=settings.COMMENTARY_DEFAULT_LEVEL,
-        help_text="How loud the original stays while the commentary speaks; it returns to full after.",
+        help_text="How loud the original stays while the commentary speaks (20 % ≈ −14 dB); it returns to full after.",
     )  # fmt: skip
     ideas = forms.BooleanField(
         label="Content ideas", required=False, initial=True,
@@ -100,20 +100,21 @@ class JobOptionsForm(forms.Form):
         label="Extra instructions", max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
 
+    # (legend, fields, shown open)
     OPTION_GROUPS = (
-        ("Commentary", ("commentary", "voice", "commentary_style", "original_level")),
-        ("Content ideas", ("ideas", "style", "idea_count")),
-        ("Custom style", CUSTOM_STYLE_FIELDS),
+        ("Commentary", ("commentary", "voice", "commentary_style", "original_level"), True),
+        ("Content ideas", ("ideas", "style", "idea_count"), True),
+        ("Custom style (when the style is “Custom”)", CUSTOM_STYLE_FIELDS, False),
     )
 
     def groups(self) -> list[tuple[str, list, bool]]:
         """The fields in the order the page shows them: the form's own first, then one box per option group
         (open when it holds an error)."""
-        grouped = {name for _, names in self.OPTION_GROUPS for name in names}
+        grouped = {name for _, names, _ in self.OPTION_GROUPS for name in names}
         out: list[tuple[str, list, bool]] = [("", [self[n] for n in self.fields if n not in grouped], True)]
-        for legend, names in self.OPTION_GROUPS:
+        for legend, names, shown in self.OPTION_GROUPS:
             fields = [self[n] for n in names if n in self.fields]
-            out.append((legend, fields, any(f.errors for f in fields)))
+            out.append((legend, fields, shown or any(f.errors for f in fields)))
         return out
 
     def clean(self):
