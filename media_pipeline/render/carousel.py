@@ -1,24 +1,35 @@
-"""An image carousel: 1080×1350 PNG slides (a cover with the title, then one per slide) and a ZIP of them.
+"""An image carousel: PNG slides (1080×1350 by default: a cover with the title, then one per slide) and a ZIP.
 
 Text is untrusted (a transcript, a model) and is only ever drawn as pixels. Every block is wrapped by its
-measured pixel width (long words broken), and its font shrinks step by step until the block fits its box;
-if even the smallest size does not fit, the text is cut with an ellipsis — it never leaves its box.
+measured pixel width (words wider than a line are broken), and the heading and body shrink together, step by
+step, until both fit the text area; if even the smallest sizes do not fit, the text is cut with an ellipsis.
+Fitting uses the glyphs' real bounding boxes, so nothing drawn ever leaves its box or the image.
 """
 
 from __future__ import annotations
 
+import math
 import zipfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from ..files import atomic_output
 from .fonts import Fonts, clean_text
 
 THEMES = {
-    "dark": {"bg": (17, 24, 39), "fg": (243, 244, 246), "muted": (156, 163, 175), "accent": (59, 130, 246)},
-    "light": {"bg": (248, 250, 252), "fg": (17, 24, 39), "muted": (100, 116, 139), "accent": (36, 84, 214)},
-}
-MARGIN = 90
+    "dark": {"bg": (17, 24, 39), "fg": (243, 244, 246), "body": (209, 213, 219), "muted": (156, 163, 175),
+             "accent": (59, 130, 246), "on_accent": (255, 255, 255)},
+    "light": {"bg": (248, 250, 252), "fg": (17, 24, 39), "body": (51, 65, 85), "muted": (100, 116, 139),
+              "accent": (36, 84, 214), "on_accent": (255, 255, 255)},
+}  # fmt: skip
+MARGIN = 0.085  # of the width: 92 px on a 1080 px slide (platforms crop edges in the grid view)
+HEADING_SIZE, HEADING_MIN = 0.070, 0.026  # of the width
+BODY_SIZE, BODY_MIN = 0.044, 0.020
+TITLE_SIZE, TITLE_MIN = 0.092, 0.030
+SHRINK = 0.92
+LINE_SPACING = 1.22
+ELLIPSIS = "…"
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,14 @@ class Box:
     right: int
     bottom: int
 
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
     def contains(self, other: tuple[float, float, float, float]) -> bool:
         x0, y0, x1, y1 = other
         return x0 >= self.left and y0 >= self.top and x1 <= self.right and y1 <= self.bottom
@@ -42,18 +61,19 @@ class Box:
 
 @dataclass
 class TextBlock:
-    box: Box  # where the block may go
+    box: Box  # the area the block was fitted into
     drawn: tuple[float, float, float, float]  # the union of the drawn lines' bounding boxes
     size: int
     lines: list[str]
     truncated: bool
+    role: str = ""  # "title", "heading", "body", "badge", "footer"
 
 
 @dataclass
 class SlideLayout:
     path: Path
     canvas: Box
-    content: Box
+    content: Box  # inside the margins: every text block is drawn within it
     blocks: list[TextBlock] = field(default_factory=list)
 
 
@@ -64,138 +84,329 @@ class CarouselResult:
     layouts: list[SlideLayout]
 
 
-def _wrap(draw, text: str, font, width: int) -> list[str]:
-    """Lines of `text` no wider than `width` pixels; a word wider than a line is broken by characters."""
+# ---------------------------------------------------------------------------------------------- text fitting
+
+
+@lru_cache(maxsize=256)
+def _font(path: str, size: int):  # noqa: ANN202 - PIL type imported lazily
+    from PIL import ImageFont
+
+    return ImageFont.truetype(path, size)
+
+
+@lru_cache(maxsize=65536)
+def _advance(font_path: str, size: int, text: str) -> float:
+    return _font(font_path, size).getlength(text)
+
+
+@lru_cache(maxsize=8192)
+def _ink(font_path: str, size: int, text: str) -> tuple[float, float, float, float]:
+    """The line's ink box drawn at (0, 0) with the left-ascender anchor, widened to its advance width."""
+    left, top, right, bottom = _font(font_path, size).getbbox(text, anchor="la")
+    return min(left, 0), min(top, 0), max(right, _advance(font_path, size, text)), bottom
+
+
+def _ink_width(font_path: str, size: int, text: str) -> float:
+    left, _, right, _ = _ink(font_path, size, text)
+    return right - left if text else 0.0
+
+
+def _slack(size: int) -> int:
+    """Room kept free at the end of a line while wrapping by advance widths (cheap, cached per word), for
+    ink that reaches past the advance; every line's real ink box is checked before a size is accepted."""
+    return math.ceil(size * 0.1)
+
+
+def _one_line(font_path: str, size: int, text: str, width: float) -> str:
+    """`text` on one line of at most `width` pixels, cut with an ellipsis when it is longer."""
+    text = " ".join(text.split())
+    if _ink_width(font_path, size, text) <= width:
+        return text
+    while text and _ink_width(font_path, size, text + ELLIPSIS) > width:
+        text = text[:-1]
+    return text.rstrip() + ELLIPSIS if text else ""
+
+
+def _break_word(font_path: str, size: int, word: str, width: float) -> list[str]:
+    """A word wider than the line, cut into pieces that fit (binary search for each cut)."""
+    pieces: list[str] = []
+    while word and _advance(font_path, size, word) > width:
+        lo, hi = 1, len(word)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if _advance(font_path, size, word[:mid]) <= width:
+                lo = mid
+            else:
+                hi = mid - 1
+        pieces.append(word[:lo])
+        word = word[lo:]
+    return pieces + ([word] if word else [])
+
+
+def _wrap(font_path: str, size: int, text: str, width: int) -> list[str]:
+    """Lines no wider than `width` pixels, filled greedily; paragraphs (newlines) start new lines.
+
+    A line's width is taken as the sum of its words' advances and spaces (cached per word), which is what
+    drawing it measures up to kerning across a space; `_slack` covers that and any overhang.
+    """
+    room = width - _slack(size)
+    space = _advance(font_path, size, " ")
     lines: list[str] = []
     for paragraph in text.split("\n"):
-        line = ""
-        for word in paragraph.split(" "):
-            candidate = f"{line} {word}".strip()
-            if draw.textlength(candidate, font=font) <= width:
-                line = candidate
+        line, used = "", 0.0
+        for word in paragraph.split():
+            advance = _advance(font_path, size, word)
+            if line and used + space + advance <= room:
+                line, used = f"{line} {word}", used + space + advance
                 continue
             if line:
                 lines.append(line)
-            while draw.textlength(word, font=font) > width:  # break a too-long word
-                cut = len(word)
-                while cut > 1 and draw.textlength(word[:cut], font=font) > width:
-                    cut -= 1
-                lines.append(word[:cut])
-                word = word[cut:]
-            line = word
-        lines.append(line)
-    return [ln for ln in lines if ln] or [""]
-
-
-def _fit(draw, text: str, font_path: Path, box: Box, *, largest: int, smallest: int, spacing: float = 1.25):
-    """(font, lines, line height, truncated): the largest size at which `text` fits `box`."""
-    from PIL import ImageFont
-
-    width, height = box.right - box.left, box.bottom - box.top
-    size = largest
-    while True:
-        font = ImageFont.truetype(str(font_path), size)
-        line_height = int(size * spacing)
-        lines = _wrap(draw, text, font, width)
-        if len(lines) * line_height <= height:
-            return font, lines, line_height, False
-        if size <= smallest:
-            break
-        size = max(smallest, int(size * 0.9))
-    # Still too long at the smallest size: keep what fits and end it with an ellipsis.
-    keep = max(1, height // line_height)
-    lines = lines[:keep]
-    last = lines[-1]
-    while last and draw.textlength(last + "…", font=font) > width:
-        last = last[:-1].rstrip()
-    lines[-1] = last + "…"
-    return font, lines, line_height, True
-
-
-def _draw_block(draw, text: str, font_path: Path, box: Box, *, colour, largest: int, smallest: int) -> TextBlock:
-    font, lines, line_height, truncated = _fit(draw, text, font_path, box, largest=largest, smallest=smallest)
-    y = box.top
-    drawn: list[tuple[float, float, float, float]] = []
-    for line in lines:
+            *full, line = _break_word(font_path, size, word, room)
+            lines.extend(full)
+            used = _advance(font_path, size, line)
         if line:
-            draw.text((box.left, y), line, font=font, fill=colour)
-            drawn.append(draw.textbbox((box.left, y), line, font=font))
-        y += line_height
-    if drawn:
-        union = (min(b[0] for b in drawn), min(b[1] for b in drawn), max(b[2] for b in drawn), max(b[3] for b in drawn))
-    else:
-        union = (box.left, box.top, box.left, box.top)
-    return TextBlock(box=box, drawn=union, size=font.size, lines=lines, truncated=truncated)
+            lines.append(line)
+    return lines
 
 
-def _save(image, path: Path) -> None:
+@dataclass
+class _Fitted:
+    font_path: Path
+    size: int
+    lines: list[str]
+    truncated: bool = False
+
+    @property
+    def font(self):  # noqa: ANN201
+        return _font(str(self.font_path), self.size)
+
+    @property
+    def step(self) -> int:
+        return round(self.size * LINE_SPACING)
+
+    def bounds(self) -> tuple[float, float]:
+        """(top, bottom) of the ink relative to the first line's anchor: at least the font's line box, more
+        where glyphs (stacked accents) reach further."""
+        if not self.lines:
+            return 0.0, 0.0
+        path = str(self.font_path)
+        inks = [_ink(path, self.size, line) for line in self.lines]
+        top = min(ink[1] for ink in inks)
+        bottom = max(i * self.step + ink[3] for i, ink in enumerate(inks))
+        return top, max(bottom, (len(self.lines) - 1) * self.step + sum(self.font.getmetrics()))
+
+    def height(self) -> float:
+        top, bottom = self.bounds()
+        return bottom - top
+
+    def widest(self) -> float:
+        return max((_ink_width(str(self.font_path), self.size, line) for line in self.lines), default=0.0)
+
+
+def _truncate(fitted: _Fitted, width: int, max_height: float) -> _Fitted:
+    """Keep the lines that fit `max_height` and end the last one with an ellipsis."""
+    while fitted.lines and fitted.height() > max_height:
+        fitted.lines.pop()
+        fitted.truncated = True
+    if fitted.truncated:
+        path = str(fitted.font_path)
+        if not fitted.lines:
+            fitted.lines = [ELLIPSIS]
+            if fitted.height() > max_height:
+                fitted.lines = []
+            return fitted
+        last = fitted.lines[-1]
+        while last and _ink_width(path, fitted.size, last + ELLIPSIS) > width:
+            last = last[:-1]
+        fitted.lines[-1] = last.rstrip() + ELLIPSIS
+    return fitted
+
+
+def _fit_stack(parts: list[tuple[str, Path, float, float]], *, width: int, height: int, gap: float) -> list[_Fitted]:
+    """Fit text blocks stacked top to bottom (each (text, font, largest px, smallest px)) into width×height.
+
+    1. Start every block at its largest size; wrap by measured width.
+    2. While the stack (blocks + gaps between non-empty ones) is too tall or too wide, or a word is wider
+       than a line, shrink every block by SHRINK, never below its smallest size: a smaller font reads
+       better than a word cut in two.
+    3. If no size fits without cutting words, do it again allowing words to be broken across lines.
+    4. At the smallest sizes, cut the blocks from the last one up with an ellipsis until the stack fits.
+    """
+    for allow_break in (False, True):
+        scale = 1.0
+        while True:
+            fitted = []
+            whole_words = True
+            for text, font_path, largest, smallest in parts:
+                size = max(round(smallest), round(largest * scale))
+                path = str(font_path)
+                fitted.append(_Fitted(font_path, size, _wrap(path, size, text, width)))
+                room = width - _slack(size)
+                whole_words = whole_words and all(_advance(path, size, word) <= room for word in text.split())
+            if (
+                (whole_words or allow_break)
+                and _stack_height(fitted, gap) <= height
+                and all(f.widest() <= width for f in fitted)
+            ):
+                return fitted
+            if all(f.size <= round(p[3]) for f, p in zip(fitted, parts, strict=True)):
+                break
+            scale *= SHRINK
+    for index in range(len(fitted) - 1, -1, -1):
+        above = _stack_height(fitted[:index], gap)
+        room = height - above - (gap if above else 0)
+        _truncate(fitted[index], width, max(room, 0))
+        if _stack_height(fitted, gap) <= height:
+            break
+    return fitted
+
+
+def _stack_height(fitted: list[_Fitted], gap: float) -> float:
+    heights = [f.height() for f in fitted if f.lines]
+    return sum(heights) + gap * max(len(heights) - 1, 0)
+
+
+def _draw(draw, fitted: _Fitted, *, x: int, y: float, colour, box: Box, role: str) -> TextBlock:  # noqa: ANN001
+    """Draw the lines from (x, y) downwards; returns the block with the union of what was drawn."""
+    boxes = []
+    top, _ = fitted.bounds()
+    for i, line in enumerate(fitted.lines):
+        left = _ink(str(fitted.font_path), fitted.size, line)[0]
+        # Ink reaching left of or above its origin is shifted back inside the block's box.
+        at = (x - left, y - top + i * fitted.step)
+        draw.text(at, line, font=fitted.font, fill=colour, anchor="la")
+        boxes.append(draw.textbbox(at, line, font=fitted.font, anchor="la"))
+    union = (
+        (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+        if boxes
+        else (x, y, x, y)
+    )
+    return TextBlock(
+        box=box, drawn=union, size=fitted.size, lines=list(fitted.lines), truncated=fitted.truncated, role=role
+    )
+
+
+# ---------------------------------------------------------------------------------------------- slides
+
+
+def _save(image, path: Path) -> None:  # noqa: ANN001
     with atomic_output(path) as tmp:
         image.save(tmp, format="PNG", optimize=True)
 
 
 def render_carousel(
-    slides: list[Slide], *, title: str, out_dir: Path, fonts: Fonts, size: tuple[int, int] = (1080, 1350),
-    theme: str = "dark", brand: str = "",
-) -> CarouselResult:  # fmt: skip
-    """slide-00.png (the cover: the title), slide-01.png … one per slide, and carousel.zip."""
-    from PIL import Image, ImageDraw, ImageFont
+    slides: list[Slide],
+    *,
+    title: str,
+    out_dir: Path,
+    fonts: Fonts,
+    size: tuple[int, int] = (1080, 1350),
+    theme: str = "dark",
+    brand: str = "",
+    cover: bool = True,
+) -> CarouselResult:
+    """Write slide-00.png (the cover with the title, unless `cover=False`), slide-01.png … one per slide, and
+    carousel.zip into `out_dir` (each via a temp name). Slides keep the given order; the badge shows
+    `Slide.number`, the footer the position ("2 / 5") and `brand`."""
+    from PIL import Image, ImageDraw
 
-    colours = THEMES.get(theme, THEMES["dark"])
+    if theme not in THEMES:
+        raise ValueError(f"theme must be one of {sorted(THEMES)}, not {theme!r}")
+    colours = THEMES[theme]
     width, height = size
+    margin = round(width * MARGIN)
     canvas = Box(0, 0, width, height)
-    content = Box(MARGIN, MARGIN, width - MARGIN, height - MARGIN)
+    content = Box(margin, margin, width - margin, height - margin)
+    footer_size = max(12, round(width * 0.026))
+    footer_box = Box(content.left, content.bottom - round(footer_size * 1.4), content.right, content.bottom)
+    brand_text = clean_text(brand, font_path=fonts.regular)
     out_dir.mkdir(parents=True, exist_ok=True)
     total = len(slides)
     layouts: list[SlideLayout] = []
 
-    def page(name: str) -> tuple:
+    def new_page(index: int) -> tuple:
         image = Image.new("RGB", size, colours["bg"])
-        return image, ImageDraw.Draw(image), SlideLayout(path=out_dir / name, canvas=canvas, content=content)
+        return image, ImageDraw.Draw(image), SlideLayout(path=out_dir / f"slide-{index:02d}.png", canvas=canvas, content=content)  # fmt: skip
 
-    def footer(draw, layout: SlideLayout, text: str) -> None:
-        box = Box(content.left, content.bottom - 50, content.right, content.bottom)
-        layout.blocks.append(
-            _draw_block(draw, text, fonts.regular, box, colour=colours["muted"], largest=30, smallest=18)
+    def footer(draw, layout: SlideLayout, left: str, right: str) -> None:  # noqa: ANN001
+        """Brand on the left, position on the right, one line; the brand is cut with an ellipsis if need be."""
+        regular = str(fonts.regular)
+        right_line = _one_line(regular, footer_size, right, footer_box.width)
+        right_w = _ink_width(regular, footer_size, right_line)
+        if right_line and _Fitted(fonts.regular, footer_size, [right_line]).height() <= footer_box.height:
+            fitted = _Fitted(fonts.regular, footer_size, [right_line])
+            x = footer_box.right - math.ceil(right_w)
+            layout.blocks.append(_draw(draw, fitted, x=x, y=footer_box.top, colour=colours["muted"], box=footer_box, role="footer"))  # fmt: skip
+        room = footer_box.width - math.ceil(right_w) - 2 * footer_size
+        left_line = _one_line(regular, footer_size, left, room) if room > footer_size else ""
+        if left_line and _Fitted(fonts.regular, footer_size, [left_line]).height() <= footer_box.height:
+            fitted = _Fitted(fonts.regular, footer_size, [left_line], truncated=left_line != left)
+            layout.blocks.append(_draw(draw, fitted, x=footer_box.left, y=footer_box.top, colour=colours["muted"], box=footer_box, role="footer"))  # fmt: skip
+
+    # 1. The cover: an accent bar and the title, centred vertically in the space above the footer.
+    if cover:
+        image, draw, layout = new_page(0)
+        bar_h = max(4, round(width * 0.011))
+        draw.rectangle((content.left, content.top, content.left + round(width * 0.13), content.top + bar_h), fill=colours["accent"])  # fmt: skip
+        area = Box(content.left, content.top + bar_h * 4, content.right, footer_box.top - round(width * 0.05))
+        (title_fit,) = _fit_stack(
+            [(clean_text(title, font_path=fonts.bold), fonts.bold, width * TITLE_SIZE, width * TITLE_MIN)],
+            width=area.width, height=area.height, gap=0,
+        )  # fmt: skip
+        y = area.top + (area.height - title_fit.height()) / 2
+        layout.blocks.append(_draw(draw, title_fit, x=area.left, y=y, colour=colours["fg"], box=area, role="title"))
+        swipe = f"{total} slide{'s' if total != 1 else ''}  →" if total else ""
+        footer(draw, layout, brand_text, swipe)
+        _save(image, layout.path)
+        layouts.append(layout)
+
+    # 2. One slide per step: number badge, heading, accent rule, body; the text block centred in its area.
+    for position, slide in enumerate(slides, start=1):
+        image, draw, layout = new_page(position)
+        radius = round(width * 0.045)
+        badge = Box(content.left, content.top, content.left + 2 * radius, content.top + 2 * radius)
+        draw.ellipse((badge.left, badge.top, badge.right - 1, badge.bottom - 1), fill=colours["accent"])
+        label = clean_text(str(slide.number)) or str(position)
+        inner = round(radius * 1.3)  # the square inside the circle the number may use
+        (label_fit,) = _fit_stack([(label, fonts.bold, radius * 0.95, 6)], width=inner, height=inner, gap=0)
+        label_h = label_fit.height()
+        label_w = label_fit.widest()
+        cx, cy = (badge.left + badge.right) / 2, (badge.top + badge.bottom) / 2
+        layout.blocks.append(_draw(draw, label_fit, x=round(cx - label_w / 2), y=cy - label_h / 2, colour=colours["on_accent"], box=badge, role="badge"))  # fmt: skip
+
+        area = Box(
+            content.left, badge.bottom + round(width * 0.06), content.right, footer_box.top - round(width * 0.05)
         )
-
-    # The cover.
-    image, draw, layout = page("slide-00.png")
-    draw.rectangle((content.left, content.top, content.left + 140, content.top + 12), fill=colours["accent"])
-    title_box = Box(content.left, content.top + 80, content.right, content.bottom - 140)
-    layout.blocks.append(_draw_block(draw, clean_text(title, font_path=fonts.bold), fonts.bold, title_box,
-                                     colour=colours["fg"], largest=96, smallest=36))  # fmt: skip
-    footer(
-        draw,
-        layout,
-        clean_text(
-            f"{brand + ' · ' if brand else ''}{total} slide{'s' if total != 1 else ''} — swipe →",
-            font_path=fonts.regular,
-        ),
-    )
-    _save(image, layout.path)
-    layouts.append(layout)
-
-    for index, slide in enumerate(slides, start=1):
-        image, draw, layout = page(f"slide-{index:02d}.png")
-        # The number badge.
-        r = 48
-        cx, cy = content.left + r, content.top + r
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colours["accent"])
-        badge_font = ImageFont.truetype(str(fonts.bold), 44)
-        draw.text((cx, cy), str(slide.number), font=badge_font, fill=(255, 255, 255), anchor="mm")
-        heading_box = Box(content.left, content.top + 2 * r + 50, content.right, content.top + 2 * r + 50 + 380)
-        body_box = Box(content.left, heading_box.bottom + 40, content.right, content.bottom - 90)
-        layout.blocks.append(_draw_block(draw, clean_text(slide.heading, font_path=fonts.bold), fonts.bold,
-                                         heading_box, colour=colours["fg"], largest=76, smallest=32))  # fmt: skip
-        layout.blocks.append(_draw_block(draw, clean_text(slide.text, font_path=fonts.regular), fonts.regular,
-                                         body_box, colour=colours["fg"], largest=50, smallest=26))  # fmt: skip
-        footer(draw, layout, f"{index} / {total}")
+        rule_h, rule_gap = max(3, round(width * 0.006)), round(width * 0.035)
+        gap = rule_gap * 2 + rule_h
+        heading_fit, body_fit = _fit_stack(
+            [
+                (clean_text(slide.heading, font_path=fonts.bold), fonts.bold, width * HEADING_SIZE, width * HEADING_MIN),
+                (clean_text(slide.text, font_path=fonts.regular, keep_newlines=True), fonts.regular, width * BODY_SIZE, width * BODY_MIN),
+            ],
+            width=area.width, height=area.height, gap=gap,
+        )  # fmt: skip
+        # Centre the block a little above the middle of its area: it reads as placed, not floating.
+        stack = _stack_height([heading_fit, body_fit], gap)
+        y = area.top + max(0.0, (area.height - stack) * 0.4)
+        if heading_fit.lines:
+            block = _draw(draw, heading_fit, x=area.left, y=y, colour=colours["fg"], box=area, role="heading")
+            layout.blocks.append(block)
+            y += heading_fit.height() + rule_gap
+            if body_fit.lines:
+                draw.rectangle((area.left, y, area.left + round(width * 0.09), y + rule_h - 1), fill=colours["accent"])
+                y += rule_h + rule_gap
+        if body_fit.lines:
+            layout.blocks.append(_draw(draw, body_fit, x=area.left, y=y, colour=colours["body"], box=area, role="body"))
+        footer(draw, layout, brand_text, f"{position} / {total}")
         _save(image, layout.path)
         layouts.append(layout)
 
     paths = [layout.path for layout in layouts]
     zip_path = out_dir / "carousel.zip"
-    with atomic_output(zip_path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-        for path in paths:
-            zf.write(path, arcname=path.name)
+    with atomic_output(zip_path) as tmp:
+        # PNGs are already compressed: store them.
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+            for path in paths:
+                archive.write(path, arcname=path.name)
     return CarouselResult(paths=paths, zip_path=zip_path, layouts=layouts)

@@ -20,6 +20,7 @@ SEARCH_DIRS = (
 )
 REGULAR = "DejaVuSans.ttf"
 BOLD = "DejaVuSans-Bold.ttf"
+MAX_MARKS = 2
 
 
 @dataclass(frozen=True)
@@ -85,11 +86,20 @@ def clean_text(text: str, *, font_path: Path | None = None, keep_newlines: bool 
        they are invisible or reorder what is drawn, so a caption could not be read as written.
     3. With `font_path`, characters the font has no glyph for (emoji, CJK in DejaVu) are dropped rather than
        drawn as empty boxes.
-    4. Runs of spaces collapse to one; each line is stripped.
+    4. At most MAX_MARKS combining marks are kept on one base character: "Zalgo" text stacks dozens, which
+       would reach far outside any box its line was measured for.
+    5. Runs of spaces collapse to one; each line is stripped.
     Markup (`{\\b1}`, `%{…}`, `<script>`) is NOT touched: the renderers draw it literally, never interpret it.
     """
     out: list[str] = []
+    marks = 0
     for ch in unicodedata.normalize("NFC", text):
+        if unicodedata.category(ch) in ("Mn", "Me"):
+            marks += 1
+            if marks > MAX_MARKS:
+                continue
+        else:
+            marks = 0
         if ch == "\n" and keep_newlines:
             out.append("\n")
             continue

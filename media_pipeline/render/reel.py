@@ -1,41 +1,51 @@
-"""A reel: a vertical 1080×1920 MP4 cut from a time range of the source, with burned-in captions shown
-two or three words at a time (the style short-form viewers expect).
+"""Cut a vertical reel (9:16 MP4) out of a source video, with short-form captions burned in.
 
-Framing:
-- "blur": the whole frame, scaled to the width, over a blurred and zoomed copy of itself filling 9:16;
-- "crop": a centre crop of a landscape source to 9:16.
-A source that is already vertical or square always keeps its whole frame (fitted, blurred fill around it):
-cropping it to 9:16 would cut away the subject.
-
-Captions are untrusted text (a transcript, a model). They are drawn with ffmpeg's drawtext from one text
-file each with `expansion=none`, so `%{...}`, ASS tags, quotes or `<script>` are drawn as the characters
-they are, never interpreted; the file paths are ours.
+Captions are drawn with one ffmpeg `drawtext` per caption, each reading its text from a file we write
+(`textfile=`) with `expansion=none`. So caption text never passes through the filtergraph parser nor through
+drawtext's `%{…}` expansion nor through an ASS parser: untrusted LLM/user text is drawn exactly as written,
+and the only values we escape in the graph are our own file paths.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
+import math
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from ..errors import MediaError
 from ..files import atomic_output
-from ..probe import PROTOCOL_WHITELIST, MediaInfo, clock, input_options
+from ..probe import FORMAT_WHITELIST, PROTOCOL_WHITELIST, MediaInfo, clock
 from ..process import CancelToken, ProcessFailed, run
 from ..transcript.types import Segment
 from .fonts import Fonts, clean_text
 
-MIN_SECONDS = 1.0
-CAPTION_HEIGHT_SHARE = 0.07  # caption text ≈ 7 % of the frame height
-CAPTION_Y_SHARE = 0.70  # top of the caption line: the lower-middle third, clear of the platform's buttons
-WORD_GAP = 0.6  # a pause this long starts a new caption
+MODES = ("blur", "crop")
+AUDIO_BITRATE = "128k"
+CRF = "21"
+# A landscape source is cropped (mode="crop") only when clearly wider than tall; square and vertical
+# sources are always fitted whole, so the subject is never cut off.
+CROP_MIN_ASPECT = 1.05
+MAX_FPS = 60
+# Caption look: ≈7 % of the height, shrunk (to 4.5 %, then further only for one very long word) to stay on
+# one line inside the side margins; text centred on a line 70 % down the frame (the lower-middle third,
+# above the platform's own buttons and description).
+CAPTION_SIZE = 0.07
+CAPTION_MIN_SIZE = 0.045
+CAPTION_MARGIN = 0.08
+CAPTION_CENTRE = 0.70
+# A pause longer than this ends a caption group even when it has room for another word.
+PAUSE_BREAK = 0.6
+# A caption stays up through a gap this short, so the text does not flicker between groups.
+HOLD_GAP = 0.5
 
 
 @dataclass(frozen=True)
 class Caption:
-    start: float  # seconds in the SOURCE
+    start: float  # SOURCE seconds
     end: float
     text: str
 
@@ -43,160 +53,324 @@ class Caption:
 @dataclass(frozen=True)
 class ReelResult:
     path: Path
-    duration: float
+    duration: float  # measured from the written file
     width: int
     height: int
-    seconds: float
+    seconds: float  # wall time spent
     size: int
 
 
+# ---------------------------------------------------------------------------------------------- captions
+
+
 def captions_from_words(
-    words: list[tuple[float, float, str]], *, start: float, end: float, max_words: int = 3, max_chars: int = 18
+    words: Sequence[tuple[float, float, str]],
+    *,
+    start: float,
+    end: float,
+    max_words: int = 3,
+    max_chars: int = 18,
 ) -> list[Caption]:
-    """Group timed words into short captions: at most `max_words` words and, where possible, `max_chars`
-    characters; a pause starts a new one. Words outside [start, end] are left out, times are clipped."""
-    inside = [(max(s, start), min(e, end), t.strip()) for s, e, t in words if e > start and s < end and t.strip()]
+    """Group timed words into short-form captions (2–3 words each), in source seconds, clipped to [start, end].
+
+    1. Keep the words that overlap [start, end]; clip their times to the range.
+    2. Fill a group greedily; a group ends when the next word would pass `max_words` or `max_chars`
+       (a single longer word stands alone), after a word ending a sentence, or at a pause > PAUSE_BREAK.
+    3. A group lasts from its first word's start to its last word's end, held through short gaps to the next.
+    """
+    kept: list[tuple[float, float, str]] = []
+    for w_start, w_end, text in sorted(words, key=lambda w: (w[0], w[1])):
+        text = " ".join(str(text).split())
+        w_end = max(w_end, w_start)
+        # A word cut by the range's edge is kept, clipped: it shares a caption with its neighbours anyway.
+        inside = w_start < end and w_end > start if w_end > w_start else start <= w_start < end
+        if not text or not inside:
+            continue
+        kept.append((max(w_start, start), min(w_end, end), text))
+
     groups: list[list[tuple[float, float, str]]] = []
-    for word in inside:
+    for word in kept:
         current = groups[-1] if groups else None
-        if current is not None:
-            text = " ".join(w[2] for w in current) + " " + word[2]
-            if len(current) < max_words and len(text) <= max_chars and word[0] - current[-1][1] < WORD_GAP:
+        if current:
+            joined = " ".join(w[2] for w in current) + " " + word[2]
+            ends_sentence = current[-1][2][-1] in ".!?…"
+            pause = word[0] - current[-1][1]
+            if len(current) < max_words and len(joined) <= max_chars and not ends_sentence and pause <= PAUSE_BREAK:
                 current.append(word)
                 continue
         groups.append([word])
-    captions = []
+
+    captions: list[Caption] = []
     for i, group in enumerate(groups):
-        cap_end = group[-1][1]
-        if i + 1 < len(groups):  # hold each caption until the next one, unless there is a real pause
-            nxt = groups[i + 1][0][0]
-            cap_end = nxt if nxt - cap_end < WORD_GAP else cap_end
-        captions.append(Caption(group[0][0], max(cap_end, group[0][0] + 0.05), " ".join(w[2] for w in group)))
+        c_start, c_end = group[0][0], group[-1][1]
+        if i + 1 < len(groups):
+            following = groups[i + 1][0][0]
+            if following - c_end <= HOLD_GAP:
+                c_end = following
+        if c_end > c_start:
+            captions.append(Caption(start=c_start, end=c_end, text=" ".join(w[2] for w in group)))
     return captions
 
 
-def captions_from_segments(segments: list[Segment], *, start: float, end: float, **kwargs) -> list[Caption]:
-    """Captions from a transcript: word times where the transcript has them, otherwise each segment's
-    words spread evenly over its duration."""
+def captions_from_segments(
+    segments: Sequence[Segment],
+    *,
+    start: float,
+    end: float,
+    max_words: int = 3,
+    max_chars: int = 18,
+) -> list[Caption]:
+    """Captions from a transcript: word times where a segment has them, otherwise the segment's words
+    spread evenly over its duration."""
     words: list[tuple[float, float, str]] = []
-    for seg in segments:
-        if seg.end <= start or seg.start >= end:
+    for segment in segments:
+        if segment.end <= start or segment.start >= end:
             continue
-        if seg.words:
-            words += [(w.start, w.end, w.text) for w in seg.words]
+        if segment.words:
+            words.extend((w.start, w.end, w.text) for w in segment.words)
             continue
-        parts = seg.text.split()
-        if not parts:
-            continue
-        step = max(seg.end - seg.start, 0.01) / len(parts)
-        words += [(seg.start + i * step, seg.start + (i + 1) * step, p) for i, p in enumerate(parts)]
-    return captions_from_words(words, start=start, end=end, **kwargs)
+        tokens = segment.text.split()
+        step = max(segment.end - segment.start, 0.0) / max(len(tokens), 1)
+        words.extend((segment.start + i * step, segment.start + (i + 1) * step, t) for i, t in enumerate(tokens))
+    return captions_from_words(words, start=start, end=end, max_words=max_words, max_chars=max_chars)
 
 
-def _font_size(text: str, font: Path, *, base: int, max_width: int) -> int:
-    """The caption's size: `base`, or smaller so the line fits `max_width` pixels."""
+@dataclass(frozen=True)
+class _Drawn:
+    start: float  # CLIP seconds
+    end: float
+    text: str
+    size: int
+
+
+@lru_cache(maxsize=256)
+def _font(path: str, size: int):  # noqa: ANN202 - PIL type only imported lazily
     from PIL import ImageFont
 
-    width = ImageFont.truetype(str(font), base).getlength(text)
-    if width <= max_width:
-        return base
-    return max(24, int(base * max_width / width))
+    # BASIC layout measures like drawtext does (FreeType advances and kerning, no shaping engine).
+    return ImageFont.truetype(path, size, layout_engine=ImageFont.Layout.BASIC)
 
 
-def framing_filter(info: MediaInfo, *, mode: str, width: int, height: int) -> str:
-    """The video part of the filter graph, from [0:v] to [framed]."""
-    aspect = info.width / info.height if info.height else 1.0
-    crop = mode == "crop" and aspect > 1.2  # only a landscape source is cropped; vertical/square keep all
-    if crop:
-        return (f"[0:v]crop=w='trunc(ih*{width}/{height}/2)*2':h=ih,scale={width}:{height},setsar=1[framed]")  # fmt: skip
-    # Blurred fill: the background is made small (cheap to blur), blurred, then scaled up.
-    small_w, small_h = width // 4, height // 4
-    return (
-        f"[0:v]split=2[bgsrc][fgsrc];"
-        f"[bgsrc]scale={small_w}:{small_h}:force_original_aspect_ratio=increase,crop={small_w}:{small_h},"
-        f"boxblur=10:2,scale={width}:{height},setsar=1[bg];"
-        f"[fgsrc]scale={width}:{height}:force_original_aspect_ratio=decrease:force_divisible_by=2,setsar=1[fg];"
-        f"[bg][fg]overlay=(W-w)/2:(H-h)/2[framed]"
-    )
+def _text_width(font_path: Path, size: int, text: str) -> float:
+    font = _font(str(font_path), size)
+    left, _, right, _ = font.getbbox(text)
+    # The outline adds its width on both sides.
+    return max(right, font.getlength(text)) - min(left, 0) + 2 * _border(size)
 
 
-def _escape_path(path: Path) -> str:
-    """A path inside a filter graph option (our own temp names; escape anyway)."""
-    return str(path).replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'").replace(",", "\\,")
+def _border(size: int) -> int:
+    return max(2, round(size * 0.08))
 
 
-def caption_filters(captions: list[Caption], *, start: float, end: float, folder: Path, fonts: Fonts,
-                    width: int, height: int) -> str:  # fmt: skip
-    """drawtext filters, one per caption, each from its own text file (expansion off), shown during its
-    time relative to the clip."""
-    base = int(height * CAPTION_HEIGHT_SHARE)
-    parts = []
-    for i, cap in enumerate(captions):
-        text = clean_text(cap.text, font_path=fonts.bold)
-        t0, t1 = max(cap.start, start) - start, min(cap.end, end) - start
-        if not text or t1 <= t0:
+def _fit(text: str, *, font_path: Path, width: int, height: int) -> list[tuple[str, int, float]]:
+    """Split `text` into one-line pieces that fit the frame: (text, font size, share of the caption's time).
+
+    Shrinks from CAPTION_SIZE to CAPTION_MIN_SIZE; text still too wide is split between words into
+    consecutive captions, and a single word still too wide shrinks until it fits (never overflows).
+    """
+    room = width * (1 - 2 * CAPTION_MARGIN)
+    size = round(height * CAPTION_SIZE)
+    floor = round(height * CAPTION_MIN_SIZE)
+    while size > floor and _text_width(font_path, size, text) > room:
+        size = max(floor, math.floor(size * 0.94))
+    if _text_width(font_path, size, text) <= room:
+        return [(text, size, 1.0)]
+    words = text.split(" ")
+    if len(words) == 1:
+        while size > 8 and _text_width(font_path, size, text) > room:
+            size -= 2
+        return [(text, size, 1.0)]
+    half = len(words) // 2
+    parts = [" ".join(words[:half]), " ".join(words[half:])]
+    total = len(text)
+    pieces: list[tuple[str, int, float]] = []
+    for part in parts:
+        share = len(part) / total
+        pieces.extend((t, s, f * share) for t, s, f in _fit(part, font_path=font_path, width=width, height=height))
+    return pieces
+
+
+def _plan_captions(
+    captions: Sequence[Caption], *, start: float, end: float, font_path: Path, width: int, height: int
+) -> list[_Drawn]:
+    """Captions as drawn: cleaned text, clip-relative times clipped to the reel, no two on screen at once."""
+    ordered = sorted(captions, key=lambda c: (c.start, c.end))
+    drawn: list[_Drawn] = []
+    for i, caption in enumerate(ordered):
+        c_start, c_end = max(caption.start, start), min(caption.end, end)
+        if i + 1 < len(ordered):
+            c_end = min(c_end, max(ordered[i + 1].start, c_start))
+        text = clean_text(caption.text, font_path=font_path)
+        if c_end <= c_start or not text:
             continue
-        text_file = folder / f"caption-{i:04d}.txt"
-        text_file.write_text(text, encoding="utf-8")
-        size = _font_size(text, fonts.bold, base=base, max_width=int(width * 0.9))
-        parts.append(
-            f"drawtext=fontfile='{_escape_path(fonts.bold)}':textfile='{_escape_path(text_file)}':expansion=none"
-            f":fontsize={size}:fontcolor=white:borderw={max(3, size // 14)}:bordercolor=black"
-            f":x=(w-text_w)/2:y=h*{CAPTION_Y_SHARE}:enable='between(t,{t0:.3f},{t1:.3f})'"
+        at = c_start - start
+        span = c_end - c_start
+        for piece, size, share in _fit(text, font_path=font_path, width=width, height=height):
+            drawn.append(_Drawn(start=at, end=at + span * share, text=piece, size=size))
+            at += span * share
+    return drawn
+
+
+# ---------------------------------------------------------------------------------------------- ffmpeg
+
+
+def escape_filter_value(value: str) -> str:
+    """Escape a value for `key=value` inside a filtergraph (ffmpeg-filters, "Notes on filtergraph escaping"):
+    first for the filter's option parser (\\ ' :), then for the graph parser (\\ ' [ ] , ;)."""
+    value = value.replace("\\", "\\\\").replace("'", "\\'").replace(":", "\\:")
+    return "".join("\\" + ch if ch in "\\'[],;" else ch for ch in value)
+
+
+def reel_filtergraph(
+    *, mode: str, width: int, height: int, fps: float, drawn: Sequence[_Drawn], textfiles: Sequence[Path], font: Path
+) -> str:
+    """The -filter_complex graph: framing onto a width×height canvas, then one drawtext per caption.
+
+    The landscape-or-not decision is made on ffmpeg's own iw/ih (after autorotation of phone videos whose
+    frames are stored sideways), not on the probed size, so rotated vertical videos are never cropped.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    pre = "fps=30," if fps <= 0 or fps > MAX_FPS else ""
+    # The background is blurred at a quarter of the size (16× fewer pixels to blur), then scaled up.
+    bw, bh = max(2, width // 4 // 2 * 2), max(2, height // 4 // 2 * 2)
+    background = (
+        f"[a]scale={bw}:{bh}:force_original_aspect_ratio=increase,crop={bw}:{bh},boxblur=10:2,"
+        f"eq=brightness=-0.08,scale={width}:{height},setsar=1[bg]"
+    )
+    crop = f"crop=w='if(gt(iw,ih*{CROP_MIN_ASPECT}),ih*{width}/{height},iw)':h=ih," if mode == "crop" else ""
+    foreground = (
+        f"[b]{crop}scale={width}:{height}:force_original_aspect_ratio=decrease:force_divisible_by=2,setsar=1[fg]"
+    )
+    chain = ["overlay=(W-w)/2:(H-h)/2"]
+    for caption, textfile in zip(drawn, textfiles, strict=True):
+        # Baseline at a fixed height (y = baseline − the tallest glyph's ascent), so captions do not jump.
+        baseline = round(height * CAPTION_CENTRE + caption.size * 0.35)
+        chain.append(
+            "drawtext="
+            + ":".join(
+                [
+                    f"fontfile={escape_filter_value(str(font))}",
+                    f"textfile={escape_filter_value(str(textfile))}",
+                    "expansion=none",
+                    f"fontsize={caption.size}",
+                    "fontcolor=white",
+                    f"borderw={_border(caption.size)}",
+                    "bordercolor=black",
+                    "shadowcolor=black@0.45",
+                    f"shadowx=0:shadowy={max(2, caption.size // 24)}",
+                    "x=(w-text_w)/2",
+                    f"y={baseline}-max_glyph_a",
+                    f"enable='gte(t,{caption.start:.3f})*lt(t,{caption.end:.3f})'",
+                ]
+            )
         )
-    return ",".join(parts)
+    chain.append("format=yuv420p")
+    return f"[0:v]{pre}split=2[a][b];{background};{foreground};[bg][fg]" + ",".join(chain) + "[v]"
 
 
-def _probe_output(path: Path, *, ffprobe: str, cancel: CancelToken | None) -> tuple[float, int, int]:
-    argv = [ffprobe, "-v", "error", "-protocol_whitelist", PROTOCOL_WHITELIST, "-show_entries",
-            "format=duration:stream=codec_type,width,height", "-of", "json", f"file:{path}"]  # fmt: skip
-    data = json.loads(run(argv, timeout=30, cancel=cancel, what="ffprobe").stdout)
-    video = next((s for s in data.get("streams", []) if s.get("codec_type") == "video"), {})
-    return float(data["format"]["duration"]), int(video.get("width", 0)), int(video.get("height", 0))
+def reel_timeout(duration: float, *, width: int, height: int) -> float:
+    """Measured here: a 30 s 720p source to 1080×1920 takes about 0.5× real time on 2 cores; allow ~20×."""
+    return 120 + duration * max(10.0, width * height / 100_000)
 
 
 def render_reel(
-    src: Path, info: MediaInfo, *, start: float, end: float, out: Path, captions: list[Caption],
-    mode: str = "blur", fonts: Fonts, ffmpeg_bin: str = "ffmpeg", ffprobe: str = "ffprobe",
-    timeout: float | None = None, cancel: CancelToken | None = None, width: int = 1080, height: int = 1920,
-) -> ReelResult:  # fmt: skip
-    """Write the reel for [start, end) of `src` to `out` (via a temp name)."""
-    start, end = max(0.0, start), min(end, info.duration)
-    if end - start < MIN_SECONDS:
-        raise MediaError(f"The reel's range {clock(start)}–{clock(end)} is too short to cut.")
-    if not info.width or not info.height:
-        raise MediaError("This file has no picture, so no reel can be cut from it.")
+    src: Path,
+    info: MediaInfo,
+    *,
+    start: float,
+    end: float,
+    out: Path,
+    captions: list[Caption],
+    mode: str = "blur",
+    fonts: Fonts,
+    ffmpeg_bin: str = "ffmpeg",
+    ffprobe: str = "ffprobe",
+    timeout: float | None = None,
+    cancel: CancelToken | None = None,
+    width: int = 1080,
+    height: int = 1920,
+) -> ReelResult:
+    """Write `out`: source [start, end) framed to width×height, captions burned in, H.264/AAC MP4 (faststart).
+
+    The seek is accurate (input -ss with a re-encode starts at the exact time, not the keyframe before).
+    A source with no audio gets a silent AAC track, since the platforms expect one.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    if width % 2 or height % 2 or width <= 0 or height <= 0:
+        raise ValueError(f"reel size must be positive and even, not {width}x{height}")
+    start = max(0.0, start)
+    end = min(end, info.duration) if info.duration > 0 else end
+    if end - start < 0.5:
+        raise MediaError(
+            f"This reel's time range ({clock(start)}–{clock(end)}) is too short or outside the video; "
+            "choose a range inside the video that is at least half a second long.",
+            detail=f"start={start} end={end} duration={info.duration}",
+        )
     length = end - start
-    folder = Path(tempfile.mkdtemp(prefix="reel-"))
-    try:
-        graph = framing_filter(info, mode=mode, width=width, height=height)
-        captions_graph = caption_filters(captions, start=start, end=end, folder=folder, fonts=fonts,
-                                         width=width, height=height)  # fmt: skip
-        graph += f";[framed]{captions_graph + ',' if captions_graph else ''}format=yuv420p[v]"
+    drawn = _plan_captions(captions, start=start, end=end, font_path=fonts.bold, width=width, height=height)
+    with tempfile.TemporaryDirectory(prefix=".reel-", dir=_mkdir(out.parent)) as work:
+        textfiles = []
+        for i, caption in enumerate(drawn):
+            textfile = Path(work) / f"caption-{i:04d}.txt"
+            textfile.write_text(caption.text, encoding="utf-8")  # no trailing newline: it would draw as a line
+            textfiles.append(textfile)
+        graph = reel_filtergraph(
+            mode=mode, width=width, height=height, fps=info.fps, drawn=drawn, textfiles=textfiles, font=fonts.bold
+        )
         with atomic_output(out) as tmp:
-            argv = [ffmpeg_bin, "-nostdin", "-hide_banner", "-v", "error", "-y"]
-            argv += [*_input_args(), "-ss", f"{start:.3f}", "-i", f"file:{src}"]
-            argv += ["-filter_complex", graph, "-map", "[v]"]
+            argv = [
+                ffmpeg_bin, "-nostdin", "-hide_banner", "-v", "error", "-y",
+                "-format_whitelist", FORMAT_WHITELIST, "-protocol_whitelist", PROTOCOL_WHITELIST,
+                "-ss", f"{start:.3f}", "-i", f"file:{src}",
+            ]  # fmt: skip
             if info.has_audio:
-                argv += ["-map", "0:a:0", "-c:a", "aac", "-b:a", "128k", "-ac", "2"]
-            argv += ["-t", f"{length:.3f}", "-c:v", "libx264", "-preset", "veryfast", "-crf", "21",
-                     "-movflags", "+faststart", "-f", "mp4", str(tmp)]  # fmt: skip
-            # libx264 at 1080×1920 manages roughly real time per core here; allow plenty.
-            budget = timeout or 120 + length * 10
+                audio_map = "0:a:0"
+            else:
+                argv += ["-f", "lavfi", "-t", f"{length:.3f}", "-i", "anullsrc=r=48000:cl=stereo"]
+                audio_map = "1:a:0"
+            argv += [
+                "-filter_complex", graph, "-map", "[v]", "-map", audio_map, "-t", f"{length:.3f}",
+                "-c:v", "libx264", "-preset", "veryfast", "-crf", CRF, "-pix_fmt", "yuv420p",
+                "-profile:v", "high", "-force_key_frames", "expr:eq(n,0)",
+                "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-ac", "2", "-ar", "48000",
+                "-map_metadata", "-1", "-sn", "-dn", "-movflags", "+faststart", "-f", "mp4", str(tmp),
+            ]  # fmt: skip
+            limit = timeout or reel_timeout(length, width=width, height=height)
             try:
-                seconds = run(argv, timeout=budget, cancel=cancel, what="ffmpeg").seconds
+                seconds = run(argv, timeout=limit, cancel=cancel, what="ffmpeg").seconds
             except ProcessFailed as exc:
                 raise MediaError(
-                    f"We could not cut the reel from {clock(start)} to {clock(end)}; the video may be damaged there.",
+                    f"We could not make the reel from {clock(start)} to {clock(end)}; the video may be damaged "
+                    "in that part. Try another time range or upload the video again.",
                     detail=exc.detail,
                 ) from None
-            duration, out_w, out_h = _probe_output(tmp, ffprobe=ffprobe, cancel=cancel)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    return ReelResult(path=out, duration=duration, width=out_w, height=out_h, seconds=seconds,
-                      size=out.stat().st_size)  # fmt: skip
+            measured = _probe_output(tmp, ffprobe=ffprobe, cancel=cancel)
+    return ReelResult(
+        path=out,
+        duration=measured["duration"],
+        width=measured["width"],
+        height=measured["height"],
+        seconds=seconds,
+        size=out.stat().st_size,
+    )
 
 
-def _input_args() -> list[str]:
-    options = input_options()
-    return [arg for key, value in options.items() for arg in (f"-{key}", str(value))]
+def _mkdir(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _probe_output(path: Path, *, ffprobe: str, cancel: CancelToken | None) -> dict:
+    argv = [
+        ffprobe, "-v", "error", "-protocol_whitelist", PROTOCOL_WHITELIST, "-format_whitelist", "mov,mp4,m4a,3gp,3g2,mj2",
+        "-show_entries", "format=duration:stream=codec_type,width,height", "-of", "json", f"file:{path}",
+    ]  # fmt: skip
+    data = json.loads(run(argv, timeout=30, cancel=cancel, what="ffprobe").stdout or b"{}")
+    video = next((s for s in data.get("streams", []) if s.get("codec_type") == "video"), {})
+    try:
+        duration = float(data["format"]["duration"])
+    except (KeyError, TypeError, ValueError):
+        duration = 0.0
+    return {"duration": duration, "width": int(video.get("width") or 0), "height": int(video.get("height") or 0)}
