@@ -162,6 +162,7 @@ def test_captions_come_two_or_three_words_at_a_time():
              (1.8, 2.4, "parser."), (2.5, 2.7, "It"), (2.7, 2.9, "works"), (3.5, 3.9, "extraordinarily"),
              (3.9, 4.2, "fast"), (4.9, 5.3, "honestly"), (9.0, 9.5, "outside")]  # fmt: skip
     caps = captions_from_words(words, start=0.2, end=5.0)
+    assert captions_from_words([(1.0, 1.0, "Zero.")], start=0, end=5) == [Caption(1.0, 1.3, "Zero.")]
     assert [c.text for c in caps] == [
         "So today we",
         "build a parser.",
