@@ -187,6 +187,9 @@ class IntervalPipeline:
         self.failure: BaseException | None = None  # the first real error (others stop with Cancelled after it)
         self.workdir = task.workdir()
         self.silence = silence_wav(self.workdir / "speech" / "silence.wav") if self.options.enabled else None
+        # Intervals whose analysis an earlier attempt announced (a re-delivery after a crash): not again.
+        analysed = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.ANALYSIS_READY).only("data")
+        self.analysed = {row.data.get("index") for row in analysed}
 
     # --- steps -----------------------------------------------------------------------------------------
 
@@ -213,6 +216,8 @@ class IntervalPipeline:
             self.keywords.update(segments)
             analysis = events_for(signal, segments, keywords_context=self.keywords)
         data = analysis.as_dict()
+        if iv.index in self.analysed:
+            return analysis, segments
         emit(self.task.pk, "analysis_ready", message=f"{clock(iv.start)}–{clock(iv.end)}: {analysis.score}/100, {analysis.reason}",
              data=data)  # fmt: skip
         return analysis, segments

@@ -9,6 +9,7 @@ hold across every worker process.
 from __future__ import annotations
 
 import logging
+import threading
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,19 +128,24 @@ class Providers:
     _chat: ChatModel | None = field(default=None, init=False)
     _speech: SpeechEngine | None = field(default=None, init=False)
     _built: set = field(default_factory=set, init=False)
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False
+    )  # built once, by whichever thread asks first
 
     @property
     def chat(self) -> ChatModel | None:
-        if "chat" not in self._built:
-            self._chat = chat_model(self.task_id)
-            self._built.add("chat")
-        return self._chat
+        with self._lock:
+            if "chat" not in self._built:
+                self._chat = chat_model(self.task_id)
+                self._built.add("chat")
+            return self._chat
 
     @property
     def speech(self) -> SpeechEngine:
-        if self._speech is None:
-            self._speech = speech_engine(self.task_id)
-        return self._speech
+        with self._lock:
+            if self._speech is None:
+                self._speech = speech_engine(self.task_id)
+            return self._speech
 
     def close(self) -> None:
         for thing in (self._chat, self._speech):
