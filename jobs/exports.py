@@ -104,7 +104,9 @@ def build_media_zip(task: ProcessingTask) -> Path:
                 if path.is_file() and not name.endswith(".zip"):
                     # Media are compressed already; storing them saves time for nothing lost.
                     zf.write(path, arcname=name, compress_type=zipfile.ZIP_STORED)
-    for old in target.parent.glob("all-*.zip"):
-        if old != target:
-            old.unlink(missing_ok=True)
+    if task.is_finished:
+        # Older states of a finished task are not needed; while it runs, another request may still be sending one.
+        for old in target.parent.glob("all-*.zip"):
+            if old != target:
+                old.unlink(missing_ok=True)
     return target

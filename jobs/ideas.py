@@ -150,7 +150,7 @@ class IdeasWorker(threading.Thread):
         try:
             self._run()
         except Cancelled:
-            pass
+            self.error = "The job stopped before the content ideas were finished."
         except MediaError as exc:
             log.warning("ideas of task %s failed: %s (%s)", self.task.pk, exc.message, exc.detail)
             self.error = exc.message
@@ -158,7 +158,20 @@ class IdeasWorker(threading.Thread):
             log.exception("ideas of task %s crashed", self.task.pk)
             self.error = "The content ideas could not be made; the video itself is not affected."
         finally:
-            connection.close()
+            try:
+                self._settle_pending()
+            finally:
+                connection.close()
+
+    def _settle_pending(self) -> None:
+        """Pieces still pending when the worker ends will not be written by it: say so, so the page shows
+        why and their Regenerate button works."""
+        reason = self.error or "The job stopped before this piece was made."
+        for row in Idea.objects.filter(task=self.task, status=Idea.Status.PENDING):
+            row.status, row.errors = Idea.Status.DROPPED, [reason]
+            row.save(update_fields=["status", "errors", "updated_at"])
+            emit(self.task.pk, "piece_ready", message=f"Piece {row.index + 1} was not made: {reason}",
+                 data=_piece_event_data(self.task, row))  # fmt: skip
 
     def _run(self) -> None:
         from media_pipeline.ideas.generate import generate_ideas_and_pieces
@@ -205,11 +218,13 @@ class IdeasWorker(threading.Thread):
                 log.exception("rendering piece %s of task %s crashed", row.index, self.task.pk)
                 row.status, row.errors = Idea.Status.FAILED, ["Rendering this piece failed; try Regenerate."]
                 message = f"Piece {row.index + 1} could not be rendered."
+            try:
+                row.save(update_fields=["status", "errors", "files", "updated_at"])
+                emit(self.task.pk, "piece_ready", message=message, data=_piece_event_data(self.task, row))
+            except Exception:
+                log.exception("recording piece %s of task %s failed", row.index, self.task.pk)
             finally:
                 connection.close()
-            row.save(update_fields=["status", "errors", "files", "updated_at"])
-            emit(self.task.pk, "piece_ready", message=message, data=_piece_event_data(self.task, row))
-            connection.close()
 
         def on_piece(result) -> None:
             with lock:
@@ -238,6 +253,8 @@ class IdeasWorker(threading.Thread):
                 extra.update(ideas=len(result.ideas), ok=sum(p.ok for p in result.pieces))
         finally:
             renders.shutdown(wait=True)
+        # A re-delivered job may have made fewer ideas than the attempt before it: those rows are not this result.
+        Idea.objects.filter(task=self.task, index__gte=len(result.ideas)).delete()
         for note in getattr(result, "notes", []) or []:
             emit(self.task.pk, "stage", message=note)
         counts = {s: 0 for s in Idea.Status.values}
@@ -275,11 +292,14 @@ def regenerate(idea_id: int) -> str:
             emit(task.pk, "piece_ready", message=f"Piece {row.index + 1} dropped again: {'; '.join(result.errors)[:300]}",
                  data=_piece_event_data(task, row))  # fmt: skip
             return "dropped"
-        row.piece, row.status, row.errors, row.files = result.piece, Idea.Status.READY, [], {}
+        # A piece with files stays pending until they exist, so a second Regenerate is refused meanwhile.
+        rendering = row.kind != Idea.Kind.TWEET
+        row.piece, row.errors, row.files = result.piece, [], {}
+        row.status = Idea.Status.PENDING if rendering else Idea.Status.READY
         row.save(update_fields=["piece", "status", "errors", "files", "provider", "model", "updated_at"])
         emit(task.pk, "piece_ready", message=f"Piece {row.index + 1} rewritten: {row.title}",
              data=_piece_event_data(task, row))  # fmt: skip
-        if row.kind == Idea.Kind.TWEET:
+        if not rendering:
             return "ready"
         video = VideoSource(threading.Event())
         src = task.source_file() if task.source_path else None
@@ -303,7 +323,7 @@ def regenerate(idea_id: int) -> str:
     except Exception:
         # Whatever happened, the row must not stay "pending" forever: say it failed, with a sentence.
         log.exception("regenerating idea %s failed", idea_id)
-        Idea.objects.filter(pk=idea_id, status=Idea.Status.PENDING).update(
+        Idea.objects.filter(pk=idea_id, status__in=(Idea.Status.PENDING, Idea.Status.READY)).update(
             status=Idea.Status.FAILED, errors=["Regenerating this piece failed; please try again."]
         )
         row.refresh_from_db()

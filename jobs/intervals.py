@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ from django.conf import settings
 from django.db import connection
 
 from media_pipeline.errors import Cancelled, MediaError
+from media_pipeline.files import atomic_output
 from media_pipeline.plan import Interval
 from media_pipeline.probe import MediaInfo, clock
 from media_pipeline.process import CancelToken
@@ -212,9 +215,14 @@ class IntervalPipeline:
             log.warning("analysis of interval %s failed: %s (%s)", iv.index, exc.message, exc.detail)
             notes.append(f"No events for this interval: {exc.message}")
             return None, segments
-        with self.keywords_lock:
-            self.keywords.update(segments)
-            analysis = events_for(signal, segments, keywords_context=self.keywords)
+        try:
+            with self.keywords_lock:
+                self.keywords.update(segments)
+                analysis = events_for(signal, segments, keywords_context=self.keywords)
+        except Exception:  # a bug here degrades this interval, as a failed step does, and is logged
+            log.exception("events of interval %s failed", iv.index)
+            notes.append("No events for this interval: they could not be worked out.")
+            return None, segments
         data = analysis.as_dict()
         if iv.index in self.analysed:
             return analysis, segments
@@ -238,7 +246,12 @@ class IntervalPipeline:
                 return fit_to_budget(text, budget), model.provider
             except MediaError as exc:
                 notes.append(f"The commentary writer failed ({exc.message}); the offline writer stood in.")
-        text = offline_commentary(analysis, segments, style=self.options.style, budget=budget, previous=previous)
+        try:
+            text = offline_commentary(analysis, segments, style=self.options.style, budget=budget, previous=previous)
+        except Exception:  # degrade this interval only
+            log.exception("offline commentary of interval %s failed", iv.index)
+            notes.append("The commentary for this interval could not be written.")
+            return "", "offline"
         return fit_to_budget(text, budget), "offline"
 
     def _speak(self, iv: Interval, text: str, notes: list[str]):
@@ -276,6 +289,10 @@ class IntervalPipeline:
         analysis, segments = self._analyse(iv, cpu, notes)
         commentary = None
         mix = None
+        record = self.workdir / speech_name(iv.index).replace(".wav", ".json")
+        if self.options.enabled and done and record.exists():
+            # An earlier attempt cut this chunk with its commentary but died before announcing it.
+            commentary = json.loads(record.read_text())
         if self.options.enabled and not done:
             text, provider = self._text(iv, analysis, segments, notes) if analysis is not None else ("", "")
             speech = self._speak(iv, text, notes) if text else None
@@ -286,6 +303,8 @@ class IntervalPipeline:
                 self.previous[iv.index] = text
                 mix = CommentaryMix(speech=speech.path, speech_duration=speech.duration, delay=self.options.delay,
                                     duck=self.options.duck)  # fmt: skip
+                with atomic_output(record) as tmp:  # before the chunk exists: a re-delivery finds both or neither
+                    tmp.write_text(json.dumps(commentary))
             else:
                 if not text and analysis is not None and not notes:
                     notes.append("Nothing to comment on in this interval.")
@@ -325,9 +344,10 @@ class IntervalPipeline:
                     with window:  # no more than `lookahead` intervals ahead of the last chunk handed back
                         while iv.index >= handed_back["n"] + lookahead and not self.stop.is_set():
                             window.wait(timeout=0.2)
-                    if self.stop.is_set():
-                        return
                     future = results[iv.index]
+                    if self.stop.is_set():
+                        future.set_exception(Cancelled())  # taken but not done: whoever waits must not hang
+                        return
                     try:
                         future.set_result(self._interval(iv, cpu))
                     except BaseException as exc:  # noqa: BLE001 - raised to the job in run()
@@ -367,5 +387,6 @@ class IntervalPipeline:
             with window:
                 window.notify_all()
             cpu.shutdown()
+            deadline = time.monotonic() + 10  # their ffmpeg is killed within a poll; do not wait long
             for thread in drivers:
-                thread.join(timeout=30)
+                thread.join(timeout=max(0.1, deadline - time.monotonic()))

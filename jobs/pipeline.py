@@ -208,7 +208,7 @@ def _wait_for_transcript(task: ProcessingTask, worker: TranscriptWorker | None, 
 
 
 def _ingest_youtube(
-    task: ProcessingTask, cancel: CancelToken, *, providers: Providers, video: VideoSource
+    task: ProcessingTask, cancel: CancelToken, *, providers: Providers, video: VideoSource, ideas: IdeasControl
 ) -> tuple[Path | None, Transcript | None, IdeasWorker | None]:
     """Captions first (they can be shown before any video exists), then, if asked, the video itself.
 
@@ -241,13 +241,13 @@ def _ingest_youtube(
             task.pk, "stage", stage="fetch", message=f"{captions_error.message} The audio will be transcribed instead."
         )
     _check(cancel)
-    ideas = None
+    worker = None
     if captions is not None:
         duration = max((seg.end for seg in captions.segments), default=0.0)
-        ideas = _start_ideas(task, segments=lambda: captions.segments, duration=duration, analyses=lambda: [],
-                             video=video, providers=providers, cancel=cancel)  # fmt: skip
+        worker = _start_ideas(task, segments=lambda: captions.segments, duration=duration, analyses=lambda: [],
+                              video=video, providers=providers, ideas=ideas)  # fmt: skip
     if not task.params.get("download", True):
-        return None, captions, ideas
+        return None, captions, worker
 
     emit(task.pk, "stage", stage="download", progress=overall(task, "download", 0), message="Downloading the video")
     last = {"at": 0.0}
@@ -276,7 +276,7 @@ def _ingest_youtube(
     title = (got.info.title or task.title)[:255]
     ProcessingTask.objects.filter(pk=task.pk).update(source_path=str(relative), source_size=got.size, title=title)
     task.refresh_from_db()
-    return got.path, captions, ideas
+    return got.path, captions, worker
 
 
 def _captions_only(task: ProcessingTask, captions: Transcript) -> Outcome:
@@ -306,30 +306,43 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
     lands), transcript beside it → final MP4."""
     providers = Providers(task.pk)
     video = VideoSource(threading.Event())
-    ideas: IdeasWorker | None = None
+    # The ideas thread stops with the job, not only on the user's cancel: if the job fails it must not go
+    # on writing pieces (and calling providers whose connections are about to close).
+    ideas = IdeasControl(cancel=_EitherSet(cancel, threading.Event()))
     try:
         captions = None
+        worker = None
         if task.source == ProcessingTask.Source.YOUTUBE:
-            downloaded, captions, ideas = _ingest_youtube(task, cancel, providers=providers, video=video)
+            downloaded, captions, worker = _ingest_youtube(task, cancel, providers=providers, video=video, ideas=ideas)
             if downloaded is None:
                 video.set(None, None)
                 outcome = _captions_only(task, captions)
-                return _with_ideas(task, outcome, ideas, cancel)
-        outcome = _run_video(task, cancel, captions=captions, providers=providers, video=video, ideas=ideas)
-        return outcome
+                return _with_ideas(task, outcome, worker, cancel)
+        return _run_video(task, cancel, captions=captions, providers=providers, video=video, ideas=ideas,
+                          worker=worker)  # fmt: skip
     finally:
         video.ready.set()  # a reel still waiting for the video gives up
-        if ideas is not None and ideas.is_alive():
-            ideas.join(timeout=15)
+        ideas.cancel.b.set()
+        for started in ideas.workers:
+            started.join(timeout=15)
         providers.close()
 
 
+@dataclass
+class IdeasControl:
+    """How a job starts its ideas thread, and how it stops it."""
+
+    cancel: _EitherSet
+    workers: list = field(default_factory=list)
+
+
 def _start_ideas(task: ProcessingTask, *, segments, duration: float, analyses, video: VideoSource,
-                 providers: Providers, cancel: CancelToken) -> IdeasWorker | None:  # fmt: skip
+                 providers: Providers, ideas: IdeasControl) -> IdeasWorker | None:  # fmt: skip
     if not task.params.get("ideas"):
         return None
     worker = IdeasWorker(task=task, segments=segments, duration=duration, analyses=analyses, video=video,
-                         providers=providers, cancel=cancel)  # fmt: skip
+                         providers=providers, cancel=ideas.cancel)  # fmt: skip
+    ideas.workers.append(worker)
     worker.start()
     return worker
 
@@ -357,7 +370,7 @@ def _with_ideas(task: ProcessingTask, outcome: Outcome, ideas: IdeasWorker | Non
 
 
 def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcript | None, providers: Providers,
-               video: VideoSource, ideas: IdeasWorker | None) -> Outcome:  # fmt: skip
+               video: VideoSource, ideas: IdeasControl, worker: IdeasWorker | None) -> Outcome:  # fmt: skip
     src = task.source_file()
     workdir = task.workdir()
     info = _probe(task, src, cancel)
@@ -412,16 +425,16 @@ def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcrip
     def transcript_alive() -> bool:
         return transcript is not None and transcript.is_alive()
 
-    if ideas is None:
+    if worker is None:
 
         def whole_transcript() -> list:
             for iv in plan:
                 board.wait(iv.index, producing=transcript_alive, cancel=cancel)
             return [seg for iv in plan for seg in board.segments[iv.index]]
 
-        ideas = _start_ideas(task, segments=whole_transcript, duration=info.duration,
-                             analyses=lambda: analyses_from_events(task), video=video, providers=providers,
-                             cancel=cancel)  # fmt: skip
+        worker = _start_ideas(task, segments=whole_transcript, duration=info.duration,
+                              analyses=lambda: analyses_from_events(task), video=video, providers=providers,
+                              ideas=ideas)  # fmt: skip
     analysing = bool(task.params.get("commentary") or task.params.get("ideas"))
     try:
         if analysing:
@@ -481,7 +494,7 @@ def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcrip
         data={"final_url": final_url, "chunks": len(plan), "copied_chunks": copied, "duration": info.duration,
               "commentary_chunks": commentated},
     )  # fmt: skip
-    return _with_ideas(task, outcome, ideas, cancel)
+    return _with_ideas(task, outcome, worker, cancel)
 
 
 PIPELINES: dict[str, Callable[..., Outcome]] = {ProcessingTask.Kind.CHUNKS: run_chunks}

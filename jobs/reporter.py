@@ -33,13 +33,19 @@ def wake(task_id: Any) -> None:
         log.warning("could not send wake-up for task %s", task_id, exc_info=True)
 
 
+# Events that say nothing about the time left (a score, an idea, a piece) keep the task's current ETA unless
+# they give one; every other event without an ETA clears it, as before.
+KEEP = object()
+KEEPS_ETA = {"analysis_ready", "idea_ready", "piece_ready"}
+
+
 def emit(
     task_id: Any,
     type: str,
     *,
     stage: str | None = None,
     progress: float | None = None,
-    eta_seconds: float | None = None,
+    eta_seconds: float | None | object = KEEP,
     message: str = "",
     data: dict | None = None,
 ) -> ProgressUpdate:
@@ -53,17 +59,20 @@ def emit(
         fields["stage"] = stage
     if progress is not None:
         fields["progress"] = progress
-    fields["eta_seconds"] = eta_seconds
+    if eta_seconds is KEEP and type not in KEEPS_ETA:
+        eta_seconds = None
+    if eta_seconds is not KEEP:
+        fields["eta_seconds"] = eta_seconds
     with transaction.atomic():
         ProcessingTask.objects.filter(pk=task_id).update(**fields)
-        task = ProcessingTask.objects.only("last_seq", "stage", "progress").get(pk=task_id)
+        task = ProcessingTask.objects.only("last_seq", "stage", "progress", "eta_seconds").get(pk=task_id)
         row = ProgressUpdate.objects.create(
             task_id=task_id,
             seq=task.last_seq,
             type=type,
             stage=task.stage if stage is None else stage,
             progress=task.progress if progress is None else progress,
-            eta_seconds=eta_seconds,
+            eta_seconds=task.eta_seconds if eta_seconds is KEEP else eta_seconds,
             message=message,
             data=data or {},
         )

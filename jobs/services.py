@@ -333,11 +333,13 @@ def request_regenerate(*, idea: Idea) -> bool:
     """Write this idea's piece again (a queued job). False when its task is still running (the piece is
     still being made) or a regeneration is already under way: one claim, one conditional UPDATE."""
     finished = ProcessingTask.FINISHED
+    # A regeneration whose job was lost (a worker died) leaves the row pending; after a while it may be retried.
+    lost = timezone.now() - timedelta(seconds=settings.REGENERATE_STALE_AFTER)
     with transaction.atomic():
         claimed = (
             Idea.objects.filter(pk=idea.pk, task__status__in=finished)
-            .exclude(status=Idea.Status.PENDING)
-            .update(status=Idea.Status.PENDING, errors=[], version=F("version") + 1)
+            .exclude(status=Idea.Status.PENDING, updated_at__gt=lost)
+            .update(status=Idea.Status.PENDING, errors=[], version=F("version") + 1, updated_at=timezone.now())
         )
         if claimed != 1:
             return False

@@ -133,7 +133,7 @@ class JobOptionsForm(forms.Form):
         if params["commentary"]:
             level = d.get("original_level")
             params.update(
-                voice=d.get("voice") or voice_choices()[0][0],
+                voice=d.get("voice") or next(iter(voice_choices()), ("en-us", ""))[0],
                 commentary_style=d.get("commentary_style") or "play-by-play",
                 original_level=settings.COMMENTARY_DEFAULT_LEVEL if level is None else level,
             )

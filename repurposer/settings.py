@@ -267,6 +267,8 @@ PROVIDER_MAX_RETRIES = envint("PROVIDER_MAX_RETRIES", 3, minimum=0, maximum=10)
 # Generated ideas and pieces are cached by (transcript, style, provider, model, prompt version).
 RESULT_CACHE_TTL = envint("RESULT_CACHE_TTL", 7 * 24 * 3600, minimum=60)
 RESULT_CACHE_MAX_BYTES = envint("RESULT_CACHE_MAX_BYTES", 200 * 1024**2, minimum=1024**2)
+# A piece being regenerated for longer than this (its job was lost) may be regenerated again.
+REGENERATE_STALE_AFTER = envint("REGENERATE_STALE_AFTER", 900, minimum=30)
 PROVIDER_STATE_DIR = Path(envstr("PROVIDER_STATE_DIR", str(VAR_DIR / "providers")))
 
 # --- Commentary -----------------------------------------------------------------------------------------

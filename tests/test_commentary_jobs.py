@@ -261,3 +261,34 @@ def test_exports_keep_untrusted_text_inert(client, owner, make_task, h264_file):
     md = client.get(f"/tasks/{task.pk}/export.md").content.decode()
     assert "<script>" not in md and "\\<script\\>" in md
     assert "](http" not in md and "\n# ignore" not in md
+
+
+def test_pieces_left_pending_are_settled_and_can_be_regenerated_later(make_task, h264_file, settings, monkeypatch):
+    """A worker that stops (cancel, failure) says why its unfinished pieces were not made; a regeneration
+    whose job was lost can be asked for again once it is stale, but not while it may still be running."""
+    import threading
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs import services
+    from jobs.ideas import IdeasWorker, VideoSource
+    from jobs.providers import Providers
+
+    task = make_task(h264_file, status="succeeded")
+    idea = Idea.objects.create(task=task, index=0, kind="reel", title="A reel", start=0, end=5, status="pending")
+    worker = IdeasWorker(task=task, segments=lambda: [], duration=10, analyses=lambda: [],
+                         video=VideoSource(threading.Event()), providers=Providers(task.pk), cancel=threading.Event())  # fmt: skip
+    worker.error = "The job stopped before the content ideas were finished."
+    worker._settle_pending()
+    idea.refresh_from_db()
+    assert idea.status == "dropped" and idea.errors == [worker.error]
+    assert events(task, "piece_ready")[-1]["status"] == "dropped"
+
+    queued = []
+    monkeypatch.setattr(services, "async_task", lambda *a, **k: queued.append(a))
+    Idea.objects.filter(pk=idea.pk).update(status="pending", updated_at=timezone.now())
+    assert services.request_regenerate(idea=idea) is False  # may still be running
+    stale = timezone.now() - timedelta(seconds=settings.REGENERATE_STALE_AFTER + 5)
+    Idea.objects.filter(pk=idea.pk).update(updated_at=stale)
+    assert services.request_regenerate(idea=idea) is True and len(queued) == 1

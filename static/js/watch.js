@@ -223,7 +223,7 @@
     if (d.urls && d.urls.zip) { var z = el("a", "button small", "Download slides (ZIP)"); z.href = d.urls.zip + "?download=1"; actions.appendChild(z); }
     if (p.script || p.caption) actions.appendChild(copyButton([p.hook, p.caption, p.script].filter(Boolean).join("\n\n"), "Copy text"));
     var regen = el("button", "small", "Regenerate"); regen.type = "button";
-    regen.disabled = !finished || d.status === "pending";
+    regen.disabled = !finished; // the server refuses (409) a piece that is still being made
     regen.className = "small regen";
     regen.addEventListener("click", function () { regenerate(d.index, regen); });
     actions.appendChild(regen);
@@ -252,8 +252,7 @@
   }
   function enableRegenerate() {
     Array.prototype.forEach.call(document.querySelectorAll(".idea .regen"), function (b) {
-      var d = ideas[Number(b.closest(".idea").id.slice(5))];
-      b.disabled = !d || d.status === "pending";
+      b.disabled = false;
     });
   }
 
