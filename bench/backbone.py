@@ -304,6 +304,39 @@ async def follow(client: Any, task_id: str, *, timeout: float) -> tuple[list[dic
                     return events, opened
 
 
+@dataclass
+class FollowedRun:
+    task_id: str
+    upload_s: float
+    returned: float  # wall clock when the last part's answer came back (the task is queued)
+    opened: float  # wall clock when the WebSocket opened
+    events: list[dict]
+    machine_busy: float
+
+
+def upload_and_follow(client: Any, stack: Any, source: Path, *, sampler: PeakRss, **upload: Any) -> FollowedRun:
+    """Upload `source` as the page does (8 MB raw parts) and follow the task's WebSocket to its end, with
+    `sampler` (the caller reads its peaks) running meanwhile; raise with the queue's log if the task did not
+    complete."""
+    sampler.start()
+    machine = MachineBusy()
+    try:
+        started = time.perf_counter()
+        answer = client.upload_in_parts(source, interval=INTERVAL, **upload)
+        returned = time.time()  # wall clock, to compare with the events' `ts` and receive times
+        upload_s = time.perf_counter() - started
+        if not answer.get("complete"):
+            raise RuntimeError(f"upload did not complete: {answer}")
+        events, opened = asyncio.run(follow(client, answer["task_id"], timeout=MAIN_RUN_TIMEOUT))
+    finally:
+        sampler.stop()
+        busy = machine.fraction()
+    if events[-1]["type"] != "complete":
+        raise RuntimeError(f"the task ended with {events[-1]['type']}: {events[-1].get('message')}\n"
+                           + stack.log_text("queue"))  # fmt: skip
+    return FollowedRun(answer["task_id"], upload_s, returned, opened, events, busy)
+
+
 def wait_until_idle(timeout: float = 60) -> None:
     """No task queued or running and nothing left in django-q's queue, so the main run has the workers."""
     from django.db import close_old_connections
@@ -364,29 +397,13 @@ def run_ours(source: Path, clip: Path, *, submits: int, run_dir: Path, transcrib
 
         # (b) The main run, sampled for memory throughout.
         sampler = PeakRss({"queue": stack.worker_pids, "web": lambda: [stack.procs["web"].pid]})
-        sampler.start()
-        machine = MachineBusy()
         result.upload_bytes = source.stat().st_size
         print(f"Main run: uploading {source.name} ({result.upload_bytes / MB:.0f} MB), {INTERVAL} s intervals…",
               flush=True)  # fmt: skip
-        try:
-            started = time.perf_counter()
-            # 8 MB raw parts, as the page sends; with --transcribe, offline speech recognition runs beside.
-            answer = client.upload_in_parts(source, interval=INTERVAL, transcribe=transcribe)
-            returned = time.time()  # wall clock, to compare with the events' `ts`
-            result.upload_s = time.perf_counter() - started
-            if not answer.get("complete"):
-                raise RuntimeError(f"upload did not complete: {answer}")
-            task_id = answer["task_id"]
-            events, opened = asyncio.run(follow(client, task_id, timeout=MAIN_RUN_TIMEOUT))
-        finally:
-            sampler.stop()
-            result.machine_busy = machine.fraction()
-
-        result.final_type = events[-1]["type"]
-        if result.final_type != "complete":
-            raise RuntimeError(f"the task ended with {result.final_type}: {events[-1].get('message')}\n"
-                               + stack.log_text("queue"))  # fmt: skip
+        # With --transcribe, offline speech recognition runs beside.
+        run = upload_and_follow(client, stack, source, sampler=sampler, transcribe=transcribe)
+        result.upload_s, result.machine_busy, result.final_type = run.upload_s, run.machine_busy, "complete"
+        task_id, events, opened, returned = run.task_id, run.events, run.opened, run.returned
         for event in events:
             written = datetime.fromisoformat(event["ts"]).timestamp()
             if written < opened:

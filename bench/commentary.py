@@ -53,7 +53,6 @@ from pathlib import Path
 from bench.backbone import (
     CACHE,
     INTERVAL,
-    MAIN_RUN_TIMEOUT,
     MB,
     RESULTS,
     VIDEO_SECONDS,
@@ -72,6 +71,7 @@ from bench.backbone import (
     source_video,
     speech_track,
     table,
+    upload_and_follow,
     wait_until_idle,
 )
 
@@ -224,26 +224,11 @@ def _measure(stack, client, source: Path, *, name: str, label: str, subtitles: P
     if subtitles is not None:
         fields["subtitles"] = (subtitles.name, subtitles.read_bytes(), "application/x-subrip")
     sampler = PeakRss({"queue": stack.worker_pids})
-    sampler.start()
-    machine = MachineBusy()
     print(f"Ours, {label}: uploading {source.name} ({source.stat().st_size / MB:.0f} MB)…", flush=True)
-    try:
-        started = time.perf_counter()
-        answer = client.upload_in_parts(source, interval=INTERVAL, transcribe=subtitles is not None, fields=fields)
-        returned = time.time()  # wall clock, to compare with the events' received times
-        run.upload_s = time.perf_counter() - started
-        if not answer.get("complete"):
-            raise RuntimeError(f"upload did not complete: {answer}")
-        task_id = answer["task_id"]
-        events, _ = asyncio.run(follow(client, task_id, timeout=MAIN_RUN_TIMEOUT))
-    finally:
-        sampler.stop()
-        run.machine_busy = machine.fraction()
-
-    run.final_type = events[-1]["type"]
-    if run.final_type != "complete":
-        raise RuntimeError(f"the task ended with {run.final_type}: {events[-1].get('message')}\n"
-                           + stack.log_text("queue"))  # fmt: skip
+    followed = upload_and_follow(client, stack, source, sampler=sampler, transcribe=subtitles is not None,
+                                 fields=fields)  # fmt: skip
+    run.upload_s, run.machine_busy, run.final_type = followed.upload_s, followed.machine_busy, "complete"
+    task_id, events, returned = followed.task_id, followed.events, followed.returned
     chunks = [e for e in events if e["type"] == "chunk_ready"]
     spoken = [e for e in chunks if e["data"].get("has_commentary")]
     run.first_chunk_s = chunks[0]["received"] - returned if chunks else None
