@@ -681,8 +681,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def start_run() -> tuple[Path, str]:
+    """A fresh run folder, the environment pointed at it, Django set up, the database ready; the mode line."""
     run_dir = RESULTS / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True)
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -695,6 +695,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     check_redis()
     prepare_database()
+    return run_dir, mode
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    run_dir, mode = start_run()
 
     source = source_video(CACHE)
     clip = small_clip(CACHE, source)

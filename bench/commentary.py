@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import platform
 import shutil
@@ -63,13 +62,11 @@ from bench.backbone import (
     _s,
     bench_user,
     busy_processes,
-    check_redis,
-    configure_environment,
     follow,
-    prepare_database,
     small_clip,
     source_video,
     speech_track,
+    start_run,
     table,
     upload_and_follow,
     wait_until_idle,
@@ -531,19 +528,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    run_dir = RESULTS / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir.mkdir(parents=True)
-    CACHE.mkdir(parents=True, exist_ok=True)
     # The Whisper model (preloaded by the workers, used once for the subtitles) is joined once for all runs.
     os.environ.setdefault("MODEL_CACHE_DIR", str(CACHE / "models"))
-    mode = configure_environment(run_dir)
-
-    import django
-
-    django.setup()
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    check_redis()
-    prepare_database()
+    run_dir, mode = start_run()
 
     from django.conf import settings
 

@@ -22,7 +22,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.urls import reverse
 
 from media_pipeline.errors import Cancelled, MediaError
 from media_pipeline.probe import MediaInfo
@@ -83,14 +82,10 @@ class VideoSource:
 
 def _piece_event_data(task: ProcessingTask, idea: Idea) -> dict:
     data = idea.as_dict()
-    data["urls"] = {k: media_url(task, v) for k, v in idea.files.items() if isinstance(v, str)}
+    data["urls"] = {k: task.media_url(v) for k, v in idea.files.items() if isinstance(v, str)}
     if "slides" in idea.files:
-        data["urls"]["slides"] = [media_url(task, s) for s in idea.files["slides"]]
+        data["urls"]["slides"] = [task.media_url(s) for s in idea.files["slides"]]
     return data
-
-
-def media_url(task: ProcessingTask, name: str) -> str:
-    return reverse("task-media", args=[task.pk, name])
 
 
 def render_piece(

@@ -9,6 +9,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.urls import reverse
 from django.utils import timezone
 
 
@@ -116,6 +117,10 @@ class ProcessingTask(models.Model):
     def workdir(self) -> Path:
         """Where this task's outputs live: MEDIA_ROOT/tasks/<uuid>/."""
         return Path(settings.MEDIA_ROOT) / "tasks" / str(self.id)
+
+    def media_url(self, name: str) -> str:
+        """The owner-only URL of one of this task's files (`name` relative to its folder)."""
+        return reverse("task-media", args=[self.pk, name])
 
     def source_file(self) -> Path:
         return Path(settings.MEDIA_ROOT) / self.source_path

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
-from django.urls import reverse
 
 from media_pipeline.errors import Cancelled, MediaError
 from media_pipeline.plan import Interval, boundary_targets, keyframes_near, plan_intervals
@@ -68,10 +67,6 @@ class Outcome:
     result: dict
     message: str
     data: dict = field(default_factory=dict)
-
-
-def media_url(task: ProcessingTask, name: str) -> str:
-    return reverse("task-media", args=[task.pk, name])
 
 
 def chunk_name(index: int) -> str:
@@ -464,8 +459,8 @@ def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcrip
                         + (f" ({' '.join(outcome.notes)})" if outcome.notes else ""),
                         data={
                             "index": chunk.index, "start": round(chunk.start, 3), "end": round(chunk.end, 3),
-                            "duration": round(chunk.duration, 3), "url": media_url(task, chunk_name(chunk.index)),
-                            "thumbnail": media_url(task, thumb_name(chunk.index)),
+                            "duration": round(chunk.duration, 3), "url": task.media_url(chunk_name(chunk.index)),
+                            "thumbnail": task.media_url(thumb_name(chunk.index)),
                             "has_commentary": outcome.commentary is not None, "commentary": outcome.commentary,
                             "notes": outcome.notes, "score": (outcome.analysis or {}).get("score"),
                             "copied": chunk.copied, "count": len(plan),
@@ -483,7 +478,7 @@ def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcrip
     emit(task.pk, "stage", stage="finalize", progress=overall(task, "finalize", 0), message="Joining the final video")
     with measured(task.pk, "finalize", chunks=len(segments)):
         concat_segments(segments, out=workdir / "final.mp4", ffmpeg_bin=settings.FFMPEG_BIN, cancel=cancel)
-    final_url = media_url(task, "final.mp4")
+    final_url = task.media_url("final.mp4")
     result = dict(ProcessingTask.objects.values_list("result", flat=True).get(pk=task.pk) or {})
     result.update({"final": "final.mp4", "chunks": len(plan), "copied_chunks": copied,
                    "transcript": transcript.source if transcript else "", "transcript_note": transcript_note,

@@ -274,7 +274,25 @@ class _Server(ThreadingHTTPServer):
         pass  # a client that hangs up is not an error here
 
 
-class FakeProviders:
+class _Addresses:
+    """Where each API lives on a fake whose root is `self.url`."""
+
+    url: str
+
+    @property
+    def openai_url(self) -> str:
+        return f"{self.url}/v1"
+
+    @property
+    def gemini_url(self) -> str:
+        return f"{self.url}/v1beta"
+
+    @property
+    def elevenlabs_url(self) -> str:
+        return self.url
+
+
+class FakeProviders(_Addresses):
     """See the module docstring. Use as a context manager, or call start() and stop()."""
 
     def __init__(
@@ -304,18 +322,6 @@ class FakeProviders:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
-
-    @property
-    def openai_url(self) -> str:
-        return f"{self.url}/v1"
-
-    @property
-    def gemini_url(self) -> str:
-        return f"{self.url}/v1beta"
-
-    @property
-    def elevenlabs_url(self) -> str:
-        return self.url
 
     def start(self) -> FakeProviders:
         _base_audio()  # make the audio before the first request, so its time never counts as latency
@@ -621,7 +627,7 @@ class FakeProviders:
         return _json_reply(404, {"error": "unknown control route"})
 
 
-class FakeProvidersProcess:
+class FakeProvidersProcess(_Addresses):
     """A FakeProviders in its own process, scripted over HTTP: for tests whose own process is busy, or
     servers started elsewhere. Same addresses; `script`, `configure`, `requests`, `stats`, `reset`."""
 
@@ -653,18 +659,6 @@ class FakeProvidersProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait(timeout=5)
-
-    @property
-    def openai_url(self) -> str:
-        return f"{self.url}/v1"
-
-    @property
-    def gemini_url(self) -> str:
-        return f"{self.url}/v1beta"
-
-    @property
-    def elevenlabs_url(self) -> str:
-        return self.url
 
     def _call(self, method: str, path: str, data: Any = None) -> Any:
         import httpx

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
 import httpx
 
-from ..providers.http import CallRecord, ProviderClient, RetryPolicy, client_for
+from ..providers.http import CallRecord, RetryPolicy, pooled_client
 from ..providers.ratelimit import RateLimiter, Slots
 from .base import ChatModel, ChatReply, estimate_tokens, extract_json
 from .gemini import GeminiChat
@@ -46,22 +45,18 @@ def make_chat_model(
     label = LABELS[kind]
     if kind == "openai" and "api.openai.com" in base_url:
         label = "The language model service (OpenAI)"
-    # The key enters the pool's identity only as a hash, so it never sits in a long-lived dict as text.
-    pool_key = ("llm", kind, base_url, hashlib.sha256(api_key.encode()).hexdigest(), timeout, id(transport))
-
-    def factory() -> ProviderClient:
-        return ProviderClient(
-            name=kind,
-            base_url=base_url,
-            headers=headers,
-            timeout=timeout,
-            transport=transport,
-            max_connections=max_connections,
-            label=label,
-            key_setting=KEY_SETTINGS[kind],
-        )
-
-    client = client_for(pool_key, factory).bind(on_call=on_call, limiter=limiter, slots=slots, retry=retry)
+    client = pooled_client(
+        scope="llm",
+        name=kind,
+        base_url=base_url,
+        api_key=api_key,
+        headers=headers,
+        timeout=timeout,
+        transport=transport,
+        max_connections=max_connections,
+        label=label,
+        key_setting=KEY_SETTINGS[kind],
+    ).bind(on_call=on_call, limiter=limiter, slots=slots, retry=retry)
     if kind == "openai":
         return OpenAIChat(client, model=model, fallback_model=fallback_model)
     return GeminiChat(client, model=model, fallback_model=fallback_model)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import email.utils
+import hashlib
 import logging
 import random
 import threading
@@ -496,6 +497,28 @@ def client_for(key: Hashable, factory: Callable[[], ProviderClient]) -> Provider
         if client is None:
             client = _clients[key] = factory()
         return client
+
+
+def pooled_client(
+    *, scope: str, name: str, base_url: str, api_key: str, headers: dict[str, str], timeout: float,
+    transport: httpx.BaseTransport | None, max_connections: int, label: str, key_setting: str,
+) -> ProviderClient:  # fmt: skip
+    """The process's shared ProviderClient for this service, URL and key (see client_for). The key enters
+    the pool's identity only as a hash, so it never sits in a long-lived dict as text."""
+    key = (scope, name, base_url, hashlib.sha256(api_key.encode()).hexdigest(), timeout, id(transport))
+    return client_for(
+        key,
+        lambda: ProviderClient(
+            name=name,
+            base_url=base_url,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+            max_connections=max_connections,
+            label=label,
+            key_setting=key_setting,
+        ),  # fmt: skip
+    )
 
 
 def close_clients() -> None:

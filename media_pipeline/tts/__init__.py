@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
 import httpx
 
-from ..providers.http import CallRecord, ProviderClient, RetryPolicy, client_for
+from ..providers.http import CallRecord, ProviderClient, RetryPolicy, pooled_client
 from ..providers.ratelimit import RateLimiter, Slots
 from .base import Speech, SpeechEngine
 from .elevenlabs import ElevenLabsEngine
@@ -69,19 +68,15 @@ def _pooled_client(
     else:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         label, key_setting = "The speech service", "OPENAI_API_KEY"
-    # The key enters the pool's identity only as a hash, so it never sits in a long-lived dict as text.
-    pool_key = ("tts", kind, base_url, hashlib.sha256(api_key.encode()).hexdigest(), timeout, id(transport))
-
-    def factory() -> ProviderClient:
-        return ProviderClient(
-            name=kind,
-            base_url=base_url,
-            headers=headers,
-            timeout=timeout,
-            transport=transport,
-            max_connections=max_connections,
-            label=label,
-            key_setting=key_setting,
-        )
-
-    return client_for(pool_key, factory)
+    return pooled_client(
+        scope="tts",
+        name=kind,
+        base_url=base_url,
+        api_key=api_key,
+        headers=headers,
+        timeout=timeout,
+        transport=transport,
+        max_connections=max_connections,
+        label=label,
+        key_setting=key_setting,
+    )
