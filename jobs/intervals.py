@@ -40,6 +40,7 @@ from media_pipeline.plan import Interval
 from media_pipeline.probe import MediaInfo, clock
 from media_pipeline.process import CancelToken
 from media_pipeline.render.chunk import ChunkResult, render_chunk
+from media_pipeline.render.split import Splitter
 from media_pipeline.transcript.types import Segment
 
 from .models import ProcessingTask, ProgressUpdate
@@ -175,13 +176,13 @@ class IntervalPipeline:
     def __init__(
         self, *, task: ProcessingTask, src: Path, info: MediaInfo, plan: list[Interval], cancel: CancelToken,
         board: TranscriptBoard, transcript_alive: Callable[[], bool], providers: Providers,
-        chunk_path: Callable[[int], Path], thumb_path: Callable[[int], Path],
+        chunk_path: Callable[[int], Path], thumb_path: Callable[[int], Path], splitter: Splitter | None = None,
     ) -> None:  # fmt: skip
         from media_pipeline.analysis import KeywordContext
 
         self.task, self.src, self.info, self.plan, self.cancel = task, src, info, plan, cancel
         self.board, self.transcript_alive, self.providers = board, transcript_alive, providers
-        self.chunk_path, self.thumb_path = chunk_path, thumb_path
+        self.chunk_path, self.thumb_path, self.splitter = chunk_path, thumb_path, splitter
         self.options = CommentaryOptions.from_params(task.params)
         self.keywords = KeywordContext()
         self.keywords_lock = threading.Lock()
@@ -272,10 +273,14 @@ class IntervalPipeline:
 
     def _render(self, iv: Interval, mix) -> ChunkResult:
         with measured(self.task.pk, "chunk", index=iv.index, commentary=mix is not None) as extra:
+            out = self.chunk_path(iv.index)
+            segment = None
+            if self.splitter is not None and not out.exists():
+                segment = self.splitter.segment(iv.index, cancel=self._token())
             chunk = render_chunk(
-                self.src, self.info, iv, out=self.chunk_path(iv.index), thumbnail=self.thumb_path(iv.index),
+                self.src, self.info, iv, out=out, thumbnail=self.thumb_path(iv.index),
                 ffmpeg_bin=settings.FFMPEG_BIN, ffprobe=settings.FFPROBE_BIN, cancel=self._token(),
-                is_last=iv.index == len(self.plan) - 1, commentary=mix,
+                is_last=iv.index == len(self.plan) - 1, commentary=mix, segment=segment,
             )  # fmt: skip
             extra.update(copied=chunk.copied, bytes=chunk.size, media_seconds=round(chunk.duration, 3),
                          ffmpeg_seconds=round(chunk.seconds, 3))  # fmt: skip

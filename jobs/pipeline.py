@@ -21,6 +21,7 @@ from media_pipeline.probe import Limits, MediaInfo, clock, probe
 from media_pipeline.process import CancelToken
 from media_pipeline.render.chunk import ChunkResult, render_chunk
 from media_pipeline.render.final import concat_segments
+from media_pipeline.render.split import Splitter
 from media_pipeline.transcript.types import Transcript
 
 from .ideas import IdeasWorker, VideoSource, analyses_from_events
@@ -134,7 +135,12 @@ class _EitherSet:
 
 
 def render_in_order(
-    task: ProcessingTask, src: Path, info: MediaInfo, plan: list[Interval], cancel: CancelToken
+    task: ProcessingTask,
+    src: Path,
+    info: MediaInfo,
+    plan: list[Interval],
+    cancel: CancelToken,
+    splitter: Splitter | None = None,
 ) -> Iterator[ChunkResult]:
     """Render chunks CHUNK_CONCURRENCY at a time and yield them in index order, each as soon as it and
     every chunk before it are written (so chunk_ready events, and the playlist, only ever grow in order).
@@ -149,11 +155,13 @@ def render_in_order(
     def render(iv: Interval) -> ChunkResult:
         try:
             with measured(task.pk, "chunk", index=iv.index) as extra:
+                out = workdir / chunk_name(iv.index)
+                segment = splitter.segment(iv.index, cancel=token) if splitter and not out.exists() else None
                 chunk = render_chunk(
                     src, info, iv,
-                    out=workdir / chunk_name(iv.index), thumbnail=workdir / thumb_name(iv.index),
+                    out=out, thumbnail=workdir / thumb_name(iv.index),
                     ffmpeg_bin=settings.FFMPEG_BIN, ffprobe=settings.FFPROBE_BIN, cancel=token,
-                    is_last=iv.index == len(plan) - 1,
+                    is_last=iv.index == len(plan) - 1, segment=segment,
                 )  # fmt: skip
                 extra.update(copied=chunk.copied, bytes=chunk.size, media_seconds=round(chunk.duration, 3),
                              ffmpeg_seconds=round(chunk.seconds, 3))  # fmt: skip
@@ -176,6 +184,12 @@ def render_in_order(
             stop.set()  # a failure, a cancel or an early exit: the rest stop too
             for future in futures:
                 future.cancel()
+
+
+def _extinf(chunk: ChunkResult) -> float:
+    """The chunk's length as the playlist states it: from its rounded start and end, so the lengths of all
+    chunks add up to the video's duration exactly instead of accumulating each chunk's rounding."""
+    return round(round(chunk.start + chunk.duration, 3) - round(chunk.start, 3), 3)
 
 
 def _eta(started: float, *, done: int, total: int) -> float | None:
@@ -431,15 +445,23 @@ def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcrip
                               analyses=lambda: analyses_from_events(task), video=video, providers=providers,
                               ideas=ideas)  # fmt: skip
     analysing = bool(task.params.get("commentary") or task.params.get("ideas"))
+    splitter = None
+    if info.video_copyable and any(not (workdir / chunk_name(iv.index)).exists() for iv in plan):
+        # One pass cuts the copied video at every boundary (render/split.py); chunks wait for their piece.
+        with_audio = info.audio_copyable and not task.params.get("commentary")
+        splitter = Splitter(src, info, plan, workdir=workdir, with_audio=with_audio,
+                            ffmpeg_bin=settings.FFMPEG_BIN, cancel=cancel,
+                            timeout=120 + 2 * info.duration)  # fmt: skip
     try:
         if analysing:
             pipeline = IntervalPipeline(task=task, src=src, info=info, plan=plan, cancel=cancel, board=board,
                                         transcript_alive=transcript_alive, providers=providers,
                                         chunk_path=lambda i: workdir / chunk_name(i),
-                                        thumb_path=lambda i: workdir / thumb_name(i))  # fmt: skip
+                                        thumb_path=lambda i: workdir / thumb_name(i),
+                                        splitter=splitter)  # fmt: skip
             outcomes = pipeline.run()
         else:
-            outcomes = (IntervalOutcome(chunk=c) for c in render_in_order(task, src, info, plan, cancel))
+            outcomes = (IntervalOutcome(chunk=c) for c in render_in_order(task, src, info, plan, cancel, splitter))
         commentated = 0
         # closing(): if emitting fails, the renders still in flight are stopped before the error propagates.
         with closing(outcomes) as rendered:
@@ -459,7 +481,7 @@ def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcrip
                         + (f" ({' '.join(outcome.notes)})" if outcome.notes else ""),
                         data={
                             "index": chunk.index, "start": round(chunk.start, 3), "end": round(chunk.end, 3),
-                            "duration": round(chunk.duration, 3), "url": task.media_url(chunk_name(chunk.index)),
+                            "duration": _extinf(chunk), "url": task.media_url(chunk_name(chunk.index)),
                             "thumbnail": task.media_url(thumb_name(chunk.index)),
                             "has_commentary": outcome.commentary is not None, "commentary": outcome.commentary,
                             "notes": outcome.notes, "score": (outcome.analysis or {}).get("score"),
@@ -470,6 +492,8 @@ def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcrip
         copied = sum(c.copied for c in chunks)
         transcript_note = _wait_for_transcript(task, transcript, cancel)
     finally:
+        if splitter is not None:
+            splitter.close()
         if transcript is not None:
             stop_transcript.set()
             transcript.join(timeout=15)  # its ffmpeg is killed within a poll; never leave it running
@@ -477,7 +501,13 @@ def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcrip
     _check(cancel)
     emit(task.pk, "stage", stage="finalize", progress=overall(task, "finalize", 0), message="Joining the final video")
     with measured(task.pk, "finalize", chunks=len(segments)):
-        concat_segments(segments, out=workdir / "final.mp4", ffmpeg_bin=settings.FFMPEG_BIN, cancel=cancel)
+        concat_segments(
+            segments,
+            out=workdir / "final.mp4",
+            ffmpeg_bin=settings.FFMPEG_BIN,
+            cancel=cancel,
+            start_time=info.start_time,
+        )
     final_url = task.media_url("final.mp4")
     result = dict(ProcessingTask.objects.values_list("result", flat=True).get(pk=task.pk) or {})
     result.update({"final": "final.mp4", "chunks": len(plan), "copied_chunks": copied,

@@ -54,6 +54,11 @@ class MediaInfo:
     audio_codec: str | None
     audio_channels: int
     stream_count: int
+    # Where each stream starts, in seconds from the file's start (an audio track may start late), and the
+    # audio's sample rate: the chunk timeline is built from these (render/timeline.py).
+    video_start: float = 0.0
+    audio_start: float = 0.0
+    audio_rate: int = 0
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -179,6 +184,13 @@ def check(data: dict, *, size: int, limits: Limits) -> MediaInfo:
     except ValueError:
         start_time = 0.0
     audio = audios[0] if audios else None
+
+    def starts_at(stream: dict | None) -> float:
+        try:
+            return max(0.0, float((stream or {}).get("start_time") or start_time) - start_time)
+        except ValueError:
+            return 0.0
+
     return MediaInfo(
         format_name=format_name,
         duration=duration,
@@ -192,5 +204,8 @@ def check(data: dict, *, size: int, limits: Limits) -> MediaInfo:
         audio_codec=audio.get("codec_name") if audio else None,
         audio_channels=int(audio.get("channels") or 0) if audio else 0,
         stream_count=len(streams),
+        video_start=starts_at(video),
+        audio_start=starts_at(audio),
+        audio_rate=int(audio.get("sample_rate") or 0) if audio else 0,
         extra={"bit_rate": fmt.get("bit_rate")},
     )

@@ -23,6 +23,16 @@ class NeverCancelled:
         return False
 
 
+class AnyOf:
+    """A cancel token that is set when any of `tokens` is (the user's cancel, a sibling failing, …)."""
+
+    def __init__(self, *tokens: CancelToken) -> None:
+        self.tokens = tokens
+
+    def is_set(self) -> bool:
+        return any(token.is_set() for token in self.tokens)
+
+
 @dataclass(frozen=True)
 class RunResult:
     stdout: bytes

@@ -57,3 +57,47 @@ def codecs(path: Path) -> list[str]:
         check=True, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     return [s["codec_name"] for s in json.loads(out.stdout)["streams"]]
+
+
+MARK_EVERY = 1.3  # seconds between markers: not a multiple of a frame, far from twice any audio delay we test
+
+
+def marked(
+    path: Path,
+    *,
+    seconds: float = 20,
+    rate: str = "25",
+    size: str = "320x180",
+    codec: list[str] | None = None,
+    audio: str | None = "aac",
+    audio_rate: int = 48000,
+    layout: str = "stereo",
+    audio_delay: float = 0.0,
+    audio_seconds: float | None = None,
+    vfr: bool = False,
+) -> Path:
+    """A test video whose A/V sync can be measured: a white frame and a 10 ms 1 kHz beep every MARK_EVERY
+    seconds (bench.avsync finds both), over moving test pictures and a quiet 200 Hz bed.
+
+    `codec` is the video encoder's arguments (x264 with B-frames by default); `vfr` jitters the frame
+    times; `audio_delay` starts the audio late (a non-zero start time); `audio_seconds` makes the audio
+    longer or shorter than the video."""
+    video = f"testsrc2=size={size}:rate={rate}"
+    if vfr:
+        # Frame times wander by up to ±12 ms around the nominal 1/30 s: a variable frame rate.
+        video += ",setpts='(N/30+0.012*sin(N))/TB'"
+    video += f",drawbox=w=iw:h=ih:color=white:t=fill:enable='lt(mod(t\\,{MARK_EVERY})\\,0.03)'"
+    args = ["-t", str(seconds), "-f", "lavfi", "-i", video]
+    maps = ["-map", "0:v"]
+    if audio:
+        beep = (
+            f"aevalsrc='if(lt(mod(t\\,{MARK_EVERY})\\,0.01)\\,sin(2*PI*1000*t)\\,0.05*sin(2*PI*200*t))'"
+            f":s={audio_rate}:c={layout}"
+        )
+        args += ["-itsoffset", str(audio_delay), "-t", str(audio_seconds or seconds), "-f", "lavfi", "-i", beep]
+        maps += ["-map", "1:a"]
+    codec = codec or ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+                      "-x264-params", "bframes=3:b-pyramid=normal:keyint=250:scenecut=40"]  # fmt: skip
+    audio_args = {"aac": ["-c:a", "aac", "-b:a", "96k"], "mp3": ["-c:a", "libmp3lame"]}.get(audio or "", [])
+    ffmpeg(*args, *maps, *codec, *(["-fps_mode", "passthrough"] if vfr else []), *audio_args, str(path))
+    return path

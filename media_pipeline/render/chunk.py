@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from ..plan import Interval
 from ..probe import PROTOCOL_WHITELIST, MediaInfo, clock, input_options
 from ..process import CancelToken, ProcessFailed, run
 from .mix import CommentaryMix, commentary_audio, speech_input
+from .timeline import AAC_FRAME, PARAMETER_SETS, TS_OFFSET, grid_sample, keep_frames, output_rate
 
 AUDIO_BITRATE = "128k"
 THUMB_WIDTH = 320
@@ -26,12 +29,13 @@ class ChunkResult:
     index: int
     start: float
     end: float
-    duration: float  # measured from the written segment
+    duration: float  # on the timeline: the playlist's EXTINF
     copied: bool  # video stream copied bit for bit (True) or transcoded
     path: Path
     thumbnail: Path
     seconds: float  # wall time spent
     size: int
+    measured: float = 0.0  # the written segment's own container duration (for the cut-off check)
 
 
 def _segment_duration(path: Path, *, ffprobe: str, cancel: CancelToken | None) -> float:
@@ -60,63 +64,139 @@ def copies_video(info: MediaInfo, interval: Interval) -> bool:
     return info.video_copyable and interval.starts_on_keyframe
 
 
-def segment_argv(
-    src: Path,
-    info: MediaInfo,
-    interval: Interval,
-    out: Path,
-    *,
-    ffmpeg_bin: str,
-    commentary: CommentaryMix | None = None,
-) -> list[str]:
-    """The ffmpeg command that writes one segment to `out`; with `commentary`, its audio is the original
-    ducked under the spoken commentary (see media_pipeline.render.mix). Video is handled the same either way."""
-    copy = copies_video(info, interval)
-    # Seeking a hair past a keyframe still lands on it (a seek goes to the keyframe at or before) and
-    # avoids rounding that could land on the keyframe before. Chunk 0 seeks too: with no -ss at all,
-    # ffmpeg 5.1 took 1.6 s instead of 0.46 s for the same 19 s copy (measured here).
-    nudge = 0.001 if copy else 0.0
-    seek = interval.start + nudge
-    # -t counts from the seek point: stop a hair before the next keyframe so it is not in both chunks.
-    length = interval.duration - 2 * nudge
-    stream = ffmpeg.input(f"file:{src}", ss=f"{seek:.3f}", **input_options())
-    maps = [stream["v:0"]] + ([stream["a:0"]] if info.has_audio else [])
+def encodes_audio(info: MediaInfo, interval: Interval, commentary: CommentaryMix | None) -> bool:
+    """Whether the chunk's audio is encoded by us (mixed or converted) rather than copied packet for packet."""
     if commentary is not None:
-        # Match the chunks without commentary around it (copied AAC keeps its channels; a transcode is
-        # stereo), so the HLS stream and the final MP4 keep one audio format from start to end.
+        return True
+    return info.has_audio and not (info.audio_copyable and copies_video(info, interval))
+
+
+def _out_args() -> list[str]:
+    return ["-f", "mpegts", "-mpegts_copyts", "1"]
+
+
+def _ffmpeg_head(ffmpeg_bin: str) -> list[str]:
+    return [ffmpeg_bin, "-nostdin", "-hide_banner", "-v", "error", "-y"]
+
+
+@dataclass(frozen=True)
+class AudioSlice:
+    """The AAC frames of one interval on the whole video's AAC grid (see render/timeline.py)."""
+
+    rate: int
+    first: int  # sample index (from the file's start) of the first sample
+    count: int  # AAC frames
+    channels: int
+
+    @classmethod
+    def of(cls, info: MediaInfo, interval: Interval, *, is_last: bool) -> AudioSlice:
+        rate = output_rate(info.audio_rate) if info.has_audio else 48000
+        first = grid_sample(interval.start, rate)
+        last = grid_sample(info.duration if is_last else interval.end, rate)
+        copy = copies_video(info, interval)
         channels = info.audio_channels if info.has_audio and info.audio_copyable and copy else 2
+        return cls(rate=rate, first=first, count=max(1, (last - first) // AAC_FRAME), channels=channels)
+
+    def offset(self, info: MediaInfo) -> float:
+        """Where the slice starts in the source's timestamps."""
+        return info.start_time + self.first / self.rate
+
+
+def audio_slice_argv(
+    src: Path, info: MediaInfo, piece: AudioSlice, out: Path, *, ffmpeg_bin: str, commentary: CommentaryMix | None
+) -> list[str]:
+    """ffmpeg command writing the slice's audio as ADTS to `out`: the original from exactly the slice's first
+    sample (silence where the source has none), mixed with `commentary` when given, one AAC frame longer
+    than the slice (the look-ahead `keep_frames` drops again)."""
+    total = (piece.count + 1) * AAC_FRAME
+    layout = "stereo" if piece.channels == 2 else "mono"
+    original = None
+    if info.has_audio:
+        # -noaccurate_seek: start decoding at the packet before the seek point and let aresample trim to the
+        # exact first sample (first_pts, on the source's own clock thanks to -copyts); it also fills a late
+        # start or a gap with silence, and apad a track that ends early.
+        seek = max(0.0, piece.first / piece.rate - 1.0)
+        stream = ffmpeg.input(f"file:{src}", ss=f"{seek:.6f}", noaccurate_seek=None, **input_options())
+        first_pts = round(info.start_time * piece.rate) + piece.first
+        original = (
+            stream["a:0"]
+            .filter("aresample", piece.rate, **{"async": 1, "first_pts": first_pts})
+            .filter("apad")
+            .filter("atrim", end_sample=total)
+            .filter("asetpts", "PTS-STARTPTS")
+        )
+    if commentary is not None:
         mixed = commentary_audio(
-            stream["a:0"] if info.has_audio else None,
+            original,
             speech_input(commentary)["a:0"],
             commentary,
-            length=length,
-            channels=channels,
+            length=piece.count * AAC_FRAME / piece.rate,
+            channels=piece.channels,
+            sample_rate=piece.rate,
+            tail=2 * AAC_FRAME / piece.rate,
         )
-        maps = [stream["v:0"], mixed]
-    video = {"vcodec": "copy"} if copy else {
-        "vcodec": "libx264", "preset": "veryfast", "pix_fmt": "yuv420p", "crf": "23",
-        # Even dimensions for yuv420p; keyframe at the start of every segment.
-        "vf": "scale=trunc(iw/2)*2:trunc(ih/2)*2", "force_key_frames": "expr:eq(n,0)",
-    }  # fmt: skip
-    if commentary is not None:
-        audio = {"acodec": "aac", "b:a": AUDIO_BITRATE}
-    elif not info.has_audio:
-        audio = {}
-    elif info.audio_copyable and copy:
-        audio = {"acodec": "copy"}  # cut on AAC frame boundaries (~21 ms), no encode at all
     else:
-        audio = {"acodec": "aac", "b:a": AUDIO_BITRATE, "ac": "2"}
-    out_stream = ffmpeg.output(
-        *maps,
-        str(out),
-        t=f"{length:.3f}",
-        f="mpegts",
-        # Place the segment at its own time in the whole video, so HLS segments join without gaps.
-        output_ts_offset=f"{seek:.3f}",
-        **video,
-        **audio,
-    ).global_args("-nostdin", "-hide_banner", "-v", "error", "-y")
-    return out_stream.compile(cmd=ffmpeg_bin)
+        mixed = original
+    mixed = mixed.filter("aformat", sample_fmts="fltp", channel_layouts=layout, sample_rates=piece.rate)
+    mixed = mixed.filter("apad").filter("atrim", end_sample=total)
+    output = ffmpeg.output(mixed, str(out), acodec="aac", ac=piece.channels, ar=piece.rate, f="adts",
+                           **{"b:a": AUDIO_BITRATE})  # fmt: skip
+    return output.global_args("-nostdin", "-hide_banner", "-v", "error", "-y", "-copyts").compile(cmd=ffmpeg_bin)
+
+
+def mux_argv(video_ts: Path, audio: Path | None, info: MediaInfo, piece: AudioSlice | None, out: Path, *,
+             ffmpeg_bin: str) -> list[str]:  # fmt: skip
+    """Copied video (a split segment, timestamps already on our timeline) with our encoded audio."""
+    argv = [*_ffmpeg_head(ffmpeg_bin), "-copyts", "-protocol_whitelist", PROTOCOL_WHITELIST,
+            "-format_whitelist", "mpegts", "-f", "mpegts", "-i", f"file:{video_ts}"]  # fmt: skip
+    maps = ["-map", "0:v:0"]
+    if audio is not None and piece is not None:
+        argv += ["-protocol_whitelist", PROTOCOL_WHITELIST, "-format_whitelist", "aac",
+                 "-itsoffset", f"{piece.offset(info) + TS_OFFSET:.6f}", "-f", "aac", "-i", f"file:{audio}"]  # fmt: skip
+        maps += ["-map", "1:a:0"]
+    return [*argv, *maps, "-c", "copy", *_out_args(), str(out)]
+
+
+def transcode_argv(src: Path, info: MediaInfo, interval: Interval, audio: Path | None, piece: AudioSlice | None,
+                   out: Path, *, ffmpeg_bin: str, is_last: bool) -> list[str]:  # fmt: skip
+    """Re-encoded video of exactly the frames in [start, end) (trim on the source's timestamps), with our audio.
+
+    No B-frames: each chunk's decode timestamps then follow the previous chunk's, so the chunks join into
+    one stream; a keyframe opens every chunk."""
+    inputs = input_options()
+    seek = interval.start - 2.0  # decode from a keyframe before the start; trim keeps exactly the interval
+    argv = [*_ffmpeg_head(ffmpeg_bin), "-copyts", "-format_whitelist", inputs["format_whitelist"],
+            "-protocol_whitelist", inputs["protocol_whitelist"], "-noaccurate_seek",
+            *(["-ss", f"{seek:.6f}"] if seek > 0 else []), "-i", f"file:{src}"]  # fmt: skip
+    maps = ["-map", "0:v:0"]
+    if audio is not None and piece is not None:
+        argv += ["-protocol_whitelist", PROTOCOL_WHITELIST, "-format_whitelist", "aac",
+                 "-itsoffset", f"{piece.offset(info):.6f}", "-f", "aac", "-i", f"file:{audio}"]  # fmt: skip
+        maps += ["-map", "1:a:0"]
+    start = info.start_time + interval.start
+    trim = f"trim=start={start:.6f}" + ("" if is_last else f":end={info.start_time + interval.end:.6f}")
+    video = ["-vf", f"{trim},scale=trunc(iw/2)*2:trunc(ih/2)*2", "-fps_mode", "passthrough",
+             "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-bf", "0",
+             "-force_key_frames", "expr:eq(n,0)"]  # fmt: skip
+    audio_args = ["-c:a", "copy"] if audio is not None else []
+    return [*argv, *maps, *video, *audio_args, "-output_ts_offset", f"{TS_OFFSET}", *_out_args(), str(out)]
+
+
+def split_one(src: Path, info: MediaInfo, interval: Interval, folder: Path, *, with_audio: bool,
+              ffmpeg_bin: str, cancel: CancelToken | None) -> Path:  # fmt: skip
+    """The split segment of one interval on its own (for callers without a whole-file Splitter): seek to
+    its keyframe and cut where the next interval starts."""
+    inputs = input_options()
+    argv = [*_ffmpeg_head(ffmpeg_bin), "-copyts", "-format_whitelist", inputs["format_whitelist"],
+            "-protocol_whitelist", inputs["protocol_whitelist"], "-ss", f"{interval.start + 0.001:.6f}",
+            "-i", f"file:{src}", "-map", "0:v:0", *(["-map", "0:a:0"] if with_audio else []), "-c", "copy",
+            *PARAMETER_SETS, "-output_ts_offset", f"{TS_OFFSET}", "-f", "segment", "-segment_format", "mpegts",
+            "-segment_format_options", "mpegts_copyts=1", "-reset_timestamps", "0",
+            "-segment_times", f"{info.start_time + interval.end + TS_OFFSET - 0.0005:.6f}",
+            str(folder / "%05d.ts")]  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    run(argv, timeout=120 + 2 * interval.duration, cancel=cancel, what="ffmpeg")
+    return folder / "00000.ts"
 
 
 def render_chunk(
@@ -132,18 +212,24 @@ def render_chunk(
     cancel: CancelToken | None = None,
     is_last: bool = False,
     commentary: CommentaryMix | None = None,
+    segment: Path | None = None,
 ) -> ChunkResult:
     """Write `out` and `thumbnail` for `interval` (each via a temp name). Existing outputs are kept as they
     are, so a job re-delivered after a crash does not redo finished chunks. With `commentary` the speech is
-    mixed over the original sound; the video is copied or transcoded exactly as without it."""
+    mixed over the original sound; the video is copied or transcoded exactly as without it.
+
+    `segment` is this interval's piece of a whole-file split (render/split.py) when the video is copied:
+    with copied audio it becomes the chunk as it is; otherwise its video is muxed with our audio.
+    """
     copy = copies_video(info, interval)
     timeout = timeout or chunk_timeout(info, interval)
     seconds = 0.0
     if not out.exists():
-        with atomic_output(out) as tmp:
-            argv = segment_argv(src, info, interval, tmp, ffmpeg_bin=ffmpeg_bin, commentary=commentary)
+        with atomic_output(out) as tmp, tempfile.TemporaryDirectory(dir=out.parent, prefix=".work.") as work:
             try:
-                seconds += run(argv, timeout=timeout, cancel=cancel, what="ffmpeg").seconds
+                seconds += _write_chunk(src, info, interval, tmp, Path(work), segment=segment, copy=copy,
+                                        commentary=commentary, is_last=is_last, ffmpeg_bin=ffmpeg_bin,
+                                        timeout=timeout, cancel=cancel)  # fmt: skip
             except ProcessFailed as exc:
                 raise MediaError(
                     f"We could not read the video between {clock(interval.start)} and {clock(interval.end)}; "
@@ -167,13 +253,42 @@ def render_chunk(
         index=interval.index,
         start=interval.start,
         end=interval.end,
-        duration=measured,
+        # The playlist's EXTINF: the planned length, exact on the timeline, so the lengths add up to the
+        # source's duration (a container's own duration of a TS segment counts audio overhang twice).
+        duration=(info.duration - interval.start) if is_last else interval.duration,
         copied=copy,
         path=out,
         thumbnail=thumbnail,
         seconds=seconds,
         size=out.stat().st_size,
+        measured=measured,
     )
+
+
+def _write_chunk(src: Path, info: MediaInfo, interval: Interval, tmp: Path, work: Path, *, segment: Path | None,
+                 copy: bool, commentary: CommentaryMix | None, is_last: bool, ffmpeg_bin: str, timeout: float,
+                 cancel: CancelToken | None) -> float:  # fmt: skip
+    """The steps of one chunk (see the module docstring of render/timeline.py); returns ffmpeg seconds."""
+    seconds = 0.0
+    encode = encodes_audio(info, interval, commentary)
+    if copy and segment is None:
+        segment = split_one(src, info, interval, work / "split", with_audio=info.has_audio and not encode, ffmpeg_bin=ffmpeg_bin,
+                            cancel=cancel)  # fmt: skip
+    audio, piece = None, None
+    if encode:
+        piece = AudioSlice.of(info, interval, is_last=is_last)
+        audio = work / "audio.aac"
+        argv = audio_slice_argv(src, info, piece, audio, ffmpeg_bin=ffmpeg_bin, commentary=commentary)
+        seconds += run(argv, timeout=timeout, cancel=cancel, what="ffmpeg").seconds
+        keep_frames(audio, count=piece.count)
+    if copy and not encode:
+        os.replace(segment, tmp)  # the split segment holds the copied audio too
+        return seconds
+    if copy:
+        argv = mux_argv(segment, audio, info, piece, tmp, ffmpeg_bin=ffmpeg_bin)
+    else:
+        argv = transcode_argv(src, info, interval, audio, piece, tmp, ffmpeg_bin=ffmpeg_bin, is_last=is_last)
+    return seconds + run(argv, timeout=timeout, cancel=cancel, what="ffmpeg").seconds
 
 
 def _check_not_cut_off(interval: Interval, measured: float, *, is_last: bool, total: float) -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import ffmpeg
-
 from ..files import atomic_output
 from ..process import CancelToken, run
+from .timeline import TS_OFFSET
 
 
 def concat_segments(
@@ -17,22 +16,23 @@ def concat_segments(
     ffmpeg_bin: str = "ffmpeg",
     timeout: float = 3600,
     cancel: CancelToken | None = None,
+    start_time: float = 0.0,
 ) -> float:
-    """Write `out` from `segments` in order; returns the seconds it took. Segments must share one folder."""
+    """Write `out` from `segments` in order; returns the seconds it took."""
     if not segments:
         raise ValueError("no segments to join")
-    folder = segments[0].parent
-    # Our own list of our own files: names only, so the concat demuxer's "safe" mode accepts them.
-    listing = folder / ".concat.txt"
-    listing.write_text("ffconcat version 1.0\n" + "".join(f"file '{p.name}'\n" for p in segments))
-    try:
-        with atomic_output(out) as tmp:
-            argv = (
-                ffmpeg.input(str(listing), f="concat", safe="1", protocol_whitelist="file,pipe")
-                .output(str(tmp), c="copy", movflags="+faststart", f="mp4")
-                .global_args("-nostdin", "-hide_banner", "-v", "error", "-y")
-                .compile(cmd=ffmpeg_bin)
-            )
-            return run(argv, timeout=timeout, cancel=cancel, what="ffmpeg").seconds
-    finally:
-        listing.unlink(missing_ok=True)
+    # The chunks share one timeline (render/timeline.py), so their bytes, one after another, are one
+    # MPEG-TS stream: the concat *protocol* reads them so, where the concat demuxer would re-time each file
+    # by its container duration (and so add a gap or an overlap at every join). Our own files only.
+    # Timestamps go back to the source's own, less its start time (-copyts and the offset below), rather
+    # than letting ffmpeg re-base on the earliest packet: a copied AAC track starts with its encoder
+    # priming a frame before the video, and re-basing would push the video a frame late; kept as it is,
+    # the MP4 muxer writes the edit list that tells players to skip the priming, as in the source.
+    source = "concat:" + "|".join(str(p) for p in segments)
+    with atomic_output(out) as tmp:
+        argv = [
+            ffmpeg_bin, "-nostdin", "-hide_banner", "-v", "error", "-y",
+            "-protocol_whitelist", "concat,file", "-format_whitelist", "mpegts", "-copyts", "-f", "mpegts", "-i", source, "-output_ts_offset", f"{-(TS_OFFSET + start_time):.6f}",
+            "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(tmp),
+        ]  # fmt: skip
+        return run(argv, timeout=timeout, cancel=cancel, what="ffmpeg").seconds

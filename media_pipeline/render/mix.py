@@ -128,12 +128,14 @@ def commentary_audio(
     length: float,
     channels: int = 2,
     sample_rate: int | None = None,
+    tail: float = 0.0,
 ) -> ffmpeg.nodes.Stream:
     """The filter graph (ffmpeg-python) that lays `speech` over `original` for a segment of `length` s.
 
     `original` must start at the interval's start (input seeking with -ss does that); None means the source
     has no sound, so the voice is mixed over silence at `sample_rate` (48 kHz when None). With an original,
     the output keeps the original's sample rate, so commented chunks join uncommented copied ones.
+    The output runs `tail` s past `length` (the voice never does): the encoder's look-ahead past the chunk.
     """
     layout = "stereo" if channels == 2 else "mono"
     # Where the voice runs, relative to the segment; a voice longer than the segment is cut at its end.
@@ -171,7 +173,7 @@ def commentary_audio(
             )
         # The bed is first: it fixes the sample rate and layout the voice is converted to, and the length.
         mixed = ffmpeg.filter([bed, voice], "amix", inputs=2, duration="first", normalize=0)
-    mixed = mixed.filter("atrim", end=f"{length:.6f}")
+    mixed = mixed.filter("atrim", end=f"{length + tail:.6f}")
     return mixed.filter("alimiter", limit=f"{LIMIT:.4f}", level=0, latency=1, attack=5, release=50)
 
 

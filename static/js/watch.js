@@ -32,12 +32,38 @@
   }
 
   // Player ------------------------------------------------------------------------------------------
+  var player = null;
+
+  // A growing playlist is re-read only every target duration (~30 s), so the player would go on calling
+  // the video endless; read it once more as soon as the job ends, keeping where the viewer is.
+  function reloadPlaylist() {
+    if (!playerStarted) return;
+    if (isNaN(video.duration)) { // the playlist is still on its way: look again once it is in
+      video.addEventListener("loadedmetadata", reloadPlaylist, { once: true });
+      return;
+    }
+    if (video.duration !== Infinity) return; // it already had the end in it
+    var at = video.currentTime, paused = video.paused;
+    if (player) {
+      player.once(window.Hls.Events.LEVEL_LOADED, function () { if (!paused) video.play().catch(function () {}); });
+      player.loadSource(cfg.playlist);
+      player.startLoad(at);
+    } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+      video.src = cfg.playlist;
+      video.addEventListener("loadedmetadata", function () {
+        video.currentTime = at;
+        if (!paused) video.play().catch(function () {});
+      }, { once: true });
+    }
+  }
+
   function startPlayer() {
     if (playerStarted) return;
     playerStarted = true;
     $("player-wait").hidden = true;
     if (window.Hls && window.Hls.isSupported()) {
       var hls = new window.Hls({ startPosition: 0, liveDurationInfinity: true });
+      player = hls;
       hls.loadSource(cfg.playlist);
       hls.attachMedia(video);
       hls.on(window.Hls.Events.MANIFEST_PARSED, function () { video.play().catch(function () {}); });
@@ -310,6 +336,7 @@
       case "complete":
         cfg.stages.forEach(function (s) { stageItems[s.name].className = "done"; });
         $("download").hidden = !(ev.data && ev.data.final_url);
+        reloadPlaylist();
         end(ev.message, "ok");
         enableRegenerate();
         break;
