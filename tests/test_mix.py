@@ -8,7 +8,6 @@ stream bit-identical to the source's where it is copied.
 from __future__ import annotations
 
 import subprocess
-import time
 import wave
 
 import numpy as np
@@ -16,7 +15,6 @@ import pytest
 
 from media_pipeline.plan import Interval
 from media_pipeline.probe import Limits, probe
-from media_pipeline.process import run
 from media_pipeline.render.chunk import render_chunk
 from media_pipeline.render.final import concat_segments
 from media_pipeline.render.mix import CommentaryMix, gated_level_db, measure_windows
