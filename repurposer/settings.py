@@ -163,7 +163,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Channels -------------------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    # Each consumer waits on Redis with a 5 s BZPOPMIN (channels-redis's brpop_timeout); redis-py's default 5 s
+    # socket timeout fired first and dropped every idle WebSocket with 1011 after ~6 s. Reads may take the
+    # blocking call's 5 s and then some; a Redis that answers nothing for 15 s is treated as gone.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}]},
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 # How often each web process looks for new ProgressUpdate rows in the embedded mode (seconds).
