@@ -167,6 +167,19 @@ def test_a_takeover_first_removes_what_the_dead_attempt_left_half_written(make_t
     assert not list(task.workdir().rglob("*.tmp*"))
 
 
+def test_a_taken_over_task_continues_from_the_progress_already_reached(make_task, h264_file):
+    task = make_task(h264_file, interval=10)
+    run_task(str(task.pk))
+    (task.workdir() / "final.mp4").unlink()
+    ProcessingTask.objects.filter(pk=task.pk).update(
+        status="running", worker="gone:1", progress=92, heartbeat_at=timezone.now() - timedelta(minutes=10)
+    )
+    first_attempt = ProcessingTask.objects.get(pk=task.pk).last_seq
+    assert run_task(str(task.pk)) == "succeeded"
+    progress = [e.progress for e in events(task) if e.seq > first_attempt]
+    assert len(progress) > 2 and min(progress) == 92 and progress == sorted(progress) and progress[-1] == 100
+
+
 def test_requeue_stale_gives_up_after_max_attempts(make_task, h264_file, settings):
     task = make_task(h264_file)
     ProcessingTask.objects.filter(pk=task.pk).update(
