@@ -38,6 +38,8 @@ def wake(task_id: Any) -> None:
 # they give one; every other event without an ETA clears it, as before.
 KEEP = object()
 KEEPS_ETA = {"analysis_ready", "idea_ready", "piece_ready"}
+# An estimate is for work that remains, which takes time: never "0:00 left", never a negative time.
+MIN_ETA = 1.0
 
 
 def emit(
@@ -64,6 +66,8 @@ def emit(
         fields["progress"] = Greatest(F("progress"), Value(float(progress)))
     if eta_seconds is KEEP and type not in KEEPS_ETA:
         eta_seconds = None
+    if isinstance(eta_seconds, int | float):
+        eta_seconds = max(float(eta_seconds), MIN_ETA)
     if eta_seconds is not KEEP:
         fields["eta_seconds"] = eta_seconds
     with transaction.atomic():
