@@ -15,6 +15,7 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from media_pipeline.errors import Cancelled, MediaError
+from media_pipeline.files import remove_temp_outputs
 
 from . import reporter
 from .models import ProcessingTask
@@ -113,6 +114,11 @@ def run_task(task_id: str) -> str:
     worker = worker_name()
     if not task.claim(worker=worker):
         return "not claimed"  # finished, cancelled, taken by another worker, or out of attempts
+    if task.attempts > 1:
+        # An earlier attempt died mid-write; its half-written files would only be rendered over again.
+        removed = remove_temp_outputs(task.workdir())
+        if removed:
+            log.info("task %s: removed %d temp files of an earlier attempt", task.pk, len(removed))
     heartbeat = Heartbeat(task.pk, worker)
     heartbeat.start()
     try:

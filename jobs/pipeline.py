@@ -195,11 +195,11 @@ def _extinf(chunk: ChunkResult) -> float:
 def _eta(started: float, *, done: int, total: int) -> float | None:
     """Seconds left, from the units of work (chunks, transcript intervals) done per second so far; None
     until two are done. Several chunks finish at once when they render in parallel, so one unit alone
-    says little."""
+    says little. At least a second: with every unit counted the final video is still to be joined."""
     elapsed = time.monotonic() - started
     if done < 2 or elapsed <= 0:
         return None
-    return elapsed / done * (total - done) * 1.1  # + joining the final video
+    return max(elapsed / done * (total - done) * 1.1, 1.0)  # + joining the final video
 
 
 def _wait_for_transcript(task: ProcessingTask, worker: TranscriptWorker | None, cancel: CancelToken) -> str:

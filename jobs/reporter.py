@@ -12,7 +12,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 
 from .models import PerformanceMetrics, ProcessingTask, ProgressUpdate
 
@@ -37,6 +38,8 @@ def wake(task_id: Any) -> None:
 # they give one; every other event without an ETA clears it, as before.
 KEEP = object()
 KEEPS_ETA = {"analysis_ready", "idea_ready", "piece_ready"}
+# An estimate is for work that remains, which takes time: never "0:00 left", never a negative time.
+MIN_ETA = 1.0
 
 
 def emit(
@@ -52,15 +55,19 @@ def emit(
     """Append event number last_seq+1 for the task and update the task's summary fields with it.
 
     The UPDATE takes the task row's lock before the seq is read back, so two writers can never get the
-    same number (and the unique (task, seq) constraint would refuse it if they did).
+    same number (and the unique (task, seq) constraint would refuse it if they did). In the same UPDATE
+    progress only goes up: an attempt that took over a dead worker's task counts its own work from 0,
+    but the bar stays where the first attempt had taken it until the new one passes that point.
     """
     fields: dict[str, Any] = {"last_seq": F("last_seq") + 1}
     if stage is not None:
         fields["stage"] = stage
     if progress is not None:
-        fields["progress"] = progress
+        fields["progress"] = Greatest(F("progress"), Value(float(progress)))
     if eta_seconds is KEEP and type not in KEEPS_ETA:
         eta_seconds = None
+    if isinstance(eta_seconds, int | float):
+        eta_seconds = max(float(eta_seconds), MIN_ETA)
     if eta_seconds is not KEEP:
         fields["eta_seconds"] = eta_seconds
     with transaction.atomic():
@@ -71,7 +78,7 @@ def emit(
             seq=task.last_seq,
             type=type,
             stage=task.stage if stage is None else stage,
-            progress=task.progress if progress is None else progress,
+            progress=task.progress,
             eta_seconds=task.eta_seconds if eta_seconds is KEEP else eta_seconds,
             message=message,
             data=data or {},

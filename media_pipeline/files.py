@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+# The names atomic_output gives its temp files: .NAME.<8 hex digits>.tmp.EXT, or without .EXT.
+TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{8}\.tmp(\.[^.]+)?")
 
 
 @contextmanager
@@ -23,3 +27,17 @@ def atomic_output(target: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_temp_outputs(folder: Path) -> list[Path]:
+    """Delete the temp files atomic_output left anywhere under `folder`, and return them.
+
+    A run killed mid-write (SIGKILL, a lost machine) leaves them behind; nothing will ever rename them, so
+    the next run of the same work removes them before it starts.
+    """
+    removed = []
+    for path in sorted(folder.rglob(".*.tmp*")):
+        if TEMP_NAME.fullmatch(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

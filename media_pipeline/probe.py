@@ -29,6 +29,9 @@ PROTOCOL_WHITELIST = "file,pipe"
 BROWSER_VIDEO_CODECS = {"h264"}
 PROBESIZE = str(50 * 1024 * 1024)
 ANALYZEDURATION = str(30 * 1_000_000)
+# What one ffprobe may allocate (RLIMIT_DATA; its shared libraries do not count). Probing 4K H.264, HEVC,
+# VP9 or ProRes needs about 60 MB; more means a picture far beyond the limits that the headers hid.
+PROBE_MEMORY = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -104,29 +107,60 @@ def probe(
     timeout: float = 30,
     cancel: CancelToken | None = None,
 ) -> MediaInfo:
-    """Describe `path` with ffprobe and check it against `limits`. Raises MediaError with a user sentence."""
+    """Describe `path` with ffprobe and check it against `limits`. Raises MediaError with a user sentence.
+
+    1. Read the headers only, and refuse a picture larger than the limits: ffprobe's full pass decodes a
+       frame, and a 3 MB 16000×16000 16-bit PNG in MOV would take 1.5 GB to decode.
+    2. The full pass (which fills in what headers leave out, such as the pixel format) under a memory cap,
+       for files that hide or understate their picture size.
+    """
     if not path.is_file() or path.stat().st_size == 0:
         raise MediaError("The file is empty. Please choose the video file again.", detail=f"size 0: {path}")
+    header = _ffprobe(path, ["-nofind_stream_info"], ffprobe=ffprobe, timeout=timeout, cancel=cancel)
+    video = _main_video(header.get("streams") or [])
+    if video is not None:
+        _check_picture_size(video, limits)
+    analyse = ["-probesize", PROBESIZE, "-analyzeduration", ANALYZEDURATION]
+    data = _ffprobe(path, analyse, ffprobe=ffprobe, timeout=timeout, cancel=cancel)
+    return check(data, size=path.stat().st_size, limits=limits)
+
+
+def _ffprobe(path: Path, options: list[str], *, ffprobe: str, timeout: float, cancel: CancelToken | None) -> dict:
     argv = [
-        ffprobe, "-v", "error",
-        "-probesize", PROBESIZE, "-analyzeduration", ANALYZEDURATION,
+        ffprobe, "-v", "error", *options,
         "-format_whitelist", FORMAT_WHITELIST, "-protocol_whitelist", PROTOCOL_WHITELIST,
         "-show_format", "-show_streams", "-of", "json",
         # "file:" stops a name that looks like another protocol or option from being read as one.
         f"file:{path}",
     ]  # fmt: skip
     try:
-        result = run(argv, timeout=timeout, cancel=cancel, what="ffprobe")
+        result = run(argv, timeout=timeout, cancel=cancel, what="ffprobe", memory_limit=PROBE_MEMORY)
     except ProcessFailed as exc:
         raise MediaError(
             "This file is not a video we can read. Upload a video file such as MP4, MOV, MKV or WebM.",
             detail=exc.detail,
         ) from None
     try:
-        data = json.loads(result.stdout or b"{}")
+        return json.loads(result.stdout or b"{}")
     except json.JSONDecodeError:
         raise MediaError("This file is not a video we can read.", detail="ffprobe printed invalid JSON") from None
-    return check(data, size=path.stat().st_size, limits=limits)
+
+
+def _main_video(streams: list[dict]) -> dict | None:
+    """The first video stream that is not a cover picture."""
+    videos = [
+        s for s in streams if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")
+    ]
+    return videos[0] if videos else None
+
+
+def _check_picture_size(video: dict, limits: Limits) -> None:
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if width > limits.max_width or height > limits.max_height:
+        raise MediaError(
+            f"The video is {width}×{height}; the largest we process is {limits.max_width}×{limits.max_height}.",
+            detail=f"{width}x{height}",
+        )
 
 
 def check(data: dict, *, size: int, limits: Limits) -> MediaInfo:
@@ -144,24 +178,17 @@ def check(data: dict, *, size: int, limits: Limits) -> MediaInfo:
             f"The file has {len(streams)} streams; the limit is {limits.max_streams}.",
             detail=f"{len(streams)} streams",
         )
-    videos = [
-        s for s in streams if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")
-    ]
+    video = _main_video(streams)
     audios = [s for s in streams if s.get("codec_type") == "audio"]
-    if not videos:
+    if video is None:
         raise MediaError(
             "This file has no video track. Upload a video (audio-only files are not supported yet).",
             detail=f"streams: {[s.get('codec_type') for s in streams]}",
         )
-    video = videos[0]
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
     if width <= 0 or height <= 0:
         raise MediaError("The video track has no picture size; the file may be damaged.", detail=str(video))
-    if width > limits.max_width or height > limits.max_height:
-        raise MediaError(
-            f"The video is {width}×{height}; the largest we process is {limits.max_width}×{limits.max_height}.",
-            detail=f"{width}x{height}",
-        )
+    _check_picture_size(video, limits)
     fps = _fraction(video.get("avg_frame_rate")) or _fraction(video.get("r_frame_rate"))
     if fps > limits.max_fps:
         raise MediaError(f"The video runs at {fps:.0f} frames per second; the limit is {limits.max_fps:.0f}.")

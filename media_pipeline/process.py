@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import resource
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,6 +43,38 @@ class RunResult:
     seconds: float
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+DEATH_SIGNAL = int(signal.SIGKILL)  # the output is a temp file anyway; nothing to finish
+# Looked up once here, so the child between fork and exec only calls it (no dlsym, no import).
+_prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+
+
+def _child_setup(*, parent: int, memory_limit: int | None) -> Callable[[], None]:
+    """What the child does between fork and exec: die with its parent, and stay under `memory_limit`.
+
+    A worker killed with SIGKILL cannot stop its children, and ffmpeg in a session of its own would go on
+    writing for minutes. PR_SET_PDEATHSIG has the kernel kill the child instead, on any host, with no
+    list of process groups to keep. The kernel sends it when the *thread* that forked exits, not the
+    process; that is safe here because that thread is blocked in `run` until the child has exited (the
+    `finally` there kills it otherwise), so it only goes away early when the whole process dies. The
+    setting survives exec. If the parent died before prctl took effect, getppid has changed: exit.
+
+    `memory_limit` caps RLIMIT_DATA (heap and private writable mappings), which, unlike RLIMIT_AS, does
+    not count the ~250 MB of shared libraries a Debian ffprobe maps. An allocation over it fails, and
+    ffmpeg reports an error instead of taking the machine's memory.
+    """
+
+    def setup() -> None:
+        if _prctl is not None:
+            _prctl(PR_SET_PDEATHSIG, DEATH_SIGNAL, 0, 0, 0)
+            if os.getppid() != parent:
+                os._exit(1)
+        if memory_limit is not None:
+            resource.setrlimit(resource.RLIMIT_DATA, (memory_limit, memory_limit))
+
+    return setup
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     """Stop the child and everything it started: TERM, a grace period, then KILL."""
     for sig, grace in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
@@ -61,11 +96,13 @@ def run(
     cancel: CancelToken | None = None,
     what: str = "ffmpeg",
     poll: float = 0.1,
+    memory_limit: int | None = None,
 ) -> RunResult:
     """Run argv to completion. Raises Cancelled, or MediaError when it fails or overruns `timeout`.
 
     The child gets its own session (process group) so a cancel or timeout kills ffmpeg and anything it
-    spawned, and stdin is /dev/null so it can never wait on a terminal.
+    spawned, and stdin is /dev/null so it can never wait on a terminal. It dies with our process too,
+    even one killed with SIGKILL (see `_child_setup`); `memory_limit` bytes cap what it may allocate.
     """
     cancel = cancel or NeverCancelled()
     if cancel.is_set():
@@ -78,6 +115,7 @@ def run(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=_child_setup(parent=os.getpid(), memory_limit=memory_limit),
         )
     except FileNotFoundError:
         raise MediaError(f"{what} is not installed on the server.", detail=f"executable not found: {argv[0]}") from None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
+import zlib
 from pathlib import Path
 
 
@@ -100,4 +102,49 @@ def marked(
                       "-x264-params", "bframes=3:b-pyramid=normal:keyint=250:scenecut=40"]  # fmt: skip
     audio_args = {"aac": ["-c:a", "aac", "-b:a", "96k"], "mp3": ["-c:a", "libmp3lame"]}.get(audio or "", [])
     ffmpeg(*args, *maps, *codec, *(["-fps_mode", "passthrough"] if vfr else []), *audio_args, str(path))
+
+
+def huge_png_mov(path: Path, *, side: int = 16000, declared: int | None = None) -> Path:
+    """One side×side 16-bit RGB PNG frame in MOV: a few MB that decode to side²×6 bytes (1.5 GB at 16000).
+
+    Made without ever holding the picture: ffmpeg would need 3.5 GB and 16 s to encode it. ffmpeg makes a
+    16×16 one for the container, and the PNG is built here from one deflate segment repeated (a full flush
+    makes each segment stand alone) and put in its place, with the sizes in the MOV headers patched (to
+    `declared`, if given: a file whose header understates its picture).
+    """
+    small = path.with_name(path.stem + ".small.mov")
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=16x16", "-frames:v", "1", "-pix_fmt", "rgb48be", "-c:v", "png",
+           str(small))  # fmt: skip
+    mov = bytearray(small.read_bytes())
+    small.unlink()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    rows = 100  # rows per deflate segment; `side` must be a multiple
+    block = (b"\0" + b"\xff\xff\x00\x00\x00\x00" * side) * rows
+    raw = zlib.compressobj(9, zlib.DEFLATED, -15)
+    segment = raw.compress(block) + raw.flush(zlib.Z_FULL_FLUSH)
+    adler = 1
+    for _ in range(side // rows):
+        adler = zlib.adler32(block, adler)
+    idat = b"\x78\xda" + segment * (side // rows) + b"\x03\x00" + struct.pack(">I", adler)
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 16, 2, 0, 0, 0))
+           + chunk(b"IDAT", idat) + chunk(b"IEND", b""))  # fmt: skip
+
+    def atom(kind: bytes) -> int:
+        """Offset of the first `kind` atom (the names are unique in this small file)."""
+        return mov.index(kind) - 4
+
+    # ffmpeg writes mdat (the one sample) before moov, so the sample's offset in stco stays right.
+    mdat = atom(b"mdat")
+    old = struct.unpack_from(">I", mov, mdat)[0]
+    mov[mdat : mdat + old] = struct.pack(">I", 8 + len(png)) + b"mdat" + png
+    struct.pack_into(">I", mov, atom(b"stsz") + 12, len(png))  # one sample: ffmpeg writes its size here
+    tkhd = atom(b"tkhd")
+    tkhd_end = tkhd + struct.unpack_from(">I", mov, tkhd)[0]
+    declared = declared or side
+    struct.pack_into(">II", mov, tkhd_end - 8, declared << 16, declared << 16)
+    struct.pack_into(">HH", mov, atom(b"stsd") + 16 + 32, declared, declared)  # the sample entry's width, height
+    path.write_bytes(mov)
     return path

@@ -167,6 +167,30 @@ def test_a_queued_video_can_be_cancelled_from_its_page(transactional_db, media_r
             context.close()
 
 
+def test_the_time_left_is_said_in_words_when_it_is_short(transactional_db, media_root, make_task, owner, h264_file,
+                                                         browser):  # fmt: skip
+    from jobs.reporter import emit
+
+    task = in_thread(make_task, h264_file)
+    with running_stack(connection.settings_dict, media_root, queue=False) as stack:
+        with Client(stack.base_url) as client:
+            client.login("alice", "alice-pass-1234")
+            context = browser.new_context()
+            context.add_cookies(
+                [{"name": k, "value": v, "url": stack.base_url} for k, v in client.http.cookies.items()]
+            )
+            page = context.new_page()
+            page.goto(f"{stack.base_url}/tasks/{task.pk}/")
+            page.wait_for_function("() => window.repurposerWatch && window.repurposerWatch.lastSeq() === 0")
+            said = {}
+            for seq, eta in enumerate([11, 45, 300], start=1):
+                in_thread(lambda eta=eta: emit(task.pk, "progress", stage="chunk", progress=86, eta_seconds=eta))
+                page.wait_for_function(f"() => window.repurposerWatch.lastSeq() === {seq}", timeout=10_000)
+                said[eta] = page.locator("#eta").inner_text()
+            assert said == {11: "A few seconds left.", 45: "Less than a minute left.", 300: "About 5:00 left."}
+            context.close()
+
+
 def test_an_interrupted_upload_resumes_when_the_same_file_is_chosen_again(owner, browser, media_root, h264_file):
     """The page remembers an unfinished upload (localStorage) and continues it from the server's offset."""
     with running_stack(connection.settings_dict, media_root, queue=False) as stack:

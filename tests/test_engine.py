@@ -150,6 +150,36 @@ def test_a_dead_workers_task_is_taken_over_and_keeps_finished_chunks(make_task, 
     assert sorted(indexes) == [0, 1, 2]
 
 
+def test_a_takeover_first_removes_what_the_dead_attempt_left_half_written(make_task, h264_file):
+    task = make_task(h264_file, interval=10)
+    run_task(str(task.pk))
+    (task.workdir() / "final.mp4").unlink()
+    # What a worker killed with SIGKILL mid-render leaves: temp files atomic_output never renamed.
+    half = [task.workdir() / "chunks/.00002.0a1b2c3d.tmp.ts", task.workdir() / "pieces/01/.reel.9f8e7d6c.tmp.mp4"]
+    for path in half:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\0" * 1_500_000)
+    ProcessingTask.objects.filter(pk=task.pk).update(
+        status="running", worker="gone:1", heartbeat_at=timezone.now() - timedelta(minutes=10)
+    )
+    assert run_task(str(task.pk)) == "succeeded"
+    assert not any(path.exists() for path in half)
+    assert not list(task.workdir().rglob("*.tmp*"))
+
+
+def test_a_taken_over_task_continues_from_the_progress_already_reached(make_task, h264_file):
+    task = make_task(h264_file, interval=10)
+    run_task(str(task.pk))
+    (task.workdir() / "final.mp4").unlink()
+    ProcessingTask.objects.filter(pk=task.pk).update(
+        status="running", worker="gone:1", progress=92, heartbeat_at=timezone.now() - timedelta(minutes=10)
+    )
+    first_attempt = ProcessingTask.objects.get(pk=task.pk).last_seq
+    assert run_task(str(task.pk)) == "succeeded"
+    progress = [e.progress for e in events(task) if e.seq > first_attempt]
+    assert len(progress) > 2 and min(progress) == 92 and progress == sorted(progress) and progress[-1] == 100
+
+
 def test_requeue_stale_gives_up_after_max_attempts(make_task, h264_file, settings):
     task = make_task(h264_file)
     ProcessingTask.objects.filter(pk=task.pk).update(

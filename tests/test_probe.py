@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +92,32 @@ def test_it_refuses_audio_only(tmp_path):
 )
 def test_it_enforces_limits(h264_file, limits, words):
     assert words in refused(h264_file, limits)
+
+
+# Probes the file in a process of its own, so ru_maxrss of its children is ffprobe's alone.
+PROBE_AND_MEASURE = """
+import json, resource, sys
+from pathlib import Path
+from media_pipeline.errors import MediaError
+from media_pipeline.probe import Limits, probe
+
+try:
+    probe(Path(sys.argv[1]), limits=Limits())
+    message = None
+except MediaError as exc:
+    message = exc.message
+print(json.dumps({"message": message, "peak_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+"""
+
+
+@pytest.mark.parametrize("declared", [None, 16], ids=["declared-in-the-header", "header-understates-it"])
+def test_it_refuses_a_huge_picture_without_taking_the_memory_to_decode_it(tmp_path, declared):
+    src = media.huge_png_mov(tmp_path / "huge.mov", declared=declared)  # 2 MB; 1.5 GB once decoded
+    assert src.stat().st_size < 5_000_000
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE_AND_MEASURE, str(src)],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, check=True, timeout=120,
+    )  # fmt: skip
+    result = json.loads(out.stdout)
+    assert result["message"] == "The video is 16000×16000; the largest we process is 4096×2304."
+    assert result["peak_kb"] < 300 * 1024, f"ffprobe peaked at {result['peak_kb'] // 1024} MB"

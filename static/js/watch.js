@@ -299,7 +299,14 @@
   function setProgress(p, eta) {
     $("bar").style.width = p + "%";
     $("bar-label").textContent = Math.floor(p) + " %";
-    $("eta").textContent = (eta !== null && eta !== undefined && !finished) ? "About " + fmt(eta) + " left." : "";
+    var left = "";
+    // Short times in words: a clock would say "0:00" while work remains.
+    if (eta !== null && eta !== undefined && !finished) {
+      if (eta < 20) left = "A few seconds left.";
+      else if (eta < 60) left = "Less than a minute left.";
+      else left = "About " + fmt(eta) + " left.";
+    }
+    $("eta").textContent = left;
   }
   function end(text, cls) {
     finished = true;

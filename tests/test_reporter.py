@@ -1,0 +1,43 @@
+"""Events as the page sees them: the bar never moves back, the time left is never below a second."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from jobs.models import ProcessingTask
+from jobs.pipeline import _eta
+from jobs.reporter import emit
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_new_attempt_continues_from_the_progress_already_reached(owner):
+    task = ProcessingTask.objects.create(owner=owner, status="running", attempts=1)
+    emit(task.pk, "chunk_ready", stage="chunk", progress=92)
+    # A takeover: the new attempt counts its own work from 0 again.
+    seen = [emit(task.pk, "stage", stage="probe", progress=p).as_event()["progress"] for p in (0, 10, 91, 95)]
+    assert seen == [92, 92, 92, 95]
+    task.refresh_from_db()
+    assert task.progress == 95
+
+
+@pytest.mark.parametrize("eta", [-3, -0.4, 0, 0.3])
+def test_an_eta_is_never_below_one_second(owner, eta):
+    task = ProcessingTask.objects.create(owner=owner, status="running", attempts=1)
+    event = emit(task.pk, "chunk_ready", stage="chunk", progress=86, eta_seconds=eta).as_event()
+    assert event["eta_s"] == 1
+    task.refresh_from_db()
+    assert task.eta_seconds == 1
+
+
+def test_an_eta_without_one_stays_none(owner):
+    task = ProcessingTask.objects.create(owner=owner, status="running", attempts=1)
+    assert emit(task.pk, "stage", stage="chunk", progress=10, eta_seconds=None).as_event()["eta_s"] is None
+
+
+@pytest.mark.parametrize(("done", "total"), [(10, 10), (12, 10)])
+def test_the_pipelines_estimate_is_at_least_a_second_when_all_units_are_counted(done, total):
+    # Units done can reach (or, after a takeover, pass) the total while the final video is still joined.
+    assert _eta(time.monotonic() - 30, done=done, total=total) >= 1
