@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,7 +38,23 @@ def remove_temp_outputs(folder: Path) -> list[Path]:
     """
     removed = []
     for path in sorted(folder.rglob(".*.tmp*")):
-        if TEMP_NAME.fullmatch(path.name) and path.is_file():
+        if not TEMP_NAME.fullmatch(path.name) or not path.exists():
+            continue
+        if path.is_dir():  # a work folder (temp_folder), with whatever it held
+            shutil.rmtree(path, ignore_errors=True)
+        else:
             path.unlink(missing_ok=True)
-            removed.append(path)
+        removed.append(path)
     return removed
+
+
+@contextmanager
+def temp_folder(parent: Path, label: str) -> Iterator[Path]:
+    """A private work folder under `parent`, named like atomic_output's temp files (so a takeover after a
+    crash removes it too), deleted with its contents on the way out."""
+    folder = parent / f".{label}.{uuid.uuid4().hex[:8]}.tmp"
+    folder.mkdir(parents=True)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

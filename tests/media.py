@@ -102,6 +102,7 @@ def marked(
                       "-x264-params", "bframes=3:b-pyramid=normal:keyint=250:scenecut=40"]  # fmt: skip
     audio_args = {"aac": ["-c:a", "aac", "-b:a", "96k"], "mp3": ["-c:a", "libmp3lame"]}.get(audio or "", [])
     ffmpeg(*args, *maps, *codec, *(["-fps_mode", "passthrough"] if vfr else []), *audio_args, str(path))
+    return path
 
 
 def huge_png_mov(path: Path, *, side: int = 16000, declared: int | None = None) -> Path:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import ffmpeg
 
 from ..errors import MediaError
-from ..files import atomic_output
+from ..files import atomic_output, temp_folder
 from ..plan import Interval
 from ..probe import PROTOCOL_WHITELIST, MediaInfo, clock, input_options
 from ..process import CancelToken, ProcessFailed, run
@@ -225,9 +224,9 @@ def render_chunk(
     timeout = timeout or chunk_timeout(info, interval)
     seconds = 0.0
     if not out.exists():
-        with atomic_output(out) as tmp, tempfile.TemporaryDirectory(dir=out.parent, prefix=".work.") as work:
+        with atomic_output(out) as tmp, temp_folder(out.parent, "work") as work:
             try:
-                seconds += _write_chunk(src, info, interval, tmp, Path(work), segment=segment, copy=copy,
+                seconds += _write_chunk(src, info, interval, tmp, work, segment=segment, copy=copy,
                                         commentary=commentary, is_last=is_last, ffmpeg_bin=ffmpeg_bin,
                                         timeout=timeout, cancel=cancel)  # fmt: skip
             except ProcessFailed as exc:
