@@ -285,3 +285,26 @@ def test_untrusted_text_in_scores_and_ideas_stays_text(live, owner, browser):
     assert first.bounding_box()["height"] > second.bounding_box()["height"]
     assert page.locator("#idea-0 button", has_text="Copy thread").count() == 1
     page.close()
+
+
+def test_the_player_knows_the_whole_length_soon_after_the_job_ends(live, owner, browser, sample_dir):
+    """A growing playlist is re-read only every target duration; on `complete` the page reads it at once, so
+    the player shows the real length (not an endless live stream) within 2 s."""
+    src = media.mpeg4_avi(sample_dir / "browser-length.avi", seconds=120, size="320x240")  # transcoded: takes a while
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(live.base_url + "/accounts/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "alice-pass-1234")
+    page.click("form button[type=submit]")
+    page.wait_for_url(live.base_url + "/")
+    page.set_input_files("input[type=file]", str(src))
+    page.fill("#id_interval", "10")
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/tasks/[0-9a-f-]{36}/$"), timeout=30_000)
+    page.wait_for_function("() => document.getElementById('player').currentTime > 0.2", timeout=60_000)
+    live_length = page.evaluate("() => document.getElementById('player').duration")
+    page.wait_for_function("() => window.repurposerWatch.finished()", timeout=120_000)
+    assert live_length == float("inf"), "the player should have started while the job was still running"
+    page.wait_for_function("() => isFinite(document.getElementById('player').duration)", timeout=2_000)
+    assert page.evaluate("() => document.getElementById('player').duration") == pytest.approx(120, abs=0.5)
+    assert "Done" in page.locator("#status-line").inner_text()
