@@ -270,3 +270,29 @@ def test_other_users_and_foreign_origins_are_refused(live, owner, outsider, h264
     assert collect(client, task_id, timeout=10)[-1]["type"] == "complete"
     other.close()
     client.close()
+
+
+def test_a_job_gives_back_every_frame_once_in_sync(live, owner, tmp_path):
+    """Through the real queue: a 29.97 fps B-frame source with irregular keyframes and late 44.1 kHz audio
+    comes back frame for frame, its playlist adds up to its length, and A/V sync holds at every join."""
+    from bench.avsync import compare
+
+    src = media.marked(tmp_path / "marked.mp4", seconds=36, rate="30000/1001", audio_rate=44100, audio_delay=0.5,
+                       codec=["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+                              "-x264-params", "bframes=3:b-pyramid=normal:keyint=250:scenecut=40",
+                              "-force_key_frames", "0,4.1,9.8,13.3,21,28.2,31"])  # fmt: skip
+    client = login(live, OWNER)
+    task_id = upload(client, src, interval=10)
+    events = collect(client, task_id, timeout=120)
+    assert events[-1]["type"] == "complete", events[-1]
+    task = ProcessingTask.objects.get(pk=task_id)
+    chunks = [e["data"] for e in events if e["type"] == "chunk_ready"]
+    assert len(chunks) >= 3 and all(c["copied"] for c in chunks)
+    report = compare(task.workdir() / "final.mp4", src, joins=[c["start"] for c in chunks[1:]])
+    assert report.identical and report.audio_gaps == 0, report.lines()
+    assert abs(report.duration_error) <= report.frame_duration
+    assert report.max_offset_shift <= min(report.frame_duration, 1024 / 44100), report.lines()
+    playlist = client.http.get(f"/tasks/{task_id}/hls/playlist.m3u8").text
+    extinf = [float(x) for x in re.findall(r"#EXTINF:([0-9.]+),", playlist)]
+    assert "#EXT-X-ENDLIST" in playlist
+    assert abs(sum(extinf) - report.source_duration) <= report.frame_duration

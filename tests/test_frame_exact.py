@@ -124,16 +124,16 @@ def test_chunks_join_back_into_the_source(name, tmp_path):
     check_exact(src, info, plan, chunks, final, copied=info.video_copyable)
 
 
-def test_commentary_chunks_join_back_into_the_source(tmp_path):
-    """The commentary path: every chunk's audio is mixed and encoded, the video still copied exactly."""
-    options, interval = SOURCES["29.97fps-pyramid-irregular-keyframes-44k-late-audio"]
-    src = media.marked(tmp_path / "src.mp4", **options)
-    # A quiet voice, no duck: the markers stay measurable under it.
-    voice = media.marked(tmp_path / "voice.mp4", seconds=2, audio=None)  # any file: only its silence matters
+@pytest.mark.parametrize("name", ["29.97fps-pyramid-irregular-keyframes-44k-late-audio", "mpegts-source"])
+def test_commentary_chunks_join_back_into_the_source(name, tmp_path):
+    """The commentary path: every chunk's audio is mixed and encoded, the video still copied exactly (and a
+    TS source, whose timestamps start at 1.4 s, lands on the same timeline)."""
+    options, interval = SOURCES[name]
+    src = media.marked(tmp_path / ("src.ts" if "mpegts" in name else "src.mp4"), **options)
+    # Silence as the voice, no duck: the markers stay measurable under the mix.
     silence = tmp_path / "silence.wav"
     subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", "anullsrc=r=24000:cl=mono",
                     "-t", "2", str(silence)], check=True, timeout=60)  # fmt: skip
-    assert voice.exists()
     commentary = CommentaryMix(speech=silence, speech_duration=2.0, duck=1.0)
     info, plan, chunks, final = cut_and_join(src, tmp_path / "out", interval, commentary=commentary)
     check_exact(src, info, plan, chunks, final, copied=True)
