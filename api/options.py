@@ -1,8 +1,9 @@
 """Bind what an API client sent to the pages' own forms, so the API accepts exactly the options the pages do
 (and every option added to the forms later) and passes `form.job_params()` on unchanged.
 
-The one difference from a browser: an option the client leaves out takes the value the page shows
-initially, instead of "unticked" or "empty". A script that sends only a file gets the page's defaults.
+An option the client leaves out takes the value the page shows initially; the forms themselves do that
+(`JobOptionsForm`), so the page, `/uploads/` and the API agree. A script that sends only a file gets the
+page's defaults.
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ from django import forms
 from django.http import HttpRequest, QueryDict
 
 from repurposer.forms import UploadForm, YouTubeForm
-
-FALSE_WORDS = {"", "0", "false", "no", "off"}
-TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
 class BadRequest(Exception):
@@ -41,40 +39,11 @@ def request_data(request: HttpRequest) -> QueryDict | dict[str, Any]:
     return request.POST
 
 
-def _boolean(value: Any) -> Any:
-    """Words a script may use for yes/no ("0" would otherwise count as ticked, being a non-empty string)."""
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in FALSE_WORDS:
-            return False
-        if word in TRUE_WORDS:
-            return True
-    return value
-
-
 def bind(form_class: type[forms.Form], data: QueryDict | dict[str, Any], files=None) -> forms.Form:
-    """A bound `form_class` with the page's initial value for every option the client left out."""
-    blank = form_class()
-    if isinstance(data, QueryDict):
-        bound: QueryDict | dict[str, Any] = data.copy()  # keeps repeated keys (multiple choices)
-    else:
-        bound = {key: value for key, value in data.items() if value is not None}
-    for name, field in blank.fields.items():
-        if isinstance(field, forms.FileField):
-            continue
-        if name not in bound:
-            initial = blank.get_initial_for_field(field, name)
-            if initial is None:
-                continue
-            if isinstance(bound, QueryDict) and isinstance(initial, list | tuple):
-                bound.setlist(name, list(initial))
-            else:
-                bound[name] = initial
-        if isinstance(field, forms.BooleanField):
-            bound[name] = _boolean(bound[name])
-        elif isinstance(bound.get(name), dict):
-            bound[name] = json.dumps(bound[name])  # an object for a text field: keep it readable, not a repr
-    return form_class(bound, files)
+    """A bound `form_class`. A JSON null counts as left out; an object for a text field stays readable JSON."""
+    if not isinstance(data, QueryDict):
+        data = {key: json.dumps(v) if isinstance(v, dict) else v for key, v in data.items() if v is not None}
+    return form_class(data, files)
 
 
 def field_errors(form: forms.Form) -> dict[str, list[str]]:

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from media_pipeline.errors import Cancelled, MediaError
+from media_pipeline.errors import Cancelled, DiskFull, MediaError, is_disk_full
 from media_pipeline.files import remove_temp_outputs
 
 from . import reporter
@@ -149,6 +149,8 @@ def run_task(task_id: str) -> str:
             f"Something went wrong on our side during the “{stage}” step. "
             "The operators have the details; you can try again."
         )
+        if is_disk_full(exc):  # a write of our own (not ffmpeg's) found the disk full
+            message = DiskFull.MESSAGE
         detail = f"{exc!r}\n\n{traceback.format_exc()}"
         _finish(task, worker=worker, status=ProcessingTask.Status.FAILED, event="error", message=message,
                 error=message, error_detail=detail)  # fmt: skip

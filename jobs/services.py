@@ -17,6 +17,8 @@ from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from media_pipeline.errors import DiskFull, is_disk_full
+
 from . import reporter
 from .models import Idea, ProcessingTask
 
@@ -161,6 +163,8 @@ def receive_upload_part(
     The task row is locked while the part is written, so two copies of the same part (a client retrying
     after a lost answer) cannot both be appended. Returns the new offset and, when the completed file
     was processed before with the same options (and "force" is off), that earlier task to show instead.
+    Raises DiskFull when the disk fills up during the part, after cutting the file back to where the part
+    began: nothing half-written stays, and the client may send the part again later.
     """
     with transaction.atomic():
         locked = ProcessingTask.objects.select_for_update().get(pk=task.pk)
@@ -172,13 +176,20 @@ def receive_upload_part(
         offset = part.stat().st_size
         if start != offset:
             raise UploadConflict(offset, f"The next part must start at byte {offset}.")
-        with open(part, "ab") as fh:
-            for block in chunks:
-                if fh.tell() + len(block) > total:
-                    fh.truncate(offset)
-                    raise UploadConflict(offset, "The part runs past the end of the file.")
-                fh.write(block)
-            offset = fh.tell()
+        try:
+            with open(part, "ab") as fh:
+                for block in chunks:
+                    if fh.tell() + len(block) > total:
+                        fh.truncate(offset)
+                        raise UploadConflict(offset, "The part runs past the end of the file.")
+                    fh.write(block)
+                end = fh.tell()
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            os.truncate(part, offset)
+            raise DiskFull(detail=f"upload {locked.pk}: part at byte {offset} of {total}: {exc}") from exc
+        offset = end
         if offset < total:
             return offset, None
         os.replace(part, locked.source_file())

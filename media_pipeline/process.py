@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from .errors import Cancelled, MediaError
+from .errors import DISK_FULL_TEXTS, Cancelled, DiskFull, MediaError
 
 STDERR_KEEP = 8000
 
@@ -100,6 +100,9 @@ def run(
 ) -> RunResult:
     """Run argv to completion. Raises Cancelled, or MediaError when it fails or overruns `timeout`.
 
+    A failure because the disk is full raises DiskFull, not ProcessFailed, so it passes the callers that turn
+    ProcessFailed into "your file may be damaged" and the user hears the truth.
+
     The child gets its own session (process group) so a cancel or timeout kills ffmpeg and anything it
     spawned, and stdin is /dev/null so it can never wait on a terminal. It dies with our process too,
     even one killed with SIGKILL (see `_child_setup`); `memory_limit` bytes cap what it may allocate.
@@ -145,6 +148,8 @@ def run(
     stderr = b"".join(stderr_parts).decode("utf-8", "replace")[-STDERR_KEEP:]
     seconds = time.monotonic() - started
     if proc.returncode != 0:
+        if any(text in stderr for text in DISK_FULL_TEXTS):
+            raise DiskFull(detail=f"{what} exited with {proc.returncode}: {stderr.strip()}")
         raise ProcessFailed(what, proc.returncode, stderr)
     return RunResult(stdout=b"".join(stdout_parts), stderr=stderr, seconds=seconds)
 

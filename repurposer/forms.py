@@ -3,6 +3,11 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import UserCreationForm
+from django.http import QueryDict
+from django.utils.html import format_html
+
+FALSE_WORDS = {"", "0", "false", "no", "off"}
+TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
 def human_size(n: int) -> str:
@@ -43,6 +48,25 @@ def check_subtitles(upload):
     return upload
 
 
+class Checkbox(forms.CheckboxInput):
+    """A checkbox the page always sends. A browser leaves an unticked box out of the body, which a form cannot
+    tell from a script that never mentioned the option; so a hidden "0" goes first: unticked arrives as "0",
+    ticked as "0" and "on" (the last one counts), and absent means "not sent" and takes the initial value."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        return format_html('<input type="hidden" name="{}" value="0">', name) + super().render(
+            name, value, attrs, renderer
+        )
+
+    def value_from_datadict(self, data, files, name):
+        value = data.get(name)
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word in FALSE_WORDS | TRUE_WORDS:  # words a script may use ("0" is a non-empty string)
+                return word in TRUE_WORDS
+        return bool(value)
+
+
 COMMENTARY_STYLES = [
     ("play-by-play", "Play-by-play: what happens, as it happens"),
     ("explainer", "Explainer: the main point of what is said"),
@@ -70,10 +94,32 @@ def voice_choices() -> list[tuple[str, str]]:
 
 
 class JobOptionsForm(forms.Form):
-    """What to make of a video, shared by the upload page, the YouTube form and the JSON API."""
+    """What to make of a video, shared by the upload page, the YouTube form and the JSON API.
+
+    An option left out of the data takes its initial value (what the page shows), whoever sent it: the page's
+    boxes are always sent (see `Checkbox`), so only a script leaves one out, and it gets the page's defaults.
+    """
+
+    def __init__(self, data=None, files=None, **kwargs):
+        super().__init__(data, files, **kwargs)
+        if self.is_bound:
+            self.data = self._with_initial(self.data)
+
+    def _with_initial(self, data):
+        filled = data.copy()  # a QueryDict copy keeps repeated keys and is mutable
+        for name, field in self.fields.items():
+            key = self.add_prefix(name)
+            initial = self.get_initial_for_field(field, name)
+            if key in filled or initial is None or isinstance(field, forms.FileField):
+                continue
+            if isinstance(filled, QueryDict) and isinstance(initial, list | tuple):
+                filled.setlist(key, list(initial))
+            else:
+                filled[key] = initial
+        return filled
 
     commentary = forms.BooleanField(
-        label="Spoken commentary", required=False, initial=True,
+        label="Spoken commentary", required=False, initial=True, widget=Checkbox,
         help_text="Every chunk gets commentary spoken over the original sound.",
     )  # fmt: skip
     voice = forms.ChoiceField(label="Voice", choices=voice_choices, required=False)
@@ -86,7 +132,7 @@ class JobOptionsForm(forms.Form):
         help_text="How loud the original stays while the commentary speaks (20 % ≈ −14 dB); it returns to full after.",
     )  # fmt: skip
     ideas = forms.BooleanField(
-        label="Content ideas", required=False, initial=True,
+        label="Content ideas", required=False, initial=True, widget=Checkbox,
         help_text="Reels, image carousels and tweets made from the transcript.",
     )  # fmt: skip
     style = forms.ChoiceField(label="Style", choices=STYLE_PRESETS, initial="educator", required=False)
@@ -157,7 +203,7 @@ class UploadForm(JobOptionsForm):
     )  # fmt: skip
 
     transcribe = forms.BooleanField(
-        label="Make a transcript", required=False, initial=True,
+        label="Make a transcript", required=False, initial=True, widget=Checkbox,
         help_text="From subtitles in the file or the one below; otherwise offline speech recognition.",
     )  # fmt: skip
     subtitles = forms.FileField(
@@ -166,7 +212,7 @@ class UploadForm(JobOptionsForm):
     )  # fmt: skip
 
     force = forms.BooleanField(
-        label="Process it again", required=False,
+        label="Process it again", required=False, widget=Checkbox,
         help_text="Otherwise a video you already processed with the same options opens its earlier result.",
     )  # fmt: skip
 
@@ -211,7 +257,7 @@ class YouTubeForm(JobOptionsForm):
     )  # fmt: skip
     interval = UploadForm.base_fields["interval"]
     download = forms.BooleanField(
-        label="Download the video too", required=False, initial=True,
+        label="Download the video too", required=False, initial=True, widget=Checkbox,
         help_text="Off: only the captions are fetched (quick; nothing to watch).",
     )  # fmt: skip
     force = UploadForm.base_fields["force"]

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 from django.conf import settings
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
+
+from media_pipeline.errors import is_disk_full
 
 
 class LimitedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
     """Like Django's temporary-file handler, but it counts and stops at MAX_UPLOAD_BYTES.
 
     Behind daphne the ASGI size guard (asgi_limits.BodySizeLimit) already refuses oversize bodies; this
-    one covers any other server and marks the request so the view can say what happened.
+    one covers any other server and marks the request so the view can say what happened. A full disk
+    stops the upload the same way (`request.disk_full`), and the half-written temp file is deleted.
     """
 
     def new_file(self, *args, **kwargs):
@@ -23,4 +29,26 @@ class LimitedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
             self.request.upload_too_large = True
             self.file.close()  # a NamedTemporaryFile: closing deletes it
             raise StopUpload(connection_reset=True)
-        return super().receive_data_chunk(raw_data, start)
+        try:
+            return super().receive_data_chunk(raw_data, start)
+        except OSError as exc:
+            self._stop_if_disk_full(exc)
+            raise
+
+    def file_complete(self, file_size):
+        try:
+            return super().file_complete(file_size)  # flushes what is still buffered
+        except OSError as exc:
+            self._stop_if_disk_full(exc)
+            raise
+
+    def _stop_if_disk_full(self, exc: OSError) -> None:
+        if not is_disk_full(exc):
+            return
+        self.request.disk_full = True
+        path = self.file.temporary_file_path()
+        with contextlib.suppress(OSError):
+            self.file.close()  # its flush fails again, but the file is closed (and deleted) all the same
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+        raise StopUpload(connection_reset=True) from exc

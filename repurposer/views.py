@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from statistics import median
@@ -21,12 +22,22 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from jobs import services
 from jobs.models import Idea, PerformanceMetrics, ProcessingTask
 from jobs.pipeline import stages_for
+from media_pipeline.errors import DiskFull
 
 from .forms import SignupForm, UploadForm, UploadStartForm, YouTubeForm, human_size
+
+log = logging.getLogger(__name__)
 
 
 def _wants_json(request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
+
+
+def _disk_full(detail: str = "") -> JsonResponse:
+    """507 Insufficient Storage: the server's disk is full, which the uploader cannot fix (nothing was kept)."""
+    if detail:
+        log.error("disk full while receiving an upload: %s", detail)
+    return JsonResponse({"error": DiskFull.MESSAGE}, status=507)
 
 
 def signup(request):
@@ -42,6 +53,8 @@ def signup(request):
 def upload(request):
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES)
+        if getattr(request, "disk_full", False):  # set by the upload handler, which deleted the temp file
+            return _disk_full("FILE_UPLOAD_TEMP_DIR is full")
         if getattr(request, "upload_too_large", False):
             form.errors.clear()
             form.add_error(None, f"The file is too large; the limit is {human_size(settings.MAX_UPLOAD_BYTES)}.")
@@ -133,6 +146,8 @@ def upload_part(request, task_id):
         )
     except services.UploadConflict as exc:
         return JsonResponse({"errors": [exc.message], "offset": exc.offset}, status=409)
+    except DiskFull as exc:
+        return _disk_full(exc.detail)
     complete = offset >= task.source_size
     shown = earlier or task  # the same file done before: its result is offered instead
     body = {"offset": offset, "complete": complete, "watch_url": reverse("watch", args=[shown.pk])}

@@ -24,6 +24,9 @@ import psutil
 import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
+# What the upload page sends for its boxes when none is ticked: each box has a hidden "0", since an option left
+# out takes the page's default (on, for these).
+UNTICKED = {"transcribe": "0", "commentary": "0", "ideas": "0"}
 
 
 def free_port() -> int:
@@ -257,7 +260,7 @@ class Client:
         with open(path, "rb") as fh:
             return self.http.post(
                 "/",
-                data={"interval": str(interval), "csrfmiddlewaretoken": self.csrf},
+                data={"interval": str(interval), "csrfmiddlewaretoken": self.csrf, **UNTICKED},
                 files={"file": (name or path.name, fh, "application/octet-stream")},
                 headers={"Accept": "application/json", "Referer": self.base_url + "/"},
             )
@@ -278,7 +281,7 @@ class Client:
         opened = self.http.post(
             "/uploads/", headers=headers,
             data={"filename": name or path.name, "size": str(size), "interval": str(interval),
-                  **({"transcribe": "on"} if transcribe else {}),
+                  **UNTICKED, **({"transcribe": "on"} if transcribe else {}),
                   **{k: v for k, v in extra.items() if not isinstance(v, tuple)}},
             files={k: v for k, v in extra.items() if isinstance(v, tuple)} or None,
         )  # fmt: skip

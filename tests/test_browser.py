@@ -14,7 +14,7 @@ from django.db import connection
 from jobs.models import ProcessingTask, ProgressUpdate
 
 from . import media
-from .live import Client, running_stack
+from .live import UNTICKED, Client, running_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -199,7 +199,7 @@ def test_an_interrupted_upload_resumes_when_the_same_file_is_chosen_again(owner,
         half = len(data) // 2
         # The first half went up before the tab was closed.
         opened = client.http.post(
-            "/uploads/", data={"filename": h264_file.name, "size": str(len(data)), "interval": "10"},
+            "/uploads/", data={"filename": h264_file.name, "size": str(len(data)), "interval": "10", **UNTICKED},
             headers={"X-CSRFToken": client.csrf, "Referer": stack.base_url + "/"},
         ).json()  # fmt: skip
         client.http.put(

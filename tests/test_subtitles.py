@@ -6,6 +6,7 @@ import pytest
 
 from media_pipeline.errors import MediaError
 from media_pipeline.transcript.subtitles import (
+    MAX_CUE_CHARS,
     extract_embedded,
     parse_cues,
     parse_subtitle_file,
@@ -66,6 +67,14 @@ def test_it_skips_malformed_blocks_and_says_so():
     transcript = parse_subtitle_file(broken.encode(), source="subtitles:sidecar")
     assert len(transcript.segments) == 2
     assert transcript.notes == ["3 malformed subtitle block(s) were skipped."]
+
+
+def test_a_cue_longer_than_the_cap_is_cut_at_a_word():
+    words = "word " * 1000
+    segments, _ = parse_cues(f"1\n00:00:01,000 --> 00:00:02,000\n{words}\n\n2\n00:00:03,000 --> 00:00:04,000\nshort\n")
+    assert [len(s.text) <= MAX_CUE_CHARS for s in segments] == [True, True]
+    assert segments[0].text.endswith("word\u2026") and len(segments[0].text) > MAX_CUE_CHARS - 10
+    assert segments[1].text == "short"
 
 
 def test_a_file_with_no_cues_is_refused_with_a_sentence():

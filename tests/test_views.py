@@ -19,8 +19,10 @@ def alice(client, owner):
 
 
 def upload(client, path, **data):
+    """What the page sends with every box unticked (each box has a hidden "0"), plus `data`."""
+    unticked = {"transcribe": "0", "commentary": "0", "ideas": "0", "force": "0"}
     with open(path, "rb") as fh:
-        return client.post(reverse("upload"), {"file": fh, "interval": 30, **data})
+        return client.post(reverse("upload"), {"file": fh, "interval": 30, **unticked, **data})
 
 
 def test_it_asks_anonymous_users_to_log_in(client):
@@ -40,7 +42,7 @@ def test_upload_creates_a_task_enqueues_it_and_goes_to_the_watch_page(alice, h26
     response = upload(alice, h264_file, interval=15)
     task = ProcessingTask.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("watch", args=[task.pk])
-    assert task.params == {"interval": 15, "transcribe": False, "commentary": False, "ideas": False}  # unticked boxes
+    assert task.params == {"interval": 15, "transcribe": False, "commentary": False, "ideas": False}
     assert task.source_path == f"tasks/{task.pk}/source.mp4"
     assert (media_root / task.source_path).read_bytes() == h264_file.read_bytes()
     assert OrmQ.objects.count() == 1

@@ -29,7 +29,9 @@ def alice(client, owner):
 
 
 def submit(client, url, **extra):
-    return client.post(reverse("submit-youtube"), {"url": url, "interval": 30, **extra})
+    """What the page sends with every box unticked (each box has a hidden "0"), plus `extra`."""
+    unticked = {"download": "0", "commentary": "0", "ideas": "0", "force": "0"}
+    return client.post(reverse("submit-youtube"), {"url": url, "interval": 30, **unticked, **extra})
 
 
 def transcript_text(task) -> str:

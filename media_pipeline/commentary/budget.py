@@ -6,9 +6,11 @@ import math
 import re
 
 # A sentence ends at . ! ? or … (possibly followed by closing quotes/brackets) before a space or the end.
-_SENTENCE_END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s|$)")
+# Both patterns start only at the first mark of a run (the lookbehind): otherwise a run of n marks not followed
+# by a space is scanned from each of its n marks, quadratic time on text such as "!?!?!?…".
+_SENTENCE_END = re.compile(r"(?<![.!?\u2026])[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s|$)")
 # A clause ends at , ; : or a dash before a space, or at a spaced dash.
-_CLAUSE_END = re.compile(r"[,;:\u2014\u2013]+(?=\s)|\s[\u2014\u2013-]+(?=\s)")
+_CLAUSE_END = re.compile(r"(?<![,;:\u2014\u2013])[,;:\u2014\u2013]+(?=\s)|\s[\u2014\u2013-]+(?=\s)")
 MIN_CLAUSE_WORDS = 3  # "So." alone is not worth saying
 
 

@@ -43,7 +43,8 @@ DATA_RULE = (
 
 def _defuse(text: str) -> str:
     """Stop data text from closing (or opening) our delimiters."""
-    return re.sub(r"<\s*(/?)\s*(transcript|previous|style)", "\u2039\\1\\2", text, flags=re.IGNORECASE)
+    # One \s* each side of the optional "/": "<\s*/?\s*" would try every split of a run of spaces (quadratic).
+    return re.sub(r"<\s*(?:(/)\s*)?(transcript|previous|style)", "\u2039\\1\\2", text, flags=re.IGNORECASE)
 
 
 def _relative(t: float, start: float) -> str:
@@ -111,7 +112,9 @@ def transcript_block(segments: list[Segment], start: float, end: float) -> str:
     return "<transcript>\n" + ("\n".join(body) if body else "(no speech in this interval)") + "\n</transcript>"
 
 
-_FENCE_RE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
+# No \s* before the group: after an unclosed fence it would try every split of the rest between \s* and .*?
+# (quadratic). The group is searched for an opening bracket, so the space it keeps does not matter.
+_FENCE_RE = re.compile(r"```(?:json|JSON)?(.*?)```", re.DOTALL)
 
 
 def parse_commentary(text: str) -> str:

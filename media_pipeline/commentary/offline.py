@@ -118,12 +118,14 @@ def _seconds(d: float) -> str:
 def tts_clean(text: str) -> str:
     """Plain words and ordinary punctuation only: no brackets, symbols, URLs or markup for TTS to spell."""
     text = re.sub(r"https?://\S+|www\.\S+", " ", text)
-    text = re.sub(r"\[[^\]]*\]|\([^)]*\)|\{[^}]*\}|<[^>]*>", " ", text)  # [Music], (applause), tags
+    # [Music], (applause), tags. A bracket cannot contain its own opener, so an unclosed run of "(" is not
+    # scanned to the end once per "(" (quadratic time).
+    text = re.sub(r"\[[^\[\]]*\]|\([^()]*\)|\{[^{}]*\}|<[^<>]*>", " ", text)
     text = text.replace("&", " and ").replace("%", " percent").replace("+", " plus ").replace("@", " at ")
     text = text.replace("\u2019", "'").replace("\u2018", "'")
     text = re.sub(r"[\u2013\u2014]", ", ", text)
     text = re.sub(r"[^A-Za-z0-9\u00C0-\u024F .,!?';:'-]", " ", text)
-    text = re.sub(r"\s+([.,!?;:])", r"\1", text)
+    text = re.sub(r"(?<!\s)\s+([.,!?;:])", r"\1", text)  # from the start of a run only: linear on long runs
     text = re.sub(r"([.,!?;:])\1+", r"\1", text)
     return " ".join(text.split()).strip(" ,;:-")
 

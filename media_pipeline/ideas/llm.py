@@ -93,7 +93,8 @@ def _fmt_time(t: float) -> str:
 
 def _defuse(text: str) -> str:
     """Stop transcript text from closing (or opening) our delimiters."""
-    return re.sub(r"<\s*(/?)\s*(transcript|analysis)", r"‹\1\2", text, flags=re.IGNORECASE)
+    # One \s* each side of the optional "/": "<\s*/?\s*" would try every split of a run of spaces (quadratic).
+    return re.sub(r"<\s*(?:(/)\s*)?(transcript|analysis)", r"‹\1\2", text, flags=re.IGNORECASE)
 
 
 def transcript_block(segments: list[Segment], *, start: float = 0.0, end: float = float("inf"), budget: int) -> str:
@@ -231,7 +232,9 @@ def repair_prompt(user: str, reply: str, errors: list[str]) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # Parsing
 
-_FENCE_RE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
+# No \s* before the group: after an unclosed fence it would try every split of the rest between \s* and .*?
+# (quadratic). The group is searched for an opening bracket, so the space it keeps does not matter.
+_FENCE_RE = re.compile(r"```(?:json|JSON)?(.*?)```", re.DOTALL)
 
 
 def parse_json(text: str) -> Any:

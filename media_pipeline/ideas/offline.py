@@ -98,10 +98,11 @@ _SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+")
 _SENTENCE_END_RE = re.compile(r"[.!?…][\"'”’)\]]*$")
 _FILLER_RE = re.compile(r"\b(?:u+m+|u+h+|e+r+m+|h+m+)\b[,.]?\s*", re.IGNORECASE)
 _TAG_RE = re.compile(
-    r"\[(?:music|applause|laughter|inaudible|silence|noise)[^\]]*\]|\((?:music|applause|laughter)\)", re.I
+    r"\[(?:music|applause|laughter|inaudible|silence|noise)[^\[\]]*\]|\((?:music|applause|laughter)\)", re.I
 )
 _REPEAT_RE = re.compile(r"\b(\w+)(\s+\1\b)+", re.IGNORECASE)
-_CLAUSE_RE = re.compile(r"\s*(?:[,:;]|\s[—–-]\s)\s*")
+# Starts only at the first space of a run: "\s*" tried from every space of a long run is quadratic.
+_CLAUSE_RE = re.compile(r"(?<!\s)\s*(?:[,:;]|\s[—–-]\s)\s*")
 
 # Run-on transcripts (auto captions without punctuation) are cut into "sentences" of about this many words.
 RUN_ON_WORDS = 25

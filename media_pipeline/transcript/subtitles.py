@@ -17,7 +17,11 @@ from .types import Segment, Transcript
 TEXT_SUBTITLE_CODECS = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"}
 TIMESTAMP = r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})"
 CUE_TIMING = re.compile(rf"^\s*{TIMESTAMP}\s*-->\s*{TIMESTAMP}")
-TAG = re.compile(r"<[^>]*>|\{\\[^}]*\}")  # <i>, <c.color>, <00:01.000> and ASS {\an8} overrides
+# <i>, <c.color>, <00:01.000> and ASS {\an8} overrides. A tag cannot contain its own opener: with `<[^>]*>` every
+# `<` of an unclosed run scanned to the end of the text, so 300 KB of "<" took half a minute (quadratic).
+TAG = re.compile(r"<[^<>]*>|\{\\[^{}]*\}")
+# A cue is a line or two on screen; anything longer is junk or an attack, and it would swamp a prompt or a caption.
+MAX_CUE_CHARS = 2000
 
 
 def _seconds(h: str | None, m: str, s: str, frac: str) -> float:
@@ -28,12 +32,22 @@ def _clean(text: str) -> str:
     return html.unescape(TAG.sub("", text)).replace("\u200b", "").strip()
 
 
+def _cap(text: str) -> str:
+    """`text` cut to MAX_CUE_CHARS, at a space when there is one near the end, with an ellipsis."""
+    if len(text) <= MAX_CUE_CHARS:
+        return text
+    cut = text[: MAX_CUE_CHARS - 1]
+    space = cut.rfind(" ", MAX_CUE_CHARS // 2)
+    return (cut[:space] if space > 0 else cut).rstrip() + "…"
+
+
 def parse_cues(text: str) -> tuple[list[Segment], int]:
     """Cues from SRT or WebVTT text, in time order, and how many blocks were skipped as malformed.
 
     Both formats are blank-line separated blocks with a `start --> end` line; what comes before that
     line (an SRT number, a VTT cue id) is ignored and what follows is the text. Blocks without a timing
     line (the WEBVTT header, NOTE, STYLE, REGION, junk) are skipped; so are cues that end before they start.
+    A cue's text is cut to MAX_CUE_CHARS. Time is linear in the length of `text`, whatever it holds.
     """
     text = text.replace("\ufeff", "").replace("\r\n", "\n").replace("\r", "\n")
     segments: list[Segment] = []
@@ -56,7 +70,7 @@ def parse_cues(text: str) -> tuple[list[Segment], int]:
             skipped += 1
             continue
         if body:
-            segments.append(Segment(start=start, end=end, text=re.sub(r"\s+", " ", body)))
+            segments.append(Segment(start=start, end=end, text=_cap(re.sub(r"\s+", " ", body))))
     segments.sort(key=lambda s: (s.start, s.end))
     return segments, skipped
 
