@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from media_pipeline.errors import Cancelled, DiskFull, MediaError, is_disk_full
 from media_pipeline.files import remove_temp_outputs
+from media_pipeline.process import Signal
 
 from . import reporter
 from .models import ProcessingTask
@@ -46,7 +47,7 @@ class Heartbeat(threading.Thread):
         super().__init__(name=f"heartbeat-{task_id}", daemon=True)
         self.task_id = task_id
         self.worker = worker
-        self.cancel = threading.Event()
+        self.cancel = Signal()  # waits in the job wake the moment it is set
         self.lost = threading.Event()
         self.timed_out = threading.Event()
         self._halt = threading.Event()

@@ -16,7 +16,6 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +23,13 @@ from django.conf import settings
 from django.db import connection
 
 from media_pipeline.errors import Cancelled, MediaError
-from media_pipeline.probe import MediaInfo
 from media_pipeline.process import CancelToken
 from media_pipeline.transcript.types import Segment
 
 from .models import Idea, ProcessingTask, ProgressUpdate
 from .providers import Providers, result_cache
 from .reporter import emit, measured
+from .run import JobRun, VideoSource, Worker
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +66,6 @@ def piece_dir(index: int) -> str:
     return f"pieces/{index + 1:02d}"
 
 
-@dataclass
-class VideoSource:
-    """The video a reel is cut from, once there is one (a YouTube job may still be downloading)."""
-
-    ready: threading.Event
-    src: Path | None = None
-    info: MediaInfo | None = None
-
-    def set(self, src: Path | None, info: MediaInfo | None) -> None:
-        self.src, self.info = src, info
-        self.ready.set()
-
-
 def _piece_event_data(task: ProcessingTask, idea: Idea) -> dict:
     data = idea.as_dict()
     data["urls"] = {k: task.media_url(v) for k, v in idea.files.items() if isinstance(v, str)}
@@ -100,9 +86,7 @@ def render_piece(
     if idea.kind == Idea.Kind.REEL:
         from media_pipeline.render.reel import captions_from_segments, render_reel
 
-        while not video.ready.wait(0.2):
-            if cancel.is_set():
-                raise Cancelled()
+        video.wait(cancel)
         if video.src is None or video.info is None:
             raise MediaError("There is no video to cut this reel from (only the captions were fetched).")
         start, end = float(piece.get("start", idea.start)), float(piece.get("end", idea.end))
@@ -128,20 +112,21 @@ def render_piece(
     return {}  # a tweet thread is text: the page has copy buttons
 
 
-class IdeasWorker(threading.Thread):
+class IdeasWorker(Worker):
     """Ideas, pieces and their files for one task, in its own thread (see the module docstring)."""
 
+    label = "ideas"
+
     def __init__(
-        self, *, task: ProcessingTask, segments: Callable[[], list[Segment]], duration: float,
-        analyses: Callable[[], list[dict]], video: VideoSource, providers: Providers, cancel: CancelToken,
+        self, job: JobRun, *, segments: Callable[[], list[Segment]], duration: float,
+        analyses: Callable[[], list[dict]],
     ) -> None:  # fmt: skip
-        super().__init__(name=f"ideas-{task.pk}", daemon=True)
-        self.task, self.get_segments, self.duration, self.get_analyses = task, segments, duration, analyses
-        self.video, self.providers, self.cancel = video, providers, cancel
-        self.error: str | None = None
+        super().__init__(job)
+        self.task, self.get_segments, self.duration, self.get_analyses = job.task, segments, duration, analyses
+        self.video, self.providers, self.cancel = job.video, job.providers, job.token
         self.summary: dict[str, Any] = {}
 
-    def run(self) -> None:
+    def work(self) -> None:
         try:
             self._run()
         except Cancelled:
@@ -153,10 +138,7 @@ class IdeasWorker(threading.Thread):
             log.exception("ideas of task %s crashed", self.task.pk)
             self.error = "The content ideas could not be made; the video itself is not affected."
         finally:
-            try:
-                self._settle_pending()
-            finally:
-                connection.close()
+            self._settle_pending()
 
     def _settle_pending(self) -> None:
         """Pieces still pending when the worker ends will not be written by it: say so, so the page shows
@@ -296,7 +278,7 @@ def regenerate(idea_id: int) -> str:
              data=_piece_event_data(task, row))  # fmt: skip
         if not rendering:
             return "ready"
-        video = VideoSource(threading.Event())
+        video = VideoSource()
         src = task.source_file() if task.source_path else None
         if src is not None and src.is_file():
             from media_pipeline.probe import probe

@@ -38,14 +38,15 @@ from media_pipeline.errors import Cancelled, MediaError
 from media_pipeline.files import atomic_output
 from media_pipeline.plan import Interval
 from media_pipeline.probe import MediaInfo, clock
-from media_pipeline.process import CancelToken
+from media_pipeline.process import AnyOf, CancelToken, Signal, wait_any
 from media_pipeline.render.chunk import ChunkResult, render_chunk
 from media_pipeline.render.split import Splitter
 from media_pipeline.transcript.types import Segment
 
 from .models import ProcessingTask, ProgressUpdate
-from .providers import Providers, silence_wav, tts_slots
+from .providers import silence_wav, tts_slots
 from .reporter import emit, measured
+from .run import JobRun, result_of
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,9 @@ class TranscriptBoard:
     def __init__(self, task: ProcessingTask, plan: list[Interval]) -> None:
         self.plan = plan
         self.segments: dict[int, list[Segment]] = {iv.index: [] for iv in plan}
-        self.complete: set[int] = set()
-        self.cond = threading.Condition()
+        # Set when the interval's words are all known, or when no more words will come for anyone.
+        self.ready: dict[int, Signal] = {iv.index: Signal() for iv in plan}
+        self.lock = threading.Lock()
         self._load_earlier(task)
 
     def _load_earlier(self, task: ProcessingTask) -> None:
@@ -122,20 +124,23 @@ class TranscriptBoard:
     def _add(self, index: int, end: float, segments: list[Segment]) -> None:
         self.segments[index].extend(segments)
         if end >= self.plan[index].end - 1e-3:
-            self.complete.add(index)
+            self.ready[index].set()
 
     def add(self, piece: Interval, segments: list[Segment]) -> None:
-        with self.cond:
+        with self.lock:
             self._add(piece.index, piece.end, segments)
-            self.cond.notify_all()
 
-    def wait(self, index: int, *, producing: Callable[[], bool], cancel: CancelToken) -> list[Segment]:
+    def close(self) -> None:
+        """No more words are coming (the transcript ended, failed, or was never asked for)."""
+        for ready in self.ready.values():
+            ready.set()
+
+    def wait(self, index: int, *, cancel: CancelToken) -> list[Segment]:
         """The interval's segments once all of them are known, or what there is once nothing more is coming."""
-        with self.cond:
-            while index not in self.complete and producing():
-                if cancel.is_set():
-                    raise Cancelled()
-                self.cond.wait(timeout=0.2)
+        wait_any(self.ready[index], cancel)
+        if not self.ready[index].is_set():
+            raise Cancelled()
+        with self.lock:
             return list(self.segments[index])
 
 
@@ -174,20 +179,21 @@ class IntervalPipeline:
     """Runs the steps above for one job; `run()` yields IntervalOutcomes in index order."""
 
     def __init__(
-        self, *, task: ProcessingTask, src: Path, info: MediaInfo, plan: list[Interval], cancel: CancelToken,
-        board: TranscriptBoard, transcript_alive: Callable[[], bool], providers: Providers,
+        self, job: JobRun, *, src: Path, info: MediaInfo, plan: list[Interval], board: TranscriptBoard,
         chunk_path: Callable[[int], Path], thumb_path: Callable[[int], Path], splitter: Splitter | None = None,
     ) -> None:  # fmt: skip
         from media_pipeline.analysis import KeywordContext
 
-        self.task, self.src, self.info, self.plan, self.cancel = task, src, info, plan, cancel
-        self.board, self.transcript_alive, self.providers = board, transcript_alive, providers
+        task = job.task
+        self.task, self.src, self.info, self.plan, self.cancel = task, src, info, plan, job.cancel
+        self.board, self.providers = board, job.providers
         self.chunk_path, self.thumb_path, self.splitter = chunk_path, thumb_path, splitter
         self.options = CommentaryOptions.from_params(task.params)
         self.keywords = KeywordContext()
         self.keywords_lock = threading.Lock()
         self.previous: dict[int, str] = {}
-        self.stop = threading.Event()
+        self.stop = Signal()  # set when an interval fails (or the run ends): the other drivers stop too
+        self.token = AnyOf(job.token, self.stop)
         self.failure: BaseException | None = None  # the first real error (others stop with Cancelled after it)
         self.workdir = task.workdir()
         self.silence = silence_wav(self.workdir / "speech" / "silence.wav") if self.options.enabled else None
@@ -202,14 +208,14 @@ class IntervalPipeline:
 
         with measured(self.task.pk, "analysis.signal", index=iv.index):
             return analyse_signal(self.src, self.info, iv, ffmpeg_bin=settings.FFMPEG_BIN,
-                                  timeout=120 + iv.duration, cancel=self._token())  # fmt: skip
+                                  timeout=120 + iv.duration, cancel=self.token)  # fmt: skip
 
     def _analyse(self, iv: Interval, cpu: PriorityPool, notes: list[str]):
         """Signal analysis (CPU pool) and the interval's words → IntervalAnalysis, or None if it failed."""
         from media_pipeline.analysis import events_for
 
         signal_future = cpu.submit((iv.index, 2), self._signal, iv)
-        segments = self.board.wait(iv.index, producing=self.transcript_alive, cancel=self._token())
+        segments = self.board.wait(iv.index, cancel=self.token)
         try:
             signal = signal_future.result()
         except MediaError as exc:
@@ -243,7 +249,7 @@ class IntervalPipeline:
             try:
                 with measured(self.task.pk, "commentary.text", index=iv.index, provider=model.provider):
                     text = llm_commentary(model, analysis, segments, style=self.options.style, budget=budget,
-                                          previous=previous, cancel=self._token())  # fmt: skip
+                                          previous=previous, cancel=self.token)  # fmt: skip
                 return fit_to_budget(text, budget), model.provider
             except MediaError as exc:
                 notes.append(f"The commentary writer failed ({exc.message}); the offline writer stood in.")
@@ -259,11 +265,11 @@ class IntervalPipeline:
         out = self.workdir / speech_name(iv.index)
         engine = self.providers.speech
         try:
-            with tts_slots().hold(cancel=self._token()):
+            with tts_slots().hold(cancel=self.token):
                 with measured(
                     self.task.pk, "tts", index=iv.index, provider=engine.name, words=len(text.split())
                 ) as extra:
-                    speech = engine.synthesize(text, voice=self.options.voice, out=out, cancel=self._token())
+                    speech = engine.synthesize(text, voice=self.options.voice, out=out, cancel=self.token)
                     extra["speech_seconds"] = round(speech.duration, 3)
             return speech
         except MediaError as exc:
@@ -276,10 +282,10 @@ class IntervalPipeline:
             out = self.chunk_path(iv.index)
             segment = None
             if self.splitter is not None and not out.exists():
-                segment = self.splitter.segment(iv.index, cancel=self._token())
+                segment = self.splitter.segment(iv.index, cancel=self.token)
             chunk = render_chunk(
                 self.src, self.info, iv, out=out, thumbnail=self.thumb_path(iv.index),
-                ffmpeg_bin=settings.FFMPEG_BIN, ffprobe=settings.FFPROBE_BIN, cancel=self._token(),
+                ffmpeg_bin=settings.FFMPEG_BIN, ffprobe=settings.FFPROBE_BIN, cancel=self.token,
                 is_last=iv.index == len(self.plan) - 1, commentary=mix, segment=segment,
             )  # fmt: skip
             extra.update(copied=chunk.copied, bytes=chunk.size, media_seconds=round(chunk.duration, 3),
@@ -321,14 +327,11 @@ class IntervalPipeline:
 
     # --- running ---------------------------------------------------------------------------------------
 
-    def _token(self):
-        pipeline = self
-
-        class Either:
-            def is_set(self) -> bool:
-                return pipeline.cancel.is_set() or pipeline.stop.is_set()
-
-        return Either()
+    def _halt(self, window: threading.Condition) -> None:
+        """Stop every driver, including one waiting for the window to move."""
+        self.stop.set()
+        with window:
+            window.notify_all()
 
     def run(self) -> Iterator[IntervalOutcome]:
         cpu = PriorityPool(settings.CHUNK_CONCURRENCY, name=f"cpu-{self.task.pk}")
@@ -348,7 +351,7 @@ class IntervalPipeline:
                         return
                     with window:  # no more than `lookahead` intervals ahead of the last chunk handed back
                         while iv.index >= handed_back["n"] + lookahead and not self.stop.is_set():
-                            window.wait(timeout=0.2)
+                            window.wait()
                     future = results[iv.index]
                     if self.stop.is_set():
                         future.set_exception(Cancelled())  # taken but not done: whoever waits must not hang
@@ -359,7 +362,7 @@ class IntervalPipeline:
                         if not isinstance(exc, Cancelled) and self.failure is None:
                             self.failure = exc
                         future.set_exception(exc)
-                        self.stop.set()  # a chunk that cannot be cut ends the job; stop the others now
+                        self._halt(window)  # a chunk that cannot be cut ends the job; stop the others now
             finally:
                 connection.close()
 
@@ -369,28 +372,19 @@ class IntervalPipeline:
             thread.start()
         try:
             for iv in self.plan:
-                future = results[iv.index]
-                while True:
-                    if self.cancel.is_set():
-                        raise Cancelled()
-                    try:
-                        outcome = future.result(timeout=0.2)
-                        break
-                    except TimeoutError:
-                        continue
-                    except Cancelled:
-                        # Stopped because another interval failed: that failure is the one to report.
-                        if self.failure is not None and not self.cancel.is_set():
-                            raise self.failure from None
-                        raise
+                try:
+                    outcome = result_of(results[iv.index], self.cancel)
+                except Cancelled:
+                    # Stopped because another interval failed: that failure is the one to report.
+                    if self.failure is not None and not self.cancel.is_set():
+                        raise self.failure from None
+                    raise
                 yield outcome
                 with window:
                     handed_back["n"] = iv.index + 1
                     window.notify_all()
         finally:
-            self.stop.set()
-            with window:
-                window.notify_all()
+            self._halt(window)
             cpu.shutdown()
             deadline = time.monotonic() + 10  # their ffmpeg is killed within a poll; do not wait long
             for thread in drivers:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,20 +14,20 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
-from media_pipeline.errors import Cancelled, MediaError
+from media_pipeline.errors import MediaError
 from media_pipeline.plan import Interval, boundary_targets, keyframes_near, plan_intervals
 from media_pipeline.probe import Limits, MediaInfo, clock, probe
-from media_pipeline.process import CancelToken
+from media_pipeline.process import AnyOf, CancelToken, Signal
 from media_pipeline.render.chunk import ChunkResult, render_chunk
 from media_pipeline.render.final import concat_segments
 from media_pipeline.render.split import Splitter
-from media_pipeline.transcript.types import Transcript
+from media_pipeline.transcript.types import Segment, Transcript
 
-from .ideas import IdeasWorker, VideoSource, analyses_from_events
+from .ideas import IdeasWorker, analyses_from_events
 from .intervals import IntervalOutcome, IntervalPipeline, TranscriptBoard
 from .models import ProcessingTask, ProgressUpdate
-from .providers import Providers
 from .reporter import emit, measured
+from .run import JobRun, Progress, job_run
 from .transcribe import TranscriptWorker, whole_label
 
 # Stages in the order the watch page lists them, with the share of the progress bar each one takes.
@@ -88,11 +87,6 @@ def limits_from_settings() -> Limits:
     )
 
 
-def _check(cancel: CancelToken) -> None:
-    if cancel.is_set():
-        raise Cancelled()
-
-
 def _probe(task: ProcessingTask, src: Path, cancel: CancelToken) -> MediaInfo:
     emit(task.pk, "stage", stage="probe", progress=overall(task, "probe", 0), message="Checking the file")
     with measured(task.pk, "ffprobe", size=task.source_size):
@@ -124,23 +118,8 @@ def _plan(task: ProcessingTask, src: Path, info: MediaInfo, cancel: CancelToken)
     return plan
 
 
-class _EitherSet:
-    """Set when either token is: the user's cancel, or a sibling chunk failing."""
-
-    def __init__(self, a: CancelToken, b: threading.Event) -> None:
-        self.a, self.b = a, b
-
-    def is_set(self) -> bool:
-        return self.a.is_set() or self.b.is_set()
-
-
 def render_in_order(
-    task: ProcessingTask,
-    src: Path,
-    info: MediaInfo,
-    plan: list[Interval],
-    cancel: CancelToken,
-    splitter: Splitter | None = None,
+    job: JobRun, src: Path, info: MediaInfo, plan: list[Interval], splitter: Splitter | None = None
 ) -> Iterator[ChunkResult]:
     """Render chunks CHUNK_CONCURRENCY at a time and yield them in index order, each as soon as it and
     every chunk before it are written (so chunk_ready events, and the playlist, only ever grow in order).
@@ -148,9 +127,10 @@ def render_in_order(
     Each render is an ffmpeg child, so threads are enough to keep the cores busy. The first failure stops
     the other renders and is raised here.
     """
+    task = job.task
     workdir = task.workdir()
-    stop = threading.Event()
-    token = _EitherSet(cancel, stop)
+    stop = Signal()
+    token = AnyOf(job.token, stop)
 
     def render(iv: Interval) -> ChunkResult:
         try:
@@ -192,33 +172,19 @@ def _extinf(chunk: ChunkResult) -> float:
     return round(round(chunk.start + chunk.duration, 3) - round(chunk.start, 3), 3)
 
 
-def _eta(started: float, *, done: int, total: int) -> float | None:
-    """Seconds left, from the units of work (chunks, transcript intervals) done per second so far; None
-    until two are done. Several chunks finish at once when they render in parallel, so one unit alone
-    says little. At least a second: with every unit counted the final video is still to be joined."""
-    elapsed = time.monotonic() - started
-    if done < 2 or elapsed <= 0:
-        return None
-    return max(elapsed / done * (total - done) * 1.1, 1.0)  # + joining the final video
-
-
-def _wait_for_transcript(task: ProcessingTask, worker: TranscriptWorker | None, cancel: CancelToken) -> str:
+def _wait_for_transcript(job: JobRun, worker: TranscriptWorker | None) -> str:
     """Let the transcript catch up with the chunks before the job ends; say so when it could not be made."""
     if worker is None:
         return ""
-    if worker.is_alive():
-        emit(task.pk, "stage", stage="chunk", message="All chunks are ready; finishing the transcript")
-    while worker.is_alive():
-        worker.join(timeout=0.2)
-        _check(cancel)
+    if not worker.finished.is_set():
+        emit(job.task.pk, "stage", stage="chunk", message="All chunks are ready; finishing the transcript")
+    worker.wait(job.cancel)
     if worker.error:
-        emit(task.pk, "stage", stage="chunk", message=worker.error, data={"transcript_error": worker.error})
+        emit(job.task.pk, "stage", stage="chunk", message=worker.error, data={"transcript_error": worker.error})
     return worker.error or ""
 
 
-def _ingest_youtube(
-    task: ProcessingTask, cancel: CancelToken, *, providers: Providers, video: VideoSource, ideas: IdeasControl
-) -> tuple[Path | None, Transcript | None, IdeasWorker | None]:
+def _ingest_youtube(job: JobRun) -> tuple[Path | None, Transcript | None, IdeasWorker | None]:
     """Captions first (they can be shown before any video exists), then, if asked, the video itself.
 
     Returns the downloaded file (None: captions only), the captions (None: YouTube has none to give) and
@@ -228,6 +194,7 @@ def _ingest_youtube(
     """
     from media_pipeline.ingest import youtube
 
+    task, cancel = job.task, job.cancel
     video_id = task.params["video_id"]
     emit(task.pk, "stage", stage="fetch", progress=overall(task, "fetch", 0), message="Fetching captions from YouTube")
     captions, captions_error = None, None
@@ -249,12 +216,11 @@ def _ingest_youtube(
         emit(
             task.pk, "stage", stage="fetch", message=f"{captions_error.message} The audio will be transcribed instead."
         )
-    _check(cancel)
+    job.check()
     worker = None
     if captions is not None:
         duration = max((seg.end for seg in captions.segments), default=0.0)
-        worker = _start_ideas(task, segments=lambda: captions.segments, duration=duration, analyses=lambda: [],
-                              video=video, providers=providers, ideas=ideas)  # fmt: skip
+        worker = _start_ideas(job, segments=lambda: captions.segments, duration=duration, analyses=lambda: [])
     if not task.params.get("download", True):
         return None, captions, worker
 
@@ -313,58 +279,32 @@ def _captions_only(task: ProcessingTask, captions: Transcript) -> Outcome:
 def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
     """[YouTube: captions → download] → probe → plan → one segment per interval (chunk_ready as each
     lands), transcript beside it → final MP4."""
-    providers = Providers(task.pk)
-    video = VideoSource(threading.Event())
-    # The ideas thread stops with the job, not only on the user's cancel: if the job fails it must not go
-    # on writing pieces (and calling providers whose connections are about to close).
-    ideas = IdeasControl(cancel=_EitherSet(cancel, threading.Event()))
-    try:
-        captions = None
-        worker = None
+    with job_run(task, cancel) as job:
+        captions, ideas = None, None
         if task.source == ProcessingTask.Source.YOUTUBE:
-            downloaded, captions, worker = _ingest_youtube(task, cancel, providers=providers, video=video, ideas=ideas)
+            downloaded, captions, ideas = _ingest_youtube(job)
             if downloaded is None:
-                video.set(None, None)
-                outcome = _captions_only(task, captions)
-                return _with_ideas(task, outcome, worker, cancel)
-        return _run_video(task, cancel, captions=captions, providers=providers, video=video, ideas=ideas,
-                          worker=worker)  # fmt: skip
-    finally:
-        video.ready.set()  # a reel still waiting for the video gives up
-        ideas.cancel.b.set()
-        for started in ideas.workers:
-            started.join(timeout=15)
-        providers.close()
+                job.video.set(None, None)
+                return _with_ideas(job, _captions_only(task, captions), ideas)
+        outcome, ideas = _run_video(job, captions=captions, ideas=ideas)
+        return _with_ideas(job, outcome, ideas)
 
 
-@dataclass
-class IdeasControl:
-    """How a job starts its ideas thread, and how it stops it."""
-
-    cancel: _EitherSet
-    workers: list = field(default_factory=list)
-
-
-def _start_ideas(task: ProcessingTask, *, segments, duration: float, analyses, video: VideoSource,
-                 providers: Providers, ideas: IdeasControl) -> IdeasWorker | None:  # fmt: skip
-    if not task.params.get("ideas"):
+def _start_ideas(job: JobRun, *, segments: Callable[[], list[Segment]], duration: float,
+                 analyses: Callable[[], list[dict]]) -> IdeasWorker | None:  # fmt: skip
+    if not job.task.params.get("ideas"):
         return None
-    worker = IdeasWorker(task=task, segments=segments, duration=duration, analyses=analyses, video=video,
-                         providers=providers, cancel=ideas.cancel)  # fmt: skip
-    ideas.workers.append(worker)
-    worker.start()
-    return worker
+    return job.start(IdeasWorker(job, segments=segments, duration=duration, analyses=analyses))
 
 
-def _with_ideas(task: ProcessingTask, outcome: Outcome, ideas: IdeasWorker | None, cancel: CancelToken) -> Outcome:
+def _with_ideas(job: JobRun, outcome: Outcome, ideas: IdeasWorker | None) -> Outcome:
     """Wait for the ideas and pieces before the job ends; their summary goes into the result."""
     if ideas is None:
         return outcome
-    if ideas.is_alive():
+    task = job.task
+    if not ideas.finished.is_set():
         emit(task.pk, "stage", stage="ideas", progress=overall(task, "ideas", 0), message="Finishing the content ideas")
-    while ideas.is_alive():
-        ideas.join(timeout=0.2)
-        _check(cancel)
+    ideas.wait(job.cancel)
     outcome.result["ideas"] = ideas.summary or {"error": ideas.error}
     outcome.data["ideas"] = ideas.summary.get("ideas", 0) if ideas.summary else 0
     if ideas.error:
@@ -378,15 +318,20 @@ def _with_ideas(task: ProcessingTask, outcome: Outcome, ideas: IdeasWorker | Non
     return outcome
 
 
-def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcript | None, providers: Providers,
-               video: VideoSource, ideas: IdeasControl, worker: IdeasWorker | None) -> Outcome:  # fmt: skip
+def _run_video(
+    job: JobRun, *, captions: Transcript | None, ideas: IdeasWorker | None
+) -> tuple[Outcome, IdeasWorker | None]:
+    """Probe → plan → chunks (with the transcript, analysis and commentary beside them) → the final video.
+    Starts the ideas worker from the whole transcript when YouTube's captions did not start it already, and
+    returns it with the outcome."""
+    task, cancel = job.task, job.cancel
     src = task.source_file()
     workdir = task.workdir()
     info = _probe(task, src, cancel)
-    _check(cancel)
-    video.set(src, info)
+    job.check()
+    job.video.set(src, info)
     plan = _plan(task, src, info, cancel)
-    _check(cancel)
+    job.check()
 
     # Chunks already announced by an earlier attempt (a re-delivery after a crash) are not announced again.
     announced = {
@@ -397,25 +342,15 @@ def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcrip
     emit(task.pk, "stage", stage="chunk", progress=overall(task, "chunk", 0),
          message=f"Cutting {_chunks(len(plan))}" + (" and transcribing" if transcribing else ""),
          data={"chunks": len(plan)})  # fmt: skip
-    started = time.monotonic()
-    chunks: list[ChunkResult] = []
-    # Chunks and transcript intervals both move the bar; emits from the two threads take turns so the
-    # progress in seq order never goes back.
-    progress_lock = threading.Lock()
-    units = {"done": 0, "total": len(plan) * (2 if transcribing else 1)}
-
-    def step() -> tuple[float, float | None]:
-        """Count one unit of work done (under progress_lock); the bar's position and the time left."""
-        units["done"] += 1
-        return overall(task, "chunk", units["done"] / units["total"]), _eta(started, **units)
-
+    # Chunks and transcript intervals both move the bar.
+    job.progress = progress = Progress(total=len(plan) * (2 if transcribing else 1),
+                                       position=lambda fraction: overall(task, "chunk", fraction))  # fmt: skip
     board = TranscriptBoard(task, plan)
 
     def announce_transcript(iv: Interval, segs: list, source: str, label: str) -> None:
-        with progress_lock:
-            progress, eta = step()
+        with progress.unit() as (position, eta):
             emit(
-                task.pk, "transcript_ready", stage="chunk", progress=progress, eta_seconds=eta,
+                task.pk, "transcript_ready", stage="chunk", progress=position, eta_seconds=eta,
                 message=f"Transcript of {clock(iv.start)}–{clock(iv.end)} ready ({label})",
                 data={"index": iv.index, "start": round(iv.start, 3), "end": round(iv.end, 3), "source": source,
                       "label": label, "segments": [seg.as_dict() for seg in segs]},
@@ -423,92 +358,53 @@ def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcrip
         board.add(iv, segs)
 
     transcript = None
-    stop_transcript = threading.Event()
     if transcribing:
-        # Its own stop as well as the user's cancel: if the chunks fail, the transcript must stop too.
-        transcript = TranscriptWorker(task=task, src=src, info=info, plan=plan,
-                                      cancel=_EitherSet(cancel, stop_transcript),
-                                      announce=announce_transcript, captions=captions)  # fmt: skip
-        transcript.start()
+        transcript = job.start(TranscriptWorker(job, src=src, info=info, plan=plan, announce=announce_transcript,
+                                                on_end=board.close, captions=captions))  # fmt: skip
+    else:
+        board.close()
+    if ideas is None:
 
-    def transcript_alive() -> bool:
-        return transcript is not None and transcript.is_alive()
+        def whole_transcript() -> list[Segment]:
+            return [seg for iv in plan for seg in board.wait(iv.index, cancel=job.token)]
 
-    if worker is None:
-
-        def whole_transcript() -> list:
-            for iv in plan:
-                board.wait(iv.index, producing=transcript_alive, cancel=cancel)
-            return [seg for iv in plan for seg in board.segments[iv.index]]
-
-        worker = _start_ideas(task, segments=whole_transcript, duration=info.duration,
-                              analyses=lambda: analyses_from_events(task), video=video, providers=providers,
-                              ideas=ideas)  # fmt: skip
-    analysing = bool(task.params.get("commentary") or task.params.get("ideas"))
+        ideas = _start_ideas(job, segments=whole_transcript, duration=info.duration,
+                             analyses=lambda: analyses_from_events(task))  # fmt: skip
     splitter = None
     if info.video_copyable and any(not (workdir / chunk_name(iv.index)).exists() for iv in plan):
         # One pass cuts the copied video at every boundary (render/split.py); chunks wait for their piece.
-        with_audio = info.audio_copyable and not task.params.get("commentary")
-        splitter = Splitter(src, info, plan, workdir=workdir, with_audio=with_audio,
-                            ffmpeg_bin=settings.FFMPEG_BIN, cancel=cancel,
+        splitter = Splitter(src, info, plan, workdir=workdir,
+                            with_audio=info.audio_copyable and not task.params.get("commentary"),
+                            ffmpeg_bin=settings.FFMPEG_BIN, cancel=job.token,
                             timeout=120 + 2 * info.duration)  # fmt: skip
+    chunks: list[ChunkResult] = []
+    commentated = 0
     try:
-        if analysing:
-            pipeline = IntervalPipeline(task=task, src=src, info=info, plan=plan, cancel=cancel, board=board,
-                                        transcript_alive=transcript_alive, providers=providers,
+        if task.params.get("commentary") or task.params.get("ideas"):
+            pipeline = IntervalPipeline(job, src=src, info=info, plan=plan, board=board,
                                         chunk_path=lambda i: workdir / chunk_name(i),
-                                        thumb_path=lambda i: workdir / thumb_name(i),
-                                        splitter=splitter)  # fmt: skip
+                                        thumb_path=lambda i: workdir / thumb_name(i), splitter=splitter)  # fmt: skip
             outcomes = pipeline.run()
         else:
-            outcomes = (IntervalOutcome(chunk=c) for c in render_in_order(task, src, info, plan, cancel, splitter))
-        commentated = 0
+            outcomes = (IntervalOutcome(chunk=c) for c in render_in_order(job, src, info, plan, splitter))
         # closing(): if emitting fails, the renders still in flight are stopped before the error propagates.
         with closing(outcomes) as rendered:
             for outcome in rendered:
-                chunk = outcome.chunk
-                chunks.append(chunk)
+                chunks.append(outcome.chunk)
                 commentated += outcome.commentary is not None
-                done = len(chunks)
-                if chunk.index in announced:
-                    continue
-                with progress_lock:
-                    progress, eta = step()
-                    emit(
-                        task.pk, "chunk_ready", stage="chunk", progress=progress,
-                        eta_seconds=eta, message=f"Chunk {done} of {len(plan)} ready"
-                        + (" with commentary" if outcome.commentary else "")
-                        + (f" ({' '.join(outcome.notes)})" if outcome.notes else ""),
-                        data={
-                            "index": chunk.index, "start": round(chunk.start, 3), "end": round(chunk.end, 3),
-                            "duration": _extinf(chunk), "url": task.media_url(chunk_name(chunk.index)),
-                            "thumbnail": task.media_url(thumb_name(chunk.index)),
-                            "has_commentary": outcome.commentary is not None, "commentary": outcome.commentary,
-                            "notes": outcome.notes, "score": (outcome.analysis or {}).get("score"),
-                            "copied": chunk.copied, "count": len(plan),
-                        },
-                    )  # fmt: skip
-        segments = [c.path for c in chunks]
-        copied = sum(c.copied for c in chunks)
-        transcript_note = _wait_for_transcript(task, transcript, cancel)
+                if outcome.chunk.index not in announced:
+                    _announce_chunk(job, outcome, done=len(chunks), count=len(plan))
+        transcript_note = _wait_for_transcript(job, transcript)
     finally:
         if splitter is not None:
             splitter.close()
-        if transcript is not None:
-            stop_transcript.set()
-            transcript.join(timeout=15)  # its ffmpeg is killed within a poll; never leave it running
 
-    _check(cancel)
+    job.check()
     emit(task.pk, "stage", stage="finalize", progress=overall(task, "finalize", 0), message="Joining the final video")
-    with measured(task.pk, "finalize", chunks=len(segments)):
-        concat_segments(
-            segments,
-            out=workdir / "final.mp4",
-            ffmpeg_bin=settings.FFMPEG_BIN,
-            cancel=cancel,
-            start_time=info.start_time,
-        )
-    final_url = task.media_url("final.mp4")
+    with measured(task.pk, "finalize", chunks=len(chunks)):
+        concat_segments([c.path for c in chunks], out=workdir / "final.mp4", ffmpeg_bin=settings.FFMPEG_BIN,
+                        cancel=cancel, start_time=info.start_time)  # fmt: skip
+    copied = sum(c.copied for c in chunks)
     result = dict(ProcessingTask.objects.values_list("result", flat=True).get(pk=task.pk) or {})
     result.update({"final": "final.mp4", "chunks": len(plan), "copied_chunks": copied,
                    "transcript": transcript.source if transcript else "", "transcript_note": transcript_note,
@@ -516,10 +412,31 @@ def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcrip
     outcome = Outcome(
         result=result,
         message=f"Done: {_chunks(len(plan))} and the final video are ready.",
-        data={"final_url": final_url, "chunks": len(plan), "copied_chunks": copied, "duration": info.duration,
-              "commentary_chunks": commentated},
+        data={"final_url": task.media_url("final.mp4"), "chunks": len(plan), "copied_chunks": copied,
+              "duration": info.duration, "commentary_chunks": commentated},
     )  # fmt: skip
-    return _with_ideas(task, outcome, worker, cancel)
+    return outcome, ideas
+
+
+def _announce_chunk(job: JobRun, outcome: IntervalOutcome, *, done: int, count: int) -> None:
+    """The chunk_ready event: where the chunk is, how long, its score and commentary."""
+    task, chunk = job.task, outcome.chunk
+    assert job.progress is not None
+    with job.progress.unit() as (position, eta):
+        emit(
+            task.pk, "chunk_ready", stage="chunk", progress=position,
+            eta_seconds=eta, message=f"Chunk {done} of {count} ready"
+            + (" with commentary" if outcome.commentary else "")
+            + (f" ({' '.join(outcome.notes)})" if outcome.notes else ""),
+            data={
+                "index": chunk.index, "start": round(chunk.start, 3), "end": round(chunk.end, 3),
+                "duration": _extinf(chunk), "url": task.media_url(chunk_name(chunk.index)),
+                "thumbnail": task.media_url(thumb_name(chunk.index)),
+                "has_commentary": outcome.commentary is not None, "commentary": outcome.commentary,
+                "notes": outcome.notes, "score": (outcome.analysis or {}).get("score"),
+                "copied": chunk.copied, "count": count,
+            },
+        )  # fmt: skip
 
 
 PIPELINES: dict[str, Callable[..., Outcome]] = {ProcessingTask.Kind.CHUNKS: run_chunks}

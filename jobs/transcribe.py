@@ -9,11 +9,8 @@ built — so a reconnecting page replays them like any other event.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,12 +20,13 @@ from django.db import connection
 from media_pipeline.errors import Cancelled, MediaError
 from media_pipeline.plan import Interval
 from media_pipeline.probe import MediaInfo
-from media_pipeline.process import CancelToken
+from media_pipeline.process import CancelToken, wait_any
 from media_pipeline.transcript.subtitles import extract_embedded, parse_subtitle_file
 from media_pipeline.transcript.types import Segment, Transcript
 
 from .models import ProcessingTask, ProgressUpdate
 from .reporter import measured
+from .run import JobRun, Worker, done_signal, result_of
 
 log = logging.getLogger(__name__)
 
@@ -87,26 +85,29 @@ def asr_pieces(plan: list[Interval], first_piece: float) -> list[Interval]:
     return pieces
 
 
-class TranscriptWorker(threading.Thread):
+class TranscriptWorker(Worker):
     """Transcribes the plan's intervals in order in its own thread, while the chunks are cut.
 
     `announce(interval, segments, source, label)` is called for each interval (it emits the event);
-    a failure is kept in `error` and degrades the transcript only, never the job.
+    a failure is kept in `error` and degrades the transcript only, never the job. `on_end()` is called when
+    no more words will come (so whoever waits for an interval's words stops waiting).
     """
 
+    label = "transcript"
+
     def __init__(
-        self, *, task: ProcessingTask, src: Path, info: MediaInfo, plan: list[Interval], cancel: CancelToken,
-        announce: Callable[[Interval, list[Segment], str, str], None], captions: Transcript | None = None,
+        self, job: JobRun, *, src: Path, info: MediaInfo, plan: list[Interval],
+        announce: Callable[[Interval, list[Segment], str, str], None], on_end: Callable[[], None],
+        captions: Transcript | None = None,
     ) -> None:  # fmt: skip
-        super().__init__(name=f"transcript-{task.pk}", daemon=True)
-        self.task, self.src, self.info, self.plan, self.cancel = task, src, info, plan, cancel
+        super().__init__(job)
+        self.task, self.src, self.info, self.plan, self.cancel = job.task, src, info, plan, job.token
         self.pieces = asr_pieces(plan, settings.ASR_FIRST_PIECE_SECONDS)
-        self.announce = announce
+        self.announce, self.on_end = announce, on_end
         self.captions = captions  # YouTube's, fetched before the download
-        self.error: str | None = None
         self.source = ""
 
-    def run(self) -> None:
+    def work(self) -> None:
         try:
             self._run()
         except Cancelled:
@@ -118,7 +119,7 @@ class TranscriptWorker(threading.Thread):
             log.exception("transcript of task %s crashed", self.task.pk)
             self.error = "The transcript could not be made; the video itself is not affected."
         finally:
-            connection.close()
+            self.on_end()
 
     def _run(self) -> None:
         done = transcript_done(self.task)
@@ -157,24 +158,15 @@ class TranscriptWorker(threading.Thread):
         # it and every piece before it are done.
         with ThreadPoolExecutor(max_workers=settings.ASR_LANES, thread_name_prefix="asr") as pool:
             futures = []
-            if pieces and pieces[0].start == 0:
-                # The short first piece runs alone: the first words are what a viewer waits for.
-                futures.append((pieces[0], pool.submit(transcribe, pieces[0])))
-                while not futures[0][1].done() and not self.cancel.is_set():
-                    time.sleep(0.05)
-                pieces = pieces[1:]
-            futures += [(piece, pool.submit(transcribe, piece)) for piece in pieces]
             try:
+                if pieces and pieces[0].start == 0:
+                    # The short first piece runs alone: the first words are what a viewer waits for.
+                    futures.append((pieces[0], pool.submit(transcribe, pieces[0])))
+                    wait_any(done_signal(futures[0][1]), self.cancel)
+                    pieces = pieces[1:]
+                futures += [(piece, pool.submit(transcribe, piece)) for piece in pieces]
                 for piece, future in futures:
-                    while True:
-                        if self.cancel.is_set():
-                            raise Cancelled()
-                        try:
-                            segments = future.result(timeout=0.2)
-                            break
-                        except FutureTimeout:
-                            continue
-                    self.announce(piece, segments, engine.source, engine.label)
+                    self.announce(piece, result_of(future, self.cancel), engine.source, engine.label)
             finally:
                 for _, future in futures:
                     future.cancel()

@@ -7,6 +7,7 @@ import os
 import resource
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,28 @@ class NeverCancelled:
         return False
 
 
+class Signal(threading.Event):
+    """A flag that is also a cancel token, and wakes `wait_any` the moment it is set: the user's cancel, a
+    run's own stop, a worker having finished. Waiting on signals needs no polling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._waiters: set[threading.Condition] = set()
+        self._waiters_lock = threading.Lock()
+
+    def set(self) -> None:
+        super().set()
+        with self._waiters_lock:
+            waiters = list(self._waiters)
+        for cond in waiters:
+            with cond:
+                cond.notify_all()
+
+    def _watch(self, cond: threading.Condition, on: bool) -> None:
+        with self._waiters_lock:
+            (self._waiters.add if on else self._waiters.discard)(cond)
+
+
 class AnyOf:
     """A cancel token that is set when any of `tokens` is (the user's cancel, a sibling failing, …)."""
 
@@ -34,6 +57,45 @@ class AnyOf:
 
     def is_set(self) -> bool:
         return any(token.is_set() for token in self.tokens)
+
+
+# A token that is not a Signal cannot wake a waiter; wait_any looks at such tokens this often.
+FOREIGN_TOKEN_POLL = 0.1
+
+
+def _flatten(tokens: tuple[CancelToken, ...]) -> list[CancelToken]:
+    flat: list[CancelToken] = []
+    for token in tokens:
+        flat.extend(_flatten(token.tokens) if isinstance(token, AnyOf) else [token])
+    return flat
+
+
+def wait_any(*tokens: CancelToken, timeout: float | None = None) -> bool:
+    """Block until any of `tokens` is set (True) or `timeout` passes (False).
+
+    Signals wake the wait when they are set; a check under the condition's lock before every wait means a
+    signal set meanwhile is never missed. Other tokens are looked at every FOREIGN_TOKEN_POLL seconds.
+    """
+    flat = _flatten(tokens)
+    signals = [t for t in flat if isinstance(t, Signal)]
+    polled = len(signals) < len(flat)
+    cond = threading.Condition()
+    for sig in signals:
+        sig._watch(cond, True)
+    try:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with cond:
+            while not any(t.is_set() for t in flat):
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                if polled:
+                    left = FOREIGN_TOKEN_POLL if left is None else min(left, FOREIGN_TOKEN_POLL)
+                cond.wait(left)
+            return True
+    finally:
+        for sig in signals:
+            sig._watch(cond, False)
 
 
 @dataclass(frozen=True)

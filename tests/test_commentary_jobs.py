@@ -266,19 +266,20 @@ def test_exports_keep_untrusted_text_inert(client, owner, make_task, h264_file):
 def test_pieces_left_pending_are_settled_and_can_be_regenerated_later(make_task, h264_file, settings, monkeypatch):
     """A worker that stops (cancel, failure) says why its unfinished pieces were not made; a regeneration
     whose job was lost can be asked for again once it is stale, but not while it may still be running."""
-    import threading
     from datetime import timedelta
 
     from django.utils import timezone
 
     from jobs import services
-    from jobs.ideas import IdeasWorker, VideoSource
+    from jobs.ideas import IdeasWorker
     from jobs.providers import Providers
+    from jobs.run import JobRun
+    from media_pipeline.process import Signal
 
     task = make_task(h264_file, status="succeeded")
     idea = Idea.objects.create(task=task, index=0, kind="reel", title="A reel", start=0, end=5, status="pending")
-    worker = IdeasWorker(task=task, segments=lambda: [], duration=10, analyses=lambda: [],
-                         video=VideoSource(threading.Event()), providers=Providers(task.pk), cancel=threading.Event())  # fmt: skip
+    job = JobRun(task=task, cancel=Signal(), providers=Providers(task.pk))
+    worker = IdeasWorker(job, segments=lambda: [], duration=10, analyses=lambda: [])
     worker.error = "The job stopped before the content ideas were finished."
     worker._settle_pending()
     idea.refresh_from_db()

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from jobs.models import ProcessingTask
-from jobs.pipeline import _eta
 from jobs.reporter import emit
+from jobs.run import Progress
 
 pytestmark = pytest.mark.django_db
 
@@ -40,4 +40,7 @@ def test_an_eta_without_one_stays_none(owner):
 @pytest.mark.parametrize(("done", "total"), [(10, 10), (12, 10)])
 def test_the_pipelines_estimate_is_at_least_a_second_when_all_units_are_counted(done, total):
     # Units done can reach (or, after a takeover, pass) the total while the final video is still joined.
-    assert _eta(time.monotonic() - 30, done=done, total=total) >= 1
+    progress = Progress(total=total, position=lambda fraction: fraction * 100)
+    progress.started = time.monotonic() - 30
+    progress.done = done
+    assert progress.eta() >= 1
