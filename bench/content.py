@@ -6,7 +6,7 @@ in parallel vs one at a time in the same run, and the offline provider on the sa
 What runs
   * The model: tests.fake_providers.FakeProviders on loopback, every call held `--latency` seconds, answered
     by the well-behaved fake model of tests/test_ideas_llm.py (FakeWriter: valid idea and piece JSON read
-    from our own prompts). The client is the app's: media_pipeline.llm.make_chat_model("openai", …).
+    from our own prompts). The client is the app's: media_pipeline.llm.chat_provider("openai").build(…).
   * The work: media_pipeline.ideas.generate_ideas_and_pieces on a realistic 10-minute transcript
     (tests/test_ideas.py ten_minute_transcript: ten topics of a minute, ~3 words/s in 4 s captions), the
     app's default style preset (educator), `--count` ideas, no cache. One call writes the ideas, then one
@@ -57,12 +57,13 @@ class Measured:
 
 def run_once(fake, *, concurrency: int, count: int, segments: list, duration: float) -> Measured:
     from media_pipeline.ideas import PRESETS, generate_ideas_and_pieces
-    from media_pipeline.llm import make_chat_model
+    from media_pipeline.llm import chat_provider
     from media_pipeline.providers.http import RetryPolicy
+    from media_pipeline.providers.registry import Calls
 
     fake.reset()
-    model = make_chat_model("openai", base_url=fake.openai_url, api_key="", model="fake-model",
-                            retry=RetryPolicy(max_retries=0), timeout=30)  # fmt: skip
+    conf = fake.settings(LLM_MODEL="fake-model", PROVIDER_TIMEOUT=30)
+    model = chat_provider("openai").build(conf, Calls(retry=RetryPolicy(max_retries=0)))
     started = time.perf_counter()
     result = generate_ideas_and_pieces(segments=segments, style=PRESETS[STYLE], count=count, duration=duration,
                                        model=model, concurrency=concurrency, cache=None)  # fmt: skip

@@ -17,11 +17,12 @@ from typing import Any
 
 from django.conf import settings
 
-from media_pipeline.llm.base import ChatModel
+from media_pipeline.llm import ChatModel, chat_provider
 from media_pipeline.providers.cache import FileResultCache, RedisResultCache, ResultCache
 from media_pipeline.providers.http import CallRecord, RetryPolicy
 from media_pipeline.providers.ratelimit import FileBucketStore, RateLimiter, RedisBucketStore, Slots
-from media_pipeline.tts.base import SpeechEngine
+from media_pipeline.providers.registry import Calls
+from media_pipeline.tts import SpeechEngine, speech_provider
 
 from .reporter import record_metric
 
@@ -69,37 +70,22 @@ def chat_model(task_id: Any) -> ChatModel | None:
     """The configured LLM, or None for the offline writers."""
     if settings.LLM_PROVIDER == "offline":
         return None
-    from media_pipeline.llm import make_chat_model
-
-    if settings.LLM_PROVIDER == "gemini":
-        base_url, key = settings.GEMINI_BASE_URL, settings.GEMINI_API_KEY
-    else:
-        base_url, key = settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY
-    limiter = RateLimiter(f"llm:{settings.LLM_PROVIDER}", rpm=settings.LLM_RPM, tpm=settings.LLM_TPM,
-                          burst=settings.LLM_BURST, store=bucket_store())  # fmt: skip
-    return make_chat_model(
-        settings.LLM_PROVIDER, base_url=base_url, api_key=key, model=settings.LLM_MODEL,
-        fallback_model=settings.LLM_FALLBACK_MODEL, timeout=settings.PROVIDER_TIMEOUT, retry=_retry(),
-        limiter=limiter, on_call=call_recorder(task_id),
-    )  # fmt: skip
+    limiter = RateLimiter(
+        f"llm:{settings.LLM_PROVIDER}",
+        rpm=settings.LLM_RPM,
+        tpm=settings.LLM_TPM,
+        burst=settings.LLM_BURST,
+        store=bucket_store(),
+    )
+    calls = Calls(retry=_retry(), limiter=limiter, on_call=call_recorder(task_id))
+    return chat_provider(settings.LLM_PROVIDER).build(settings, calls)
 
 
 def speech_engine(task_id: Any) -> SpeechEngine:
     """The configured voice. Networked ones share a connection pool per process; this job's calls are
     recorded against it."""
-    from media_pipeline.tts import make_speech_engine
-
-    kind = settings.TTS_PROVIDER
-    if kind == "espeak":
-        return make_speech_engine("espeak", binary=settings.ESPEAK_BIN, ffmpeg_bin=settings.FFMPEG_BIN,
-                                  rate_wpm=settings.ESPEAK_RATE_WPM)  # fmt: skip
-    if kind == "elevenlabs":
-        base_url, key = settings.ELEVENLABS_BASE_URL, settings.ELEVENLABS_API_KEY
-    else:
-        base_url, key = settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY
-    return make_speech_engine(kind, base_url=base_url, api_key=key, model=settings.TTS_MODEL,
-                              timeout=settings.PROVIDER_TIMEOUT, retry=_retry(), on_call=call_recorder(task_id),
-                              ffmpeg_bin=settings.FFMPEG_BIN)  # fmt: skip
+    calls = Calls(retry=_retry(), on_call=call_recorder(task_id))
+    return speech_provider(settings.TTS_PROVIDER).build(settings, calls)
 
 
 def tts_slots() -> Slots:

@@ -6,6 +6,10 @@ from django.contrib.auth.forms import UserCreationForm
 from django.http import QueryDict
 from django.utils.html import format_html
 
+from media_pipeline.commentary import styles as commentary_styles
+from media_pipeline.ideas.styles import DEFAULT_PRESET, preset_choices
+from media_pipeline.tts import speech_provider
+
 FALSE_WORDS = {"", "0", "false", "no", "off"}
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
@@ -67,30 +71,16 @@ class Checkbox(forms.CheckboxInput):
         return bool(value)
 
 
-COMMENTARY_STYLES = [
-    ("play-by-play", "Play-by-play: what happens, as it happens"),
-    ("explainer", "Explainer: the main point of what is said"),
-    ("highlights", "Highlights: only the notable moments"),
-]
-STYLE_PRESETS = [
-    ("educator", "Educator"),
-    ("podcast", "Podcast host"),
-    ("ecommerce", "Ecommerce entrepreneur"),
-    ("gaming", "Gaming / sports"),
-    ("custom", "Custom style (fill in below)"),
-]
+# The pipeline's own tables: a style added there shows up here.
+COMMENTARY_STYLES = [(key, label) for key, label, _ in commentary_styles.choices()]
+COMMENTARY_STYLE_HELP = " ".join(f"{label}: {description}" for _, label, description in commentary_styles.choices())
+STYLE_PRESETS = preset_choices()
 CUSTOM_STYLE_FIELDS = ("audience", "call_to_action", "goal", "language", "tone", "extra")
 
 
 def voice_choices() -> list[tuple[str, str]]:
-    """The voices of the configured speech provider."""
-    if settings.TTS_PROVIDER == "openai":
-        return [(v, v.capitalize()) for v in ("alloy", "ash", "coral", "echo", "fable", "nova", "onyx", "sage")]
-    if settings.TTS_PROVIDER == "elevenlabs":
-        pairs = [p.split("=", 1) for p in settings.ELEVENLABS_VOICES.split(",") if "=" in p]
-        return [(voice_id.strip(), name.strip()) for name, voice_id in pairs]
-    return [("en-us", "US English, male (espeak-ng)"), ("en-us+f3", "US English, female (espeak-ng)"),
-            ("en-gb", "British English, male (espeak-ng)"), ("en-gb+f3", "British English, female (espeak-ng)")]  # fmt: skip
+    """The voices of the configured speech provider, as its file lists them."""
+    return speech_provider(settings.TTS_PROVIDER).voices(settings)
 
 
 class JobOptionsForm(forms.Form):
@@ -124,7 +114,11 @@ class JobOptionsForm(forms.Form):
     )  # fmt: skip
     voice = forms.ChoiceField(label="Voice", choices=voice_choices, required=False)
     commentary_style = forms.ChoiceField(
-        label="Commentary style", choices=COMMENTARY_STYLES, initial="play-by-play", required=False
+        label="Commentary style",
+        choices=COMMENTARY_STYLES,
+        initial=commentary_styles.DEFAULT_STYLE,
+        required=False,
+        help_text=COMMENTARY_STYLE_HELP,
     )
     original_level = forms.IntegerField(
         label="Original sound under the commentary (%)", min_value=0, max_value=100, required=False,
@@ -135,7 +129,7 @@ class JobOptionsForm(forms.Form):
         label="Content ideas", required=False, initial=True, widget=Checkbox,
         help_text="Reels, image carousels and tweets made from the transcript.",
     )  # fmt: skip
-    style = forms.ChoiceField(label="Style", choices=STYLE_PRESETS, initial="educator", required=False)
+    style = forms.ChoiceField(label="Style", choices=STYLE_PRESETS, initial=DEFAULT_PRESET, required=False)
     idea_count = forms.IntegerField(label="How many ideas", min_value=1, max_value=10, initial=5, required=False)
     audience = forms.CharField(label="Target audience", max_length=200, required=False)
     call_to_action = forms.CharField(label="Call to action", max_length=200, required=False)

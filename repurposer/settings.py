@@ -13,6 +13,9 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from media_pipeline.llm import CHAT_PROVIDERS
+from media_pipeline.tts import SPEECH_PROVIDERS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -244,14 +247,17 @@ YOUTUBE_EXTRACTORS = tuple(envstr("YOUTUBE_EXTRACTORS", "youtube").split(","))
 
 # --- Outside providers (LLM, speech) -------------------------------------------------------------------
 # Every default is offline: no network, no key. Keys come only from the environment and are never logged.
+# The providers LLM_PROVIDER and TTS_PROVIDER may name are the registries' (one file each under
+# media_pipeline/llm/ and media_pipeline/tts/); each file lists the settings below that it reads.
 # Who writes commentary and ideas: "offline" (extractive + templated), "openai" (any OpenAI-compatible chat API:
 # OpenAI, Ollama, vLLM, llama.cpp server) or "gemini".
-LLM_PROVIDER = envchoice("LLM_PROVIDER", "offline", ("offline", "openai", "gemini"))
+LLM_PROVIDER = envchoice("LLM_PROVIDER", "offline", ("offline", *CHAT_PROVIDERS))
 OPENAI_BASE_URL = envstr("OPENAI_BASE_URL", "https://api.openai.com/v1")
 OPENAI_API_KEY = envstr("OPENAI_API_KEY", "")
 GEMINI_BASE_URL = envstr("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com/v1beta")
 GEMINI_API_KEY = envstr("GEMINI_API_KEY", "")
-LLM_MODEL = envstr("LLM_MODEL", "gpt-4o-mini" if LLM_PROVIDER != "gemini" else "gemini-2.5-flash")
+# The default model is the provider's own (its file declares it).
+LLM_MODEL = envstr("LLM_MODEL", CHAT_PROVIDERS[LLM_PROVIDER].settings["LLM_MODEL"] if LLM_PROVIDER != "offline" else "")
 LLM_FALLBACK_MODEL = envstr("LLM_FALLBACK_MODEL", "") or None
 # Shared by every worker on every machine (Redis when REDIS_URL is set, a lock file in var/ otherwise).
 LLM_RPM = envfloat("LLM_RPM", 60, minimum=0.1)
@@ -260,8 +266,8 @@ LLM_BURST = envint("LLM_BURST", 5, minimum=1)
 LLM_CONCURRENCY = envint("LLM_CONCURRENCY", 5, minimum=1, maximum=32)
 # Who speaks the commentary: "espeak" (espeak-ng, offline), "elevenlabs" or "openai" (an OpenAI-compatible
 # /audio/speech endpoint, at OPENAI_BASE_URL with OPENAI_API_KEY).
-TTS_PROVIDER = envchoice("TTS_PROVIDER", "espeak", ("espeak", "elevenlabs", "openai"))
-TTS_MODEL = envstr("TTS_MODEL", "eleven_multilingual_v2" if TTS_PROVIDER == "elevenlabs" else "gpt-4o-mini-tts")
+TTS_PROVIDER = envchoice("TTS_PROVIDER", "espeak", tuple(SPEECH_PROVIDERS))
+TTS_MODEL = envstr("TTS_MODEL", SPEECH_PROVIDERS[TTS_PROVIDER].settings.get("TTS_MODEL", ""))
 ELEVENLABS_BASE_URL = envstr("ELEVENLABS_BASE_URL", "https://api.elevenlabs.io")
 ELEVENLABS_API_KEY = envstr("ELEVENLABS_API_KEY", "")
 # ElevenLabs voices offered on the upload page: "Name=voice_id,Name=voice_id".

@@ -291,6 +291,18 @@ class _Addresses:
     def elevenlabs_url(self) -> str:
         return self.url
 
+    def settings(self, *, api_key: str = "", **more: object) -> dict[str, object]:
+        """Settings that point every provider in the registries at this fake, each with `api_key`."""
+        return {
+            "OPENAI_BASE_URL": self.openai_url,
+            "OPENAI_API_KEY": api_key,
+            "GEMINI_BASE_URL": self.gemini_url,
+            "GEMINI_API_KEY": api_key,
+            "ELEVENLABS_BASE_URL": self.elevenlabs_url,
+            "ELEVENLABS_API_KEY": api_key,
+            **more,
+        }
+
 
 class FakeProviders(_Addresses):
     """See the module docstring. Use as a context manager, or call start() and stop()."""

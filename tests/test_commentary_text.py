@@ -22,8 +22,9 @@ from media_pipeline.commentary import (
 from media_pipeline.commentary.llm import build_prompts, parse_commentary
 from media_pipeline.commentary.offline import spoken_time
 from media_pipeline.errors import Cancelled, MediaError
-from media_pipeline.llm import ChatReply, make_chat_model
+from media_pipeline.llm import ChatReply, chat_provider
 from media_pipeline.providers.http import RetryPolicy
+from media_pipeline.providers.registry import Calls
 from media_pipeline.transcript.types import Segment
 from tests.fake_providers import FakeProviders, prompt_of
 
@@ -337,9 +338,8 @@ def fake(server):
 
 
 def chat(fake):
-    return make_chat_model(
-        "openai", base_url=fake.openai_url, api_key=KEY, model="fake-model", retry=RetryPolicy(max_retries=0)
-    )
+    conf = fake.settings(api_key=KEY, LLM_MODEL="fake-model")
+    return chat_provider("openai").build(conf, Calls(retry=RetryPolicy(max_retries=0)))
 
 
 def replies(*texts: str):

@@ -22,7 +22,7 @@ from media_pipeline.errors import MediaError
 from media_pipeline.ideas.llm import parse_json
 from media_pipeline.ideas.llm import transcript_block as ideas_transcript_block
 from media_pipeline.ideas.offline import _CLAUSE_RE, tidy
-from media_pipeline.llm.base import extract_json
+from media_pipeline.llm.prompting import parse_json as extract_json
 from media_pipeline.transcript.subtitles import parse_cues, parse_subtitle_file
 from media_pipeline.transcript.types import Segment
 

@@ -16,9 +16,10 @@ import pytest
 from media_pipeline.errors import Cancelled
 from media_pipeline.ideas import PRESETS, Idea, generate_ideas_and_pieces, regenerate_piece, validate_piece
 from media_pipeline.ideas.llm import PROMPT_VERSION
-from media_pipeline.llm import make_chat_model
+from media_pipeline.llm import chat_provider
 from media_pipeline.providers.cache import FileResultCache
 from media_pipeline.providers.http import RetryPolicy
+from media_pipeline.providers.registry import Calls
 from tests.fake_providers import FakeProviders, prompt_of
 from tests.test_ideas import TEN_MINUTES, ten_minute_transcript
 
@@ -120,9 +121,8 @@ def fake(server):
 
 
 def chat(fake, *, key: str = KEY, retries: int = 0):
-    return make_chat_model(
-        "openai", base_url=fake.openai_url, api_key=key, model="fake-model", retry=RetryPolicy(max_retries=retries)
-    )
+    conf = fake.settings(api_key=key, LLM_MODEL="fake-model")
+    return chat_provider("openai").build(conf, Calls(retry=RetryPolicy(max_retries=retries)))
 
 
 def run(fake, **kw) -> Any:

@@ -7,10 +7,12 @@ import json
 import httpx
 import pytest
 
-from media_pipeline.llm import GeminiChat, make_chat_model
-from media_pipeline.llm.base import estimate_tokens, extract_json
+from media_pipeline.llm import GeminiChat, chat_provider
+from media_pipeline.llm.base import estimate_tokens
+from media_pipeline.llm.prompting import parse_json
 from media_pipeline.providers.http import CallRecord, ProviderClient, ProviderError, RetryPolicy
 from media_pipeline.providers.ratelimit import FileBucketStore, RateLimiter
+from media_pipeline.providers.registry import Calls
 
 from .fake_providers import FakeProviders, blocked, garbage, prompt_of, status
 
@@ -28,19 +30,15 @@ def fake():
     assert not fake.errors
 
 
-def chat_model(fake, kind="openai", *, records=None, key=KEY, model=None, fallback=None, **options):
-    return make_chat_model(
-        kind,
-        base_url=fake.openai_url if kind == "openai" else fake.gemini_url,
+def chat_model(fake, kind="openai", *, records=None, key=KEY, model=None, fallback=None, limiter=None):
+    conf = fake.settings(
         api_key=key,
-        model=model or ("gpt-4o-mini" if kind == "openai" else "gemini-2.5-flash"),
-        fallback_model=fallback,
-        timeout=5,
-        retry=FAST,
-        limiter=options.pop("limiter", None),
-        on_call=records.append if records is not None else None,
-        **options,
+        LLM_MODEL=model or ("gpt-4o-mini" if kind == "openai" else "gemini-2.5-flash"),
+        LLM_FALLBACK_MODEL=fallback,
+        PROVIDER_TIMEOUT=5,
     )
+    calls = Calls(retry=FAST, limiter=limiter, on_call=records.append if records is not None else None)
+    return chat_provider(kind).build(conf, calls)
 
 
 def test_openai_chat_sends_the_chat_completions_request_and_reads_the_reply(fake):
@@ -178,16 +176,9 @@ def test_the_limiter_is_asked_for_the_estimated_tokens(fake, tmp_path):
     assert records[0].tokens == estimate_tokens(SYSTEM + USER) + 100
     # ~775 tokens left; the next asks for ~860 and would wait ~9 s at 10 tokens a second.
     with pytest.raises(ProviderError) as caught:
-        make_chat_model(
-            "openai",
-            base_url=fake.openai_url,
-            api_key=KEY,
-            model="m",
-            fallback_model=None,
-            timeout=5,
-            retry=FAST,
-            limiter=limiter,
-            on_call=None,
+        chat_provider("openai").build(
+            fake.settings(api_key=KEY, LLM_MODEL="m", LLM_FALLBACK_MODEL=None, PROVIDER_TIMEOUT=5),
+            Calls(retry=FAST, limiter=limiter),
         ).complete(system=SYSTEM, user="x" * 3000, max_tokens=100)
     assert caught.value.kind == "busy"
     assert len(fake.requests_to("chat")) == 1
@@ -195,22 +186,12 @@ def test_the_limiter_is_asked_for_the_estimated_tokens(fake, tmp_path):
 
 def test_unknown_kinds_are_refused():
     with pytest.raises(ValueError):
-        make_chat_model(
-            "claude",
-            base_url="http://x",
-            api_key="",
-            model="m",
-            fallback_model=None,
-            timeout=1,
-            retry=FAST,
-            limiter=None,
-            on_call=None,
-        )
+        chat_provider("claude")
 
 
-def test_extract_json_finds_the_object_in_what_small_models_send():
-    assert extract_json('{"a": 1}') == {"a": 1}
-    assert extract_json('```json\n{"a": [1, 2]}\n```') == {"a": [1, 2]}
-    assert extract_json('Sure! Here it is: {"a": 2} Hope it helps.') == {"a": 2}
+def test_parse_json_finds_the_object_in_what_small_models_send():
+    assert parse_json('{"a": 1}') == {"a": 1}
+    assert parse_json('```json\n{"a": [1, 2]}\n```') == {"a": [1, 2]}
+    assert parse_json('Sure! Here it is: {"a": 2} Hope it helps.') == {"a": 2}
     with pytest.raises(ValueError):
-        extract_json("no json here")
+        parse_json("no json here")

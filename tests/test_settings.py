@@ -47,3 +47,21 @@ def test_sqlite_runs_in_wal_mode_with_immediate_transactions(settings, db):
         cursor.execute("PRAGMA journal_mode")
         assert cursor.fetchone()[0] == "wal"
     assert connection.settings_dict["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+
+
+def test_every_setting_a_provider_reads_is_defined(settings):
+    from media_pipeline.llm import CHAT_PROVIDERS
+    from media_pipeline.tts import SPEECH_PROVIDERS
+
+    for spec in (*SPEECH_PROVIDERS.values(), *CHAT_PROVIDERS.values()):
+        missing = [name for name in spec.settings if not hasattr(settings, name)]
+        assert missing == [], f"{spec.name} reads {missing}, which repurposer/settings.py does not define"
+
+
+def test_the_page_offers_the_configured_providers_voices(settings):
+    from repurposer.forms import voice_choices
+
+    settings.TTS_PROVIDER, settings.ELEVENLABS_VOICES = "elevenlabs", "Rachel=21m00Tcm4TlvDq8ikWAM, Adam = pNInz6"
+    assert voice_choices() == [("21m00Tcm4TlvDq8ikWAM", "Rachel"), ("pNInz6", "Adam")]
+    settings.TTS_PROVIDER = "espeak"
+    assert voice_choices()[0] == ("en-us", "American English, male")

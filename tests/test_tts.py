@@ -11,7 +11,8 @@ import pytest
 from media_pipeline.errors import MediaError
 from media_pipeline.providers.http import CallRecord, ProviderError, RetryPolicy
 from media_pipeline.providers.ratelimit import FileBucketStore, Slots
-from media_pipeline.tts import EspeakEngine, make_speech_engine
+from media_pipeline.providers.registry import Calls
+from media_pipeline.tts import EspeakEngine, speech_provider
 
 from . import media
 from .fake_providers import FakeProviders, garbage, status
@@ -34,16 +35,10 @@ def fake():
     assert not fake.errors
 
 
-def engine(fake, kind, *, records=None, key=KEY, **options):
-    return make_speech_engine(
-        kind,
-        base_url=fake.elevenlabs_url if kind == "elevenlabs" else fake.openai_url,
-        api_key=key,
-        timeout=10,
-        retry=FAST,
-        on_call=records.append if records is not None else None,
-        **options,
-    )
+def engine(fake, kind, *, records=None, key=KEY, model=None, slots=None):
+    conf = fake.settings(api_key=key, PROVIDER_TIMEOUT=10, **({"TTS_MODEL": model} if model else {}))
+    calls = Calls(retry=FAST, slots=slots, on_call=records.append if records is not None else None)
+    return speech_provider(kind).build(conf, calls)
 
 
 def files_in(folder: Path) -> list[str]:
@@ -171,4 +166,4 @@ def test_at_most_five_speech_requests_are_in_flight(fake, out):
 
 def test_unknown_engines_are_refused():
     with pytest.raises(ValueError):
-        make_speech_engine("polly")
+        speech_provider("polly")

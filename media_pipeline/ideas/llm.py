@@ -12,12 +12,12 @@ a second failure drops the piece with its reasons (or, for ideas, raises `IdeasU
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from media_pipeline.errors import Cancelled, MediaError
+from media_pipeline.llm import prompting
+from media_pipeline.llm.prompting import defuse, parse_json
 from media_pipeline.transcript.types import Segment
 
 from .offline import plan_kinds
@@ -54,6 +54,7 @@ TRANSCRIPT_BUDGET = 24_000
 # Context around an idea's range given to the piece prompt, in seconds.
 PIECE_CONTEXT_S = 20.0
 PREVIOUS_REPLY_KEEP = 3000
+TAGS = ("transcript", "analysis")  # the markers around data in our prompts
 
 
 class IdeasUnavailable(MediaError):
@@ -91,12 +92,6 @@ def _fmt_time(t: float) -> str:
     return f"{t:.1f}"
 
 
-def _defuse(text: str) -> str:
-    """Stop transcript text from closing (or opening) our delimiters."""
-    # One \s* each side of the optional "/": "<\s*/?\s*" would try every split of a run of spaces (quadratic).
-    return re.sub(r"<\s*(?:(/)\s*)?(transcript|analysis)", r"‹\1\2", text, flags=re.IGNORECASE)
-
-
 def transcript_block(segments: list[Segment], *, start: float = 0.0, end: float = float("inf"), budget: int) -> str:
     """Lines "[12.0-15.5] text" (seconds) between delimiters; merged and cut to fit `budget` characters."""
     segs = [s for s in segments if s.end > start and s.start < end and s.text.strip()]
@@ -110,7 +105,7 @@ def transcript_block(segments: list[Segment], *, start: float = 0.0, end: float 
     if total > budget and lines:
         per_line = max(40, budget // len(lines) - 16)
         lines = [(a, b, t if len(t) <= per_line else t[: per_line - 1] + "…") for a, b, t in lines]
-    body = "\n".join(f"[{_fmt_time(a)}-{_fmt_time(b)}] {_defuse(t)}" for a, b, t in lines)
+    body = "\n".join(f"[{_fmt_time(a)}-{_fmt_time(b)}] {defuse(t, TAGS)}" for a, b, t in lines)
     return f"<transcript>\n{body}\n</transcript>"
 
 
@@ -138,7 +133,7 @@ def _analysis_lines(analyses: list[dict[str, Any]] | None) -> str:
         keywords = [str(k)[:30] for k in (a.get("keywords") or [])[:5]]
         if keywords:
             row += " keywords: " + ", ".join(keywords)
-        rows.append(_defuse(row))
+        rows.append(defuse(row, TAGS))
     if not rows:
         return ""
     return (
@@ -209,7 +204,7 @@ an answer over a limit is rejected. Write every text field in this language: {st
     # The idea's title and snippet came from the model reading the transcript, so they stay inside the data block.
     idea_lines = (
         "The idea, from an earlier reading of this transcript:\n"
-        f"Idea: {_defuse(idea.title)}\nWhy: {_defuse(idea.reason)}\nQuoted: {_defuse(idea.snippet)}\n"
+        f"Idea: {defuse(idea.title, TAGS)}\nWhy: {defuse(idea.reason, TAGS)}\nQuoted: {defuse(idea.snippet, TAGS)}\n"
         f"Range: start {idea.start:.1f} s, end {idea.end:.1f} s (the video is {duration:.1f} s long)."
     )
     context = transcript_block(
@@ -220,41 +215,12 @@ an answer over a limit is rejected. Write every text field in this language: {st
 
 
 def repair_prompt(user: str, reply: str, errors: list[str]) -> str:
-    listed = "\n".join(f"- {e}" for e in errors[:30])
-    previous = reply if len(reply) <= PREVIOUS_REPLY_KEEP else reply[:PREVIOUS_REPLY_KEEP] + "…"
-    return (
-        f"{user}\n\nYour previous reply could not be used:\n{listed}\n\n"
-        f"Previous reply (for reference):\n{previous}\n\n"
-        "Return the corrected JSON object only, fixing every problem listed and keeping within every limit."
-    )
+    ask = "Return the corrected JSON object only, fixing every problem listed and keeping within every limit."
+    return prompting.repair_prompt(user, reply, errors, ask=ask, keep=PREVIOUS_REPLY_KEEP, tags=TAGS)
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Parsing
-
-# No \s* before the group: after an unclosed fence it would try every split of the rest between \s* and .*?
-# (quadratic). The group is searched for an opening bracket, so the space it keeps does not matter.
-_FENCE_RE = re.compile(r"```(?:json|JSON)?(.*?)```", re.DOTALL)
-
-
-def parse_json(text: str) -> Any:
-    """The first JSON object or array in `text`: tolerates code fences and prose before or after.
-
-    Raises ValueError with a sentence that can go back to the model.
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("the reply was empty; it must be one JSON object")
-    candidates = [m.group(1) for m in _FENCE_RE.finditer(text)] + [text]
-    decoder = json.JSONDecoder()
-    for candidate in candidates:
-        for match in re.finditer(r"[{\[]", candidate):
-            try:
-                value, _ = decoder.raw_decode(candidate, match.start())
-            except json.JSONDecodeError:
-                continue
-            if isinstance(value, (dict, list)):
-                return value
-    raise ValueError("the reply was not valid JSON; it must be one JSON object with the fields shown")
+# Reading replies (the JSON itself is found by `prompting.parse_json`)
 
 
 def _ideas_from(value: Any, *, duration: float) -> tuple[list[Idea], list[str]]:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import string
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from ..process import CancelToken
 from ..providers.http import ProviderError
@@ -60,34 +58,3 @@ def with_fallback(model: str, fallback_model: str | None, call: Callable[[str], 
             raise
         log.warning("model %s failed (%s, HTTP %s); trying fallback %s", model, exc.kind, exc.status, fallback_model)
         return call(fallback_model)
-
-
-def _fenced(text: str) -> str | None:
-    """What is inside a reply that is one ``` fence (with an optional language tag), or None.
-
-    String methods, not the regex this replaced: its lazy group between two optional runs of spaces tried
-    every split of a long run, cubic time on a reply of spaces."""
-    stripped = text.strip()
-    if len(stripped) < 6 or not (stripped.startswith("```") and stripped.endswith("```")):
-        return None
-    inner = stripped[3:-3]
-    return inner[len(inner) - len(inner.lstrip(string.ascii_letters)) :].strip()
-
-
-def extract_json(text: str) -> Any:
-    """The JSON value in a model's reply: as is, inside a ``` fence, or the outermost {...} / [...] in prose
-    (small local models wrap JSON even in JSON mode). Raises ValueError when there is none."""
-    candidates = [text]
-    fenced = _fenced(text)
-    if fenced is not None:
-        candidates.append(fenced)
-    for opener, closer in (("{", "}"), ("[", "]")):
-        start, end = text.find(opener), text.rfind(closer)
-        if 0 <= start < end:
-            candidates.append(text[start : end + 1])
-    for candidate in candidates:
-        try:
-            return json.loads(candidate)
-        except ValueError:
-            continue
-    raise ValueError("no JSON value in the reply")

@@ -9,11 +9,19 @@ import httpx
 
 from ..process import CancelToken
 from ..providers.http import ProviderClient, ProviderError, UnreadableAnswer
+from ..providers.registry import Calls, Conf, ProviderSpec, Service
 from .base import ChatReply, estimate_tokens, with_fallback
 from .openai import _int_or_none
 
 # finishReason values that mean Gemini withheld the answer rather than ran out of room.
 BLOCKED_REASONS = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"})
+SERVICE = Service(
+    scope="llm",
+    name="gemini",
+    label="The language model service (Gemini)",
+    key_setting="GEMINI_API_KEY",
+    key_header="x-goog-api-key",
+)
 
 
 class GeminiChat:
@@ -98,3 +106,24 @@ class GeminiChat:
             prompt_tokens=_int_or_none(usage.get("promptTokenCount")),
             completion_tokens=_int_or_none(usage.get("candidatesTokenCount")),
         )
+
+
+def _build(conf: Conf, calls: Calls) -> GeminiChat:
+    client = calls.client(
+        SERVICE, base_url=conf["GEMINI_BASE_URL"], api_key=conf["GEMINI_API_KEY"], timeout=conf["PROVIDER_TIMEOUT"]
+    )
+    return GeminiChat(client, model=conf["LLM_MODEL"], fallback_model=conf["LLM_FALLBACK_MODEL"])
+
+
+PROVIDER = ProviderSpec(
+    name="gemini",
+    label="Google Gemini",
+    settings={
+        "GEMINI_BASE_URL": "https://generativelanguage.googleapis.com/v1beta",
+        "GEMINI_API_KEY": "",
+        "LLM_MODEL": "gemini-2.5-flash",
+        "LLM_FALLBACK_MODEL": None,
+        "PROVIDER_TIMEOUT": 60.0,
+    },
+    make=_build,
+)

@@ -8,6 +8,7 @@ import httpx
 
 from ..process import CancelToken
 from ..providers.http import ProviderClient, ProviderError, UnreadableAnswer
+from ..providers.registry import Calls, Conf, ProviderSpec, Service
 from .base import ChatReply, estimate_tokens, with_fallback
 
 
@@ -88,3 +89,26 @@ class OpenAIChat:
 
 def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _build(conf: Conf, calls: Calls) -> OpenAIChat:
+    base_url = conf["OPENAI_BASE_URL"]
+    # Name OpenAI itself in a user's sentence; a local server (Ollama, vLLM) is just "the service".
+    label = "The language model service (OpenAI)" if "api.openai.com" in base_url else "The language model service"
+    service = Service(scope="llm", name="openai", label=label, key_setting="OPENAI_API_KEY")
+    client = calls.client(service, base_url=base_url, api_key=conf["OPENAI_API_KEY"], timeout=conf["PROVIDER_TIMEOUT"])
+    return OpenAIChat(client, model=conf["LLM_MODEL"], fallback_model=conf["LLM_FALLBACK_MODEL"])
+
+
+PROVIDER = ProviderSpec(
+    name="openai",
+    label="OpenAI-compatible chat (OpenAI, Ollama, vLLM, llama.cpp server)",
+    settings={
+        "OPENAI_BASE_URL": "https://api.openai.com/v1",
+        "OPENAI_API_KEY": "",
+        "LLM_MODEL": "gpt-4o-mini",
+        "LLM_FALLBACK_MODEL": None,
+        "PROVIDER_TIMEOUT": 60.0,
+    },
+    make=_build,
+)

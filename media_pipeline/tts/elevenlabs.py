@@ -9,9 +9,18 @@ import httpx
 
 from ..process import CancelToken
 from ..providers.http import ProviderClient
+from ..providers.registry import Calls, Conf, ProviderSpec, Service
 from .base import NotAudio, Speech, decode_to_wav, no_text, scratch_path
 
 OUTPUT_FORMAT = "mp3_44100_128"
+DEFAULT_MODEL = "eleven_multilingual_v2"
+SERVICE = Service(
+    scope="tts",
+    name="elevenlabs",
+    label="The speech service (ElevenLabs)",
+    key_setting="ELEVENLABS_API_KEY",
+    key_header="xi-api-key",
+)
 
 
 class ElevenLabsEngine:
@@ -24,7 +33,7 @@ class ElevenLabsEngine:
         self,
         client: ProviderClient,
         *,
-        model_id: str = "eleven_multilingual_v2",
+        model_id: str = DEFAULT_MODEL,
         ffmpeg_bin: str = "ffmpeg",
         voice_names: list[tuple[str, str]] | None = None,
     ) -> None:
@@ -65,3 +74,41 @@ class ElevenLabsEngine:
             cancel=cancel,
         )
         return Speech(path=out, duration=duration, provider=self.name, voice=voice)
+
+
+def parse_voices(text: str) -> list[tuple[str, str]]:
+    """ELEVENLABS_VOICES ("Name=voice_id,Name=voice_id") as (voice_id, name) pairs; entries without "=" are
+    skipped."""
+    pairs = [p.split("=", 1) for p in text.split(",") if "=" in p]
+    return [(voice_id.strip(), name.strip()) for name, voice_id in pairs]
+
+
+def _build(conf: Conf, calls: Calls) -> ElevenLabsEngine:
+    client = calls.client(
+        SERVICE,
+        base_url=conf["ELEVENLABS_BASE_URL"],
+        api_key=conf["ELEVENLABS_API_KEY"],
+        timeout=conf["PROVIDER_TIMEOUT"],
+    )
+    return ElevenLabsEngine(
+        client,
+        model_id=conf["TTS_MODEL"] or DEFAULT_MODEL,
+        ffmpeg_bin=conf["FFMPEG_BIN"],
+        voice_names=parse_voices(conf["ELEVENLABS_VOICES"]),
+    )
+
+
+PROVIDER = ProviderSpec(
+    name="elevenlabs",
+    label="ElevenLabs",
+    settings={
+        "ELEVENLABS_BASE_URL": "https://api.elevenlabs.io",
+        "ELEVENLABS_API_KEY": "",
+        "ELEVENLABS_VOICES": "Rachel=21m00Tcm4TlvDq8ikWAM,Adam=pNInz6obpgDQGcFmaJgB",
+        "TTS_MODEL": DEFAULT_MODEL,
+        "PROVIDER_TIMEOUT": 60.0,
+        "FFMPEG_BIN": "ffmpeg",
+    },
+    make=_build,
+    list_voices=lambda conf: parse_voices(conf["ELEVENLABS_VOICES"]),
+)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import MediaError
 from ..process import CancelToken, ProcessFailed, run
+from ..providers.registry import Calls, Conf, ProviderSpec
 from .base import Speech, decode_to_wav, no_text, scratch_path
 
 # espeak-ng voice names: a language ("en-us", "en-gb-scotland") and an optional variant ("+f3"). Anything
@@ -64,3 +65,17 @@ class EspeakEngine:
             source.unlink(missing_ok=True)
             raw.unlink(missing_ok=True)
         return Speech(path=out, duration=duration, provider=self.name, voice=voice)
+
+
+def _build(conf: Conf, calls: Calls) -> EspeakEngine:
+    # No network, so nothing in `calls` applies.
+    return EspeakEngine(binary=conf["ESPEAK_BIN"], ffmpeg_bin=conf["FFMPEG_BIN"], rate_wpm=conf["ESPEAK_RATE_WPM"])
+
+
+PROVIDER = ProviderSpec(
+    name="espeak",
+    label="espeak-ng (offline)",
+    settings={"ESPEAK_BIN": "espeak-ng", "ESPEAK_RATE_WPM": 165, "FFMPEG_BIN": "ffmpeg"},
+    make=_build,
+    list_voices=lambda conf: list(VOICES),
+)

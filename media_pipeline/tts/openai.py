@@ -8,11 +8,14 @@ import httpx
 
 from ..process import CancelToken
 from ..providers.http import ProviderClient
+from ..providers.registry import Calls, Conf, ProviderSpec, Service
 from .base import NotAudio, Speech, decode_to_wav, no_text, scratch_path
 
 VOICES = ["alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse"]
 # We ask for WAV; some compatible servers answer in their own format, so accept the common ones.
 ACCEPTED_FORMATS = "wav,mp3,ogg,flac"
+DEFAULT_MODEL = "gpt-4o-mini-tts"
+SERVICE = Service(scope="tts", name="openai", label="The speech service", key_setting="OPENAI_API_KEY")
 
 
 class OpenAISpeech:
@@ -20,13 +23,13 @@ class OpenAISpeech:
 
     name = "openai"
 
-    def __init__(self, client: ProviderClient, *, model: str = "gpt-4o-mini-tts", ffmpeg_bin: str = "ffmpeg") -> None:
+    def __init__(self, client: ProviderClient, *, model: str = DEFAULT_MODEL, ffmpeg_bin: str = "ffmpeg") -> None:
         self.client = client
         self.model = model
         self.ffmpeg_bin = ffmpeg_bin
 
     def voices(self) -> list[tuple[str, str]]:
-        return [(v, v.capitalize()) for v in VOICES]
+        return _voices()
 
     def words_per_second(self, voice: str) -> float:
         return 2.6  # OpenAI's voices read a little faster than 150 words a minute
@@ -55,3 +58,29 @@ class OpenAISpeech:
             cancel=cancel,
         )
         return Speech(path=out, duration=duration, provider=self.name, voice=voice)
+
+
+def _voices(conf: Conf | None = None) -> list[tuple[str, str]]:
+    return [(v, v.capitalize()) for v in VOICES]
+
+
+def _build(conf: Conf, calls: Calls) -> OpenAISpeech:
+    client = calls.client(
+        SERVICE, base_url=conf["OPENAI_BASE_URL"], api_key=conf["OPENAI_API_KEY"], timeout=conf["PROVIDER_TIMEOUT"]
+    )
+    return OpenAISpeech(client, model=conf["TTS_MODEL"] or DEFAULT_MODEL, ffmpeg_bin=conf["FFMPEG_BIN"])
+
+
+PROVIDER = ProviderSpec(
+    name="openai",
+    label="OpenAI-compatible speech (/audio/speech)",
+    settings={
+        "OPENAI_BASE_URL": "https://api.openai.com/v1",
+        "OPENAI_API_KEY": "",
+        "TTS_MODEL": DEFAULT_MODEL,
+        "PROVIDER_TIMEOUT": 60.0,
+        "FFMPEG_BIN": "ffmpeg",
+    },
+    make=_build,
+    list_voices=_voices,
+)
