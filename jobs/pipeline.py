@@ -24,9 +24,10 @@ from media_pipeline.render.final import concat_segments
 from media_pipeline.render.split import Splitter
 from media_pipeline.transcript.types import Transcript
 
-from .ideas import IdeasWorker, VideoSource, analyses_from_events
+from .ideas import IdeasWorker, VideoSource
 from .intervals import IntervalOutcome, IntervalPipeline, TranscriptBoard
-from .models import ProcessingTask, ProgressUpdate
+from .layout import TaskFiles
+from .models import ProcessingTask
 from .providers import Providers
 from .reporter import emit, measured
 from .transcribe import TranscriptWorker, whole_label
@@ -68,14 +69,6 @@ class Outcome:
     result: dict
     message: str
     data: dict = field(default_factory=dict)
-
-
-def chunk_name(index: int) -> str:
-    return f"chunks/{index:05d}.ts"
-
-
-def thumb_name(index: int) -> str:
-    return f"thumbs/{index:05d}.jpg"
 
 
 def limits_from_settings() -> Limits:
@@ -148,18 +141,18 @@ def render_in_order(
     Each render is an ffmpeg child, so threads are enough to keep the cores busy. The first failure stops
     the other renders and is raised here.
     """
-    workdir = task.workdir()
+    files = task.files
     stop = threading.Event()
     token = _EitherSet(cancel, stop)
 
     def render(iv: Interval) -> ChunkResult:
         try:
             with measured(task.pk, "chunk", index=iv.index) as extra:
-                out = workdir / chunk_name(iv.index)
+                out = files.chunk(iv.index)
                 segment = splitter.segment(iv.index, cancel=token) if splitter and not out.exists() else None
                 chunk = render_chunk(
                     src, info, iv,
-                    out=out, thumbnail=workdir / thumb_name(iv.index),
+                    out=out, thumbnail=files.thumb(iv.index),
                     ffmpeg_bin=settings.FFMPEG_BIN, ffprobe=settings.FFPROBE_BIN, cancel=token,
                     is_last=iv.index == len(plan) - 1, segment=segment,
                 )  # fmt: skip
@@ -272,7 +265,7 @@ def _ingest_youtube(
              eta_seconds=p.eta, message=f"Downloading… {percent:.0f} %{speed}",
              data={"percent": percent, "speed": p.speed, "bytes": p.downloaded_bytes, "total": p.total_bytes})  # fmt: skip
 
-    dest = task.workdir() / "source.mp4"
+    dest = task.files.source(".mp4")
     with measured(task.pk, "youtube.download") as extra:
         got = youtube.download_video(
             settings.YOUTUBE_WATCH_URL.format(id=video_id), dest, max_bytes=settings.MAX_UPLOAD_BYTES,
@@ -389,10 +382,7 @@ def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcrip
     _check(cancel)
 
     # Chunks already announced by an earlier attempt (a re-delivery after a crash) are not announced again.
-    announced = {
-        e.data.get("index")
-        for e in ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.CHUNK_READY).only("data")
-    }
+    announced = task.chunk_indexes()
     transcribing = bool(task.params.get("transcribe", True))
     emit(task.pk, "stage", stage="chunk", progress=overall(task, "chunk", 0),
          message=f"Cutting {_chunks(len(plan))}" + (" and transcribing" if transcribing else ""),
@@ -442,11 +432,11 @@ def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcrip
             return [seg for iv in plan for seg in board.segments[iv.index]]
 
         worker = _start_ideas(task, segments=whole_transcript, duration=info.duration,
-                              analyses=lambda: analyses_from_events(task), video=video, providers=providers,
+                              analyses=task.analyses, video=video, providers=providers,
                               ideas=ideas)  # fmt: skip
     analysing = bool(task.params.get("commentary") or task.params.get("ideas"))
     splitter = None
-    if info.video_copyable and any(not (workdir / chunk_name(iv.index)).exists() for iv in plan):
+    if info.video_copyable and any(not task.files.chunk(iv.index).exists() for iv in plan):
         # One pass cuts the copied video at every boundary (render/split.py); chunks wait for their piece.
         with_audio = info.audio_copyable and not task.params.get("commentary")
         splitter = Splitter(src, info, plan, workdir=workdir, with_audio=with_audio,
@@ -456,8 +446,7 @@ def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcrip
         if analysing:
             pipeline = IntervalPipeline(task=task, src=src, info=info, plan=plan, cancel=cancel, board=board,
                                         transcript_alive=transcript_alive, providers=providers,
-                                        chunk_path=lambda i: workdir / chunk_name(i),
-                                        thumb_path=lambda i: workdir / thumb_name(i),
+                                        chunk_path=task.files.chunk, thumb_path=task.files.thumb,
                                         splitter=splitter)  # fmt: skip
             outcomes = pipeline.run()
         else:
@@ -481,8 +470,8 @@ def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcrip
                         + (f" ({' '.join(outcome.notes)})" if outcome.notes else ""),
                         data={
                             "index": chunk.index, "start": round(chunk.start, 3), "end": round(chunk.end, 3),
-                            "duration": _extinf(chunk), "url": task.media_url(chunk_name(chunk.index)),
-                            "thumbnail": task.media_url(thumb_name(chunk.index)),
+                            "duration": _extinf(chunk), "url": task.media_url(TaskFiles.chunk_name(chunk.index)),
+                            "thumbnail": task.media_url(TaskFiles.thumb_name(chunk.index)),
                             "has_commentary": outcome.commentary is not None, "commentary": outcome.commentary,
                             "notes": outcome.notes, "score": (outcome.analysis or {}).get("score"),
                             "copied": chunk.copied, "count": len(plan),
@@ -503,14 +492,14 @@ def _run_video(task: ProcessingTask, cancel: CancelToken, *, captions: Transcrip
     with measured(task.pk, "finalize", chunks=len(segments)):
         concat_segments(
             segments,
-            out=workdir / "final.mp4",
+            out=task.files.final,
             ffmpeg_bin=settings.FFMPEG_BIN,
             cancel=cancel,
             start_time=info.start_time,
         )
-    final_url = task.media_url("final.mp4")
+    final_url = task.media_url(TaskFiles.FINAL)
     result = dict(ProcessingTask.objects.values_list("result", flat=True).get(pk=task.pk) or {})
-    result.update({"final": "final.mp4", "chunks": len(plan), "copied_chunks": copied,
+    result.update({"final": TaskFiles.FINAL, "chunks": len(plan), "copied_chunks": copied,
                    "transcript": transcript.source if transcript else "", "transcript_note": transcript_note,
                    "commentary_chunks": commentated})  # fmt: skip
     outcome = Outcome(
