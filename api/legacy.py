@@ -25,8 +25,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from jobs import services
-from jobs.models import ProcessingTask, ProgressUpdate
-from streaming.views import transcript_segments
+from jobs.models import ProcessingTask
 
 from . import options, sse
 from .auth import api_view, authenticate, error, not_found, parse_task_id
@@ -57,9 +56,6 @@ STATUS_000 = {"idea_ready": "idea", "piece_ready": "piece"}
 def _final_000(task: ProcessingTask, data: dict) -> dict:
     """The seed's final response (video id, title, transcript, ideas, content pieces) from our rows."""
     video_id = task.params.get("video_id")
-    rows = ProgressUpdate.objects.filter(task=task, type__in=("idea_ready", "piece_ready")).order_by("seq")
-    ideas = [row.data for row in rows if row.type == "idea_ready"]
-    pieces = [row.data for row in rows if row.type == "piece_ready"]
     urls = {"watch_url": reverse("watch", args=[task.pk])}
     if task.result.get("final"):
         urls["final_video"] = reverse("task-media", args=[task.pk, task.result["final"]])
@@ -70,9 +66,9 @@ def _final_000(task: ProcessingTask, data: dict) -> dict:
         "title": task.title,
         "status": "completed",
         "thumbnail_url": f"https://img.youtube.com/vi/{video_id}/maxresdefault.jpg" if video_id else None,
-        "transcript": " ".join(seg.text for seg in transcript_segments(task)),
-        "ideas": ideas,
-        "content_pieces": pieces,
+        "transcript": " ".join(seg.text for seg in task.transcript()),
+        "ideas": task.announced_ideas(),
+        "content_pieces": task.announced_pieces(),
         **urls,
     }
 

@@ -88,7 +88,7 @@ def _read(task_id: Any, after: int, render: Render) -> _Batch:
         if task.last_seq <= after:
             return _Batch(last_seq=after, done=task.is_finished)
         batch = _Batch(last_seq=after)
-        for row in ProgressUpdate.objects.filter(task_id=task_id, seq__gt=after).order_by("seq")[:BATCH]:
+        for row in ProgressUpdate.objects.filter(task_id=task_id).after(after)[:BATCH]:
             event = row.as_event()
             batch.frames.append(render(event, task))
             batch.last_seq = row.seq

@@ -64,15 +64,10 @@ def task_summary(task: ProcessingTask) -> dict:
 def _event_counts(task: ProcessingTask) -> dict:
     """What the events announced so far: chunks, transcript intervals, ideas, pieces. A piece of work announced
     twice (the first transcript interval may come in two parts) counts once."""
-    by_type = dict(
-        ProgressUpdate.objects.filter(task=task).values_list("type").annotate(n=Count("id")).values_list("type", "n")
-    )
+    by_type = task.events.counts()
 
     def distinct(kind: str) -> int:
-        if not by_type.get(kind):
-            return 0
-        indexes = ProgressUpdate.objects.filter(task=task, type=kind).values_list("data__index", flat=True)
-        return len(set(indexes))
+        return len(task.events.of(kind).indexes()) if by_type.get(kind) else 0
 
     return {
         "chunks": distinct(ProgressUpdate.Type.CHUNK_READY),
@@ -170,7 +165,7 @@ def events(request: HttpRequest, task_id) -> JsonResponse:
         limit = min(max(int(request.GET.get("limit") or MAX_EVENTS), 1), MAX_EVENTS)
     except ValueError:
         return error("`after` and `limit` must be whole numbers.", 400)
-    rows = list(ProgressUpdate.objects.filter(task=task, seq__gt=after).order_by("seq")[: limit + 1])
+    rows = list(task.events.after(after)[: limit + 1])
     more = len(rows) > limit
     listed = [row.as_event() for row in rows[:limit]]
     return JsonResponse(

@@ -331,7 +331,7 @@ def run_baseline(source: Path, *, name: str, segments: list | None, limit: int |
     from django.conf import settings
 
     from jobs.intervals import CommentaryOptions
-    from jobs.pipeline import limits_from_settings
+    from jobs.limits import limits_from_settings
     from jobs.providers import silence_wav, speech_engine
     from media_pipeline.analysis import KeywordContext, analyse_signal, events_for
     from media_pipeline.commentary import fit_to_budget, offline_commentary, word_budget

@@ -105,7 +105,7 @@ def run_ours(src: Path, *, interval: int) -> tuple[Path, list[dict], float]:
         close_old_connections()
         task = ProcessingTask.objects.get(pk=run.task_id)
         plan = (task.result or {}).get("plan", [])
-        return task.workdir() / "final.mp4", plan, run.events[-1]["received"] - run.returned
+        return task.files.final, plan, run.events[-1]["received"] - run.returned
     finally:
         stack.stop()
 

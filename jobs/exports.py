@@ -15,24 +15,19 @@ from media_pipeline.files import atomic_output
 from media_pipeline.probe import clock
 from media_pipeline.transcript.subtitles import to_srt
 
-from .models import Idea, ProcessingTask, ProgressUpdate
+from .models import Idea, ProcessingTask
 
 EXPORT_VERSION = 1
 
 
 def export_data(task: ProcessingTask) -> dict:
     ideas = list(Idea.objects.filter(task=task).order_by("index"))
-    chunks = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.CHUNK_READY).only("data")
-    analyses = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.ANALYSIS_READY).only("data")
     return {
         "version": EXPORT_VERSION,
         "task": {"id": str(task.pk), "title": task.title, "status": task.status, "source": task.source,
                  "created_at": task.created_at.isoformat(), "params": task.params},
-        "intervals": sorted((a.data for a in analyses), key=lambda d: d.get("index", 0)),
-        "commentary": sorted(
-            ({"index": c.data["index"], **c.data["commentary"]} for c in chunks if c.data.get("commentary")),
-            key=lambda d: d["index"],
-        ),
+        "intervals": task.analyses(),
+        "commentary": task.commentary(),
         "ideas": [idea.as_dict() for idea in ideas],
         "partial": any(i.status in (Idea.Status.DROPPED, Idea.Status.FAILED) for i in ideas),
     }  # fmt: skip
@@ -84,29 +79,27 @@ def export_markdown(task: ProcessingTask) -> str:
 def build_media_zip(task: ProcessingTask) -> Path:
     """exports/all-<seq>.zip: every rendered piece, the JSON and Markdown, the transcript. Built once per
     state of the task (keyed by its last event) and written atomically."""
-    from streaming.views import transcript_segments
-
-    workdir = task.workdir()
-    target = workdir / "exports" / f"all-{task.last_seq}.zip"
+    files = task.files
+    target = files.export_zip(task.last_seq)
     if target.exists():
         return target
     with atomic_output(target) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("content.json", json.dumps(export_data(task), indent=2, ensure_ascii=False))
         zf.writestr("content.md", export_markdown(task))
-        segments = transcript_segments(task)
+        segments = task.transcript()
         if segments:
             zf.writestr("transcript.srt", to_srt(segments))
         for idea in Idea.objects.filter(task=task, status=Idea.Status.RENDERED).order_by("index"):
             names = [v for k, v in idea.files.items() if k in ("video", "zip") and isinstance(v, str)]
             names += list(idea.files.get("slides", []))
             for name in names:
-                path = workdir / name
+                path = files.path(name)
                 if path.is_file() and not name.endswith(".zip"):
                     # Media are compressed already; storing them saves time for nothing lost.
                     zf.write(path, arcname=name, compress_type=zipfile.ZIP_STORED)
     if task.is_finished:
         # Older states of a finished task are not needed; while it runs, another request may still be sending one.
-        for old in target.parent.glob("all-*.zip"):
+        for old in files.export_zips():
             if old != target:
                 old.unlink(missing_ok=True)
     return target

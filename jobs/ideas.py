@@ -16,7 +16,6 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -26,7 +25,8 @@ from media_pipeline.errors import Cancelled, MediaError
 from media_pipeline.process import CancelToken
 from media_pipeline.transcript.types import Segment
 
-from .models import Idea, ProcessingTask, ProgressUpdate
+from .layout import TaskFiles
+from .models import Idea, ProcessingTask
 from .providers import Providers, result_cache
 from .reporter import emit, measured
 from .run import JobRun, VideoSource, Worker
@@ -38,32 +38,6 @@ def style_for(params: dict):
     from media_pipeline.ideas.styles import Style
 
     return Style.from_params({"preset": params.get("style") or "educator", **(params.get("custom_style") or {})})
-
-
-def transcript_from_events(task: ProcessingTask) -> list[Segment]:
-    """The task's whole transcript, from its transcript_ready events (the record of it)."""
-    rows = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.TRANSCRIPT_READY).order_by("seq")
-    out: list[Segment] = []
-    for row in rows.only("data"):
-        for s in row.data.get("segments", []):
-            words = tuple(_word(w) for w in s.get("words", []))
-            out.append(Segment(float(s["start"]), float(s["end"]), s["text"], words))
-    return sorted(out, key=lambda s: s.start)
-
-
-def _word(w: list):
-    from media_pipeline.transcript.types import Word
-
-    return Word(float(w[0]), float(w[1]), str(w[2]))
-
-
-def analyses_from_events(task: ProcessingTask) -> list[dict]:
-    rows = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.ANALYSIS_READY).only("data")
-    return sorted((row.data for row in rows), key=lambda d: d.get("index", 0))
-
-
-def piece_dir(index: int) -> str:
-    return f"pieces/{index + 1:02d}"
 
 
 def _piece_event_data(task: ProcessingTask, idea: Idea) -> dict:
@@ -80,8 +54,7 @@ def render_piece(
     """Write the piece's files; returns Idea.files. Raises MediaError with a sentence when it cannot."""
     from media_pipeline.render.fonts import default_fonts
 
-    workdir = task.workdir()
-    folder = piece_dir(idea.index)
+    files = task.files
     piece = idea.piece
     if idea.kind == Idea.Kind.REEL:
         from media_pipeline.render.reel import captions_from_segments, render_reel
@@ -90,9 +63,9 @@ def render_piece(
         if video.src is None or video.info is None:
             raise MediaError("There is no video to cut this reel from (only the captions were fetched).")
         start, end = float(piece.get("start", idea.start)), float(piece.get("end", idea.end))
-        name = f"{folder}/reel-v{idea.version}.mp4"
+        name = TaskFiles.reel_name(idea.index, idea.version)
         result = render_reel(
-            video.src, video.info, start=start, end=end, out=workdir / name,
+            video.src, video.info, start=start, end=end, out=files.path(name),
             captions=captions_from_segments(segments, start=start, end=end),
             mode=task.params.get("reel_framing", "blur"), fonts=default_fonts(), ffmpeg_bin=settings.FFMPEG_BIN,
             ffprobe=settings.FFPROBE_BIN, cancel=cancel,
@@ -103,12 +76,11 @@ def render_piece(
 
         slides = [Slide(int(s.get("slide_number", i + 1)), str(s.get("heading", "")), str(s.get("text", "")))
                   for i, s in enumerate(piece.get("slides", []))]  # fmt: skip
-        out_dir = workdir / folder / f"carousel-v{idea.version}"
+        out_dir = files.path(TaskFiles.carousel_dir(idea.index, idea.version))
         result = render_carousel(
             slides, title=str(piece.get("title", idea.title)), out_dir=out_dir, fonts=default_fonts()
         )
-        rel = lambda p: str(Path(p).relative_to(workdir))  # noqa: E731
-        return {"slides": [rel(p) for p in result.paths], "zip": rel(result.zip_path)}
+        return {"slides": [files.name_of(p) for p in result.paths], "zip": files.name_of(result.zip_path)}
     return {}  # a tweet thread is text: the page has copy buttons
 
 
@@ -249,7 +221,7 @@ def regenerate(idea_id: int) -> str:
 
     row = Idea.objects.select_related("task").get(pk=idea_id)
     task = row.task
-    segments = transcript_from_events(task)
+    segments = task.transcript()
     duration = float((task.result.get("media") or {}).get("duration") or max((s.end for s in segments), default=0.0))
     providers = Providers(task.pk)
     never = threading.Event()
@@ -283,7 +255,7 @@ def regenerate(idea_id: int) -> str:
         if src is not None and src.is_file():
             from media_pipeline.probe import probe
 
-            from .pipeline import limits_from_settings
+            from .limits import limits_from_settings
 
             video.set(src, probe(src, limits=limits_from_settings(), ffprobe=settings.FFPROBE_BIN))
         else:

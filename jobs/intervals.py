@@ -43,7 +43,7 @@ from media_pipeline.render.chunk import ChunkResult, render_chunk
 from media_pipeline.render.split import Splitter
 from media_pipeline.transcript.types import Segment
 
-from .models import ProcessingTask, ProgressUpdate
+from .models import ProcessingTask
 from .providers import silence_wav, tts_slots
 from .reporter import emit, measured
 from .run import JobRun, result_of
@@ -113,9 +113,7 @@ class TranscriptBoard:
 
     def _load_earlier(self, task: ProcessingTask) -> None:
         """Words an earlier attempt announced are not announced again; take them from its events."""
-        rows = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.TRANSCRIPT_READY).only("data")
-        for row in rows:
-            d = row.data
+        for d in task.transcript_pieces():
             if d.get("index") not in self.segments:
                 continue
             segs = [Segment(s["start"], s["end"], s["text"]) for s in d.get("segments", [])]
@@ -171,10 +169,6 @@ class CommentaryOptions:
         )
 
 
-def speech_name(index: int) -> str:
-    return f"speech/{index:05d}.wav"
-
-
 class IntervalPipeline:
     """Runs the steps above for one job; `run()` yields IntervalOutcomes in index order."""
 
@@ -196,10 +190,9 @@ class IntervalPipeline:
         self.token = AnyOf(job.token, self.stop)
         self.failure: BaseException | None = None  # the first real error (others stop with Cancelled after it)
         self.workdir = task.workdir()
-        self.silence = silence_wav(self.workdir / "speech" / "silence.wav") if self.options.enabled else None
+        self.silence = silence_wav(task.files.silence) if self.options.enabled else None
         # Intervals whose analysis an earlier attempt announced (a re-delivery after a crash): not again.
-        analysed = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.ANALYSIS_READY).only("data")
-        self.analysed = {row.data.get("index") for row in analysed}
+        self.analysed = task.analysed_indexes()
 
     # --- steps -----------------------------------------------------------------------------------------
 
@@ -262,7 +255,7 @@ class IntervalPipeline:
         return fit_to_budget(text, budget), "offline"
 
     def _speak(self, iv: Interval, text: str, notes: list[str]):
-        out = self.workdir / speech_name(iv.index)
+        out = self.task.files.speech(iv.index)
         engine = self.providers.speech
         try:
             with tts_slots().hold(cancel=self.token):
@@ -300,7 +293,7 @@ class IntervalPipeline:
         analysis, segments = self._analyse(iv, cpu, notes)
         commentary = None
         mix = None
-        record = self.workdir / speech_name(iv.index).replace(".wav", ".json")
+        record = self.task.files.speech_record(iv.index)
         if self.options.enabled and done and record.exists():
             # An earlier attempt cut this chunk with its commentary but died before announcing it.
             commentary = json.loads(record.read_text())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Hashable
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,6 +12,10 @@ from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
+
+from media_pipeline.transcript.types import Segment, Word
+
+from .layout import TaskFiles
 
 
 class TaskQuerySet(models.QuerySet["ProcessingTask"]):
@@ -114,9 +119,14 @@ class ProcessingTask(models.Model):
             return None
         return (self.finished_at or timezone.now()) - self.started_at
 
+    @property
+    def files(self) -> TaskFiles:
+        """The names and paths of this task's files (see jobs/layout.py)."""
+        return TaskFiles(self.id)
+
     def workdir(self) -> Path:
         """Where this task's outputs live: MEDIA_ROOT/tasks/<uuid>/."""
-        return Path(settings.MEDIA_ROOT) / "tasks" / str(self.id)
+        return self.files.root
 
     def media_url(self, name: str) -> str:
         """The owner-only URL of one of this task's files (`name` relative to its folder)."""
@@ -127,7 +137,58 @@ class ProcessingTask(models.Model):
 
     def upload_part_file(self) -> Path:
         """Where the parts of an upload in progress are appended; renamed to the source when complete."""
-        return self.workdir() / "upload.part"
+        return self.files.upload_part
+
+    # --- what the events announced (the event log is the record; these are its only readers) -----------
+    # A re-delivered job may announce the same piece of work twice; the first announcement is the one a
+    # page already showed, so every reader keeps the first (see EventQuerySet.first_per).
+
+    def chunks(self) -> list[dict]:
+        """The chunk_ready data, one per chunk index, in index order."""
+        return self.events.of(ProgressUpdate.Type.CHUNK_READY).first_per(lambda d: d["index"])
+
+    def chunk_indexes(self) -> set[int]:
+        """Indexes of the chunks announced so far."""
+        return self.events.of(ProgressUpdate.Type.CHUNK_READY).indexes()
+
+    def analyses(self) -> list[dict]:
+        """The analysis_ready data (an interval's events and score), one per interval, in index order."""
+        return self.events.of(ProgressUpdate.Type.ANALYSIS_READY).first_per(lambda d: d.get("index", 0))
+
+    def analysed_indexes(self) -> set[int]:
+        """Indexes of the intervals whose analysis was announced so far."""
+        return self.events.of(ProgressUpdate.Type.ANALYSIS_READY).indexes()
+
+    def transcript_pieces(self) -> list[dict]:
+        """The transcript_ready data, one per piece, in time order. A piece is keyed by its start, not its
+        index: the first interval may be transcribed in two pieces that share its index."""
+        return self.events.of(ProgressUpdate.Type.TRANSCRIPT_READY).first_per(lambda d: round(d.get("start", -1), 3))
+
+    def transcribed_starts(self) -> set[float]:
+        """Starts (rounded to the millisecond) of the transcript pieces announced so far."""
+        return {round(d.get("start", -1), 3) for d in self.transcript_pieces()}
+
+    def transcript(self) -> list[Segment]:
+        """The transcript so far, with its words, in time order."""
+        segments = [_segment(s) for piece in self.transcript_pieces() for s in piece.get("segments", [])]
+        return sorted(segments, key=lambda s: s.start)
+
+    def commentary(self) -> list[dict]:
+        """What was said over each chunk that has commentary ({index, text, start, end, voice, …}), in order."""
+        return [{"index": c["index"], **c["commentary"]} for c in self.chunks() if c.get("commentary")]
+
+    def commentary_cues(self) -> list[Segment]:
+        """The spoken commentary as cues, in time order."""
+        cues = [Segment(start=c["start"], end=c["end"], text=c["text"]) for c in self.commentary()]
+        return sorted(cues, key=lambda c: c.start)
+
+    def announced_ideas(self) -> list[dict]:
+        """Every idea_ready data, in the order written (a regeneration announces an idea again)."""
+        return [row.data for row in self.events.of(ProgressUpdate.Type.IDEA_READY).only("data")]
+
+    def announced_pieces(self) -> list[dict]:
+        """Every piece_ready data, in the order written (a piece is announced at each change of its state)."""
+        return [row.data for row in self.events.of(ProgressUpdate.Type.PIECE_READY).only("data")]
 
     def claim(self, *, worker: str) -> bool:
         """Take this task for one run. False when another worker has it or it is finished (a re-delivery)."""
@@ -150,6 +211,40 @@ class ProcessingTask(models.Model):
             return False  # another process got there first, or there is nothing to do
         self.refresh_from_db()
         return True
+
+
+def _segment(s: dict) -> Segment:
+    """A transcript segment from its event form (Segment.as_dict)."""
+    words = tuple(Word(float(w[0]), float(w[1]), str(w[2])) for w in s.get("words", []))
+    return Segment(float(s["start"]), float(s["end"]), s["text"], words)
+
+
+class EventQuerySet(models.QuerySet["ProgressUpdate"]):
+    def of(self, type: str) -> EventQuerySet:
+        """The events of one type, in the order they were written."""
+        return self.filter(type=type).order_by("seq")
+
+    def after(self, seq: int) -> EventQuerySet:
+        """The events after `seq`, in order: what a reconnecting client has not seen."""
+        return self.filter(seq__gt=seq).order_by("seq")
+
+    def counts(self) -> dict[str, int]:
+        """How many events of each type."""
+        return dict(self.order_by().values_list("type").annotate(n=models.Count("id")).values_list("type", "n"))
+
+    def indexes(self) -> set[int]:
+        """The `index`es these events announced; a piece of work announced twice counts once."""
+        return set(self.values_list("data__index", flat=True))
+
+    def first_per(self, key: Callable[[dict], Hashable]) -> list[dict]:
+        """The data of the first event (lowest seq) for each `key(data)`, sorted by that key.
+
+        A re-delivered job may announce the same piece of work again; the first announcement is the one
+        the page already showed, so later ones are dropped."""
+        first: dict = {}
+        for row in self.order_by("seq").only("data"):
+            first.setdefault(key(row.data), row.data)
+        return [first[k] for k in sorted(first)]
 
 
 class ProgressUpdate(models.Model):
@@ -176,6 +271,8 @@ class ProgressUpdate(models.Model):
     message = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = EventQuerySet.as_manager()
 
     class Meta:
         ordering = ["task", "seq"]

@@ -16,16 +16,18 @@ from django.db import connection
 
 from media_pipeline.errors import MediaError
 from media_pipeline.plan import Interval, boundary_targets, keyframes_near, plan_intervals
-from media_pipeline.probe import Limits, MediaInfo, clock, probe
+from media_pipeline.probe import MediaInfo, clock, probe
 from media_pipeline.process import AnyOf, CancelToken, Signal
 from media_pipeline.render.chunk import ChunkResult, render_chunk
 from media_pipeline.render.final import concat_segments
 from media_pipeline.render.split import Splitter
 from media_pipeline.transcript.types import Segment, Transcript
 
-from .ideas import IdeasWorker, analyses_from_events
+from .ideas import IdeasWorker
 from .intervals import IntervalOutcome, IntervalPipeline, TranscriptBoard
-from .models import ProcessingTask, ProgressUpdate
+from .layout import TaskFiles
+from .limits import limits_from_settings
+from .models import ProcessingTask
 from .reporter import emit, measured
 from .run import JobRun, Progress, job_run
 from .transcribe import TranscriptWorker, whole_label
@@ -69,24 +71,6 @@ class Outcome:
     data: dict = field(default_factory=dict)
 
 
-def chunk_name(index: int) -> str:
-    return f"chunks/{index:05d}.ts"
-
-
-def thumb_name(index: int) -> str:
-    return f"thumbs/{index:05d}.jpg"
-
-
-def limits_from_settings() -> Limits:
-    return Limits(
-        max_duration=settings.MAX_DURATION_SECONDS,
-        max_width=settings.MAX_WIDTH,
-        max_height=settings.MAX_HEIGHT,
-        max_fps=settings.MAX_FPS,
-        max_streams=settings.MAX_STREAMS,
-    )
-
-
 def _probe(task: ProcessingTask, src: Path, cancel: CancelToken) -> MediaInfo:
     emit(task.pk, "stage", stage="probe", progress=overall(task, "probe", 0), message="Checking the file")
     with measured(task.pk, "ffprobe", size=task.source_size):
@@ -128,18 +112,18 @@ def render_in_order(
     the other renders and is raised here.
     """
     task = job.task
-    workdir = task.workdir()
+    files = task.files
     stop = Signal()
     token = AnyOf(job.token, stop)
 
     def render(iv: Interval) -> ChunkResult:
         try:
             with measured(task.pk, "chunk", index=iv.index) as extra:
-                out = workdir / chunk_name(iv.index)
+                out = files.chunk(iv.index)
                 segment = splitter.segment(iv.index, cancel=token) if splitter and not out.exists() else None
                 chunk = render_chunk(
                     src, info, iv,
-                    out=out, thumbnail=workdir / thumb_name(iv.index),
+                    out=out, thumbnail=files.thumb(iv.index),
                     ffmpeg_bin=settings.FFMPEG_BIN, ffprobe=settings.FFPROBE_BIN, cancel=token,
                     is_last=iv.index == len(plan) - 1, segment=segment,
                 )  # fmt: skip
@@ -238,7 +222,7 @@ def _ingest_youtube(job: JobRun) -> tuple[Path | None, Transcript | None, IdeasW
              eta_seconds=p.eta, message=f"Downloading… {percent:.0f} %{speed}",
              data={"percent": percent, "speed": p.speed, "bytes": p.downloaded_bytes, "total": p.total_bytes})  # fmt: skip
 
-    dest = task.workdir() / "source.mp4"
+    dest = task.files.source(".mp4")
     with measured(task.pk, "youtube.download") as extra:
         got = youtube.download_video(
             settings.YOUTUBE_WATCH_URL.format(id=video_id), dest, max_bytes=settings.MAX_UPLOAD_BYTES,
@@ -334,10 +318,7 @@ def _run_video(
     job.check()
 
     # Chunks already announced by an earlier attempt (a re-delivery after a crash) are not announced again.
-    announced = {
-        e.data.get("index")
-        for e in ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.CHUNK_READY).only("data")
-    }
+    announced = task.chunk_indexes()
     transcribing = bool(task.params.get("transcribe", True))
     emit(task.pk, "stage", stage="chunk", progress=overall(task, "chunk", 0),
          message=f"Cutting {_chunks(len(plan))}" + (" and transcribing" if transcribing else ""),
@@ -369,9 +350,9 @@ def _run_video(
             return [seg for iv in plan for seg in board.wait(iv.index, cancel=job.token)]
 
         ideas = _start_ideas(job, segments=whole_transcript, duration=info.duration,
-                             analyses=lambda: analyses_from_events(task))  # fmt: skip
+                             analyses=task.analyses)  # fmt: skip
     splitter = None
-    if info.video_copyable and any(not (workdir / chunk_name(iv.index)).exists() for iv in plan):
+    if info.video_copyable and any(not task.files.chunk(iv.index).exists() for iv in plan):
         # One pass cuts the copied video at every boundary (render/split.py); chunks wait for their piece.
         splitter = Splitter(src, info, plan, workdir=workdir,
                             with_audio=info.audio_copyable and not task.params.get("commentary"),
@@ -382,8 +363,8 @@ def _run_video(
     try:
         if task.params.get("commentary") or task.params.get("ideas"):
             pipeline = IntervalPipeline(job, src=src, info=info, plan=plan, board=board,
-                                        chunk_path=lambda i: workdir / chunk_name(i),
-                                        thumb_path=lambda i: workdir / thumb_name(i), splitter=splitter)  # fmt: skip
+                                        chunk_path=task.files.chunk, thumb_path=task.files.thumb,
+                                        splitter=splitter)  # fmt: skip
             outcomes = pipeline.run()
         else:
             outcomes = (IntervalOutcome(chunk=c) for c in render_in_order(job, src, info, plan, splitter))
@@ -402,17 +383,17 @@ def _run_video(
     job.check()
     emit(task.pk, "stage", stage="finalize", progress=overall(task, "finalize", 0), message="Joining the final video")
     with measured(task.pk, "finalize", chunks=len(chunks)):
-        concat_segments([c.path for c in chunks], out=workdir / "final.mp4", ffmpeg_bin=settings.FFMPEG_BIN,
+        concat_segments([c.path for c in chunks], out=task.files.final, ffmpeg_bin=settings.FFMPEG_BIN,
                         cancel=cancel, start_time=info.start_time)  # fmt: skip
     copied = sum(c.copied for c in chunks)
     result = dict(ProcessingTask.objects.values_list("result", flat=True).get(pk=task.pk) or {})
-    result.update({"final": "final.mp4", "chunks": len(plan), "copied_chunks": copied,
+    result.update({"final": TaskFiles.FINAL, "chunks": len(plan), "copied_chunks": copied,
                    "transcript": transcript.source if transcript else "", "transcript_note": transcript_note,
                    "commentary_chunks": commentated})  # fmt: skip
     outcome = Outcome(
         result=result,
         message=f"Done: {_chunks(len(plan))} and the final video are ready.",
-        data={"final_url": task.media_url("final.mp4"), "chunks": len(plan), "copied_chunks": copied,
+        data={"final_url": task.media_url(TaskFiles.FINAL), "chunks": len(plan), "copied_chunks": copied,
               "duration": info.duration, "commentary_chunks": commentated},
     )  # fmt: skip
     return outcome, ideas
@@ -430,8 +411,8 @@ def _announce_chunk(job: JobRun, outcome: IntervalOutcome, *, done: int, count: 
             + (f" ({' '.join(outcome.notes)})" if outcome.notes else ""),
             data={
                 "index": chunk.index, "start": round(chunk.start, 3), "end": round(chunk.end, 3),
-                "duration": _extinf(chunk), "url": task.media_url(chunk_name(chunk.index)),
-                "thumbnail": task.media_url(thumb_name(chunk.index)),
+                "duration": _extinf(chunk), "url": task.media_url(TaskFiles.chunk_name(chunk.index)),
+                "thumbnail": task.media_url(TaskFiles.thumb_name(chunk.index)),
                 "has_commentary": outcome.commentary is not None, "commentary": outcome.commentary,
                 "notes": outcome.notes, "score": (outcome.analysis or {}).get("score"),
                 "copied": chunk.copied, "count": count,

@@ -20,6 +20,7 @@ from django_q.tasks import async_task
 from media_pipeline.errors import DiskFull, is_disk_full
 
 from . import reporter
+from .layout import TaskFiles
 from .models import Idea, ProcessingTask
 
 # Extensions we keep on stored sources (the name itself is always ours). Anything else is stored as .bin;
@@ -53,7 +54,7 @@ def _new_upload_task(
     if subtitles is not None:
         # Kept beside the source; the transcript stage prefers it to anything else.
         ext = ".vtt" if Path(subtitles.name or "").suffix.lower() == ".vtt" else ".srt"
-        target = Path(settings.MEDIA_ROOT) / "tasks" / str(task_id) / f"sidecar{ext}"
+        target = TaskFiles(task_id).sidecar_target(ext)
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "wb") as fh:
             for block in subtitles.chunks():
@@ -65,7 +66,7 @@ def _new_upload_task(
         source=ProcessingTask.Source.UPLOAD,
         status=status,
         title=display_title(filename),
-        source_path=str(Path("tasks") / str(task_id) / f"source{safe_extension(filename)}"),
+        source_path=str(TaskFiles(task_id).relative_root / TaskFiles.source_name(safe_extension(filename))),
         source_size=size,
         params=params,
     )
@@ -269,8 +270,9 @@ def reprocess(*, task: ProcessingTask, params: dict[str, Any] | None = None) -> 
     if not src.is_file():
         raise FileNotFoundError(f"the source of task {task.pk} is gone ({task.source_path})")
     new_id = uuid.uuid4()
-    relative = Path("tasks") / str(new_id) / src.name
-    _link_or_copy(src, Path(settings.MEDIA_ROOT) / relative)
+    files = TaskFiles(new_id)
+    relative = files.relative_root / src.name
+    _link_or_copy(src, files.path(src.name))
     new = ProcessingTask.objects.create(
         id=new_id,
         owner=task.owner,

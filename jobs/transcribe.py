@@ -24,17 +24,11 @@ from media_pipeline.process import CancelToken, wait_any
 from media_pipeline.transcript.subtitles import extract_embedded, parse_subtitle_file
 from media_pipeline.transcript.types import Segment, Transcript
 
-from .models import ProcessingTask, ProgressUpdate
+from .models import ProcessingTask
 from .reporter import measured
 from .run import JobRun, Worker, done_signal, result_of
 
 log = logging.getLogger(__name__)
-
-SIDECAR_NAMES = ("sidecar.srt", "sidecar.vtt")
-
-
-def sidecar_file(task: ProcessingTask) -> Path | None:
-    return next((task.workdir() / n for n in SIDECAR_NAMES if (task.workdir() / n).is_file()), None)
 
 
 def asr_engine():
@@ -55,7 +49,7 @@ def asr_engine():
 
 def whole_transcript(task: ProcessingTask, src: Path, cancel: CancelToken) -> Transcript | None:
     """A transcript that exists before any recognition: uploaded subtitles, then subtitles in the file."""
-    sidecar = sidecar_file(task)
+    sidecar = task.files.sidecar()
     if sidecar is not None:
         return parse_subtitle_file(sidecar.read_bytes(), source="subtitles:sidecar")
     return extract_embedded(src, ffmpeg_bin=settings.FFMPEG_BIN, ffprobe=settings.FFPROBE_BIN, cancel=cancel)
@@ -66,12 +60,6 @@ def whole_label(transcript: Transcript) -> str:
         kind = {"manual": "captions", "auto": "automatic captions", "translated": "captions translated to English"}
         return f"YouTube {kind.get(transcript.source.split(':', 1)[1], 'captions')} ({transcript.language})"
     return "subtitles uploaded with the video" if transcript.source.endswith("sidecar") else "subtitles in the file"
-
-
-def transcript_done(task: ProcessingTask) -> set[float]:
-    """Starts of the pieces whose words an earlier attempt already announced."""
-    rows = ProgressUpdate.objects.filter(task=task, type=ProgressUpdate.Type.TRANSCRIPT_READY).only("data")
-    return {round(row.data.get("start", -1), 3) for row in rows}
 
 
 def asr_pieces(plan: list[Interval], first_piece: float) -> list[Interval]:
@@ -122,7 +110,7 @@ class TranscriptWorker(Worker):
             self.on_end()
 
     def _run(self) -> None:
-        done = transcript_done(self.task)
+        done = self.task.transcribed_starts()  # pieces whose words an earlier attempt already announced
         whole = self.captions or whole_transcript(self.task, self.src, self.cancel)
         if whole is not None:
             self.source = whole.source

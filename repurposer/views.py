@@ -183,7 +183,7 @@ def watch(request, task_id):
         "ws": f"/ws/tasks/{task.pk}/",
         "playlist": reverse("playlist", args=[task.pk]),
         "cancel": reverse("cancel", args=[task.pk]),
-        "final": task.media_url("final.mp4") + "?download=1",
+        "final": task.media_url(task.files.FINAL) + "?download=1",
         "stages": [{"name": name, "label": label} for name, label, _ in stages_for(task)],
         "transcript": {fmt: reverse("transcript", args=[str(task.pk), fmt]) for fmt in ("srt", "vtt", "txt")},
         "commentary_vtt": reverse("commentary", args=[task.pk]),

@@ -26,7 +26,7 @@ def _owned_task_exists(task_id: str, user) -> bool:
 
 @database_sync_to_async
 def _events_after(task_id: str, seq: int) -> list[dict]:
-    rows = ProgressUpdate.objects.filter(task_id=task_id, seq__gt=seq).order_by("seq")[:500]
+    rows = ProgressUpdate.objects.filter(task_id=task_id).after(seq)[:500]
     return [row.as_event() for row in rows]
 
 
