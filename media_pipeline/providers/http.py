@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from ..errors import Cancelled, MediaError
-from ..process import CancelToken
+from ..process import CancelToken, wait_any
 
 if TYPE_CHECKING:
     from .ratelimit import RateLimiter, Slots
@@ -39,7 +39,6 @@ SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "xi-api-key
 # Gemini answers a bad key with HTTP 400 (INVALID_ARGUMENT) rather than 401; these words tell it apart.
 BAD_KEY_HINTS = ("API_KEY_INVALID", "API key not valid")
 DETAIL_BODY_KEEP = 500
-CANCEL_POLL = 0.1
 
 
 @dataclass(frozen=True)
@@ -114,15 +113,11 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def sleep_or_cancel(seconds: float, cancel: CancelToken | None) -> None:
-    """Sleep `seconds`, waking every CANCEL_POLL to raise Cancelled if asked to stop."""
-    deadline = time.monotonic() + max(0.0, seconds)
-    while True:
-        if cancel is not None and cancel.is_set():
-            raise Cancelled()
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, CANCEL_POLL) if cancel is not None else left)
+    """Sleep `seconds`, or raise Cancelled as soon as `cancel` is set."""
+    if cancel is None:
+        time.sleep(max(0.0, seconds))
+    elif wait_any(cancel, timeout=max(0.0, seconds)):
+        raise Cancelled()
 
 
 class UnreadableAnswer(ValueError):
