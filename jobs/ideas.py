@@ -27,6 +27,7 @@ from media_pipeline.transcript.types import Segment
 
 from .layout import TaskFiles
 from .models import Idea, ProcessingTask
+from .options import JobOptions
 from .providers import Providers, result_cache
 from .reporter import emit, measured
 from .run import JobRun, VideoSource, Worker
@@ -34,10 +35,10 @@ from .run import JobRun, VideoSource, Worker
 log = logging.getLogger(__name__)
 
 
-def style_for(params: dict):
+def style_for(options: JobOptions):
     from media_pipeline.ideas.styles import Style
 
-    return Style.from_params({"preset": params.get("style") or "educator", **(params.get("custom_style") or {})})
+    return Style.from_params({"preset": options.style or "educator", **options.custom_style})
 
 
 def _piece_event_data(task: ProcessingTask, idea: Idea) -> dict:
@@ -67,7 +68,7 @@ def render_piece(
         result = render_reel(
             video.src, video.info, start=start, end=end, out=files.path(name),
             captions=captions_from_segments(segments, start=start, end=end),
-            mode=task.params.get("reel_framing", "blur"), fonts=default_fonts(), ffmpeg_bin=settings.FFMPEG_BIN,
+            mode=task.options.reel_framing, fonts=default_fonts(), ffmpeg_bin=settings.FFMPEG_BIN,
             ffprobe=settings.FFPROBE_BIN, cancel=cancel,
         )  # fmt: skip
         return {"video": name, "duration": round(result.duration, 3)}
@@ -131,8 +132,8 @@ class IdeasWorker(Worker):
         if not any(s.text.strip() for s in segments):
             self.error = "There is no transcript, so there are no content ideas."
             return
-        params = self.task.params
-        style = style_for(params)
+        options = self.task.options
+        style = style_for(options)
         model = self.providers.chat
         emit(self.task.pk, "stage", message="Writing content ideas" + (f" with {model.provider}" if model else ""))
         renders = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"piece-render-{self.task.pk}")
@@ -194,10 +195,10 @@ class IdeasWorker(Worker):
         try:
             with measured(self.task.pk, "ideas", provider=model.provider if model else "offline") as extra:
                 result = generate_ideas_and_pieces(
-                    segments=segments, style=style, count=int(params.get("idea_count", 5)), duration=self.duration,
+                    segments=segments, style=style, count=int(options.idea_count), duration=self.duration,
                     analyses=self.get_analyses() or None, model=model, concurrency=settings.LLM_CONCURRENCY,
                     cache=result_cache(), cache_prefix=str(self.task.content_key or ""),
-                    force=bool(params.get("force")), on_idea=on_idea, on_piece=on_piece, cancel=self.cancel,
+                    force=options.force, on_idea=on_idea, on_piece=on_piece, cancel=self.cancel,
                 )  # fmt: skip
                 extra.update(ideas=len(result.ideas), ok=sum(p.ok for p in result.pieces))
         finally:
@@ -230,7 +231,7 @@ def regenerate(idea_id: int) -> str:
                         reason=row.reason, index=row.index)  # fmt: skip
         with measured(task.pk, "ideas.regenerate", index=row.index):
             result = regenerate_piece(
-                idea=spec, segments=segments, style=style_for(task.params), duration=duration,
+                idea=spec, segments=segments, style=style_for(task.options), duration=duration,
                 model=providers.chat, cache=result_cache(), force=True, cancel=never, idea_index=row.index,
                 cache_prefix=str(task.content_key or ""),
             )  # fmt: skip

@@ -44,6 +44,7 @@ from media_pipeline.render.split import Splitter
 from media_pipeline.transcript.types import Segment
 
 from .models import ProcessingTask
+from .options import JobOptions
 from .providers import silence_wav, tts_slots
 from .reporter import emit, measured
 from .run import JobRun, result_of
@@ -159,14 +160,9 @@ class CommentaryOptions:
     delay: float
 
     @classmethod
-    def from_params(cls, params: dict) -> CommentaryOptions:
-        return cls(
-            enabled=bool(params.get("commentary")),
-            voice=str(params.get("voice") or "en-us"),
-            style=str(params.get("commentary_style") or "play-by-play"),
-            duck=max(0.0, min(1.0, float(params.get("original_level", settings.COMMENTARY_DEFAULT_LEVEL)) / 100)),
-            delay=settings.COMMENTARY_DELAY,
-        )
+    def of(cls, options: JobOptions) -> CommentaryOptions:
+        return cls(enabled=options.commentary, voice=options.voice, style=options.commentary_style,
+                   duck=options.duck, delay=settings.COMMENTARY_DELAY)  # fmt: skip
 
 
 class IntervalPipeline:
@@ -182,7 +178,7 @@ class IntervalPipeline:
         self.task, self.src, self.info, self.plan, self.cancel = task, src, info, plan, job.cancel
         self.board, self.providers = board, job.providers
         self.chunk_path, self.thumb_path, self.splitter = chunk_path, thumb_path, splitter
-        self.options = CommentaryOptions.from_params(task.params)
+        self.options = CommentaryOptions.of(task.options)
         self.keywords = KeywordContext()
         self.keywords_lock = threading.Lock()
         self.previous: dict[int, str] = {}

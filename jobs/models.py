@@ -16,6 +16,7 @@ from django.utils import timezone
 from media_pipeline.transcript.types import Segment, Word
 
 from .layout import TaskFiles
+from .options import JobOptions
 
 
 class TaskQuerySet(models.QuerySet["ProcessingTask"]):
@@ -36,13 +37,13 @@ class TaskQuerySet(models.QuerySet["ProcessingTask"]):
         to offer instead of doing it again. `force` is not an option of the work."""
         if not content_key:
             return None
-        options = {k: v for k, v in params.items() if k != "force"}
+        key = JobOptions.from_params(params).work_key()
         candidates = self.filter(
             owner=owner,
             content_key=content_key,
             status__in=(ProcessingTask.Status.QUEUED, ProcessingTask.Status.RUNNING, ProcessingTask.Status.SUCCEEDED),
         ).order_by("-created_at")
-        return next((t for t in candidates if {k: v for k, v in t.params.items() if k != "force"} == options), None)
+        return next((t for t in candidates if t.options.work_key() == key), None)
 
     def stale(self) -> TaskQuerySet:
         stale = timezone.now() - timedelta(seconds=settings.JOB_STALE_AFTER)
@@ -75,7 +76,7 @@ class ProcessingTask(models.Model):
     title = models.CharField(max_length=255, blank=True)
     source_path = models.CharField(max_length=500, blank=True, help_text="Relative to MEDIA_ROOT.")
     source_size = models.BigIntegerField(default=0)
-    params = models.JSONField(default=dict, blank=True)
+    params = models.JSONField(default=dict, blank=True)  # JobOptions.as_params(); read it as `options`
     # What the work is the same for: sha256 of an uploaded file, or "youtube:<id>"; with the options that
     # change the result it lets a second submission re-use the first one's result.
     content_key = models.CharField(max_length=100, blank=True, db_index=True)
@@ -123,6 +124,11 @@ class ProcessingTask(models.Model):
     def files(self) -> TaskFiles:
         """The names and paths of this task's files (see jobs/layout.py)."""
         return TaskFiles(self.id)
+
+    @property
+    def options(self) -> JobOptions:
+        """The task's options, with the defaults of jobs/options.py for any a stored row does not have."""
+        return JobOptions.from_params(self.params)
 
     def workdir(self) -> Path:
         """Where this task's outputs live: MEDIA_ROOT/tasks/<uuid>/."""

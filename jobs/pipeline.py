@@ -46,7 +46,7 @@ IDEAS_SHARE = 6
 
 def stages_for(task: ProcessingTask) -> list[tuple[str, str, int]]:
     stages = STAGES["youtube" if task.source == ProcessingTask.Source.YOUTUBE else "upload"]
-    if not task.params.get("ideas"):
+    if not task.options.ideas:
         return stages
     # Ideas run beside the chunks; what is left of them after the final video is the bar's last stretch.
     stages = [(name, label, share - IDEAS_SHARE if name == "chunk" else share) for name, label, share in stages]
@@ -80,7 +80,7 @@ def _probe(task: ProcessingTask, src: Path, cancel: CancelToken) -> MediaInfo:
 
 
 def _plan(task: ProcessingTask, src: Path, info: MediaInfo, cancel: CancelToken) -> list[Interval]:
-    interval = float(task.params.get("interval", 30))
+    interval = float(task.options.interval)
     emit(task.pk, "stage", stage="plan", progress=overall(task, "plan", 0),
          message=f"{info.width}×{info.height}, {info.duration:.1f} s; planning {interval:.0f} s intervals")  # fmt: skip
     with measured(task.pk, "plan") as extra:
@@ -179,7 +179,7 @@ def _ingest_youtube(job: JobRun) -> tuple[Path | None, Transcript | None, IdeasW
     from media_pipeline.ingest import youtube
 
     task, cancel = job.task, job.cancel
-    video_id = task.params["video_id"]
+    video_id = task.options.video_id
     emit(task.pk, "stage", stage="fetch", progress=overall(task, "fetch", 0), message="Fetching captions from YouTube")
     captions, captions_error = None, None
     with measured(task.pk, "youtube.captions") as extra:
@@ -194,7 +194,7 @@ def _ingest_youtube(job: JobRun) -> tuple[Path | None, Transcript | None, IdeasW
     if captions is not None:
         emit(task.pk, "stage", stage="fetch", progress=overall(task, "fetch", 1),
              message=f"Captions found: {whole_label(captions)}", data={"transcript_source": captions.source})  # fmt: skip
-    elif not task.params.get("download", True):
+    elif not task.options.download:
         raise captions_error  # nothing else to get
     else:
         emit(
@@ -205,7 +205,7 @@ def _ingest_youtube(job: JobRun) -> tuple[Path | None, Transcript | None, IdeasW
     if captions is not None:
         duration = max((seg.end for seg in captions.segments), default=0.0)
         worker = _start_ideas(job, segments=lambda: captions.segments, duration=duration, analyses=lambda: [])
-    if not task.params.get("download", True):
+    if not task.options.download:
         return None, captions, worker
 
     emit(task.pk, "stage", stage="download", progress=overall(task, "download", 0), message="Downloading the video")
@@ -240,7 +240,7 @@ def _ingest_youtube(job: JobRun) -> tuple[Path | None, Transcript | None, IdeasW
 
 def _captions_only(task: ProcessingTask, captions: Transcript) -> Outcome:
     """No video: the transcript is the result, announced in interval-sized pieces like any other."""
-    interval = float(task.params.get("interval", 30))
+    interval = float(task.options.interval)
     end = max((s.end for s in captions.segments), default=0.0)
     label = whole_label(captions)
     count = max(1, math.ceil(end / interval))
@@ -276,7 +276,7 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
 
 def _start_ideas(job: JobRun, *, segments: Callable[[], list[Segment]], duration: float,
                  analyses: Callable[[], list[dict]]) -> IdeasWorker | None:  # fmt: skip
-    if not job.task.params.get("ideas"):
+    if not job.task.options.ideas:
         return None
     return job.start(IdeasWorker(job, segments=segments, duration=duration, analyses=analyses))
 
@@ -319,7 +319,8 @@ def _run_video(
 
     # Chunks already announced by an earlier attempt (a re-delivery after a crash) are not announced again.
     announced = task.chunk_indexes()
-    transcribing = bool(task.params.get("transcribe", True))
+    options = task.options
+    transcribing = options.transcribe
     emit(task.pk, "stage", stage="chunk", progress=overall(task, "chunk", 0),
          message=f"Cutting {_chunks(len(plan))}" + (" and transcribing" if transcribing else ""),
          data={"chunks": len(plan)})  # fmt: skip
@@ -355,13 +356,13 @@ def _run_video(
     if info.video_copyable and any(not task.files.chunk(iv.index).exists() for iv in plan):
         # One pass cuts the copied video at every boundary (render/split.py); chunks wait for their piece.
         splitter = Splitter(src, info, plan, workdir=workdir,
-                            with_audio=info.audio_copyable and not task.params.get("commentary"),
+                            with_audio=info.audio_copyable and not options.commentary,
                             ffmpeg_bin=settings.FFMPEG_BIN, cancel=job.token,
                             timeout=120 + 2 * info.duration)  # fmt: skip
     chunks: list[ChunkResult] = []
     commentated = 0
     try:
-        if task.params.get("commentary") or task.params.get("ideas"):
+        if options.commentary or options.ideas:
             pipeline = IntervalPipeline(job, src=src, info=info, plan=plan, board=board,
                                         chunk_path=task.files.chunk, thumb_path=task.files.thumb,
                                         splitter=splitter)  # fmt: skip

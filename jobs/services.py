@@ -22,6 +22,7 @@ from media_pipeline.errors import DiskFull, is_disk_full
 from . import reporter
 from .layout import TaskFiles
 from .models import Idea, ProcessingTask
+from .options import JobOptions
 
 # Extensions we keep on stored sources (the name itself is always ours). Anything else is stored as .bin;
 # ffprobe decides what the file really is.
@@ -79,7 +80,7 @@ def submit_upload(
     """Create a task for a file that is already on disk (a classic form upload, streamed there by the
     upload handler)."""
     content_key = _sha256(uploaded_path)
-    if not params.get("force"):
+    if not JobOptions.from_params(params).force:
         earlier = ProcessingTask.objects.same_work(owner=owner, content_key=content_key, params=params)
         if earlier is not None:
             os.unlink(uploaded_path)
@@ -99,9 +100,10 @@ def submit_upload(
 def submit_youtube(*, owner, params: dict[str, Any]) -> tuple[ProcessingTask, bool]:
     """A task for a YouTube video (params carry its id); the worker fetches captions and, if asked, the video.
     Returns (task, reused): the same video with the same options, submitted before and not failed, is
-    offered instead unless params["force"]."""
-    content_key = f"youtube:{params['video_id']}"
-    if not params.get("force"):
+    offered instead unless the options say force."""
+    options = JobOptions.from_params(params)
+    content_key = f"youtube:{options.video_id}"
+    if not options.force:
         earlier = ProcessingTask.objects.same_work(owner=owner, content_key=content_key, params=params)
         if earlier is not None:
             return earlier, True
@@ -109,7 +111,7 @@ def submit_youtube(*, owner, params: dict[str, Any]) -> tuple[ProcessingTask, bo
         owner=owner,
         kind=ProcessingTask.Kind.CHUNKS,
         source=ProcessingTask.Source.YOUTUBE,
-        title=f"YouTube video {params['video_id']}",
+        title=f"YouTube video {options.video_id}",
         params=params,
         content_key=content_key,
     )
@@ -196,7 +198,7 @@ def receive_upload_part(
         os.replace(part, locked.source_file())
         content_key = _sha256(locked.source_file())
         earlier = None
-        if not locked.params.get("force"):
+        if not locked.options.force:
             earlier = ProcessingTask.objects.same_work(
                 owner=locked.owner, content_key=content_key, params=locked.params
             )

@@ -6,6 +6,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.http import QueryDict
 from django.utils.html import format_html
 
+from jobs.options import JobOptions
 from media_pipeline.commentary import styles as commentary_styles
 from media_pipeline.ideas.styles import DEFAULT_PRESET, preset_choices
 from media_pipeline.tts import speech_provider
@@ -165,24 +166,27 @@ class JobOptionsForm(forms.Form):
                     self.add_error(name, "A custom style needs a target audience and a call to action.")
         return data
 
-    def option_params(self) -> dict:
-        """The options as job params. Unticked features leave their settings out, so a task that differs only
-        in an unused setting still counts as the same work."""
+    def options(self, **given) -> JobOptions:
+        """The job's options from the cleaned form (and `given`, the fields of the form's own kind)."""
         d = self.cleaned_data
-        params: dict = {"commentary": bool(d.get("commentary")), "ideas": bool(d.get("ideas"))}
-        if params["commentary"]:
-            level = d.get("original_level")
-            params.update(
-                voice=d.get("voice") or next(iter(voice_choices()), ("en-us", ""))[0],
-                commentary_style=d.get("commentary_style") or "play-by-play",
-                original_level=settings.COMMENTARY_DEFAULT_LEVEL if level is None else level,
-            )
-        if params["ideas"]:
-            params["style"] = d.get("style") or "educator"
-            params["idea_count"] = d.get("idea_count") or 5
-            if params["style"] == "custom":
-                params["custom_style"] = {k: (d.get(k) or "").strip() for k in CUSTOM_STYLE_FIELDS}
-        return params
+        level = d.get("original_level")
+        return JobOptions(
+            commentary=bool(d.get("commentary")),
+            voice=d.get("voice") or next(iter(voice_choices()), ("en-us", ""))[0],
+            commentary_style=d.get("commentary_style") or "play-by-play",
+            original_level=settings.COMMENTARY_DEFAULT_LEVEL if level is None else level,
+            ideas=bool(d.get("ideas")),
+            style=d.get("style") or "educator",
+            idea_count=d.get("idea_count") or 5,
+            custom_style={k: (d.get(k) or "").strip() for k in CUSTOM_STYLE_FIELDS},
+            force=bool(d.get("force")),
+            **given,
+        )
+
+    def job_params(self) -> dict:
+        return self.options(
+            interval=self.cleaned_data["interval"], transcribe=self.cleaned_data["transcribe"]
+        ).as_params()
 
 
 class UploadForm(JobOptionsForm):
@@ -218,10 +222,6 @@ class UploadForm(JobOptionsForm):
         check_upload_size(upload.size)
         return upload
 
-    def job_params(self) -> dict:
-        return {"interval": self.cleaned_data["interval"], "transcribe": self.cleaned_data["transcribe"],
-                **self.option_params(), **({"force": True} if self.cleaned_data["force"] else {})}  # fmt: skip
-
 
 class UploadStartForm(JobOptionsForm):
     """Opens a part-by-part upload: what the file is called, how big it is, and the job's options."""
@@ -238,10 +238,6 @@ class UploadStartForm(JobOptionsForm):
 
     def clean_subtitles(self):
         return check_subtitles(self.cleaned_data.get("subtitles"))
-
-    def job_params(self) -> dict:
-        return {"interval": self.cleaned_data["interval"], "transcribe": self.cleaned_data["transcribe"],
-                **self.option_params(), **({"force": True} if self.cleaned_data["force"] else {})}  # fmt: skip
 
 
 class YouTubeForm(JobOptionsForm):
@@ -266,9 +262,8 @@ class YouTubeForm(JobOptionsForm):
             raise forms.ValidationError(exc.message) from None
 
     def job_params(self) -> dict:
-        return {"video_id": self.cleaned_data["url"], "interval": self.cleaned_data["interval"],
-                "download": self.cleaned_data["download"], "transcribe": True, **self.option_params(),
-                **({"force": True} if self.cleaned_data["force"] else {})}  # fmt: skip
+        d = self.cleaned_data
+        return self.options(video_id=d["url"], interval=d["interval"], download=d["download"]).as_params()
 
 
 class SignupForm(UserCreationForm):

@@ -190,8 +190,8 @@ def watch(request, task_id):
         "export": {fmt: reverse("export", args=[str(task.pk), fmt]) for fmt in ("json", "md", "zip")},
         "regenerate": reverse("regenerate-piece", args=[task.pk, 0]).replace("/0/", "/{index}/"),
         "status": task.status,
-        "commentary": bool(task.params.get("commentary")),
-        "ideas": bool(task.params.get("ideas")),
+        "commentary": task.options.commentary,
+        "ideas": task.options.ideas,
     }
     return render(request, "tasks/watch.html", {"task": task, "config": config})
 

@@ -30,7 +30,7 @@ def playlist(request, task_id):
     task = _owned_task(request, task_id)
     segments = [HlsSegment(index=c["index"], duration=c["duration"], url=c["url"]) for c in task.chunks()]
     text = event_playlist(
-        segments, target_duration=int(task.result.get("target_duration", 1 + int(task.params.get("interval", 30)))),
+        segments, target_duration=int(task.result.get("target_duration", 1 + int(task.options.interval))),
         ended=task.is_finished,
     )  # fmt: skip
     response = HttpResponse(text, content_type="application/vnd.apple.mpegurl")
