@@ -542,7 +542,7 @@ def download_video(
     max_height: int = 1080,
     ffmpeg: str | None = None,
     extractors: Sequence[str] = ("youtube",),
-    progress_interval: float = 0.25,
+    progress_interval: float = 0.5,
 ) -> Download:
     """Download the one video at `url` into `dest` (its suffix becomes the container's, .mp4 nearly always).
 
