@@ -33,7 +33,7 @@ from .auth import api_view, authenticate, error, not_found, parse_task_id
 log = logging.getLogger(__name__)
 
 SERVER_ERROR = "Something went wrong on our side. The operators have the details; try again."
-NOT_FOUND_000 = "Task not found or already completed"
+CANCEL_NOT_FOUND = "Task not found or already completed"
 
 
 def _timestamp(event: dict) -> float:
@@ -50,10 +50,10 @@ def _clock(seconds: Any) -> str | None:
 # --- seed 000: POST /process-video-stream/ -----------------------------------------------------------------
 
 # Our event type → the seed's `status` (stage and progress events use the stage's name, as the seed did).
-STATUS_000 = {"idea_ready": "idea", "piece_ready": "piece"}
+PROCESS_VIDEO_STREAM_STATUS = {"idea_ready": "idea", "piece_ready": "piece"}
 
 
-def _final_000(task: ProcessingTask, data: dict) -> dict:
+def _process_video_stream_result(task: ProcessingTask, data: dict) -> dict:
     """The seed's final response (video id, title, transcript, ideas, content pieces) from our rows."""
     video_id = task.params.get("video_id")
     urls = {"watch_url": reverse("watch", args=[task.pk])}
@@ -73,12 +73,12 @@ def _final_000(task: ProcessingTask, data: dict) -> dict:
     }
 
 
-def render_000(event: dict, task: ProcessingTask) -> str:
+def render_process_video_stream(event: dict, task: ProcessingTask) -> str:
     kind = event["type"]
     if kind in ("stage", "progress"):
         status, family = event["stage"] or "progress", "progress"
     else:
-        status = family = STATUS_000.get(kind, kind)
+        status = family = PROCESS_VIDEO_STREAM_STATUS.get(kind, kind)
     body: dict[str, Any] = {
         "task_id": event["task"],
         "status": status,
@@ -91,13 +91,13 @@ def render_000(event: dict, task: ProcessingTask) -> str:
     }
     if event["eta_s"] is not None:
         body["estimated_remaining"] = event["eta_s"]
-    data = _final_000(task, event["data"]) if kind == "complete" else event["data"]
+    data = _process_video_stream_result(task, event["data"]) if kind == "complete" else event["data"]
     if data:
         body["data"] = data
     return sse.frame(body, seq=event["seq"])
 
 
-def _start_000(request: HttpRequest) -> tuple[HttpResponse | None, Any, int]:
+def _start_process_video_stream(request: HttpRequest) -> tuple[HttpResponse | None, Any, int]:
     """Authenticate and start (or, with `task_id` in the body, resume) a task. Runs in a worker thread."""
     try:
         refused = authenticate(request)
@@ -134,16 +134,16 @@ async def process_video_stream(request: HttpRequest) -> HttpResponse:
     """seed 000: start processing a YouTube video and stream its progress as `data: {...}` lines."""
     if request.method != "POST":
         return _method_not_allowed("POST")
-    refused, task_id, after = await sync_to_async(_start_000, thread_sensitive=False)(request)
+    refused, task_id, after = await sync_to_async(_start_process_video_stream, thread_sensitive=False)(request)
     if refused is not None:
         return refused
-    return sse.response(sse.follow(task_id, after=after, render=render_000))
+    return sse.response(sse.follow(task_id, after=after, render=render_process_video_stream))
 
 
 # --- seed 001: GET /analyze-stream/<upload> ----------------------------------------------------------------
 
 
-def render_001(event: dict, task: ProcessingTask, *, plain: bool = False) -> str:
+def render_analyze_stream(event: dict, task: ProcessingTask, *, plain: bool = False) -> str:
     kind, data = event["type"], event["data"]
     common = {"seq": event["seq"], "task_id": event["task"], "progress": event["progress"], "message": event["message"]}
     if kind == "chunk_ready":
@@ -170,7 +170,7 @@ def render_001(event: dict, task: ProcessingTask, *, plain: bool = False) -> str
     return sse.frame(body, seq=event["seq"], event=None if plain else name)
 
 
-def _open_001(request: HttpRequest, task_id: str) -> tuple[HttpResponse | None, Any, int]:
+def _open_analyze_stream(request: HttpRequest, task_id: str) -> tuple[HttpResponse | None, Any, int]:
     try:
         refused = authenticate(request)
         if refused is not None:
@@ -196,11 +196,11 @@ async def analyze_stream(request: HttpRequest, task_id: str) -> HttpResponse:
     `?plain=1` leaves out the `event:` lines, for clients that listen with EventSource.onmessage only."""
     if request.method != "GET":
         return _method_not_allowed("GET")
-    refused, pk, after = await sync_to_async(_open_001, thread_sensitive=False)(request, task_id)
+    refused, pk, after = await sync_to_async(_open_analyze_stream, thread_sensitive=False)(request, task_id)
     if refused is not None:
         return refused
     plain = request.GET.get("plain", "").lower() in ("1", "true", "yes")
-    return sse.response(sse.follow(pk, after=after, render=functools.partial(render_001, plain=plain)))
+    return sse.response(sse.follow(pk, after=after, render=functools.partial(render_analyze_stream, plain=plain)))
 
 
 # --- seed 000: POST /cancel-task/<id> ------------------------------------------------------------------------
@@ -211,7 +211,7 @@ def cancel_task(request: HttpRequest, task_id: str) -> JsonResponse:
     pk = parse_task_id(task_id)
     task = ProcessingTask.objects.for_user(request.user).filter(pk=pk).first() if pk else None
     if task is None or task.is_finished or not services.request_cancel(task=task):
-        return JsonResponse({"detail": NOT_FOUND_000, "error": f"{NOT_FOUND_000}."}, status=404)
+        return JsonResponse({"detail": CANCEL_NOT_FOUND, "error": f"{CANCEL_NOT_FOUND}."}, status=404)
     task.refresh_from_db()
     return JsonResponse({"message": "Task cancelled successfully", "task_id": str(task.pk), "status": task.status})
 

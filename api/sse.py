@@ -134,7 +134,8 @@ def _release_request_thread() -> None:
     (asgiref's ThreadSensitiveContext) that lives until the response ends: for a stream, as long as the
     client listens. By now the middleware is done and this stream needs no thread of its own, so the
     executor is shut down; a later thread-sensitive call in this request (closing the response) starts a
-    fresh one, which Django shuts down as usual. If asgiref changes these internals, nothing happens.
+    fresh one, which Django shuts down as usual. If asgiref changes these internals, nothing happens;
+    requirements.txt pins asgiref and Django exactly and tests/test_private_hooks.py trips when they move.
     """
     try:
         context = SyncToAsync.thread_sensitive_context.get(None)

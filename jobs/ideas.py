@@ -280,5 +280,3 @@ def regenerate(idea_id: int) -> str:
         emit(task.pk, "piece_ready", message=f"Piece {row.index + 1} could not be regenerated.",
              data=_piece_event_data(task, row))  # fmt: skip
         return "failed"
-    finally:
-        providers.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
@@ -209,13 +208,8 @@ def _ingest_youtube(job: JobRun) -> tuple[Path | None, Transcript | None, IdeasW
         return None, captions, worker
 
     emit(task.pk, "stage", stage="download", progress=overall(task, "download", 0), message="Downloading the video")
-    last = {"at": 0.0}
 
-    def on_progress(p) -> None:
-        now = time.monotonic()
-        if now - last["at"] < 0.5 and not p.finished:
-            return  # a progress event every half second is plenty
-        last["at"] = now
+    def on_progress(p) -> None:  # download_video calls it at most every half second, and at the end
         percent = p.percent or 0.0
         speed = f", {p.speed / 2**20:.1f} MB/s" if p.speed else ""
         emit(task.pk, "progress", stage="download", progress=overall(task, "download", percent / 100),

@@ -108,7 +108,8 @@ def silence_wav(path: Path, seconds: float = 0.1, rate: int = 24000) -> Path:
 
 @dataclass
 class Providers:
-    """What one job uses; `close()` releases its HTTP connections."""
+    """What one job uses, built on first use. Nothing to close: their HTTP clients are views of the process's
+    shared pools (see media_pipeline.providers.http.pooled_client), which outlive the job."""
 
     task_id: Any
     _chat: ChatModel | None = field(default=None, init=False)
@@ -132,12 +133,3 @@ class Providers:
             if self._speech is None:
                 self._speech = speech_engine(self.task_id)
             return self._speech
-
-    def close(self) -> None:
-        for thing in (self._chat, self._speech):
-            client = getattr(thing, "client", None)
-            if client is not None:
-                try:
-                    client.close()
-                except Exception:  # closing is best effort
-                    log.debug("closing a provider client failed", exc_info=True)

@@ -126,7 +126,6 @@ class JobRun:
         deadline = time.monotonic() + JOIN_TIMEOUT
         for worker in self.workers:
             worker.join(timeout=max(0.1, deadline - time.monotonic()))
-        self.providers.close()
 
 
 @contextmanager

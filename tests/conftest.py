@@ -79,6 +79,13 @@ def outsider(django_user_model):
 
 
 @pytest.fixture
+def alice(client, owner):
+    """Django's test client, logged in as the owner."""
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
 def make_task(owner, media_root):
     """A task whose source is a copy of `path`, queued but not enqueued (tests run it in-process)."""
     from jobs.models import ProcessingTask

@@ -56,12 +56,6 @@ def fill(root: Path, *, leave: int = 0) -> Path:
     return filler
 
 
-@pytest.fixture
-def alice(client, owner):
-    client.force_login(owner)
-    return client
-
-
 def test_ffmpeg_on_a_full_disk_raises_disk_full_not_process_failed(media_root):
     fill(media_root)
     argv = ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "2",

@@ -16,12 +16,6 @@ pytestmark = pytest.mark.django_db
 DEFAULTS = {"interval": 30, "transcribe": True, "commentary": True, "ideas": True}
 
 
-@pytest.fixture
-def alice(client, owner):
-    client.force_login(owner)
-    return client
-
-
 def video(name: str) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, f"bytes of {name}".encode(), content_type="video/mp4")
 

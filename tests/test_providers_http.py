@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from media_pipeline.errors import Cancelled
-from media_pipeline.providers.cache import FileResultCache, RedisResultCache, cache_key
+from media_pipeline.ideas.generate import cache_key
+from media_pipeline.providers.cache import FileResultCache, RedisResultCache
 from media_pipeline.providers.http import (
     CallRecord,
     ProviderClient,

@@ -13,12 +13,6 @@ from jobs.models import ProcessingTask
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice(client, owner):
-    client.force_login(owner)
-    return client
-
-
 def open_upload(client, *, size, filename="talk.mp4", interval=30, **extra):
     return client.post(reverse("upload-start"), {"filename": filename, "size": size, "interval": interval, **extra})
 

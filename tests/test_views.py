@@ -12,12 +12,6 @@ from jobs.models import PerformanceMetrics, ProcessingTask, ProgressUpdate
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice(client, owner):
-    client.force_login(owner)
-    return client
-
-
 def upload(client, path, **data):
     """What the page sends with every box unticked (each box has a hidden "0"), plus `data`."""
     unticked = {"transcribe": "0", "commentary": "0", "ideas": "0", "force": "0"}

@@ -22,12 +22,6 @@ def fake(settings):
         yield server
 
 
-@pytest.fixture
-def alice(client, owner):
-    client.force_login(owner)
-    return client
-
-
 def submit(client, url, **extra):
     """What the page sends with every box unticked (each box has a hidden "0"), plus `extra`."""
     unticked = {"download": "0", "commentary": "0", "ideas": "0", "force": "0"}

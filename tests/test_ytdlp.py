@@ -11,7 +11,7 @@ import pytest
 
 from media_pipeline.errors import Cancelled, MediaError
 from media_pipeline.ingest import youtube
-from media_pipeline.ingest.youtube import DownloadProgress, download_video, fetch_video_info
+from media_pipeline.ingest.youtube import DownloadProgress, download_video
 from media_pipeline.ingest.youtube_url import PLAYLIST
 
 from . import media
@@ -241,15 +241,8 @@ def test_a_video_over_the_duration_limit_is_refused_before_downloading(host, out
     assert [s.path for s in host.seen if s.path == "/seg.ts"] == []
 
 
-def test_video_info(host):
-    info = fetch_video_info(f"{host.url}/talk.m3u8", extractors=GENERIC)
-
-    assert (info.video_id, info.title, info.duration, info.live_status) == ("talk", "talk", 150.0, None)
-    assert info.as_dict()["webpage_url"] == f"{host.url}/talk.m3u8"
-
-
-def test_video_info_refuses_a_live_stream(host):
+def test_a_live_stream_is_refused_before_downloading(host, out):
     with pytest.raises(MediaError) as caught:
-        fetch_video_info(f"{host.url}/live.m3u8", extractors=GENERIC)
+        download_video(f"{host.url}/live.m3u8", out / "v.mp4", max_bytes=10_000_000, extractors=GENERIC)
 
     assert caught.value.message == youtube.LIVE

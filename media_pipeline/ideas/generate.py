@@ -97,7 +97,7 @@ class GenerationResult:
 # Cache keys
 
 
-def _key(*parts: str) -> str:
+def cache_key(*parts: str) -> str:
     digest = hashlib.sha256()
     for part in parts:
         data = part.encode("utf-8")
@@ -135,7 +135,7 @@ def ideas_key(
     prefix: str = "",
 ) -> str:
     provider, name, version = _who(model)
-    return prefix + _key(
+    return prefix + cache_key(
         "ideas", version, thash, style.key(), provider, name, str(count), f"{duration:.3f}", _analyses_hash(analyses)
     )
 
@@ -145,7 +145,7 @@ def piece_key(
 ) -> str:
     provider, name, version = _who(model)
     idea_json = json.dumps(idea.as_dict(), sort_keys=True, ensure_ascii=False)
-    return prefix + _key("piece", version, thash, style.key(), provider, name, idea_json, f"{duration:.3f}")
+    return prefix + cache_key("piece", version, thash, style.key(), provider, name, idea_json, f"{duration:.3f}")
 
 
 def _cache_get(cache: ResultCache | None, key: str) -> dict[str, Any] | None:

@@ -11,9 +11,9 @@ Both libraries are used through their public APIs and pointed elsewhere by confi
 Every failure becomes a MediaError whose message is a sentence with a way out; the library's own text is
 kept in `detail` for operators.
 
-For a job: `fetch_video_info` first (title, duration; refuses live streams and playlists before anything
-else), then `fetch_captions` (CaptionsUnavailable means: transcribe the audio instead), then, when the video
-itself is wanted, `download_video` with `on_progress` feeding the progress events.
+For a job: `fetch_captions` first (CaptionsUnavailable means: transcribe the audio instead), then, when the
+video itself is wanted, `download_video` with `on_progress` feeding the progress events (it reads the title
+and duration first, and refuses live streams, playlists and overlong videos before fetching a byte).
 """
 
 from __future__ import annotations
@@ -384,9 +384,6 @@ class VideoInfo:
     thumbnail: str | None
     webpage_url: str
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class DownloadProgress:
@@ -528,28 +525,6 @@ def ytdlp_error(exc: BaseException, *, proxy: str | None = None, log: Sequence[s
     return MediaError(reason_sentence(message, fallback=DOWNLOAD_FAILED), detail=detail)
 
 
-def fetch_video_info(
-    url: str,
-    *,
-    proxy: str | None = None,
-    timeout: float = 30.0,
-    max_duration: float | None = None,
-    extractors: Sequence[str] = ("youtube",),
-) -> VideoInfo:
-    """Title, channel, duration… of the video at `url`, without downloading it. Refuses playlists, live
-    streams and premieres that have not finished, and videos longer than `max_duration`."""
-    log = _Log()
-    try:
-        with yt_dlp.YoutubeDL(_options(proxy=proxy, timeout=timeout, extractors=extractors, log=log)) as ydl:
-            info = ydl.extract_info(url, download=False)
-    except YoutubeDLError as exc:
-        raise ytdlp_error(exc, proxy=proxy, log=log.lines) from exc
-    if not info:
-        raise MediaError(DOWNLOAD_FAILED, detail="\n".join(log.lines))
-    _refuse_unsuitable(info, max_duration=max_duration)
-    return _video_info(info)
-
-
 class _TooBig(Exception):
     pass
 
@@ -567,7 +542,7 @@ def download_video(
     max_height: int = 1080,
     ffmpeg: str | None = None,
     extractors: Sequence[str] = ("youtube",),
-    progress_interval: float = 0.25,
+    progress_interval: float = 0.5,
 ) -> Download:
     """Download the one video at `url` into `dest` (its suffix becomes the container's, .mp4 nearly always).
 

@@ -22,16 +22,6 @@ class ResultCache(Protocol):
     def set(self, key: str, value: str) -> None: ...
 
 
-def cache_key(*parts: str) -> str:
-    """sha256 hex of the parts, each length-prefixed so ("ab", "c") and ("a", "bc") differ."""
-    digest = hashlib.sha256()
-    for part in parts:
-        data = part.encode("utf-8")
-        digest.update(f"{len(data)}:".encode())
-        digest.update(data)
-    return digest.hexdigest()
-
-
 class FileResultCache:
     """One file per entry under `directory` (written to a temp name, then renamed). Entries older than `ttl`
     seconds are ignored and removed; past `max_bytes` in total the oldest written go first."""

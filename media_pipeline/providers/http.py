@@ -514,12 +514,3 @@ def pooled_client(
             key_setting=key_setting,
         ),  # fmt: skip
     )
-
-
-def close_clients() -> None:
-    """Close every pooled client (worker shutdown, tests)."""
-    with _clients_lock:
-        clients = list(_clients.values())
-        _clients.clear()
-    for client in clients:
-        client.close()
