@@ -55,7 +55,7 @@ PROCESS_VIDEO_STREAM_STATUS = {"idea_ready": "idea", "piece_ready": "piece"}
 
 def _process_video_stream_result(task: ProcessingTask, data: dict) -> dict:
     """The seed's final response (video id, title, transcript, ideas, content pieces) from our rows."""
-    video_id = task.params.get("video_id")
+    video_id = task.options.video_id or None
     urls = {"watch_url": reverse("watch", args=[task.pk])}
     if task.result.get("final"):
         urls["final_video"] = reverse("task-media", args=[task.pk, task.result["final"]])
