@@ -302,28 +302,46 @@ def _run_video(
     """Probe → plan → chunks (with the transcript, analysis and commentary beside them) → the final video.
     Starts the ideas worker from the whole transcript when YouTube's captions did not start it already, and
     returns it with the outcome."""
-    task, cancel = job.task, job.cancel
+    task = job.task
     src = task.source_file()
-    workdir = task.workdir()
-    info = _probe(task, src, cancel)
+    info = _probe(task, src, job.cancel)
     job.check()
     job.video.set(src, info)
-    plan = _plan(task, src, info, cancel)
+    plan = _plan(task, src, info, job.cancel)
     job.check()
 
-    # Chunks already announced by an earlier attempt (a re-delivery after a crash) are not announced again.
-    announced = task.chunk_indexes()
-    options = task.options
-    transcribing = options.transcribe
+    transcribing = task.options.transcribe
     emit(task.pk, "stage", stage="chunk", progress=overall(task, "chunk", 0),
          message=f"Cutting {_chunks(len(plan))}" + (" and transcribing" if transcribing else ""),
          data={"chunks": len(plan)})  # fmt: skip
     # Chunks and transcript intervals both move the bar.
-    job.progress = progress = Progress(total=len(plan) * (2 if transcribing else 1),
-                                       position=lambda fraction: overall(task, "chunk", fraction))  # fmt: skip
+    job.progress = Progress(total=len(plan) * (2 if transcribing else 1),
+                            position=lambda fraction: overall(task, "chunk", fraction))  # fmt: skip
     board = TranscriptBoard(task, plan)
+    transcript = _start_transcript(job, src, info, plan, board, captions) if transcribing else None
+    if transcript is None:
+        board.close()
+    if ideas is None:
 
-    def announce_transcript(iv: Interval, segs: list, source: str, label: str) -> None:
+        def whole_transcript() -> list[Segment]:
+            return [seg for iv in plan for seg in board.wait(iv.index, cancel=job.token)]
+
+        ideas = _start_ideas(job, segments=whole_transcript, duration=info.duration, analyses=task.analyses)
+    chunks, commentated = _cut_chunks(job, src, info, plan, board)
+    transcript_note = _wait_for_transcript(job, transcript)
+    job.check()
+    return _finalize(job, info, plan, chunks, transcript=transcript, transcript_note=transcript_note,
+                     commentated=commentated), ideas  # fmt: skip
+
+
+def _start_transcript(job: JobRun, src: Path, info: MediaInfo, plan: list[Interval], board: TranscriptBoard,
+                      captions: Transcript | None) -> TranscriptWorker:  # fmt: skip
+    """The transcript worker, announcing each interval's words as they come and filling `board`."""
+    task = job.task
+    progress = job.progress
+    assert progress is not None
+
+    def announce(iv: Interval, segs: list[Segment], source: str, label: str) -> None:
         with progress.unit() as (position, eta):
             emit(
                 task.pk, "transcript_ready", stage="chunk", progress=position, eta_seconds=eta,
@@ -333,23 +351,21 @@ def _run_video(
             )  # fmt: skip
         board.add(iv, segs)
 
-    transcript = None
-    if transcribing:
-        transcript = job.start(TranscriptWorker(job, src=src, info=info, plan=plan, announce=announce_transcript,
-                                                on_end=board.close, captions=captions))  # fmt: skip
-    else:
-        board.close()
-    if ideas is None:
+    return job.start(TranscriptWorker(job, src=src, info=info, plan=plan, announce=announce, on_end=board.close,
+                                      captions=captions))  # fmt: skip
 
-        def whole_transcript() -> list[Segment]:
-            return [seg for iv in plan for seg in board.wait(iv.index, cancel=job.token)]
 
-        ideas = _start_ideas(job, segments=whole_transcript, duration=info.duration,
-                             analyses=task.analyses)  # fmt: skip
+def _cut_chunks(job: JobRun, src: Path, info: MediaInfo, plan: list[Interval],
+                board: TranscriptBoard) -> tuple[list[ChunkResult], int]:  # fmt: skip
+    """Every chunk, in order, each announced as it lands (except those an earlier attempt announced);
+    returns them and how many have commentary. With commentary or ideas, intervals go through the
+    IntervalPipeline (analysis, text, speech, mix); otherwise they are only cut."""
+    task, options = job.task, job.task.options
+    announced = task.chunk_indexes()  # a re-delivery after a crash does not announce a chunk twice
     splitter = None
     if info.video_copyable and any(not task.files.chunk(iv.index).exists() for iv in plan):
         # One pass cuts the copied video at every boundary (render/split.py); chunks wait for their piece.
-        splitter = Splitter(src, info, plan, workdir=workdir,
+        splitter = Splitter(src, info, plan, workdir=task.workdir(),
                             with_audio=info.audio_copyable and not options.commentary,
                             ffmpeg_bin=settings.FFMPEG_BIN, cancel=job.token,
                             timeout=120 + 2 * info.duration)  # fmt: skip
@@ -370,28 +386,31 @@ def _run_video(
                 commentated += outcome.commentary is not None
                 if outcome.chunk.index not in announced:
                     _announce_chunk(job, outcome, done=len(chunks), count=len(plan))
-        transcript_note = _wait_for_transcript(job, transcript)
     finally:
         if splitter is not None:
             splitter.close()
+    return chunks, commentated
 
-    job.check()
+
+def _finalize(job: JobRun, info: MediaInfo, plan: list[Interval], chunks: list[ChunkResult], *,
+              transcript: TranscriptWorker | None, transcript_note: str, commentated: int) -> Outcome:  # fmt: skip
+    """Join the chunks into the final MP4; the result and the `complete` message."""
+    task = job.task
     emit(task.pk, "stage", stage="finalize", progress=overall(task, "finalize", 0), message="Joining the final video")
     with measured(task.pk, "finalize", chunks=len(chunks)):
         concat_segments([c.path for c in chunks], out=task.files.final, ffmpeg_bin=settings.FFMPEG_BIN,
-                        cancel=cancel, start_time=info.start_time)  # fmt: skip
+                        cancel=job.cancel, start_time=info.start_time)  # fmt: skip
     copied = sum(c.copied for c in chunks)
     result = dict(ProcessingTask.objects.values_list("result", flat=True).get(pk=task.pk) or {})
     result.update({"final": TaskFiles.FINAL, "chunks": len(plan), "copied_chunks": copied,
                    "transcript": transcript.source if transcript else "", "transcript_note": transcript_note,
                    "commentary_chunks": commentated})  # fmt: skip
-    outcome = Outcome(
+    return Outcome(
         result=result,
         message=f"Done: {_chunks(len(plan))} and the final video are ready.",
         data={"final_url": task.media_url(TaskFiles.FINAL), "chunks": len(plan), "copied_chunks": copied,
               "duration": info.duration, "commentary_chunks": commentated},
     )  # fmt: skip
-    return outcome, ideas
 
 
 def _announce_chunk(job: JobRun, outcome: IntervalOutcome, *, done: int, count: int) -> None:

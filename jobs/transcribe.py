@@ -144,17 +144,20 @@ class TranscriptWorker(Worker):
 
         # Lanes transcribe pieces side by side; the words are announced in order, each piece as soon as
         # it and every piece before it are done.
-        with ThreadPoolExecutor(max_workers=settings.ASR_LANES, thread_name_prefix="asr") as pool:
-            futures = []
-            try:
-                if pieces and pieces[0].start == 0:
-                    # The short first piece runs alone: the first words are what a viewer waits for.
-                    futures.append((pieces[0], pool.submit(transcribe, pieces[0])))
-                    wait_any(done_signal(futures[0][1]), self.cancel)
-                    pieces = pieces[1:]
-                futures += [(piece, pool.submit(transcribe, piece)) for piece in pieces]
-                for piece, future in futures:
-                    self.announce(piece, result_of(future, self.cancel), engine.source, engine.label)
-            finally:
-                for _, future in futures:
-                    future.cancel()
+        pool = ThreadPoolExecutor(max_workers=settings.ASR_LANES, thread_name_prefix="asr")
+        futures = []
+        try:
+            if pieces and pieces[0].start == 0:
+                # The short first piece runs alone: the first words are what a viewer waits for.
+                futures.append((pieces[0], pool.submit(transcribe, pieces[0])))
+                wait_any(done_signal(futures[0][1]), self.cancel)
+                pieces = pieces[1:]
+            futures += [(piece, pool.submit(transcribe, piece)) for piece in pieces]
+            for piece, future in futures:
+                self.announce(piece, result_of(future, self.cancel), engine.source, engine.label)
+        finally:
+            for _, future in futures:
+                future.cancel()
+            # Stopped: do not wait for a piece the model is still decoding (that cannot be interrupted, and on
+            # a busy machine takes seconds); its lane ends when the piece does, and nobody reads its words.
+            pool.shutdown(wait=not self.cancel.is_set())
