@@ -25,6 +25,7 @@ bench: setup-test
 lint: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 setup: system $(VENV)/.runtime-installed node_modules/.installed
 setup-test: system-test $(VENV)/.test-installed node_modules/.installed

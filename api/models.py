@@ -5,10 +5,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # Writing last_used_at on every request would turn every read into a write (and queue behind the workers'
 # writes on SQLite); this often is enough to tell a used token from a forgotten one.
@@ -35,7 +39,7 @@ class ApiToken(models.Model):
         return f"{self.prefix}… ({self.name or 'unnamed'}, {self.user})"
 
     @classmethod
-    def create_for(cls, *, user, name: str = "") -> tuple[ApiToken, str]:
+    def create_for(cls, *, user: User, name: str = "") -> tuple[ApiToken, str]:
         """A new token for `user`. Returns the row and the token itself, which is not stored anywhere."""
         key = secrets.token_urlsafe(32)
         token = cls.objects.create(user=user, name=name[:100], key_hash=hash_key(key), prefix=key[:8])

@@ -6,8 +6,11 @@ call the same services as the pages, and answer JSON: errors are sentences under
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.db.models import Count
 from django.http import HttpRequest, JsonResponse
@@ -17,6 +20,7 @@ from django.utils import timezone
 from jobs import services
 from jobs.models import ProcessingTask, ProgressUpdate
 from repurposer.forms import human_size
+from repurposer.http import AuthenticatedRequest
 
 from . import options
 from .auth import api_view, error, not_found, parse_task_id
@@ -26,7 +30,7 @@ MAX_PAGE = 100
 MAX_EVENTS = 500
 
 
-def task_urls(task: ProcessingTask) -> dict:
+def task_urls(task: ProcessingTask) -> dict[str, str]:
     urls = {
         "task": reverse("api-task", args=[task.pk]),
         "watch": reverse("watch", args=[task.pk]),
@@ -41,11 +45,11 @@ def task_urls(task: ProcessingTask) -> dict:
     return urls
 
 
-def _time(value) -> str | None:
+def _time(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def task_summary(task: ProcessingTask) -> dict:
+def task_summary(task: ProcessingTask) -> dict[str, Any]:
     return {
         "task_id": str(task.pk),
         "status": task.status,
@@ -61,7 +65,7 @@ def task_summary(task: ProcessingTask) -> dict:
     }
 
 
-def _event_counts(task: ProcessingTask) -> dict:
+def _event_counts(task: ProcessingTask) -> dict[str, Any]:
     """What the events announced so far: chunks, transcript intervals, ideas, pieces. A piece of work announced
     twice (the first transcript interval may come in two parts) counts once."""
     by_type = task.events.counts()
@@ -78,7 +82,7 @@ def _event_counts(task: ProcessingTask) -> dict:
     }
 
 
-def task_detail(task: ProcessingTask) -> dict:
+def task_detail(task: ProcessingTask) -> dict[str, Any]:
     return {
         **task_summary(task),
         "kind": task.kind,
@@ -93,19 +97,19 @@ def task_detail(task: ProcessingTask) -> dict:
     }
 
 
-def _owned(request: HttpRequest, task_id) -> ProcessingTask | None:
+def _owned(request: HttpRequest, task_id: str) -> ProcessingTask | None:
     pk = parse_task_id(task_id)
     if pk is None:
         return None
     return ProcessingTask.objects.for_user(request.user).filter(pk=pk).first()
 
 
-def _invalid(form) -> JsonResponse:
+def _invalid(form: forms.Form) -> JsonResponse:
     return error(options.first_error(form), 400, errors=options.field_errors(form))
 
 
 @api_view(("POST",))
-def create(request: HttpRequest) -> JsonResponse:
+def create(request: AuthenticatedRequest) -> JsonResponse:
     """A multipart body with `file` (and options) is an upload; otherwise `youtube_url` (JSON or form fields)."""
     if request.content_type == "multipart/form-data" and (request.FILES or getattr(request, "upload_too_large", False)):
         if getattr(request, "upload_too_large", False):
@@ -147,7 +151,7 @@ def create(request: HttpRequest) -> JsonResponse:
 
 
 @api_view(("GET", "HEAD"))
-def task(request: HttpRequest, task_id) -> JsonResponse:
+def task(request: AuthenticatedRequest, task_id: str) -> JsonResponse:
     task = _owned(request, task_id)
     if task is None:
         return not_found()
@@ -155,7 +159,7 @@ def task(request: HttpRequest, task_id) -> JsonResponse:
 
 
 @api_view(("GET", "HEAD"))
-def events(request: HttpRequest, task_id) -> JsonResponse:
+def events(request: AuthenticatedRequest, task_id: str) -> JsonResponse:
     """The events after `?after=<seq>` (at most `?limit=`, 500), in the WebSocket's JSON."""
     task = _owned(request, task_id)
     if task is None:
@@ -180,7 +184,7 @@ def events(request: HttpRequest, task_id) -> JsonResponse:
 
 
 @api_view(("POST",))
-def cancel(request: HttpRequest, task_id) -> JsonResponse:
+def cancel(request: AuthenticatedRequest, task_id: str) -> JsonResponse:
     task = _owned(request, task_id)
     if task is None:
         return not_found()
@@ -198,7 +202,7 @@ def cancel(request: HttpRequest, task_id) -> JsonResponse:
 
 
 @api_view(("GET", "HEAD"))
-def task_list(request: HttpRequest) -> JsonResponse:
+def task_list(request: AuthenticatedRequest) -> JsonResponse:
     """The caller's tasks, newest first (`?limit=&offset=`, optional `?status=`), with the queue's size."""
     try:
         limit = min(max(int(request.GET.get("limit") or DEFAULT_PAGE), 1), MAX_PAGE)

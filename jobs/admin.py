@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
 from django.utils.html import format_html
 
 from . import services
@@ -16,7 +18,7 @@ class ProgressUpdateInline(admin.TabularInline):
     ordering = ("seq",)
     show_change_link = False
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -28,7 +30,7 @@ class PerformanceMetricsInline(admin.TabularInline):
     can_delete = False
     ordering = ("created_at",)
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -41,7 +43,7 @@ class IdeaInline(admin.TabularInline):
     ordering = ("index",)
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -55,7 +57,7 @@ class IdeaAdmin(admin.ModelAdmin):
     actions = ["regenerate"]
 
     @admin.action(description="Regenerate the selected pieces")
-    def regenerate(self, request, queryset):
+    def regenerate(self, request: HttpRequest, queryset: QuerySet[Idea]) -> None:
         started = sum(services.request_regenerate(idea=idea) for idea in queryset)
         self.message_user(request, f"{started} of {queryset.count()} pieces are being written again "
                                    "(pieces of running tasks, or already being written, were left alone).")  # fmt: skip
@@ -78,29 +80,29 @@ class ProcessingTaskAdmin(admin.ModelAdmin):
     list_select_related = ("owner",)
 
     @admin.display(description="progress", ordering="progress")
-    def progress_pct(self, obj):
+    def progress_pct(self, obj: ProcessingTask) -> str:
         return f"{obj.progress:.0f} %"
 
     @admin.display(description="duration")
-    def duration_display(self, obj):
+    def duration_display(self, obj: ProcessingTask) -> str:
         d = obj.duration
         return "—" if d is None else f"{d.total_seconds():.1f} s"
 
     @admin.display(description="error detail")
-    def error_detail_pre(self, obj):
+    def error_detail_pre(self, obj: ProcessingTask) -> str:
         return format_html("<pre style='white-space:pre-wrap'>{}</pre>", obj.error_detail) if obj.error_detail else "—"
 
     @admin.display(description="watch page")
-    def watch_link(self, obj):
+    def watch_link(self, obj: ProcessingTask) -> str:
         return format_html('<a href="/tasks/{}/">open (owner only)</a>', obj.pk)
 
     @admin.action(description="Cancel selected tasks")
-    def cancel_tasks(self, request, queryset):
+    def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[ProcessingTask]) -> None:
         n = sum(services.request_cancel(task=task) for task in queryset)
         self.message_user(request, f"Asked {n} task(s) to stop.", messages.SUCCESS)
 
     @admin.action(description="Reprocess selected tasks (as new tasks)")
-    def reprocess_tasks(self, request, queryset):
+    def reprocess_tasks(self, request: HttpRequest, queryset: QuerySet[ProcessingTask]) -> None:
         made, missing = 0, 0
         for task in queryset:
             try:

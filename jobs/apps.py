@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from django.apps import AppConfig
 from django.conf import settings
@@ -9,7 +10,7 @@ from django.conf import settings
 log = logging.getLogger(__name__)
 
 
-def _preload_speech_model(**kwargs) -> None:
+def _preload_speech_model(**kwargs: Any) -> None:
     """In a worker process that just started: load the Whisper model in the background (about 2 s), so the
     first job's first words do not wait for it. Failures only log: the job reports them properly."""
 

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable, Hashable
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
@@ -18,9 +19,12 @@ from media_pipeline.transcript.types import Segment, Word
 from .layout import TaskFiles
 from .options import JobOptions
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+
 
 class TaskQuerySet(models.QuerySet["ProcessingTask"]):
-    def for_user(self, user) -> TaskQuerySet:
+    def for_user(self, user: AbstractBaseUser | AnonymousUser) -> TaskQuerySet:
         if not user.is_authenticated:
             return self.none()
         return self.filter(owner=user)
@@ -32,7 +36,7 @@ class TaskQuerySet(models.QuerySet["ProcessingTask"]):
             Q(status=ProcessingTask.Status.QUEUED) | Q(status=ProcessingTask.Status.RUNNING, heartbeat_at__lt=stale)
         ).filter(attempts__lt=settings.JOB_MAX_ATTEMPTS, cancel_requested=False)
 
-    def same_work(self, *, owner, content_key: str, params: dict) -> ProcessingTask | None:
+    def same_work(self, *, owner: User, content_key: str, params: dict[str, Any]) -> ProcessingTask | None:
         """The owner's newest task that did (or is doing) exactly this work — same content, same options —
         to offer instead of doing it again. `force` is not an option of the work."""
         if not content_key:
@@ -303,7 +307,7 @@ class ProgressUpdate(models.Model):
 
 
 class IdeaQuerySet(models.QuerySet["Idea"]):
-    def for_user(self, user) -> IdeaQuerySet:
+    def for_user(self, user: AbstractBaseUser | AnonymousUser) -> IdeaQuerySet:
         if not user.is_authenticated:
             return self.none()
         return self.filter(task__owner=user)

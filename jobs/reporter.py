@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Final, Literal
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -29,14 +30,21 @@ def wake(task_id: Any) -> None:
     if not settings.REDIS_URL:
         return  # embedded mode: each web process tails the table itself
     try:
-        async_to_sync(get_channel_layer().group_send)(group_name(task_id), {"type": "task.wake"})
+        layer = get_channel_layer()
+        if layer is None:
+            raise RuntimeError("REDIS_URL is set but CHANNEL_LAYERS is not")
+        async_to_sync(layer.group_send)(group_name(task_id), {"type": "task.wake"})
     except Exception:  # the row is written; the consumer's periodic check will find it
         log.warning("could not send wake-up for task %s", task_id, exc_info=True)
 
 
 # Events that say nothing about the time left (a score, an idea, a piece) keep the task's current ETA unless
 # they give one; every other event without an ETA clears it, as before.
-KEEP = object()
+class _Keep(enum.Enum):
+    KEEP = "keep"
+
+
+KEEP: Final = _Keep.KEEP
 KEEPS_ETA = {"analysis_ready", "idea_ready", "piece_ready"}
 # An estimate is for work that remains, which takes time: never "0:00 left", never a negative time.
 MIN_ETA = 1.0
@@ -48,7 +56,7 @@ def emit(
     *,
     stage: str | None = None,
     progress: float | None = None,
-    eta_seconds: float | None | object = KEEP,
+    eta_seconds: float | None | Literal[_Keep.KEEP] = KEEP,
     message: str = "",
     data: dict | None = None,
 ) -> ProgressUpdate:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -23,6 +23,10 @@ from . import reporter
 from .layout import TaskFiles
 from .models import Idea, ProcessingTask
 from .options import JobOptions
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.core.files.uploadedfile import UploadedFile
 
 # Extensions we keep on stored sources (the name itself is always ours). Anything else is stored as .bin;
 # ffprobe decides what the file really is.
@@ -49,7 +53,7 @@ def enqueue(task: ProcessingTask) -> None:
 
 
 def _new_upload_task(
-    *, owner, filename: str, size: int, params: dict[str, Any], status: str, subtitles=None
+    *, owner: User, filename: str, size: int, params: dict[str, Any], status: str, subtitles: UploadedFile | None = None
 ) -> ProcessingTask:
     task_id = uuid.uuid4()
     if subtitles is not None:
@@ -75,7 +79,13 @@ def _new_upload_task(
 
 @transaction.atomic
 def submit_upload(
-    *, owner, uploaded_path: Path, filename: str, size: int, params: dict[str, Any], subtitles=None
+    *,
+    owner: User,
+    uploaded_path: Path,
+    filename: str,
+    size: int,
+    params: dict[str, Any],
+    subtitles: UploadedFile | None = None,
 ) -> ProcessingTask:
     """Create a task for a file that is already on disk (a classic form upload, streamed there by the
     upload handler)."""
@@ -97,7 +107,7 @@ def submit_upload(
 
 
 @transaction.atomic
-def submit_youtube(*, owner, params: dict[str, Any]) -> tuple[ProcessingTask, bool]:
+def submit_youtube(*, owner: User, params: dict[str, Any]) -> tuple[ProcessingTask, bool]:
     """A task for a YouTube video (params carry its id); the worker fetches captions and, if asked, the video.
     Returns (task, reused): the same video with the same options, submitted before and not failed, is
     offered instead unless the options say force."""
@@ -137,7 +147,9 @@ class UploadConflict(Exception):
         self.message = message
 
 
-def start_upload(*, owner, filename: str, size: int, params: dict[str, Any], subtitles=None) -> ProcessingTask:
+def start_upload(
+    *, owner: User, filename: str, size: int, params: dict[str, Any], subtitles: UploadedFile | None = None
+) -> ProcessingTask:
     """Open a part-by-part upload: a task in status `uploading` that is queued when its last byte lands.
 
     Browsers send big files this way (raw bodies of a few MB each): the web server then never holds more

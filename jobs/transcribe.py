@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection
@@ -28,10 +29,13 @@ from .models import ProcessingTask
 from .reporter import measured
 from .run import JobRun, Worker, done_signal, result_of
 
+if TYPE_CHECKING:  # the engines are imported lazily: the models are big
+    from media_pipeline.transcript.asr import AsrEngine
+
 log = logging.getLogger(__name__)
 
 
-def asr_engine():
+def asr_engine() -> AsrEngine | None:
     """The configured speech recogniser, or None when switched off. Imported lazily: the models are big."""
     if settings.ASR_ENGINE == "whisper":
         from media_pipeline.transcript import whisper_model

@@ -82,7 +82,7 @@ def plan_intervals(
     copy = keyframes is not None
     boundaries = [0.0]
     for target in boundary_targets(duration, interval):
-        boundary = keyframes.get(target) if copy else target
+        boundary = keyframes.get(target) if keyframes is not None else target
         if boundary is not None and boundary - boundaries[-1] >= min_len:
             boundaries.append(boundary)
     if duration - boundaries[-1] < min_len and len(boundaries) > 1:

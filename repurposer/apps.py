@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, register
 
 
 class RepurposerConfig(AppConfig):
@@ -16,7 +18,7 @@ class RepurposerConfig(AppConfig):
 
 
 @register(Tags.compatibility, deploy=False)
-def check_queue_settings(app_configs, **kwargs):
+def check_queue_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     """django-q2 hands a job out again after `retry` seconds: if that is not longer than `timeout`, a job
     that is still legitimately running would be started a second time."""
     q = settings.Q_CLUSTER

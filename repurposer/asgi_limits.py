@@ -9,7 +9,16 @@ copying and parsing it. Browsers send big files in parts, see jobs.services.rece
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
 from django.conf import settings
+
+Scope = dict[str, Any]
+Message = Mapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Room for the multipart envelope and the other form fields around the file.
 ENVELOPE_BYTES = 64 * 1024
@@ -22,11 +31,11 @@ def _limit_message(limit: int) -> bytes:
 
 
 class BodySizeLimit:
-    def __init__(self, app, limit: int | None = None) -> None:
+    def __init__(self, app: App, limit: int | None = None) -> None:
         self.app = app
         self.limit = limit
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if scope["method"] == "PUT" and scope["path"].startswith("/uploads/"):
@@ -41,7 +50,7 @@ class BodySizeLimit:
         received = 0
         too_large = False
 
-        async def limited_receive():
+        async def limited_receive() -> Message:
             nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
@@ -54,7 +63,7 @@ class BodySizeLimit:
 
         response_started = False
 
-        async def tracking_send(message):
+        async def tracking_send(message: Message) -> None:
             nonlocal response_started
             if message["type"] == "http.response.start":
                 response_started = True
@@ -64,7 +73,7 @@ class BodySizeLimit:
         if too_large and not response_started:
             await self._reject(send, limit - ENVELOPE_BYTES)
 
-    async def _reject(self, send, limit: int) -> None:
+    async def _reject(self, send: Send, limit: int) -> None:
         body = _limit_message(limit)
         await send(
             {

@@ -7,15 +7,16 @@ tests/test_daphne_hooks.py trips when what they rely on changes.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 
-def stop_twisted_parsing_form_bodies(web_request) -> None:
+def stop_twisted_parsing_form_bodies(web_request: Any) -> None:
     """Twisted parses every multipart POST body in memory (with the `email` package) to fill
     `request.args`, which daphne never reads: a 107 MB upload cost 1.4 GB of RSS in the web process
     (Twisted issue #4519). Turning that parse off leaves the body in Twisted's temp file, as it should be."""
     original_init = web_request.__init__
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
         self._parsePOSTFormSubmission = False
 
@@ -43,7 +44,7 @@ class DrainWaiter:
         self.writable.set()  # nothing more will be written; let the sender see the disconnect and stop
 
 
-def wait_for_the_client(server, web_request) -> None:
+def wait_for_the_client(server: Any, web_request: Any) -> None:
     """Make the ASGI send of a response body wait until the client has taken the previous part.
 
     Daphne hands every `http.response.body` message straight to Twisted's `Request.write` and registers no
@@ -62,7 +63,7 @@ def wait_for_the_client(server, web_request) -> None:
     original_handle_reply = server.handle_reply
     original_finish = web_request.finish
 
-    async def handle_reply(self, protocol, message):
+    async def handle_reply(self: Any, protocol: Any, message: dict[str, Any]) -> None:
         if message.get("type") == "http.response.body" and isinstance(protocol, web_request):
             waiter = getattr(protocol, "_repurposer_drain", None)
             if waiter is None and protocol.channel is not None and not protocol.finished:
@@ -72,7 +73,7 @@ def wait_for_the_client(server, web_request) -> None:
                 await waiter.writable.wait()
         await original_handle_reply(self, protocol, message)
 
-    def finish(self):
+    def finish(self: Any) -> None:
         waiter = getattr(self, "_repurposer_drain", None)
         if waiter is not None and self.producer is waiter and self.channel is not None:
             self.unregisterProducer()

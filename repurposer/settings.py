@@ -8,7 +8,9 @@ the WebSocket wake-ups to channels-redis. A value that cannot be parsed stops st
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -17,6 +19,8 @@ from media_pipeline.llm import CHAT_PROVIDERS
 from media_pipeline.tts import SPEECH_PROVIDERS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+Number = TypeVar("Number", int, float)
 
 
 def envstr(name: str, default: str) -> str:
@@ -34,7 +38,14 @@ def envbool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use 1/0, true/false, yes/no or on/off.")
 
 
-def _envnumber(name, default, parse, what, minimum=None, maximum=None):
+def _envnumber(
+    name: str,
+    default: Number,
+    parse: Callable[[str], Number],
+    what: str,
+    minimum: Number | None = None,
+    maximum: Number | None = None,
+) -> Number:
     value = os.environ.get(name)
     if value is None or value == "":
         return default
@@ -135,11 +146,13 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# Plain dicts: SQLite's NAME is a Path (as in Django's project template), and OPTIONS are added below.
+DATABASES: dict[str, dict[str, Any]]
 if DATABASE_URL:
     try:
         # No persistent connections: under ASGI every request runs in a thread of its own, and a kept
         # connection per thread would pile up until PostgreSQL refuses new clients.
-        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+        DATABASES = {"default": dict(dj_database_url.parse(DATABASE_URL, conn_max_age=0))}
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL could not be read: {exc}") from None
 else:
@@ -182,7 +195,7 @@ EVENT_TAIL_INTERVAL = envfloat("EVENT_TAIL_INTERVAL", 0.05, minimum=0.01)
 
 # --- Jobs (django-q2) -----------------------------------------------------------------------------------
 JOB_TIMEOUT = envint("JOB_TIMEOUT", 6 * 3600, minimum=60)
-Q_CLUSTER = {
+Q_CLUSTER: dict[str, Any] = {
     "name": "repurposer",
     "orm": "default",
     "workers": envint("Q_WORKERS", 2, minimum=1),

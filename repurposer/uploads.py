@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 
 from media_pipeline.errors import is_disk_full
+
+if TYPE_CHECKING:
+    from django.core.files.uploadedfile import UploadedFile
 
 
 class LimitedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
@@ -19,14 +23,14 @@ class LimitedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
     stops the upload the same way (`request.disk_full`), and the half-written temp file is deleted.
     """
 
-    def new_file(self, *args, **kwargs):
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
         super().new_file(*args, **kwargs)
         self.received = 0
 
-    def receive_data_chunk(self, raw_data, start):
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
         self.received += len(raw_data)
         if self.received > settings.MAX_UPLOAD_BYTES:
-            self.request.upload_too_large = True
+            self._mark_request("upload_too_large")
             self.file.close()  # a NamedTemporaryFile: closing deletes it
             raise StopUpload(connection_reset=True)
         try:
@@ -35,17 +39,21 @@ class LimitedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
             self._stop_if_disk_full(exc)
             raise
 
-    def file_complete(self, file_size):
+    def file_complete(self, file_size: int) -> UploadedFile | None:
         try:
             return super().file_complete(file_size)  # flushes what is still buffered
         except OSError as exc:
             self._stop_if_disk_full(exc)
             raise
 
+    def _mark_request(self, flag: str) -> None:
+        # An attribute of our own, not one of HttpRequest's: the views read it with getattr(request, flag, False).
+        setattr(self.request, flag, True)
+
     def _stop_if_disk_full(self, exc: OSError) -> None:
         if not is_disk_full(exc):
             return
-        self.request.disk_full = True
+        self._mark_request("disk_full")
         path = self.file.temporary_file_path()
         with contextlib.suppress(OSError):
             self.file.close()  # its flush fails again, but the file is closed (and deleted) all the same

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
+from datetime import timedelta
 from pathlib import Path
 from statistics import median
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -25,11 +28,12 @@ from jobs.pipeline import stages_for
 from media_pipeline.errors import DiskFull
 
 from .forms import SignupForm, UploadForm, UploadStartForm, YouTubeForm, human_size
+from .http import AuthenticatedRequest
 
 log = logging.getLogger(__name__)
 
 
-def _wants_json(request) -> bool:
+def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
@@ -40,7 +44,7 @@ def _disk_full(detail: str = "") -> JsonResponse:
     return JsonResponse({"error": DiskFull.MESSAGE}, status=507)
 
 
-def signup(request):
+def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
@@ -50,7 +54,7 @@ def signup(request):
 
 
 @login_required
-def upload(request):
+def upload(request: AuthenticatedRequest) -> HttpResponse:
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES)
         if getattr(request, "disk_full", False):  # set by the upload handler, which deleted the temp file
@@ -79,7 +83,7 @@ def upload(request):
     return _upload_page(request, form, YouTubeForm(auto_id="yt_%s"))
 
 
-def _upload_page(request, form, youtube_form):
+def _upload_page(request: HttpRequest, form: UploadForm, youtube_form: YouTubeForm) -> HttpResponse:
     return render(
         request, "tasks/upload.html",
         {"form": form, "youtube_form": youtube_form, "max_upload": human_size(settings.MAX_UPLOAD_BYTES),
@@ -87,13 +91,13 @@ def _upload_page(request, form, youtube_form):
     )  # fmt: skip
 
 
-def _form_errors(form) -> list[str]:
+def _form_errors(form: forms.Form) -> list[str]:
     return [str(e) for errs in form.errors.values() for e in errs]
 
 
 @login_required
 @require_POST
-def upload_start(request):
+def upload_start(request: AuthenticatedRequest) -> HttpResponse:
     """Open a part-by-part upload (what upload.js uses); the parts then go to `upload_part`."""
     form = UploadStartForm(request.POST, request.FILES)
     if not form.is_valid():
@@ -122,7 +126,7 @@ CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 
 @login_required
 @require_http_methods(["GET", "PUT"])
-def upload_part(request, task_id):
+def upload_part(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
     """GET: how far the upload got (to resume). PUT: the next part, as a raw body with Content-Range."""
     task = get_object_or_404(ProcessingTask.objects.for_user(request.user), pk=task_id)
     if request.method == "GET":
@@ -158,7 +162,7 @@ def upload_part(request, task_id):
 
 @login_required
 @require_POST
-def submit_youtube(request):
+def submit_youtube(request: AuthenticatedRequest) -> HttpResponse:
     form = YouTubeForm(request.POST, auto_id="yt_%s")
     if form.is_valid():
         task, reused = services.submit_youtube(owner=request.user, params=form.job_params())
@@ -176,7 +180,7 @@ def submit_youtube(request):
 
 
 @login_required
-def watch(request, task_id):
+def watch(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
     task = get_object_or_404(ProcessingTask.objects.for_user(request.user), pk=task_id)
     config = {
         "task": str(task.pk),
@@ -198,14 +202,14 @@ def watch(request, task_id):
 
 @login_required
 @require_GET
-def task_list(request):
+def task_list(request: AuthenticatedRequest) -> HttpResponse:
     tasks = ProcessingTask.objects.for_user(request.user)[:200]
     return render(request, "tasks/list.html", {"tasks": tasks})
 
 
 @login_required
 @require_POST
-def cancel(request, task_id):
+def cancel(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
     task = get_object_or_404(ProcessingTask.objects.for_user(request.user), pk=task_id)
     accepted = services.request_cancel(task=task)
     if _wants_json(request):
@@ -215,7 +219,7 @@ def cancel(request, task_id):
 
 @login_required
 @require_POST
-def regenerate_piece(request, task_id, index):
+def regenerate_piece(request: AuthenticatedRequest, task_id: uuid.UUID, index: int) -> HttpResponse:
     idea = get_object_or_404(Idea.objects.for_user(request.user), task_id=task_id, index=index)
     accepted = services.request_regenerate(idea=idea)
     if _wants_json(request):
@@ -226,13 +230,13 @@ def regenerate_piece(request, task_id, index):
 
 @staff_member_required
 @require_GET
-def performance_metrics(request):
+def performance_metrics(request: HttpRequest) -> JsonResponse:
     """Real numbers from PerformanceMetrics over the last `hours` (default 24): per operation."""
     try:
         hours = min(max(int(request.GET.get("hours") or 24), 1), 24 * 30)
     except ValueError:
         return JsonResponse({"errors": ["hours must be a whole number."]}, status=400)
-    since = timezone.now() - timezone.timedelta(hours=hours)
+    since = timezone.now() - timedelta(hours=hours)
     by_op: dict[str, list[tuple[float, bool]]] = {}
     for op, ms, ok in PerformanceMetrics.objects.filter(created_at__gte=since).values_list(
         "operation", "duration_ms", "success"
@@ -255,7 +259,7 @@ def performance_metrics(request):
 
 
 @require_GET
-def healthz(request):
+def healthz(request: HttpRequest) -> HttpResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return HttpResponse("ok\n", content_type="text/plain")

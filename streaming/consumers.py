@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from jobs.models import ProcessingTask, ProgressUpdate
 from jobs.reporter import group_name
@@ -20,22 +23,23 @@ SAFETY_POLL_SECONDS = 3.0
 
 
 @database_sync_to_async
-def _owned_task_exists(task_id: str, user) -> bool:
+def _owned_task_exists(task_id: str, user: AbstractBaseUser | AnonymousUser) -> bool:
     return ProcessingTask.objects.for_user(user).filter(pk=task_id).exists()
 
 
 @database_sync_to_async
-def _events_after(task_id: str, seq: int) -> list[dict]:
-    rows = ProgressUpdate.objects.filter(task_id=task_id).after(seq)[:500]
+def _events_after(task_id: str, seq: int) -> list[dict[str, Any]]:
+    rows = ProgressUpdate.objects.filter(task_id=uuid.UUID(task_id)).after(seq)[:500]
     return [row.as_event() for row in rows]
 
 
 class TaskEventsConsumer(AsyncJsonWebsocketConsumer):
-    async def connect(self):
+    async def connect(self) -> None:
         """Accept owners only; replay what they have not seen, then follow new events."""
         self.task_id = str(self.scope["url_route"]["kwargs"]["task_id"])
         await self.accept()
-        if not await _owned_task_exists(self.task_id, self.scope.get("user")):
+        user = self.scope.get("user")  # AuthMiddlewareStack (repurposer/asgi.py) always sets it
+        if user is None or not await _owned_task_exists(self.task_id, user):
             await self.close(code=NOT_ALLOWED)
             return
         try:
@@ -49,17 +53,17 @@ class TaskEventsConsumer(AsyncJsonWebsocketConsumer):
         await self.flush()
         self.poller = asyncio.get_running_loop().create_task(self._safety_poll())
 
-    async def disconnect(self, code):
+    async def disconnect(self, code: int) -> None:
         """Stop following the task."""
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
         if hasattr(self, "poller"):
             self.poller.cancel()
 
-    async def receive_json(self, content, **kwargs):
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
         """Clients only listen; anything they send is ignored."""
 
-    async def task_wake(self, event):
+    async def task_wake(self, event: dict[str, Any]) -> None:
         """New rows exist for this task: send the ones this socket has not sent."""
         await self.flush()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -28,12 +29,14 @@ def _newest_id() -> int:
 
 
 @database_sync_to_async
-def _new_rows(after_id: int) -> list[tuple[int, str]]:
+def _new_rows(after_id: int) -> list[tuple[int, uuid.UUID]]:
     return list(ProgressUpdate.objects.filter(id__gt=after_id).order_by("id").values_list("id", "task_id")[:1000])
 
 
 async def _tail() -> None:
     layer = get_channel_layer()
+    if layer is None:  # settings.py always configures one (in memory, or Redis)
+        raise RuntimeError("CHANNEL_LAYERS is not configured")
     last_id = await _newest_id()
     while True:
         try:

@@ -20,7 +20,7 @@ def event_playlist(segments: list[Segment], *, target_duration: int, ended: bool
     segment that arrives early waits until the ones before it are in.
     """
     by_index = {s.index: s for s in segments}
-    ordered = []
+    ordered: list[Segment] = []
     while len(ordered) in by_index:
         ordered.append(by_index[len(ordered)])
     # The target duration comes from the plan (it must not change while the playlist grows); a segment

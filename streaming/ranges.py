@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils.http import http_date
 
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -54,14 +55,15 @@ def _byte_range(header: str, size: int) -> tuple[int, int] | None | str:
 
 def serve_file(
     request: HttpRequest, path: Path, *, content_type: str, download_name: str | None = None
-) -> HttpResponse:
+) -> HttpResponseBase:
     stat = os.stat(path)
     size = stat.st_size
     wanted = _byte_range(request.headers.get("Range", ""), size) if request.method == "GET" else None
     if wanted == "416":
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{size}"
-        return response
+        refused = HttpResponse(status=416)
+        refused["Content-Range"] = f"bytes */{size}"
+        return refused
+    response: HttpResponseBase
     if isinstance(wanted, tuple):
         start, end = wanted
         response = StreamingHttpResponse(_read(path, start, end - start + 1), status=206, content_type=content_type)

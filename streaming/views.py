@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -20,13 +22,13 @@ from .hls import event_playlist
 from .ranges import serve_file
 
 
-def _owned_task(request, task_id) -> ProcessingTask:
+def _owned_task(request: HttpRequest, task_id: uuid.UUID | str) -> ProcessingTask:
     return get_object_or_404(ProcessingTask.objects.for_user(request.user), pk=task_id)
 
 
 @login_required
 @require_GET
-def playlist(request, task_id):
+def playlist(request: HttpRequest, task_id: uuid.UUID) -> HttpResponse:
     task = _owned_task(request, task_id)
     segments = [HlsSegment(index=c["index"], duration=c["duration"], url=c["url"]) for c in task.chunks()]
     text = event_playlist(
@@ -40,7 +42,7 @@ def playlist(request, task_id):
 
 @login_required
 @require_http_methods(["GET", "HEAD"])
-def media(request, task_id, name):
+def media(request: HttpRequest, task_id: uuid.UUID, name: str) -> HttpResponseBase:
     task = _owned_task(request, task_id)
     content_type = TaskFiles.content_type(name)
     if content_type is None:
@@ -67,7 +69,7 @@ TRANSCRIPT_FORMATS = {
 
 @login_required
 @require_GET
-def transcript(request, task_id, fmt):
+def transcript(request: HttpRequest, task_id: str, fmt: str) -> HttpResponse:
     task = _owned_task(request, task_id)
     content_type, write = TRANSCRIPT_FORMATS[fmt]
     response = HttpResponse(write(task.transcript()), content_type=f"{content_type}; charset=utf-8")
@@ -84,7 +86,7 @@ def _stem(task: ProcessingTask) -> str:
 
 @login_required
 @require_GET
-def commentary(request, task_id):
+def commentary(request: HttpRequest, task_id: uuid.UUID) -> HttpResponse:
     task = _owned_task(request, task_id)
     response = HttpResponse(to_vtt(task.commentary_cues()), content_type="text/vtt; charset=utf-8")
     response["Cache-Control"] = "no-cache"
@@ -93,7 +95,7 @@ def commentary(request, task_id):
 
 @login_required
 @require_GET
-def export(request, task_id, fmt):
+def export(request: HttpRequest, task_id: str, fmt: str) -> HttpResponseBase:
     """The task's ideas, pieces and commentary as JSON or Markdown, or all media as one ZIP."""
     task = _owned_task(request, task_id)
     if fmt == "zip":

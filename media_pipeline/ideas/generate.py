@@ -317,7 +317,7 @@ def _cached_ideas(cache: ResultCache | None, key: str, *, duration: float) -> tu
     value = _cache_get(cache, key)
     if value is None or not isinstance(value.get("ideas"), list):
         return None, ""
-    ideas = []
+    ideas: list[Idea] = []
     for raw in value["ideas"]:
         idea, _ = validate_idea(raw, duration=duration)
         if idea is None:

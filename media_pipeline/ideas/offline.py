@@ -251,8 +251,8 @@ def _analyse(segments: list[Segment], analyses: list[dict[str, Any]] | None) -> 
     top = max(raw.values(), default=0.0) or 1.0
     weights = {w: v / top for w, v in raw.items()}
     # Keywords another stage found (the interval analysis) count as topics too.
-    for interval in analyses or []:
-        for kw in interval.get("keywords") or []:
+    for analysed in analyses or []:
+        for kw in analysed.get("keywords") or []:
             for word in tokens(str(kw)):
                 if word in weights:
                     weights[word] = min(1.0, weights[word] + 0.25)
@@ -524,10 +524,10 @@ def offline_piece(idea: Idea, segments: list[Segment], *, style: Style, duration
             "thread": _thread([s for s in passage if s is not best]),
             "hashtags": hashtags[:3],
         }
-    piece, errors = validate_piece(idea.kind, piece, idea=idea, duration=duration)
-    if piece is None:  # pragma: no cover - a bug here, not bad input
+    checked, errors = validate_piece(idea.kind, piece, idea=idea, duration=duration)
+    if checked is None:  # pragma: no cover - a bug here, not bad input
         raise AssertionError(f"offline {idea.kind} failed validation: {errors}")
-    return piece
+    return checked
 
 
 def _reel(

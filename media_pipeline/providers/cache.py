@@ -130,7 +130,8 @@ class RedisResultCache:
         except self._redis_error as exc:
             log.warning("result cache read failed: %s", exc)
             return None
-        return None if value is None else value.decode("utf-8")
+        # The client is made without decode_responses, so a value comes back as bytes.
+        return value.decode("utf-8") if isinstance(value, bytes) else value
 
     def set(self, key: str, value: str) -> None:
         try:

@@ -22,6 +22,8 @@ from .http import CallRecord, ProviderClient, RetryPolicy, pooled_client
 from .ratelimit import RateLimiter, Slots
 
 T = TypeVar("T")
+# A spec only hands out what it makes, so a ProviderSpec[EspeakEngine] is a ProviderSpec[SpeechEngine].
+T_co = TypeVar("T_co", covariant=True)
 Conf = Mapping[str, Any]  # the declared settings of one provider, read from the caller's settings
 
 
@@ -79,14 +81,14 @@ def _no_voices(conf: Conf) -> list[tuple[str, str]]:
 
 
 @dataclass(frozen=True)
-class ProviderSpec(Generic[T]):
+class ProviderSpec(Generic[T_co]):
     """One provider of one kind. `make(conf, calls)` builds it from its own settings (`conf` holds exactly
     the names in `settings`); `list_voices(conf)` gives (value, label) pairs for a form (speech only)."""
 
     name: str  # the value of the kind's setting (TTS_PROVIDER=..., LLM_PROVIDER=...)
     label: str  # what people call it ("ElevenLabs")
     settings: Mapping[str, Any]  # setting name -> the default used when the settings object lacks it
-    make: Callable[[Conf, Calls], T]
+    make: Callable[[Conf, Calls], T_co]
     list_voices: Callable[[Conf], list[tuple[str, str]]] = field(default=_no_voices)
 
     def read(self, source: Any) -> dict[str, Any]:
@@ -95,7 +97,7 @@ class ProviderSpec(Generic[T]):
             return {name: source.get(name, default) for name, default in self.settings.items()}
         return {name: getattr(source, name, default) for name, default in self.settings.items()}
 
-    def build(self, source: Any, calls: Calls | None = None) -> T:
+    def build(self, source: Any, calls: Calls | None = None) -> T_co:
         return self.make(self.read(source), calls or Calls())
 
     def voices(self, source: Any) -> list[tuple[str, str]]:

@@ -13,9 +13,15 @@ import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..files import atomic_output
 from .fonts import Fonts, clean_text
+
+if TYPE_CHECKING:  # PIL itself is imported lazily, where a slide is drawn
+    from PIL.Image import Image as PILImage
+    from PIL.ImageDraw import ImageDraw as Draw
+    from PIL.ImageFont import FreeTypeFont
 
 THEMES = {
     "dark": {"bg": (17, 24, 39), "fg": (243, 244, 246), "body": (209, 213, 219), "muted": (156, 163, 175),
@@ -88,7 +94,7 @@ class CarouselResult:
 
 
 @lru_cache(maxsize=256)
-def _font(path: str, size: int):  # noqa: ANN202 - PIL type imported lazily
+def _font(path: str, size: int) -> FreeTypeFont:
     from PIL import ImageFont
 
     return ImageFont.truetype(path, size)
@@ -177,7 +183,7 @@ class _Fitted:
     truncated: bool = False
 
     @property
-    def font(self):  # noqa: ANN201
+    def font(self) -> FreeTypeFont:
         return _font(str(self.font_path), self.size)
 
     @property
@@ -254,8 +260,8 @@ def _fit_stack(parts: list[tuple[str, Path, float, float]], *, width: int, heigh
             scale *= SHRINK
     for index in range(len(fitted) - 1, -1, -1):
         above = _stack_height(fitted[:index], gap)
-        room = height - above - (gap if above else 0)
-        _truncate(fitted[index], width, max(room, 0))
+        space = height - above - (gap if above else 0)
+        _truncate(fitted[index], width, max(space, 0))
         if _stack_height(fitted, gap) <= height:
             break
     return fitted
@@ -266,7 +272,9 @@ def _stack_height(fitted: list[_Fitted], gap: float) -> float:
     return sum(heights) + gap * max(len(heights) - 1, 0)
 
 
-def _draw(draw, fitted: _Fitted, *, x: int, y: float, colour, box: Box, role: str) -> TextBlock:  # noqa: ANN001
+def _draw(
+    draw: Draw, fitted: _Fitted, *, x: int, y: float, colour: tuple[int, int, int], box: Box, role: str
+) -> TextBlock:
     """Draw the lines from (x, y) downwards; returns the block with the union of what was drawn."""
     boxes = []
     top, _ = fitted.bounds()
@@ -289,7 +297,7 @@ def _draw(draw, fitted: _Fitted, *, x: int, y: float, colour, box: Box, role: st
 # ---------------------------------------------------------------------------------------------- slides
 
 
-def _save(image, path: Path) -> None:  # noqa: ANN001
+def _save(image: PILImage, path: Path) -> None:
     with atomic_output(path) as tmp:
         image.save(tmp, format="PNG", optimize=True)
 
@@ -324,11 +332,11 @@ def render_carousel(
     total = len(slides)
     layouts: list[SlideLayout] = []
 
-    def new_page(index: int) -> tuple:
+    def new_page(index: int) -> tuple[PILImage, Draw, SlideLayout]:
         image = Image.new("RGB", size, colours["bg"])
         return image, ImageDraw.Draw(image), SlideLayout(path=out_dir / f"slide-{index:02d}.png", canvas=canvas, content=content)  # fmt: skip
 
-    def footer(draw, layout: SlideLayout, left: str, right: str) -> None:  # noqa: ANN001
+    def footer(draw: Draw, layout: SlideLayout, left: str, right: str) -> None:
         """Brand on the left, position on the right, one line; the brand is cut with an ellipsis if need be."""
         regular = str(fonts.regular)
         right_line = _one_line(regular, footer_size, right, footer_box.width)

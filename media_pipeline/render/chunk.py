@@ -280,10 +280,11 @@ def _write_chunk(src: Path, info: MediaInfo, interval: Interval, tmp: Path, work
         argv = audio_slice_argv(src, info, piece, audio, ffmpeg_bin=ffmpeg_bin, commentary=commentary)
         seconds += run(argv, timeout=timeout, cancel=cancel, what="ffmpeg").seconds
         keep_frames(audio, count=piece.count)
-    if copy and not encode:
-        os.replace(segment, tmp)  # the split segment holds the copied audio too
-        return seconds
     if copy:
+        assert segment is not None  # split above when the caller had none
+        if not encode:
+            os.replace(segment, tmp)  # the split segment holds the copied audio too
+            return seconds
         argv = mux_argv(segment, audio, info, piece, tmp, ffmpeg_bin=ffmpeg_bin)
     else:
         argv = transcode_argv(src, info, interval, audio, piece, tmp, ffmpeg_bin=ffmpeg_bin, is_last=is_last)

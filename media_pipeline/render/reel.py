@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from ..errors import MediaError
 from ..files import atomic_output
@@ -22,6 +23,9 @@ from ..probe import FORMAT_WHITELIST, PROTOCOL_WHITELIST, MediaInfo, clock
 from ..process import CancelToken, ProcessFailed, run
 from ..transcript.types import Segment
 from .fonts import Fonts, clean_text
+
+if TYPE_CHECKING:  # PIL itself is imported lazily, where text is measured
+    from PIL.ImageFont import FreeTypeFont
 
 MODES = ("blur", "crop")
 AUDIO_BITRATE = "128k"
@@ -147,7 +151,7 @@ class _Drawn:
 
 
 @lru_cache(maxsize=256)
-def _font(path: str, size: int):  # noqa: ANN202 - PIL type only imported lazily
+def _font(path: str, size: int) -> FreeTypeFont:
     from PIL import ImageFont
 
     # BASIC layout measures like drawtext does (FreeType advances and kerning, no shaping engine).
@@ -365,13 +369,19 @@ def _mkdir(folder: Path) -> Path:
     return folder
 
 
-def _probe_output(path: Path, *, ffprobe: str, cancel: CancelToken | None) -> dict:
+class _Probed(TypedDict):
+    duration: float
+    width: int
+    height: int
+
+
+def _probe_output(path: Path, *, ffprobe: str, cancel: CancelToken | None) -> _Probed:
     argv = [
         ffprobe, "-v", "error", "-protocol_whitelist", PROTOCOL_WHITELIST, "-format_whitelist", "mov,mp4,m4a,3gp,3g2,mj2",
         "-show_entries", "format=duration:stream=codec_type,width,height", "-of", "json", f"file:{path}",
     ]  # fmt: skip
     data = json.loads(run(argv, timeout=30, cancel=cancel, what="ffprobe").stdout or b"{}")
-    video = next((s for s in data.get("streams", []) if s.get("codec_type") == "video"), {})
+    video: dict[str, Any] = next((s for s in data.get("streams", []) if s.get("codec_type") == "video"), {})
     try:
         duration = float(data["format"]["duration"])
     except (KeyError, TypeError, ValueError):

@@ -6,9 +6,10 @@ import shutil
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from jobs.models import ProcessingTask
@@ -21,11 +22,11 @@ class Command(BaseCommand):
         "--dry-run lists what would go."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--days", type=int, default=30, help="age of finished tasks to purge (default 30)")
         parser.add_argument("--dry-run", action="store_true")
 
-    def handle(self, *args, days, dry_run, **options):
+    def handle(self, *args: Any, days: int, dry_run: bool, **options: Any) -> None:
         if days < 0:
             raise CommandError("--days must be 0 or more.")
         cutoff = timezone.now() - timedelta(days=days)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import datetime
 from datetime import time as dtime
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -22,7 +24,7 @@ class Command(BaseCommand):
         "reprocess --since 2026-11-01."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("task_ids", nargs="*", help="task ids (uuid)")
         parser.add_argument("--failed", action="store_true", help="all failed tasks")
         parser.add_argument("--since", help="with --failed or alone: tasks created on or after this date (YYYY-MM-DD)")
@@ -30,7 +32,17 @@ class Command(BaseCommand):
         parser.add_argument("--no-wait", action="store_true", help="queue them and return at once")
         parser.add_argument("--timeout", type=float, default=0, help="stop waiting after this many seconds (0 = never)")
 
-    def handle(self, *args, task_ids, failed, since, inline, no_wait, timeout, **options):
+    def handle(
+        self,
+        *args: Any,
+        task_ids: list[str],
+        failed: bool,
+        since: str | None,
+        inline: bool,
+        no_wait: bool,
+        timeout: float,
+        **options: Any,
+    ) -> None:
         tasks = ProcessingTask.objects.all()
         if not (task_ids or failed or since):
             raise CommandError("Name task ids, or use --failed and/or --since.")
@@ -69,7 +81,7 @@ class Command(BaseCommand):
                 run_task(str(pk))
         self._follow(ids, timeout)
 
-    def _follow(self, ids, timeout: float) -> None:
+    def _follow(self, ids: list[uuid.UUID], timeout: float) -> None:
         started = time.monotonic()
         total = 100.0 * len(ids)
         with tqdm(

@@ -7,21 +7,23 @@ import signal
 import subprocess
 import sys
 import time
+from types import FrameType
+from typing import Any
 
 import psutil
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 
 class Command(BaseCommand):
     help = "Run daphne and the django-q2 cluster together until interrupted."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--no-workers", action="store_true", help="web server only")
 
-    def handle(self, *args, host, port, no_workers, **options):
+    def handle(self, *args: Any, host: str, port: int, no_workers: bool, **options: Any) -> None:
         python = sys.executable
         manage = str(settings.BASE_DIR / "manage.py")
         commands = {"web": [python, "-m", "daphne", "-b", host, "-p", str(port), "repurposer.asgi:application"]}
@@ -30,7 +32,7 @@ class Command(BaseCommand):
         children: dict[str, subprocess.Popen] = {}
         stopping = False
 
-        def stop(signum=None, frame=None):
+        def stop(signum: int | None = None, frame: FrameType | None = None) -> None:
             nonlocal stopping
             stopping = True
 
