@@ -16,11 +16,12 @@ from __future__ import annotations
 import functools
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import sync_to_async
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -29,6 +30,9 @@ from jobs.models import ProcessingTask
 
 from . import options, sse
 from .auth import api_view, authenticate, error, not_found, parse_task_id
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +124,8 @@ def _start_process_video_stream(request: HttpRequest) -> tuple[HttpResponse | No
         form = options.legacy_process_form(dict(body.items()))
         if not form.is_valid():
             return error(options.first_error(form), 400, errors=options.field_errors(form)), None, 0
-        task, _ = services.submit_youtube(owner=request.user, params=form.job_params())
+        # authenticate() above has set a real user (or refused the request).
+        task, _ = services.submit_youtube(owner=cast("User", request.user), params=form.job_params())
         return None, task.pk, 0
     except Exception:
         log.exception("starting a legacy stream failed")
@@ -130,7 +135,7 @@ def _start_process_video_stream(request: HttpRequest) -> tuple[HttpResponse | No
 
 
 @csrf_exempt  # checked in authenticate() for session callers
-async def process_video_stream(request: HttpRequest) -> HttpResponse:
+async def process_video_stream(request: HttpRequest) -> HttpResponseBase:
     """seed 000: start processing a YouTube video and stream its progress as `data: {...}` lines."""
     if request.method != "POST":
         return _method_not_allowed("POST")
@@ -190,7 +195,7 @@ def _open_analyze_stream(request: HttpRequest, task_id: str) -> tuple[HttpRespon
         connection.close()
 
 
-async def analyze_stream(request: HttpRequest, task_id: str) -> HttpResponse:
+async def analyze_stream(request: HttpRequest, task_id: str) -> HttpResponseBase:
     """seed 001: the events of one of the caller's tasks (its id is OUR task id) as named SSE events.
 
     `?plain=1` leaves out the `event:` lines, for clients that listen with EventSource.onmessage only."""

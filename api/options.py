@@ -9,12 +9,14 @@ page's defaults.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.http import HttpRequest, QueryDict
 
 from repurposer.forms import UploadForm, YouTubeForm
+
+F = TypeVar("F", bound=forms.Form)
 
 
 class BadRequest(Exception):
@@ -39,7 +41,7 @@ def request_data(request: HttpRequest) -> QueryDict | dict[str, Any]:
     return request.POST
 
 
-def bind(form_class: type[forms.Form], data: QueryDict | dict[str, Any], files=None) -> forms.Form:
+def bind(form_class: type[F], data: QueryDict | dict[str, Any], files: Any = None) -> F:
     """A bound `form_class`. A JSON null counts as left out; an object for a text field stays readable JSON."""
     if not isinstance(data, QueryDict):
         data = {key: json.dumps(v) if isinstance(v, dict) else v for key, v in data.items() if v is not None}
@@ -58,20 +60,25 @@ def first_error(form: forms.Form) -> str:
     return "The request was not valid."
 
 
-def upload_form(request: HttpRequest) -> forms.Form:
+def upload_form(request: HttpRequest) -> UploadForm:
     return bind(UploadForm, request.POST, request.FILES)
 
 
-def youtube_form(data: QueryDict | dict[str, Any]) -> forms.Form:
+def youtube_form(data: QueryDict | dict[str, Any]) -> YouTubeForm:
     """The YouTube form; the link may come as `youtube_url` (seed API), `url` (the page) or `video_url`."""
-    data = data.copy()
-    for alias in ("youtube_url", "video_url"):
-        if alias in data and "url" not in data:
-            if isinstance(data, QueryDict):
-                data.setlist("url", data.pop(alias))
-            else:
-                data["url"] = data.pop(alias)
-    return bind(YouTubeForm, data)
+    aliases = ("youtube_url", "video_url")
+    if isinstance(data, QueryDict):
+        query = data.copy()
+        for alias in aliases:
+            if alias in query and "url" not in query:
+                query.setlist("url", query.getlist(alias))
+                del query[alias]
+        return bind(YouTubeForm, query)
+    plain = dict(data)
+    for alias in aliases:
+        if alias in plain and "url" not in plain:
+            plain["url"] = plain.pop(alias)
+    return bind(YouTubeForm, plain)
 
 
 # Style presets of the system seed 000 described, under their names there.
@@ -87,7 +94,7 @@ LEGACY_CUSTOM_STYLE = {
 }
 
 
-def legacy_process_form(body: dict[str, Any]) -> forms.Form:
+def legacy_process_form(body: dict[str, Any]) -> YouTubeForm:
     """seed 000's `POST /process-video-stream/` body as our YouTube form.
 
     Honoured: video_id (or youtube_url / video_url / url), force_regenerate → force, style_preset → style,

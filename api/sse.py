@@ -155,7 +155,9 @@ async def follow(task_id: Any, *, after: int, render: Render) -> AsyncIterator[s
     read = sync_to_async(_read, thread_sensitive=False)
     woken = asyncio.Event()
     layer, channel = await _subscribe(task_id)
-    listener = asyncio.create_task(_wake_on_messages(layer, channel, woken)) if layer is not None else None
+    listener = None
+    if layer is not None and channel is not None:
+        listener = asyncio.create_task(_wake_on_messages(layer, channel, woken))
     try:
         yield f"retry: {RETRY_MS}\n\n"
         _release_request_thread()

@@ -140,10 +140,10 @@ def create(request: AuthenticatedRequest) -> JsonResponse:
                 400,
                 errors={"youtube_url": ["Paste a YouTube video link, or upload a file instead."]},
             )
-        form = options.youtube_form(data)
-        if not form.is_valid():
-            return _invalid(form)
-        task, reused = services.submit_youtube(owner=request.user, params=form.job_params())
+        link = options.youtube_form(data)
+        if not link.is_valid():
+            return _invalid(link)
+        task, reused = services.submit_youtube(owner=request.user, params=link.job_params())
     return JsonResponse(
         {"task_id": str(task.pk), "status": task.status, "reused": reused, "urls": task_urls(task)},
         status=200 if reused else 202,

@@ -16,7 +16,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection
@@ -32,10 +32,15 @@ from .providers import Providers, result_cache
 from .reporter import emit, measured
 from .run import JobRun, VideoSource, Worker
 
+if TYPE_CHECKING:
+    from media_pipeline.ideas.generate import PieceResult
+    from media_pipeline.ideas.schema import Idea as IdeaSpec
+    from media_pipeline.ideas.styles import Style
+
 log = logging.getLogger(__name__)
 
 
-def style_for(options: JobOptions):
+def style_for(options: JobOptions) -> Style:
     from media_pipeline.ideas.styles import Style
 
     return Style.from_params({"preset": options.style or "educator", **options.custom_style})
@@ -65,23 +70,23 @@ def render_piece(
             raise MediaError("There is no video to cut this reel from (only the captions were fetched).")
         start, end = float(piece.get("start", idea.start)), float(piece.get("end", idea.end))
         name = TaskFiles.reel_name(idea.index, idea.version)
-        result = render_reel(
+        reel = render_reel(
             video.src, video.info, start=start, end=end, out=files.path(name),
             captions=captions_from_segments(segments, start=start, end=end),
             mode=task.options.reel_framing, fonts=default_fonts(), ffmpeg_bin=settings.FFMPEG_BIN,
             ffprobe=settings.FFPROBE_BIN, cancel=cancel,
         )  # fmt: skip
-        return {"video": name, "duration": round(result.duration, 3)}
+        return {"video": name, "duration": round(reel.duration, 3)}
     if idea.kind == Idea.Kind.CAROUSEL:
         from media_pipeline.render.carousel import Slide, render_carousel
 
         slides = [Slide(int(s.get("slide_number", i + 1)), str(s.get("heading", "")), str(s.get("text", "")))
                   for i, s in enumerate(piece.get("slides", []))]  # fmt: skip
         out_dir = files.path(TaskFiles.carousel_dir(idea.index, idea.version))
-        result = render_carousel(
+        carousel = render_carousel(
             slides, title=str(piece.get("title", idea.title)), out_dir=out_dir, fonts=default_fonts()
         )
-        return {"slides": [files.name_of(p) for p in result.paths], "zip": files.name_of(result.zip_path)}
+        return {"slides": [files.name_of(p) for p in carousel.paths], "zip": files.name_of(carousel.zip_path)}
     return {}  # a tweet thread is text: the page has copy buttons
 
 
@@ -140,7 +145,7 @@ class IdeasWorker(Worker):
         rows: dict[int, Idea] = {}
         lock = threading.Lock()
 
-        def on_idea(idea) -> None:
+        def on_idea(idea: IdeaSpec) -> None:
             row, _ = Idea.objects.update_or_create(
                 task=self.task, index=idea.index,
                 defaults={"kind": idea.kind, "title": idea.title[:200], "snippet": idea.snippet, "start": idea.start,
@@ -176,7 +181,7 @@ class IdeasWorker(Worker):
             finally:
                 connection.close()
 
-        def on_piece(result) -> None:
+        def on_piece(result: PieceResult) -> None:
             with lock:
                 row = rows[result.idea_index]
             row.provider = result.provider or "offline"  # one piece may be offline even when a model is set

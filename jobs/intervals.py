@@ -25,11 +25,11 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection
@@ -42,6 +42,12 @@ from media_pipeline.process import AnyOf, CancelToken, Signal, wait_any
 from media_pipeline.render.chunk import ChunkResult, render_chunk
 from media_pipeline.render.split import Splitter
 from media_pipeline.transcript.types import Segment
+
+if TYPE_CHECKING:
+    from media_pipeline.analysis.events import IntervalAnalysis
+    from media_pipeline.analysis.signal import SignalAnalysis
+    from media_pipeline.render.mix import CommentaryMix
+    from media_pipeline.tts.base import Speech
 
 from .models import ProcessingTask
 from .options import JobOptions
@@ -192,14 +198,16 @@ class IntervalPipeline:
 
     # --- steps -----------------------------------------------------------------------------------------
 
-    def _signal(self, iv: Interval):
+    def _signal(self, iv: Interval) -> SignalAnalysis:
         from media_pipeline.analysis import analyse_signal
 
         with measured(self.task.pk, "analysis.signal", index=iv.index):
             return analyse_signal(self.src, self.info, iv, ffmpeg_bin=settings.FFMPEG_BIN,
                                   timeout=120 + iv.duration, cancel=self.token)  # fmt: skip
 
-    def _analyse(self, iv: Interval, cpu: PriorityPool, notes: list[str]):
+    def _analyse(
+        self, iv: Interval, cpu: PriorityPool, notes: list[str]
+    ) -> tuple[IntervalAnalysis | None, list[Segment]]:
         """Signal analysis (CPU pool) and the interval's words → IntervalAnalysis, or None if it failed."""
         from media_pipeline.analysis import events_for
 
@@ -226,7 +234,9 @@ class IntervalPipeline:
              data=data)  # fmt: skip
         return analysis, segments
 
-    def _text(self, iv: Interval, analysis, segments: list[Segment], notes: list[str]) -> tuple[str, str]:
+    def _text(
+        self, iv: Interval, analysis: IntervalAnalysis, segments: list[Segment], notes: list[str]
+    ) -> tuple[str, str]:
         """Commentary that fits the interval: the LLM when configured (falling back to the offline writer)."""
         from media_pipeline.commentary import fit_to_budget, llm_commentary, offline_commentary, word_budget
 
@@ -250,7 +260,7 @@ class IntervalPipeline:
             return "", "offline"
         return fit_to_budget(text, budget), "offline"
 
-    def _speak(self, iv: Interval, text: str, notes: list[str]):
+    def _speak(self, iv: Interval, text: str, notes: list[str]) -> Speech | None:
         out = self.task.files.speech(iv.index)
         engine = self.providers.speech
         try:
@@ -266,7 +276,7 @@ class IntervalPipeline:
             notes.append(f"This chunk has no commentary: {exc.message}")
             return None
 
-    def _render(self, iv: Interval, mix) -> ChunkResult:
+    def _render(self, iv: Interval, mix: CommentaryMix | None) -> ChunkResult:
         with measured(self.task.pk, "chunk", index=iv.index, commentary=mix is not None) as extra:
             out = self.chunk_path(iv.index)
             segment = None
@@ -309,6 +319,7 @@ class IntervalPipeline:
                 if not text and analysis is not None and not notes:
                     notes.append("Nothing to comment on in this interval.")
                 # Same audio path with silence, so every segment of the playlist has the same audio format.
+                assert self.silence is not None  # made whenever commentary is on
                 mix = CommentaryMix(speech=self.silence, speech_duration=0.1, delay=0.0, duck=1.0)
         chunk = cpu.submit((iv.index, 0), self._render, iv, mix).result()
         return IntervalOutcome(chunk=chunk, analysis=analysis.as_dict() if analysis is not None else None,
@@ -322,7 +333,7 @@ class IntervalPipeline:
         with window:
             window.notify_all()
 
-    def run(self) -> Iterator[IntervalOutcome]:
+    def run(self) -> Generator[IntervalOutcome, None, None]:
         cpu = PriorityPool(settings.CHUNK_CONCURRENCY, name=f"cpu-{self.task.pk}")
         lookahead = settings.COMMENTARY_LOOKAHEAD
         results: dict[int, Future] = {iv.index: Future() for iv in self.plan}

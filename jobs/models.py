@@ -24,10 +24,10 @@ if TYPE_CHECKING:
 
 
 class TaskQuerySet(models.QuerySet["ProcessingTask"]):
-    def for_user(self, user: AbstractBaseUser | AnonymousUser) -> TaskQuerySet:
+    def for_user(self, user: User | AbstractBaseUser | AnonymousUser) -> TaskQuerySet:
         if not user.is_authenticated:
             return self.none()
-        return self.filter(owner=user)
+        return self.filter(owner_id=user.pk)
 
     def claimable(self) -> TaskQuerySet:
         """Queued tasks, and running ones whose worker stopped beating (it died): those may be taken over."""
@@ -310,7 +310,7 @@ class IdeaQuerySet(models.QuerySet["Idea"]):
     def for_user(self, user: AbstractBaseUser | AnonymousUser) -> IdeaQuerySet:
         if not user.is_authenticated:
             return self.none()
-        return self.filter(task__owner=user)
+        return self.filter(task__owner_id=user.pk)
 
 
 class Idea(models.Model):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -103,7 +103,7 @@ def _plan(task: ProcessingTask, src: Path, info: MediaInfo, cancel: CancelToken)
 
 def render_in_order(
     job: JobRun, src: Path, info: MediaInfo, plan: list[Interval], splitter: Splitter | None = None
-) -> Iterator[ChunkResult]:
+) -> Generator[ChunkResult, None, None]:
     """Render chunks CHUNK_CONCURRENCY at a time and yield them in index order, each as soon as it and
     every chunk before it are written (so chunk_ready events, and the playlist, only ever grow in order).
 
@@ -194,8 +194,10 @@ def _ingest_youtube(job: JobRun) -> tuple[Path | None, Transcript | None, IdeasW
         emit(task.pk, "stage", stage="fetch", progress=overall(task, "fetch", 1),
              message=f"Captions found: {whole_label(captions)}", data={"transcript_source": captions.source})  # fmt: skip
     elif not task.options.download:
+        assert captions_error is not None
         raise captions_error  # nothing else to get
     else:
+        assert captions_error is not None
         emit(
             task.pk, "stage", stage="fetch", message=f"{captions_error.message} The audio will be transcribed instead."
         )
@@ -209,7 +211,9 @@ def _ingest_youtube(job: JobRun) -> tuple[Path | None, Transcript | None, IdeasW
 
     emit(task.pk, "stage", stage="download", progress=overall(task, "download", 0), message="Downloading the video")
 
-    def on_progress(p) -> None:  # download_video calls it at most every half second, and at the end
+    def on_progress(
+        p: youtube.DownloadProgress,
+    ) -> None:  # download_video calls it at most every half second, and at the end
         percent = p.percent or 0.0
         speed = f", {p.speed / 2**20:.1f} MB/s" if p.speed else ""
         emit(task.pk, "progress", stage="download", progress=overall(task, "download", percent / 100),
@@ -261,7 +265,8 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
         captions, ideas = None, None
         if task.source == ProcessingTask.Source.YOUTUBE:
             downloaded, captions, ideas = _ingest_youtube(job)
-            if downloaded is None:
+            if downloaded is None:  # captions only (download off): there are captions, or the job failed
+                assert captions is not None
                 job.video.set(None, None)
                 return _with_ideas(job, _captions_only(task, captions), ideas)
         outcome, ideas = _run_video(job, captions=captions, ideas=ideas)
@@ -371,6 +376,7 @@ def _cut_chunks(job: JobRun, src: Path, info: MediaInfo, plan: list[Interval],
                             timeout=120 + 2 * info.duration)  # fmt: skip
     chunks: list[ChunkResult] = []
     commentated = 0
+    outcomes: Generator[IntervalOutcome, None, None]
     try:
         if options.commentary or options.ideas:
             pipeline = IntervalPipeline(job, src=src, info=info, plan=plan, board=board,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from django.conf import settings
 from media_pipeline.llm import ChatModel, chat_provider
 from media_pipeline.providers.cache import FileResultCache, RedisResultCache, ResultCache
 from media_pipeline.providers.http import CallRecord, RetryPolicy
-from media_pipeline.providers.ratelimit import FileBucketStore, RateLimiter, RedisBucketStore, Slots
+from media_pipeline.providers.ratelimit import BucketStore, FileBucketStore, RateLimiter, RedisBucketStore, Slots
 from media_pipeline.providers.registry import Calls
 from media_pipeline.tts import SpeechEngine, speech_provider
 
@@ -29,7 +30,7 @@ from .reporter import record_metric
 log = logging.getLogger(__name__)
 
 
-def bucket_store():
+def bucket_store() -> BucketStore:
     if settings.REDIS_URL:
         return RedisBucketStore(settings.REDIS_URL)
     return FileBucketStore(settings.PROVIDER_STATE_DIR / "buckets")
@@ -44,7 +45,7 @@ def result_cache() -> ResultCache:
                            max_bytes=settings.RESULT_CACHE_MAX_BYTES)  # fmt: skip
 
 
-def call_recorder(task_id: Any):
+def call_recorder(task_id: Any) -> Callable[[CallRecord], None]:
     """Every provider call becomes a PerformanceMetrics row: latency, status, retries, time spent waiting
     for the rate limit. Never the key: CallRecord does not carry headers."""
 

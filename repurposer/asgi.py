@@ -25,6 +25,6 @@ application = ProtocolTypeRouter(
     {
         "http": BodySizeLimit(django_asgi_app),
         # types-channels wants its own URL pattern type; these are Django's path() objects (streaming/routing.py).
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),  # type: ignore[arg-type]
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import UserCreationForm
+from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from jobs.options import JobOptions
 from media_pipeline.commentary import styles as commentary_styles
@@ -33,13 +37,14 @@ def check_upload_size(size: int) -> int:
     return size
 
 
-def check_subtitles(upload):
+def check_subtitles(upload: UploadedFile | None) -> UploadedFile | None:
     """A subtitle file must be small and readable as SRT or WebVTT; its cues are checked here, not later."""
     if upload is None:
         return None
-    if upload.size > settings.MAX_SUBTITLE_BYTES:
+    size = upload.size or 0
+    if size > settings.MAX_SUBTITLE_BYTES:
         raise forms.ValidationError(
-            f"The subtitle file is {human_size(upload.size)}; the limit is {human_size(settings.MAX_SUBTITLE_BYTES)}."
+            f"The subtitle file is {human_size(size)}; the limit is {human_size(settings.MAX_SUBTITLE_BYTES)}."
         )
     from media_pipeline.errors import MediaError
     from media_pipeline.transcript.subtitles import parse_subtitle_file
@@ -58,12 +63,12 @@ class Checkbox(forms.CheckboxInput):
     tell from a script that never mentioned the option; so a hidden "0" goes first: unticked arrives as "0",
     ticked as "0" and "on" (the last one counts), and absent means "not sent" and takes the initial value."""
 
-    def render(self, name, value, attrs=None, renderer=None):
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
         return format_html('<input type="hidden" name="{}" value="0">', name) + super().render(
             name, value, attrs, renderer
         )
 
-    def value_from_datadict(self, data, files, name):
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> bool:
         value = data.get(name)
         if isinstance(value, str):
             word = value.strip().lower()
@@ -91,12 +96,12 @@ class JobOptionsForm(forms.Form):
     boxes are always sent (see `Checkbox`), so only a script leaves one out, and it gets the page's defaults.
     """
 
-    def __init__(self, data=None, files=None, **kwargs):
+    def __init__(self, data: Any = None, files: Any = None, **kwargs: Any) -> None:
         super().__init__(data, files, **kwargs)
         if self.is_bound:
             self.data = self._with_initial(self.data)
 
-    def _with_initial(self, data):
+    def _with_initial(self, data: Any) -> Any:
         filled = data.copy()  # a QueryDict copy keeps repeated keys and is mutable
         for name, field in self.fields.items():
             key = self.add_prefix(name)
@@ -158,15 +163,15 @@ class JobOptionsForm(forms.Form):
             out.append((legend, fields, shown or any(f.errors for f in fields)))
         return out
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         if data.get("ideas") and data.get("style") == "custom":
             for name in ("audience", "call_to_action"):
                 if not (data.get(name) or "").strip():
                     self.add_error(name, "A custom style needs a target audience and a call to action.")
         return data
 
-    def options(self, **given) -> JobOptions:
+    def options(self, **given: Any) -> JobOptions:
         """The job's options from the cleaned form (and `given`, the fields of the form's own kind)."""
         d = self.cleaned_data
         level = d.get("original_level")
@@ -214,10 +219,10 @@ class UploadForm(JobOptionsForm):
         help_text="Otherwise a video you already processed with the same options opens its earlier result.",
     )  # fmt: skip
 
-    def clean_subtitles(self):
+    def clean_subtitles(self) -> UploadedFile | None:
         return check_subtitles(self.cleaned_data.get("subtitles"))
 
-    def clean_file(self):
+    def clean_file(self) -> UploadedFile:
         upload = self.cleaned_data["file"]
         check_upload_size(upload.size)
         return upload
@@ -233,10 +238,10 @@ class UploadStartForm(JobOptionsForm):
     subtitles = UploadForm.base_fields["subtitles"]
     force = UploadForm.base_fields["force"]
 
-    def clean_size(self):
+    def clean_size(self) -> int:
         return check_upload_size(self.cleaned_data["size"])
 
-    def clean_subtitles(self):
+    def clean_subtitles(self) -> UploadedFile | None:
         return check_subtitles(self.cleaned_data.get("subtitles"))
 
 
@@ -252,7 +257,7 @@ class YouTubeForm(JobOptionsForm):
     )  # fmt: skip
     force = UploadForm.base_fields["force"]
 
-    def clean_url(self):
+    def clean_url(self) -> str:
         from media_pipeline.errors import MediaError
         from media_pipeline.ingest.youtube_url import parse_youtube_url
 

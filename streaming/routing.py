@@ -6,5 +6,5 @@ from .consumers import TaskEventsConsumer
 
 # django-stubs types path() for Django views only; Channels routes ASGI apps with the same URL patterns.
 websocket_urlpatterns = [
-    path("ws/tasks/<uuid:task_id>/", TaskEventsConsumer.as_asgi()),  # type: ignore[arg-type]
+    path("ws/tasks/<uuid:task_id>/", TaskEventsConsumer.as_asgi()),
 ]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -453,7 +453,7 @@ def _options(*, proxy: str | None, timeout: float, extractors: Sequence[str], lo
     return options
 
 
-def _video_info(info: dict) -> VideoInfo:
+def _video_info(info: Mapping[str, Any]) -> VideoInfo:
     return VideoInfo(
         video_id=str(info.get("id") or ""),
         title=str(info.get("title") or info.get("id") or ""),
@@ -465,7 +465,7 @@ def _video_info(info: dict) -> VideoInfo:
     )
 
 
-def _refuse_unsuitable(info: dict, *, max_duration: float | None) -> None:
+def _refuse_unsuitable(info: Mapping[str, Any], *, max_duration: float | None) -> None:
     if info.get("_type") in ("playlist", "multi_video"):
         raise MediaError(PLAYLIST, detail=f"yt-dlp returned a {info.get('_type')}: {info.get('id')}")
     if info.get("is_live") or info.get("live_status") in _NOT_FINISHED:
@@ -606,7 +606,9 @@ def download_video(
     if ffmpeg:
         options["ffmpeg_location"] = ffmpeg
     try:
-        with yt_dlp.YoutubeDL(options) as ydl:
+        # The stubs' TypedDict of options does not list the hooks yt-dlp accepts; the options are ours.
+        params: Any = options
+        with yt_dlp.YoutubeDL(params) as ydl:
             info = ydl.extract_info(url, download=False)
             if not info:
                 raise MediaError(DOWNLOAD_FAILED, detail="\n".join(log.lines))
@@ -621,7 +623,8 @@ def download_video(
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
             result = ydl.process_ie_result(info, download=True)
-        downloads = (result or {}).get("requested_downloads") or []
+        requested: Any = (result or {}).get("requested_downloads")  # a list of dicts, typed `object` by the stubs
+        downloads: list[Any] = list(requested or [])
         produced = Path(downloads[0]["filepath"]) if downloads and downloads[0].get("filepath") else None
         if produced is None or not produced.is_file():
             raise MediaError(DOWNLOAD_FAILED, detail="yt-dlp finished without a file\n" + "\n".join(log.lines))
@@ -644,7 +647,7 @@ def download_video(
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _announced_size(info: dict) -> int | None:
+def _announced_size(info: Mapping[str, Any]) -> int | None:
     """The bytes yt-dlp expects to fetch for the chosen format(s), when every part says so."""
     parts = info.get("requested_formats") or [info]
     sizes = [p.get("filesize") or p.get("filesize_approx") for p in parts]
