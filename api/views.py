@@ -189,16 +189,19 @@ def cancel(request: AuthenticatedRequest, task_id: str) -> JsonResponse:
     if task is None:
         return not_found()
     if task.is_finished:
-        return error(f"This task has already finished ({task.status}); there is nothing to cancel.", 409,
-                     status=task.status)  # fmt: skip
+        return error(
+            f"This task has already finished ({task.status}); there is nothing to cancel.", 409, status=task.status
+        )
     accepted = services.request_cancel(task=task)
     task.refresh_from_db()
     if not accepted:
-        return error(f"This task has already finished ({task.status}); there is nothing to cancel.", 409,
-                     status=task.status)  # fmt: skip
+        return error(
+            f"This task has already finished ({task.status}); there is nothing to cancel.", 409, status=task.status
+        )
     message = "Cancelled." if task.is_finished else "Cancel requested; the task stops within a second or two."
-    return JsonResponse({"task_id": str(task.pk), "cancel_requested": True, "status": task.status,
-                         "message": message}, status=202)  # fmt: skip
+    return JsonResponse(
+        {"task_id": str(task.pk), "cancel_requested": True, "status": task.status, "message": message}, status=202
+    )
 
 
 @api_view(("GET", "HEAD"))

@@ -75,8 +75,11 @@ def long_speech(clips: list[asr_data.Clip], minutes: float) -> tuple[Path, list[
                 for pcm, _ in one_pass:
                     w.writeframes(pcm.tobytes() + gap.tobytes())
         tmp = out.with_suffix(".part.mka")
-        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(wav), "-c:a", "flac", str(tmp)],
-                       check=True, timeout=300)  # fmt: skip
+        subprocess.run(
+            ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(wav), "-c:a", "flac", str(tmp)],
+            check=True,
+            timeout=300,
+        )
         wav.unlink()
         tmp.replace(out)
     return out, texts, repeats * pass_seconds
@@ -294,8 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     cuts = intervals(seconds, args.interval)
     busy = cpu_busy()
     print(f"Machine: {os.cpu_count()} cores, {platform.platform()}; other work used {busy:.0%} of the CPU just before")
-    print(f"Speech: {path.name}, {seconds / 60:.1f} min of LibriVox ({len(texts)} utterances), "
-          f"{len(cuts)} intervals of {args.interval:.0f} s\n", flush=True)  # fmt: skip
+    print(
+        f"Speech: {path.name}, {seconds / 60:.1f} min of LibriVox ({len(texts)} utterances), "
+        f"{len(cuts)} intervals of {args.interval:.0f} s\n",
+        flush=True,
+    )
 
     reports = [measure(name, path, texts, cuts, clips) for name in engines]
     end_busy = cpu_busy()

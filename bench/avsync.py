@@ -116,10 +116,30 @@ def decode(path: Path) -> Decoded:
     with tempfile.TemporaryDirectory() as tmp:
         md5_file = Path(tmp) / "frames.md5"
         raw = _ffmpeg(
-            ["-copyts", "-i", str(path), "-map", "0:v:0", "-fps_mode", "passthrough", "-enc_time_base", "1/90000",
-             "-f", "framemd5", str(md5_file),
-             "-map", "0:v:0", "-fps_mode", "passthrough", "-vf", "scale=8:8,format=gray", "-f", "rawvideo", "-"]
-        )  # fmt: skip
+            [
+                "-copyts",
+                "-i",
+                str(path),
+                "-map",
+                "0:v:0",
+                "-fps_mode",
+                "passthrough",
+                "-enc_time_base",
+                "1/90000",
+                "-f",
+                "framemd5",
+                str(md5_file),
+                "-map",
+                "0:v:0",
+                "-fps_mode",
+                "passthrough",
+                "-vf",
+                "scale=8:8,format=gray",
+                "-f",
+                "rawvideo",
+                "-",
+            ]
+        )
         pts, md5 = [], []
         tb = Fraction(1, 1)
         for line in md5_file.read_text().splitlines():
@@ -152,8 +172,27 @@ def decode(path: Path) -> Decoded:
 
 def _beeps(path: Path, start: float) -> list[float]:
     """Onsets of the beeps, read as a stream (an hour of audio is never held at once)."""
-    argv = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-copyts", "-i", str(path), "-map", "0:a:0",
-            "-af", "aresample=async=1:first_pts=0", "-ac", "1", "-ar", str(MEASURE_RATE), "-f", "f32le", "-"]  # fmt: skip
+    argv = [
+        "ffmpeg",
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-copyts",
+        "-i",
+        str(path),
+        "-map",
+        "0:a:0",
+        "-af",
+        "aresample=async=1:first_pts=0",
+        "-ac",
+        "1",
+        "-ar",
+        str(MEASURE_RATE),
+        "-f",
+        "f32le",
+        "-",
+    ]
     beeps: list[float] = []
     last = -1e9
     done = 0  # samples read so far
@@ -191,10 +230,24 @@ def _offsets(d: Decoded) -> list[tuple[float, float]]:
 def audio_gaps(path: Path) -> int:
     """Audio packets of `path` that do not start exactly (to a sample) where the previous one ended."""
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "packet=pts,duration",
-         "-show_entries", "stream=time_base,sample_rate", "-of", "json", str(path)],
-        capture_output=True, check=True, timeout=120,
-    ).stdout  # fmt: skip
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "packet=pts,duration",
+            "-show_entries",
+            "stream=time_base,sample_rate",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    ).stdout
     data = json.loads(out)
     if not data.get("streams"):
         return 0

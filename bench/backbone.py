@@ -113,8 +113,11 @@ def speech_track(cache: Path) -> Path:
     if shutil.which("espeak-ng") is None:
         raise SystemExit("espeak-ng is not installed; run the benchmark with `make bench` (it installs it).")
     tmp = out.with_suffix(".part.wav")
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-g", "6", "-w", str(tmp), SPEECH.replace("\n", " ")],
-                   check=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        ["espeak-ng", "-v", "en-us", "-s", "160", "-g", "6", "-w", str(tmp), SPEECH.replace("\n", " ")],
+        check=True,
+        timeout=120,
+    )
     return _publish(tmp, out)
 
 
@@ -126,18 +129,53 @@ def source_video(cache: Path) -> Path:
         return out
     speech = speech_track(cache)
     tmp = out.with_suffix(".part.mp4")
-    print(f"Generating the {VIDEO_SECONDS // 60}-minute source video once (about 2 minutes; cached as {out})…",
-          flush=True)  # fmt: skip
+    print(
+        f"Generating the {VIDEO_SECONDS // 60}-minute source video once (about 2 minutes; cached as {out})…", flush=True
+    )
     started = time.monotonic()
     ffmpeg(
-        "-f", "lavfi", "-i", f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}",
-        "-stream_loop", "-1", "-i", str(speech),
-        "-t", str(VIDEO_SECONDS), "-map", "0:v", "-map", "1:a",
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "28", "-pix_fmt", "yuv420p",
-        "-g", str(2 * FPS), "-keyint_min", str(2 * FPS), "-sc_threshold", "0",
-        "-c:a", "aac", "-b:a", "96k", "-ar", "44100", "-ac", "2",
-        "-movflags", "+faststart", "-f", "mp4", str(tmp),
-    )  # fmt: skip
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}",
+        "-stream_loop",
+        "-1",
+        "-i",
+        str(speech),
+        "-t",
+        str(VIDEO_SECONDS),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "28",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        str(2 * FPS),
+        "-keyint_min",
+        str(2 * FPS),
+        "-sc_threshold",
+        "0",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "96k",
+        "-ar",
+        "44100",
+        "-ac",
+        "2",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        str(tmp),
+    )
     print(f"  done in {time.monotonic() - started:.0f} s", flush=True)
     return _publish(tmp, out)
 
@@ -332,8 +370,9 @@ def upload_and_follow(client: Any, stack: Any, source: Path, *, sampler: PeakRss
         sampler.stop()
         busy = machine.fraction()
     if events[-1]["type"] != "complete":
-        raise RuntimeError(f"the task ended with {events[-1]['type']}: {events[-1].get('message')}\n"
-                           + stack.log_text("queue"))  # fmt: skip
+        raise RuntimeError(
+            f"the task ended with {events[-1]['type']}: {events[-1].get('message')}\n" + stack.log_text("queue")
+        )
     return FollowedRun(answer["task_id"], upload_s, returned, opened, events, busy)
 
 
@@ -372,8 +411,12 @@ def run_ours(source: Path, clip: Path, *, submits: int, run_dir: Path, transcrib
 
     result = OursResult()
     # The app's own default: workers load the speech model as they start (the tests switch that off).
-    stack = LiveStack(database_url=database_url_for(settings.DATABASES["default"]),
-                      media_root=Path(settings.MEDIA_ROOT), workers=2, extra_env={"ASR_PRELOAD": "1"})  # fmt: skip
+    stack = LiveStack(
+        database_url=database_url_for(settings.DATABASES["default"]),
+        media_root=Path(settings.MEDIA_ROOT),
+        workers=2,
+        extra_env={"ASR_PRELOAD": "1"},
+    )
     try:
         print(f"Starting daphne + qcluster (2 workers); logs in {run_dir}/", flush=True)
         stack.start()
@@ -381,8 +424,11 @@ def run_ours(source: Path, clip: Path, *, submits: int, run_dir: Path, transcrib
 
         # (a) Submit latency. One unmeasured warm-up first: the first POST to a fresh daphne pays one-off
         # imports and connection set-up that no later user sees.
-        print(f"Submit latency: {submits} uploads of a {CLIP_SECONDS} s clip ({clip.stat().st_size // 1024} KB), "
-              "each cancelled at once…", flush=True)  # fmt: skip
+        print(
+            f"Submit latency: {submits} uploads of a {CLIP_SECONDS} s clip ({clip.stat().st_size // 1024} KB), "
+            "each cancelled at once…",
+            flush=True,
+        )
         for i in range(submits + 1):
             # What the upload page does: open the upload, PUT the file (one part for a small clip).
             started = time.perf_counter()
@@ -398,8 +444,10 @@ def run_ours(source: Path, clip: Path, *, submits: int, run_dir: Path, transcrib
         # (b) The main run, sampled for memory throughout.
         sampler = PeakRss({"queue": stack.worker_pids, "web": lambda: [stack.procs["web"].pid]})
         result.upload_bytes = source.stat().st_size
-        print(f"Main run: uploading {source.name} ({result.upload_bytes / MB:.0f} MB), {INTERVAL} s intervals…",
-              flush=True)  # fmt: skip
+        print(
+            f"Main run: uploading {source.name} ({result.upload_bytes / MB:.0f} MB), {INTERVAL} s intervals…",
+            flush=True,
+        )
         # With --transcribe, offline speech recognition runs beside.
         run = upload_and_follow(client, stack, source, sampler=sampler, transcribe=transcribe)
         result.upload_s, result.machine_busy, result.final_type = run.upload_s, run.machine_busy, "complete"
@@ -505,9 +553,17 @@ def run_baseline(source: Path, *, limit: int | None, workdir: Path) -> BaselineR
         total_s = probe_s + sum(chunk_s) / len(chunk_s) * len(plan)
     else:
         total_s = time.perf_counter() - started
-    return BaselineResult(chunks_total=len(plan), chunks_encoded=len(todo), probe_s=probe_s, chunk_s=chunk_s,
-                          first_chunk_s=first_chunk_s, total_s=total_s, extrapolated=extrapolated,
-                          ffmpeg_peak_mb=peak / MB, machine_busy=machine.fraction())  # fmt: skip
+    return BaselineResult(
+        chunks_total=len(plan),
+        chunks_encoded=len(todo),
+        probe_s=probe_s,
+        chunk_s=chunk_s,
+        first_chunk_s=first_chunk_s,
+        total_s=total_s,
+        extrapolated=extrapolated,
+        ffmpeg_peak_mb=peak / MB,
+        machine_busy=machine.fraction(),
+    )
 
 
 # --- Report ---------------------------------------------------------------------------------------------
@@ -545,30 +601,70 @@ def build_rows(ours: OursResult, base: BaselineResult | None, *, duration: float
     base_ratio = f"{base.total_s / duration:.3f}× ({base.total_s:.0f} s){extrap}" if base else "skipped"
     return [
         Row(f"submit latency p50 ({CLIP_SECONDS} s clip, n={len(ours.submit_ms)})", _ms(submit_p50)),
-        Row(f"submit latency p95 ({CLIP_SECONDS} s clip, n={len(ours.submit_ms)})", _ms(submit_p95),
-            target=f"≤ {TARGET_SUBMIT_P95_MS:.0f} ms", met=_met(submit_p95, TARGET_SUBMIT_P95_MS)),
-        Row(f"upload of the {duration / 60:.0f}-min file in parts ({ours.upload_bytes / MB:.0f} MB)", _s(ours.upload_s)),
-        *([Row("first transcript_ready (from submit returned)", _s(ours.first_transcript_s), "—", "≤ 3 s",
-               _met(ours.first_transcript_s, 3.0))] if ours.first_transcript_s is not None else []),
-        Row("first chunk_ready (from submit returned)", _s(ours.first_chunk_s),
+        Row(
+            f"submit latency p95 ({CLIP_SECONDS} s clip, n={len(ours.submit_ms)})",
+            _ms(submit_p95),
+            target=f"≤ {TARGET_SUBMIT_P95_MS:.0f} ms",
+            met=_met(submit_p95, TARGET_SUBMIT_P95_MS),
+        ),
+        Row(
+            f"upload of the {duration / 60:.0f}-min file in parts ({ours.upload_bytes / MB:.0f} MB)", _s(ours.upload_s)
+        ),
+        *(
+            [
+                Row(
+                    "first transcript_ready (from submit returned)",
+                    _s(ours.first_transcript_s),
+                    "—",
+                    "≤ 3 s",
+                    _met(ours.first_transcript_s, 3.0),
+                )
+            ]
+            if ours.first_transcript_s is not None
+            else []
+        ),
+        Row(
+            "first chunk_ready (from submit returned)",
+            _s(ours.first_chunk_s),
             _s(base.first_chunk_s) + " (from start)" if base else "skipped",
-            f"≤ {TARGET_FIRST_CHUNK_S:.0f} s", _met(ours.first_chunk_s, TARGET_FIRST_CHUNK_S)),
-        Row("total time ÷ video duration",
-            "n/a" if ratio is None else f"{ratio:.3f}× ({ours.complete_s:.1f} s)", base_ratio,
-            f"≤ {target}×", _met(ratio, target)),
-        Row(f"event latency p50 row→WebSocket (n={len(ours.event_latency_ms)})", _ms(event_p50),
-            "nothing streamed"),
-        Row(f"event latency p95 row→WebSocket (n={len(ours.event_latency_ms)})", _ms(event_p95),
-            "nothing streamed", f"≤ {TARGET_EVENT_P95_MS:.0f} ms (embedded)", _met(event_p95, TARGET_EVENT_P95_MS)),
-        Row("worker peak RSS, largest Python process", f"{ours.worker_python_peak_mb:.0f} MB", "—",
-            f"≤ {TARGET_WORKER_RSS_MB:.0f} MB", _met(ours.worker_python_peak_mb, TARGET_WORKER_RSS_MB)),
-        Row("worker peak RSS, largest ffmpeg child", f"{ours.worker_media_peak_mb:.0f} MB",
-            f"{base.ffmpeg_peak_mb:.0f} MB" if base else "skipped"),
+            f"≤ {TARGET_FIRST_CHUNK_S:.0f} s",
+            _met(ours.first_chunk_s, TARGET_FIRST_CHUNK_S),
+        ),
+        Row(
+            "total time ÷ video duration",
+            "n/a" if ratio is None else f"{ratio:.3f}× ({ours.complete_s:.1f} s)",
+            base_ratio,
+            f"≤ {target}×",
+            _met(ratio, target),
+        ),
+        Row(f"event latency p50 row→WebSocket (n={len(ours.event_latency_ms)})", _ms(event_p50), "nothing streamed"),
+        Row(
+            f"event latency p95 row→WebSocket (n={len(ours.event_latency_ms)})",
+            _ms(event_p95),
+            "nothing streamed",
+            f"≤ {TARGET_EVENT_P95_MS:.0f} ms (embedded)",
+            _met(event_p95, TARGET_EVENT_P95_MS),
+        ),
+        Row(
+            "worker peak RSS, largest Python process",
+            f"{ours.worker_python_peak_mb:.0f} MB",
+            "—",
+            f"≤ {TARGET_WORKER_RSS_MB:.0f} MB",
+            _met(ours.worker_python_peak_mb, TARGET_WORKER_RSS_MB),
+        ),
+        Row(
+            "worker peak RSS, largest ffmpeg child",
+            f"{ours.worker_media_peak_mb:.0f} MB",
+            f"{base.ffmpeg_peak_mb:.0f} MB" if base else "skipped",
+        ),
         Row("worker peak RSS, whole qcluster tree", f"{ours.worker_tree_peak_mb:.0f} MB"),
         Row("web (daphne) peak RSS, main run incl. upload", f"{ours.web_peak_mb:.0f} MB"),
-        Row("chunks (video stream-copied)", f"{ours.chunks} ({ours.copied_chunks})",
-            f"{base.chunks_total} (0)" if base else "skipped"),
-    ]  # fmt: skip
+        Row(
+            "chunks (video stream-copied)",
+            f"{ours.chunks} ({ours.copied_chunks})",
+            f"{base.chunks_total} (0)" if base else "skipped",
+        ),
+    ]
 
 
 def table(rows: list[Row]) -> str:
@@ -589,8 +685,10 @@ def breakdown(ours: OursResult, base: BaselineResult | None) -> str:
         if len(values) == 1:
             lines.append(f"  {op}: {values[0]:.0f} ms")
         else:
-            lines.append(f"  {op}: n={len(values)}, p50 {percentile(values, 50):.0f} ms, "
-                         f"max {max(values):.0f} ms, sum {sum(values) / 1000:.1f} s")  # fmt: skip
+            lines.append(
+                f"  {op}: n={len(values)}, p50 {percentile(values, 50):.0f} ms, "
+                f"max {max(values):.0f} ms, sum {sum(values) / 1000:.1f} s"
+            )
     if ours.first_chunk_server_s is not None:
         lines.append(f"  first chunk_ready row written {ours.first_chunk_server_s:.2f} s after submit returned")
     lines.append(
@@ -605,8 +703,10 @@ def breakdown(ours: OursResult, base: BaselineResult | None) -> str:
             f"  machine: {base.machine_busy:.0%} of all cores busy during the baseline (x264 uses all of them)"
         )
         if base.extrapolated:
-            lines.append(f"  total extrapolated from {base.chunks_encoded} of {base.chunks_total} chunks "
-                         "(--quick); run without --quick to measure all of them")  # fmt: skip
+            lines.append(
+                f"  total extrapolated from {base.chunks_encoded} of {base.chunks_total} chunks "
+                "(--quick); run without --quick to measure all of them"
+            )
     return "\n".join(lines)
 
 
@@ -642,12 +742,17 @@ def prepare_database() -> None:
     except OperationalError as exc:
         db = connection.settings_dict
         where = f"-h {db.get('HOST') or '127.0.0.1'} -p {db.get('PORT') or 5432} -U {db.get('USER') or 'postgres'}"
-        raise SystemExit(f"Could not use the database {db.get('NAME')!r}: {exc}\nIf it does not exist, create it:\n"
-                         f"  psql {where} -c 'create database {db.get('NAME')}'") from None  # fmt: skip
+        raise SystemExit(
+            f"Could not use the database {db.get('NAME')!r}: {exc}\nIf it does not exist, create it:\n"
+            f"  psql {where} -c 'create database {db.get('NAME')}'"
+        ) from None
     leftover = ProcessingTask.objects.filter(status__in=BUSY).count() + OrmQ.objects.count()
     if leftover:
-        print(f"WARNING: the database has {leftover} queued/running tasks or queue entries from earlier runs; "
-              "they will compete with the benchmark.", flush=True)  # fmt: skip
+        print(
+            f"WARNING: the database has {leftover} queued/running tasks or queue entries from earlier runs; "
+            "they will compete with the benchmark.",
+            flush=True,
+        )
 
 
 def check_redis() -> None:
@@ -707,15 +812,20 @@ def main(argv: list[str] | None = None) -> int:
     from media_pipeline.probe import Limits, probe
 
     info = probe(source, limits=Limits())
-    video = (f"{info.duration:.0f} s {info.width}×{info.height} {info.fps:.0f} fps {info.video_codec}/{info.audio_codec}, "
-             f"{info.size / MB:.0f} MB, keyframe every 2 s, espeak-ng speech")  # fmt: skip
+    video = (
+        f"{info.duration:.0f} s {info.width}×{info.height} {info.fps:.0f} fps {info.video_codec}/{info.audio_codec}, "
+        f"{info.size / MB:.0f} MB, keyframe every 2 s, espeak-ng speech"
+    )
     print(f"Mode: {mode}\nVideo: {video}\nMachine: {os.cpu_count()} cores, {platform.platform()}", flush=True)
     # Figures from a shared 2-core machine are only comparable when nothing else is running: say so loudly.
     others = busy_processes()
     load = os.getloadavg()
     if others:
-        print(f"WARNING: other processes are using the CPU (load {load[0]:.1f}); every figure will be slower:\n  "
-              + "\n  ".join(others), flush=True)  # fmt: skip
+        print(
+            f"WARNING: other processes are using the CPU (load {load[0]:.1f}); every figure will be slower:\n  "
+            + "\n  ".join(others),
+            flush=True,
+        )
     print(flush=True)
 
     try:

@@ -80,8 +80,15 @@ SRT_VERSION = "v1"
 MAX_CUE_SECONDS = 7.0
 
 # The upload form's commentary options (repurposer/forms.py JobOptionsForm); ideas are left out (= off).
-COMMENTARY_FIELDS = {"commentary": "on", "voice": "en-us", "commentary_style": "play-by-play",
-                     "original_level": "20", "style": "educator", "idea_count": "5", "force": "on"}  # fmt: skip
+COMMENTARY_FIELDS = {
+    "commentary": "on",
+    "voice": "en-us",
+    "commentary_style": "play-by-play",
+    "original_level": "20",
+    "style": "educator",
+    "idea_count": "5",
+    "force": "on",
+}
 RUNS = (("events", "events only (transcribe off)"), ("subtitles", "subtitles uploaded (transcript up front)"))
 
 
@@ -128,8 +135,10 @@ def bench_subtitles(cache: Path, source: Path) -> tuple[Path, int]:
         engine = asr_engine()
         if engine is None:
             raise SystemExit("ASR_ENGINE=off: the bench subtitles are made once with the speech recogniser.")
-        print(f"Making the bench subtitles once: transcribing the first {period:.1f} s of speech with "
-              f"{engine.label}…", flush=True)  # fmt: skip
+        print(
+            f"Making the bench subtitles once: transcribing the first {period:.1f} s of speech with {engine.label}…",
+            flush=True,
+        )
         started = time.monotonic()
         # The video's own audio (AAC, as the workers would hear it), one pass of the looped track.
         one_pass = _sentence_cues(engine.transcribe(read_pcm(source, 0.0, period), 0.0))
@@ -146,8 +155,11 @@ def bench_subtitles(cache: Path, source: Path) -> tuple[Path, int]:
         tmp = out.with_suffix(".part.srt")
         tmp.write_text(to_srt(cues), encoding="utf-8")
         tmp.replace(out)
-        print(f"  {len(one_pass)} cues per pass, {len(cues)} in all, in {time.monotonic() - started:.0f} s "
-              f"(cached as {out})", flush=True)  # fmt: skip
+        print(
+            f"  {len(one_pass)} cues per pass, {len(cues)} in all, in {time.monotonic() - started:.0f} s "
+            f"(cached as {out})",
+            flush=True,
+        )
     count = len(parse_subtitle_file(out.read_bytes(), source="subtitles:sidecar").segments)
     return out, count
 
@@ -202,8 +214,10 @@ class OursRun:
 def _warm_up(client, clip: Path, workers: int) -> None:
     """One commentary job per worker before anything is measured: imports, espeak-ng's first start and the
     database connections are paid once per process, and no user pays them twice."""
-    ids = [client.upload_in_parts(clip, interval=INTERVAL, name=f"warm-{i}.mp4", fields=COMMENTARY_FIELDS)["task_id"]
-           for i in range(workers)]  # fmt: skip
+    ids = [
+        client.upload_in_parts(clip, interval=INTERVAL, name=f"warm-{i}.mp4", fields=COMMENTARY_FIELDS)["task_id"]
+        for i in range(workers)
+    ]
     for task_id in ids:
         events, _ = asyncio.run(follow(client, task_id, timeout=300))
         if events[-1]["type"] != "complete":
@@ -222,8 +236,9 @@ def _measure(stack, client, source: Path, *, name: str, label: str, subtitles: P
         fields["subtitles"] = (subtitles.name, subtitles.read_bytes(), "application/x-subrip")
     sampler = PeakRss({"queue": stack.worker_pids})
     print(f"Ours, {label}: uploading {source.name} ({source.stat().st_size / MB:.0f} MB)…", flush=True)
-    followed = upload_and_follow(client, stack, source, sampler=sampler, transcribe=subtitles is not None,
-                                 fields=fields)  # fmt: skip
+    followed = upload_and_follow(
+        client, stack, source, sampler=sampler, transcribe=subtitles is not None, fields=fields
+    )
     run.upload_s, run.machine_busy, run.final_type = followed.upload_s, followed.machine_busy, "complete"
     task_id, events, returned = followed.task_id, followed.events, followed.returned
     chunks = [e for e in events if e["type"] == "chunk_ready"]
@@ -273,8 +288,12 @@ def run_ours(source: Path, clip: Path, *, run_dir: Path, subtitles: Path) -> lis
     from tests.live import Client, LiveStack, database_url_for
 
     # The app's own default: workers load the speech model as they start (the tests switch that off).
-    stack = LiveStack(database_url=database_url_for(settings.DATABASES["default"]),
-                      media_root=Path(settings.MEDIA_ROOT), workers=2, extra_env={"ASR_PRELOAD": "1"})  # fmt: skip
+    stack = LiveStack(
+        database_url=database_url_for(settings.DATABASES["default"]),
+        media_root=Path(settings.MEDIA_ROOT),
+        workers=2,
+        extra_env={"ASR_PRELOAD": "1"},
+    )
     try:
         print(f"Starting daphne + qcluster (2 workers); logs in {run_dir}/", flush=True)
         stack.start()
@@ -284,8 +303,11 @@ def run_ours(source: Path, clip: Path, *, run_dir: Path, subtitles: Path) -> lis
         runs = []
         for name, label in RUNS:
             wait_until_idle()
-            runs.append(_measure(stack, client, source, name=name, label=label,
-                                 subtitles=subtitles if name == "subtitles" else None))  # fmt: skip
+            runs.append(
+                _measure(
+                    stack, client, source, name=name, label=label, subtitles=subtitles if name == "subtitles" else None
+                )
+            )
         return runs
     finally:
         stack.stop()
@@ -352,8 +374,9 @@ def run_baseline(source: Path, *, name: str, segments: list | None, limit: int |
     info = probe(source, limits=limits_from_settings(), ffprobe=settings.FFPROBE_BIN)
     keyframes = None
     if info.video_copyable:
-        keyframes = keyframes_near(source, boundary_targets(info.duration, INTERVAL), info=info,
-                                   ffprobe=settings.FFPROBE_BIN)  # fmt: skip
+        keyframes = keyframes_near(
+            source, boundary_targets(info.duration, INTERVAL), info=info, ffprobe=settings.FFPROBE_BIN
+        )
     plan = plan_intervals(info, interval=INTERVAL, keyframes=keyframes)
     prepare_s = time.perf_counter() - started
     todo = plan[:limit] if limit else plan
@@ -405,13 +428,23 @@ def run_baseline(source: Path, *, name: str, segments: list | None, limit: int |
     first_chunk_at = first_commentary_at = None
     for iv, speech in zip(todo, speeches, strict=True):
         if speech is not None:
-            mix = CommentaryMix(speech=speech.path, speech_duration=speech.duration, delay=options.delay,
-                                duck=options.duck)  # fmt: skip
+            mix = CommentaryMix(
+                speech=speech.path, speech_duration=speech.duration, delay=options.delay, duck=options.duck
+            )
         else:
             mix = CommentaryMix(speech=silence, speech_duration=0.1, delay=0.0, duck=1.0)
-        _, spent = timed(render_chunk, source, info, iv, out=workdir / f"{iv.index:05d}.ts",
-                         thumbnail=workdir / f"{iv.index:05d}.jpg", ffmpeg_bin=settings.FFMPEG_BIN,
-                         ffprobe=settings.FFPROBE_BIN, is_last=iv.index == len(plan) - 1, commentary=mix)  # fmt: skip
+        _, spent = timed(
+            render_chunk,
+            source,
+            info,
+            iv,
+            out=workdir / f"{iv.index:05d}.ts",
+            thumbnail=workdir / f"{iv.index:05d}.jpg",
+            ffmpeg_bin=settings.FFMPEG_BIN,
+            ffprobe=settings.FFPROBE_BIN,
+            is_last=iv.index == len(plan) - 1,
+            commentary=mix,
+        )
         render_s.append(spent)
         now = time.perf_counter() - started
         first_chunk_at = now if first_chunk_at is None else first_chunk_at
@@ -436,11 +469,23 @@ def run_baseline(source: Path, *, name: str, segments: list | None, limit: int |
         total = before_chunks + n * mean(render_s)
     else:
         total = elapsed
-    return BaselineRun(name=name, intervals_total=len(plan), intervals_done=len(todo), extrapolated=extrapolated,
-                       prepare_s=prepare_s, analysis_s=analysis_s, text_s=text_s, tts_s=tts_s, render_s=render_s,
-                       speech_s=speech_s, commentary_chunks=sum(s is not None for s in speeches),
-                       first_chunk_s=first_chunk_at or 0.0, first_commentary_s=first_commentary_at, total_s=total,
-                       machine_busy=busy)  # fmt: skip
+    return BaselineRun(
+        name=name,
+        intervals_total=len(plan),
+        intervals_done=len(todo),
+        extrapolated=extrapolated,
+        prepare_s=prepare_s,
+        analysis_s=analysis_s,
+        text_s=text_s,
+        tts_s=tts_s,
+        render_s=render_s,
+        speech_s=speech_s,
+        commentary_chunks=sum(s is not None for s in speeches),
+        first_chunk_s=first_chunk_at or 0.0,
+        first_commentary_s=first_commentary_at,
+        total_s=total,
+        machine_busy=busy,
+    )
 
 
 # --- Report ---------------------------------------------------------------------------------------------
@@ -459,24 +504,46 @@ def build_rows(ours: list[OursRun], bases: dict[str, BaselineRun]) -> list[Row]:
         no = "skipped"
         rows += [
             Row(f"{tag} upload of the file in parts", _s(run.upload_s), "— (none)"),
-            Row(f"{tag} first chunk_ready (ours: from submit returned; baseline: from start)", _s(run.first_chunk_s),
-                _s(base.first_chunk_s) + ex if base else no),
-            Row(f"{tag} first chunk_ready WITH commentary (same clocks)", _s(run.first_commentary_s),
-                _s(base.first_commentary_s) + ex if base else no, f"≤ {TARGET_FIRST_COMMENTARY_S:.0f} s",
-                _met(run.first_commentary_s, TARGET_FIRST_COMMENTARY_S)),
-            Row(f"{tag} total time ÷ video duration",
+            Row(
+                f"{tag} first chunk_ready (ours: from submit returned; baseline: from start)",
+                _s(run.first_chunk_s),
+                _s(base.first_chunk_s) + ex if base else no,
+            ),
+            Row(
+                f"{tag} first chunk_ready WITH commentary (same clocks)",
+                _s(run.first_commentary_s),
+                _s(base.first_commentary_s) + ex if base else no,
+                f"≤ {TARGET_FIRST_COMMENTARY_S:.0f} s",
+                _met(run.first_commentary_s, TARGET_FIRST_COMMENTARY_S),
+            ),
+            Row(
+                f"{tag} total time ÷ video duration",
                 "n/a" if run.ratio is None else f"{run.ratio:.3f}× ({run.complete_s:.1f} s)",
                 f"{base.ratio:.3f}× ({base.total_s:.0f} s){ex}" if base else no,
-                f"≤ {TARGET_TOTAL_RATIO}×", _met(run.ratio, TARGET_TOTAL_RATIO)),
-            Row(f"{tag} chunks with commentary / all chunks", f"{run.commentary_chunks} / {run.chunks}",
-                f"{base.commentary_chunks} / {base.intervals_done}" if base else no),
-            Row(f"{tag} TTS speech s per wall s (a) over the TTS span / baseline: TTS phase",
-                _rate(run.tts_per_span), _rate(base.tts_per_phase) if base else no),
-            Row(f"{tag} TTS speech s per wall s (b) over the whole job", _rate(run.tts_per_job),
-                _rate(base.tts_per_total) + ex if base else no),
-            Row(f"{tag} worker peak RSS: largest Python process / whole qcluster tree",
-                f"{run.worker_python_peak_mb:.0f} / {run.worker_tree_peak_mb:.0f} MB", "—"),
-        ]  # fmt: skip
+                f"≤ {TARGET_TOTAL_RATIO}×",
+                _met(run.ratio, TARGET_TOTAL_RATIO),
+            ),
+            Row(
+                f"{tag} chunks with commentary / all chunks",
+                f"{run.commentary_chunks} / {run.chunks}",
+                f"{base.commentary_chunks} / {base.intervals_done}" if base else no,
+            ),
+            Row(
+                f"{tag} TTS speech s per wall s (a) over the TTS span / baseline: TTS phase",
+                _rate(run.tts_per_span),
+                _rate(base.tts_per_phase) if base else no,
+            ),
+            Row(
+                f"{tag} TTS speech s per wall s (b) over the whole job",
+                _rate(run.tts_per_job),
+                _rate(base.tts_per_total) + ex if base else no,
+            ),
+            Row(
+                f"{tag} worker peak RSS: largest Python process / whole qcluster tree",
+                f"{run.worker_python_peak_mb:.0f} / {run.worker_tree_peak_mb:.0f} MB",
+                "—",
+            ),
+        ]
     return rows
 
 
@@ -486,30 +553,44 @@ def breakdown(ours: list[OursRun], bases: dict[str, BaselineRun]) -> str:
     lines = []
     for run in ours:
         lines.append(f"Ours [{run.name}] — {run.label}:")
-        lines.append(f"  transcript source: {run.transcript_source or 'none'}; analysis_ready events: "
-                     f"{run.analysis_events}; chunks video-copied: {run.copied_chunks}/{run.chunks}; first spoken "
-                     f"chunk: #{run.first_commentary_index}")  # fmt: skip
-        lines.append(f"  first chunk's path (from submit returned): probe event {_s(run.first_probe_s)}, first "
-                     f"analysis_ready {_s(run.first_analysis_s)}, first chunk_ready {_s(run.first_chunk_s)}")  # fmt: skip
-        lines.append(f"  TTS: {run.tts_calls} calls, {run.tts_speech_s:.1f} s of speech, calls' own time "
-                     f"{run.tts_busy_s:.1f} s, span {_s(run.tts_span_s)}, job {_s(run.complete_s)}")  # fmt: skip
+        lines.append(
+            f"  transcript source: {run.transcript_source or 'none'}; analysis_ready events: "
+            f"{run.analysis_events}; chunks video-copied: {run.copied_chunks}/{run.chunks}; first spoken "
+            f"chunk: #{run.first_commentary_index}"
+        )
+        lines.append(
+            f"  first chunk's path (from submit returned): probe event {_s(run.first_probe_s)}, first "
+            f"analysis_ready {_s(run.first_analysis_s)}, first chunk_ready {_s(run.first_chunk_s)}"
+        )
+        lines.append(
+            f"  TTS: {run.tts_calls} calls, {run.tts_speech_s:.1f} s of speech, calls' own time "
+            f"{run.tts_busy_s:.1f} s, span {_s(run.tts_span_s)}, job {_s(run.complete_s)}"
+        )
         for op, values in sorted(run.operations_ms.items()):
-            lines.append(f"  {op}: n={len(values)}, p50 {percentile(values, 50):.0f} ms, max {max(values):.0f} ms, "
-                         f"sum {sum(values) / 1000:.1f} s")  # fmt: skip
+            lines.append(
+                f"  {op}: n={len(values)}, p50 {percentile(values, 50):.0f} ms, max {max(values):.0f} ms, "
+                f"sum {sum(values) / 1000:.1f} s"
+            )
         for i, text in enumerate(run.samples):
             lines.append(f"  commentary #{i}: {text!r}")
         for note, n in sorted(run.notes.items(), key=lambda kv: -kv[1]):
             lines.append(f"  chunk without commentary ×{n}: {note}")
-        lines.append(f"  machine: {run.machine_busy:.0%} of all cores busy during the run (anyone's work); load "
-                     f"before {run.load_before[0]:.2f}")  # fmt: skip
+        lines.append(
+            f"  machine: {run.machine_busy:.0%} of all cores busy during the run (anyone's work); load "
+            f"before {run.load_before[0]:.2f}"
+        )
     for name, base in bases.items():
-        lines.append(f"Baseline [{name}]: probe+plan {base.prepare_s:.2f} s; per interval (mean): analysis "
-                     f"{_mean(base.analysis_s):.2f} s, text {_mean(base.text_s) * 1000:.1f} ms, TTS "
-                     f"{_mean(base.tts_s):.2f} s, render {_mean(base.render_s):.2f} s; machine "
-                     f"{base.machine_busy:.0%} busy")  # fmt: skip
+        lines.append(
+            f"Baseline [{name}]: probe+plan {base.prepare_s:.2f} s; per interval (mean): analysis "
+            f"{_mean(base.analysis_s):.2f} s, text {_mean(base.text_s) * 1000:.1f} ms, TTS "
+            f"{_mean(base.tts_s):.2f} s, render {_mean(base.render_s):.2f} s; machine "
+            f"{base.machine_busy:.0%} busy"
+        )
         if base.extrapolated:
-            lines.append(f"  extrapolated from {base.intervals_done} of {base.intervals_total} intervals (--quick); "
-                         "run without --quick to measure all of them")  # fmt: skip
+            lines.append(
+                f"  extrapolated from {base.intervals_done} of {base.intervals_total} intervals (--quick); "
+                "run without --quick to measure all of them"
+            )
     return "\n".join(lines)
 
 
@@ -539,13 +620,19 @@ def main(argv: list[str] | None = None) -> int:
     subtitles, cue_count = bench_subtitles(CACHE, source)
     providers = f"LLM_PROVIDER={settings.LLM_PROVIDER}, TTS_PROVIDER={settings.TTS_PROVIDER}"
     video = f"{VIDEO_SECONDS} s 1280×720 30 fps H.264/AAC ({source.stat().st_size / MB:.0f} MB), {INTERVAL} s intervals"
-    print(f"Mode: {mode}\nVideo: {video}\nProviders: {providers}\nSubtitles: {subtitles.name}, {cue_count} cues\n"
-          f"Machine: {os.cpu_count()} cores, {platform.platform()}", flush=True)  # fmt: skip
+    print(
+        f"Mode: {mode}\nVideo: {video}\nProviders: {providers}\nSubtitles: {subtitles.name}, {cue_count} cues\n"
+        f"Machine: {os.cpu_count()} cores, {platform.platform()}",
+        flush=True,
+    )
     others = busy_processes()
     load = os.getloadavg()
     if others:
-        print(f"WARNING: other processes are using the CPU (load {load[0]:.1f}); every figure will be slower:\n  "
-              + "\n  ".join(others), flush=True)  # fmt: skip
+        print(
+            f"WARNING: other processes are using the CPU (load {load[0]:.1f}); every figure will be slower:\n  "
+            + "\n  ".join(others),
+            flush=True,
+        )
     print(flush=True)
 
     try:
@@ -559,9 +646,13 @@ def main(argv: list[str] | None = None) -> int:
 
         segments = parse_subtitle_file(subtitles.read_bytes(), source="subtitles:sidecar").segments
         for name, _ in RUNS:
-            bases[name] = run_baseline(source, name=name, segments=segments if name == "subtitles" else None,
-                                       limit=QUICK_BASELINE_INTERVALS if args.quick else None,
-                                       workdir=run_dir / "baseline")  # fmt: skip
+            bases[name] = run_baseline(
+                source,
+                name=name,
+                segments=segments if name == "subtitles" else None,
+                limit=QUICK_BASELINE_INTERVALS if args.quick else None,
+                workdir=run_dir / "baseline",
+            )
     load_after = os.getloadavg()
 
     rows = build_rows(ours, bases)
@@ -582,15 +673,23 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join([Path(sys.executable).name, "-m", "bench.commentary", *(argv or sys.argv[1:])]),
         "mode": mode,
         "providers": providers,
-        "machine": {"cores": os.cpu_count(), "platform": platform.platform(), "load_at_start": load,
-                    "load_at_end": load_after, "busy_at_start": others},
+        "machine": {
+            "cores": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_at_start": load,
+            "load_at_end": load_after,
+            "busy_at_start": others,
+        },
         "video": {"description": video, "path": str(source), "subtitles": str(subtitles), "cues": cue_count},
         "rows": [asdict(r) for r in rows],
-        "ours": [asdict(r) | {"ratio": r.ratio, "tts_per_span": r.tts_per_span, "tts_per_job": r.tts_per_job}
-                 for r in ours],
-        "baseline": {k: asdict(b) | {"ratio": b.ratio, "tts_per_phase": b.tts_per_phase,
-                                     "tts_per_total": b.tts_per_total} for k, b in bases.items()},
-    }  # fmt: skip
+        "ours": [
+            asdict(r) | {"ratio": r.ratio, "tts_per_span": r.tts_per_span, "tts_per_job": r.tts_per_job} for r in ours
+        ],
+        "baseline": {
+            k: asdict(b) | {"ratio": b.ratio, "tts_per_phase": b.tts_per_phase, "tts_per_total": b.tts_per_total}
+            for k, b in bases.items()
+        },
+    }
     text = json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n"
     out = RESULTS / "commentary.json"
     out.write_text(text)

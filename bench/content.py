@@ -65,16 +65,29 @@ def run_once(fake, *, concurrency: int, count: int, segments: list, duration: fl
     conf = fake.settings(LLM_MODEL="fake-model", PROVIDER_TIMEOUT=30)
     model = chat_provider("openai").build(conf, Calls(retry=RetryPolicy(max_retries=0)))
     started = time.perf_counter()
-    result = generate_ideas_and_pieces(segments=segments, style=PRESETS[STYLE], count=count, duration=duration,
-                                       model=model, concurrency=concurrency, cache=None)  # fmt: skip
+    result = generate_ideas_and_pieces(
+        segments=segments,
+        style=PRESETS[STYLE],
+        count=count,
+        duration=duration,
+        model=model,
+        concurrency=concurrency,
+        cache=None,
+    )
     seconds = time.perf_counter() - started
     calls = fake.requests_to("chat")
     if fake.errors:
         raise RuntimeError("the fake model's hook failed:\n" + "\n".join(fake.errors))
-    return Measured(concurrency=concurrency, seconds=seconds, calls=len(calls),
-                    max_in_flight=fake.max_in_flight_by_route["chat"],
-                    pieces_ok=sum(p.ok and p.provider == "openai" for p in result.pieces), pieces=len(result.pieces),
-                    provider=result.provider, call_seconds=[round(r.end - r.start, 4) for r in calls])  # fmt: skip
+    return Measured(
+        concurrency=concurrency,
+        seconds=seconds,
+        calls=len(calls),
+        max_in_flight=fake.max_in_flight_by_route["chat"],
+        pieces_ok=sum(p.ok and p.provider == "openai" for p in result.pieces),
+        pieces=len(result.pieces),
+        provider=result.provider,
+        call_seconds=[round(r.end - r.start, 4) for r in calls],
+    )
 
 
 def run_offline(*, count: int, segments: list, duration: float) -> list[float]:
@@ -83,8 +96,9 @@ def run_offline(*, count: int, segments: list, duration: float) -> list[float]:
     times = []
     for i in range(OFFLINE_RUNS + 1):
         started = time.perf_counter()
-        result = generate_ideas_and_pieces(segments=segments, style=PRESETS[STYLE], count=count, duration=duration,
-                                           model=None, cache=None)  # fmt: skip
+        result = generate_ideas_and_pieces(
+            segments=segments, style=PRESETS[STYLE], count=count, duration=duration, model=None, cache=None
+        )
         elapsed = time.perf_counter() - started
         if not all(p.ok for p in result.pieces) or len(result.pieces) != count:
             raise RuntimeError(f"the offline provider made {len(result.pieces)} pieces, not {count} valid ones")
@@ -115,11 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     words = sum(len(s.text.split()) for s in segments)
     others = busy_processes()
     load = os.getloadavg()
-    print(f"Transcript: {TEN_MINUTES / 60:.0f} minutes, {len(segments)} segments, {words} words; style {STYLE}; "
-          f"{args.count} ideas; fake model latency {args.latency} s per call", flush=True)  # fmt: skip
+    print(
+        f"Transcript: {TEN_MINUTES / 60:.0f} minutes, {len(segments)} segments, {words} words; style {STYLE}; "
+        f"{args.count} ideas; fake model latency {args.latency} s per call",
+        flush=True,
+    )
     if others:
-        print(f"WARNING: other processes are using the CPU (load {load[0]:.1f}):\n  " + "\n  ".join(others),
-              flush=True)  # fmt: skip
+        print(f"WARNING: other processes are using the CPU (load {load[0]:.1f}):\n  " + "\n  ".join(others), flush=True)
 
     runs: dict[int, list[Measured]] = {1: [], 5: []}
     with FakeProviders() as fake:
@@ -131,12 +147,16 @@ def main(argv: list[str] | None = None) -> int:
             for concurrency in (1, 5):
                 m = run_once(fake, concurrency=concurrency, count=args.count, segments=segments, duration=TEN_MINUTES)
                 if m.pieces_ok != args.count:
-                    print(f"The model run made {m.pieces_ok} of {args.count} pieces with the model: {m}",
-                          file=sys.stderr)  # fmt: skip
+                    print(
+                        f"The model run made {m.pieces_ok} of {args.count} pieces with the model: {m}", file=sys.stderr
+                    )
                     return 1
                 runs[concurrency].append(m)
-                print(f"  run {i + 1}: concurrency {concurrency}: {m.seconds:.3f} s, {m.calls} calls, "
-                      f"max {m.max_in_flight} in flight", flush=True)  # fmt: skip
+                print(
+                    f"  run {i + 1}: concurrency {concurrency}: {m.seconds:.3f} s, {m.calls} calls, "
+                    f"max {m.max_in_flight} in flight",
+                    flush=True,
+                )
     offline = run_offline(count=args.count, segments=segments, duration=TEN_MINUTES)
     load_after = os.getloadavg()
 
@@ -150,26 +170,43 @@ def main(argv: list[str] | None = None) -> int:
     calls = lambda c: "/".join(sorted({str(m.calls) for m in runs[c]}))  # noqa: E731
     inflight = lambda c: "/".join(sorted({str(m.max_in_flight) for m in runs[c]}))  # noqa: E731
     rows = [
-        Row(f"ideas + {args.count} pieces, wall time (median of {n}; ours: concurrency 5, baseline: 1)",
-            f"{par:.3f} s", f"{seq:.3f} s"),
+        Row(
+            f"ideas + {args.count} pieces, wall time (median of {n}; ours: concurrency 5, baseline: 1)",
+            f"{par:.3f} s",
+            f"{seq:.3f} s",
+        ),
         Row(f"  same, ideal at {args.latency} s per call", f"{ideal_par:.2f} s", f"{ideal_seq:.2f} s"),
-        Row("parallel ÷ sequential (ratio of the medians)", f"{ratio:.3f}", "1", f"< {TARGET_REQUIRED} (seed test)",
-            _met(ratio, TARGET_REQUIRED)),
-        Row(f"parallel ÷ sequential, aim with {args.count} ideas (worst pair of {n})", f"{max(ratios):.3f}", "1",
-            f"< {TARGET_AIM}", _met(max(ratios), TARGET_AIM)),
+        Row(
+            "parallel ÷ sequential (ratio of the medians)",
+            f"{ratio:.3f}",
+            "1",
+            f"< {TARGET_REQUIRED} (seed test)",
+            _met(ratio, TARGET_REQUIRED),
+        ),
+        Row(
+            f"parallel ÷ sequential, aim with {args.count} ideas (worst pair of {n})",
+            f"{max(ratios):.3f}",
+            "1",
+            f"< {TARGET_AIM}",
+            _met(max(ratios), TARGET_AIM),
+        ),
         Row("model calls per run (at the server)", calls(5), calls(1)),
         Row("most calls in flight at once (at the server)", inflight(5), inflight(1)),
-        Row(f"offline provider, same transcript, {args.count} ideas + pieces (median of {OFFLINE_RUNS})",
-            f"{statistics.median(offline) * 1000:.1f} ms"),
-    ]  # fmt: skip
+        Row(
+            f"offline provider, same transcript, {args.count} ideas + pieces (median of {OFFLINE_RUNS})",
+            f"{statistics.median(offline) * 1000:.1f} ms",
+        ),
+    ]
     print()
     print(f"Content benchmark — fake OpenAI-compatible model at {args.latency} s per call, style {STYLE}")
     print(table(rows))
     print()
     per_call = [s for m in runs[5] + runs[1] for s in m.call_seconds]
-    print(f"Server-side call time: min {min(per_call):.3f} s, max {max(per_call):.3f} s (latency {args.latency} s + "
-          "answering); pairs (seq, par): " + ", ".join(f"({s.seconds:.2f}, {p.seconds:.2f})"
-                                                      for s, p in zip(runs[1], runs[5], strict=True)))  # fmt: skip
+    print(
+        f"Server-side call time: min {min(per_call):.3f} s, max {max(per_call):.3f} s (latency {args.latency} s + "
+        "answering); pairs (seq, par): "
+        + ", ".join(f"({s.seconds:.2f}, {p.seconds:.2f})" for s, p in zip(runs[1], runs[5], strict=True))
+    )
     print(f"Offline runs (ms): {', '.join(f'{t * 1000:.1f}' for t in offline)}")
     print(f"Load average: {load[0]:.2f} at the start, {load_after[0]:.2f} at the end ({os.cpu_count()} cores)")
     missed = [r.metric.strip() for r in rows if r.met.startswith("NO")]
@@ -178,8 +215,13 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "when": datetime.now().isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, "-m", "bench.content", *(argv or sys.argv[1:])]),
-        "machine": {"cores": os.cpu_count(), "platform": platform.platform(), "load_at_start": load,
-                    "load_at_end": load_after, "busy_at_start": others},
+        "machine": {
+            "cores": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_at_start": load,
+            "load_at_end": load_after,
+            "busy_at_start": others,
+        },
         "transcript": {"seconds": TEN_MINUTES, "segments": len(segments), "words": words},
         "settings": {"latency_s": args.latency, "count": args.count, "style": STYLE, "repeats": n},
         "rows": [asdict(r) for r in rows],
@@ -188,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_of_medians": ratio,
         "ratios": ratios,
         "offline_seconds": offline,
-    }  # fmt: skip
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "content.json"
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

@@ -47,10 +47,25 @@ def source(minutes: float) -> Path:
         keys.append(round(t, 3))
     tmp = path.with_suffix(".tmp.mp4")
     print(f"Generating a {minutes:g}-minute marked source (cached in {CACHE})…", flush=True)
-    media.marked(tmp, seconds=seconds, rate="30000/1001", size="192x108", audio_rate=44100,
-                 codec=["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-                        "-x264-params", "bframes=3:b-pyramid=normal:scenecut=0:keyint=300",
-                        "-force_key_frames", ",".join(f"{k:g}" for k in keys if k < seconds)])  # fmt: skip
+    media.marked(
+        tmp,
+        seconds=seconds,
+        rate="30000/1001",
+        size="192x108",
+        audio_rate=44100,
+        codec=[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-x264-params",
+            "bframes=3:b-pyramid=normal:scenecut=0:keyint=300",
+            "-force_key_frames",
+            ",".join(f"{k:g}" for k in keys if k < seconds),
+        ],
+    )
     tmp.rename(path)
     return path
 
@@ -59,15 +74,59 @@ def old_chunk_argv(src: Path, start: float, duration: float, out: Path) -> list[
     """The copy-path command of media_pipeline/render/chunk.py before this change (one run per chunk)."""
     nudge = 0.001
     seek = start + nudge
-    return ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", "-ss", f"{seek:.3f}", "-i", f"file:{src}",
-            "-map", "0:v:0", "-map", "0:a:0", "-t", f"{duration - 2 * nudge:.3f}", "-f", "mpegts",
-            "-output_ts_offset", f"{seek:.3f}", "-vcodec", "copy", "-acodec", "copy", str(out)]  # fmt: skip
+    return [
+        "ffmpeg",
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-y",
+        "-ss",
+        f"{seek:.3f}",
+        "-i",
+        f"file:{src}",
+        "-map",
+        "0:v:0",
+        "-map",
+        "0:a:0",
+        "-t",
+        f"{duration - 2 * nudge:.3f}",
+        "-f",
+        "mpegts",
+        "-output_ts_offset",
+        f"{seek:.3f}",
+        "-vcodec",
+        "copy",
+        "-acodec",
+        "copy",
+        str(out),
+    ]
 
 
 def old_concat_argv(listing: Path, out: Path) -> list[str]:
-    return ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", "-f", "concat", "-safe", "1",
-            "-protocol_whitelist", "file,pipe", "-i", str(listing), "-c", "copy", "-movflags", "+faststart",
-            "-f", "mp4", str(out)]  # fmt: skip
+    return [
+        "ffmpeg",
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "concat",
+        "-safe",
+        "1",
+        "-protocol_whitelist",
+        "file,pipe",
+        "-i",
+        str(listing),
+        "-c",
+        "copy",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        str(out),
+    ]
 
 
 def run_baseline(src: Path, plan: list[dict], folder: Path) -> tuple[Path, float]:
@@ -92,8 +151,9 @@ def run_ours(src: Path, *, interval: int) -> tuple[Path, list[dict], float]:
     from jobs.models import ProcessingTask
     from tests.live import Client, LiveStack, database_url_for
 
-    stack = LiveStack(database_url=database_url_for(settings.DATABASES["default"]),
-                      media_root=Path(settings.MEDIA_ROOT), workers=2)  # fmt: skip
+    stack = LiveStack(
+        database_url=database_url_for(settings.DATABASES["default"]), media_root=Path(settings.MEDIA_ROOT), workers=2
+    )
     try:
         stack.start()
         client = Client(stack.base_url).login(*bench_user())
@@ -139,17 +199,41 @@ def main(argv: list[str] | None = None) -> int:
         f"Frame-exact benchmark — {args.minutes:g} min source, {args.interval} s intervals, {len(plan)} chunks; {mode}"
     )
     print(row("metric", "ours", "today's approach", "target"))
-    print(row("frames (source " + str(ours.source_frames) + ")", str(ours.final_frames), str(base.final_frames),
-              "= source"))  # fmt: skip
+    print(
+        row(
+            "frames (source " + str(ours.source_frames) + ")",
+            str(ours.final_frames),
+            str(base.final_frames),
+            "= source",
+        )
+    )
     print(row("repeated frames", str(ours.repeated), str(base.repeated), "0"))
     print(row("missing frames", str(ours.missing), str(base.missing), "0"))
     print(row("decoded video identical", str(ours.identical), str(base.identical), "True"))
-    print(row("duration error", f"{ours.duration_error * 1000:+.1f} ms", f"{base.duration_error * 1000:+.1f} ms",
-              f"|x| ≤ {frame_ms:.1f} ms"))  # fmt: skip
-    print(row("largest A/V offset change", f"{ours.max_offset_shift * 1000:.1f} ms",
-              f"{base.max_offset_shift * 1000:.1f} ms", f"≤ {min(frame_ms, 23.2):.1f} ms"))  # fmt: skip
-    print(row("largest A/V offset at a join", f"{worst_join(ours) * 1000:.1f} ms", f"{worst_join(base) * 1000:.1f} ms",
-              f"≤ {min(frame_ms, 23.2):.1f} ms"))  # fmt: skip
+    print(
+        row(
+            "duration error",
+            f"{ours.duration_error * 1000:+.1f} ms",
+            f"{base.duration_error * 1000:+.1f} ms",
+            f"|x| ≤ {frame_ms:.1f} ms",
+        )
+    )
+    print(
+        row(
+            "largest A/V offset change",
+            f"{ours.max_offset_shift * 1000:.1f} ms",
+            f"{base.max_offset_shift * 1000:.1f} ms",
+            f"≤ {min(frame_ms, 23.2):.1f} ms",
+        )
+    )
+    print(
+        row(
+            "largest A/V offset at a join",
+            f"{worst_join(ours) * 1000:.1f} ms",
+            f"{worst_join(base) * 1000:.1f} ms",
+            f"≤ {min(frame_ms, 23.2):.1f} ms",
+        )
+    )
     print(row("audio gaps/overlaps", str(ours.audio_gaps), str(base.audio_gaps), "0"))
     print(row("markers measured", str(ours.markers), str(base.markers), ""))
     shutil.rmtree(run_dir / "media", ignore_errors=True)

@@ -52,28 +52,77 @@ class IdeaAdmin(admin.ModelAdmin):
     list_display = ("task", "index", "kind", "title", "status", "provider", "version", "updated_at")
     list_filter = ("kind", "status", "provider")
     search_fields = ("title", "task__id")
-    readonly_fields = ("task", "index", "kind", "title", "snippet", "start", "end", "reason", "status", "piece",
-                       "errors", "files", "provider", "model", "version", "updated_at")  # fmt: skip
+    readonly_fields = (
+        "task",
+        "index",
+        "kind",
+        "title",
+        "snippet",
+        "start",
+        "end",
+        "reason",
+        "status",
+        "piece",
+        "errors",
+        "files",
+        "provider",
+        "model",
+        "version",
+        "updated_at",
+    )
     actions = ["regenerate"]
 
     @admin.action(description="Regenerate the selected pieces")
     def regenerate(self, request: HttpRequest, queryset: QuerySet[Idea]) -> None:
         started = sum(services.request_regenerate(idea=idea) for idea in queryset)
-        self.message_user(request, f"{started} of {queryset.count()} pieces are being written again "
-                                   "(pieces of running tasks, or already being written, were left alone).")  # fmt: skip
+        self.message_user(
+            request,
+            f"{started} of {queryset.count()} pieces are being written again "
+            "(pieces of running tasks, or already being written, were left alone).",
+        )
 
 
 @admin.register(ProcessingTask)
 class ProcessingTaskAdmin(admin.ModelAdmin):
-    list_display = ("title", "status", "kind", "owner", "stage", "progress_pct", "duration_display", "attempts",
-                    "created_at")  # fmt: skip
+    list_display = (
+        "title",
+        "status",
+        "kind",
+        "owner",
+        "stage",
+        "progress_pct",
+        "duration_display",
+        "attempts",
+        "created_at",
+    )
     list_filter = ("status", "kind", "source", ("owner", admin.RelatedOnlyFieldListFilter), "created_at")
     search_fields = ("id", "title", "owner__username", "owner__email", "error")
     date_hierarchy = "created_at"
-    readonly_fields = ("id", "owner", "kind", "source", "source_path", "source_size", "parent", "status", "stage",
-                       "progress", "eta_seconds", "attempts", "worker", "heartbeat_at", "cancel_requested",
-                       "last_seq", "error", "error_detail_pre", "result", "created_at", "started_at", "finished_at",
-                       "watch_link")  # fmt: skip
+    readonly_fields = (
+        "id",
+        "owner",
+        "kind",
+        "source",
+        "source_path",
+        "source_size",
+        "parent",
+        "status",
+        "stage",
+        "progress",
+        "eta_seconds",
+        "attempts",
+        "worker",
+        "heartbeat_at",
+        "cancel_requested",
+        "last_seq",
+        "error",
+        "error_detail_pre",
+        "result",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "watch_link",
+    )
     exclude = ("error_detail",)
     inlines = [IdeaInline, ProgressUpdateInline, PerformanceMetricsInline]
     actions = ["cancel_tasks", "reprocess_tasks"]

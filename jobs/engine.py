@@ -89,8 +89,16 @@ class Heartbeat(threading.Thread):
         self.join(timeout=10)
 
 
-def _finish(task: ProcessingTask, *, worker: str, status: str, event: str, message: str = "",
-            data: dict | None = None, **fields: Any) -> bool:  # fmt: skip
+def _finish(
+    task: ProcessingTask,
+    *,
+    worker: str,
+    status: str,
+    event: str,
+    message: str = "",
+    data: dict | None = None,
+    **fields: Any,
+) -> bool:
     """Record the end and its event together, but only if this worker still owns the task (a takeover
     must not be overwritten). One transaction: a page never sees a finished task without its last event."""
     with transaction.atomic():
@@ -132,16 +140,35 @@ def run_task(task_id: str) -> str:
                 f"Processing took longer than the limit of {settings.JOB_TIMEOUT // 60} minutes and was stopped. "
                 "Try a shorter video or a longer chunk length."
             )
-            _finish(task, worker=worker, status=ProcessingTask.Status.FAILED, event="error", message=message,
-                    error=message, error_detail=f"JOB_TIMEOUT={settings.JOB_TIMEOUT}s reached")  # fmt: skip
+            _finish(
+                task,
+                worker=worker,
+                status=ProcessingTask.Status.FAILED,
+                event="error",
+                message=message,
+                error=message,
+                error_detail=f"JOB_TIMEOUT={settings.JOB_TIMEOUT}s reached",
+            )
             return "timed out"
-        _finish(task, worker=worker, status=ProcessingTask.Status.CANCELLED, event="cancelled",
-                message="Cancelled. The chunks made so far can still be watched.")  # fmt: skip
+        _finish(
+            task,
+            worker=worker,
+            status=ProcessingTask.Status.CANCELLED,
+            event="cancelled",
+            message="Cancelled. The chunks made so far can still be watched.",
+        )
         return "cancelled"
     except MediaError as exc:
         log.info("task %s failed: %s (%s)", task.pk, exc.message, exc.detail)
-        _finish(task, worker=worker, status=ProcessingTask.Status.FAILED, event="error", message=exc.message,
-                error=exc.message, error_detail=exc.detail or exc.message)  # fmt: skip
+        _finish(
+            task,
+            worker=worker,
+            status=ProcessingTask.Status.FAILED,
+            event="error",
+            message=exc.message,
+            error=exc.message,
+            error_detail=exc.detail or exc.message,
+        )
         return "failed"
     except Exception as exc:
         log.exception("task %s crashed", task.pk)
@@ -153,12 +180,27 @@ def run_task(task_id: str) -> str:
         if is_disk_full(exc):  # a write of our own (not ffmpeg's) found the disk full
             message = DiskFull.MESSAGE
         detail = f"{exc!r}\n\n{traceback.format_exc()}"
-        _finish(task, worker=worker, status=ProcessingTask.Status.FAILED, event="error", message=message,
-                error=message, error_detail=detail)  # fmt: skip
+        _finish(
+            task,
+            worker=worker,
+            status=ProcessingTask.Status.FAILED,
+            event="error",
+            message=message,
+            error=message,
+            error_detail=detail,
+        )
         return "crashed"
     finally:
         heartbeat.stop()
-    if _finish(task, worker=worker, status=ProcessingTask.Status.SUCCEEDED, event="complete",
-               message=outcome.message, data=outcome.data, result=outcome.result, progress=100):  # fmt: skip
+    if _finish(
+        task,
+        worker=worker,
+        status=ProcessingTask.Status.SUCCEEDED,
+        event="complete",
+        message=outcome.message,
+        data=outcome.data,
+        result=outcome.result,
+        progress=100,
+    ):
         return "succeeded"
     return "taken over"

@@ -24,13 +24,19 @@ def export_data(task: ProcessingTask) -> dict:
     ideas = list(Idea.objects.filter(task=task).order_by("index"))
     return {
         "version": EXPORT_VERSION,
-        "task": {"id": str(task.pk), "title": task.title, "status": task.status, "source": task.source,
-                 "created_at": task.created_at.isoformat(), "params": task.params},
+        "task": {
+            "id": str(task.pk),
+            "title": task.title,
+            "status": task.status,
+            "source": task.source,
+            "created_at": task.created_at.isoformat(),
+            "params": task.params,
+        },
         "intervals": task.analyses(),
         "commentary": task.commentary(),
         "ideas": [idea.as_dict() for idea in ideas],
         "partial": any(i.status in (Idea.Status.DROPPED, Idea.Status.FAILED) for i in ideas),
-    }  # fmt: skip
+    }
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")

@@ -71,17 +71,26 @@ def render_piece(
         start, end = float(piece.get("start", idea.start)), float(piece.get("end", idea.end))
         name = TaskFiles.reel_name(idea.index, idea.version)
         reel = render_reel(
-            video.src, video.info, start=start, end=end, out=files.path(name),
+            video.src,
+            video.info,
+            start=start,
+            end=end,
+            out=files.path(name),
             captions=captions_from_segments(segments, start=start, end=end),
-            mode=task.options.reel_framing, fonts=default_fonts(), ffmpeg_bin=settings.FFMPEG_BIN,
-            ffprobe=settings.FFPROBE_BIN, cancel=cancel,
-        )  # fmt: skip
+            mode=task.options.reel_framing,
+            fonts=default_fonts(),
+            ffmpeg_bin=settings.FFMPEG_BIN,
+            ffprobe=settings.FFPROBE_BIN,
+            cancel=cancel,
+        )
         return {"video": name, "duration": round(reel.duration, 3)}
     if idea.kind == Idea.Kind.CAROUSEL:
         from media_pipeline.render.carousel import Slide, render_carousel
 
-        slides = [Slide(int(s.get("slide_number", i + 1)), str(s.get("heading", "")), str(s.get("text", "")))
-                  for i, s in enumerate(piece.get("slides", []))]  # fmt: skip
+        slides = [
+            Slide(int(s.get("slide_number", i + 1)), str(s.get("heading", "")), str(s.get("text", "")))
+            for i, s in enumerate(piece.get("slides", []))
+        ]
         out_dir = files.path(TaskFiles.carousel_dir(idea.index, idea.version))
         carousel = render_carousel(
             slides, title=str(piece.get("title", idea.title)), out_dir=out_dir, fonts=default_fonts()
@@ -96,9 +105,13 @@ class IdeasWorker(Worker):
     label = "ideas"
 
     def __init__(
-        self, job: JobRun, *, segments: Callable[[], list[Segment]], duration: float,
+        self,
+        job: JobRun,
+        *,
+        segments: Callable[[], list[Segment]],
+        duration: float,
         analyses: Callable[[], list[dict]],
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__(job)
         self.task, self.get_segments, self.duration, self.get_analyses = job.task, segments, duration, analyses
         self.video, self.providers, self.cancel = job.video, job.providers, job.token
@@ -125,8 +138,12 @@ class IdeasWorker(Worker):
         for row in Idea.objects.filter(task=self.task, status=Idea.Status.PENDING):
             row.status, row.errors = Idea.Status.DROPPED, [reason]
             row.save(update_fields=["status", "errors", "updated_at"])
-            emit(self.task.pk, "piece_ready", message=f"Piece {row.index + 1} was not made: {reason}",
-                 data=_piece_event_data(self.task, row))  # fmt: skip
+            emit(
+                self.task.pk,
+                "piece_ready",
+                message=f"Piece {row.index + 1} was not made: {reason}",
+                data=_piece_event_data(self.task, row),
+            )
 
     def _run(self) -> None:
         from media_pipeline.ideas.generate import generate_ideas_and_pieces
@@ -147,15 +164,29 @@ class IdeasWorker(Worker):
 
         def on_idea(idea: IdeaSpec) -> None:
             row, _ = Idea.objects.update_or_create(
-                task=self.task, index=idea.index,
-                defaults={"kind": idea.kind, "title": idea.title[:200], "snippet": idea.snippet, "start": idea.start,
-                          "end": idea.end, "reason": getattr(idea, "reason", ""), "status": Idea.Status.PENDING,
-                          "piece": {}, "errors": [], "files": {}},
-            )  # fmt: skip
+                task=self.task,
+                index=idea.index,
+                defaults={
+                    "kind": idea.kind,
+                    "title": idea.title[:200],
+                    "snippet": idea.snippet,
+                    "start": idea.start,
+                    "end": idea.end,
+                    "reason": getattr(idea, "reason", ""),
+                    "status": Idea.Status.PENDING,
+                    "piece": {},
+                    "errors": [],
+                    "files": {},
+                },
+            )
             with lock:
                 rows[idea.index] = row
-            emit(self.task.pk, "idea_ready", message=f"Idea {idea.index + 1}: {row.get_kind_display()} — {row.title}",
-                 data=row.as_dict())  # fmt: skip
+            emit(
+                self.task.pk,
+                "idea_ready",
+                message=f"Idea {idea.index + 1}: {row.get_kind_display()} — {row.title}",
+                data=row.as_dict(),
+            )
 
         def render(row: Idea) -> None:
             try:
@@ -200,11 +231,20 @@ class IdeasWorker(Worker):
         try:
             with measured(self.task.pk, "ideas", provider=model.provider if model else "offline") as extra:
                 result = generate_ideas_and_pieces(
-                    segments=segments, style=style, count=int(options.idea_count), duration=self.duration,
-                    analyses=self.get_analyses() or None, model=model, concurrency=settings.LLM_CONCURRENCY,
-                    cache=result_cache(), cache_prefix=str(self.task.content_key or ""),
-                    force=options.force, on_idea=on_idea, on_piece=on_piece, cancel=self.cancel,
-                )  # fmt: skip
+                    segments=segments,
+                    style=style,
+                    count=int(options.idea_count),
+                    duration=self.duration,
+                    analyses=self.get_analyses() or None,
+                    model=model,
+                    concurrency=settings.LLM_CONCURRENCY,
+                    cache=result_cache(),
+                    cache_prefix=str(self.task.content_key or ""),
+                    force=options.force,
+                    on_idea=on_idea,
+                    on_piece=on_piece,
+                    cancel=self.cancel,
+                )
                 extra.update(ideas=len(result.ideas), ok=sum(p.ok for p in result.pieces))
         finally:
             renders.shutdown(wait=True)
@@ -215,8 +255,12 @@ class IdeasWorker(Worker):
         counts = {s: 0 for s in Idea.Status.values}
         for status in Idea.objects.filter(task=self.task).values_list("status", flat=True):
             counts[status] += 1
-        self.summary = {"ideas": len(result.ideas), **counts, "partial": bool(result.partial),
-                        "provider": model.provider if model else "offline"}  # fmt: skip
+        self.summary = {
+            "ideas": len(result.ideas),
+            **counts,
+            "partial": bool(result.partial),
+            "provider": model.provider if model else "offline",
+        }
 
 
 def regenerate(idea_id: int) -> str:
@@ -232,28 +276,50 @@ def regenerate(idea_id: int) -> str:
     providers = Providers(task.pk)
     never = threading.Event()
     try:
-        spec = IdeaSpec(kind=row.kind, title=row.title, snippet=row.snippet, start=row.start, end=row.end,
-                        reason=row.reason, index=row.index)  # fmt: skip
+        spec = IdeaSpec(
+            kind=row.kind,
+            title=row.title,
+            snippet=row.snippet,
+            start=row.start,
+            end=row.end,
+            reason=row.reason,
+            index=row.index,
+        )
         with measured(task.pk, "ideas.regenerate", index=row.index):
             result = regenerate_piece(
-                idea=spec, segments=segments, style=style_for(task.options), duration=duration,
-                model=providers.chat, cache=result_cache(), force=True, cancel=never, idea_index=row.index,
+                idea=spec,
+                segments=segments,
+                style=style_for(task.options),
+                duration=duration,
+                model=providers.chat,
+                cache=result_cache(),
+                force=True,
+                cancel=never,
+                idea_index=row.index,
                 cache_prefix=str(task.content_key or ""),
-            )  # fmt: skip
+            )
         row.provider, row.model = result.provider or "offline", result.model or ""
         if not result.ok:
             row.status, row.errors = Idea.Status.DROPPED, list(result.errors)
             row.save(update_fields=["status", "errors", "provider", "model", "updated_at"])
-            emit(task.pk, "piece_ready", message=f"Piece {row.index + 1} dropped again: {'; '.join(result.errors)[:300]}",
-                 data=_piece_event_data(task, row))  # fmt: skip
+            emit(
+                task.pk,
+                "piece_ready",
+                message=f"Piece {row.index + 1} dropped again: {'; '.join(result.errors)[:300]}",
+                data=_piece_event_data(task, row),
+            )
             return "dropped"
         # A piece with files stays pending until they exist, so a second Regenerate is refused meanwhile.
         rendering = row.kind != Idea.Kind.TWEET
         row.piece, row.errors, row.files = result.piece, [], {}
         row.status = Idea.Status.PENDING if rendering else Idea.Status.READY
         row.save(update_fields=["piece", "status", "errors", "files", "provider", "model", "updated_at"])
-        emit(task.pk, "piece_ready", message=f"Piece {row.index + 1} rewritten: {row.title}",
-             data=_piece_event_data(task, row))  # fmt: skip
+        emit(
+            task.pk,
+            "piece_ready",
+            message=f"Piece {row.index + 1} rewritten: {row.title}",
+            data=_piece_event_data(task, row),
+        )
         if not rendering:
             return "ready"
         video = VideoSource()
@@ -282,6 +348,10 @@ def regenerate(idea_id: int) -> str:
             status=Idea.Status.FAILED, errors=["Regenerating this piece failed; please try again."]
         )
         row.refresh_from_db()
-        emit(task.pk, "piece_ready", message=f"Piece {row.index + 1} could not be regenerated.",
-             data=_piece_event_data(task, row))  # fmt: skip
+        emit(
+            task.pk,
+            "piece_ready",
+            message=f"Piece {row.index + 1} could not be regenerated.",
+            data=_piece_event_data(task, row),
+        )
         return "failed"

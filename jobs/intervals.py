@@ -167,17 +167,30 @@ class CommentaryOptions:
 
     @classmethod
     def of(cls, options: JobOptions) -> CommentaryOptions:
-        return cls(enabled=options.commentary, voice=options.voice, style=options.commentary_style,
-                   duck=options.duck, delay=settings.COMMENTARY_DELAY)  # fmt: skip
+        return cls(
+            enabled=options.commentary,
+            voice=options.voice,
+            style=options.commentary_style,
+            duck=options.duck,
+            delay=settings.COMMENTARY_DELAY,
+        )
 
 
 class IntervalPipeline:
     """Runs the steps above for one job; `run()` yields IntervalOutcomes in index order."""
 
     def __init__(
-        self, job: JobRun, *, src: Path, info: MediaInfo, plan: list[Interval], board: TranscriptBoard,
-        chunk_path: Callable[[int], Path], thumb_path: Callable[[int], Path], splitter: Splitter | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        job: JobRun,
+        *,
+        src: Path,
+        info: MediaInfo,
+        plan: list[Interval],
+        board: TranscriptBoard,
+        chunk_path: Callable[[int], Path],
+        thumb_path: Callable[[int], Path],
+        splitter: Splitter | None = None,
+    ) -> None:
         from media_pipeline.analysis import KeywordContext
 
         task = job.task
@@ -202,8 +215,9 @@ class IntervalPipeline:
         from media_pipeline.analysis import analyse_signal
 
         with measured(self.task.pk, "analysis.signal", index=iv.index):
-            return analyse_signal(self.src, self.info, iv, ffmpeg_bin=settings.FFMPEG_BIN,
-                                  timeout=120 + iv.duration, cancel=self.token)  # fmt: skip
+            return analyse_signal(
+                self.src, self.info, iv, ffmpeg_bin=settings.FFMPEG_BIN, timeout=120 + iv.duration, cancel=self.token
+            )
 
     def _analyse(
         self, iv: Interval, cpu: PriorityPool, notes: list[str]
@@ -230,8 +244,12 @@ class IntervalPipeline:
         data = analysis.as_dict()
         if iv.index in self.analysed:
             return analysis, segments
-        emit(self.task.pk, "analysis_ready", message=f"{clock(iv.start)}–{clock(iv.end)}: {analysis.score}/100, {analysis.reason}",
-             data=data)  # fmt: skip
+        emit(
+            self.task.pk,
+            "analysis_ready",
+            message=f"{clock(iv.start)}–{clock(iv.end)}: {analysis.score}/100, {analysis.reason}",
+            data=data,
+        )
         return analysis, segments
 
     def _text(
@@ -247,8 +265,15 @@ class IntervalPipeline:
         if model is not None:
             try:
                 with measured(self.task.pk, "commentary.text", index=iv.index, provider=model.provider):
-                    text = llm_commentary(model, analysis, segments, style=self.options.style, budget=budget,
-                                          previous=previous, cancel=self.token)  # fmt: skip
+                    text = llm_commentary(
+                        model,
+                        analysis,
+                        segments,
+                        style=self.options.style,
+                        budget=budget,
+                        previous=previous,
+                        cancel=self.token,
+                    )
                 return fit_to_budget(text, budget), model.provider
             except MediaError as exc:
                 notes.append(f"The commentary writer failed ({exc.message}); the offline writer stood in.")
@@ -283,12 +308,24 @@ class IntervalPipeline:
             if self.splitter is not None and not out.exists():
                 segment = self.splitter.segment(iv.index, cancel=self.token)
             chunk = render_chunk(
-                self.src, self.info, iv, out=out, thumbnail=self.thumb_path(iv.index),
-                ffmpeg_bin=settings.FFMPEG_BIN, ffprobe=settings.FFPROBE_BIN, cancel=self.token,
-                is_last=iv.index == len(self.plan) - 1, commentary=mix, segment=segment,
-            )  # fmt: skip
-            extra.update(copied=chunk.copied, bytes=chunk.size, media_seconds=round(chunk.duration, 3),
-                         ffmpeg_seconds=round(chunk.seconds, 3))  # fmt: skip
+                self.src,
+                self.info,
+                iv,
+                out=out,
+                thumbnail=self.thumb_path(iv.index),
+                ffmpeg_bin=settings.FFMPEG_BIN,
+                ffprobe=settings.FFPROBE_BIN,
+                cancel=self.token,
+                is_last=iv.index == len(self.plan) - 1,
+                commentary=mix,
+                segment=segment,
+            )
+            extra.update(
+                copied=chunk.copied,
+                bytes=chunk.size,
+                media_seconds=round(chunk.duration, 3),
+                ffmpeg_seconds=round(chunk.seconds, 3),
+            )
         return chunk
 
     def _interval(self, iv: Interval, cpu: PriorityPool) -> IntervalOutcome:
@@ -308,11 +345,21 @@ class IntervalPipeline:
             speech = self._speak(iv, text, notes) if text else None
             if speech is not None:
                 start = iv.start + self.options.delay
-                commentary = {"text": text, "start": round(start, 3), "end": round(min(iv.end, start + speech.duration), 3),
-                              "voice": self.options.voice, "provider": provider, "speech": speech.provider}  # fmt: skip
+                commentary = {
+                    "text": text,
+                    "start": round(start, 3),
+                    "end": round(min(iv.end, start + speech.duration), 3),
+                    "voice": self.options.voice,
+                    "provider": provider,
+                    "speech": speech.provider,
+                }
                 self.previous[iv.index] = text
-                mix = CommentaryMix(speech=speech.path, speech_duration=speech.duration, delay=self.options.delay,
-                                    duck=self.options.duck)  # fmt: skip
+                mix = CommentaryMix(
+                    speech=speech.path,
+                    speech_duration=speech.duration,
+                    delay=self.options.delay,
+                    duck=self.options.duck,
+                )
                 with atomic_output(record) as tmp:  # before the chunk exists: a re-delivery finds both or neither
                     tmp.write_text(json.dumps(commentary))
             else:
@@ -322,8 +369,12 @@ class IntervalPipeline:
                 assert self.silence is not None  # made whenever commentary is on
                 mix = CommentaryMix(speech=self.silence, speech_duration=0.1, delay=0.0, duck=1.0)
         chunk = cpu.submit((iv.index, 0), self._render, iv, mix).result()
-        return IntervalOutcome(chunk=chunk, analysis=analysis.as_dict() if analysis is not None else None,
-                               commentary=commentary, notes=notes)  # fmt: skip
+        return IntervalOutcome(
+            chunk=chunk,
+            analysis=analysis.as_dict() if analysis is not None else None,
+            commentary=commentary,
+            notes=notes,
+        )
 
     # --- running ---------------------------------------------------------------------------------------
 
@@ -366,8 +417,10 @@ class IntervalPipeline:
             finally:
                 connection.close()
 
-        drivers = [threading.Thread(target=drive, name=f"interval-{self.task.pk}-{i}", daemon=True)
-                   for i in range(min(lookahead, len(self.plan)))]  # fmt: skip
+        drivers = [
+            threading.Thread(target=drive, name=f"interval-{self.task.pk}-{i}", daemon=True)
+            for i in range(min(lookahead, len(self.plan)))
+        ]
         for thread in drivers:
             thread.start()
         try:

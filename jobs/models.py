@@ -361,11 +361,21 @@ class Idea(models.Model):
 
     def as_dict(self) -> dict:
         return {
-            "index": self.index, "kind": self.kind, "title": self.title, "snippet": self.snippet,
-            "start": round(self.start, 3), "end": round(self.end, 3), "reason": self.reason, "status": self.status,
-            "piece": self.piece, "errors": self.errors, "files": self.files, "provider": self.provider,
-            "model": self.model, "version": self.version,
-        }  # fmt: skip
+            "index": self.index,
+            "kind": self.kind,
+            "title": self.title,
+            "snippet": self.snippet,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "reason": self.reason,
+            "status": self.status,
+            "piece": self.piece,
+            "errors": self.errors,
+            "files": self.files,
+            "provider": self.provider,
+            "model": self.model,
+            "version": self.version,
+        }
 
 
 class PerformanceMetrics(models.Model):

@@ -33,11 +33,21 @@ from .transcribe import TranscriptWorker, whole_label
 
 # Stages in the order the watch page lists them, with the share of the progress bar each one takes.
 STAGES = {
-    "upload": [("probe", "Check the file", 2), ("plan", "Plan intervals", 2), ("chunk", "Cut chunks", 88),
-               ("finalize", "Join the final video", 8)],
-    "youtube": [("fetch", "Fetch captions", 2), ("download", "Download the video", 40), ("probe", "Check the file", 1),
-                ("plan", "Plan intervals", 1), ("chunk", "Cut chunks", 50), ("finalize", "Join the final video", 6)],
-}  # fmt: skip
+    "upload": [
+        ("probe", "Check the file", 2),
+        ("plan", "Plan intervals", 2),
+        ("chunk", "Cut chunks", 88),
+        ("finalize", "Join the final video", 8),
+    ],
+    "youtube": [
+        ("fetch", "Fetch captions", 2),
+        ("download", "Download the video", 40),
+        ("probe", "Check the file", 1),
+        ("plan", "Plan intervals", 1),
+        ("chunk", "Cut chunks", 50),
+        ("finalize", "Join the final video", 6),
+    ],
+}
 
 
 IDEAS_SHARE = 6
@@ -73,15 +83,25 @@ class Outcome:
 def _probe(task: ProcessingTask, src: Path, cancel: CancelToken) -> MediaInfo:
     emit(task.pk, "stage", stage="probe", progress=overall(task, "probe", 0), message="Checking the file")
     with measured(task.pk, "ffprobe", size=task.source_size):
-        info = probe(src, limits=limits_from_settings(), ffprobe=settings.FFPROBE_BIN,
-                     timeout=settings.FFPROBE_TIMEOUT, cancel=cancel)  # fmt: skip
+        info = probe(
+            src,
+            limits=limits_from_settings(),
+            ffprobe=settings.FFPROBE_BIN,
+            timeout=settings.FFPROBE_TIMEOUT,
+            cancel=cancel,
+        )
     return info
 
 
 def _plan(task: ProcessingTask, src: Path, info: MediaInfo, cancel: CancelToken) -> list[Interval]:
     interval = float(task.options.interval)
-    emit(task.pk, "stage", stage="plan", progress=overall(task, "plan", 0),
-         message=f"{info.width}×{info.height}, {info.duration:.1f} s; planning {interval:.0f} s intervals")  # fmt: skip
+    emit(
+        task.pk,
+        "stage",
+        stage="plan",
+        progress=overall(task, "plan", 0),
+        message=f"{info.width}×{info.height}, {info.duration:.1f} s; planning {interval:.0f} s intervals",
+    )
     with measured(task.pk, "plan") as extra:
         keyframes = None
         if info.video_copyable:
@@ -91,13 +111,19 @@ def _plan(task: ProcessingTask, src: Path, info: MediaInfo, cancel: CancelToken)
         extra["intervals"] = len(plan)
     ProcessingTask.objects.filter(pk=task.pk).update(
         result={
-            "media": {"duration": info.duration, "width": info.width, "height": info.height, "fps": info.fps,
-                      "video_codec": info.video_codec, "audio_codec": info.audio_codec,
-                      "copy_video": info.video_copyable},
+            "media": {
+                "duration": info.duration,
+                "width": info.width,
+                "height": info.height,
+                "fps": info.fps,
+                "video_codec": info.video_codec,
+                "audio_codec": info.audio_codec,
+                "copy_video": info.video_copyable,
+            },
             "plan": [iv.as_dict() for iv in plan],
             "target_duration": math.ceil(max(iv.duration for iv in plan)) + 1,
         }
-    )  # fmt: skip
+    )
     return plan
 
 
@@ -121,13 +147,23 @@ def render_in_order(
                 out = files.chunk(iv.index)
                 segment = splitter.segment(iv.index, cancel=token) if splitter and not out.exists() else None
                 chunk = render_chunk(
-                    src, info, iv,
-                    out=out, thumbnail=files.thumb(iv.index),
-                    ffmpeg_bin=settings.FFMPEG_BIN, ffprobe=settings.FFPROBE_BIN, cancel=token,
-                    is_last=iv.index == len(plan) - 1, segment=segment,
-                )  # fmt: skip
-                extra.update(copied=chunk.copied, bytes=chunk.size, media_seconds=round(chunk.duration, 3),
-                             ffmpeg_seconds=round(chunk.seconds, 3))  # fmt: skip
+                    src,
+                    info,
+                    iv,
+                    out=out,
+                    thumbnail=files.thumb(iv.index),
+                    ffmpeg_bin=settings.FFMPEG_BIN,
+                    ffprobe=settings.FFPROBE_BIN,
+                    cancel=token,
+                    is_last=iv.index == len(plan) - 1,
+                    segment=segment,
+                )
+                extra.update(
+                    copied=chunk.copied,
+                    bytes=chunk.size,
+                    media_seconds=round(chunk.duration, 3),
+                    ffmpeg_seconds=round(chunk.seconds, 3),
+                )
             return chunk
         finally:
             connection.close()  # this thread's connection (the metrics row)
@@ -191,8 +227,14 @@ def _ingest_youtube(job: JobRun) -> tuple[Path | None, Transcript | None, IdeasW
             captions_error = exc
             extra["error"] = exc.message
     if captions is not None:
-        emit(task.pk, "stage", stage="fetch", progress=overall(task, "fetch", 1),
-             message=f"Captions found: {whole_label(captions)}", data={"transcript_source": captions.source})  # fmt: skip
+        emit(
+            task.pk,
+            "stage",
+            stage="fetch",
+            progress=overall(task, "fetch", 1),
+            message=f"Captions found: {whole_label(captions)}",
+            data={"transcript_source": captions.source},
+        )
     elif not task.options.download:
         assert captions_error is not None
         raise captions_error  # nothing else to get
@@ -216,18 +258,29 @@ def _ingest_youtube(job: JobRun) -> tuple[Path | None, Transcript | None, IdeasW
     ) -> None:  # download_video calls it at most every half second, and at the end
         percent = p.percent or 0.0
         speed = f", {p.speed / 2**20:.1f} MB/s" if p.speed else ""
-        emit(task.pk, "progress", stage="download", progress=overall(task, "download", percent / 100),
-             eta_seconds=p.eta, message=f"Downloading… {percent:.0f} %{speed}",
-             data={"percent": percent, "speed": p.speed, "bytes": p.downloaded_bytes, "total": p.total_bytes})  # fmt: skip
+        emit(
+            task.pk,
+            "progress",
+            stage="download",
+            progress=overall(task, "download", percent / 100),
+            eta_seconds=p.eta,
+            message=f"Downloading… {percent:.0f} %{speed}",
+            data={"percent": percent, "speed": p.speed, "bytes": p.downloaded_bytes, "total": p.total_bytes},
+        )
 
     dest = task.files.source(".mp4")
     with measured(task.pk, "youtube.download") as extra:
         got = youtube.download_video(
-            settings.YOUTUBE_WATCH_URL.format(id=video_id), dest, max_bytes=settings.MAX_UPLOAD_BYTES,
-            proxy=settings.YOUTUBE_PROXY, on_progress=on_progress, cancel=cancel,
-            max_duration=settings.MAX_DURATION_SECONDS, ffmpeg=settings.FFMPEG_BIN,
+            settings.YOUTUBE_WATCH_URL.format(id=video_id),
+            dest,
+            max_bytes=settings.MAX_UPLOAD_BYTES,
+            proxy=settings.YOUTUBE_PROXY,
+            on_progress=on_progress,
+            cancel=cancel,
+            max_duration=settings.MAX_DURATION_SECONDS,
+            ffmpeg=settings.FFMPEG_BIN,
             extractors=settings.YOUTUBE_EXTRACTORS,
-        )  # fmt: skip
+        )
         extra.update(bytes=got.size, format=got.format)
     relative = got.path.relative_to(settings.MEDIA_ROOT)
     title = (got.info.title or task.title)[:255]
@@ -245,10 +298,21 @@ def _captions_only(task: ProcessingTask, captions: Transcript) -> Outcome:
     for index in range(count):
         start, stop = index * interval, min((index + 1) * interval, end)
         segs = [s for s in captions.segments if start <= s.start < stop or (index == count - 1 and s.start >= stop)]
-        emit(task.pk, "transcript_ready", stage="fetch", progress=overall(task, "fetch", (index + 1) / count),
-             message=f"Transcript of {clock(start)}–{clock(stop)} ready ({label})",
-             data={"index": index, "start": round(start, 3), "end": round(stop, 3), "source": captions.source,
-                   "label": label, "segments": [seg.as_dict() for seg in segs]})  # fmt: skip
+        emit(
+            task.pk,
+            "transcript_ready",
+            stage="fetch",
+            progress=overall(task, "fetch", (index + 1) / count),
+            message=f"Transcript of {clock(start)}–{clock(stop)} ready ({label})",
+            data={
+                "index": index,
+                "start": round(start, 3),
+                "end": round(stop, 3),
+                "source": captions.source,
+                "label": label,
+                "segments": [seg.as_dict() for seg in segs],
+            },
+        )
     result = dict(ProcessingTask.objects.values_list("result", flat=True).get(pk=task.pk) or {})
     result.update({"transcript": captions.source, "video": False})
     return Outcome(
@@ -273,8 +337,9 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
         return _with_ideas(job, outcome, ideas)
 
 
-def _start_ideas(job: JobRun, *, segments: Callable[[], list[Segment]], duration: float,
-                 analyses: Callable[[], list[dict]]) -> IdeasWorker | None:  # fmt: skip
+def _start_ideas(
+    job: JobRun, *, segments: Callable[[], list[Segment]], duration: float, analyses: Callable[[], list[dict]]
+) -> IdeasWorker | None:
     if not job.task.options.ideas:
         return None
     return job.start(IdeasWorker(job, segments=segments, duration=duration, analyses=analyses))
@@ -316,12 +381,18 @@ def _run_video(
     job.check()
 
     transcribing = task.options.transcribe
-    emit(task.pk, "stage", stage="chunk", progress=overall(task, "chunk", 0),
-         message=f"Cutting {_chunks(len(plan))}" + (" and transcribing" if transcribing else ""),
-         data={"chunks": len(plan)})  # fmt: skip
+    emit(
+        task.pk,
+        "stage",
+        stage="chunk",
+        progress=overall(task, "chunk", 0),
+        message=f"Cutting {_chunks(len(plan))}" + (" and transcribing" if transcribing else ""),
+        data={"chunks": len(plan)},
+    )
     # Chunks and transcript intervals both move the bar.
-    job.progress = Progress(total=len(plan) * (2 if transcribing else 1),
-                            position=lambda fraction: overall(task, "chunk", fraction))  # fmt: skip
+    job.progress = Progress(
+        total=len(plan) * (2 if transcribing else 1), position=lambda fraction: overall(task, "chunk", fraction)
+    )
     board = TranscriptBoard(task, plan)
     transcript = _start_transcript(job, src, info, plan, board, captions) if transcribing else None
     if transcript is None:
@@ -335,12 +406,14 @@ def _run_video(
     chunks, commentated = _cut_chunks(job, src, info, plan, board)
     transcript_note = _wait_for_transcript(job, transcript)
     job.check()
-    return _finalize(job, info, plan, chunks, transcript=transcript, transcript_note=transcript_note,
-                     commentated=commentated), ideas  # fmt: skip
+    return _finalize(
+        job, info, plan, chunks, transcript=transcript, transcript_note=transcript_note, commentated=commentated
+    ), ideas
 
 
-def _start_transcript(job: JobRun, src: Path, info: MediaInfo, plan: list[Interval], board: TranscriptBoard,
-                      captions: Transcript | None) -> TranscriptWorker:  # fmt: skip
+def _start_transcript(
+    job: JobRun, src: Path, info: MediaInfo, plan: list[Interval], board: TranscriptBoard, captions: Transcript | None
+) -> TranscriptWorker:
     """The transcript worker, announcing each interval's words as they come and filling `board`."""
     task = job.task
     progress = job.progress
@@ -349,19 +422,31 @@ def _start_transcript(job: JobRun, src: Path, info: MediaInfo, plan: list[Interv
     def announce(iv: Interval, segs: list[Segment], source: str, label: str) -> None:
         with progress.unit() as (position, eta):
             emit(
-                task.pk, "transcript_ready", stage="chunk", progress=position, eta_seconds=eta,
+                task.pk,
+                "transcript_ready",
+                stage="chunk",
+                progress=position,
+                eta_seconds=eta,
                 message=f"Transcript of {clock(iv.start)}–{clock(iv.end)} ready ({label})",
-                data={"index": iv.index, "start": round(iv.start, 3), "end": round(iv.end, 3), "source": source,
-                      "label": label, "segments": [seg.as_dict() for seg in segs]},
-            )  # fmt: skip
+                data={
+                    "index": iv.index,
+                    "start": round(iv.start, 3),
+                    "end": round(iv.end, 3),
+                    "source": source,
+                    "label": label,
+                    "segments": [seg.as_dict() for seg in segs],
+                },
+            )
         board.add(iv, segs)
 
-    return job.start(TranscriptWorker(job, src=src, info=info, plan=plan, announce=announce, on_end=board.close,
-                                      captions=captions))  # fmt: skip
+    return job.start(
+        TranscriptWorker(job, src=src, info=info, plan=plan, announce=announce, on_end=board.close, captions=captions)
+    )
 
 
-def _cut_chunks(job: JobRun, src: Path, info: MediaInfo, plan: list[Interval],
-                board: TranscriptBoard) -> tuple[list[ChunkResult], int]:  # fmt: skip
+def _cut_chunks(
+    job: JobRun, src: Path, info: MediaInfo, plan: list[Interval], board: TranscriptBoard
+) -> tuple[list[ChunkResult], int]:
     """Every chunk, in order, each announced as it lands (except those an earlier attempt announced);
     returns them and how many have commentary. With commentary or ideas, intervals go through the
     IntervalPipeline (analysis, text, speech, mix); otherwise they are only cut."""
@@ -370,18 +455,31 @@ def _cut_chunks(job: JobRun, src: Path, info: MediaInfo, plan: list[Interval],
     splitter = None
     if info.video_copyable and any(not task.files.chunk(iv.index).exists() for iv in plan):
         # One pass cuts the copied video at every boundary (render/split.py); chunks wait for their piece.
-        splitter = Splitter(src, info, plan, workdir=task.workdir(),
-                            with_audio=info.audio_copyable and not options.commentary,
-                            ffmpeg_bin=settings.FFMPEG_BIN, cancel=job.token,
-                            timeout=120 + 2 * info.duration)  # fmt: skip
+        splitter = Splitter(
+            src,
+            info,
+            plan,
+            workdir=task.workdir(),
+            with_audio=info.audio_copyable and not options.commentary,
+            ffmpeg_bin=settings.FFMPEG_BIN,
+            cancel=job.token,
+            timeout=120 + 2 * info.duration,
+        )
     chunks: list[ChunkResult] = []
     commentated = 0
     outcomes: Generator[IntervalOutcome, None, None]
     try:
         if options.commentary or options.ideas:
-            pipeline = IntervalPipeline(job, src=src, info=info, plan=plan, board=board,
-                                        chunk_path=task.files.chunk, thumb_path=task.files.thumb,
-                                        splitter=splitter)  # fmt: skip
+            pipeline = IntervalPipeline(
+                job,
+                src=src,
+                info=info,
+                plan=plan,
+                board=board,
+                chunk_path=task.files.chunk,
+                thumb_path=task.files.thumb,
+                splitter=splitter,
+            )
             outcomes = pipeline.run()
         else:
             outcomes = (IntervalOutcome(chunk=c) for c in render_in_order(job, src, info, plan, splitter))
@@ -398,25 +496,50 @@ def _cut_chunks(job: JobRun, src: Path, info: MediaInfo, plan: list[Interval],
     return chunks, commentated
 
 
-def _finalize(job: JobRun, info: MediaInfo, plan: list[Interval], chunks: list[ChunkResult], *,
-              transcript: TranscriptWorker | None, transcript_note: str, commentated: int) -> Outcome:  # fmt: skip
+def _finalize(
+    job: JobRun,
+    info: MediaInfo,
+    plan: list[Interval],
+    chunks: list[ChunkResult],
+    *,
+    transcript: TranscriptWorker | None,
+    transcript_note: str,
+    commentated: int,
+) -> Outcome:
     """Join the chunks into the final MP4; the result and the `complete` message."""
     task = job.task
     emit(task.pk, "stage", stage="finalize", progress=overall(task, "finalize", 0), message="Joining the final video")
     with measured(task.pk, "finalize", chunks=len(chunks)):
-        concat_segments([c.path for c in chunks], out=task.files.final, ffmpeg_bin=settings.FFMPEG_BIN,
-                        cancel=job.cancel, start_time=info.start_time)  # fmt: skip
+        concat_segments(
+            [c.path for c in chunks],
+            out=task.files.final,
+            ffmpeg_bin=settings.FFMPEG_BIN,
+            cancel=job.cancel,
+            start_time=info.start_time,
+        )
     copied = sum(c.copied for c in chunks)
     result = dict(ProcessingTask.objects.values_list("result", flat=True).get(pk=task.pk) or {})
-    result.update({"final": TaskFiles.FINAL, "chunks": len(plan), "copied_chunks": copied,
-                   "transcript": transcript.source if transcript else "", "transcript_note": transcript_note,
-                   "commentary_chunks": commentated})  # fmt: skip
+    result.update(
+        {
+            "final": TaskFiles.FINAL,
+            "chunks": len(plan),
+            "copied_chunks": copied,
+            "transcript": transcript.source if transcript else "",
+            "transcript_note": transcript_note,
+            "commentary_chunks": commentated,
+        }
+    )
     return Outcome(
         result=result,
         message=f"Done: {_chunks(len(plan))} and the final video are ready.",
-        data={"final_url": task.media_url(TaskFiles.FINAL), "chunks": len(plan), "copied_chunks": copied,
-              "duration": info.duration, "commentary_chunks": commentated},
-    )  # fmt: skip
+        data={
+            "final_url": task.media_url(TaskFiles.FINAL),
+            "chunks": len(plan),
+            "copied_chunks": copied,
+            "duration": info.duration,
+            "commentary_chunks": commentated,
+        },
+    )
 
 
 def _announce_chunk(job: JobRun, outcome: IntervalOutcome, *, done: int, count: int) -> None:
@@ -425,19 +548,29 @@ def _announce_chunk(job: JobRun, outcome: IntervalOutcome, *, done: int, count: 
     assert job.progress is not None
     with job.progress.unit() as (position, eta):
         emit(
-            task.pk, "chunk_ready", stage="chunk", progress=position,
-            eta_seconds=eta, message=f"Chunk {done} of {count} ready"
+            task.pk,
+            "chunk_ready",
+            stage="chunk",
+            progress=position,
+            eta_seconds=eta,
+            message=f"Chunk {done} of {count} ready"
             + (" with commentary" if outcome.commentary else "")
             + (f" ({' '.join(outcome.notes)})" if outcome.notes else ""),
             data={
-                "index": chunk.index, "start": round(chunk.start, 3), "end": round(chunk.end, 3),
-                "duration": _extinf(chunk), "url": task.media_url(TaskFiles.chunk_name(chunk.index)),
+                "index": chunk.index,
+                "start": round(chunk.start, 3),
+                "end": round(chunk.end, 3),
+                "duration": _extinf(chunk),
+                "url": task.media_url(TaskFiles.chunk_name(chunk.index)),
                 "thumbnail": task.media_url(TaskFiles.thumb_name(chunk.index)),
-                "has_commentary": outcome.commentary is not None, "commentary": outcome.commentary,
-                "notes": outcome.notes, "score": (outcome.analysis or {}).get("score"),
-                "copied": chunk.copied, "count": count,
+                "has_commentary": outcome.commentary is not None,
+                "commentary": outcome.commentary,
+                "notes": outcome.notes,
+                "score": (outcome.analysis or {}).get("score"),
+                "copied": chunk.copied,
+                "count": count,
             },
-        )  # fmt: skip
+        )
 
 
 PIPELINES: dict[str, Callable[..., Outcome]] = {ProcessingTask.Kind.CHUNKS: run_chunks}

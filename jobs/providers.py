@@ -39,10 +39,14 @@ def bucket_store() -> BucketStore:
 def result_cache() -> ResultCache:
     if settings.REDIS_URL:
         # One cache for every machine; Redis expires entries itself. ~200 KB per entry at most.
-        return RedisResultCache(settings.REDIS_URL, ttl=settings.RESULT_CACHE_TTL,
-                                max_entries=max(100, settings.RESULT_CACHE_MAX_BYTES // 20_000))  # fmt: skip
-    return FileResultCache(settings.PROVIDER_STATE_DIR / "cache", ttl=settings.RESULT_CACHE_TTL,
-                           max_bytes=settings.RESULT_CACHE_MAX_BYTES)  # fmt: skip
+        return RedisResultCache(
+            settings.REDIS_URL,
+            ttl=settings.RESULT_CACHE_TTL,
+            max_entries=max(100, settings.RESULT_CACHE_MAX_BYTES // 20_000),
+        )
+    return FileResultCache(
+        settings.PROVIDER_STATE_DIR / "cache", ttl=settings.RESULT_CACHE_TTL, max_bytes=settings.RESULT_CACHE_MAX_BYTES
+    )
 
 
 def call_recorder(task_id: Any) -> Callable[[CallRecord], None]:
@@ -52,11 +56,19 @@ def call_recorder(task_id: Any) -> Callable[[CallRecord], None]:
     def on_call(record: CallRecord) -> None:
         try:
             record_metric(
-                task_id, f"provider.{record.provider}.{record.operation}", duration_ms=record.duration_ms,
+                task_id,
+                f"provider.{record.provider}.{record.operation}",
+                duration_ms=record.duration_ms,
                 success=record.ok,
-                data={"status": record.status, "retries": record.retries, "waited_ms": round(record.waited_ms, 1),
-                      "path": record.path, "tokens": record.tokens, "error": record.error[:300]},
-            )  # fmt: skip
+                data={
+                    "status": record.status,
+                    "retries": record.retries,
+                    "waited_ms": round(record.waited_ms, 1),
+                    "path": record.path,
+                    "tokens": record.tokens,
+                    "error": record.error[:300],
+                },
+            )
         except Exception:  # a metrics row must never break the call it measures
             log.warning("could not record a provider call", exc_info=True)
 

@@ -30,8 +30,22 @@ if TYPE_CHECKING:
 
 # Extensions we keep on stored sources (the name itself is always ours). Anything else is stored as .bin;
 # ffprobe decides what the file really is.
-KNOWN_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".flv", ".ts", ".mpg", ".mpeg", ".ogv",
-                    ".wmv", ".mxf", ".3gp"}  # fmt: skip
+KNOWN_EXTENSIONS = {
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".flv",
+    ".ts",
+    ".mpg",
+    ".mpeg",
+    ".ogv",
+    ".wmv",
+    ".mxf",
+    ".3gp",
+}
 
 
 def safe_extension(filename: str) -> str:
@@ -95,8 +109,14 @@ def submit_upload(
         if earlier is not None:
             os.unlink(uploaded_path)
             return earlier
-    task = _new_upload_task(owner=owner, filename=filename, size=size, params=params,
-                            status=ProcessingTask.Status.QUEUED, subtitles=subtitles)  # fmt: skip
+    task = _new_upload_task(
+        owner=owner,
+        filename=filename,
+        size=size,
+        params=params,
+        status=ProcessingTask.Status.QUEUED,
+        subtitles=subtitles,
+    )
     ProcessingTask.objects.filter(pk=task.pk).update(content_key=content_key)
     task.source_file().parent.mkdir(parents=True, exist_ok=True)
     # Same filesystem (FILE_UPLOAD_TEMP_DIR is under MEDIA_ROOT), so this is a rename, not a copy.
@@ -155,8 +175,14 @@ def start_upload(
     Browsers send big files this way (raw bodies of a few MB each): the web server then never holds more
     than one part in memory, and a dropped connection resumes where it stopped instead of starting over.
     """
-    task = _new_upload_task(owner=owner, filename=filename, size=size, params=params,
-                            status=ProcessingTask.Status.UPLOADING, subtitles=subtitles)  # fmt: skip
+    task = _new_upload_task(
+        owner=owner,
+        filename=filename,
+        size=size,
+        params=params,
+        status=ProcessingTask.Status.UPLOADING,
+        subtitles=subtitles,
+    )
     task.upload_part_file().parent.mkdir(parents=True, exist_ok=True)
     task.upload_part_file().touch()
     return task
@@ -217,11 +243,17 @@ def receive_upload_part(
         if earlier is not None:
             # The same file with the same options was done before: offer that result, keep nothing twice.
             ProcessingTask.objects.filter(pk=locked.pk).update(
-                status=ProcessingTask.Status.CANCELLED, content_key=content_key, finished_at=timezone.now(),
+                status=ProcessingTask.Status.CANCELLED,
+                content_key=content_key,
+                finished_at=timezone.now(),
                 result={"same_as": str(earlier.pk)},
-            )  # fmt: skip
-            reporter.emit(locked.pk, "cancelled", message="This file was processed before; showing that result.",
-                          data={"same_as": str(earlier.pk)})  # fmt: skip
+            )
+            reporter.emit(
+                locked.pk,
+                "cancelled",
+                message="This file was processed before; showing that result.",
+                data={"same_as": str(earlier.pk)},
+            )
             locked.source_file().unlink(missing_ok=True)
             return offset, earlier
         ProcessingTask.objects.filter(pk=locked.pk).update(status=ProcessingTask.Status.QUEUED, content_key=content_key)
@@ -324,9 +356,11 @@ def requeue_stale() -> dict[str, int]:
                     "Operators can see the details in the admin; you can try again."
                 )
                 if same.update(
-                    status=ProcessingTask.Status.FAILED, finished_at=timezone.now(), error=message,
+                    status=ProcessingTask.Status.FAILED,
+                    finished_at=timezone.now(),
+                    error=message,
                     error_detail=f"heartbeat lost after attempt {task.attempts} on {task.worker}",
-                ):  # fmt: skip
+                ):
                     reporter.emit(task.pk, "error", message=message)
                     counts["failed"] += 1
             elif same.update(status=ProcessingTask.Status.QUEUED):
@@ -370,7 +404,11 @@ def request_regenerate(*, idea: Idea) -> bool:
         )
         if claimed != 1:
             return False
-        reporter.emit(idea.task_id, "piece_ready", message=f"Piece {idea.index + 1} is being written again",
-                      data={**Idea.objects.get(pk=idea.pk).as_dict(), "urls": {}})  # fmt: skip
+        reporter.emit(
+            idea.task_id,
+            "piece_ready",
+            message=f"Piece {idea.index + 1} is being written again",
+            data={**Idea.objects.get(pk=idea.pk).as_dict(), "urls": {}},
+        )
         transaction.on_commit(lambda: async_task("jobs.tasks.regenerate_piece", idea.pk, task_name=f"piece-{idea.pk}"))
     return True

@@ -88,10 +88,16 @@ class TranscriptWorker(Worker):
     label = "transcript"
 
     def __init__(
-        self, job: JobRun, *, src: Path, info: MediaInfo, plan: list[Interval],
-        announce: Callable[[Interval, list[Segment], str, str], None], on_end: Callable[[], None],
+        self,
+        job: JobRun,
+        *,
+        src: Path,
+        info: MediaInfo,
+        plan: list[Interval],
+        announce: Callable[[Interval, list[Segment], str, str], None],
+        on_end: Callable[[], None],
         captions: Transcript | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__(job)
         self.task, self.src, self.info, self.plan, self.cancel = job.task, src, info, plan, job.token
         self.pieces = asr_pieces(plan, settings.ASR_FIRST_PIECE_SECONDS)
@@ -138,8 +144,9 @@ class TranscriptWorker(Worker):
         def transcribe(piece: Interval) -> list[Segment]:
             try:
                 with measured(self.task.pk, "transcribe", index=piece.index, engine=engine.source) as extra:
-                    pcm = read_pcm(self.src, piece.start, piece.duration, cancel=self.cancel,
-                                   ffmpeg=settings.FFMPEG_BIN)  # fmt: skip
+                    pcm = read_pcm(
+                        self.src, piece.start, piece.duration, cancel=self.cancel, ffmpeg=settings.FFMPEG_BIN
+                    )
                     segments = clamp_segments(engine.transcribe(pcm, offset=piece.start), piece.start, piece.end)
                     extra.update(media_seconds=round(piece.duration, 3), words=sum(len(s.words) for s in segments))
                 return segments

@@ -47,10 +47,23 @@ def keyframes_near(
     # read_intervals take stream timestamps; our times are relative to the file's start.
     spec = ",".join(f"{info.start_time + t:.3f}%+#1" for t in targets)
     argv = [
-        ffprobe, "-v", "error", "-format_whitelist", FORMAT_WHITELIST, "-protocol_whitelist", PROTOCOL_WHITELIST,
-        "-select_streams", "v:0", "-read_intervals", spec,
-        "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", f"file:{path}",
-    ]  # fmt: skip
+        ffprobe,
+        "-v",
+        "error",
+        "-format_whitelist",
+        FORMAT_WHITELIST,
+        "-protocol_whitelist",
+        PROTOCOL_WHITELIST,
+        "-select_streams",
+        "v:0",
+        "-read_intervals",
+        spec,
+        "-show_entries",
+        "packet=pts_time,flags",
+        "-of",
+        "csv=p=0",
+        f"file:{path}",
+    ]
     result = run(argv, timeout=timeout, cancel=cancel, what="ffprobe")
     found: list[float | None] = []
     for line in result.stdout.decode("ascii", "replace").splitlines():

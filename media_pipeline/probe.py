@@ -127,12 +127,21 @@ def probe(
 
 def _ffprobe(path: Path, options: list[str], *, ffprobe: str, timeout: float, cancel: CancelToken | None) -> dict:
     argv = [
-        ffprobe, "-v", "error", *options,
-        "-format_whitelist", FORMAT_WHITELIST, "-protocol_whitelist", PROTOCOL_WHITELIST,
-        "-show_format", "-show_streams", "-of", "json",
+        ffprobe,
+        "-v",
+        "error",
+        *options,
+        "-format_whitelist",
+        FORMAT_WHITELIST,
+        "-protocol_whitelist",
+        PROTOCOL_WHITELIST,
+        "-show_format",
+        "-show_streams",
+        "-of",
+        "json",
         # "file:" stops a name that looks like another protocol or option from being read as one.
         f"file:{path}",
-    ]  # fmt: skip
+    ]
     try:
         result = run(argv, timeout=timeout, cancel=cancel, what="ffprobe", memory_limit=PROBE_MEMORY)
     except ProcessFailed as exc:

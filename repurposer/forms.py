@@ -115,9 +115,12 @@ class JobOptionsForm(forms.Form):
         return filled
 
     commentary = forms.BooleanField(
-        label="Spoken commentary", required=False, initial=True, widget=Checkbox,
+        label="Spoken commentary",
+        required=False,
+        initial=True,
+        widget=Checkbox,
         help_text="Every chunk gets commentary spoken over the original sound.",
-    )  # fmt: skip
+    )
     voice = forms.ChoiceField(label="Voice", choices=voice_choices, required=False)
     commentary_style = forms.ChoiceField(
         label="Commentary style",
@@ -127,14 +130,20 @@ class JobOptionsForm(forms.Form):
         help_text=COMMENTARY_STYLE_HELP,
     )
     original_level = forms.IntegerField(
-        label="Original sound under the commentary (%)", min_value=0, max_value=100, required=False,
+        label="Original sound under the commentary (%)",
+        min_value=0,
+        max_value=100,
+        required=False,
         initial=settings.COMMENTARY_DEFAULT_LEVEL,
         help_text="How loud the original stays while the commentary speaks (20 % ≈ −14 dB); it returns to full after.",
-    )  # fmt: skip
+    )
     ideas = forms.BooleanField(
-        label="Content ideas", required=False, initial=True, widget=Checkbox,
+        label="Content ideas",
+        required=False,
+        initial=True,
+        widget=Checkbox,
         help_text="Reels, image carousels and tweets made from the transcript.",
-    )  # fmt: skip
+    )
     style = forms.ChoiceField(label="Style", choices=STYLE_PRESETS, initial=DEFAULT_PRESET, required=False)
     idea_count = forms.IntegerField(label="How many ideas", min_value=1, max_value=10, initial=5, required=False)
     audience = forms.CharField(label="Target audience", max_length=200, required=False)
@@ -201,23 +210,33 @@ class UploadForm(JobOptionsForm):
         widget=forms.ClearableFileInput(attrs={"accept": "video/*,.mkv,.ts,.mxf"}),
     )
     interval = forms.IntegerField(
-        label="Chunk length (seconds)", min_value=10, max_value=120, initial=30,
+        label="Chunk length (seconds)",
+        min_value=10,
+        max_value=120,
+        initial=30,
         help_text="Each chunk is about this long (10–120 s); cuts move to the nearest keyframe.",
-    )  # fmt: skip
+    )
 
     transcribe = forms.BooleanField(
-        label="Make a transcript", required=False, initial=True, widget=Checkbox,
+        label="Make a transcript",
+        required=False,
+        initial=True,
+        widget=Checkbox,
         help_text="From subtitles in the file or the one below; otherwise offline speech recognition.",
-    )  # fmt: skip
+    )
     subtitles = forms.FileField(
-        label="Subtitles (optional)", required=False, help_text="An .srt or .vtt file to use as the transcript.",
+        label="Subtitles (optional)",
+        required=False,
+        help_text="An .srt or .vtt file to use as the transcript.",
         widget=forms.ClearableFileInput(attrs={"accept": ".srt,.vtt,text/vtt"}),
-    )  # fmt: skip
+    )
 
     force = forms.BooleanField(
-        label="Process it again", required=False, widget=Checkbox,
+        label="Process it again",
+        required=False,
+        widget=Checkbox,
         help_text="Otherwise a video you already processed with the same options opens its earlier result.",
-    )  # fmt: skip
+    )
 
     def clean_subtitles(self) -> UploadedFile | None:
         return check_subtitles(self.cleaned_data.get("subtitles"))
@@ -247,14 +266,18 @@ class UploadStartForm(JobOptionsForm):
 
 class YouTubeForm(JobOptionsForm):
     url = forms.CharField(
-        label="YouTube link", max_length=2000,
+        label="YouTube link",
+        max_length=2000,
         widget=forms.TextInput(attrs={"placeholder": "https://www.youtube.com/watch?v=…", "inputmode": "url"}),
-    )  # fmt: skip
+    )
     interval = UploadForm.base_fields["interval"]
     download = forms.BooleanField(
-        label="Download the video too", required=False, initial=True, widget=Checkbox,
+        label="Download the video too",
+        required=False,
+        initial=True,
+        widget=Checkbox,
         help_text="Off: only the captions are fetched (quick; nothing to watch).",
-    )  # fmt: skip
+    )
     force = UploadForm.base_fields["force"]
 
     def clean_url(self) -> str:

@@ -25,7 +25,7 @@ urlpatterns = [
         r"^tasks/(?P<task_id>[0-9a-f-]{36})/transcript\.(?P<fmt>srt|vtt|txt)$",
         streaming_views.transcript,
         name="transcript",
-    ),  # fmt: skip
+    ),
     path("tasks/<uuid:task_id>/commentary.vtt", streaming_views.commentary, name="commentary"),
     re_path(r"^tasks/(?P<task_id>[0-9a-f-]{36})/export\.(?P<fmt>json|md|zip)$", streaming_views.export, name="export"),
     path("tasks/<uuid:task_id>/ideas/<int:index>/regenerate", views.regenerate_piece, name="regenerate-piece"),

@@ -85,10 +85,16 @@ def upload(request: AuthenticatedRequest) -> HttpResponse:
 
 def _upload_page(request: HttpRequest, form: UploadForm, youtube_form: YouTubeForm) -> HttpResponse:
     return render(
-        request, "tasks/upload.html",
-        {"form": form, "youtube_form": youtube_form, "max_upload": human_size(settings.MAX_UPLOAD_BYTES),
-         "max_upload_bytes": settings.MAX_UPLOAD_BYTES, "upload_start_url": reverse("upload-start")},
-    )  # fmt: skip
+        request,
+        "tasks/upload.html",
+        {
+            "form": form,
+            "youtube_form": youtube_form,
+            "max_upload": human_size(settings.MAX_UPLOAD_BYTES),
+            "max_upload_bytes": settings.MAX_UPLOAD_BYTES,
+            "upload_start_url": reverse("upload-start"),
+        },
+    )
 
 
 def _form_errors(form: forms.Form) -> list[str]:

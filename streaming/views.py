@@ -32,9 +32,10 @@ def playlist(request: HttpRequest, task_id: uuid.UUID) -> HttpResponse:
     task = _owned_task(request, task_id)
     segments = [HlsSegment(index=c["index"], duration=c["duration"], url=c["url"]) for c in task.chunks()]
     text = event_playlist(
-        segments, target_duration=int(task.result.get("target_duration", 1 + int(task.options.interval))),
+        segments,
+        target_duration=int(task.result.get("target_duration", 1 + int(task.options.interval))),
         ended=task.is_finished,
-    )  # fmt: skip
+    )
     response = HttpResponse(text, content_type="application/vnd.apple.mpegurl")
     response["Cache-Control"] = "no-cache"
     return response
@@ -102,8 +103,9 @@ def export(request: HttpRequest, task_id: str, fmt: str) -> HttpResponseBase:
         path = build_media_zip(task)
         return serve_file(request, path, content_type="application/zip", download_name=f"{_stem(task)}-content.zip")
     if fmt == "json":
-        response = HttpResponse(json.dumps(export_data(task), indent=2, ensure_ascii=False),
-                                content_type="application/json; charset=utf-8")  # fmt: skip
+        response = HttpResponse(
+            json.dumps(export_data(task), indent=2, ensure_ascii=False), content_type="application/json; charset=utf-8"
+        )
     else:
         response = HttpResponse(export_markdown(task), content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{_stem(task)}-content.{fmt}"'

@@ -90,11 +90,32 @@ def scenes_file(path: Path, *, audio: bool = True, video: bool = True) -> Path:
 def bench_720p(path: Path, *, seconds: float = 60) -> Path:
     """720p30 H.264 (2 s GOP, like most streaming encodes) + AAC stereo, for timing the analysis."""
     ffmpeg(
-        "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
-        "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000",
-        "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "128k", "-ac", "2", str(path),
-    )  # fmt: skip
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=1280x720:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=330:sample_rate=48000",
+        "-t",
+        str(seconds),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "60",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-ac",
+        "2",
+        str(path),
+    )
     return path
 
 
@@ -134,19 +155,45 @@ def talk_file(path: Path, *, gap: float = 0.3) -> tuple[Path, list[Segment]]:
     )
     graph = pads + "".join(f"[s{i}]" for i in range(len(TALK))) + f"concat=n={len(TALK)}:v=0:a=1[a]"
     ffmpeg(
-        *inputs, "-f", "lavfi", "-i", f"rgbtestsrc=size={SIZE}:rate={RATE}",
-        "-filter_complex", graph, "-map", f"{len(TALK)}:v", "-map", "[a]", *_x264(),
-        "-c:a", "aac", "-b:a", "96k", "-t", f"{t:.3f}", str(path),
-    )  # fmt: skip
+        *inputs,
+        "-f",
+        "lavfi",
+        "-i",
+        f"rgbtestsrc=size={SIZE}:rate={RATE}",
+        "-filter_complex",
+        graph,
+        "-map",
+        f"{len(TALK)}:v",
+        "-map",
+        "[a]",
+        *_x264(),
+        "-c:a",
+        "aac",
+        "-b:a",
+        "96k",
+        "-t",
+        f"{t:.3f}",
+        str(path),
+    )
     return path, segments
 
 
 def audio_only_info(path: Path, *, duration: float = DURATION) -> MediaInfo:
     """MediaInfo for an audio-only file: probe refuses those, but the analysis must still work."""
     return MediaInfo(
-        format_name="mov,mp4,m4a,3gp,3g2,mj2", duration=duration, start_time=0.0, size=path.stat().st_size,
-        video_codec="", width=0, height=0, fps=0.0, pix_fmt="", audio_codec="aac", audio_channels=1, stream_count=1,
-    )  # fmt: skip
+        format_name="mov,mp4,m4a,3gp,3g2,mj2",
+        duration=duration,
+        start_time=0.0,
+        size=path.stat().st_size,
+        video_codec="",
+        width=0,
+        height=0,
+        fps=0.0,
+        pix_fmt="",
+        audio_codec="aac",
+        audio_channels=1,
+        stream_count=1,
+    )
 
 
 def reencode(src: Path, path: Path, *codec_args: str) -> Path:

@@ -175,14 +175,41 @@ def _base_audio() -> dict[str, Any]:
         if not _audio:
             tone = "sine=frequency=220:sample_rate={rate},volume=0.5"
             _audio["pcm"] = _ffmpeg_bytes(
-                "-f", "lavfi", "-i", tone.format(rate=WAV_RATE), "-t", str(BASE_SECONDS), "-ac", "1",
-                "-f", "s16le", "-c:a", "pcm_s16le",
-            )  # fmt: skip
+                "-f",
+                "lavfi",
+                "-i",
+                tone.format(rate=WAV_RATE),
+                "-t",
+                str(BASE_SECONDS),
+                "-ac",
+                "1",
+                "-f",
+                "s16le",
+                "-c:a",
+                "pcm_s16le",
+            )
             mp3 = _ffmpeg_bytes(
-                "-f", "lavfi", "-i", tone.format(rate=44100), "-t", str(BASE_SECONDS), "-ac", "1",
-                "-c:a", "libmp3lame", "-b:a", "128k", "-reservoir", "0", "-write_xing", "0",
-                "-id3v2_version", "0", "-f", "mp3",
-            )  # fmt: skip
+                "-f",
+                "lavfi",
+                "-i",
+                tone.format(rate=44100),
+                "-t",
+                str(BASE_SECONDS),
+                "-ac",
+                "1",
+                "-c:a",
+                "libmp3lame",
+                "-b:a",
+                "128k",
+                "-reservoir",
+                "0",
+                "-write_xing",
+                "0",
+                "-id3v2_version",
+                "0",
+                "-f",
+                "mp3",
+            )
             _audio["mp3"] = mp3
             _audio["mp3_frames"] = _mp3_frames(mp3) + [len(mp3)]
         return _audio

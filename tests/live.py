@@ -81,8 +81,16 @@ class LiveStack:
         self.port = self.port or free_port()
         commands = {}
         if web:
-            commands["web"] = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                               "repurposer.asgi:application"]  # fmt: skip
+            commands["web"] = [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "repurposer.asgi:application",
+            ]
         if queue:
             commands["queue"] = [sys.executable, str(ROOT / "manage.py"), "qcluster"]
         for name, argv in commands.items():
@@ -213,8 +221,9 @@ class LiveStack:
 
 
 @contextlib.contextmanager
-def running_stack(settings_dict: dict, media_root: Path, *, web: bool = True, queue: bool = True,
-                  **kwargs) -> Iterator[LiveStack]:  # fmt: skip
+def running_stack(
+    settings_dict: dict, media_root: Path, *, web: bool = True, queue: bool = True, **kwargs
+) -> Iterator[LiveStack]:
     """A started LiveStack on the database `settings_dict` names (the test database in tests); stopped on exit,
     and its logs printed then (pytest shows them for a failed test)."""
     stack = LiveStack(database_url=database_url_for(settings_dict), media_root=media_root, **kwargs)
@@ -265,9 +274,16 @@ class Client:
                 headers={"Accept": "application/json", "Referer": self.base_url + "/"},
             )
 
-    def upload_in_parts(self, path: Path, *, interval: int = 30, name: str | None = None,
-                        part_bytes: int | None = None, transcribe: bool = False,
-                        fields: dict | None = None) -> dict:  # fmt: skip
+    def upload_in_parts(
+        self,
+        path: Path,
+        *,
+        interval: int = 30,
+        name: str | None = None,
+        part_bytes: int | None = None,
+        transcribe: bool = False,
+        fields: dict | None = None,
+    ) -> dict:
         """What upload.js does: open an upload, PUT the file in raw parts, return the last answer.
 
         `fields` are more form fields for the open request (job options such as commentary=on); a value
@@ -279,12 +295,18 @@ class Client:
         size = path.stat().st_size
         extra = fields or {}
         opened = self.http.post(
-            "/uploads/", headers=headers,
-            data={"filename": name or path.name, "size": str(size), "interval": str(interval),
-                  **UNTICKED, **({"transcribe": "on"} if transcribe else {}),
-                  **{k: v for k, v in extra.items() if not isinstance(v, tuple)}},
+            "/uploads/",
+            headers=headers,
+            data={
+                "filename": name or path.name,
+                "size": str(size),
+                "interval": str(interval),
+                **UNTICKED,
+                **({"transcribe": "on"} if transcribe else {}),
+                **{k: v for k, v in extra.items() if not isinstance(v, tuple)},
+            },
             files={k: v for k, v in extra.items() if isinstance(v, tuple)} or None,
-        )  # fmt: skip
+        )
         opened.raise_for_status()
         info = opened.json()
         step = part_bytes or info["part_bytes"]
@@ -294,10 +316,14 @@ class Client:
             while offset < size:
                 block = fh.read(step)
                 r = self.http.put(
-                    info["upload_url"], content=block,
-                    headers={**headers, "Content-Type": "application/octet-stream",
-                             "Content-Range": f"bytes {offset}-{offset + len(block) - 1}/{size}"},
-                )  # fmt: skip
+                    info["upload_url"],
+                    content=block,
+                    headers={
+                        **headers,
+                        "Content-Type": "application/octet-stream",
+                        "Content-Range": f"bytes {offset}-{offset + len(block) - 1}/{size}",
+                    },
+                )
                 r.raise_for_status()
                 answer = {**info, **r.json()}
                 offset = answer["offset"]
@@ -320,11 +346,22 @@ class Client:
 
     def ws_connect(self, task_id: str, *, after: int = 0, origin: str | None = None, cookies: bool = True):
         """An unopened websockets connection (use `async with`) to the task's event stream."""
-        return websockets.connect(self.ws_url(task_id, after), additional_headers=self.ws_headers(origin=origin, cookies=cookies),
-                                  open_timeout=10)  # fmt: skip
+        return websockets.connect(
+            self.ws_url(task_id, after),
+            additional_headers=self.ws_headers(origin=origin, cookies=cookies),
+            open_timeout=10,
+        )
 
-    async def events(self, task_id: str, *, after: int = 0, until=("complete", "error", "cancelled"),
-                     timeout: float = 120, on_event=None, linger: float = 0) -> list[dict]:  # fmt: skip
+    async def events(
+        self,
+        task_id: str,
+        *,
+        after: int = 0,
+        until=("complete", "error", "cancelled"),
+        timeout: float = 120,
+        on_event=None,
+        linger: float = 0,
+    ) -> list[dict]:
         """Collect events until one of `until` arrives; each gets a `received` wall time.
 
         With `linger`, keep listening that many seconds after the last one and return whatever else arrives

@@ -16,27 +16,75 @@ def ffmpeg(*args: str) -> None:
 def h264_aac(path: Path, *, seconds: float = 25, size: str = "320x240", rate: int = 25, gop: int = 25) -> Path:
     """Browser-playable source (stream-copy path), a keyframe every `gop` frames, a tone for audio."""
     ffmpeg(
-        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}",
-        "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=44100",
-        "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", str(gop), "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "64k", "-shortest", str(path),
-    )  # fmt: skip
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate={rate}",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=330:sample_rate=44100",
+        "-t",
+        str(seconds),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        str(gop),
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "64k",
+        "-shortest",
+        str(path),
+    )
     return path
 
 
 def mpeg4_avi(path: Path, *, seconds: float = 25, size: str = "320x240", rate: int = 25) -> Path:
     """MPEG-4 Part 2 in AVI: browsers cannot play it, so the transcode path is taken."""
     ffmpeg(
-        "-f", "lavfi", "-i", f"testsrc=size={size}:rate={rate}",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-        "-t", str(seconds), "-c:v", "mpeg4", "-q:v", "5", "-c:a", "libmp3lame", "-shortest", str(path),
-    )  # fmt: skip
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc=size={size}:rate={rate}",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=44100",
+        "-t",
+        str(seconds),
+        "-c:v",
+        "mpeg4",
+        "-q:v",
+        "5",
+        "-c:a",
+        "libmp3lame",
+        "-shortest",
+        str(path),
+    )
     return path
 
 
 def video_only(path: Path, *, seconds: float = 12) -> Path:
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", str(seconds), "-c:v", "libx264",
-           "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path))  # fmt: skip
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-t",
+        str(seconds),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        str(path),
+    )
     return path
 
 
@@ -48,16 +96,22 @@ def audio_only(path: Path, *, seconds: float = 5) -> Path:
 def duration(path: Path) -> float:
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
-        check=True, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return float(out.stdout.strip())
 
 
 def codecs(path: Path) -> list[str]:
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "json", str(path)],
-        check=True, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return [s["codec_name"] for s in json.loads(out.stdout)["streams"]]
 
 
@@ -98,8 +152,16 @@ def marked(
         )
         args += ["-itsoffset", str(audio_delay), "-t", str(audio_seconds or seconds), "-f", "lavfi", "-i", beep]
         maps += ["-map", "1:a"]
-    codec = codec or ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-                      "-x264-params", "bframes=3:b-pyramid=normal:keyint=250:scenecut=40"]  # fmt: skip
+    codec = codec or [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        "-x264-params",
+        "bframes=3:b-pyramid=normal:keyint=250:scenecut=40",
+    ]
     audio_args = {"aac": ["-c:a", "aac", "-b:a", "96k"], "mp3": ["-c:a", "libmp3lame"]}.get(audio or "", [])
     ffmpeg(*args, *maps, *codec, *(["-fps_mode", "passthrough"] if vfr else []), *audio_args, str(path))
     return path
@@ -114,8 +176,9 @@ def huge_png_mov(path: Path, *, side: int = 16000, declared: int | None = None) 
     `declared`, if given: a file whose header understates its picture).
     """
     small = path.with_name(path.stem + ".small.mov")
-    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=16x16", "-frames:v", "1", "-pix_fmt", "rgb48be", "-c:v", "png",
-           str(small))  # fmt: skip
+    ffmpeg(
+        "-f", "lavfi", "-i", "color=c=red:s=16x16", "-frames:v", "1", "-pix_fmt", "rgb48be", "-c:v", "png", str(small)
+    )
     mov = bytearray(small.read_bytes())
     small.unlink()
 
@@ -130,8 +193,12 @@ def huge_png_mov(path: Path, *, side: int = 16000, declared: int | None = None) 
     for _ in range(side // rows):
         adler = zlib.adler32(block, adler)
     idat = b"\x78\xda" + segment * (side // rows) + b"\x03\x00" + struct.pack(">I", adler)
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 16, 2, 0, 0, 0))
-           + chunk(b"IDAT", idat) + chunk(b"IEND", b""))  # fmt: skip
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 16, 2, 0, 0, 0))
+        + chunk(b"IDAT", idat)
+        + chunk(b"IEND", b"")
+    )
 
     def atom(kind: bytes) -> int:
         """Offset of the first `kind` atom (the names are unique in this small file)."""

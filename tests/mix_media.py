@@ -33,28 +33,76 @@ def tone_source(
 ) -> Path:
     """H.264 + AAC (the copy path), a keyframe every `gop` frames, a steady tone of `amplitude` for sound."""
     ffmpeg(
-        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}",
-        "-f", "lavfi", "-i", f"aevalsrc={amplitude}*sin({hz}*2*PI*t):s={sample_rate}",
-        "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", str(gop), "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "128k", "-ac", str(channels), "-shortest", str(path),
-    )  # fmt: skip
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate={rate}",
+        "-f",
+        "lavfi",
+        "-i",
+        f"aevalsrc={amplitude}*sin({hz}*2*PI*t):s={sample_rate}",
+        "-t",
+        str(seconds),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        str(gop),
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-ac",
+        str(channels),
+        "-shortest",
+        str(path),
+    )
     return path
 
 
 def mpeg4_tone_source(path: Path, *, seconds: float = 8, hz: int = ORIGINAL_HZ) -> Path:
     """MPEG-4 Part 2 + MP3 in AVI: the transcode path."""
     ffmpeg(
-        "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
-        "-f", "lavfi", "-i", f"aevalsrc=0.125*sin({hz}*2*PI*t):s=44100",
-        "-t", str(seconds), "-c:v", "mpeg4", "-q:v", "5", "-c:a", "libmp3lame", "-shortest", str(path),
-    )  # fmt: skip
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x240:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        f"aevalsrc=0.125*sin({hz}*2*PI*t):s=44100",
+        "-t",
+        str(seconds),
+        "-c:v",
+        "mpeg4",
+        "-q:v",
+        "5",
+        "-c:a",
+        "libmp3lame",
+        "-shortest",
+        str(path),
+    )
     return path
 
 
 def tone_wav(path: Path, *, seconds: float = 4, hz: int = VOICE_HZ, amplitude: float = 0.05) -> Path:
     """A stand-in for TTS output: pcm_s16le mono 24 kHz, a steady high tone (deliberately not at −16 dB)."""
-    ffmpeg("-f", "lavfi", "-i", f"aevalsrc={amplitude}*sin({hz}*2*PI*t):s=24000", "-t", str(seconds),
-           "-c:a", "pcm_s16le", "-ac", "1", str(path))  # fmt: skip
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        f"aevalsrc={amplitude}*sin({hz}*2*PI*t):s=24000",
+        "-t",
+        str(seconds),
+        "-c:a",
+        "pcm_s16le",
+        "-ac",
+        "1",
+        str(path),
+    )
     return path
 
 
@@ -76,10 +124,21 @@ def frame_hashes(path: Path, start: float | None = None, end: float | None = Non
 def stream_info(path: Path) -> list[dict[str, str]]:
     """codec_type, codec_name, sample_rate, channels, start_time of every stream."""
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name,sample_rate,channels,start_time",
-         "-of", "json", str(path)],
-        check=True, capture_output=True, text=True, timeout=60,
-    ).stdout  # fmt: skip
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,codec_name,sample_rate,channels,start_time",
+            "-of",
+            "json",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     return [{key: str(value) for key, value in s.items()} for s in json.loads(out)["streams"]]
 
 
@@ -87,8 +146,10 @@ def peak_db(path: Path) -> float:
     """The highest sample of the decoded audio, in dBFS."""
     raw = subprocess.run(
         ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-map", "0:a:0", "-f", "f32le", "-"],
-        check=True, capture_output=True, timeout=60,
-    ).stdout  # fmt: skip
+        check=True,
+        capture_output=True,
+        timeout=60,
+    ).stdout
     return 20 * float(np.log10(np.max(np.abs(np.frombuffer(raw, dtype="<f4")))))
 
 

@@ -17,10 +17,29 @@ RED, BLUE = (255, 0, 0), (0, 0, 255)
 def landscape(path: Path, *, seconds: float = 7, size: str = "1280x720") -> Path:
     """A moving test pattern with a tone: H.264 + AAC, a keyframe every 2 s (so seeks must be accurate)."""
     ffmpeg(
-        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25", "-f", "lavfi", "-i", "sine=frequency=440",
-        "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-shortest", str(path),
-    )  # fmt: skip
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440",
+        "-t",
+        str(seconds),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "50",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(path),
+    )
     return path
 
 
@@ -28,10 +47,23 @@ def edge_bars(path: Path, *, size: str, seconds: float = 4, bar: int = 60, colou
     """A flat picture with a pure red bar on its left edge and a pure blue bar on its right edge, no audio:
     if the renderer crops the frame, a bar goes missing."""
     ffmpeg(
-        "-f", "lavfi", "-i", f"color=c={colour}:size={size}:rate=25",
-        "-vf", f"drawbox=x=0:y=0:w={bar}:h=ih:color=red:t=fill,drawbox=x=iw-{bar}:y=0:w={bar}:h=ih:color=blue:t=fill",
-        "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-an", str(path),
-    )  # fmt: skip
+        "-f",
+        "lavfi",
+        "-i",
+        f"color=c={colour}:size={size}:rate=25",
+        "-vf",
+        f"drawbox=x=0:y=0:w={bar}:h=ih:color=red:t=fill,drawbox=x=iw-{bar}:y=0:w={bar}:h=ih:color=blue:t=fill",
+        "-t",
+        str(seconds),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-an",
+        str(path),
+    )
     return path
 
 
@@ -39,18 +71,30 @@ def frame(video: Path, at: float, out: Path) -> Image.Image:
     """The frame shown at `at` seconds, as RGB."""
     subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", f"{at:.3f}", "-i", str(video), "-frames:v", "1", str(out)],
-        check=True, timeout=60,
-    )  # fmt: skip
+        check=True,
+        timeout=60,
+    )
     with Image.open(out) as image:
         return image.convert("RGB")
 
 
 def streams(path: Path) -> list[dict]:
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name,width,height,pix_fmt",
-         "-of", "json", str(path)],
-        check=True, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,codec_name,width,height,pix_fmt",
+            "-of",
+            "json",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return json.loads(out.stdout)["streams"]
 
 

@@ -220,8 +220,9 @@ def test_create_with_a_youtube_url(api):
 
     again = api.post(reverse("api-create"), {"youtube_url": YOUTUBE, "interval": 20}, content_type="application/json")
     assert again.status_code == 200 and again.json() == {**body, "reused": True}
-    forced = api.post(reverse("api-create"), {"youtube_url": YOUTUBE, "interval": 20, "force": True},
-                      content_type="application/json")  # fmt: skip
+    forced = api.post(
+        reverse("api-create"), {"youtube_url": YOUTUBE, "interval": 20, "force": True}, content_type="application/json"
+    )
     assert forced.status_code == 202 and forced.json()["task_id"] != body["task_id"]
 
 

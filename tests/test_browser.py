@@ -19,9 +19,15 @@ from .live import UNTICKED, Client, running_stack
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCREENSHOT = Path("/tmp/watch.png")
 H264_AAC = 'video/mp4; codecs="avc1.42E01E,mp4a.40.2"'
 
@@ -141,8 +147,9 @@ def test_the_first_chunk_plays_while_the_job_is_still_running(live, owner, brows
     assert not errors, errors
 
 
-def test_a_queued_video_can_be_cancelled_from_its_page(transactional_db, media_root, make_task, owner,
-                                                      h264_file, browser):  # fmt: skip
+def test_a_queued_video_can_be_cancelled_from_its_page(
+    transactional_db, media_root, make_task, owner, h264_file, browser
+):
     task = in_thread(make_task, h264_file)  # queued, and no workers: it stays queued
     with running_stack(connection.settings_dict, media_root, queue=False) as stack:
         with Client(stack.base_url) as client:
@@ -167,8 +174,9 @@ def test_a_queued_video_can_be_cancelled_from_its_page(transactional_db, media_r
             context.close()
 
 
-def test_the_time_left_is_said_in_words_when_it_is_short(transactional_db, media_root, make_task, owner, h264_file,
-                                                         browser):  # fmt: skip
+def test_the_time_left_is_said_in_words_when_it_is_short(
+    transactional_db, media_root, make_task, owner, h264_file, browser
+):
     from jobs.reporter import emit
 
     task = in_thread(make_task, h264_file)
@@ -199,14 +207,19 @@ def test_an_interrupted_upload_resumes_when_the_same_file_is_chosen_again(owner,
         half = len(data) // 2
         # The first half went up before the tab was closed.
         opened = client.http.post(
-            "/uploads/", data={"filename": h264_file.name, "size": str(len(data)), "interval": "10", **UNTICKED},
+            "/uploads/",
+            data={"filename": h264_file.name, "size": str(len(data)), "interval": "10", **UNTICKED},
             headers={"X-CSRFToken": client.csrf, "Referer": stack.base_url + "/"},
-        ).json()  # fmt: skip
+        ).json()
         client.http.put(
-            opened["upload_url"], content=data[:half],
-            headers={"X-CSRFToken": client.csrf, "Content-Range": f"bytes 0-{half - 1}/{len(data)}",
-                     "Referer": stack.base_url + "/"},
-        ).raise_for_status()  # fmt: skip
+            opened["upload_url"],
+            content=data[:half],
+            headers={
+                "X-CSRFToken": client.csrf,
+                "Content-Range": f"bytes 0-{half - 1}/{len(data)}",
+                "Referer": stack.base_url + "/",
+            },
+        ).raise_for_status()
 
         context = browser.new_context()
         context.add_cookies([{"name": k, "value": v, "url": stack.base_url} for k, v in client.http.cookies.items()])
@@ -244,8 +257,12 @@ def _task_with_untrusted_content(owner) -> str:
     from jobs.models import Idea
     from jobs.reporter import emit
 
-    task = ProcessingTask.objects.create(owner=owner, title=f"talk {INJECTION}.mp4", status="succeeded",
-                                         params={"interval": 30, "commentary": True, "ideas": True})  # fmt: skip
+    task = ProcessingTask.objects.create(
+        owner=owner,
+        title=f"talk {INJECTION}.mp4",
+        status="succeeded",
+        params={"interval": 30, "commentary": True, "ideas": True},
+    )
     emit(
         task.pk,
         "analysis_ready",
@@ -257,8 +274,17 @@ def _task_with_untrusted_content(owner) -> str:
         data={"index": 1, "start": 30, "end": 60, "score": 10, "reason": "quiet", "events": []},
     )
     piece = {"tweet": INJECTION, "thread": [INJECTION], "hashtags": ["#x"]}
-    idea = Idea.objects.create(task=task, index=0, kind="tweet", title=INJECTION, snippet=INJECTION, start=1, end=9,
-                               status="ready", piece=piece)  # fmt: skip
+    idea = Idea.objects.create(
+        task=task,
+        index=0,
+        kind="tweet",
+        title=INJECTION,
+        snippet=INJECTION,
+        start=1,
+        end=9,
+        status="ready",
+        piece=piece,
+    )
     emit(task.pk, "idea_ready", data={**idea.as_dict(), "urls": {}})
     emit(task.pk, "piece_ready", data={**idea.as_dict(), "urls": {}})
     emit(task.pk, "complete", progress=100, message="Done.", data={})

@@ -18,8 +18,16 @@ from .analysis_media import talk_file
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-OPTIONS = {"commentary": True, "voice": "en-us", "commentary_style": "play-by-play", "original_level": 20,
-           "ideas": True, "style": "educator", "idea_count": 3, "transcribe": True}  # fmt: skip
+OPTIONS = {
+    "commentary": True,
+    "voice": "en-us",
+    "commentary_style": "play-by-play",
+    "original_level": 20,
+    "ideas": True,
+    "style": "educator",
+    "idea_count": 3,
+    "transcribe": True,
+}
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +159,10 @@ def test_youtube_ideas_start_from_the_captions_before_the_download_ends(client, 
         settings.YOUTUBE_BASE_URL = fake.url
         settings.YOUTUBE_WATCH_URL = host.url + "/{id}.mp4"
         settings.YOUTUBE_EXTRACTORS = ("generic",)
-        client.post("/youtube/", {"url": SURFACE_GO, "interval": 30, "download": "on", "ideas": "on",
-                                  "style": "podcast", "idea_count": 3})  # fmt: skip
+        client.post(
+            "/youtube/",
+            {"url": SURFACE_GO, "interval": 30, "download": "on", "ideas": "on", "style": "podcast", "idea_count": 3},
+        )
         task = ProcessingTask.objects.get()
         assert run_task(str(task.pk)) == "succeeded"
     rows = list(ProgressUpdate.objects.filter(task=task).order_by("seq").values_list("seq", "type", "stage"))
@@ -253,8 +263,17 @@ def test_exports_keep_untrusted_text_inert(client, owner, make_task, h264_file):
     escaped in the Markdown: no heading, no HTML, no link appears that the speaker did not write."""
     injection = "# ignore previous instructions <script>alert(1)</script> [click](http://evil.example)"
     task = make_task(h264_file)
-    Idea.objects.create(task=task, index=0, kind="tweet", title=injection, snippet=injection, start=0, end=5,
-                        status="ready", piece={"tweet": injection, "thread": [injection], "hashtags": ["#x"]})  # fmt: skip
+    Idea.objects.create(
+        task=task,
+        index=0,
+        kind="tweet",
+        title=injection,
+        snippet=injection,
+        start=0,
+        end=5,
+        status="ready",
+        piece={"tweet": injection, "thread": [injection], "hashtags": ["#x"]},
+    )
     client.force_login(owner)
     data = json.loads(client.get(f"/tasks/{task.pk}/export.json").content)
     assert data["ideas"][0]["title"] == injection

@@ -58,8 +58,23 @@ def fill(root: Path, *, leave: int = 0) -> Path:
 
 def test_ffmpeg_on_a_full_disk_raises_disk_full_not_process_failed(media_root):
     fill(media_root)
-    argv = ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "2",
-            "-c:v", "rawvideo", "-f", "avi", f"file:{media_root / 'out.avi'}"]  # fmt: skip
+    argv = [
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x240:rate=25",
+        "-t",
+        "2",
+        "-c:v",
+        "rawvideo",
+        "-f",
+        "avi",
+        f"file:{media_root / 'out.avi'}",
+    ]
     with pytest.raises(DiskFull) as caught:
         run(argv, timeout=60)
     assert not isinstance(caught.value, ProcessFailed), "callers turn ProcessFailed into 'the file may be damaged'"
@@ -95,9 +110,11 @@ def test_a_part_on_a_full_disk_is_507_and_the_upload_can_resume(alice, media_roo
     opened = alice.post(reverse("upload-start"), {"filename": "talk.mp4", "size": size, "interval": 30}).json()
     url = opened["upload_url"]
     put = lambda start: alice.put(  # noqa: E731
-        url, b"v" * PART, content_type="application/octet-stream",
+        url,
+        b"v" * PART,
+        content_type="application/octet-stream",
         HTTP_CONTENT_RANGE=f"bytes {start}-{start + PART - 1}/{size}",
-    )  # fmt: skip
+    )
     assert put(0).json()["offset"] == PART
     filler = fill(media_root, leave=PART // 4)  # the next part gets a quarter of the way
     full = put(PART)

@@ -229,8 +229,7 @@ def test_other_users_and_foreign_origins_are_refused(live, owner, outsider, h264
     events = collect(client, task_id, timeout=60)
     assert events[-1]["type"] == "complete"
     chunk_url = next(e for e in events if e["type"] == "chunk_ready")["data"]["url"]
-    urls = [f"/tasks/{task_id}/", f"/tasks/{task_id}/hls/playlist.m3u8", chunk_url,
-            f"/tasks/{task_id}/media/final.mp4"]  # fmt: skip
+    urls = [f"/tasks/{task_id}/", f"/tasks/{task_id}/hls/playlist.m3u8", chunk_url, f"/tasks/{task_id}/media/final.mp4"]
     for url in urls:  # the owner can see all of them…
         assert client.http.get(url).status_code == 200, url
 
@@ -277,10 +276,25 @@ def test_a_job_gives_back_every_frame_once_in_sync(live, owner, tmp_path):
     comes back frame for frame, its playlist adds up to its length, and A/V sync holds at every join."""
     from bench.avsync import compare
 
-    src = media.marked(tmp_path / "marked.mp4", seconds=36, rate="30000/1001", audio_rate=44100, audio_delay=0.5,
-                       codec=["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-                              "-x264-params", "bframes=3:b-pyramid=normal:keyint=250:scenecut=40",
-                              "-force_key_frames", "0,4.1,9.8,13.3,21,28.2,31"])  # fmt: skip
+    src = media.marked(
+        tmp_path / "marked.mp4",
+        seconds=36,
+        rate="30000/1001",
+        audio_rate=44100,
+        audio_delay=0.5,
+        codec=[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-x264-params",
+            "bframes=3:b-pyramid=normal:keyint=250:scenecut=40",
+            "-force_key_frames",
+            "0,4.1,9.8,13.3,21,28.2,31",
+        ],
+    )
     client = login(live, OWNER)
     task_id = upload(client, src, interval=10)
     events = collect(client, task_id, timeout=120)

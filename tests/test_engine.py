@@ -250,12 +250,39 @@ def test_speech_in_the_video_becomes_a_transcript_interval_by_interval(make_task
     import subprocess
 
     wav = tmp_path / "speech.wav"
-    subprocess.run(["espeak-ng", "-s", "150", "-w", str(wav),
-                    "Good morning. Today we talk about rivers. The river carries water to the sea."],
-                   check=True, timeout=60)  # fmt: skip
+    subprocess.run(
+        [
+            "espeak-ng",
+            "-s",
+            "150",
+            "-w",
+            str(wav),
+            "Good morning. Today we talk about rivers. The river carries water to the sea.",
+        ],
+        check=True,
+        timeout=60,
+    )
     src = tmp_path / "talk.mp4"
-    media.ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-i", str(wav), "-c:v", "libx264",
-                 "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(src))  # fmt: skip
+    media.ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-i",
+        str(wav),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "25",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(src),
+    )
     task = make_task(src, interval=10)
     assert run_task(str(task.pk)) == "succeeded"
     words = " ".join(

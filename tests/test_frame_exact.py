@@ -41,7 +41,7 @@ SOURCES = {
             ],
         },
         10,
-    ),  # fmt: skip
+    ),
     "60fps-mono": ({"rate": "60", "layout": "mono", "seconds": 14}, 10),
     "vfr": ({"vfr": True, "rate": "30"}, 10),
     "open-gop": ({"codec": [*X264, "-x264-params", "open_gop=1:keyint=50:bframes=3"]}, 10),
@@ -65,16 +65,32 @@ def cut_and_join(src, folder, interval, *, commentary=None):
     plan = plan_intervals(info, interval=interval, keyframes=keyframes)
     splitter = None
     if info.video_copyable:
-        splitter = Splitter(src, info, plan, workdir=folder, with_audio=info.audio_copyable and commentary is None,
-                            ffmpeg_bin="ffmpeg", cancel=NeverCancelled(), timeout=600)  # fmt: skip
+        splitter = Splitter(
+            src,
+            info,
+            plan,
+            workdir=folder,
+            with_audio=info.audio_copyable and commentary is None,
+            ffmpeg_bin="ffmpeg",
+            cancel=NeverCancelled(),
+            timeout=600,
+        )
     chunks = []
     try:
         for iv in plan:
             segment = splitter.segment(iv.index, cancel=NeverCancelled()) if splitter else None
             chunks.append(
-                render_chunk(src, info, iv, out=folder / f"{iv.index:05d}.ts", thumbnail=folder / f"{iv.index:05d}.jpg",
-                             is_last=iv.index == len(plan) - 1, segment=segment, commentary=commentary)
-            )  # fmt: skip
+                render_chunk(
+                    src,
+                    info,
+                    iv,
+                    out=folder / f"{iv.index:05d}.ts",
+                    thumbnail=folder / f"{iv.index:05d}.jpg",
+                    is_last=iv.index == len(plan) - 1,
+                    segment=segment,
+                    commentary=commentary,
+                )
+            )
     finally:
         if splitter:
             splitter.close()
@@ -84,9 +100,25 @@ def cut_and_join(src, folder, interval, *, commentary=None):
 
 
 def frame_count(path):
-    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries",
-                          "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
-                         capture_output=True, text=True, check=True, timeout=120).stdout  # fmt: skip
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_frames",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
     return int(out.split()[0].strip(","))
 
 
@@ -132,8 +164,24 @@ def test_commentary_chunks_join_back_into_the_source(name, tmp_path):
     src = media.marked(tmp_path / ("src.ts" if "mpegts" in name else "src.mp4"), **options)
     # Silence as the voice, no duck: the markers stay measurable under the mix.
     silence = tmp_path / "silence.wav"
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", "anullsrc=r=24000:cl=mono",
-                    "-t", "2", str(silence)], check=True, timeout=60)  # fmt: skip
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-nostdin",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "anullsrc=r=24000:cl=mono",
+            "-t",
+            "2",
+            str(silence),
+        ],
+        check=True,
+        timeout=60,
+    )
     commentary = CommentaryMix(speech=silence, speech_duration=2.0, duck=1.0)
     info, plan, chunks, final = cut_and_join(src, tmp_path / "out", interval, commentary=commentary)
     check_exact(src, info, plan, chunks, final, copied=True)
@@ -143,11 +191,49 @@ def test_it_measures_a_join_that_is_off(tmp_path):
     """The measuring tool itself: a final whose audio is 40 ms late and that repeats frames is caught."""
     src = media.marked(tmp_path / "src.mp4", seconds=8)
     late = tmp_path / "late.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(src), "-itsoffset", "0.04", "-i", str(src),
-                    "-map", "0:v", "-map", "1:a", "-c", "copy", str(late)], check=True, timeout=60)  # fmt: skip
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-nostdin",
+            "-y",
+            "-i",
+            str(src),
+            "-itsoffset",
+            "0.04",
+            "-i",
+            str(src),
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c",
+            "copy",
+            str(late),
+        ],
+        check=True,
+        timeout=60,
+    )
     report = compare(late, src)
     assert report.max_offset_shift == pytest.approx(0.04, abs=0.002)
     doubled = tmp_path / "doubled.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(src), "-vf", "setpts=N/25/TB,fps=30",
-                    "-an", *X264, str(doubled)], check=True, timeout=60)  # fmt: skip
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-nostdin",
+            "-y",
+            "-i",
+            str(src),
+            "-vf",
+            "setpts=N/25/TB,fps=30",
+            "-an",
+            *X264,
+            str(doubled),
+        ],
+        check=True,
+        timeout=60,
+    )
     assert compare(doubled, src).final_frames > compare(src, src).final_frames

@@ -221,9 +221,15 @@ def test_the_cache_makes_a_second_run_free_and_force_pays_again(fake, tmp_path):
     fake.reset()
     fake.writer.override("tweet", lambda good: {**good, "tweet": "A brand new take on it."})
     redo = regenerate_piece(
-        idea=first.ideas[2], segments=SEGMENTS, style=STYLE, duration=TEN_MINUTES, model=chat(fake),
-        cache=cache, idea_index=2, cache_prefix="task-1:",
-    )  # fmt: skip
+        idea=first.ideas[2],
+        segments=SEGMENTS,
+        style=STYLE,
+        duration=TEN_MINUTES,
+        model=chat(fake),
+        cache=cache,
+        idea_index=2,
+        cache_prefix="task-1:",
+    )
     assert redo.ok and redo.attempts == 1 and redo.piece["tweet"] == "A brand new take on it."
     assert len(fake.requests_to("chat")) == 1
     again = run(fake, count=3, cache=cache, cache_prefix="task-1:")

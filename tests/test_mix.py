@@ -160,16 +160,24 @@ def test_commented_and_plain_chunks_join_into_one_playable_file(tmp_path, voice)
     plain, commented = Interval(0, 0.0, 6.0, True), Interval(1, 6.0, 12.0, True)
     chunks = [
         render_chunk(src, info, plain, out=tmp_path / "0.ts", thumbnail=tmp_path / "0.jpg"),
-        render_chunk(src, info, commented, out=tmp_path / "1.ts", thumbnail=tmp_path / "1.jpg", is_last=True,
-                     commentary=CommentaryMix(speech=voice, speech_duration=4.0)),
-    ]  # fmt: skip
+        render_chunk(
+            src,
+            info,
+            commented,
+            out=tmp_path / "1.ts",
+            thumbnail=tmp_path / "1.jpg",
+            is_last=True,
+            commentary=CommentaryMix(speech=voice, speech_duration=4.0),
+        ),
+    ]
     formats = [mix_media.stream_info(c.path)[1] for c in chunks]
     assert [(f["codec_name"], f["sample_rate"], f["channels"]) for f in formats] == [("aac", "44100", "1")] * 2
     final = tmp_path / "final.mp4"
     concat_segments([c.path for c in chunks], out=final)
     assert media.duration(final) == pytest.approx(12, abs=0.2)
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-xerror", "-i", str(final), "-f", "null", "-"],
-                   check=True, timeout=60)  # fmt: skip
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-nostdin", "-xerror", "-i", str(final), "-f", "null", "-"], check=True, timeout=60
+    )
     # In the joined file: full tone in chunk 0, ducked under the voice in chunk 1, the voice only there.
     levels = measure_windows(final, windows=[(1.0, 5.0), (7.3, 10.7)], band=ORIGINAL_BAND)
     assert levels[1] - levels[0] == pytest.approx(DUCK_DB, abs=1.5)
@@ -182,16 +190,27 @@ def test_the_video_is_the_same_with_and_without_commentary(stereo_source, voice,
     info = probe(stereo_source, limits=Limits())
     interval = Interval(index=1, start=3.0, end=11.0, starts_on_keyframe=True)
     plain = render_chunk(stereo_source, info, interval, out=tmp_path / "a.ts", thumbnail=tmp_path / "a.jpg")
-    mixed = render_chunk(stereo_source, info, interval, out=tmp_path / "b.ts", thumbnail=tmp_path / "b.jpg",
-                         commentary=CommentaryMix(speech=voice, speech_duration=4.0))  # fmt: skip
+    mixed = render_chunk(
+        stereo_source,
+        info,
+        interval,
+        out=tmp_path / "b.ts",
+        thumbnail=tmp_path / "b.jpg",
+        commentary=CommentaryMix(speech=voice, speech_duration=4.0),
+    )
     assert plain.copied and mixed.copied
     packets = [_video_packets(c.path) for c in (plain, mixed)]
     assert packets[0] == packets[1] and len(packets[0]) > 100
 
 
 def _video_packets(path):
-    out = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy",
-                          "-f", "framemd5", "-"], capture_output=True, text=True, check=True, timeout=60).stdout  # fmt: skip
+    out = subprocess.run(
+        ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "framemd5", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
     return [
         line.split(",")[2].strip() + line.rsplit(",", 1)[-1] for line in out.splitlines() if not line.startswith("#")
     ]
@@ -215,8 +234,14 @@ def test_mixing_a_30_s_720p_chunk_is_quick(folder, voice):
     info = probe(src, limits=Limits())
     interval = Interval(index=0, start=0.0, end=30.0, starts_on_keyframe=True)
     out = folder / "720p.ts"
-    chunk = render_chunk(src, info, interval, out=out, thumbnail=folder / "720p.jpg",
-                         commentary=CommentaryMix(speech=voice, speech_duration=4.0))  # fmt: skip
+    chunk = render_chunk(
+        src,
+        info,
+        interval,
+        out=out,
+        thumbnail=folder / "720p.jpg",
+        commentary=CommentaryMix(speech=voice, speech_duration=4.0),
+    )
     print(f"\nmixing a 30 s 720p chunk (video copied): {chunk.seconds:.2f} s of ffmpeg")
     assert media.codecs(out) == ["h264", "aac"]
     assert chunk.seconds < 20

@@ -48,8 +48,11 @@ def test_the_page_sends_every_box_so_unticked_stays_off(alice, media_root):
     off = {"transcribe": "0", "commentary": "0", "ideas": "0", "force": "0"}
     unticked = alice.post(reverse("upload-start"), {"filename": "a.mp4", "size": 10, "interval": 30, **off})
     assert stored_params(unticked.json()["task_id"]) == {
-        "interval": 30, "transcribe": False, "commentary": False, "ideas": False,
-    }  # fmt: skip
+        "interval": 30,
+        "transcribe": False,
+        "commentary": False,
+        "ideas": False,
+    }
     # … and with them ticked: the hidden "0" and then the box's "on".
     on = {name: ["0", "on"] for name in off}
     ticked = alice.post(reverse("upload-start"), {"filename": "b.mp4", "size": 10, "interval": 30, **on})

@@ -22,10 +22,16 @@ def cut_all(src, out_dir, interval):
     )
     plan = plan_intervals(info, interval=interval, keyframes=keyframes)
     chunks = [
-        render_chunk(src, info, iv, out=out_dir / f"{iv.index:05d}.ts", thumbnail=out_dir / f"{iv.index:05d}.jpg",
-                     is_last=iv.index == len(plan) - 1)
+        render_chunk(
+            src,
+            info,
+            iv,
+            out=out_dir / f"{iv.index:05d}.ts",
+            thumbnail=out_dir / f"{iv.index:05d}.jpg",
+            is_last=iv.index == len(plan) - 1,
+        )
         for iv in plan
-    ]  # fmt: skip
+    ]
     return info, plan, chunks
 
 
@@ -95,8 +101,9 @@ def test_the_final_mp4_plays(source, request, tmp_path):
     concat_segments([c.path for c in chunks], out=final)
     assert media.duration(final) == pytest.approx(info.duration, abs=0.5)
     # Decode every frame: errors would make ffmpeg exit non-zero.
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-xerror", "-i", str(final), "-f", "null", "-"],
-                   check=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-nostdin", "-xerror", "-i", str(final), "-f", "null", "-"], check=True, timeout=120
+    )
     # faststart: the moov atom comes before mdat.
     head = final.read_bytes()[:4096]
     assert head.find(b"moov") != -1
@@ -113,9 +120,32 @@ def test_a_second_run_keeps_finished_chunks(h264_file, tmp_path):
 def test_it_notices_a_file_whose_data_stops_early(tmp_path):
     # moov first (faststart), then cut the data in half: the header still says 20 s.
     src = tmp_path / "fast.mp4"
-    media.ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine", "-t", "20",
-                 "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac",
-                 "-movflags", "+faststart", "-shortest", str(src))  # fmt: skip
+    media.ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine",
+        "-t",
+        "20",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "25",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-movflags",
+        "+faststart",
+        "-shortest",
+        str(src),
+    )
     cut = tmp_path / "cut.mp4"
     data = src.read_bytes()
     cut.write_bytes(data[: int(len(data) * 0.45)])

@@ -116,8 +116,11 @@ def test_it_refuses_a_huge_picture_without_taking_the_memory_to_decode_it(tmp_pa
     assert src.stat().st_size < 5_000_000
     out = subprocess.run(
         [sys.executable, "-c", PROBE_AND_MEASURE, str(src)],
-        cwd=Path(__file__).resolve().parent.parent, capture_output=True, check=True, timeout=120,
-    )  # fmt: skip
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
     result = json.loads(out.stdout)
     assert result["message"] == "The video is 16000×16000; the largest we process is 4096×2304."
     assert result["peak_kb"] < 300 * 1024, f"ffprobe peaked at {result['peak_kb'] // 1024} MB"

@@ -92,8 +92,9 @@ def test_a_vertical_source_keeps_its_whole_frame(vertical, fonts, tmp_path, mode
 def test_square_and_nearly_vertical_sources_are_fitted_not_cropped_even_in_crop_mode(fonts, tmp_path, size):
     src = pm.edge_bars(tmp_path / "src.mp4", size=size, seconds=2, bar=40)
     info = probe(src, limits=LIMITS)
-    reel = render_reel(src, info, start=0, end=1.5, out=tmp_path / "r.mp4", captions=[], mode="crop", fonts=fonts,
-                       **SMALL)  # fmt: skip
+    reel = render_reel(
+        src, info, start=0, end=1.5, out=tmp_path / "r.mp4", captions=[], mode="crop", fonts=fonts, **SMALL
+    )
     picture = pm.frame(reel.path, 0.7, tmp_path / "r.png")
     assert picture.size == (360, 640)
     middle = 320
@@ -103,8 +104,9 @@ def test_square_and_nearly_vertical_sources_are_fitted_not_cropped_even_in_crop_
 
 def test_a_landscape_crop_fills_the_frame_with_picture(landscape, fonts, tmp_path):
     info = probe(landscape, limits=LIMITS)
-    reel = render_reel(landscape, info, start=0, end=1.5, out=tmp_path / "c.mp4", captions=[], mode="crop",
-                       fonts=fonts, **SMALL)  # fmt: skip
+    reel = render_reel(
+        landscape, info, start=0, end=1.5, out=tmp_path / "c.mp4", captions=[], mode="crop", fonts=fonts, **SMALL
+    )
     top = pm.frame(reel.path, 0.5, tmp_path / "c.png").crop((0, 0, 360, 60))
     assert ImageStat.Stat(top).stddev[0] > 10  # sharp picture up to the top edge, not a blurred band
 
@@ -124,8 +126,16 @@ def test_untrusted_caption_text_is_drawn_literally(fonts, tmp_path):
         Caption(3.0, 4.0, INJECTION + " 'a:b' \\N 🔥"),
         Caption(4.0, 5.0, "W" * 40),  # far too wide for one line at the usual size
     ]
-    reel = render_reel(src, info, start=0, end=5, out=tmp_path / "lit.mp4", captions=captions,
-                       fonts=Fonts(regular=fonts.regular, bold=odd / "Bold.ttf"), **SMALL)  # fmt: skip
+    reel = render_reel(
+        src,
+        info,
+        start=0,
+        end=5,
+        out=tmp_path / "lit.mp4",
+        captions=captions,
+        fonts=Fonts(regular=fonts.regular, bold=odd / "Bold.ttf"),
+        **SMALL,
+    )
     assert reel.duration == pytest.approx(5.0, abs=0.1)
     lower = (0, 320, 360, 640)
     plain = pm.white_ink(pm.frame(reel.path, 0.5, tmp_path / "1.png"), lower)
@@ -158,9 +168,20 @@ def test_a_reel_range_is_checked_and_cancel_stops_it(landscape, fonts, tmp_path)
 
 
 def test_captions_come_two_or_three_words_at_a_time():
-    words = [(0.0, 0.3, " So"), (0.3, 0.6, "today"), (0.6, 0.9, "we"), (0.9, 1.5, "build"), (1.5, 1.8, "a"),
-             (1.8, 2.4, "parser."), (2.5, 2.7, "It"), (2.7, 2.9, "works"), (3.5, 3.9, "extraordinarily"),
-             (3.9, 4.2, "fast"), (4.9, 5.3, "honestly"), (9.0, 9.5, "outside")]  # fmt: skip
+    words = [
+        (0.0, 0.3, " So"),
+        (0.3, 0.6, "today"),
+        (0.6, 0.9, "we"),
+        (0.9, 1.5, "build"),
+        (1.5, 1.8, "a"),
+        (1.8, 2.4, "parser."),
+        (2.5, 2.7, "It"),
+        (2.7, 2.9, "works"),
+        (3.5, 3.9, "extraordinarily"),
+        (3.9, 4.2, "fast"),
+        (4.9, 5.3, "honestly"),
+        (9.0, 9.5, "outside"),
+    ]
     caps = captions_from_words(words, start=0.2, end=5.0)
     assert captions_from_words([(1.0, 1.0, "Zero.")], start=0, end=5) == [Caption(1.0, 1.3, "Zero.")]
     assert [c.text for c in caps] == [
@@ -180,9 +201,11 @@ def test_captions_come_two_or_three_words_at_a_time():
 
 
 def test_captions_from_a_transcript_without_word_times_spread_evenly():
-    segs = [Segment(10.0, 13.0, "one two three four five six"),
-            Segment(13.0, 14.0, "seven", words=(Word(13.0, 14.0, "seven"),)),
-            Segment(20.0, 21.0, "later")]  # fmt: skip
+    segs = [
+        Segment(10.0, 13.0, "one two three four five six"),
+        Segment(13.0, 14.0, "seven", words=(Word(13.0, 14.0, "seven"),)),
+        Segment(20.0, 21.0, "later"),
+    ]
     caps = captions_from_segments(segs, start=10.0, end=14.0)
     assert [c.text for c in caps] == ["one two three", "four five six", "seven"]
     assert caps[1].start == pytest.approx(11.5)
@@ -221,8 +244,9 @@ def test_carousel_slides_are_the_right_size_and_text_never_overflows(fonts, tmp_
         Slide(3, INJECTION, INJECTION + " %{pts} 'a:b' \\N"),
         Slide(4, "Short", "Short."),
     ]
-    result = render_carousel(slides, title="How to build a parser " * 5, out_dir=tmp_path / "c", fonts=fonts,
-                             brand="@repurposer")  # fmt: skip
+    result = render_carousel(
+        slides, title="How to build a parser " * 5, out_dir=tmp_path / "c", fonts=fonts, brand="@repurposer"
+    )
     assert [p.name for p in result.paths] == [f"slide-{i:02d}.png" for i in range(5)]  # cover + 4
     assert all(margin >= 80 for margin in (result.layouts[0].content.left, result.layouts[0].content.top))
     assert_inside(result)
@@ -241,8 +265,16 @@ def test_carousel_slides_are_the_right_size_and_text_never_overflows(fonts, tmp_
 
 def test_text_too_long_even_at_the_smallest_size_is_cut_with_an_ellipsis(fonts, tmp_path):
     slides = [Slide(123456789, "W" * 400, "word " * 400)]
-    result = render_carousel(slides, title="T" * 3000, out_dir=tmp_path / "s", fonts=fonts, size=(540, 675),
-                             theme="light", brand="b" * 300, cover=True)  # fmt: skip
+    result = render_carousel(
+        slides,
+        title="T" * 3000,
+        out_dir=tmp_path / "s",
+        fonts=fonts,
+        size=(540, 675),
+        theme="light",
+        brand="b" * 300,
+        cover=True,
+    )
     assert_inside(result)
     blocks = {b.role: b for b in result.layouts[1].blocks}
     assert blocks["body"].truncated and blocks["body"].lines[-1].endswith("…")

@@ -40,8 +40,12 @@ def test_serve_starts_web_and_workers_and_ctrl_c_stops_them_all(media_root, make
     env = dict(os.environ, DATABASE_URL=database_url_for(connection.settings_dict), MEDIA_ROOT=str(media_root))
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         banner = proc.stdout.readline()
         assert f"http://127.0.0.1:{port}/" in banner

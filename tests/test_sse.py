@@ -116,31 +116,67 @@ class Reader:
 
 async def test_it_replays_follows_and_ends_after_complete_in_seed_001_shapes(api, task):
     await emit(task.pk, "stage", stage="queued", progress=0, message="Queued; waiting for a worker")
-    await emit(task.pk, "chunk_ready", stage="chunk", progress=40, message="Chunk 1 of 2 ready",
-               data={"index": 0, "start": 0.0, "end": 83.5, "duration": 83.5, "url": "/c/0.ts",
-                     "has_commentary": True, "thumbnail": "/t/0.jpg"})  # fmt: skip
+    await emit(
+        task.pk,
+        "chunk_ready",
+        stage="chunk",
+        progress=40,
+        message="Chunk 1 of 2 ready",
+        data={
+            "index": 0,
+            "start": 0.0,
+            "end": 83.5,
+            "duration": 83.5,
+            "url": "/c/0.ts",
+            "has_commentary": True,
+            "thumbnail": "/t/0.jpg",
+        },
+    )
     reader = Reader(await api.get(f"/api/analyze-stream/{task.pk}"))
     first = await reader.until(2)
     assert [e["id"] for e in first] == [1, 2]
     assert first[0]["event"] == "status"
-    assert first[0]["data"] == {"type": "status", "seq": 1, "task_id": str(task.pk), "progress": 0.0,
-                                "message": "Queued; waiting for a worker", "stage": "queued", "event": "stage"}  # fmt: skip
+    assert first[0]["data"] == {
+        "type": "status",
+        "seq": 1,
+        "task_id": str(task.pk),
+        "progress": 0.0,
+        "message": "Queued; waiting for a worker",
+        "stage": "queued",
+        "event": "stage",
+    }
     chunk = first[1]
     assert chunk["event"] == "chunk_ready"
     assert chunk["data"] | {"url": "/c/0.ts"} == chunk["data"]
     assert {k: chunk["data"][k] for k in ("type", "index", "start", "end", "duration", "has_commentary")} == {
-        "type": "chunk_ready", "index": 0, "start": 0.0, "end": 83.5, "duration": 83.5, "has_commentary": True}  # fmt: skip
+        "type": "chunk_ready",
+        "index": 0,
+        "start": 0.0,
+        "end": 83.5,
+        "duration": 83.5,
+        "has_commentary": True,
+    }
     assert chunk["data"]["start_time"] == "00:00:00" and chunk["data"]["end_time"] == "00:01:23"
     assert chunk["data"]["progress"] == 40
 
     await emit(task.pk, "progress", stage="chunk", progress=60, eta_seconds=12, message="Working")
-    await finish(task.pk, "succeeded", "complete", stage="done", progress=100, message="Done.",
-                 data={"final_url": f"/tasks/{task.pk}/media/final.mp4", "chunks": 2})  # fmt: skip
+    await finish(
+        task.pk,
+        "succeeded",
+        "complete",
+        stage="done",
+        progress=100,
+        message="Done.",
+        data={"final_url": f"/tasks/{task.pk}/media/final.mp4", "chunks": 2},
+    )
     rest = (await reader.to_end())[2:]
     assert [(e["id"], e["event"]) for e in rest] == [(3, "status"), (4, "complete")]
     assert rest[0]["data"]["eta_s"] == 12
-    assert rest[1]["data"] | {"type": "complete", "chunks": 2, "progress": 100,
-                              "final_video": f"/tasks/{task.pk}/media/final.mp4"} == rest[1]["data"]  # fmt: skip
+    assert (
+        rest[1]["data"]
+        | {"type": "complete", "chunks": 2, "progress": 100, "final_video": f"/tasks/{task.pk}/media/final.mp4"}
+        == rest[1]["data"]
+    )
     assert reader.ended, "the stream ends after the task's final event"
 
 
@@ -250,11 +286,18 @@ class RawStream:
         from repurposer.asgi import application
 
         scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-            "path": path, "raw_path": path.encode(), "query_string": b"",
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
             "headers": [(b"host", b"localhost"), (b"authorization", f"Bearer {key}".encode())],
-            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80),
-        }  # fmt: skip
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 80),
+        }
         self.inbox: asyncio.Queue = asyncio.Queue()
         self.inbox.put_nowait({"type": "http.request", "body": b"", "more_body": False})
         self.body = b""
@@ -302,8 +345,12 @@ async def test_waiting_streams_hold_no_thread_each(key, task):
 
 
 async def test_process_video_stream_starts_a_task_and_streams_seed_000_events(api):
-    body = {"video_id": "dQw4w9WgXcQ", "force_regenerate": True, "style_preset": "ecommerce_entrepreneur",
-            "performance_mode": "fast"}  # fmt: skip
+    body = {
+        "video_id": "dQw4w9WgXcQ",
+        "force_regenerate": True,
+        "style_preset": "ecommerce_entrepreneur",
+        "performance_mode": "fast",
+    }
     reader = Reader(await api.post("/process-video-stream/", body, content_type="application/json"))
     first = (await reader.until(1))[0]
     task = await ProcessingTask.objects.aget(pk=first["data"]["task_id"])
@@ -315,15 +362,34 @@ async def test_process_video_stream_starts_a_task_and_streams_seed_000_events(ap
     assert data["message"] and isinstance(data["timestamp"], float)
 
     await emit(task.pk, "stage", stage="fetch", progress=1, eta_seconds=30, message="Fetching captions from YouTube")
-    await emit(task.pk, "transcript_ready", stage="fetch", progress=2, message="Transcript ready",
-               data={"index": 0, "start": 0, "end": 30, "segments": [{"start": 0, "end": 2, "text": "Hello there."}]})  # fmt: skip
+    await emit(
+        task.pk,
+        "transcript_ready",
+        stage="fetch",
+        progress=2,
+        message="Transcript ready",
+        data={"index": 0, "start": 0, "end": 30, "segments": [{"start": 0, "end": 2, "text": "Hello there."}]},
+    )
     await emit(
         task.pk, "idea_ready", stage="ideas", progress=50, message="Idea 1", data={"index": 0, "title": "A reel"}
     )
-    await emit(task.pk, "piece_ready", stage="ideas", progress=60, message="Piece 1",
-               data={"index": 0, "content_type": "reel", "title": "A reel"})  # fmt: skip
-    await finish(task.pk, "succeeded", "complete", stage="done", progress=100, message="Done.",
-                 data={"final_url": f"/tasks/{task.pk}/media/final.mp4", "chunks": 3})  # fmt: skip
+    await emit(
+        task.pk,
+        "piece_ready",
+        stage="ideas",
+        progress=60,
+        message="Piece 1",
+        data={"index": 0, "content_type": "reel", "title": "A reel"},
+    )
+    await finish(
+        task.pk,
+        "succeeded",
+        "complete",
+        stage="done",
+        progress=100,
+        message="Done.",
+        data={"final_url": f"/tasks/{task.pk}/media/final.mp4", "chunks": 3},
+    )
     events = await reader.to_end()
     assert [e["data"]["status"] for e in events] == ["queued", "fetch", "transcript_ready", "idea", "piece", "complete"]
     assert [e["id"] for e in events] == [1, 2, 3, 4, 5, 6]
@@ -339,16 +405,26 @@ async def test_process_video_stream_starts_a_task_and_streams_seed_000_events(ap
 
 
 async def test_process_video_stream_maps_a_custom_style(api):
-    custom = {"target_audience": "shop owners", "call_to_action": "Visit the shop", "content_goal": "sales",
-              "tone": "warm", "additional_instructions": "Short."}  # fmt: skip
+    custom = {
+        "target_audience": "shop owners",
+        "call_to_action": "Visit the shop",
+        "content_goal": "sales",
+        "tone": "warm",
+        "additional_instructions": "Short.",
+    }
     body = {"video_id": "dQw4w9WgXcQ", "style_preset": "educator", "custom_style": custom}
     reader = Reader(await api.post("/process-video-stream/", body, content_type="application/json"))
     first = (await reader.until(1))[0]
     task = await ProcessingTask.objects.aget(pk=first["data"]["task_id"])
     # As in seed 000 a custom style wins over the preset; its fields land in ours (ideas are on by default).
     assert task.params["style"] == "custom"
-    mapped = {"audience": "shop owners", "call_to_action": "Visit the shop", "goal": "sales", "tone": "warm",
-              "extra": "Short."}  # fmt: skip
+    mapped = {
+        "audience": "shop owners",
+        "call_to_action": "Visit the shop",
+        "goal": "sales",
+        "tone": "warm",
+        "extra": "Short.",
+    }
     assert task.params["custom_style"] | mapped == task.params["custom_style"]
 
 
@@ -356,16 +432,21 @@ async def test_process_video_stream_resumes_after_last_event_id(api, task):
     for i in range(3):
         await emit(task.pk, "progress", message=f"event {i + 1}")
     await finish(task.pk, "succeeded", "complete")
-    response = await api.post("/process-video-stream/", {"task_id": str(task.pk)}, content_type="application/json",
-                              headers={"Last-Event-ID": "2"})  # fmt: skip
+    response = await api.post(
+        "/process-video-stream/",
+        {"task_id": str(task.pk)},
+        content_type="application/json",
+        headers={"Last-Event-ID": "2"},
+    )
     events = await Reader(response).to_end()
     assert [e["id"] for e in events] == [3, 4] and ProcessingTask.objects.acount is not None
     assert await ProcessingTask.objects.acount() == 1, "a resume starts nothing"
 
 
 async def test_process_video_stream_refuses_bad_input_with_a_sentence(api):
-    response = await api.post("/process-video-stream/", {"video_id": "https://vimeo.com/1"},
-                              content_type="application/json")  # fmt: skip
+    response = await api.post(
+        "/process-video-stream/", {"video_id": "https://vimeo.com/1"}, content_type="application/json"
+    )
     assert response.status_code == 400
     assert response.json()["errors"]["url"] and response.json()["error"].endswith(".")
     assert (await api.get("/process-video-stream/")).status_code == 405

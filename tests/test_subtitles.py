@@ -108,8 +108,23 @@ def test_it_extracts_a_subtitle_stream_from_the_file(tmp_path, h264_file, contai
     subs = tmp_path / "subs.srt"
     subs.write_text("1\n00:00:01,000 --> 00:00:02,500\nInside the file\n\n2\n00:00:03,000 --> 00:00:04,000\nTwo\n")
     out = tmp_path / f"with-subs.{container}"
-    media.ffmpeg("-i", str(h264_file), "-i", str(subs), "-map", "0", "-map", "1", "-c", "copy", "-c:s", codec,
-                 "-metadata:s:s:0", "language=eng", str(out))  # fmt: skip
+    media.ffmpeg(
+        "-i",
+        str(h264_file),
+        "-i",
+        str(subs),
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-c",
+        "copy",
+        "-c:s",
+        codec,
+        "-metadata:s:s:0",
+        "language=eng",
+        str(out),
+    )
     transcript = extract_embedded(out)
     assert transcript is not None and transcript.source == "subtitles:embedded" and transcript.language == "en"
     assert [s.text for s in transcript.segments] == ["Inside the file", "Two"]

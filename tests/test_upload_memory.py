@@ -122,8 +122,9 @@ def test_slow_readers_of_a_big_video_do_not_fill_daphnes_memory(web, make_task, 
     url = f"/tasks/{task.pk}/media/final.mp4"
 
     with PeakRSS(stack.procs["web"].pid) as rss, ThreadPoolExecutor(SLOW_READERS) as pool:
-        answers = list(pool.map(lambda _: slow_get(stack.base_url, url, client.cookie_header, seconds=6),
-                                range(SLOW_READERS)))  # fmt: skip
+        answers = list(
+            pool.map(lambda _: slow_get(stack.base_url, url, client.cookie_header, seconds=6), range(SLOW_READERS))
+        )
     assert all(status == b"HTTP/1.1 206 Partial Content" and got > 0 for status, got in answers), answers
     assert rss.growth_mb < 32, (
         f"daphne grew by {rss.growth_mb:.0f} MB for {SLOW_READERS} slow readers of a {SERVED_MB} MB file"

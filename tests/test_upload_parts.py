@@ -54,8 +54,9 @@ def test_a_repeated_or_out_of_order_part_is_refused_with_the_offset_to_resume_fr
 
 def test_a_part_must_match_its_content_range(alice):
     info = open_upload(alice, size=10).json()
-    bad = alice.put(info["upload_url"], b"0123", content_type="application/octet-stream",
-                    HTTP_CONTENT_RANGE="bytes 0-9/10")  # fmt: skip
+    bad = alice.put(
+        info["upload_url"], b"0123", content_type="application/octet-stream", HTTP_CONTENT_RANGE="bytes 0-9/10"
+    )
     assert bad.status_code == 400
     missing = alice.put(info["upload_url"], b"0123", content_type="application/octet-stream")
     assert missing.status_code == 400 and "Content-Range" in missing.json()["errors"][0]

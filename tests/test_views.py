@@ -121,8 +121,16 @@ def test_other_users_get_404_everywhere(client, outsider, make_task, h264_file):
 
 
 def emit_chunk(task, index, duration=10.0):
-    reporter.emit(task.pk, "chunk_ready", stage="chunk", data={
-        "index": index, "duration": duration, "url": reverse("task-media", args=[task.pk, f"chunks/{index:05d}.ts"])})  # fmt: skip
+    reporter.emit(
+        task.pk,
+        "chunk_ready",
+        stage="chunk",
+        data={
+            "index": index,
+            "duration": duration,
+            "url": reverse("task-media", args=[task.pk, f"chunks/{index:05d}.ts"]),
+        },
+    )
 
 
 def test_the_playlist_grows_in_order_and_ends_when_the_task_does(alice, make_task, h264_file):
@@ -203,16 +211,22 @@ def test_performance_metrics_are_real_and_staff_only(client, alice, owner, make_
     owner.is_staff = True
     owner.save()
     body = alice.get(reverse("performance-metrics")).json()
-    assert body["operations"]["chunk"] == {"count": 4, "success_rate": 1.0, "p50_ms": 25.0, "p95_ms": 40.0,
-                                           "max_ms": 40.0}  # fmt: skip
+    assert body["operations"]["chunk"] == {
+        "count": 4,
+        "success_rate": 1.0,
+        "p50_ms": 25.0,
+        "p95_ms": 40.0,
+        "max_ms": 40.0,
+    }
     assert body["operations"]["ffprobe"]["success_rate"] == 0.0
     assert body["tasks"]["queued"] == 1
 
 
 def test_events_have_the_documented_shape(make_task, h264_file):
     task = make_task(h264_file)
-    row = reporter.emit(task.pk, "progress", stage="chunk", progress=42.5, eta_seconds=31.2, message="hi",
-                        data={"a": 1})  # fmt: skip
+    row = reporter.emit(
+        task.pk, "progress", stage="chunk", progress=42.5, eta_seconds=31.2, message="hi", data={"a": 1}
+    )
     event = ProgressUpdate.objects.get(pk=row.pk).as_event()
     assert set(event) == {"seq", "task", "type", "stage", "progress", "eta_s", "message", "data", "ts"}
     assert event["seq"] == 1 and event["eta_s"] == 31 and event["task"] == str(task.pk)

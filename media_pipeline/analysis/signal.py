@@ -221,12 +221,31 @@ def _video_cuts(
         else:
             keyframes = tmpdir / "keyframes.mkv"
             copy = [
-                ffmpeg_bin, "-nostdin", "-hide_banner", "-v", "error", "-copyts", "-noaccurate_seek",
+                ffmpeg_bin,
+                "-nostdin",
+                "-hide_banner",
+                "-v",
+                "error",
+                "-copyts",
+                "-noaccurate_seek",
                 # -t counts from the keyframe the seek lands on, which may be well before the start.
-                "-ss", f"{seek:.3f}", "-t", f"{interval.end - seek + KEYFRAME_SEEK_SLACK:.3f}", *whitelist,
-                "-i", f"file:{src}", "-map", "0:v:0", "-c", "copy", "-bsf:v", "noise=drop=not(key)",
-                "-f", "matroska", f"file:{keyframes}",
-            ]  # fmt: skip
+                "-ss",
+                f"{seek:.3f}",
+                "-t",
+                f"{interval.end - seek + KEYFRAME_SEEK_SLACK:.3f}",
+                *whitelist,
+                "-i",
+                f"file:{src}",
+                "-map",
+                "0:v:0",
+                "-c",
+                "copy",
+                "-bsf:v",
+                "noise=drop=not(key)",
+                "-f",
+                "matroska",
+                f"file:{keyframes}",
+            ]
             run(copy, timeout=timeout, cancel=cancel, what="ffmpeg")
             # -copyts keeps the file's own timestamps in both steps.
             origin, end = -info.start_time, info.start_time + interval.end
@@ -236,13 +255,29 @@ def _video_cuts(
             f"select='gte(scene\\,0)',metadata=mode=print:file={_filter_path(stamps)}"
         )
         argv = [
-            ffmpeg_bin, "-nostdin", "-hide_banner", "-v", "error",
+            ffmpeg_bin,
+            "-nostdin",
+            "-hide_banner",
+            "-v",
+            "error",
             # One decoding thread: frame threading only adds latency when every frame is a keyframe
             # far from the next (0.11 s instead of 0.17 s per 30 s of 720p here), and leaves a core for audio.
-            "-threads", "1", *source,
-            "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", graph, "-fps_mode", "passthrough",
-            "-f", "rawvideo", "pipe:1",
-        ]  # fmt: skip
+            "-threads",
+            "1",
+            *source,
+            "-map",
+            "0:v:0",
+            "-an",
+            "-sn",
+            "-dn",
+            "-vf",
+            graph,
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "rawvideo",
+            "pipe:1",
+        ]
         out = run(argv, timeout=timeout, cancel=cancel, what="ffmpeg")
         times = _frame_times(stamps.read_text("ascii", "replace") if stamps.exists() else "")
     finally:
@@ -311,13 +346,36 @@ def _audio_samples(
     src: Path, interval: Interval, *, ffmpeg_bin: str, timeout: float, cancel: CancelToken | None
 ) -> np.ndarray:
     argv = [
-        ffmpeg_bin, "-nostdin", "-hide_banner", "-v", "error",
-        "-ss", f"{interval.start:.3f}", "-t", f"{interval.duration:.3f}",
-        "-format_whitelist", FORMAT_WHITELIST, "-protocol_whitelist", PROTOCOL_WHITELIST,
-        "-i", f"file:{src}",
-        "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(SAMPLE_RATE),
-        "-c:a", "pcm_s16le", "-f", "s16le", "pipe:1",
-    ]  # fmt: skip
+        ffmpeg_bin,
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-ss",
+        f"{interval.start:.3f}",
+        "-t",
+        f"{interval.duration:.3f}",
+        "-format_whitelist",
+        FORMAT_WHITELIST,
+        "-protocol_whitelist",
+        PROTOCOL_WHITELIST,
+        "-i",
+        f"file:{src}",
+        "-map",
+        "0:a:0",
+        "-vn",
+        "-sn",
+        "-dn",
+        "-ac",
+        "1",
+        "-ar",
+        str(SAMPLE_RATE),
+        "-c:a",
+        "pcm_s16le",
+        "-f",
+        "s16le",
+        "pipe:1",
+    ]
     out = run(argv, timeout=timeout, cancel=cancel, what="ffmpeg")
     return np.frombuffer(out.stdout[: len(out.stdout) // 2 * 2], dtype="<i2")
 

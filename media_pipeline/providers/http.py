@@ -495,9 +495,18 @@ def client_for(key: Hashable, factory: Callable[[], ProviderClient]) -> Provider
 
 
 def pooled_client(
-    *, scope: str, name: str, base_url: str, api_key: str, headers: dict[str, str], timeout: float,
-    transport: httpx.BaseTransport | None, max_connections: int, label: str, key_setting: str,
-) -> ProviderClient:  # fmt: skip
+    *,
+    scope: str,
+    name: str,
+    base_url: str,
+    api_key: str,
+    headers: dict[str, str],
+    timeout: float,
+    transport: httpx.BaseTransport | None,
+    max_connections: int,
+    label: str,
+    key_setting: str,
+) -> ProviderClient:
     """The process's shared ProviderClient for this service, URL and key (see client_for). The key enters
     the pool's identity only as a hash, so it never sits in a long-lived dict as text."""
     key = (scope, name, base_url, hashlib.sha256(api_key.encode()).hexdigest(), timeout, id(transport))
@@ -512,5 +521,5 @@ def pooled_client(
             max_connections=max_connections,
             label=label,
             key_setting=key_setting,
-        ),  # fmt: skip
+        ),
     )

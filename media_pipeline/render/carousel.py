@@ -24,11 +24,23 @@ if TYPE_CHECKING:  # PIL itself is imported lazily, where a slide is drawn
     from PIL.ImageFont import FreeTypeFont
 
 THEMES = {
-    "dark": {"bg": (17, 24, 39), "fg": (243, 244, 246), "body": (209, 213, 219), "muted": (156, 163, 175),
-             "accent": (59, 130, 246), "on_accent": (255, 255, 255)},
-    "light": {"bg": (248, 250, 252), "fg": (17, 24, 39), "body": (51, 65, 85), "muted": (100, 116, 139),
-              "accent": (36, 84, 214), "on_accent": (255, 255, 255)},
-}  # fmt: skip
+    "dark": {
+        "bg": (17, 24, 39),
+        "fg": (243, 244, 246),
+        "body": (209, 213, 219),
+        "muted": (156, 163, 175),
+        "accent": (59, 130, 246),
+        "on_accent": (255, 255, 255),
+    },
+    "light": {
+        "bg": (248, 250, 252),
+        "fg": (17, 24, 39),
+        "body": (51, 65, 85),
+        "muted": (100, 116, 139),
+        "accent": (36, 84, 214),
+        "on_accent": (255, 255, 255),
+    },
+}
 MARGIN = 0.085  # of the width: 92 px on a 1080 px slide (platforms crop edges in the grid view)
 HEADING_SIZE, HEADING_MIN = 0.070, 0.026  # of the width
 BODY_SIZE, BODY_MIN = 0.044, 0.020
@@ -334,7 +346,11 @@ def render_carousel(
 
     def new_page(index: int) -> tuple[PILImage, Draw, SlideLayout]:
         image = Image.new("RGB", size, colours["bg"])
-        return image, ImageDraw.Draw(image), SlideLayout(path=out_dir / f"slide-{index:02d}.png", canvas=canvas, content=content)  # fmt: skip
+        return (
+            image,
+            ImageDraw.Draw(image),
+            SlideLayout(path=out_dir / f"slide-{index:02d}.png", canvas=canvas, content=content),
+        )
 
     def footer(draw: Draw, layout: SlideLayout, left: str, right: str) -> None:
         """Brand on the left, position on the right, one line; the brand is cut with an ellipsis if need be."""
@@ -344,23 +360,39 @@ def render_carousel(
         if right_line and _Fitted(fonts.regular, footer_size, [right_line]).height() <= footer_box.height:
             fitted = _Fitted(fonts.regular, footer_size, [right_line])
             x = footer_box.right - math.ceil(right_w)
-            layout.blocks.append(_draw(draw, fitted, x=x, y=footer_box.top, colour=colours["muted"], box=footer_box, role="footer"))  # fmt: skip
+            layout.blocks.append(
+                _draw(draw, fitted, x=x, y=footer_box.top, colour=colours["muted"], box=footer_box, role="footer")
+            )
         room = footer_box.width - math.ceil(right_w) - 2 * footer_size
         left_line = _one_line(regular, footer_size, left, room) if room > footer_size else ""
         if left_line and _Fitted(fonts.regular, footer_size, [left_line]).height() <= footer_box.height:
             fitted = _Fitted(fonts.regular, footer_size, [left_line], truncated=left_line != left)
-            layout.blocks.append(_draw(draw, fitted, x=footer_box.left, y=footer_box.top, colour=colours["muted"], box=footer_box, role="footer"))  # fmt: skip
+            layout.blocks.append(
+                _draw(
+                    draw,
+                    fitted,
+                    x=footer_box.left,
+                    y=footer_box.top,
+                    colour=colours["muted"],
+                    box=footer_box,
+                    role="footer",
+                )
+            )
 
     # 1. The cover: an accent bar and the title, centred vertically in the space above the footer.
     if cover:
         image, draw, layout = new_page(0)
         bar_h = max(4, round(width * 0.011))
-        draw.rectangle((content.left, content.top, content.left + round(width * 0.13), content.top + bar_h), fill=colours["accent"])  # fmt: skip
+        draw.rectangle(
+            (content.left, content.top, content.left + round(width * 0.13), content.top + bar_h), fill=colours["accent"]
+        )
         area = Box(content.left, content.top + bar_h * 4, content.right, footer_box.top - round(width * 0.05))
         (title_fit,) = _fit_stack(
             [(clean_text(title, font_path=fonts.bold), fonts.bold, width * TITLE_SIZE, width * TITLE_MIN)],
-            width=area.width, height=area.height, gap=0,
-        )  # fmt: skip
+            width=area.width,
+            height=area.height,
+            gap=0,
+        )
         y = area.top + (area.height - title_fit.height()) / 2
         layout.blocks.append(_draw(draw, title_fit, x=area.left, y=y, colour=colours["fg"], box=area, role="title"))
         swipe = f"{total} slide{'s' if total != 1 else ''}  →" if total else ""
@@ -380,7 +412,17 @@ def render_carousel(
         label_h = label_fit.height()
         label_w = label_fit.widest()
         cx, cy = (badge.left + badge.right) / 2, (badge.top + badge.bottom) / 2
-        layout.blocks.append(_draw(draw, label_fit, x=round(cx - label_w / 2), y=cy - label_h / 2, colour=colours["on_accent"], box=badge, role="badge"))  # fmt: skip
+        layout.blocks.append(
+            _draw(
+                draw,
+                label_fit,
+                x=round(cx - label_w / 2),
+                y=cy - label_h / 2,
+                colour=colours["on_accent"],
+                box=badge,
+                role="badge",
+            )
+        )
 
         area = Box(
             content.left, badge.bottom + round(width * 0.06), content.right, footer_box.top - round(width * 0.05)
@@ -389,11 +431,23 @@ def render_carousel(
         gap = rule_gap * 2 + rule_h
         heading_fit, body_fit = _fit_stack(
             [
-                (clean_text(slide.heading, font_path=fonts.bold), fonts.bold, width * HEADING_SIZE, width * HEADING_MIN),
-                (clean_text(slide.text, font_path=fonts.regular, keep_newlines=True), fonts.regular, width * BODY_SIZE, width * BODY_MIN),
+                (
+                    clean_text(slide.heading, font_path=fonts.bold),
+                    fonts.bold,
+                    width * HEADING_SIZE,
+                    width * HEADING_MIN,
+                ),
+                (
+                    clean_text(slide.text, font_path=fonts.regular, keep_newlines=True),
+                    fonts.regular,
+                    width * BODY_SIZE,
+                    width * BODY_MIN,
+                ),
             ],
-            width=area.width, height=area.height, gap=gap,
-        )  # fmt: skip
+            width=area.width,
+            height=area.height,
+            gap=gap,
+        )
         # Centre the block a little above the middle of its area: it reads as placed, not floating.
         stack = _stack_height([heading_fit, body_fit], gap)
         y = area.top + max(0.0, (area.height - stack) * 0.4)

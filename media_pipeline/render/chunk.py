@@ -39,9 +39,19 @@ class ChunkResult:
 
 def _segment_duration(path: Path, *, ffprobe: str, cancel: CancelToken | None) -> float:
     argv = [
-        ffprobe, "-v", "error", "-protocol_whitelist", PROTOCOL_WHITELIST, "-format_whitelist", "mpegts",
-        "-show_entries", "format=duration", "-of", "json", f"file:{path}",
-    ]  # fmt: skip
+        ffprobe,
+        "-v",
+        "error",
+        "-protocol_whitelist",
+        PROTOCOL_WHITELIST,
+        "-format_whitelist",
+        "mpegts",
+        "-show_entries",
+        "format=duration",
+        "-of",
+        "json",
+        f"file:{path}",
+    ]
     out = run(argv, timeout=30, cancel=cancel, what="ffprobe")
     try:
         return float(json.loads(out.stdout)["format"]["duration"])
@@ -138,61 +148,158 @@ def audio_slice_argv(
         mixed = original
     mixed = mixed.filter("aformat", sample_fmts="fltp", channel_layouts=layout, sample_rates=piece.rate)
     mixed = mixed.filter("apad").filter("atrim", end_sample=total)
-    output = ffmpeg.output(mixed, str(out), acodec="aac", ac=piece.channels, ar=piece.rate, f="adts",
-                           **{"b:a": AUDIO_BITRATE})  # fmt: skip
+    output = ffmpeg.output(
+        mixed, str(out), acodec="aac", ac=piece.channels, ar=piece.rate, f="adts", **{"b:a": AUDIO_BITRATE}
+    )
     return output.global_args("-nostdin", "-hide_banner", "-v", "error", "-y", "-copyts").compile(cmd=ffmpeg_bin)
 
 
-def mux_argv(video_ts: Path, audio: Path | None, info: MediaInfo, piece: AudioSlice | None, out: Path, *,
-             ffmpeg_bin: str) -> list[str]:  # fmt: skip
+def mux_argv(
+    video_ts: Path, audio: Path | None, info: MediaInfo, piece: AudioSlice | None, out: Path, *, ffmpeg_bin: str
+) -> list[str]:
     """Copied video (a split segment, timestamps already on our timeline) with our encoded audio."""
-    argv = [*_ffmpeg_head(ffmpeg_bin), "-copyts", "-protocol_whitelist", PROTOCOL_WHITELIST,
-            "-format_whitelist", "mpegts", "-f", "mpegts", "-i", f"file:{video_ts}"]  # fmt: skip
+    argv = [
+        *_ffmpeg_head(ffmpeg_bin),
+        "-copyts",
+        "-protocol_whitelist",
+        PROTOCOL_WHITELIST,
+        "-format_whitelist",
+        "mpegts",
+        "-f",
+        "mpegts",
+        "-i",
+        f"file:{video_ts}",
+    ]
     maps = ["-map", "0:v:0"]
     if audio is not None and piece is not None:
-        argv += ["-protocol_whitelist", PROTOCOL_WHITELIST, "-format_whitelist", "aac",
-                 "-itsoffset", f"{piece.offset(info) + TS_OFFSET:.6f}", "-f", "aac", "-i", f"file:{audio}"]  # fmt: skip
+        argv += [
+            "-protocol_whitelist",
+            PROTOCOL_WHITELIST,
+            "-format_whitelist",
+            "aac",
+            "-itsoffset",
+            f"{piece.offset(info) + TS_OFFSET:.6f}",
+            "-f",
+            "aac",
+            "-i",
+            f"file:{audio}",
+        ]
         maps += ["-map", "1:a:0"]
     return [*argv, *maps, "-c", "copy", *_out_args(), str(out)]
 
 
-def transcode_argv(src: Path, info: MediaInfo, interval: Interval, audio: Path | None, piece: AudioSlice | None,
-                   out: Path, *, ffmpeg_bin: str, is_last: bool) -> list[str]:  # fmt: skip
+def transcode_argv(
+    src: Path,
+    info: MediaInfo,
+    interval: Interval,
+    audio: Path | None,
+    piece: AudioSlice | None,
+    out: Path,
+    *,
+    ffmpeg_bin: str,
+    is_last: bool,
+) -> list[str]:
     """Re-encoded video of exactly the frames in [start, end) (trim on the source's timestamps), with our audio.
 
     No B-frames: each chunk's decode timestamps then follow the previous chunk's, so the chunks join into
     one stream; a keyframe opens every chunk."""
     inputs = input_options()
     seek = interval.start - 2.0  # decode from a keyframe before the start; trim keeps exactly the interval
-    argv = [*_ffmpeg_head(ffmpeg_bin), "-copyts", "-format_whitelist", inputs["format_whitelist"],
-            "-protocol_whitelist", inputs["protocol_whitelist"], "-noaccurate_seek",
-            *(["-ss", f"{seek:.6f}"] if seek > 0 else []), "-i", f"file:{src}"]  # fmt: skip
+    argv = [
+        *_ffmpeg_head(ffmpeg_bin),
+        "-copyts",
+        "-format_whitelist",
+        inputs["format_whitelist"],
+        "-protocol_whitelist",
+        inputs["protocol_whitelist"],
+        "-noaccurate_seek",
+        *(["-ss", f"{seek:.6f}"] if seek > 0 else []),
+        "-i",
+        f"file:{src}",
+    ]
     maps = ["-map", "0:v:0"]
     if audio is not None and piece is not None:
-        argv += ["-protocol_whitelist", PROTOCOL_WHITELIST, "-format_whitelist", "aac",
-                 "-itsoffset", f"{piece.offset(info):.6f}", "-f", "aac", "-i", f"file:{audio}"]  # fmt: skip
+        argv += [
+            "-protocol_whitelist",
+            PROTOCOL_WHITELIST,
+            "-format_whitelist",
+            "aac",
+            "-itsoffset",
+            f"{piece.offset(info):.6f}",
+            "-f",
+            "aac",
+            "-i",
+            f"file:{audio}",
+        ]
         maps += ["-map", "1:a:0"]
     start = info.start_time + interval.start
     trim = f"trim=start={start:.6f}" + ("" if is_last else f":end={info.start_time + interval.end:.6f}")
-    video = ["-vf", f"{trim},scale=trunc(iw/2)*2:trunc(ih/2)*2", "-fps_mode", "passthrough",
-             "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-bf", "0",
-             "-force_key_frames", "expr:eq(n,0)"]  # fmt: skip
+    video = [
+        "-vf",
+        f"{trim},scale=trunc(iw/2)*2:trunc(ih/2)*2",
+        "-fps_mode",
+        "passthrough",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "23",
+        "-pix_fmt",
+        "yuv420p",
+        "-bf",
+        "0",
+        "-force_key_frames",
+        "expr:eq(n,0)",
+    ]
     audio_args = ["-c:a", "copy"] if audio is not None else []
     return [*argv, *maps, *video, *audio_args, "-output_ts_offset", f"{TS_OFFSET}", *_out_args(), str(out)]
 
 
-def split_one(src: Path, info: MediaInfo, interval: Interval, folder: Path, *, with_audio: bool,
-              ffmpeg_bin: str, cancel: CancelToken | None) -> Path:  # fmt: skip
+def split_one(
+    src: Path,
+    info: MediaInfo,
+    interval: Interval,
+    folder: Path,
+    *,
+    with_audio: bool,
+    ffmpeg_bin: str,
+    cancel: CancelToken | None,
+) -> Path:
     """The split segment of one interval on its own (for callers without a whole-file Splitter): seek to
     its keyframe and cut where the next interval starts."""
     inputs = input_options()
-    argv = [*_ffmpeg_head(ffmpeg_bin), "-copyts", "-format_whitelist", inputs["format_whitelist"],
-            "-protocol_whitelist", inputs["protocol_whitelist"], "-ss", f"{interval.start + 0.001:.6f}",
-            "-i", f"file:{src}", "-map", "0:v:0", *(["-map", "0:a:0"] if with_audio else []), "-c", "copy",
-            *PARAMETER_SETS, "-output_ts_offset", f"{TS_OFFSET}", "-f", "segment", "-segment_format", "mpegts",
-            "-segment_format_options", "mpegts_copyts=1", "-reset_timestamps", "0",
-            "-segment_times", f"{info.start_time + interval.end + TS_OFFSET - 0.0005:.6f}",
-            str(folder / "%05d.ts")]  # fmt: skip
+    argv = [
+        *_ffmpeg_head(ffmpeg_bin),
+        "-copyts",
+        "-format_whitelist",
+        inputs["format_whitelist"],
+        "-protocol_whitelist",
+        inputs["protocol_whitelist"],
+        "-ss",
+        f"{interval.start + 0.001:.6f}",
+        "-i",
+        f"file:{src}",
+        "-map",
+        "0:v:0",
+        *(["-map", "0:a:0"] if with_audio else []),
+        "-c",
+        "copy",
+        *PARAMETER_SETS,
+        "-output_ts_offset",
+        f"{TS_OFFSET}",
+        "-f",
+        "segment",
+        "-segment_format",
+        "mpegts",
+        "-segment_format_options",
+        "mpegts_copyts=1",
+        "-reset_timestamps",
+        "0",
+        "-segment_times",
+        f"{info.start_time + interval.end + TS_OFFSET - 0.0005:.6f}",
+        str(folder / "%05d.ts"),
+    ]
     folder.mkdir(parents=True, exist_ok=True)
     run(argv, timeout=120 + 2 * interval.duration, cancel=cancel, what="ffmpeg")
     return folder / "00000.ts"
@@ -226,9 +333,20 @@ def render_chunk(
     if not out.exists():
         with atomic_output(out) as tmp, temp_folder(out.parent, "work") as work:
             try:
-                seconds += _write_chunk(src, info, interval, tmp, work, segment=segment, copy=copy,
-                                        commentary=commentary, is_last=is_last, ffmpeg_bin=ffmpeg_bin,
-                                        timeout=timeout, cancel=cancel)  # fmt: skip
+                seconds += _write_chunk(
+                    src,
+                    info,
+                    interval,
+                    tmp,
+                    work,
+                    segment=segment,
+                    copy=copy,
+                    commentary=commentary,
+                    is_last=is_last,
+                    ffmpeg_bin=ffmpeg_bin,
+                    timeout=timeout,
+                    cancel=cancel,
+                )
             except ProcessFailed as exc:
                 raise MediaError(
                     f"We could not read the video between {clock(interval.start)} and {clock(interval.end)}; "
@@ -264,15 +382,34 @@ def render_chunk(
     )
 
 
-def _write_chunk(src: Path, info: MediaInfo, interval: Interval, tmp: Path, work: Path, *, segment: Path | None,
-                 copy: bool, commentary: CommentaryMix | None, is_last: bool, ffmpeg_bin: str, timeout: float,
-                 cancel: CancelToken | None) -> float:  # fmt: skip
+def _write_chunk(
+    src: Path,
+    info: MediaInfo,
+    interval: Interval,
+    tmp: Path,
+    work: Path,
+    *,
+    segment: Path | None,
+    copy: bool,
+    commentary: CommentaryMix | None,
+    is_last: bool,
+    ffmpeg_bin: str,
+    timeout: float,
+    cancel: CancelToken | None,
+) -> float:
     """The steps of one chunk (see the module docstring of render/timeline.py); returns ffmpeg seconds."""
     seconds = 0.0
     encode = encodes_audio(info, interval, commentary)
     if copy and segment is None:
-        segment = split_one(src, info, interval, work / "split", with_audio=info.has_audio and not encode, ffmpeg_bin=ffmpeg_bin,
-                            cancel=cancel)  # fmt: skip
+        segment = split_one(
+            src,
+            info,
+            interval,
+            work / "split",
+            with_audio=info.has_audio and not encode,
+            ffmpeg_bin=ffmpeg_bin,
+            cancel=cancel,
+        )
     audio, piece = None, None
     if encode:
         piece = AudioSlice.of(info, interval, is_last=is_last)

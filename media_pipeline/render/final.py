@@ -31,8 +31,33 @@ def concat_segments(
     source = "concat:" + "|".join(str(p) for p in segments)
     with atomic_output(out) as tmp:
         argv = [
-            ffmpeg_bin, "-nostdin", "-hide_banner", "-v", "error", "-y",
-            "-protocol_whitelist", "concat,file", "-format_whitelist", "mpegts", "-copyts", "-f", "mpegts", "-i", source, "-output_ts_offset", f"{-(TS_OFFSET + start_time):.6f}",
-            "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(tmp),
-        ]  # fmt: skip
+            ffmpeg_bin,
+            "-nostdin",
+            "-hide_banner",
+            "-v",
+            "error",
+            "-y",
+            "-protocol_whitelist",
+            "concat,file",
+            "-format_whitelist",
+            "mpegts",
+            "-copyts",
+            "-f",
+            "mpegts",
+            "-i",
+            source,
+            "-output_ts_offset",
+            f"{-(TS_OFFSET + start_time):.6f}",
+            "-map",
+            "0:v:0",
+            "-map",
+            "0:a:0?",
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
+            str(tmp),
+        ]
         return run(argv, timeout=timeout, cancel=cancel, what="ffmpeg").seconds

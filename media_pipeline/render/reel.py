@@ -328,22 +328,65 @@ def render_reel(
         )
         with atomic_output(out) as tmp:
             argv = [
-                ffmpeg_bin, "-nostdin", "-hide_banner", "-v", "error", "-y",
-                "-format_whitelist", FORMAT_WHITELIST, "-protocol_whitelist", PROTOCOL_WHITELIST,
-                "-ss", f"{start:.3f}", "-i", f"file:{src}",
-            ]  # fmt: skip
+                ffmpeg_bin,
+                "-nostdin",
+                "-hide_banner",
+                "-v",
+                "error",
+                "-y",
+                "-format_whitelist",
+                FORMAT_WHITELIST,
+                "-protocol_whitelist",
+                PROTOCOL_WHITELIST,
+                "-ss",
+                f"{start:.3f}",
+                "-i",
+                f"file:{src}",
+            ]
             if info.has_audio:
                 audio_map = "0:a:0"
             else:
                 argv += ["-f", "lavfi", "-t", f"{length:.3f}", "-i", "anullsrc=r=48000:cl=stereo"]
                 audio_map = "1:a:0"
             argv += [
-                "-filter_complex", graph, "-map", "[v]", "-map", audio_map, "-t", f"{length:.3f}",
-                "-c:v", "libx264", "-preset", "veryfast", "-crf", CRF, "-pix_fmt", "yuv420p",
-                "-profile:v", "high", "-force_key_frames", "expr:eq(n,0)",
-                "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-ac", "2", "-ar", "48000",
-                "-map_metadata", "-1", "-sn", "-dn", "-movflags", "+faststart", "-f", "mp4", str(tmp),
-            ]  # fmt: skip
+                "-filter_complex",
+                graph,
+                "-map",
+                "[v]",
+                "-map",
+                audio_map,
+                "-t",
+                f"{length:.3f}",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-crf",
+                CRF,
+                "-pix_fmt",
+                "yuv420p",
+                "-profile:v",
+                "high",
+                "-force_key_frames",
+                "expr:eq(n,0)",
+                "-c:a",
+                "aac",
+                "-b:a",
+                AUDIO_BITRATE,
+                "-ac",
+                "2",
+                "-ar",
+                "48000",
+                "-map_metadata",
+                "-1",
+                "-sn",
+                "-dn",
+                "-movflags",
+                "+faststart",
+                "-f",
+                "mp4",
+                str(tmp),
+            ]
             limit = timeout or reel_timeout(length, width=width, height=height)
             try:
                 seconds = run(argv, timeout=limit, cancel=cancel, what="ffmpeg").seconds
@@ -377,9 +420,19 @@ class _Probed(TypedDict):
 
 def _probe_output(path: Path, *, ffprobe: str, cancel: CancelToken | None) -> _Probed:
     argv = [
-        ffprobe, "-v", "error", "-protocol_whitelist", PROTOCOL_WHITELIST, "-format_whitelist", "mov,mp4,m4a,3gp,3g2,mj2",
-        "-show_entries", "format=duration:stream=codec_type,width,height", "-of", "json", f"file:{path}",
-    ]  # fmt: skip
+        ffprobe,
+        "-v",
+        "error",
+        "-protocol_whitelist",
+        PROTOCOL_WHITELIST,
+        "-format_whitelist",
+        "mov,mp4,m4a,3gp,3g2,mj2",
+        "-show_entries",
+        "format=duration:stream=codec_type,width,height",
+        "-of",
+        "json",
+        f"file:{path}",
+    ]
     data = json.loads(run(argv, timeout=30, cancel=cancel, what="ffprobe").stdout or b"{}")
     video: dict[str, Any] = next((s for s in data.get("streams", []) if s.get("codec_type") == "video"), {})
     try:

@@ -29,18 +29,46 @@ from .timeline import PARAMETER_SETS, TS_OFFSET
 EARLY = 0.0005
 
 
-def split_argv(src: Path, info: MediaInfo, plan: list[Interval], folder: Path, *, with_audio: bool,
-               ffmpeg_bin: str) -> list[str]:  # fmt: skip
+def split_argv(
+    src: Path, info: MediaInfo, plan: list[Interval], folder: Path, *, with_audio: bool, ffmpeg_bin: str
+) -> list[str]:
     times = ",".join(f"{info.start_time + iv.start + TS_OFFSET - EARLY:.6f}" for iv in plan[1:])
     inputs = input_options()
     argv = [
-        ffmpeg_bin, "-nostdin", "-hide_banner", "-v", "error", "-y",
-        "-format_whitelist", inputs["format_whitelist"], "-protocol_whitelist", inputs["protocol_whitelist"],
-        "-copyts", "-i", f"file:{src}", "-map", "0:v:0", *(["-map", "0:a:0"] if with_audio else []),
-        "-c", "copy", *PARAMETER_SETS, "-output_ts_offset", f"{TS_OFFSET}",
-        "-f", "segment", "-segment_format", "mpegts", "-segment_format_options", "mpegts_copyts=1",
-        "-reset_timestamps", "0", "-segment_list", str(folder / "list.csv"), "-segment_list_type", "csv",
-    ]  # fmt: skip
+        ffmpeg_bin,
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-y",
+        "-format_whitelist",
+        inputs["format_whitelist"],
+        "-protocol_whitelist",
+        inputs["protocol_whitelist"],
+        "-copyts",
+        "-i",
+        f"file:{src}",
+        "-map",
+        "0:v:0",
+        *(["-map", "0:a:0"] if with_audio else []),
+        "-c",
+        "copy",
+        *PARAMETER_SETS,
+        "-output_ts_offset",
+        f"{TS_OFFSET}",
+        "-f",
+        "segment",
+        "-segment_format",
+        "mpegts",
+        "-segment_format_options",
+        "mpegts_copyts=1",
+        "-reset_timestamps",
+        "0",
+        "-segment_list",
+        str(folder / "list.csv"),
+        "-segment_list_type",
+        "csv",
+    ]
     # Without times the muxer would cut every 2 s (its default segment_time): one interval is one segment.
     argv += ["-segment_times", times] if times else ["-segment_time", "1000000000"]
     return [*argv, str(folder / "%05d.ts")]
@@ -49,8 +77,18 @@ def split_argv(src: Path, info: MediaInfo, plan: list[Interval], folder: Path, *
 class Splitter:
     """Runs the one-pass split in a thread; `segment(i)` waits for segment i."""
 
-    def __init__(self, src: Path, info: MediaInfo, plan: list[Interval], *, workdir: Path, with_audio: bool,
-                 ffmpeg_bin: str, cancel: CancelToken, timeout: float) -> None:  # fmt: skip
+    def __init__(
+        self,
+        src: Path,
+        info: MediaInfo,
+        plan: list[Interval],
+        *,
+        workdir: Path,
+        with_audio: bool,
+        ffmpeg_bin: str,
+        cancel: CancelToken,
+        timeout: float,
+    ) -> None:
         self.plan = plan
         self.with_audio = with_audio
         self.folder = workdir / "chunks" / f".split.{uuid.uuid4().hex[:8]}.tmp"

@@ -61,14 +61,37 @@ def read_pcm(
     if start < 0 or not 0 < duration <= MAX_READ_SECONDS:
         raise ValueError(f"read_pcm reads 0 < duration <= {MAX_READ_SECONDS:.0f} s from start >= 0")
     argv = [
-        ffmpeg, "-nostdin", "-hide_banner", "-v", "error",
-        "-format_whitelist", FORMAT_WHITELIST, "-protocol_whitelist", PROTOCOL_WHITELIST,
-        "-ss", f"{start:.3f}", "-t", f"{duration:.3f}",
+        ffmpeg,
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-format_whitelist",
+        FORMAT_WHITELIST,
+        "-protocol_whitelist",
+        PROTOCOL_WHITELIST,
+        "-ss",
+        f"{start:.3f}",
+        "-t",
+        f"{duration:.3f}",
         # "file:" stops a name that looks like another protocol or option from being read as one.
-        "-i", f"file:{path}",
-        "-map", "0:a:0", "-vn", "-sn", "-dn",
-        "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", "-f", "s16le", "pipe:1",
-    ]  # fmt: skip
+        "-i",
+        f"file:{path}",
+        "-map",
+        "0:a:0",
+        "-vn",
+        "-sn",
+        "-dn",
+        "-ac",
+        "1",
+        "-ar",
+        str(SAMPLE_RATE),
+        "-c:a",
+        "pcm_s16le",
+        "-f",
+        "s16le",
+        "pipe:1",
+    ]
     try:
         result = run(argv, timeout=timeout or 60 + duration, cancel=cancel, what="ffmpeg")
     except ProcessFailed as exc:

@@ -123,10 +123,21 @@ def to_txt(segments: list[Segment]) -> str:
 def embedded_subtitle_streams(path: Path, *, ffprobe: str = "ffprobe", cancel: CancelToken | None = None) -> list[dict]:
     """Text subtitle streams in the file, English (or untagged) first."""
     argv = [
-        ffprobe, "-v", "error", "-format_whitelist", input_options()["format_whitelist"],
-        "-protocol_whitelist", input_options()["protocol_whitelist"], "-select_streams", "s",
-        "-show_entries", "stream=index,codec_name:stream_tags=language,title", "-of", "json", f"file:{path}",
-    ]  # fmt: skip
+        ffprobe,
+        "-v",
+        "error",
+        "-format_whitelist",
+        input_options()["format_whitelist"],
+        "-protocol_whitelist",
+        input_options()["protocol_whitelist"],
+        "-select_streams",
+        "s",
+        "-show_entries",
+        "stream=index,codec_name:stream_tags=language,title",
+        "-of",
+        "json",
+        f"file:{path}",
+    ]
     streams = json.loads(run(argv, timeout=30, cancel=cancel, what="ffprobe").stdout or b"{}").get("streams", [])
     text_streams = [s for s in streams if s.get("codec_name") in TEXT_SUBTITLE_CODECS]
 
@@ -147,10 +158,23 @@ def extract_embedded(
     stream = streams[0]
     opts = input_options()
     argv = [
-        ffmpeg_bin, "-nostdin", "-hide_banner", "-v", "error", "-format_whitelist", opts["format_whitelist"],
-        "-protocol_whitelist", opts["protocol_whitelist"], "-i", f"file:{path}",
-        "-map", f"0:{stream['index']}", "-f", "webvtt", "pipe:1",
-    ]  # fmt: skip
+        ffmpeg_bin,
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-format_whitelist",
+        opts["format_whitelist"],
+        "-protocol_whitelist",
+        opts["protocol_whitelist"],
+        "-i",
+        f"file:{path}",
+        "-map",
+        f"0:{stream['index']}",
+        "-f",
+        "webvtt",
+        "pipe:1",
+    ]
     try:
         out = run(argv, timeout=120, cancel=cancel, what="ffmpeg").stdout
     except ProcessFailed as exc:

@@ -95,8 +95,12 @@ class WhisperEngine:
         with _models_lock:
             if key not in _models:
                 self.model.check()  # a stat when the stamp holds; refuses a file that changed
-                _models[key] = _load(self.model, cpu_threads=self.cpu_threads, compute_type=self.compute_type,
-                                     num_workers=self.num_workers)  # fmt: skip
+                _models[key] = _load(
+                    self.model,
+                    cpu_threads=self.cpu_threads,
+                    compute_type=self.compute_type,
+                    num_workers=self.num_workers,
+                )
             return _models[key]
 
 

@@ -70,11 +70,32 @@ def decode_to_wav(
     atomically; return the measured duration. Raises NotAudio when it is not audio or is (nearly) empty."""
     with atomic_output(out) as tmp:
         argv = [
-            ffmpeg_bin, "-nostdin", "-hide_banner", "-v", "error", "-y",
-            "-protocol_whitelist", PROTOCOL_WHITELIST, "-format_whitelist", formats, "-i", f"file:{src}",
-            "-map", "0:a:0", "-map_metadata", "-1", "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le",
-            "-f", "wav", f"file:{tmp}",
-        ]  # fmt: skip
+            ffmpeg_bin,
+            "-nostdin",
+            "-hide_banner",
+            "-v",
+            "error",
+            "-y",
+            "-protocol_whitelist",
+            PROTOCOL_WHITELIST,
+            "-format_whitelist",
+            formats,
+            "-i",
+            f"file:{src}",
+            "-map",
+            "0:a:0",
+            "-map_metadata",
+            "-1",
+            "-ac",
+            "1",
+            "-ar",
+            str(SAMPLE_RATE),
+            "-c:a",
+            "pcm_s16le",
+            "-f",
+            "wav",
+            f"file:{tmp}",
+        ]
         try:
             run(argv, timeout=timeout, cancel=cancel, what="ffmpeg")
             duration = wav_duration(tmp)

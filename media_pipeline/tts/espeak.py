@@ -52,8 +52,17 @@ class EspeakEngine:
         raw = scratch_path(out, ".wav")
         try:
             source.write_text(text, encoding="utf-8")
-            argv = [self.binary, "-v", voice, "-s", str(self.rate_wpm), "-w", str(raw.absolute()),
-                    "-f", str(source.absolute())]  # fmt: skip
+            argv = [
+                self.binary,
+                "-v",
+                voice,
+                "-s",
+                str(self.rate_wpm),
+                "-w",
+                str(raw.absolute()),
+                "-f",
+                str(source.absolute()),
+            ]
             try:
                 run(argv, timeout=self.timeout, cancel=cancel, what="espeak-ng")
             except ProcessFailed as exc:
