@@ -503,15 +503,22 @@ class BaselineResult:
     machine_busy: float  # share of all cores busy while it ran
 
 
+def naive_chunk_argv(source: Path, start: float, duration: float, out: Path) -> list[str]:
+    """One chunk cut and fully re-encoded on its own (the app's transcode settings, video and audio)."""
+    return ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", "-ss", f"{start:.3f}", "-i", f"file:{source}",
+            "-t", f"{duration:.3f}", "-map", "0:v:0", "-map", "0:a:0?", "-c:v", "libx264", "-preset", "veryfast",
+            "-crf", "23", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-f", "mpegts",
+            str(out)]  # fmt: skip
+
+
 def run_baseline(source: Path, *, limit: int | None, workdir: Path) -> BaselineResult:
-    """Re-encode every 30 s chunk one after another, as the old system did. The command is the app's own
-    transcode path (segment_argv on a chunk that does not start on a keyframe), so the only difference from
-    ours is the architecture, not the encoder settings."""
+    """Re-encode every 30 s chunk one after another, as the old system did, with the app's own encoder
+    settings (libx264 veryfast crf 23, AAC 128k: `naive_chunk_argv`), so the only difference from ours is
+    the architecture."""
     import psutil
 
     from media_pipeline.plan import plan_intervals
     from media_pipeline.probe import Limits, probe
-    from media_pipeline.render.chunk import segment_argv
 
     workdir.mkdir(parents=True, exist_ok=True)
     machine = MachineBusy()
@@ -529,7 +536,7 @@ def run_baseline(source: Path, *, limit: int | None, workdir: Path) -> BaselineR
     for iv in todo:
         out = workdir / f"{iv.index:05d}.ts"
         chunk_started = time.perf_counter()
-        proc = subprocess.Popen(segment_argv(source, info, iv, out, ffmpeg_bin="ffmpeg"), stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(naive_chunk_argv(source, iv.start, iv.duration, out), stdin=subprocess.DEVNULL)
         watched = psutil.Process(proc.pid)
         while True:
             try:

@@ -353,8 +353,13 @@ def render_chunk(
                     "the file may be damaged or cut off. Please upload it again.",
                     detail=exc.detail,
                 ) from None
-            measured = _segment_duration(tmp, ffprobe=ffprobe, cancel=cancel)
-            _check_not_cut_off(interval, measured, is_last=is_last, total=info.duration)
+            if segment is not None and not is_last:
+                # The split pass only starts the next segment once it reached this one's end: the data is all
+                # there, so the look with ffprobe (a tenth of a second) is only needed for the last one.
+                measured = interval.duration
+            else:
+                measured = _segment_duration(tmp, ffprobe=ffprobe, cancel=cancel)
+                _check_not_cut_off(interval, measured, is_last=is_last, total=info.duration)
     else:
         measured = _segment_duration(out, ffprobe=ffprobe, cancel=cancel)
     if not thumbnail.exists():
