@@ -15,7 +15,8 @@ from ..plan import Interval
 from ..probe import PROTOCOL_WHITELIST, MediaInfo, clock, input_options
 from ..process import CancelToken, ProcessFailed, run
 from .mix import CommentaryMix, commentary_audio, speech_input
-from .timeline import AAC_FRAME, PARAMETER_SETS, TS_OFFSET, grid_sample, keep_frames, output_rate
+from .split import split_argv
+from .timeline import AAC_FRAME, TS_OFFSET, grid_sample, keep_frames, output_rate
 
 AUDIO_BITRATE = "128k"
 THUMB_WIDTH = 320
@@ -172,20 +173,16 @@ def mux_argv(
     ]
     maps = ["-map", "0:v:0"]
     if audio is not None and piece is not None:
-        argv += [
-            "-protocol_whitelist",
-            PROTOCOL_WHITELIST,
-            "-format_whitelist",
-            "aac",
-            "-itsoffset",
-            f"{piece.offset(info) + TS_OFFSET:.6f}",
-            "-f",
-            "aac",
-            "-i",
-            f"file:{audio}",
-        ]
+        # The split segment already carries TS_OFFSET; the audio is placed on the same timeline.
+        argv += _audio_input(audio, at=piece.offset(info) + TS_OFFSET)
         maps += ["-map", "1:a:0"]
     return [*argv, *maps, "-c", "copy", *_out_args(), str(out)]
+
+
+def _audio_input(audio: Path, *, at: float) -> list[str]:
+    """Our own ADTS file as the second input, its first frame at `at` (source timestamps)."""
+    return ["-protocol_whitelist", PROTOCOL_WHITELIST, "-format_whitelist", "aac",
+            "-itsoffset", f"{at:.6f}", "-f", "aac", "-i", f"file:{audio}"]  # fmt: skip
 
 
 def transcode_argv(
@@ -219,18 +216,7 @@ def transcode_argv(
     ]
     maps = ["-map", "0:v:0"]
     if audio is not None and piece is not None:
-        argv += [
-            "-protocol_whitelist",
-            PROTOCOL_WHITELIST,
-            "-format_whitelist",
-            "aac",
-            "-itsoffset",
-            f"{piece.offset(info):.6f}",
-            "-f",
-            "aac",
-            "-i",
-            f"file:{audio}",
-        ]
+        argv += _audio_input(audio, at=piece.offset(info))  # -output_ts_offset below adds TS_OFFSET to both
         maps += ["-map", "1:a:0"]
     start = info.start_time + interval.start
     trim = f"trim=start={start:.6f}" + ("" if is_last else f":end={info.start_time + interval.end:.6f}")
@@ -266,41 +252,11 @@ def split_one(
     ffmpeg_bin: str,
     cancel: CancelToken | None,
 ) -> Path:
-    """The split segment of one interval on its own (for callers without a whole-file Splitter): seek to
-    its keyframe and cut where the next interval starts."""
-    inputs = input_options()
-    argv = [
-        *_ffmpeg_head(ffmpeg_bin),
-        "-copyts",
-        "-format_whitelist",
-        inputs["format_whitelist"],
-        "-protocol_whitelist",
-        inputs["protocol_whitelist"],
-        "-ss",
-        f"{interval.start + 0.001:.6f}",
-        "-i",
-        f"file:{src}",
-        "-map",
-        "0:v:0",
-        *(["-map", "0:a:0"] if with_audio else []),
-        "-c",
-        "copy",
-        *PARAMETER_SETS,
-        "-output_ts_offset",
-        f"{TS_OFFSET}",
-        "-f",
-        "segment",
-        "-segment_format",
-        "mpegts",
-        "-segment_format_options",
-        "mpegts_copyts=1",
-        "-reset_timestamps",
-        "0",
-        "-segment_times",
-        f"{info.start_time + interval.end + TS_OFFSET - 0.0005:.6f}",
-        str(folder / "%05d.ts"),
-    ]
+    """The split segment of one interval on its own (for callers without a whole-file Splitter): from its
+    keyframe to where the next interval starts."""
     folder.mkdir(parents=True, exist_ok=True)
+    argv = split_argv(src, info, [interval.end], folder, with_audio=with_audio, ffmpeg_bin=ffmpeg_bin,
+                      start=interval.start)  # fmt: skip
     run(argv, timeout=120 + 2 * interval.duration, cancel=cancel, what="ffmpeg")
     return folder / "00000.ts"
 

@@ -30,9 +30,18 @@ EARLY = 0.0005
 
 
 def split_argv(
-    src: Path, info: MediaInfo, plan: list[Interval], folder: Path, *, with_audio: bool, ffmpeg_bin: str
+    src: Path,
+    info: MediaInfo,
+    cuts: list[float],
+    folder: Path,
+    *,
+    with_audio: bool,
+    ffmpeg_bin: str,
+    start: float | None = None,
 ) -> list[str]:
-    times = ",".join(f"{info.start_time + iv.start + TS_OFFSET - EARLY:.6f}" for iv in plan[1:])
+    """The segment-muxer command that copies `src` into `folder`/00000.ts, 00001.ts …, cutting at the
+    keyframes at `cuts` (seconds from the file's start); from the keyframe at `start` when given."""
+    times = ",".join(f"{info.start_time + cut + TS_OFFSET - EARLY:.6f}" for cut in cuts)
     inputs = input_options()
     argv = [
         ffmpeg_bin,
@@ -46,6 +55,8 @@ def split_argv(
         "-protocol_whitelist",
         inputs["protocol_whitelist"],
         "-copyts",
+        # A seek a hair past a keyframe lands on it (a copy seek goes to the keyframe at or before).
+        *(["-ss", f"{start + 0.001:.6f}"] if start is not None else []),
         "-i",
         f"file:{src}",
         "-map",
@@ -93,7 +104,8 @@ class Splitter:
         self.with_audio = with_audio
         self.folder = workdir / "chunks" / f".split.{uuid.uuid4().hex[:8]}.tmp"
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._argv = split_argv(src, info, plan, self.folder, with_audio=with_audio, ffmpeg_bin=ffmpeg_bin)
+        cuts = [iv.start for iv in plan[1:]]
+        self._argv = split_argv(src, info, cuts, self.folder, with_audio=with_audio, ffmpeg_bin=ffmpeg_bin)
         self._stop = threading.Event()
         self._cancel, self._timeout = AnyOf(cancel, self._stop), timeout
         self._changed = threading.Condition()
