@@ -22,6 +22,11 @@ class CancelToken(Protocol):
     def is_set(self) -> bool: ...
 
 
+def ffmpeg_head(ffmpeg_bin: str) -> list[str]:
+    """How every ffmpeg command line of ours starts: no stdin, errors only, overwrite our own temp outputs."""
+    return [ffmpeg_bin, "-nostdin", "-hide_banner", "-v", "error", "-y"]
+
+
 class NeverCancelled:
     def is_set(self) -> bool:
         return False

@@ -13,7 +13,7 @@ from ..errors import MediaError
 from ..files import atomic_output, temp_folder
 from ..plan import Interval
 from ..probe import PROTOCOL_WHITELIST, MediaInfo, clock, input_options
-from ..process import CancelToken, ProcessFailed, run
+from ..process import CancelToken, ProcessFailed, ffmpeg_head, run
 from .mix import CommentaryMix, commentary_audio, speech_input
 from .split import split_argv
 from .timeline import AAC_FRAME, TS_OFFSET, grid_sample, keep_frames, output_rate
@@ -83,10 +83,6 @@ def encodes_audio(info: MediaInfo, interval: Interval, commentary: CommentaryMix
 
 def _out_args() -> list[str]:
     return ["-f", "mpegts", "-mpegts_copyts", "1"]
-
-
-def _ffmpeg_head(ffmpeg_bin: str) -> list[str]:
-    return [ffmpeg_bin, "-nostdin", "-hide_banner", "-v", "error", "-y"]
 
 
 @dataclass(frozen=True)
@@ -160,7 +156,7 @@ def mux_argv(
 ) -> list[str]:
     """Copied video (a split segment, timestamps already on our timeline) with our encoded audio."""
     argv = [
-        *_ffmpeg_head(ffmpeg_bin),
+        *ffmpeg_head(ffmpeg_bin),
         "-copyts",
         "-protocol_whitelist",
         PROTOCOL_WHITELIST,
@@ -203,7 +199,7 @@ def transcode_argv(
     inputs = input_options()
     seek = interval.start - 2.0  # decode from a keyframe before the start; trim keeps exactly the interval
     argv = [
-        *_ffmpeg_head(ffmpeg_bin),
+        *ffmpeg_head(ffmpeg_bin),
         "-copyts",
         "-format_whitelist",
         inputs["format_whitelist"],

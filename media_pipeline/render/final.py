@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..files import atomic_output
-from ..process import CancelToken, run
+from ..process import CancelToken, ffmpeg_head, run
 from .timeline import TS_OFFSET
 
 
@@ -31,12 +31,7 @@ def concat_segments(
     source = "concat:" + "|".join(str(p) for p in segments)
     with atomic_output(out) as tmp:
         argv = [
-            ffmpeg_bin,
-            "-nostdin",
-            "-hide_banner",
-            "-v",
-            "error",
-            "-y",
+            *ffmpeg_head(ffmpeg_bin),
             "-protocol_whitelist",
             "concat,file",
             "-format_whitelist",

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from ..errors import MediaError
 from ..files import atomic_output
 from ..probe import FORMAT_WHITELIST, PROTOCOL_WHITELIST, MediaInfo, clock
-from ..process import CancelToken, ProcessFailed, run
+from ..process import CancelToken, ProcessFailed, ffmpeg_head, run
 from ..transcript.types import Segment
 from .fonts import Fonts, clean_text
 
@@ -328,12 +328,7 @@ def render_reel(
         )
         with atomic_output(out) as tmp:
             argv = [
-                ffmpeg_bin,
-                "-nostdin",
-                "-hide_banner",
-                "-v",
-                "error",
-                "-y",
+                *ffmpeg_head(ffmpeg_bin),
                 "-format_whitelist",
                 FORMAT_WHITELIST,
                 "-protocol_whitelist",

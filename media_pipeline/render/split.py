@@ -20,7 +20,7 @@ from pathlib import Path
 from ..errors import Cancelled, MediaError
 from ..plan import Interval
 from ..probe import MediaInfo, clock, input_options
-from ..process import AnyOf, CancelToken, run
+from ..process import AnyOf, CancelToken, ffmpeg_head, run
 from .timeline import PARAMETER_SETS, TS_OFFSET
 
 # Boundaries are given to the muxer a hair early: a keyframe time printed to the microsecond can be a
@@ -44,12 +44,7 @@ def split_argv(
     times = ",".join(f"{info.start_time + cut + TS_OFFSET - EARLY:.6f}" for cut in cuts)
     inputs = input_options()
     argv = [
-        ffmpeg_bin,
-        "-nostdin",
-        "-hide_banner",
-        "-v",
-        "error",
-        "-y",
+        *ffmpeg_head(ffmpeg_bin),
         "-format_whitelist",
         inputs["format_whitelist"],
         "-protocol_whitelist",

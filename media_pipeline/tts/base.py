@@ -13,7 +13,7 @@ from typing import Protocol
 from ..errors import MediaError
 from ..files import atomic_output
 from ..probe import PROTOCOL_WHITELIST
-from ..process import CancelToken, run
+from ..process import CancelToken, ffmpeg_head, run
 
 SAMPLE_RATE = 24000
 # The shortest audio we accept for a non-empty text: less is a broken answer, not speech.
@@ -70,12 +70,7 @@ def decode_to_wav(
     atomically; return the measured duration. Raises NotAudio when it is not audio or is (nearly) empty."""
     with atomic_output(out) as tmp:
         argv = [
-            ffmpeg_bin,
-            "-nostdin",
-            "-hide_banner",
-            "-v",
-            "error",
-            "-y",
+            *ffmpeg_head(ffmpeg_bin),
             "-protocol_whitelist",
             PROTOCOL_WHITELIST,
             "-format_whitelist",
