@@ -45,6 +45,18 @@ def short_lived_connections(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test gets its own channel layer: channels-redis keeps per-event-loop state (its receive lock and
+    count) in the layer object, and pytest-asyncio gives every test a new loop, so a layer that outlived
+    its loop must not be handed to the next test."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
 def media_root(tmp_path, settings):
     root = tmp_path / "media"
     settings.MEDIA_ROOT = root

@@ -74,12 +74,14 @@ async def test_other_users_are_closed_with_4403(client, outsider, task_with_even
     assert connected  # accepted so that the close code reaches the browser
     closed = await comm.receive_output(timeout=2)
     assert closed == {"type": "websocket.close", "code": 4403}
+    await comm.disconnect()  # as daphne does after a close; the consumer then leaves the channel layer
 
 
 async def test_anonymous_users_are_closed_with_4403(task_with_events):
     comm = communicator(task_with_events.pk, b"")
     await comm.connect()
     assert await comm.receive_output(timeout=2) == {"type": "websocket.close", "code": 4403}
+    await comm.disconnect()
 
 
 async def test_a_foreign_origin_is_refused(client, owner, task_with_events):
