@@ -71,6 +71,22 @@ def task_state(task_id: str) -> dict:
     return row
 
 
+def upload_from_the_page(page, live, path, *, interval: int) -> str:
+    """Log in with the form, then upload with the upload page (its script posts and opens the watch page);
+    returns the task id."""
+    if not page.url.startswith(live.base_url + "/accounts/login/"):
+        page.goto(live.base_url + "/accounts/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "alice-pass-1234")
+    page.click("form button[type=submit]")
+    page.wait_for_url(live.base_url + "/")
+    page.set_input_files("input[type=file]", str(path))
+    page.fill("#id_interval", str(interval))
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/tasks/[0-9a-f-]{36}/$"), timeout=30_000)
+    return page.url.rstrip("/").rsplit("/", 1)[-1]
+
+
 def test_the_first_chunk_plays_while_the_job_is_still_running(live, owner, browser, slow_mpeg4):
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     messages = []
@@ -85,16 +101,7 @@ def test_the_first_chunk_plays_while_the_job_is_still_running(live, owner, brows
         "this Chromium cannot play H.264/AAC via MediaSource"
     )
 
-    # Log in with the form, then upload with the upload page (its script posts and opens the watch page).
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", "alice-pass-1234")
-    page.click("form button[type=submit]")
-    page.wait_for_url(live.base_url + "/")
-    page.set_input_files("input[type=file]", str(slow_mpeg4))
-    page.fill("#id_interval", "10")
-    page.click("#upload-form button[type=submit]")
-    page.wait_for_url(re.compile(r"/tasks/[0-9a-f-]{36}/$"), timeout=30_000)
-    task_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    task_id = upload_from_the_page(page, live, slow_mpeg4, interval=10)
 
     # The player starts on the first chunk_ready and plays past half a second…
     page.wait_for_function(
@@ -318,15 +325,7 @@ def test_the_player_knows_the_whole_length_soon_after_the_job_ends(live, owner, 
     the player shows the real length (not an endless live stream) within 2 s."""
     src = media.mpeg4_avi(sample_dir / "browser-length.avi", seconds=120, size="320x240")  # transcoded: takes a while
     page = browser.new_page(viewport={"width": 1280, "height": 800})
-    page.goto(live.base_url + "/accounts/login/")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", "alice-pass-1234")
-    page.click("form button[type=submit]")
-    page.wait_for_url(live.base_url + "/")
-    page.set_input_files("input[type=file]", str(src))
-    page.fill("#id_interval", "10")
-    page.click("#upload-form button[type=submit]")
-    page.wait_for_url(re.compile(r"/tasks/[0-9a-f-]{36}/$"), timeout=30_000)
+    upload_from_the_page(page, live, src, interval=10)
     page.wait_for_function("() => document.getElementById('player').currentTime > 0.2", timeout=60_000)
     live_length = page.evaluate("() => document.getElementById('player').duration")
     page.wait_for_function("() => window.repurposerWatch.finished()", timeout=120_000)

@@ -164,23 +164,14 @@ def test_commentary_chunks_join_back_into_the_source(name, tmp_path):
     src = media.marked(tmp_path / ("src.ts" if "mpegts" in name else "src.mp4"), **options)
     # Silence as the voice, no duck: the markers stay measurable under the mix.
     silence = tmp_path / "silence.wav"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-nostdin",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "anullsrc=r=24000:cl=mono",
-            "-t",
-            "2",
-            str(silence),
-        ],
-        check=True,
-        timeout=60,
+    media.ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=24000:cl=mono",
+        "-t",
+        "2",
+        str(silence),
     )
     commentary = CommentaryMix(speech=silence, speech_duration=2.0, duck=1.0)
     info, plan, chunks, final = cut_and_join(src, tmp_path / "out", interval, commentary=commentary)
@@ -191,49 +182,31 @@ def test_it_measures_a_join_that_is_off(tmp_path):
     """The measuring tool itself: a final whose audio is 40 ms late and that repeats frames is caught."""
     src = media.marked(tmp_path / "src.mp4", seconds=8)
     late = tmp_path / "late.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-nostdin",
-            "-y",
-            "-i",
-            str(src),
-            "-itsoffset",
-            "0.04",
-            "-i",
-            str(src),
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-c",
-            "copy",
-            str(late),
-        ],
-        check=True,
-        timeout=60,
+    media.ffmpeg(
+        "-i",
+        str(src),
+        "-itsoffset",
+        "0.04",
+        "-i",
+        str(src),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c",
+        "copy",
+        str(late),
     )
     report = compare(late, src)
     assert report.max_offset_shift == pytest.approx(0.04, abs=0.002)
     doubled = tmp_path / "doubled.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-nostdin",
-            "-y",
-            "-i",
-            str(src),
-            "-vf",
-            "setpts=N/25/TB,fps=30",
-            "-an",
-            *X264,
-            str(doubled),
-        ],
-        check=True,
-        timeout=60,
+    media.ffmpeg(
+        "-i",
+        str(src),
+        "-vf",
+        "setpts=N/25/TB,fps=30",
+        "-an",
+        *X264,
+        str(doubled),
     )
     assert compare(doubled, src).final_frames > compare(src, src).final_frames
