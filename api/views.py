@@ -94,6 +94,8 @@ def task_detail(task: ProcessingTask) -> dict[str, Any]:
         "counts": _event_counts(task),
         # The content ideas and their pieces as they stand now (files are relative to the task's media URL).
         "ideas": [idea.as_dict() for idea in task.ideas.order_by("index")],
+        # The publishing kit (chapters, titles and description, thumbnails) as announced so far (jobs/kit.py).
+        "kit": task.kit(),
     }
 
 

@@ -24,6 +24,7 @@ from media_pipeline.transcript.types import Segment, Transcript
 
 from .ideas import IdeasWorker
 from .intervals import IntervalOutcome, IntervalPipeline, TranscriptBoard
+from .kit import finish_kit, start_kit
 from .layout import TaskFiles
 from .limits import limits_from_settings
 from .models import ProcessingTask
@@ -334,6 +335,7 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
                 job.video.set(None, None)
                 return _with_ideas(job, _captions_only(task, captions), ideas)
         outcome, ideas = _run_video(job, captions=captions, ideas=ideas)
+        finish_kit(job, outcome.result)
         return _with_ideas(job, outcome, ideas)
 
 
@@ -403,6 +405,7 @@ def _run_video(
             return [seg for iv in plan for seg in board.wait(iv.index, cancel=job.token)]
 
         ideas = _start_ideas(job, segments=whole_transcript, duration=info.duration, analyses=task.analyses)
+    start_kit(job, plan=plan, board=board, duration=info.duration)
     chunks, commentated = _cut_chunks(job, src, info, plan, board)
     transcript_note = _wait_for_transcript(job, transcript)
     job.check()

@@ -1,0 +1,185 @@
+"""The publishing kit on real speech: espeak-ng reads a talk in three parts (bread, tomatoes, bicycles), its
+subtitles uploaded beside it; chapters, titles and the description, the chaptered MP4 and WebVTT, through a
+whole job run in-process, the API and the exports."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import zipfile
+
+import pytest
+
+from jobs.engine import run_task
+from jobs.exports import build_media_zip, export_markdown
+from jobs.layout import TaskFiles
+from media_pipeline.kit.chapters import (
+    Chapter,
+    chapter_list,
+    find_chapters,
+    to_ffmetadata,
+    to_webvtt,
+    youtube_ready,
+)
+from media_pipeline.kit.publish import TITLE_MAX, offline_text
+from media_pipeline.transcript.subtitles import to_srt
+
+from .analysis_media import talk_file
+from .kit_media import PARTS, three_topic_talk
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory):
+    return three_topic_talk(tmp_path_factory.mktemp("kit") / "talk.mp4")
+
+
+def probe_chapters(path) -> list[dict]:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_chapters", "-of", "json", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)["chapters"]
+
+
+def packets(path) -> dict[str, int]:
+    """Packets per audio and video stream (the MP4 muxer stores chapters in a text track of its own)."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_packets", "-show_entries", "stream=codec_type,nb_read_packets"]
+        + ["-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = [line.split(",") for line in out.stdout.split()]
+    return {kind: int(n) for kind, n in rows if kind in ("audio", "video")}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Chapters
+
+
+def test_chapters_start_where_the_speaker_changes_topic(talk):
+    _, segments, starts = talk
+    chapters = find_chapters(segments, duration=segments[-1].end)
+
+    assert [c.start for c in chapters] == pytest.approx(starts, abs=0.01)
+    assert chapters[0].title.startswith("Intro")
+    assert youtube_ready(chapters)
+    assert all(c.end - c.start >= 10 for c in chapters)
+    # Titles are key phrases of each part, not its first words.
+    assert "bread" in chapters[0].title.lower()
+    assert "tomato" in chapters[1].title.lower()
+    assert "bicycle" in chapters[2].title.lower()
+    for chapter, part in zip(chapters[1:], PARTS[1:], strict=True):
+        first_words = " ".join(part[0].split()[:2]).lower()
+        assert not chapter.title.lower().startswith(first_words)
+    lines = chapter_list(chapters).splitlines()
+    assert lines[0].startswith("0:00 Intro")
+    assert all(re.fullmatch(r"\d+:\d\d \S.*", line) for line in lines)
+
+
+def test_one_topic_is_one_chapter(tmp_path):
+    # The compiler talk (one subject throughout) must not be cut into chapters.
+    _, segments = talk_file(tmp_path / "one.mp4")
+    chapters = find_chapters(segments, duration=segments[-1].end)
+    assert len(chapters) == 1
+    assert chapters[0].start == 0 and chapters[0].title.startswith("Intro")
+    assert not youtube_ready(chapters)
+
+
+def test_chapters_are_at_least_min_gap_apart_even_when_topics_change_faster(talk):
+    _, segments, _ = talk
+    chapters = find_chapters(segments, duration=segments[-1].end, min_gap=25)
+    assert all(b.start - a.start >= 25 for a, b in zip(chapters, chapters[1:], strict=False))
+    assert chapters[-1].end - chapters[-1].start >= 25 or len(chapters) == 1
+
+
+def test_webvtt_and_ffmetadata_escape_what_their_formats_need():
+    chapters = [
+        Chapter(0, 12.5, "Intro"),
+        Chapter(12.5, 30, "Cats = dogs; #1 \\ best --> ever"),
+    ]
+    vtt = to_webvtt(chapters)
+    assert vtt.startswith("WEBVTT\n\n1\n00:00:00.000 --> 00:00:12.500\nIntro\n")
+    assert "00:00:12.500 --> 00:00:30.000\nCats = dogs; #1 \\ best → ever" in vtt
+    meta = to_ffmetadata(chapters)
+    assert meta.startswith(";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=12500\ntitle=Intro\n")
+    assert "title=Cats \\= dogs\\; \\#1 \\\\ best --> ever\n" in meta
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Titles and description, offline
+
+
+def test_offline_titles_and_description(talk):
+    _, segments, _ = talk
+    chapters = find_chapters(segments, duration=segments[-1].end)
+    text = offline_text(segments, chapters)
+
+    assert 3 <= len(text.titles) <= 5
+    assert all(0 < len(t) <= TITLE_MAX for t in text.titles)
+    assert len({t.lower() for t in text.titles}) == len(text.titles)
+    assert any("Tomato" in t for t in text.titles)
+    assert chapter_list(chapters) in text.description
+    assert text.description.index("Chapters:") < text.description.index("#")
+    assert 1 <= len(text.hashtags) <= 5 and all(re.fullmatch(r"#\w+", h) for h in text.hashtags)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The whole job
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_announces_chapters_and_titles_and_writes_the_chaptered_mp4(make_task, talk, client, owner):
+    path, segments, starts = talk
+    task = make_task(path, interval=10)
+    (task.workdir() / "sidecar.srt").write_text(to_srt(segments))
+    task.params = {**task.params, "transcribe": True}
+    task.save()
+
+    assert run_task(str(task.pk)) == "succeeded"
+    task.refresh_from_db()
+
+    kit = task.kit()
+    chapters = kit["chapters"]
+    assert [c["start"] for c in chapters["chapters"]] == pytest.approx(starts, abs=0.05)
+    assert chapters["youtube_ready"] and chapters["list"].startswith("0:00 Intro")
+    assert chapters["video_url"] == task.media_url(TaskFiles.CHAPTERED)
+    assert 3 <= len(kit["titles"]["titles"]) <= 5
+    assert "Chapters:\n0:00 Intro" in kit["titles"]["description"]
+    assert task.result["kit"]["chapters"] == 3 and task.result["kit"]["chaptered_video"] == TaskFiles.CHAPTERED
+
+    # The WebVTT the player reads.
+    vtt = task.files.path(TaskFiles.CHAPTERS_VTT).read_text()
+    assert vtt.count(" --> ") == 3 and "Tomato" in vtt
+    # The chaptered MP4: the final video's packets, copied, with three chapter markers at the right times.
+    chaptered = task.files.path(TaskFiles.CHAPTERED)
+    marks = probe_chapters(chaptered)
+    assert [float(m["start_time"]) for m in marks] == pytest.approx(starts, abs=0.01)
+    assert [m["tags"]["title"] for m in marks] == [c["title"] for c in chapters["chapters"]]
+    assert packets(chaptered) == packets(task.files.final)
+
+    # The API lists the kit, the media URLs serve it, the exports carry it.
+    client.force_login(owner)
+    detail = client.get(f"/api/task/{task.pk}").json()
+    assert detail["kit"]["chapters"]["list"] == chapters["list"]
+    response = client.get(chapters["vtt_url"])
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/vtt")
+    md = export_markdown(task)
+    assert "## Chapters" in md and "## Title suggestions" in md and "Chapters:\n0:00 Intro" in md
+    with zipfile.ZipFile(build_media_zip(task)) as zf:
+        assert {TaskFiles.CHAPTERS_VTT, TaskFiles.CHAPTERED} <= set(zf.namelist())
+        assert json.loads(zf.read("content.json"))["kit"]["titles"]["titles"] == kit["titles"]["titles"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_transcript_there_is_no_kit(make_task, h264_file):
+    task = make_task(h264_file, interval=10)
+    task.params = {**task.params, "transcribe": False}
+    task.save()
+    assert run_task(str(task.pk)) == "succeeded"
+    task.refresh_from_db()
+    assert task.kit() == {} and "kit" not in task.result
