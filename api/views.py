@@ -206,6 +206,28 @@ def cancel(request: AuthenticatedRequest, task_id: str) -> JsonResponse:
     )
 
 
+@api_view(("POST",))
+def kit_image(request: AuthenticatedRequest, task_id: str) -> JsonResponse:
+    """Make one kit image again: JSON {"kind": "thumb"|"square"|"vertical", "slot": n, "change": "frame"|"title"}.
+    202 when queued; the new image arrives as a thumbnail_ready event."""
+    task = _owned(request, task_id)
+    if task is None:
+        return not_found()
+    try:
+        data = options.request_data(request)
+        kind, slot, change = str(data.get("kind", "")), int(data.get("slot", 0)), str(data.get("change", ""))
+    except options.BadRequest as exc:
+        return error(exc.message, 400)
+    except (TypeError, ValueError):
+        return error("`slot` must be a whole number.", 400)
+    refused = services.request_kit_image(task=task, kind=kind, slot=slot, change=change)
+    if refused:
+        return error(refused, 409 if "still being made" in refused else 400)
+    return JsonResponse(
+        {"task_id": str(task.pk), "queued": True, "kind": kind, "slot": slot, "change": change}, status=202
+    )
+
+
 @api_view(("GET", "HEAD"))
 def task_list(request: AuthenticatedRequest) -> JsonResponse:
     """The caller's tasks, newest first (`?limit=&offset=`, optional `?status=`), with the queue's size."""

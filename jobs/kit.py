@@ -16,19 +16,22 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.urls import reverse
 
 from media_pipeline.errors import Cancelled, MediaError
 from media_pipeline.files import atomic_output
 from media_pipeline.kit.chapters import Chapter, chapter_list, find_chapters, to_webvtt, youtube_ready
+from media_pipeline.kit.frames import frame_name
 from media_pipeline.kit.publish import publish_text
 from media_pipeline.plan import Interval
+from media_pipeline.process import CancelToken, NeverCancelled
 from media_pipeline.transcript.types import Segment
 
 from .intervals import TranscriptBoard
 from .layout import TaskFiles
 from .models import ProcessingTask
 from .reporter import emit, measured
-from .run import JobRun, Worker
+from .run import JobRun, VideoSource, Worker, result_of
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,209 @@ class KitWorker(Worker):
             data=text.as_dict(),
         )
         self.summary["titles"] = len(text.titles)
+        if settings.KIT_THUMBNAILS:
+            self.summary["images"] = make_images(
+                task, chapters=self.chapters, titles=text.titles, video=self.job.video, cancel=self.cancel
+            )
+
+
+# ------------------------------------------------------------------------------------------------- images
+
+IMAGE_LABELS = {"thumb": "Thumbnail 1280×720", "square": "Square cover 1080×1080", "vertical": "9:16 cover 1080×1920"}
+SHORT_TEXT = 32  # characters: a thumbnail's words are read at a glance, at the size of a stamp
+
+
+def _short_texts(chapters: list[Chapter], titles: list[str]) -> list[str]:
+    """What the images may say: each chapter's key phrase, then the short title suggestions."""
+    texts = [c.keywords[0].title() for c in chapters if c.keywords]
+    texts += [t for t in titles if len(t) <= SHORT_TEXT]
+    texts = list(dict.fromkeys(t for t in texts if t))
+    return texts or [t[:SHORT_TEXT] for t in titles[:1]] or [""]
+
+
+def _candidate_times(chapters: list[Chapter], analyses: list[dict], duration: float) -> list[float]:
+    """Times worth a look, chapter by chapter (a quarter, half and three quarters in) and the middle of the
+    three most interesting intervals; rounded to 0.1 s so a regenerate asks for frames already grabbed."""
+    times: list[float] = []
+    for c in chapters:
+        times += [c.start + (c.end - c.start) * f for f in (0.25, 0.5, 0.75)]
+    best = sorted((a for a in analyses if isinstance(a.get("score"), int | float)), key=lambda a: -a["score"])[:3]
+    times += [(float(a["start"]) + float(a["end"])) / 2 for a in best]
+    return sorted({round(min(max(t, 0.5), max(duration - 0.5, 0.0)), 1) for t in times})
+
+
+def _cuts(analyses: list[dict]) -> list[float]:
+    return [float(e["t"]) for a in analyses for e in a.get("events", []) if e.get("kind") == "scene_change"]
+
+
+def image_data(task: ProcessingTask, *, kind: str, slot: int, spec: Any, name: str, state: dict) -> dict[str, Any]:
+    width, height = spec.size
+    path = task.files.path(name)
+    return {
+        "kind": kind,
+        "slot": slot,
+        "label": f"{IMAGE_LABELS[kind]}" + (f" #{slot + 1}" if kind == "thumb" else ""),
+        "url": task.media_url(name),
+        "files": {"image": name},
+        "frame_t": spec.frame_t,
+        "title": spec.text,
+        "layout": spec.layout,
+        "width": width,
+        "height": height,
+        "bytes": path.stat().st_size if path.is_file() else 0,
+        # What a regenerate chooses from next: the ranked frames and the texts, and where this one is in each.
+        "frames": state["frames"],
+        "texts": state["texts"],
+        "regenerate_url": reverse("api-kit-image", args=[task.pk]),
+    }
+
+
+def make_images(
+    task: ProcessingTask, *, chapters: list[Chapter], titles: list[str], video: VideoSource, cancel: CancelToken
+) -> int:
+    """Thumbnail candidates and covers: frames grabbed in one ffmpeg run, ranked, rendered in the image pool;
+    one thumbnail_ready each as it is written. Returns how many were made."""
+    from media_pipeline.kit.frames import grab_frames, rank, score_frame
+    from media_pipeline.kit.thumbnails import LAYOUTS, ImageSpec
+    from media_pipeline.render.images import ImagePool
+
+    video.wait(cancel)
+    if video.src is None or video.info is None:
+        return 0
+    analyses = task.analyses()
+    duration = video.info.duration
+    times = _candidate_times(chapters, analyses, duration)
+    frames_dir = task.files.path(TaskFiles.KIT_FRAMES)
+    with measured(task.pk, "kit.frames", frames=len(times)):
+        grabbed = grab_frames(video.src, times, out_dir=frames_dir, ffmpeg_bin=settings.FFMPEG_BIN, cancel=cancel)
+    ranked = rank([score_frame(p, t) for t, p in grabbed.items()], cuts=_cuts(analyses))
+    if not ranked:
+        emit(task.pk, "stage", message="No frame of the video is sharp enough for a thumbnail.")
+        return 0
+    # Spread the picks over the chapters: the best frame of each chapter first, then the next best of each.
+    by_chapter: dict[int, list[float]] = {}
+    for score in ranked:
+        index = max((i for i, c in enumerate(chapters) if c.start <= score.t), default=0)
+        by_chapter.setdefault(index, []).append(score.t)
+    order: list[float] = []
+    while any(by_chapter.values()):
+        for index in sorted(by_chapter):
+            if by_chapter[index]:
+                order.append(by_chapter[index].pop(0))
+    texts = _short_texts(chapters, titles)
+    state = {"frames": order, "texts": texts}
+    count = settings.KIT_THUMBNAILS
+    jobs = [
+        ("thumb", slot, order[slot % len(order)], texts[slot % len(texts)], LAYOUTS[slot % len(LAYOUTS)])
+        for slot in range(count)
+    ]
+    jobs += [("square", 0, order[0], texts[0], "band"), ("vertical", 0, order[0], texts[0], "band")]
+    made = 0
+    with measured(task.pk, "kit.images", images=len(jobs)) as extra, ImagePool(settings.KIT_IMAGE_WORKERS) as pool:
+        futures = []
+        for kind, slot, t, text, layout in jobs:
+            spec = ImageSpec(frames_dir / frame_name(t), t, task.content_key or str(task.pk), text, layout, kind)
+            futures.append((kind, slot, spec, submit_image(pool, task, kind, slot, spec)))
+        for kind, slot, spec, future in futures:
+            try:
+                rendered = result_of(future, cancel)
+            except MediaError as exc:
+                emit(
+                    task.pk,
+                    "thumbnail_ready",
+                    message=exc.message,
+                    data={"kind": kind, "slot": slot, "error": exc.message},
+                )
+                continue
+            name = task.files.name_of(rendered.path)
+            emit(
+                task.pk,
+                "thumbnail_ready",
+                message=f"{IMAGE_LABELS[kind]} ready",
+                data=image_data(task, kind=kind, slot=slot, spec=spec, name=name, state=state),
+            )
+            made += 1
+        extra["made"] = made
+    return made
+
+
+def submit_image(pool: Any, task: ProcessingTask, kind: str, slot: int, spec: Any) -> Any:
+    from media_pipeline.kit.thumbnails import render
+    from media_pipeline.render.fonts import default_fonts
+
+    fonts = default_fonts()
+    return pool.submit(
+        spec, lambda s: render(s, fonts), lambda key: task.files.path(TaskFiles.kit_image_name(kind, slot, key))
+    )
+
+
+def next_choice(current: Any, choices: list) -> Any:
+    """The choice after `current` in `choices` (round the end to the start)."""
+    if not choices:
+        return current
+    try:
+        return choices[(choices.index(current) + 1) % len(choices)]
+    except ValueError:
+        return choices[0]
+
+
+def regenerate_image(task_id: str, kind: str, slot: int, change: str) -> str:
+    """One kit image again with the next frame or the next text (a django-q job: services.request_kit_image
+    checked the request). The frame is usually grabbed already and an image asked for twice is a cache hit."""
+    from media_pipeline.kit.frames import grab_frames
+    from media_pipeline.kit.thumbnails import ImageSpec
+    from media_pipeline.render.images import ImagePool
+
+    task = ProcessingTask.objects.get(pk=task_id)
+    current = next(
+        (
+            d
+            for d in task.kit().get("thumbnails", [])
+            if d.get("kind") == kind and d.get("slot") == slot and "frames" in d
+        ),
+        None,
+    )
+    if current is None:
+        return "missing"
+    frame_t, text = float(current["frame_t"]), str(current["title"])
+    if change == "frame":
+        frame_t = float(next_choice(frame_t, current["frames"]))
+    else:
+        text = str(next_choice(text, current["texts"]))
+    src = task.source_file()
+    frames_dir = task.files.path(TaskFiles.KIT_FRAMES)
+    never = NeverCancelled()
+    try:
+        with measured(task.pk, "kit.regenerate", kind=kind, slot=slot, change=change) as extra:
+            grab_frames(src, [frame_t], out_dir=frames_dir, ffmpeg_bin=settings.FFMPEG_BIN, cancel=never)
+            spec = ImageSpec(
+                frames_dir / frame_name(frame_t),
+                frame_t,
+                task.content_key or str(task.pk),
+                text,
+                str(current["layout"]),
+                kind,
+            )
+            with ImagePool(1) as pool:
+                rendered = result_of(submit_image(pool, task, kind, slot, spec), never)
+            extra["cached"] = rendered.cached
+    except MediaError as exc:
+        emit(
+            task.pk,
+            "thumbnail_ready",
+            message=f"{IMAGE_LABELS[kind]} could not be made again: {exc.message}",
+            data={**current, "pending": False},
+        )
+        return "failed"
+    state = {"frames": current["frames"], "texts": current["texts"]}
+    name = task.files.name_of(rendered.path)
+    emit(
+        task.pk,
+        "thumbnail_ready",
+        message=f"{IMAGE_LABELS[kind]} made again with another {'frame' if change == 'frame' else 'title'}",
+        data=image_data(task, kind=kind, slot=slot, spec=spec, name=name, state=state),
+    )
+    return "cached" if rendered.cached else "rendered"
 
 
 def start_kit(job: JobRun, *, plan: list[Interval], board: TranscriptBoard, duration: float) -> KitWorker | None:

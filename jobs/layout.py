@@ -34,6 +34,7 @@ class TaskFiles:
     KIT = "kit/"
     CHAPTERS_VTT = "kit/chapters.vtt"
     CHAPTERED = "kit/final-chapters.mp4"
+    KIT_FRAMES = "kit/frames"  # frames grabbed for thumbnails, named by their time (media_pipeline/kit/frames.py)
 
     def __init__(self, task_id: Any) -> None:
         self.task_id = task_id

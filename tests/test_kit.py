@@ -10,9 +10,12 @@ import subprocess
 import zipfile
 
 import pytest
+from PIL import Image
 
+from jobs import services, tasks
 from jobs.engine import run_task
 from jobs.exports import build_media_zip, export_markdown
+from jobs.kit import next_choice
 from jobs.layout import TaskFiles
 from media_pipeline.kit.chapters import (
     Chapter,
@@ -133,7 +136,7 @@ def test_offline_titles_and_description(talk):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_job_announces_chapters_and_titles_and_writes_the_chaptered_mp4(make_task, talk, client, owner):
+def test_a_job_announces_chapters_and_titles_and_writes_the_chaptered_mp4(make_task, talk, client, owner, monkeypatch):
     path, segments, starts = talk
     task = make_task(path, interval=10)
     (task.workdir() / "sidecar.srt").write_text(to_srt(segments))
@@ -173,6 +176,58 @@ def test_a_job_announces_chapters_and_titles_and_writes_the_chaptered_mp4(make_t
     with zipfile.ZipFile(build_media_zip(task)) as zf:
         assert {TaskFiles.CHAPTERS_VTT, TaskFiles.CHAPTERED} <= set(zf.namelist())
         assert json.loads(zf.read("content.json"))["kit"]["titles"]["titles"] == kit["titles"]["titles"]
+        names = set(zf.namelist())
+
+    # Thumbnails and covers: real JPEGs of the right size, under YouTube's 2 MB, from frames away from the
+    # colour cuts at the part starts, grabbed by one ffmpeg run.
+    images = kit["thumbnails"]
+    assert sorted((d["kind"], d["slot"]) for d in images) == [
+        ("square", 0),
+        ("thumb", 0),
+        ("thumb", 1),
+        ("thumb", 2),
+        ("thumb", 3),
+        ("vertical", 0),
+    ]
+    for d in images:
+        path = task.files.path(d["files"]["image"])
+        with Image.open(path) as im:
+            assert im.format == "JPEG" and im.size == (d["width"], d["height"])
+        assert {"thumb": (1280, 720), "square": (1080, 1080), "vertical": (1080, 1920)}[d["kind"]] == im.size
+        assert 10_000 < path.stat().st_size < 2 * 1024 * 1024
+        assert d["files"]["image"] in names
+        assert client.get(d["url"]).status_code == 200
+    thumbs = [d for d in images if d["kind"] == "thumb"]
+    assert len({d["frame_t"] for d in thumbs}) >= 3 and len({d["layout"] for d in thumbs}) == 3
+    assert {d["title"] for d in thumbs} <= set(thumbs[0]["texts"])
+    assert task.metrics.filter(operation="kit.frames").count() == 1
+
+    # Regenerate: the API queues a job (no image work in the request); the job makes it with the next frame.
+    queued: list = []
+    monkeypatch.setattr(services, "async_task", lambda *a, **k: queued.append(a))
+    first = next(d for d in thumbs if d["slot"] == 0)
+    r = client.post(
+        f"/api/task/{task.pk}/kit/image",
+        {"kind": "thumb", "slot": 0, "change": "frame"},
+        content_type="application/json",
+    )
+    assert r.status_code == 202, r.json()
+    assert queued == [("jobs.tasks.regenerate_kit_image", str(task.pk), "thumb", 0, "frame")]
+    assert tasks.regenerate_kit_image(*queued[0][1:]) == "rendered"
+    again = next(d for d in task.kit()["thumbnails"] if d["kind"] == "thumb" and d["slot"] == 0)
+    assert again["frame_t"] == next_choice(first["frame_t"], first["frames"]) != first["frame_t"]
+    assert again["files"]["image"] != first["files"]["image"]
+    # Round the frames back to the first one: that image exists, so it costs no render.
+    results = [tasks.regenerate_kit_image(str(task.pk), "thumb", 0, "frame") for _ in first["frames"][1:]]
+    assert results[-1] == "cached"
+    back = next(d for d in task.kit()["thumbnails"] if d["kind"] == "thumb" and d["slot"] == 0)
+    assert back["files"]["image"] == first["files"]["image"]
+    bad = client.post(
+        f"/api/task/{task.pk}/kit/image",
+        {"kind": "thumb", "slot": 9, "change": "frame"},
+        content_type="application/json",
+    )
+    assert bad.status_code == 400 and bad.json()["error"] == "This task has no such image to make again."
 
 
 @pytest.mark.django_db(transaction=True)
@@ -183,3 +238,34 @@ def test_without_a_transcript_there_is_no_kit(make_task, h264_file):
     assert run_task(str(task.pk)) == "succeeded"
     task.refresh_from_db()
     assert task.kit() == {} and "kit" not in task.result
+
+
+def test_the_image_pool_renders_one_key_once_and_then_reads_the_file(tmp_path):
+    import threading
+
+    from media_pipeline.render.images import ImagePool
+
+    calls: list[str] = []
+    gate = threading.Event()
+
+    class Spec:
+        def __init__(self, k: str) -> None:
+            self.k = k
+
+        def key(self) -> str:
+            return self.k
+
+    def render(spec) -> bytes:
+        gate.wait(5)
+        calls.append(spec.key())
+        return spec.key().encode()
+
+    with ImagePool(2) as pool:
+        a, b = (pool.submit(Spec("same"), render, lambda k: tmp_path / f"{k}.bin") for _ in range(2))
+        c = pool.submit(Spec("other"), render, lambda k: tmp_path / f"{k}.bin")
+        gate.set()
+        assert a.result().path == b.result().path and not a.result().cached
+        assert c.result().path.read_bytes() == b"other"
+        hit = pool.submit(Spec("same"), render, lambda k: tmp_path / f"{k}.bin").result()
+    assert sorted(calls) == ["other", "same"]
+    assert hit.cached and hit.seconds == 0

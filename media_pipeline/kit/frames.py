@@ -1,0 +1,96 @@
+"""Frames for thumbnails: grabbed in one ffmpeg run per batch, scored by sharpness, kept away from cuts.
+
+The face detection the reels use (media_pipeline/render/framing.py, another branch) is not here yet; `pick`
+takes a `prefer` scorer so "a face when there is one" is one argument when it lands.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..files import temp_folder
+from ..process import CancelToken, ffmpeg_head, run
+
+FRAME_HEIGHT = 720  # the thumbnails are 1280×720: grab no more than that
+TRANSITION_S = 1.0  # a frame this close to a scene change may be half of each shot (a dissolve, a blur)
+MIN_CONTRAST = 12.0  # standard deviation of grey levels below which a frame is a flat fade or a black screen
+
+
+@dataclass(frozen=True)
+class FrameScore:
+    t: float
+    path: Path
+    sharpness: float  # variance of the Laplacian of the grey picture (higher: more edges in focus)
+    contrast: float  # standard deviation of the grey levels
+    preference: float = 0.0  # e.g. a face's size; 0 without a `prefer` scorer
+
+    @property
+    def usable(self) -> bool:
+        return self.contrast >= MIN_CONTRAST
+
+
+def frame_name(t: float) -> str:
+    return f"{int(round(t * 1000)):09d}.jpg"
+
+
+def grab_frames(
+    src: Path,
+    times: list[float],
+    *,
+    out_dir: Path,
+    ffmpeg_bin: str = "ffmpeg",
+    cancel: CancelToken | None = None,
+    timeout: float = 300,
+) -> dict[float, Path]:
+    """One JPEG per time in `out_dir` (named by the time), all from one ffmpeg run: each time is its own
+    input with a fast, frame-accurate seek, mapped to its own one-frame output. Times already grabbed are
+    not grabbed again (the folder is the cache)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wanted = {t: out_dir / frame_name(t) for t in sorted(set(times))}
+    missing = [t for t, p in wanted.items() if not p.is_file()]
+    if missing:
+        argv = ffmpeg_head(ffmpeg_bin)
+        for t in missing:
+            argv += ["-ss", f"{t:.3f}", "-i", str(src)]
+        with temp_folder(out_dir, "grab") as work:
+            for i, _ in enumerate(missing):
+                argv += ["-map", f"{i}:v:0", "-frames:v", "1", "-vf", f"scale=-2:'min({FRAME_HEIGHT},ih)'"]
+                argv += ["-q:v", "2", "-f", "image2", str(work / f"{i}.jpg")]
+            run(argv, timeout=timeout, cancel=cancel, what="ffmpeg")
+            for i, t in enumerate(missing):
+                grabbed = work / f"{i}.jpg"
+                if grabbed.is_file():  # a time past the last frame gives no picture: it stays missing
+                    os.replace(grabbed, wanted[t])
+    return {t: p for t, p in wanted.items() if p.is_file()}
+
+
+def score_frame(path: Path, t: float, prefer: Callable[[Path], float] | None = None) -> FrameScore:
+    """Sharpness and contrast of a frame, measured on a 320-px-wide grey copy (fast and enough to rank)."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as im:
+        grey = im.convert("L")
+        grey.thumbnail((320, 320))
+        a = np.asarray(grey, dtype=np.float32)
+    lap = -4 * a[1:-1, 1:-1] + a[:-2, 1:-1] + a[2:, 1:-1] + a[1:-1, :-2] + a[1:-1, 2:]
+    return FrameScore(
+        t=t,
+        path=path,
+        sharpness=float(lap.var()),
+        contrast=float(a.std()),
+        preference=prefer(path) if prefer else 0.0,
+    )
+
+
+def near_cut(t: float, cuts: list[float]) -> bool:
+    return any(abs(t - c) < TRANSITION_S for c in cuts)
+
+
+def rank(scores: list[FrameScore], *, cuts: list[float]) -> list[FrameScore]:
+    """Usable frames away from cuts, best first: preferred ones (a face) first, then the sharpest."""
+    good = [s for s in scores if s.usable and not near_cut(s.t, cuts)]
+    return sorted(good, key=lambda s: (-s.preference, -s.sharpness, s.t))
