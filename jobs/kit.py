@@ -118,30 +118,6 @@ class KitWorker(Worker):
 # ------------------------------------------------------------------------------------------------- images
 
 IMAGE_LABELS = {"thumb": "Thumbnail 1280×720", "square": "Square cover 1080×1080", "vertical": "9:16 cover 1080×1920"}
-SHORT_TEXT = 32  # characters: a thumbnail's words are read at a glance, at the size of a stamp
-
-
-def _short_texts(chapters: list[Chapter], titles: list[str]) -> list[str]:
-    """What the images may say: each chapter's key phrase, then the short title suggestions."""
-    texts = [c.keywords[0].title() for c in chapters if c.keywords]
-    texts += [t for t in titles if len(t) <= SHORT_TEXT]
-    texts = list(dict.fromkeys(t for t in texts if t))
-    return texts or [t[:SHORT_TEXT] for t in titles[:1]] or [""]
-
-
-def _candidate_times(chapters: list[Chapter], analyses: list[dict], duration: float) -> list[float]:
-    """Times worth a look, chapter by chapter (a quarter, half and three quarters in) and the middle of the
-    three most interesting intervals; rounded to 0.1 s so a regenerate asks for frames already grabbed."""
-    times: list[float] = []
-    for c in chapters:
-        times += [c.start + (c.end - c.start) * f for f in (0.25, 0.5, 0.75)]
-    best = sorted((a for a in analyses if isinstance(a.get("score"), int | float)), key=lambda a: -a["score"])[:3]
-    times += [(float(a["start"]) + float(a["end"])) / 2 for a in best]
-    return sorted({round(min(max(t, 0.5), max(duration - 0.5, 0.0)), 1) for t in times})
-
-
-def _cuts(analyses: list[dict]) -> list[float]:
-    return [float(e["t"]) for a in analyses for e in a.get("events", []) if e.get("kind") == "scene_change"]
 
 
 def image_data(task: ProcessingTask, *, kind: str, slot: int, spec: Any, name: str, state: dict) -> dict[str, Any]:
@@ -171,8 +147,8 @@ def make_images(
 ) -> int:
     """Thumbnail candidates and covers: frames grabbed in one ffmpeg run, ranked, rendered in the image pool;
     one thumbnail_ready each as it is written. Returns how many were made."""
-    from media_pipeline.kit.frames import grab_frames, rank, score_frame
-    from media_pipeline.kit.thumbnails import LAYOUTS, ImageSpec
+    from media_pipeline.kit.frames import candidate_times, grab_frames, rank, scene_cuts, score_frame, spread
+    from media_pipeline.kit.thumbnails import LAYOUTS, ImageSpec, short_texts
     from media_pipeline.render.images import ImagePool
 
     video.wait(cancel)
@@ -180,25 +156,16 @@ def make_images(
         return 0
     analyses = task.analyses()
     duration = video.info.duration
-    times = _candidate_times(chapters, analyses, duration)
+    times = candidate_times(chapters, analyses, duration)
     frames_dir = task.files.path(TaskFiles.KIT_FRAMES)
     with measured(task.pk, "kit.frames", frames=len(times)):
         grabbed = grab_frames(video.src, times, out_dir=frames_dir, ffmpeg_bin=settings.FFMPEG_BIN, cancel=cancel)
-    ranked = rank([score_frame(p, t) for t, p in grabbed.items()], cuts=_cuts(analyses))
+    ranked = rank([score_frame(p, t) for t, p in grabbed.items()], cuts=scene_cuts(analyses))
     if not ranked:
         emit(task.pk, "stage", message="No frame of the video is sharp enough for a thumbnail.")
         return 0
-    # Spread the picks over the chapters: the best frame of each chapter first, then the next best of each.
-    by_chapter: dict[int, list[float]] = {}
-    for score in ranked:
-        index = max((i for i, c in enumerate(chapters) if c.start <= score.t), default=0)
-        by_chapter.setdefault(index, []).append(score.t)
-    order: list[float] = []
-    while any(by_chapter.values()):
-        for index in sorted(by_chapter):
-            if by_chapter[index]:
-                order.append(by_chapter[index].pop(0))
-    texts = _short_texts(chapters, titles)
+    order = spread(ranked, chapters)
+    texts = short_texts(chapters, titles)
     state = {"frames": order, "texts": texts}
     count = settings.KIT_THUMBNAILS
     jobs = [

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..files import temp_folder
 from ..process import CancelToken, ffmpeg_head, run
+from .chapters import Chapter
 
 FRAME_HEIGHT = 720  # the thumbnails are 1280×720: grab no more than that
 TRANSITION_S = 1.0  # a frame this close to a scene change may be half of each shot (a dissolve, a blur)
@@ -94,3 +95,34 @@ def rank(scores: list[FrameScore], *, cuts: list[float]) -> list[FrameScore]:
     """Usable frames away from cuts, best first: preferred ones (a face) first, then the sharpest."""
     good = [s for s in scores if s.usable and not near_cut(s.t, cuts)]
     return sorted(good, key=lambda s: (-s.preference, -s.sharpness, s.t))
+
+
+def candidate_times(chapters: list[Chapter], analyses: list[dict], duration: float) -> list[float]:
+    """Times worth a look, chapter by chapter (a quarter, half and three quarters in) and the middle of the
+    three most interesting intervals; rounded to 0.1 s so a regenerate asks for frames already grabbed."""
+    times: list[float] = []
+    for c in chapters:
+        times += [c.start + (c.end - c.start) * f for f in (0.25, 0.5, 0.75)]
+    best = sorted((a for a in analyses if isinstance(a.get("score"), int | float)), key=lambda a: -a["score"])[:3]
+    times += [(float(a["start"]) + float(a["end"])) / 2 for a in best]
+    return sorted({round(min(max(t, 0.5), max(duration - 0.5, 0.0)), 1) for t in times})
+
+
+def scene_cuts(analyses: list[dict]) -> list[float]:
+    """The scene changes the interval analysis found (none when the task was not analysed)."""
+    return [float(e["t"]) for a in analyses for e in a.get("events", []) if e.get("kind") == "scene_change"]
+
+
+def spread(ranked: list[FrameScore], chapters: list[Chapter]) -> list[float]:
+    """Frame times in the order to use them: the best of each chapter first, then the next best of each, so
+    the candidates show different parts of the video."""
+    by_chapter: dict[int, list[float]] = {}
+    for score in ranked:
+        index = max((i for i, c in enumerate(chapters) if c.start <= score.t), default=0)
+        by_chapter.setdefault(index, []).append(score.t)
+    order: list[float] = []
+    while any(by_chapter.values()):
+        for index in sorted(by_chapter):
+            if by_chapter[index]:
+                order.append(by_chapter[index].pop(0))
+    return order

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..render.carousel import Box, _draw, _fit_stack  # the carousel's measured fitting, shared on purpose
 from ..render.fonts import Fonts, clean_text
+from .chapters import Chapter
 
 RENDER_VERSION = "thumb-1"  # part of every cache key: bump it when the drawing changes
 SIZES = {"thumb": (1280, 720), "square": (1080, 1080), "vertical": (1080, 1920)}
@@ -21,6 +22,17 @@ MAX_BYTES = 2 * 1024 * 1024  # YouTube's thumbnail limit
 ACCENT = (255, 196, 0)
 WHITE = (255, 255, 255)
 INK = (17, 24, 39)
+
+
+SHORT_TEXT = 32  # characters: a thumbnail's words are read at a glance, at the size of a stamp
+
+
+def short_texts(chapters: list[Chapter], titles: list[str]) -> list[str]:
+    """What the images may say: each chapter's key phrase, then the short title suggestions."""
+    texts = [c.keywords[0].title() for c in chapters if c.keywords]
+    texts += [t for t in titles if len(t) <= SHORT_TEXT]
+    texts = list(dict.fromkeys(t for t in texts if t))
+    return texts or [t[:SHORT_TEXT] for t in titles[:1]] or [""]
 
 
 @dataclass(frozen=True)
