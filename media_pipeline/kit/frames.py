@@ -17,6 +17,7 @@ from .chapters import Chapter
 
 FRAME_HEIGHT = 720  # the thumbnails are 1280×720: grab no more than that
 TRANSITION_S = 1.0  # a frame this close to a scene change may be half of each shot (a dissolve, a blur)
+MAX_CANDIDATES = 24  # frames looked at per task
 MIN_CONTRAST = 12.0  # standard deviation of grey levels below which a frame is a flat fade or a black screen
 
 
@@ -47,7 +48,7 @@ def grab_frames(
     timeout: float = 300,
 ) -> dict[float, Path]:
     """One JPEG per time in `out_dir` (named by the time), all from one ffmpeg run: each time is its own
-    input with a fast, frame-accurate seek, mapped to its own one-frame output. Times already grabbed are
+    input with a fast keyframe seek, mapped to its own one-frame output. Times already grabbed are
     not grabbed again (the folder is the cache)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = {t: out_dir / frame_name(t) for t in sorted(set(times))}
@@ -55,7 +56,9 @@ def grab_frames(
     if missing:
         argv = ffmpeg_head(ffmpeg_bin)
         for t in missing:
-            argv += ["-ss", f"{t:.3f}", "-i", str(src)]
+            # The keyframe at or before t: one picture decoded per input instead of up to a GOP of them (the
+            # sharpest kind of frame too: keyframes are coded at the best quality).
+            argv += ["-noaccurate_seek", "-ss", f"{t:.3f}", "-i", str(src)]
         with temp_folder(out_dir, "grab") as work:
             for i, _ in enumerate(missing):
                 argv += ["-map", f"{i}:v:0", "-frames:v", "1", "-vf", f"scale=-2:'min({FRAME_HEIGHT},ih)'"]
@@ -105,7 +108,11 @@ def candidate_times(chapters: list[Chapter], analyses: list[dict], duration: flo
         times += [c.start + (c.end - c.start) * f for f in (0.25, 0.5, 0.75)]
     best = sorted((a for a in analyses if isinstance(a.get("score"), int | float)), key=lambda a: -a["score"])[:3]
     times += [(float(a["start"]) + float(a["end"])) / 2 for a in best]
-    return sorted({round(min(max(t, 0.5), max(duration - 0.5, 0.0)), 1) for t in times})
+    out = sorted({round(min(max(t, 0.5), max(duration - 0.5, 0.0)), 1) for t in times})
+    if len(out) > MAX_CANDIDATES:  # many chapters: an even subset, so one ffmpeg run stays short
+        step = len(out) / MAX_CANDIDATES
+        out = [out[int(i * step)] for i in range(MAX_CANDIDATES)]
+    return out
 
 
 def scene_cuts(analyses: list[dict]) -> list[float]:
