@@ -84,6 +84,17 @@ def test_chapters_start_where_the_speaker_changes_topic(talk):
     assert all(re.fullmatch(r"\d+:\d\d \S.*", line) for line in lines)
 
 
+def test_ten_topics_of_a_minute_are_ten_chapters_on_the_minute():
+    from tests.test_ideas import TOPICS, ten_minute_transcript
+
+    for seed in (5, 7):
+        chapters = find_chapters(ten_minute_transcript(seed=seed), duration=600)
+        assert [c.start for c in chapters] == [60.0 * i for i in range(10)]
+        for chapter, topic in zip(chapters, TOPICS, strict=True):
+            # Each title names its minute's subject with that minute's own words.
+            assert any(w in chapter.title.lower() for term in topic for w in term.split()), chapter.title
+
+
 def test_one_topic_is_one_chapter(tmp_path):
     # The compiler talk (one subject throughout) must not be cut into chapters.
     _, segments = talk_file(tmp_path / "one.mp4")

@@ -8,6 +8,7 @@ useful in a player) and `youtube_ready` says YouTube will not show it.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -106,6 +107,11 @@ def _analysis_terms(analyses: list[dict], start: float, end: float) -> Counter[s
     return out
 
 
+def comparison_window(duration: float) -> float:
+    """Seconds of speech compared on each side of a candidate: a tenth of the video, 12–90 s."""
+    return max(12.0, min(90.0, duration / 10))
+
+
 def boundary_strengths(
     units: list[_Unit], *, duration: float, analyses: list[dict] | None = None
 ) -> list[tuple[float, float]]:
@@ -121,7 +127,7 @@ def boundary_strengths(
     for u in units:
         df.update(set(u.terms))
     idf = {t: math.log(1 + n / c) for t, c in df.items()}
-    window = max(12.0, min(90.0, duration / 10))
+    window = comparison_window(duration)
     out = []
     for i in range(1, n):
         t = units[i].start
@@ -154,8 +160,12 @@ def _pick(strengths: list[tuple[float, float]], *, duration: float, min_gap: flo
     mean = sum(values) / len(values)
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
     floor = max(0.6, mean + 0.5 * std) if len(values) > 4 else 0.6
+    # Only peaks: a candidate a little after a real change still compares a mixed window with a clean one and
+    # scores high; the change itself scores higher within half a window.
+    reach = comparison_window(duration) / 2
+    peaks = [(t, s) for t, s in strengths if all(s >= s2 for t2, s2 in strengths if abs(t2 - t) <= reach and t2 != t)]
     chosen: list[float] = []
-    for t, s in sorted(strengths, key=lambda p: (-p[1], p[0])):
+    for t, s in sorted(peaks, key=lambda p: (-p[1], p[0])):
         if s < floor or len(chosen) >= most:
             break
         if t < min_gap or duration - t < min_gap or any(abs(t - c) < min_gap for c in chosen):
@@ -195,13 +205,22 @@ def key_phrases(parts: list[list[_Unit]], index: int, n: int = 2) -> list[str]:
     covered: set[str] = set()
     for term in candidates:
         words = term.split()
-        if any(w in covered or any(w.startswith(c) or c.startswith(w) for c in covered) for w in words):
+        if any(twin(w, c) for w in words for c in covered):
             continue
         out.append(term)
         covered.update(words)
         if len(out) == n:
             break
     return out
+
+
+def twin(a: str, b: str) -> bool:
+    """The same word twice over ("photo"/"photos", "price"/"pricing"): one a prefix of the other, or sharing
+    all but the last letter of the shorter one (at least four letters)."""
+    if a.startswith(b) or b.startswith(a):
+        return True
+    common = len(os.path.commonprefix([a, b]))
+    return common >= max(4, min(len(a), len(b)) - 1)
 
 
 def _name(phrases: list[str]) -> str:
