@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from django.conf import settings
 from django.urls import reverse
@@ -25,7 +25,7 @@ from media_pipeline.kit.frames import frame_name
 from media_pipeline.kit.publish import publish_text
 from media_pipeline.plan import Interval
 from media_pipeline.process import CancelToken, NeverCancelled
-from media_pipeline.transcript.types import Segment
+from media_pipeline.transcript.types import Segment, Transcript
 
 from .intervals import TranscriptBoard
 from .layout import TaskFiles
@@ -34,6 +34,13 @@ from .reporter import emit, measured
 from .run import JobRun, VideoSource, Worker, result_of
 
 log = logging.getLogger(__name__)
+
+
+class _HasResult(Protocol):
+    result: dict
+
+
+OutcomeT = TypeVar("OutcomeT", bound=_HasResult)  # pipeline.Outcome (imported here it would be a cycle)
 
 NO_TRANSCRIPT = "There is no transcript, so there are no chapters or title suggestions."
 YOUTUBE_NOTE = "YouTube shows chapters only when there are at least three, the first at 0:00, each at least 10 s long."
@@ -292,11 +299,21 @@ def start_kit(job: JobRun, *, plan: list[Interval], board: TranscriptBoard, dura
     return job.start(KitWorker(job, segments=whole_transcript, duration=duration))
 
 
-def finish_kit(job: JobRun, result: dict[str, Any]) -> None:
-    """After the final video: wait for the kit, write the chaptered MP4, put the kit's summary in `result`."""
+def start_kit_from_captions(job: JobRun, captions: Transcript) -> KitWorker | None:
+    """The kit of a captions-only YouTube task: chapters and titles from the captions (no video, no images)."""
+    if not settings.KIT_ENABLED:
+        return None
+    duration = max((s.end for s in captions.segments), default=0.0)
+    return job.start(KitWorker(job, segments=lambda: list(captions.segments), duration=duration))
+
+
+def finish_kit(job: JobRun, outcome: OutcomeT) -> OutcomeT:
+    """After the final video: wait for the kit, write the chaptered MP4, put the kit's summary in the outcome's
+    result; returns the outcome."""
     worker = next((w for w in job.workers if isinstance(w, KitWorker)), None)
     if worker is None:
-        return
+        return outcome
+    result = outcome.result
     task = job.task
     worker.wait(job.cancel)
     summary = dict(worker.summary)
@@ -324,3 +341,4 @@ def finish_kit(job: JobRun, result: dict[str, Any]) -> None:
             summary["chaptered_video_error"] = exc.message
             emit(task.pk, "stage", message=f"The video with chapter markers could not be made: {exc.message}")
     result["kit"] = summary
+    return outcome

@@ -24,7 +24,7 @@ from media_pipeline.transcript.types import Segment, Transcript
 
 from .ideas import IdeasWorker
 from .intervals import IntervalOutcome, IntervalPipeline, TranscriptBoard
-from .kit import finish_kit, start_kit
+from .kit import finish_kit, start_kit, start_kit_from_captions
 from .layout import TaskFiles
 from .limits import limits_from_settings
 from .models import ProcessingTask
@@ -333,10 +333,10 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
             if downloaded is None:  # captions only (download off): there are captions, or the job failed
                 assert captions is not None
                 job.video.set(None, None)
-                return _with_ideas(job, _captions_only(task, captions), ideas)
+                start_kit_from_captions(job, captions)
+                return _with_ideas(job, finish_kit(job, _captions_only(task, captions)), ideas)
         outcome, ideas = _run_video(job, captions=captions, ideas=ideas)
-        finish_kit(job, outcome.result)
-        return _with_ideas(job, outcome, ideas)
+        return _with_ideas(job, finish_kit(job, outcome), ideas)
 
 
 def _start_ideas(

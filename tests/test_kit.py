@@ -17,6 +17,7 @@ from jobs.engine import run_task
 from jobs.exports import build_media_zip, export_markdown
 from jobs.kit import next_choice
 from jobs.layout import TaskFiles
+from jobs.models import ProcessingTask
 from media_pipeline.kit.chapters import (
     Chapter,
     chapter_list,
@@ -280,3 +281,29 @@ def test_the_image_pool_renders_one_key_once_and_then_reads_the_file(tmp_path):
         hit = pool.submit(Spec("same"), render, lambda k: tmp_path / f"{k}.bin").result()
     assert sorted(calls) == ["other", "same"]
     assert hit.cached and hit.seconds == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_captions_only_youtube_task_gets_chapters_and_titles_without_images(alice, settings):
+    from .fake_youtube import SURFACE_GO, FakeYouTube
+    from .test_youtube_jobs import submit
+
+    with FakeYouTube() as server:
+        settings.YOUTUBE_BASE_URL = server.url
+        submit(alice, SURFACE_GO)
+        task = ProcessingTask.objects.get()
+        assert run_task(str(task.pk)) == "succeeded"
+    task.refresh_from_db()
+    kit = task.kit()
+    assert kit["chapters"]["list"].startswith("0:00 Intro")
+    assert kit["chapters"]["video_url"] is None  # no video, so no chaptered MP4
+    assert 1 <= len(kit["titles"]["titles"]) <= 5 and "thumbnails" not in kit
+    assert task.result["kit"]["chapters"] == len(kit["chapters"]["chapters"])
+
+
+@pytest.mark.django_db
+def test_the_watch_page_has_the_kit_panel_and_its_script(alice, make_task, h264_file):
+    task = make_task(h264_file)
+    page = alice.get(f"/tasks/{task.pk}/").content.decode()
+    assert 'id="kit-box"' in page and "js/kit.js" in page and "css/kit.css" in page
+    assert page.index("js/kit.js") < page.index("js/watch.js")  # listening before the socket replays
