@@ -189,13 +189,16 @@ def make_images(
         for kind, slot, spec, future in futures:
             try:
                 rendered = result_of(future, cancel)
-            except MediaError as exc:
-                emit(
-                    task.pk,
-                    "thumbnail_ready",
-                    message=exc.message,
-                    data={"kind": kind, "slot": slot, "error": exc.message},
+            except Cancelled:
+                raise
+            except Exception as exc:  # one image failing (a bad frame, a full disk) leaves the others
+                log.warning("kit image %s %s of task %s failed", kind, slot, task.pk, exc_info=True)
+                reason = (
+                    exc.message
+                    if isinstance(exc, MediaError)
+                    else f"The {IMAGE_LABELS[kind].lower()} could not be drawn."
                 )
+                emit(task.pk, "thumbnail_ready", message=reason, data={"kind": kind, "slot": slot, "error": reason})
                 continue
             name = task.files.name_of(rendered.path)
             emit(
