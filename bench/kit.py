@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
         rows.append(
             Row(
-                "frame grab per frame (one batched run | one run each), p50",
+                "frame grab per frame (one batched keyframe run | one frame-accurate run each), p50",
                 ms(per_grab_batched),
                 ms(percentile(singles, 50)),
             )
@@ -201,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    load = os.getloadavg()
+    out["load_average"] = load
+    print(f"Load average during the run: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} cores")
     print(table(rows))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "kit.json").write_text(json.dumps(out, indent=2))

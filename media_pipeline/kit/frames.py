@@ -58,7 +58,9 @@ def grab_frames(
         for t in missing:
             # The keyframe at or before t: one picture decoded per input instead of up to a GOP of them (the
             # sharpest kind of frame too: keyframes are coded at the best quality).
-            argv += ["-noaccurate_seek", "-ss", f"{t:.3f}", "-i", str(src)]
+            # -skip_frame nokey: the decoder never touches the frames between keyframes that ffmpeg reads ahead
+            # while the other inputs catch up (half the time of a 24-frame batch, measured).
+            argv += ["-skip_frame", "nokey", "-noaccurate_seek", "-ss", f"{t:.3f}", "-i", str(src)]
         with temp_folder(out_dir, "grab") as work:
             for i, _ in enumerate(missing):
                 argv += ["-map", f"{i}:v:0", "-frames:v", "1", "-vf", f"scale=-2:'min({FRAME_HEIGHT},ih)'"]
