@@ -96,7 +96,8 @@ def _kit_markdown(kit: dict) -> list[str]:
         out.append("")
     if titles.get("description"):
         # A fenced block: the description is pasted as it is, chapter lines and hashtags included.
-        fence = "````" if "```" in titles["description"] else "```"
+        runs = [len(m) for m in re.findall(r"`+", titles["description"])]
+        fence = "`" * max(3, max(runs, default=0) + 1)
         out += ["## Description", "", fence + "text", titles["description"].replace("\r", ""), fence, ""]
     chapters = (kit.get("chapters") or {}).get("chapters") or []
     if chapters:
