@@ -22,6 +22,7 @@ from media_pipeline.transcript.types import Segment, Transcript
 from .chunks import ChunkCutter, render_in_order
 from .ideas import IdeasWorker
 from .intervals import IntervalOutcome, IntervalPipeline, TranscriptBoard
+from .kit import finish_kit, start_kit, start_kit_from_captions
 from .layout import TaskFiles
 from .limits import limits_from_settings
 from .models import ProcessingTask
@@ -272,9 +273,10 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
             if downloaded is None:  # captions only (download off): there are captions, or the job failed
                 assert captions is not None
                 job.video.set(None, None)
-                return _with_ideas(job, _captions_only(task, captions), ideas)
+                start_kit_from_captions(job, captions)
+                return _with_ideas(job, finish_kit(job, _captions_only(task, captions)), ideas)
         outcome, ideas = _run_video(job, captions=captions, ideas=ideas)
-        return _with_ideas(job, outcome, ideas)
+        return _with_ideas(job, finish_kit(job, outcome), ideas)
 
 
 def _start_ideas(
@@ -346,6 +348,7 @@ def _run_video(
                 return [seg for iv in plan for seg in board.wait(iv.index, cancel=job.token)]
 
             ideas = _start_ideas(job, segments=whole_transcript, duration=info.duration, analyses=task.analyses)
+        start_kit(job, plan=plan, board=board, duration=info.duration)
         chunks, commentated = _cut_chunks(job, cutter, board)
     finally:
         cutter.close()
