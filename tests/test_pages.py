@@ -90,6 +90,7 @@ CONTRAST_JS = """() => {
   const opaque = c => { const v = rgb(c); return v.length === 3 || (v.length === 4 && v[3] > 0.5); };
   function behind(e) {
     const s = getComputedStyle(e);
+    if (opaque(s.backgroundColor)) return s.backgroundColor;
     if (s.position === 'absolute') {  // laid over a sibling (a label on a bar): ask what is under its middle
       e.scrollIntoView({block: 'center'});
       const r = e.getBoundingClientRect();
@@ -104,13 +105,12 @@ CONTRAST_JS = """() => {
   }
   const bad = [];
   for (const e of document.querySelectorAll('body *')) {
-    if (!e.offsetParent && getComputedStyle(e).position !== 'fixed') continue;
+    if (!e.checkVisibility({opacityProperty: true, visibilityProperty: true})) continue;
     if (e.closest('video, svg, [aria-hidden=true]')) continue;
+    const box = e.getBoundingClientRect();
+    if (box.width <= 1 || box.height <= 1) continue;  // visually hidden (a skip link until focused)
     const text = [...e.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join('').trim();
     if (!text) continue;
-    let hidden = false;
-    for (let p = e; p; p = p.parentElement) if (getComputedStyle(p).opacity === '0') hidden = true;
-    if (hidden) continue;
     const s = getComputedStyle(e);
     const l1 = lum(rgb(s.color)), l2 = lum(rgb(behind(e)));
     const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
@@ -123,10 +123,10 @@ CONTRAST_JS = """() => {
 
 # Tap targets under 40 px tall (links inside a sentence are exempt; a checkbox counts by its label).
 SMALL_TARGETS_JS = """() => [...document.querySelectorAll('a[href], button, input, select, textarea, summary')]
-  .filter(e => e.type !== 'hidden' && e.offsetParent)
+  .filter(e => e.type !== 'hidden' && e.checkVisibility())
   .filter(e => !(e.tagName === 'A' && e.closest('p, small, li.ev')))
   .map(e => (e.type === 'checkbox' && e.labels.length) ? e.labels[0] : e)
-  .filter(e => { const r = e.getBoundingClientRect(); return r.height < 40 || r.width < 24; })
+  .filter(e => { const r = e.getBoundingClientRect(); return r.width > 1 && (r.height < 40 || r.width < 24); })
   .map(e => `${e.tagName.toLowerCase()}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().height)} px`)"""
 
 # The outline or ring of whatever has the keyboard's focus.
@@ -150,10 +150,13 @@ def check_page(page, name: str) -> None:
     shoot(page, f"{name}-{width}")
     fit = page.evaluate(OVERFLOW_JS)
     assert fit["scroll"] == width and fit["header"] == width and not fit["wide"], (name, fit)
-    assert page.evaluate(UNLABELLED_JS) == [], name
-    assert page.evaluate(CONTRAST_JS) == [], name
+    unlabelled = page.evaluate(UNLABELLED_JS)
+    assert unlabelled == [], (name, unlabelled)
+    low = page.evaluate(CONTRAST_JS)
+    assert low == [], (name, low)
     if width <= 400:
-        assert page.evaluate(SMALL_TARGETS_JS) == [], name
+        small = page.evaluate(SMALL_TARGETS_JS)
+        assert small == [], (name, small)
     page.evaluate("window.scrollTo(0, 0)")
 
 
@@ -275,17 +278,16 @@ def test_the_watch_page_fits_reads_and_follows_playback_at_every_width(live, own
         context.close()
 
 
-DROP_JS = """([names, b64]) => {
-  const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+DROP_JS = """(files) => {
   const dt = new DataTransfer();
-  names.forEach(n => dt.items.add(new File([bytes], n, {type: 'video/mp4'})));
+  files.forEach(([name, b64]) => dt.items.add(new File([Uint8Array.from(atob(b64), c => c.charCodeAt(0))], name, {type: 'video/mp4'})));
   const zone = document.getElementById('dropzone');
   zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));
   zone.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
 }"""
 
 
-def test_the_upload_page_is_one_card_that_takes_several_files(owner, browser, media_root, h264_file):  # noqa: F811
+def test_the_upload_page_is_one_card_that_takes_several_files(owner, browser, media_root, h264_file, sample_dir):  # noqa: F811
     import base64
 
     from .live import running_stack
@@ -311,13 +313,21 @@ def test_the_upload_page_is_one_card_that_takes_several_files(owner, browser, me
         # Two files dropped on the zone: each goes up with the part protocol and becomes its own video.
         context, page, problems = watching(browser, 1366)
         log_in(page, stack.base_url)
-        page.evaluate(DROP_JS, [["first.mp4", "second.mp4"], base64.b64encode(h264_file.read_bytes()).decode()])
+        other = media.h264_aac(h264_file.with_name("other.mp4"), seconds=6)
+        dropped = [
+            [name, base64.b64encode(path.read_bytes()).decode()]
+            for name, path in [("first.mp4", h264_file), ("second.mp4", other)]
+        ]
+        page.evaluate(DROP_JS, dropped)
         assert page.locator("#chosen li").all_inner_texts()[0].startswith("first.mp4")
         assert page.locator("#upload-button").inner_text() == "Upload 2 videos and start"
         page.click("#upload-button")
         page.wait_for_url(stack.base_url + "/tasks/", timeout=60_000)
         tasks = in_thread(lambda: list(ProcessingTask.objects.order_by("created_at").values_list("title", "status")))
         assert tasks == [("first.mp4", "queued"), ("second.mp4", "queued")]
+        for width in WIDTHS:  # "My videos", where several uploads end
+            page.set_viewport_size({"width": width, "height": 900})
+            check_page(page, "list")
         assert problems == [], problems
         context.close()
 

@@ -219,7 +219,7 @@
     var score = interestOf(d.start, d.end);
     var b = el("span", "badge score", score === null ? "" : "Interest " + score);
     b.hidden = score === null;
-    if (score !== null) b.style.background = scoreColour(score).replace("50%)", "36%)"); // dark enough for white text
+    if (score !== null) b.style.background = scoreColour(score).replace("50%)", "28%)"); // dark enough for white text
     b.title = "Average interest of the intervals this passage covers (0–100)";
     return b;
   }
