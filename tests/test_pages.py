@@ -231,7 +231,7 @@ def test_the_watch_page_fits_reads_and_follows_playback_at_every_width(live, own
         columns = page.evaluate(
             "getComputedStyle(document.getElementById('ideas')).gridTemplateColumns.split(' ').length"
         )
-        assert columns == (1 if width < 700 else 3 if width >= 1366 else columns), (width, columns)
+        assert columns == 1 if width < 700 else columns >= 3, (width, columns)
 
         # Commentary subtitles: a track of the player's own menu, showing, two short lines a cue at most.
         page.wait_for_function(
