@@ -321,7 +321,25 @@ def test_the_upload_page_is_one_card_that_takes_several_files(owner, browser, me
         page.evaluate(DROP_JS, dropped)
         assert page.locator("#chosen li").all_inner_texts()[0].startswith("first.mp4")
         assert page.locator("#upload-button").inner_text() == "Upload 2 videos and start"
+        # A slow line (Chromium's own throttle), so the bar has time to say its speed and the time left.
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 120_000},
+        )
         page.click("#upload-button")
+        page.wait_for_function(
+            "() => / of .* · .*\\/s · about .* left$/.test(document.getElementById('upload-detail').textContent)",
+            timeout=30_000,
+        )
+        assert page.locator("#upload-label").inner_text().startswith("Uploading “first.mp4” (1 of 2)")
+        assert page.locator(".progress[role=progressbar]").get_attribute("aria-valuenow") is not None
+        shoot(page, "upload-progress")
+        cdp.send(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
         page.wait_for_url(stack.base_url + "/tasks/", timeout=60_000)
         tasks = in_thread(lambda: list(ProcessingTask.objects.order_by("created_at").values_list("title", "status")))
         assert tasks == [("first.mp4", "queued"), ("second.mp4", "queued")]
