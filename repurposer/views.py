@@ -218,6 +218,8 @@ def watch(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
         "export": {fmt: reverse("export", args=[str(task.pk), fmt]) for fmt in ("json", "md", "zip")},
         "regenerate": reverse("regenerate-piece", args=[task.pk, 0]).replace("/0/", "/{index}/"),
         "status": task.status,
+        # The source's length once probed, so the score timeline is to scale while intervals still arrive.
+        "duration": (task.result or {}).get("media", {}).get("duration"),
         "commentary": task.options.commentary,
         "ideas": task.options.ideas,
     }

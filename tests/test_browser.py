@@ -147,6 +147,12 @@ def test_the_first_chunk_plays_while_the_job_is_still_running(live, owner, brows
     assert page.locator("#stages li.done").all_inner_texts() == ["Check the file", "Plan intervals"]
     assert re.fullmatch(r"\d+ %", page.locator("#bar-label").inner_text())
     assert page.locator("#log li.chunk_ready").count() >= 1
+    # The score strip is to scale while intervals still arrive: the first 10 s of 180 s take a 18th of it.
+    page.wait_for_selector("#scores .score")
+    first = page.locator("#scores .score").first
+    share = first.bounding_box()["width"] / page.locator("#scores").bounding_box()["width"]
+    length = float(first.get_attribute("data-end")) - float(first.get_attribute("data-start"))
+    assert share == pytest.approx(length / 180, rel=0.3), (share, length)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
     # Cancel from the page: the job stops and the page says so.

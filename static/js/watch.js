@@ -204,6 +204,30 @@
       if (Number(box.children[i].dataset.index) === d.index) { box.replaceChild(b, box.children[i]); return; }
     }
     box.insertBefore(b, before);
+    layoutTimeline();
+  }
+
+  // The whole video's length: known once probed (cfg.duration), else estimated from the chunks planned.
+  var plannedChunks = 0;
+  function totalLength() {
+    if (isFinite(video.duration) && video.duration > 0) return video.duration;
+    if (cfg.duration) return cfg.duration;
+    var known = Object.keys(scoreByIndex).map(function (k) { return scoreByIndex[k]; });
+    if (!known.length) return 0;
+    var end = Math.max.apply(null, known.map(function (s) { return s.end; }));
+    var each = end / known.length;
+    return Math.max(end, plannedChunks * each);
+  }
+  // What is not scored yet takes its share of the strip, so every bar sits where its time is.
+  function layoutTimeline() {
+    var box = $("scores"), rest = $("scores-rest");
+    if (!rest) { rest = el("span", "rest"); rest.id = "scores-rest"; box.appendChild(rest); }
+    var known = 0;
+    Object.keys(scoreByIndex).forEach(function (k) { known += scoreByIndex[k].end - scoreByIndex[k].start; });
+    var left = totalLength() - known;
+    rest.style.flexGrow = String(left > 0.5 ? left : 0);
+    rest.hidden = !(left > 0.5);
+    box.appendChild(rest); // always last
   }
 
   // The interest of a passage: the scores of the intervals it overlaps, weighted by the overlap.
@@ -245,9 +269,7 @@
     var t = video.currentTime;
     var bars = $("scores").querySelectorAll(".score");
     markCurrent(bars, t);
-    var total = 0;
-    for (var i = 0; i < bars.length; i++) total = Math.max(total, Number(bars[i].dataset.end));
-    if (isFinite(video.duration) && video.duration > 0) total = Math.max(total, video.duration);
+    var total = totalLength();
     var head = $("playhead");
     head.hidden = !(total > 0 && bars.length);
     if (total > 0) head.style.left = Math.min(100, (t / total) * 100) + "%";
@@ -458,6 +480,7 @@
     switch (ev.type) {
       case "chunk_ready":
         addChunk(ev.data);
+        if (ev.data.count) { plannedChunks = ev.data.count; layoutTimeline(); }
         if (ev.data.commentary) refreshTrack("Commentary", cfg.commentary_vtt, true);
         startPlayer();
         break;
