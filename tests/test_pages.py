@@ -353,6 +353,9 @@ def test_the_upload_page_is_one_card_that_takes_several_files(owner, browser, me
 def test_sign_up_shows_short_hints_not_djangos_rules(live, browser):  # noqa: F811
     for width in (390, 1366):
         context, page, problems = watching(browser, width)
+        page.goto(live.base_url + "/accounts/login/")
+        check_page(page, "login")
+        check_focus_is_visible(page, presses=4)
         page.goto(live.base_url + "/signup/")
         text = page.locator("main").inner_text()
         assert "Your password can’t be too similar" not in text and "Required. 150 characters" not in text
