@@ -355,7 +355,7 @@ def test_sign_up_shows_short_hints_not_djangos_rules(live, browser):  # noqa: F8
         context, page, problems = watching(browser, width)
         page.goto(live.base_url + "/accounts/login/")
         check_page(page, "login")
-        check_focus_is_visible(page, presses=4)
+        check_focus_is_visible(page, presses=3)  # after the name (autofocus): password, button, link
         page.goto(live.base_url + "/signup/")
         text = page.locator("main").inner_text()
         assert "Your password can’t be too similar" not in text and "Required. 150 characters" not in text
