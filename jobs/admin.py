@@ -1,22 +1,66 @@
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from . import services
 from .models import Idea, PerformanceMetrics, ProcessingTask, ProgressUpdate
 
 
+def to_the_second(value: datetime | None) -> str:
+    """A time as operators compare them (the admin's own format stops at the minute)."""
+    return "—" if value is None else timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def folded_json(value: Any, label: str = "data") -> str:
+    """JSON folded under a one-line summary: a word-level transcript is thousands of lines when open."""
+    if value in (None, {}, []):
+        return "—"
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    size = f"{len(value)} keys" if isinstance(value, dict) else f"{len(value)} items" if isinstance(value, list) else ""
+    return format_html(
+        '<details class="folded"><summary>{} <span class="quiet">({}, {} lines)</span></summary><pre>{}</pre></details>',
+        label,
+        size,
+        text.count("\n") + 1,
+        text,
+    )
+
+
+class AdminPresentation:
+    """The small stylesheet that keeps inline rows to one line each."""
+
+    class Media:
+        css = {"all": ("css/admin.css",)}
+
+
 class ProgressUpdateInline(admin.TabularInline):
+    """One line per event: when (to the second), type, stage, progress, message; its data folded."""
+
     model = ProgressUpdate
-    fields = ("seq", "type", "stage", "progress", "message", "data", "created_at")
+    fields = ("seq", "when", "type", "stage", "progress", "message", "data_folded")
     readonly_fields = fields
     extra = 0
     can_delete = False
     ordering = ("seq",)
     show_change_link = False
+    classes = ("events-inline",)
+
+    @admin.display(description="time")
+    def when(self, obj: ProgressUpdate) -> str:
+        return to_the_second(obj.created_at)
+
+    @admin.display(description="data")
+    def data_folded(self, obj: ProgressUpdate) -> str:
+        return folded_json(obj.data)
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -24,14 +68,23 @@ class ProgressUpdateInline(admin.TabularInline):
 
 class PerformanceMetricsInline(admin.TabularInline):
     model = PerformanceMetrics
-    fields = ("operation", "duration_ms", "success", "data", "created_at")
+    fields = ("operation", "duration_ms", "success", "data_folded", "when")
     readonly_fields = fields
     extra = 0
     can_delete = False
     ordering = ("created_at",)
+    classes = ("events-inline",)
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+    @admin.display(description="time")
+    def when(self, obj: PerformanceMetrics) -> str:
+        return to_the_second(obj.created_at)
+
+    @admin.display(description="data")
+    def data_folded(self, obj: PerformanceMetrics) -> str:
+        return folded_json(obj.data)
 
 
 class IdeaInline(admin.TabularInline):
@@ -83,7 +136,7 @@ class IdeaAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProcessingTask)
-class ProcessingTaskAdmin(admin.ModelAdmin):
+class ProcessingTaskAdmin(AdminPresentation, admin.ModelAdmin):
     list_display = (
         "title",
         "status",
@@ -93,7 +146,8 @@ class ProcessingTaskAdmin(admin.ModelAdmin):
         "progress_pct",
         "duration_display",
         "attempts",
-        "created_at",
+        "created",
+        "watch_link",
     )
     list_filter = ("status", "kind", "source", ("owner", admin.RelatedOnlyFieldListFilter), "created_at")
     search_fields = ("id", "title", "owner__username", "owner__email", "error")
@@ -112,21 +166,62 @@ class ProcessingTaskAdmin(admin.ModelAdmin):
         "eta_seconds",
         "attempts",
         "worker",
-        "heartbeat_at",
+        "heartbeat",
         "cancel_requested",
         "last_seq",
         "error",
         "error_detail_pre",
-        "result",
-        "created_at",
-        "started_at",
-        "finished_at",
+        "result_folded",
+        "created",
+        "started",
+        "finished",
         "watch_link",
     )
-    exclude = ("error_detail",)
+    # What the job reads once it has started, and everything once it has finished, cannot be edited.
+    LOCKED_WHEN_STARTED = ("params_folded", "content_key")
+    LOCKED_WHEN_FINISHED = ("title",)
+    exclude = ("error_detail", "result", "created_at", "started_at", "finished_at", "heartbeat_at")
     inlines = [IdeaInline, ProgressUpdateInline, PerformanceMetricsInline]
     actions = ["cancel_tasks", "reprocess_tasks"]
     list_select_related = ("owner",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if isinstance(obj, ProcessingTask) and obj.status != ProcessingTask.Status.QUEUED:
+            fields += self.LOCKED_WHEN_STARTED
+            if obj.is_finished:
+                fields += self.LOCKED_WHEN_FINISHED
+        return fields
+
+    def get_exclude(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        exclude = tuple(super().get_exclude(request, obj) or ())
+        if isinstance(obj, ProcessingTask) and obj.status != ProcessingTask.Status.QUEUED:
+            exclude += ("params",)  # shown folded, read-only, as params_folded
+        return exclude
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: ProcessingTask) -> str:
+        return to_the_second(obj.created_at)
+
+    @admin.display(description="started", ordering="started_at")
+    def started(self, obj: ProcessingTask) -> str:
+        return to_the_second(obj.started_at)
+
+    @admin.display(description="finished", ordering="finished_at")
+    def finished(self, obj: ProcessingTask) -> str:
+        return to_the_second(obj.finished_at)
+
+    @admin.display(description="heartbeat")
+    def heartbeat(self, obj: ProcessingTask) -> str:
+        return to_the_second(obj.heartbeat_at)
+
+    @admin.display(description="params")
+    def params_folded(self, obj: ProcessingTask) -> str:
+        return folded_json(obj.params, "params")
+
+    @admin.display(description="result")
+    def result_folded(self, obj: ProcessingTask) -> str:
+        return folded_json(obj.result, "result")
 
     @admin.display(description="progress", ordering="progress")
     def progress_pct(self, obj: ProcessingTask) -> str:
@@ -143,7 +238,9 @@ class ProcessingTaskAdmin(admin.ModelAdmin):
 
     @admin.display(description="watch page")
     def watch_link(self, obj: ProcessingTask) -> str:
-        return format_html('<a href="/tasks/{}/">open (owner only)</a>', obj.pk)
+        return format_html(
+            '<a href="{}">watch</a> <span class="quiet">(its owner only)</span>', reverse("watch", args=[obj.pk])
+        )
 
     @admin.action(description="Cancel selected tasks")
     def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[ProcessingTask]) -> None:

@@ -295,4 +295,17 @@ class YouTubeForm(JobOptionsForm):
 
 
 class SignupForm(UserCreationForm):
-    pass
+    """Django's sign-up form with short hints instead of its validator lists (the rules still apply, and a
+    password that breaks one gets its own sentence back)."""
+
+    HINTS = {
+        "username": "Letters, digits and @ . + - _ only.",
+        "password1": "At least 8 characters, not all digits, not like your username.",
+        "password2": "The same password again.",
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, hint in self.HINTS.items():
+            if name in self.fields:
+                self.fields[name].help_text = hint

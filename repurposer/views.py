@@ -27,7 +27,7 @@ from jobs.models import Idea, PerformanceMetrics, ProcessingTask
 from jobs.pipeline import stages_for
 from media_pipeline.errors import DiskFull
 
-from .forms import SignupForm, UploadForm, UploadStartForm, YouTubeForm, human_size
+from .forms import JobOptionsForm, SignupForm, UploadForm, UploadStartForm, YouTubeForm, human_size
 from .http import AuthenticatedRequest
 
 log = logging.getLogger(__name__)
@@ -83,16 +83,34 @@ def upload(request: AuthenticatedRequest) -> HttpResponse:
     return _upload_page(request, form, YouTubeForm(auto_id="yt_%s"))
 
 
+def _settings_groups(primary: JobOptionsForm, other: JobOptionsForm) -> list[tuple[str, list, bool]]:
+    """The upload page's one Settings box, shared by the file and the link: the options of `primary` (the form
+    the page comes back with, so its values and errors stay) in its groups, then those only `other` has. A
+    field added to either form shows up here without a template edit; the file and the link have their own
+    boxes."""
+    own = {"file", "url"}
+    groups = [(legend, [f for f in fields if f.name not in own], shown) for legend, fields, shown in primary.groups()]
+    extra = [other[name] for name in other.fields if name not in primary.fields and name not in own]
+    legend, fields, shown = groups[0]
+    groups[0] = (legend, fields + extra, shown)
+    return [g for g in groups if g[1]]
+
+
 def _upload_page(request: HttpRequest, form: UploadForm, youtube_form: YouTubeForm) -> HttpResponse:
+    primary, other = (youtube_form, form) if youtube_form.is_bound else (form, youtube_form)
     return render(
         request,
         "tasks/upload.html",
         {
             "form": form,
             "youtube_form": youtube_form,
+            "settings_groups": _settings_groups(primary, other),
+            "settings_open": primary.is_bound
+            and any(primary[n].errors for n in primary.fields if n not in ("file", "url")),
             "max_upload": human_size(settings.MAX_UPLOAD_BYTES),
             "max_upload_bytes": settings.MAX_UPLOAD_BYTES,
             "upload_start_url": reverse("upload-start"),
+            "list_url": reverse("task-list"),
         },
     )
 
@@ -200,6 +218,8 @@ def watch(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
         "export": {fmt: reverse("export", args=[str(task.pk), fmt]) for fmt in ("json", "md", "zip")},
         "regenerate": reverse("regenerate-piece", args=[task.pk, 0]).replace("/0/", "/{index}/"),
         "status": task.status,
+        # The source's length once probed, so the score timeline is to scale while intervals still arrive.
+        "duration": (task.result or {}).get("media", {}).get("duration"),
         "commentary": task.options.commentary,
         "ideas": task.options.ideas,
     }

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from jobs.exports import build_media_zip, export_data, export_markdown
 from jobs.layout import TaskFiles
 from jobs.models import ProcessingTask
-from media_pipeline.transcript.subtitles import to_srt, to_txt, to_vtt
+from media_pipeline.transcript.subtitles import readable_cues, to_srt, to_txt, to_vtt
 
 from .hls import Segment as HlsSegment
 from .hls import event_playlist
@@ -89,7 +89,7 @@ def _stem(task: ProcessingTask) -> str:
 @require_GET
 def commentary(request: HttpRequest, task_id: uuid.UUID) -> HttpResponse:
     task = _owned_task(request, task_id)
-    response = HttpResponse(to_vtt(task.commentary_cues()), content_type="text/vtt; charset=utf-8")
+    response = HttpResponse(to_vtt(readable_cues(task.commentary_cues())), content_type="text/vtt; charset=utf-8")
     response["Cache-Control"] = "no-cache"
     return response
 

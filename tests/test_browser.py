@@ -71,6 +71,12 @@ def task_state(task_id: str) -> dict:
     return row
 
 
+def open_settings(page) -> None:
+    """Unfold the upload page's Settings (where the chunk length and the other options live)."""
+    if not page.evaluate("() => document.getElementById('settings').open"):
+        page.click("#settings > summary")
+
+
 def upload_from_the_page(page, live, path, *, interval: int) -> str:
     """Log in with the form, then upload with the upload page (its script posts and opens the watch page);
     returns the task id."""
@@ -80,7 +86,8 @@ def upload_from_the_page(page, live, path, *, interval: int) -> str:
     page.fill("#id_password", "alice-pass-1234")
     page.click("form button[type=submit]")
     page.wait_for_url(live.base_url + "/")
-    page.set_input_files("input[type=file]", str(path))
+    page.set_input_files("input[name=file]", str(path))
+    open_settings(page)
     page.fill("#id_interval", str(interval))
     page.click("#upload-form button[type=submit]")
     page.wait_for_url(re.compile(r"/tasks/[0-9a-f-]{36}/$"), timeout=30_000)
@@ -140,6 +147,12 @@ def test_the_first_chunk_plays_while_the_job_is_still_running(live, owner, brows
     assert page.locator("#stages li.done").all_inner_texts() == ["Check the file", "Plan intervals"]
     assert re.fullmatch(r"\d+ %", page.locator("#bar-label").inner_text())
     assert page.locator("#log li.chunk_ready").count() >= 1
+    # The score strip is to scale while intervals still arrive: the first 10 s of 180 s take a 18th of it.
+    page.wait_for_selector("#scores .score")
+    first = page.locator("#scores .score").first
+    share = first.bounding_box()["width"] / page.locator("#scores").bounding_box()["width"]
+    length = float(first.get_attribute("data-end")) - float(first.get_attribute("data-start"))
+    assert share == pytest.approx(length / 180, rel=0.3), (share, length)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
     # Cancel from the page: the job stops and the page says so.
@@ -244,7 +257,7 @@ def test_an_interrupted_upload_resumes_when_the_same_file_is_chosen_again(owner,
                 },
             ],
         )
-        page.set_input_files("input[type=file]", str(h264_file))
+        page.set_input_files("input[name=file]", str(h264_file))
         page.click("#upload-form button[type=submit]")
         page.wait_for_url(re.compile(r"/tasks/[0-9a-f-]{36}/$"), timeout=30_000)
         assert page.url.endswith(opened["watch_url"])
@@ -315,7 +328,7 @@ def test_untrusted_text_in_scores_and_ideas_stays_text(live, owner, browser):
     first, second = page.locator("#scores .score").all()
     assert INJECTION in first.get_attribute("title") and "quiet" in second.get_attribute("title")
     # The taller bar is the livelier interval; clicking it is how a viewer jumps there.
-    assert first.bounding_box()["height"] > second.bounding_box()["height"]
+    assert first.locator(".fill").bounding_box()["height"] > second.locator(".fill").bounding_box()["height"]
     assert page.locator("#idea-0 button", has_text="Copy thread").count() == 1
     page.close()
 

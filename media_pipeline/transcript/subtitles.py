@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import textwrap
 from pathlib import Path
 
 from ..errors import MediaError
@@ -104,6 +105,30 @@ def to_srt(segments: list[Segment]) -> str:
     return "".join(
         f"{i}\n{_clock(s.start, ',')} --> {_clock(s.end, ',')}\n{s.text.strip()}\n\n" for i, s in enumerate(segments, 1)
     )
+
+
+# Subtitle lines as broadcasters set them: at most 42 characters, at most two lines on screen.
+LINE_CHARS = 42
+CUE_LINES = 2
+
+
+def readable_cues(segments: list[Segment], *, line_chars: int = LINE_CHARS, lines: int = CUE_LINES) -> list[Segment]:
+    """Cues a viewer can read: each segment's text wrapped at `line_chars`, then shown `lines` lines at a time,
+    the segment's time shared between its cues by their length (a commentary sentence can run to 300
+    characters, which as one cue covers a quarter of the picture)."""
+    out: list[Segment] = []
+    for seg in segments:
+        wrapped = textwrap.wrap(seg.text.strip(), width=line_chars, break_long_words=True, break_on_hyphens=False)
+        if not wrapped:
+            continue
+        groups = ["\n".join(wrapped[i : i + lines]) for i in range(0, len(wrapped), lines)]
+        total = sum(len(g) for g in groups)
+        at = seg.start
+        for n, text in enumerate(groups):
+            end = seg.end if n == len(groups) - 1 else at + (seg.end - seg.start) * len(text) / total
+            out.append(Segment(start=at, end=end, text=text))
+            at = end
+    return out
 
 
 def to_vtt(segments: list[Segment]) -> str:

@@ -1,30 +1,141 @@
-// Upload page: send the file in raw parts (POST /uploads/ opens the upload, each part is a PUT with
-// Content-Range), with a progress bar; a dropped connection resumes where the server says it stopped.
-// Then go to the watch page. Without JavaScript the form posts the whole file the classic way.
+// Upload page: one drop zone (one file or several) and one box for a YouTube link, sharing the Settings.
+// Each file goes up in raw parts (POST /uploads/ opens the upload, each part is a PUT with Content-Range),
+// with a progress bar, speed and time left; a dropped connection resumes where the server says it stopped.
+// Several files are uploaded one after another, each its own video. Without JavaScript the form posts the
+// (last) file the classic way, and the link button posts to its own view.
 (function () {
   "use strict";
   var form = document.getElementById("upload-form");
-  if (!form || !window.XMLHttpRequest || !window.FormData || !window.Blob || !Blob.prototype.slice) return;
-  var maxBytes = JSON.parse(document.getElementById("max-upload-bytes").textContent);
-  var startUrl = JSON.parse(document.getElementById("upload-start-url").textContent);
-  var box = document.getElementById("upload-progress");
-  var bar = box.querySelector(".bar");
-  var label = box.querySelector(".label");
-  var errorBox = document.getElementById("upload-error");
-  var button = form.querySelector("button[type=submit]");
-  var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  if (!form) return;
+  var $ = function (id) { return document.getElementById(id); };
+  var input = form.querySelector("input[name=file]");
+  var urlInput = form.querySelector("input[name=url]");
+  var uploadButton = $("upload-button");
+  var youtubeButton = $("youtube-button");
+  var errorBox = $("upload-error");
 
+  // Settings summary: the options in one line, kept up to date as they change. ----------------------------
+  function value(name) {
+    var els = form.querySelectorAll("[name=" + name + "]");
+    if (!els.length) return undefined;
+    var last = els[els.length - 1];
+    if (last.type === "checkbox") return last.checked;
+    if (last.tagName === "SELECT") return last.selectedIndex >= 0 ? last.options[last.selectedIndex].text : "";
+    return last.value;
+  }
+  function summarise() {
+    var parts = [];
+    if (value("interval")) parts.push(value("interval") + " s chunks");
+    if (value("commentary") !== undefined) {
+      parts.push(value("commentary") ? "commentary" + (value("commentary_style") ? " (" + value("commentary_style").toLowerCase() + ")" : "") : "no commentary");
+    }
+    if (value("ideas") !== undefined) {
+      parts.push(value("ideas") ? (value("idea_count") || "") + " content ideas" + (value("style") ? " (" + value("style") + ")" : "") : "no content ideas");
+    }
+    if (value("transcribe") !== undefined) parts.push(value("transcribe") ? "transcript" : "no transcript");
+    if (value("force")) parts.push("process again");
+    $("settings-summary").textContent = parts.join(" · ");
+  }
+  form.addEventListener("change", summarise);
+  form.addEventListener("input", summarise);
+  summarise();
+
+  // The link: Enter in its box fetches it (the form's first button would otherwise ask for a file). -------
+  urlInput.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter") { ev.preventDefault(); youtubeButton.click(); }
+  });
+
+  if (!window.XMLHttpRequest || !window.FormData || !window.Blob || !Blob.prototype.slice) return;
+  var maxBytes = JSON.parse($("max-upload-bytes").textContent);
+  var startUrl = JSON.parse($("upload-start-url").textContent);
+  var listUrl = JSON.parse($("task-list-url").textContent);
+  var statusBox = $("upload-status");
+  var progress = statusBox.querySelector(".progress");
+  var bar = progress.querySelector(".bar");
+  var label = $("upload-label");
+  var detail = $("upload-detail");
+  var chosenList = $("chosen");
+  var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  var files = []; // what was chosen or dropped, in order
+  var busy = false;
+
+  function size(n) {
+    if (n >= 1073741824) return (n / 1073741824).toFixed(1) + " GB";
+    if (n >= 1048576) return (n / 1048576).toFixed(1) + " MB";
+    return Math.max(1, Math.round(n / 1024)) + " KB";
+  }
+  function clock(seconds) {
+    seconds = Math.max(0, Math.round(seconds));
+    var m = Math.floor(seconds / 60), s = seconds % 60;
+    return m >= 60 ? Math.floor(m / 60) + " h " + (m % 60) + " min" : m ? m + " min " + s + " s" : s + " s";
+  }
   function showError(text) {
     errorBox.textContent = text;
     errorBox.hidden = false;
-    button.disabled = false;
-    box.hidden = true;
+    busy = false;
+    uploadButton.disabled = false;
+    youtubeButton.disabled = false;
+    statusBox.hidden = true;
   }
-  function gb(n) { return (n / 1073741824).toFixed(1) + " GB"; }
-  function show(sent, total) {
+
+  // Chosen files ------------------------------------------------------------------------------------------
+  function listFiles() {
+    chosenList.textContent = "";
+    files.forEach(function (f, i) {
+      var li = document.createElement("li");
+      li.id = "chosen-" + i;
+      var name = document.createElement("span");
+      name.className = "name";
+      name.textContent = f.name;
+      var s = document.createElement("span");
+      s.className = "size";
+      s.textContent = size(f.size);
+      li.appendChild(name);
+      li.appendChild(s);
+      chosenList.appendChild(li);
+    });
+    uploadButton.textContent = files.length > 1 ? "Upload " + files.length + " videos and start" : "Upload and start";
+  }
+  function mark(i, cls, text) {
+    var li = $("chosen-" + i);
+    if (!li) return;
+    li.className = cls;
+    li.querySelector(".size").textContent = text;
+  }
+  input.addEventListener("change", function () {
+    files = Array.prototype.slice.call(input.files);
+    errorBox.hidden = true;
+    listFiles();
+  });
+  var zone = $("dropzone");
+  ["dragenter", "dragover"].forEach(function (t) {
+    zone.addEventListener(t, function (ev) { ev.preventDefault(); zone.classList.add("over"); });
+  });
+  ["dragleave", "drop"].forEach(function (t) {
+    zone.addEventListener(t, function () { zone.classList.remove("over"); });
+  });
+  zone.addEventListener("drop", function (ev) {
+    ev.preventDefault();
+    if (busy || !ev.dataTransfer || !ev.dataTransfer.files.length) return;
+    files = Array.prototype.slice.call(ev.dataTransfer.files);
+    try { input.files = ev.dataTransfer.files; } catch (e) { /* old browsers: our own list is enough */ }
+    errorBox.hidden = true;
+    listFiles();
+  });
+
+  // Progress: the share sent, the speed over the last few seconds and the time left at that speed. ---------
+  var samples = [];
+  function show(sent, total, which) {
     var pct = total ? Math.floor((sent / total) * 100) : 0;
     bar.style.width = pct + "%";
-    label.textContent = "Uploading… " + pct + " %";
+    progress.setAttribute("aria-valuenow", String(pct));
+    var now = Date.now();
+    samples.push([now, sent]);
+    while (samples.length > 2 && now - samples[0][0] > 5000) samples.shift();
+    var first = samples[0], speed = now > first[0] ? ((sent - first[1]) / (now - first[0])) * 1000 : 0;
+    label.textContent = "Uploading " + which + "… " + pct + " %";
+    detail.textContent = size(sent) + " of " + size(total) +
+      (speed > 0 && now - first[0] >= 500 ? " · " + size(speed) + "/s · about " + clock((total - sent) / speed) + " left" : "");
   }
 
   // One request; resolves with {status, body} (body parsed as JSON when it is JSON).
@@ -60,15 +171,17 @@
     } catch (e) { /* private mode: no resume across reloads */ }
   }
 
-  async function upload(file) {
+  // Uploads one file; resolves with its watch URL, or rejects with a sentence.
+  async function upload(file, which) {
     var info = null, offset = 0, failures = 0;
+    samples = [];
     var earlier = remembered(file);
     if (earlier) {
       var where = await send("GET", earlier.upload_url);
       if (where.status === 200 && where.body && where.body.status === "uploading") {
         info = earlier;
         offset = where.body.offset;
-        label.textContent = "Resuming the earlier upload…";
+        label.textContent = "Resuming the earlier upload of " + which + "…";
       } else {
         remember(file, null);
       }
@@ -77,61 +190,90 @@
       // Every option on the form goes with it (the subtitles file too); the video itself follows in parts.
       var fields = new FormData(form);
       fields.delete("file");
+      fields.delete("url");
       fields.append("filename", file.name);
       fields.append("size", String(file.size));
       var opened = await send("POST", startUrl, fields);
       if (opened.status !== 201 || !opened.body) {
-        showError(opened.body && opened.body.errors ? opened.body.errors.join(" ") : "The upload could not start (" + opened.status + ").");
-        return;
+        throw new Error(opened.body && opened.body.errors ? opened.body.errors.join(" ") : "The upload could not start (" + opened.status + ").");
       }
       info = opened.body;
       remember(file, { upload_url: info.upload_url, watch_url: info.watch_url, part_bytes: info.part_bytes });
     }
+    show(offset, file.size, which);
     while (offset < file.size) {
       var end = Math.min(offset + info.part_bytes, file.size);
       var base = offset;
       var r = await send("PUT", info.upload_url, file.slice(offset, end), {
         "Content-Type": "application/octet-stream",
         "Content-Range": "bytes " + offset + "-" + (end - 1) + "/" + file.size
-      }, function (e) { show(base + e.loaded, file.size); });
+      }, function (e) { show(base + e.loaded, file.size, which); });
       if ((r.status === 200 || r.status === 409) && r.body && typeof r.body.offset === "number") {
         offset = r.body.offset; // 409: the server already has more (or less); continue from there
         if (r.body.watch_url) info.watch_url = r.body.watch_url; // the same file done before: its result
         failures = 0;
-        show(offset, file.size);
+        show(offset, file.size, which);
         continue;
       }
       if ((r.status >= 200 && r.status < 300) || (r.status >= 400 && r.status < 500)) {
         // A 2xx without an offset is not our answer: most likely the session ended and this is a login page.
-        showError(r.body && r.body.errors ? r.body.errors.join(" ") :
+        throw new Error(r.body && r.body.errors ? r.body.errors.join(" ") :
           "The server refused the upload (" + r.status + "); you may have been signed out. Reload the page and try again.");
-        return;
       }
       // Network error or server trouble: wait, ask the server how far it got, go on from there.
       failures += 1;
-      if (failures > 8) { showError("The connection keeps dropping; please try again later."); return; }
+      if (failures > 8) throw new Error("The connection keeps dropping; please try again later.");
       label.textContent = "Connection lost; retrying…";
       await sleep(Math.min(500 * Math.pow(2, failures), 15000));
-      var where = await send("GET", info.upload_url);
-      if (where.status === 200) offset = where.body.offset;
+      var again = await send("GET", info.upload_url);
+      if (again.status === 200 && again.body) offset = again.body.offset;
     }
     remember(file, null);
-    window.location.assign(info.watch_url);
+    return info.watch_url;
+  }
+
+  // Several files: one after another, each its own video; one that fails does not stop the others.
+  async function uploadAll(list) {
+    var done = [], failed = [];
+    for (var i = 0; i < list.length; i++) {
+      var which = list.length > 1 ? "“" + list[i].name + "” (" + (i + 1) + " of " + list.length + ")" : "“" + list[i].name + "”";
+      mark(i, "active", "uploading…");
+      try {
+        done.push(await upload(list[i], which));
+        mark(i, "done", "uploaded ✓");
+      } catch (e) {
+        failed.push(list[i].name + ": " + e.message);
+        mark(i, "failed", "not uploaded");
+      }
+    }
+    if (list.length === 1 && done.length === 1) { window.location.assign(done[0]); return; }
+    if (!failed.length) { window.location.assign(listUrl); return; }
+    showError((done.length ? done.length + " of " + list.length + " videos were uploaded; " : "") + failed.join(" "));
   }
 
   form.addEventListener("submit", function (ev) {
-    var input = form.querySelector("input[name=file]");
-    if (!input.files.length) return; // let the browser's required check speak
-    var file = input.files[0];
-    ev.preventDefault();
     errorBox.hidden = true;
-    if (file.size > maxBytes) {
-      showError("The file is " + gb(file.size) + "; the limit is " + gb(maxBytes) + ".");
+    if (ev.submitter === youtubeButton) {
+      // The link posts the form to its own view: without the files, which it does not need.
+      if (!urlInput.value.trim()) { ev.preventDefault(); showError("Paste a YouTube link first."); urlInput.focus(); return; }
+      input.value = "";
+      var subs = form.querySelector("input[name=subtitles]");
+      if (subs) subs.value = "";
+      youtubeButton.disabled = true; // after the submit has started: a disabled submitter would not be sent
       return;
     }
-    button.disabled = true;
-    box.hidden = false;
-    show(0, file.size);
-    upload(file).catch(function () { showError("The upload failed; please try again."); });
+    if (!files.length) return; // let the browser's required check speak
+    ev.preventDefault();
+    if (busy) return;
+    var big = files.filter(function (f) { return f.size > maxBytes; });
+    if (big.length) {
+      showError(big.map(function (f) { return "“" + f.name + "” is " + size(f.size) + "; the limit is " + size(maxBytes) + "."; }).join(" "));
+      return;
+    }
+    busy = true;
+    uploadButton.disabled = true;
+    youtubeButton.disabled = true;
+    statusBox.hidden = false;
+    uploadAll(files.slice()).catch(function () { showError("The upload failed; please try again."); });
   });
 })();

@@ -80,25 +80,40 @@
     }
   }
 
+  var chunkLinks = [];
+  var chunkThumbs = [];
+  // The chunk thumbnail showing the moment `t`: a poster frame for a piece that has none of its own.
+  function chunkThumbnailAt(t) {
+    for (var i = 0; i < chunkThumbs.length; i++) {
+      if (t >= chunkThumbs[i].start && t < chunkThumbs[i].end) return chunkThumbs[i].url;
+    }
+    return null;
+  }
   function addChunk(d) {
     var a = document.createElement("a");
     a.href = "#";
     a.className = "chunk";
+    a.setAttribute("role", "listitem");
+    a.dataset.start = d.start;
+    a.dataset.end = d.end;
     a.title = "Chunk " + (d.index + 1) + ": " + fmt(d.start) + "–" + fmt(d.end);
     if (d.commentary) a.title += "\nCommentary: " + d.commentary.text;
     if (d.notes && d.notes.length) a.title += "\n" + d.notes.join(" ");
     if (cfg.commentary && !d.has_commentary) a.classList.add("no-commentary");
     var img = document.createElement("img");
     img.src = d.thumbnail;
-    img.alt = a.title;
+    img.alt = "";
     img.loading = "lazy";
     a.appendChild(img);
+    var time = el("span", "time", fmt(d.start) + "–" + fmt(d.end));
+    a.appendChild(time);
+    a.setAttribute("aria-label", "Play chunk " + (d.index + 1) + ", " + fmt(d.start) + " to " + fmt(d.end));
     a.addEventListener("click", function (ev) {
       ev.preventDefault();
-      startPlayer();
-      video.currentTime = d.start + 0.05;
-      video.play().catch(function () {});
+      seek(d.start);
     });
+    chunkLinks.push(a);
+    if (d.thumbnail) chunkThumbs.push({ start: d.start, end: d.end, url: d.thumbnail });
     $("chunks").appendChild(a);
   }
 
@@ -128,30 +143,34 @@
     $("transcript-source").textContent = "(" + d.label + ")";
     $("transcript-downloads").hidden = false;
     d.segments.forEach(function (seg) {
+      // One button per line: click (or Enter) plays from there; the line being spoken is highlighted.
       var p = document.createElement("p");
-      var at = document.createElement("a");
-      at.href = "#";
-      at.className = "at";
-      at.textContent = fmt(seg.start);
-      at.addEventListener("click", function (ev) {
-        ev.preventDefault();
-        startPlayer();
-        video.currentTime = seg.start;
-        video.play().catch(function () {});
-      });
-      p.appendChild(at);
-      p.appendChild(document.createTextNode(" " + seg.text));
-      box.appendChild(p);
+      var line = el("button", "line");
+      line.type = "button";
+      line.dataset.start = seg.start;
+      line.dataset.end = seg.end;
+      line.appendChild(el("span", "at", fmt(seg.start)));
+      line.appendChild(el("span", "words", seg.text));
+      line.addEventListener("click", function () { seek(seg.start, 0); });
+      p.appendChild(line);
+      var after = null; // intervals may arrive out of order: keep the lines in time order
+      for (var i = 0; i < box.children.length; i++) {
+        var other = box.children[i].firstChild;
+        if (other && Number(other.dataset.start) > seg.start) { after = box.children[i]; break; }
+      }
+      box.insertBefore(p, after);
+      transcriptLines = null;
     });
     refreshTrack("Transcript", cfg.transcript.vtt, !cfg.commentary);
   }
 
   // Interest per interval -----------------------------------------------------------------------------
-  function seek(t) {
+  function seek(t, nudge) {
     startPlayer();
-    video.currentTime = t + 0.05;
+    video.currentTime = t + (nudge === undefined ? 0.05 : nudge);
     video.play().catch(function () {});
   }
+  var scoreByIndex = {};
   function scoreColour(score) {
     var hue = 210 - Math.round(score * 1.8); // blue (calm) → red (lively)
     return "hsl(" + hue + ", 70%, 50%)";
@@ -162,19 +181,112 @@
     b.type = "button";
     b.className = "score";
     b.dataset.index = d.index;
-    b.style.flexGrow = String(Math.max(1, d.end - d.start));
-    b.style.height = Math.max(6, d.score) + "%";
-    b.style.background = scoreColour(d.score);
+    b.dataset.start = d.start;
+    b.dataset.end = d.end;
+    b.dataset.score = d.score;
+    // Width to scale with the interval's length, so the strip lines up with time under the player.
+    b.style.flexGrow = String(Math.max(0.5, d.end - d.start));
+    // The button fills the strip's height (a target a thumb can hit); its fill is as tall as the score.
+    var fill = el("span", "fill");
+    fill.style.height = Math.max(8, d.score) + "%";
+    fill.style.background = scoreColour(d.score);
+    b.appendChild(fill);
     b.title = fmt(d.start) + "–" + fmt(d.end) + " · " + d.score + "/100 · " + d.reason;
-    b.setAttribute("aria-label", b.title);
+    b.setAttribute("aria-label", "Interest " + d.score + " of 100, " + fmt(d.start) + " to " + fmt(d.end) + ": " + d.reason);
+    b.appendChild(el("span", "tip", String(d.score)));
     b.addEventListener("click", function () { seek(d.start); });
+    scoreByIndex[d.index] = d;
+    refreshScoreBadges();
     var box = $("scores"), before = null;
     for (var i = 0; i < box.children.length; i++) {
+      if (!box.children[i].classList.contains("score")) continue; // the playhead
       if (Number(box.children[i].dataset.index) > d.index) { before = box.children[i]; break; }
       if (Number(box.children[i].dataset.index) === d.index) { box.replaceChild(b, box.children[i]); return; }
     }
     box.insertBefore(b, before);
+    layoutTimeline();
   }
+
+  // The whole video's length: known once probed (cfg.duration), else estimated from the chunks planned.
+  var plannedChunks = 0;
+  function totalLength() {
+    if (isFinite(video.duration) && video.duration > 0) return video.duration;
+    if (cfg.duration) return cfg.duration;
+    var known = Object.keys(scoreByIndex).map(function (k) { return scoreByIndex[k]; });
+    if (!known.length) return 0;
+    var end = Math.max.apply(null, known.map(function (s) { return s.end; }));
+    var each = end / known.length;
+    return Math.max(end, plannedChunks * each);
+  }
+  // What is not scored yet takes its share of the strip, so every bar sits where its time is.
+  function layoutTimeline() {
+    var box = $("scores"), rest = $("scores-rest");
+    if (!rest) { rest = el("span", "rest"); rest.id = "scores-rest"; box.appendChild(rest); }
+    var known = 0;
+    Object.keys(scoreByIndex).forEach(function (k) { known += scoreByIndex[k].end - scoreByIndex[k].start; });
+    var left = totalLength() - known;
+    rest.style.flexGrow = String(left > 0.5 ? left : 0);
+    rest.hidden = !(left > 0.5);
+    box.appendChild(rest); // always last
+  }
+
+  // The interest of a passage: the scores of the intervals it overlaps, weighted by the overlap.
+  function interestOf(start, end) {
+    var sum = 0, weight = 0;
+    Object.keys(scoreByIndex).forEach(function (k) {
+      var s = scoreByIndex[k], overlap = Math.min(end, s.end) - Math.max(start, s.start);
+      if (overlap > 0) { sum += s.score * overlap; weight += overlap; }
+    });
+    return weight ? Math.round(sum / weight) : null;
+  }
+  function scoreBadge(d) {
+    var score = interestOf(d.start, d.end);
+    var b = el("span", "badge score", score === null ? "" : "Interest " + score);
+    b.hidden = score === null;
+    if (score !== null) b.style.background = scoreColour(score).replace("50%)", "28%)"); // dark enough for white text
+    b.title = "Average interest of the intervals this passage covers (0–100)";
+    return b;
+  }
+  function refreshScoreBadges() {
+    Object.keys(ideas).forEach(function (k) {
+      var old = document.querySelector("#idea-" + k + " .badge.score");
+      if (old) old.parentNode.replaceChild(scoreBadge(ideas[k]), old);
+    });
+  }
+
+  // Following playback: the current interval, chunk and transcript line are highlighted -------------------
+  var transcriptLines = null;
+  function markCurrent(nodes, t) {
+    var found = null;
+    for (var i = 0; i < nodes.length; i++) {
+      var n = nodes[i], on = t >= Number(n.dataset.start) && t < Number(n.dataset.end);
+      n.classList.toggle("current", on);
+      if (on) found = n;
+    }
+    return found;
+  }
+  function follow() {
+    var t = video.currentTime;
+    var bars = $("scores").querySelectorAll(".score");
+    markCurrent(bars, t);
+    var total = totalLength();
+    var head = $("playhead");
+    head.hidden = !(total > 0 && bars.length);
+    if (total > 0) head.style.left = Math.min(100, (t / total) * 100) + "%";
+    markCurrent(chunkLinks, t);
+    if (!transcriptLines) transcriptLines = $("transcript").querySelectorAll(".line");
+    var line = markCurrent(transcriptLines, t);
+    if (line && line !== follow.lastLine) {
+      follow.lastLine = line;
+      // Scroll the transcript box only (not the page) so the spoken line stays in view.
+      var box = $("transcript"), top = line.offsetTop - box.offsetTop;
+      if (top < box.scrollTop || top + line.offsetHeight > box.scrollTop + box.clientHeight) {
+        box.scrollTop = Math.max(0, top - box.clientHeight / 3);
+      }
+    }
+  }
+  video.addEventListener("timeupdate", follow);
+  video.addEventListener("seeked", follow);
 
   // Ideas and pieces ------------------------------------------------------------------------------------
   // Every text here came from a transcript or a model: it is only ever set with textContent.
@@ -185,7 +297,7 @@
     return e;
   }
   function copyButton(text, label) {
-    var b = el("button", "small", label || "Copy");
+    var b = el("button", "secondary", label || "Copy");
     b.type = "button";
     b.addEventListener("click", function () {
       var done = function () { b.textContent = "Copied"; setTimeout(function () { b.textContent = label || "Copy"; }, 1500); };
@@ -198,60 +310,98 @@
     return b;
   }
   var KINDS = { reel: "Reel", image_carousel: "Image carousel", tweet: "Tweet" };
+  var STATUS = { planned: "Planned", ready: "Text ready", rendered: "Rendered", dropped: "Dropped", failed: "Failed" };
+  function button(text, cls, onClick) {
+    var b = el("button", cls || "", text);
+    b.type = "button";
+    if (onClick) b.addEventListener("click", onClick);
+    return b;
+  }
+  function labelled(label, text) {
+    var p = el("p");
+    p.appendChild(el("span", "label", label + " "));
+    p.appendChild(document.createTextNode(text));
+    return p;
+  }
   function renderIdea(d) {
     var card = el("article", "idea");
     card.id = "idea-" + d.index;
+    card.setAttribute("aria-labelledby", "idea-title-" + d.index);
     var head = el("header");
     var left = el("div");
     left.appendChild(el("div", "kind", (KINDS[d.kind] || d.kind) + " · " + fmt(d.start) + "–" + fmt(d.end)));
-    left.appendChild(el("h3", null, d.title));
+    var h = el("h3", null, d.title);
+    h.id = "idea-title-" + d.index;
+    left.appendChild(h);
     head.appendChild(left);
-    head.appendChild(el("span", "status " + d.status, d.status));
+    var badges = el("div", "badges");
+    badges.appendChild(scoreBadge(d));
+    badges.appendChild(el("span", "status " + d.status, STATUS[d.status] || d.status));
+    head.appendChild(badges);
     card.appendChild(head);
     var p = d.piece || {};
-    if (d.snippet) card.appendChild(el("blockquote", null, d.snippet));
+    var urls = d.urls || {};
     if (d.kind === "reel" && p.hook) {
-      card.appendChild(el("p", null, "Hook: " + p.hook));
-      card.appendChild(el("p", null, "Caption: " + (p.caption || "")));
-      if (d.urls && d.urls.video) {
-        var v = el("video"); v.controls = true; v.preload = "metadata"; v.src = d.urls.video;
+      if (urls.video) {
+        var v = el("video");
+        v.controls = true;
+        v.preload = "metadata";
+        v.playsInline = true;
+        // A poster frame when the piece has one; otherwise the browser shows the frame at 1 s, not black.
+        var poster = urls.poster || p.poster || chunkThumbnailAt(d.start);
+        if (poster) v.poster = poster;
+        v.src = poster ? urls.video : urls.video + "#t=1";
+        v.setAttribute("aria-label", "Reel: " + d.title);
         card.appendChild(v);
       }
+      card.appendChild(labelled("Hook:", p.hook));
+      if (p.caption) card.appendChild(labelled("Caption:", p.caption));
     } else if (d.kind === "image_carousel" && p.slides) {
-      card.appendChild(el("p", null, p.caption || ""));
-      if (d.urls && d.urls.slides) {
-        var strip = el("div", "slides");
-        d.urls.slides.forEach(function (u, i) { var img = el("img"); img.src = u; img.alt = "Slide " + (i + 1); img.loading = "lazy"; strip.appendChild(img); });
+      if (urls.slides) {
+        var strip = el("div", "media slides");
+        strip.setAttribute("role", "list");
+        strip.setAttribute("aria-label", "Slides");
+        strip.tabIndex = 0; // a scrolling strip a keyboard can scroll
+        urls.slides.forEach(function (u, i) {
+          var img = el("img");
+          img.src = u;
+          img.alt = "Slide " + (i + 1) + (p.slides[i] ? ": " + p.slides[i].heading : "");
+          img.loading = "lazy";
+          img.setAttribute("role", "listitem");
+          strip.appendChild(img);
+        });
         card.appendChild(strip);
       } else {
         var ol = el("ol");
         p.slides.forEach(function (sl) { ol.appendChild(el("li", null, sl.heading + " — " + sl.text)); });
         card.appendChild(ol);
       }
+      if (p.caption) card.appendChild(el("p", null, p.caption));
     } else if (d.kind === "tweet" && p.tweet) {
       var tags = (p.hashtags || []).join(" ");
       var first = p.tweet + (tags ? " " + tags : "");
       card.appendChild(el("div", "tweet", first));
-      var copies = el("div", "row");
-      copies.appendChild(copyButton(first, "Copy tweet"));
       var thread = [first].concat(p.thread || []);
       (p.thread || []).forEach(function (t) { card.appendChild(el("div", "tweet", t)); });
+      var copies = el("div", "row");
+      copies.appendChild(copyButton(first, "Copy tweet"));
       if (thread.length > 1) copies.appendChild(copyButton(thread.join("\n\n"), "Copy thread"));
       card.appendChild(copies);
     }
+    if (d.snippet && d.kind !== "tweet") card.appendChild(el("blockquote", null, d.snippet));
     if (p.hashtags && p.hashtags.length && d.kind !== "tweet") card.appendChild(el("p", "muted", p.hashtags.join(" ")));
     if (d.errors && d.errors.length) card.appendChild(el("p", "error", d.errors.join(" ")));
     var actions = el("div", "row");
-    var jump = el("button", "small", "Watch this part"); jump.type = "button";
-    jump.addEventListener("click", function () { seek(d.start); });
-    actions.appendChild(jump);
-    if (d.urls && d.urls.video) { var a = el("a", "button small", "Download reel"); a.href = d.urls.video + "?download=1"; actions.appendChild(a); }
-    if (d.urls && d.urls.zip) { var z = el("a", "button small", "Download slides (ZIP)"); z.href = d.urls.zip + "?download=1"; actions.appendChild(z); }
-    if (p.script || p.caption) actions.appendChild(copyButton([p.hook, p.caption, p.script].filter(Boolean).join("\n\n"), "Copy text"));
-    var regen = el("button", "small", "Regenerate"); regen.type = "button";
+    actions.appendChild(button("▶ Watch this part", "", function () { seek(d.start); }));
+    if (urls.video) { var a = el("a", "button secondary", "Download reel"); a.href = urls.video + "?download=1"; actions.appendChild(a); }
+    if (urls.zip) { var z = el("a", "button secondary", "Download slides (ZIP)"); z.href = urls.zip + "?download=1"; actions.appendChild(z); }
+    if (p.script || p.caption) {
+      var c = copyButton([p.hook, p.caption, p.script].filter(Boolean).join("\n\n"), "Copy text");
+      c.className = "secondary";
+      actions.appendChild(c);
+    }
+    var regen = button("Regenerate", "secondary regen", function () { regenerate(d.index, regen); });
     regen.disabled = !finished; // the server refuses (409) a piece that is still being made
-    regen.className = "small regen";
-    regen.addEventListener("click", function () { regenerate(d.index, regen); });
     actions.appendChild(regen);
     card.appendChild(actions);
     return card;
@@ -295,10 +445,13 @@
     var time = new Date(ev.ts);
     li.textContent = time.toLocaleTimeString() + " — " + (ev.message || ev.type);
     $("log").insertBefore(li, $("log").firstChild);
+    $("log-count").textContent = "(" + $("log").children.length + ")";
   }
   function setProgress(p, eta) {
     $("bar").style.width = p + "%";
     $("bar-label").textContent = Math.floor(p) + " %";
+    $("bar").parentNode.setAttribute("aria-valuenow", String(Math.floor(p)));
+    $("bar-label").classList.toggle("on-bar", p >= 50); // white on the blue half, dark on the grey
     var left = "";
     // Short times in words: a clock would say "0:00" while work remains.
     if (eta !== null && eta !== undefined && !finished) {
@@ -328,6 +481,7 @@
     switch (ev.type) {
       case "chunk_ready":
         addChunk(ev.data);
+        if (ev.data.count) { plannedChunks = ev.data.count; layoutTimeline(); }
         if (ev.data.commentary) refreshTrack("Commentary", cfg.commentary_vtt, true);
         startPlayer();
         break;
