@@ -1,4 +1,6 @@
-"""Commentary without a network: sentences built from the interval's events and its transcript only.
+"""[bench baseline: a frozen copy of this writer as on main at 7eeb111, before issue 11; not used by the app]
+
+Commentary without a network: sentences built from the interval's events and its transcript only.
 
 Every sentence is backed by something measured — a cut, a loud passage, a silence, a speech start — or
 quotes the transcript; nothing is invented. Text is plain for TTS: times as words ("at 1 minute 12"),
@@ -13,9 +15,9 @@ from dataclasses import dataclass
 
 from media_pipeline.analysis.events import IntervalAnalysis
 from media_pipeline.analysis.keywords import EXCITING, tokens
-from media_pipeline.transcript.types import Segment
 from media_pipeline.commentary.budget import count_words, fit_to_budget
 from media_pipeline.commentary.styles import Style, resolve_style
+from media_pipeline.transcript.types import Segment
 
 QUOTE_MAX_WORDS = 16
 QUOTE_MIN_WORDS = 4

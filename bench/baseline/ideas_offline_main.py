@@ -1,4 +1,6 @@
-"""Ideas and pieces with no network and no key: extractive, templated, deterministic.
+"""[bench baseline: a frozen copy of this writer as on main at 7eeb111, before issue 11; not used by the app]
+
+Ideas and pieces with no network and no key: extractive, templated, deterministic.
 
 It picks the strongest passages of the transcript and reuses the speaker's own words: a hook from the
 strongest sentence, a script that is the passage itself, slides from its key sentences, a tweet from its
@@ -26,8 +28,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from media_pipeline.transcript.types import Segment
-
 from media_pipeline.ideas.schema import (
     CAPTION_MAX,
     HASHTAG_MAX,
@@ -47,6 +47,7 @@ from media_pipeline.ideas.schema import (
     validate_piece,
 )
 from media_pipeline.ideas.styles import CUSTOM, Style
+from media_pipeline.transcript.types import Segment
 
 # Part of the cache key of offline results: bump when the algorithm's output changes.
 OFFLINE_VERSION = "offline-1"
