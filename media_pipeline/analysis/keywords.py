@@ -138,13 +138,18 @@ def key_phrases(text: str, *, limit: int = 5, max_words: int = KEY_PHRASE_WORDS)
     """Up to `limit` key phrases of `text`, best first, lower-case and as said (so each one is real words
     from the text). A phrase is content words only, with no word said twice; filler ("today", "okay") never counts.
     A phrase sharing a word with a better one is left out (titles and hashtags would repeat it)."""
-    text = " ".join(text.split())
+    return list(_key_phrases(" ".join(text.split()), limit, max_words))
+
+
+@lru_cache(maxsize=256)
+def _key_phrases(text: str, limit: int, max_words: int) -> tuple[str, ...]:
+    # Cached: a piece asks for the same passage's phrases for its idea, its title, its slides and its tags.
     if not text:
-        return []
+        return ()
     try:
         found = _yake(max_words, max(limit * 4, 12)).extract_keywords(text)
     except Exception:  # a library failure costs the phrases, never the piece
-        return []
+        return ()
     out: list[str] = []
     for phrase, _score in found:
         words = tokens(phrase)
@@ -159,7 +164,7 @@ def key_phrases(text: str, *, limit: int = 5, max_words: int = KEY_PHRASE_WORDS)
         out.append(lowered)
         if len(out) == limit:
             break
-    return out
+    return tuple(out)
 
 
 def _stem(word: str) -> str:
