@@ -149,6 +149,11 @@ class CommentaryMemory:
             self.said.update(_norm(s) for s in _sentences(text))
 
 
+def _trigrams(text: str) -> set[str]:
+    w = re.findall(r"[a-z0-9']+", text.lower())
+    return {" ".join(w[i : i + 3]) for i in range(len(w) - 2)}
+
+
 def _norm(sentence: str) -> str:
     return " ".join(tokens(sentence))
 
@@ -284,7 +289,8 @@ def topics(analysis: IntervalAnalysis, segments: list[Segment], *, limit: int = 
     if not text:
         return []
     lowered = " ".join(tokens(text))
-    keywords = [k for k in analysis.keywords if k not in INTERJECTIONS]
+    # A keyword that is an interjection ("wow") or reads as a verb form ("beaten", "parsing") is not a topic.
+    keywords = [k for k in analysis.keywords if k not in INTERJECTIONS and not k.endswith(("ed", "ing"))]
     phrases = [p for p in key_phrases(text, limit=8) if not set(p.split()) & INTERJECTIONS]
     terms = [p for p in phrases if len(p.split()) == 1 or lowered.count(p) >= 2 or _is_name(p, text)]
     out: list[str] = []
@@ -434,6 +440,8 @@ def _compose(
             key = _norm(text)
             if words + n > target or key in used or (memory is not None and memory.is_said(text)):
                 continue
+            if _trigrams(text) & {g for _, said in chosen for g in _trigrams(said)}:
+                continue  # "for 3 seconds … for 3 seconds" in one breath sounds like a loop
             chosen.append((piece, text))
             used.add(key)
             words += n
