@@ -9,6 +9,11 @@ or the ASR would give them.
 
 from __future__ import annotations
 
+import json
+import re
+import threading
+from typing import Any
+
 from media_pipeline.transcript.types import Segment
 
 WPS = 2.6
@@ -170,3 +175,124 @@ def interval_analyses(segments: list[Segment], *, interval: float = 20.0) -> lis
         out.append((events_for(signal, inside, keywords_context=context), inside))
         index, start = index + 1, stop
     return out
+
+
+# --- a model behind the loopback fake (tests/fake_providers.py), answering our real prompts --------------
+
+_LINE = re.compile(r"^\[(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)\] (.*)$", re.M)
+_KIND = re.compile(r"You write one social media (reel|image carousel|tweet)")
+_SENT = re.compile(r"(?<=[.!?])\s+")
+
+
+def _printed(text: str) -> str:
+    text = " ".join(text.split()).strip(" ,;:")
+    if not text:
+        return ""
+    text = text[:1].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."
+
+
+class CannedModel:
+    """A chat_reply hook for FakeProviders: reads the prompts our writers send (ideas, pieces, commentary)
+    and answers in JSON as a model would. `mode`:
+      "good"          well-written answers that follow the schema;
+      "bad"           what weak models do: a transcript sentence as the title, "Step n" labels on talk that
+                      lists no steps, slides cut off with "…", a phrase said twice, commentary that reads
+                      the transcript back;
+      "bad-then-good" the first answer of each kind bad, the repair good.
+    """
+
+    def __init__(self, mode: str = "good") -> None:
+        self.mode = mode
+        self.seen: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, request_json: dict[str, Any]) -> str:
+        from tests.fake_providers import prompt_of
+
+        system, user = prompt_of(request_json)
+        if "spoken commentary" in system:
+            kind = "commentary"
+        else:
+            m = _KIND.search(system)
+            kind = m.group(1).replace(" ", "_") if m else "ideas"
+        with self.lock:
+            n = self.seen[kind] = self.seen.get(kind, 0) + 1
+        bad = self.mode == "bad" or (self.mode == "bad-then-good" and n == 1)
+        if kind == "ideas":
+            return json.dumps(self._ideas(system, user))
+        if kind == "commentary":
+            return json.dumps(self._commentary(user, bad, n))
+        return json.dumps(self._piece(kind, user, bad))
+
+    def _ideas(self, system: str, user: str) -> dict[str, Any]:
+        mix = re.search(r"ideas, this mix of kinds: (.*)\.", system).group(1)
+        kinds = [k for n, k in re.findall(r"(\d+) (\w+)", mix) for _ in range(int(n))]
+        lines = [(float(a), float(b), t) for a, b, t in _LINE.findall(user)]
+        block = max(1, len(lines) // len(kinds))
+        ideas = []
+        for i, kind in enumerate(kinds):
+            part = lines[i * block : (i + 1) * block] or lines[-1:]
+            chosen = [ln for ln in part if ln[1] - part[0][0] <= 40] or part[:1]
+            ideas.append(
+                {
+                    "kind": kind,
+                    "title": f"Moment {i + 1}",
+                    "snippet": " ".join(t for _, _, t in chosen),
+                    "start": chosen[0][0],
+                    "end": max(chosen[-1][1], chosen[0][0] + 6),
+                    "reason": "It is a clear moment with one idea in it.",
+                }
+            )
+        return {"ideas": ideas}
+
+    def _piece(self, kind: str, user: str, bad: bool) -> dict[str, Any]:
+        start, end = map(float, re.search(r"Range: start ([\d.]+) s, end ([\d.]+) s", user).groups())
+        quote = re.search(r"^Quoted: (.*)$", user, re.M).group(1)
+        sentences = [_printed(s) for s in _SENT.split(quote) if len(s.split()) >= 3][:5] or [_printed(quote)]
+        if bad:
+            # A transcript sentence as the title, inside the 80-character limit (so only the quality checks see it).
+            title = " ".join(sentences[0].rstrip(".!?").split()[:12])[:78].rsplit(" ", 1)[0]
+            slides = [
+                {"slide_number": n, "heading": f"Step {n}: {s.split()[0]}", "text": " ".join(s.split()[:5]) + "…"}
+                for n, s in enumerate((sentences * 4)[:4], 1)
+            ]
+            slides[0]["text"] = "When done, when done, when done…"
+            tweet = "and so the the"
+        else:
+            title = {"reel": "The moment worth a replay", "image_carousel": "Four points to keep"}.get(
+                kind, "One line worth sharing"
+            )
+            padding = ["Try it yourself this week.", "Save this for later.", "Share it with a friend."]
+            texts = sentences + padding
+            slides = [{"slide_number": n, "heading": f"Point {n}", "text": t} for n, t in enumerate(texts[:4], 1)]
+            tweet = sentences[0]
+        if kind == "reel":
+            return {
+                "title": title,
+                "hook": "Next, write a dial plan in…" if bad else "Watch this one",
+                "caption": "Worth a replay. Follow for more.",
+                "script": quote,
+                "visual_suggestions": ["Captions on screen"],
+                "hashtags": ["#video"] if bad else [],
+                "start": start,
+                "end": end,
+            }
+        if kind == "image_carousel":
+            return {"title": title, "caption": "Swipe through. Save it for later.", "slides": slides, "hashtags": []}
+        return {"title": title, "tweet": tweet, "thread": sentences[1:3], "hashtags": []}
+
+    def _commentary(self, user: str, bad: bool, n: int) -> dict[str, Any]:
+        body = user.split("<transcript>", 1)[-1].split("</transcript>", 1)[0]
+        said = " ".join(re.sub(r"^\[[^\]]*\]\s*", "", ln) for ln in body.strip().splitlines())
+        if bad and len(said.split()) > 12:
+            return {"commentary": "You can hear: " + " ".join(said.split()[:20]) + "."}
+        lines = [
+            "The speaker moves on to a new point.",
+            "A new shot, and the pace holds.",
+            "The topic shifts here.",
+            "Things get quieter for a moment.",
+            "The speaker slows down to explain.",
+            "Another point follows.",
+        ]
+        return {"commentary": lines[n % len(lines)]}

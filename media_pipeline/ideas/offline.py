@@ -786,13 +786,24 @@ def _carousel(
                 label = f"Step {n}: {heading}" if heading else f"Step {n}"
                 slides.append({"heading": shorten(label, SLIDE_HEADING_MAX), "text": text})
     else:
-        usable = [s for s in pool if len(printable(s.text).split()) >= 5 and _slide_text(s.text)]
+
+        def fits(s: _Sentence) -> bool:
+            return len(printable(s.text).split()) >= 5 and bool(_slide_text(s.text))
+
+        usable = [s for s in pool if fits(s)]
+        if len(usable) < SLIDES_MIN:
+            # Too few whole sentences here: the nearest ones around the passage, as the first borrow did.
+            near = sorted(
+                (s for s in a.sentences if s not in usable and fits(s)),
+                key=lambda s: min(abs(s.start - idea.end), abs(s.end - idea.start)),
+            )
+            usable += near[: SLIDES_MIN - len(usable)]
         chosen = sorted(usable, key=lambda s: (-s.score, s.start))[:SLIDES_MAX]
         for s in sorted(chosen, key=lambda s: s.start):
             heading = _heading(s, a, phrases, taken) or "In their words"
             slides.append({"heading": shorten(heading, SLIDE_HEADING_MAX), "text": _slide_text(s.text)})
     if len(slides) < SLIDES_MIN and keywords:
-        slides.append({"heading": "Key words", "text": ", ".join(_cap(k) for k in keywords) + "."})
+        slides.append({"heading": "Key words", "text": f"Words to remember: {_join(keywords)}."})
     while len(slides) < SLIDES_MIN:
         slides.append({"heading": "Your next step", "text": style.call_to_action})
     what = "steps" if slides and slides[0]["heading"].startswith("Step 1") else "points"

@@ -78,10 +78,17 @@ def longest_quote(text: str, transcript: list[str]) -> int:
 
 
 def duplicated_phrases(text: str, n: int = DUPLICATE_WORDS) -> list[str]:
-    """Runs of `n` words said more than once in `text`."""
+    """Runs of `n` words said more than once in `text`, and shorter runs said twice in a row ("when done,
+    when done")."""
     w = words(text)
     grams = Counter(" ".join(w[i : i + n]) for i in range(len(w) - n + 1))
-    return [g for g, c in grams.items() if c > 1]
+    out = [g for g, c in grams.items() if c > 1]
+    for size in range(2, n):
+        for i in range(len(w) - 2 * size + 1):
+            run = " ".join(w[i : i + size])
+            if w[i : i + size] == w[i + size : i + 2 * size] and run not in out:
+                out.append(run)
+    return out
 
 
 def sentences(text: str) -> list[str]:
