@@ -195,3 +195,59 @@ def test_parse_json_finds_the_object_in_what_small_models_send():
     assert parse_json('Sure! Here it is: {"a": 2} Hope it helps.') == {"a": 2}
     with pytest.raises(ValueError):
         parse_json("no json here")
+
+
+# --- structured output ---------------------------------------------------------------------------------------
+
+
+def test_openai_asks_for_output_by_schema(fake):
+    from media_pipeline.ideas.schema import output_schema
+    from tests.fake_providers import schema_of
+
+    schema = output_schema("image_carousel")
+    chat_model(fake).complete(system=SYSTEM, user=USER, schema=schema, operation="piece:image_carousel")
+    (served,) = fake.requests_to("chat")
+    rf = served.json["response_format"]
+    assert rf["type"] == "json_schema" and rf["json_schema"]["name"] == "image_carousel" and rf["json_schema"]["strict"]
+    sent = schema_of(served.json)
+    assert "title" not in sent  # the name travels as json_schema.name
+    assert sent["required"] == ["title", "caption", "slides", "hashtags"]
+    assert sent["properties"]["slides"]["items"]["required"] == ["slide_number", "heading", "text"]
+    assert served.status == 200  # the fake holds the schema to OpenAI's strict rules
+
+
+def test_a_schema_openai_would_refuse_gets_its_400_and_the_answer_comes_in_json_mode(fake):
+    loose = {"title": "loose", "type": "object", "properties": {"a": {"type": "string"}}}  # not strict-valid
+    reply = chat_model(fake).complete(system=SYSTEM, user=USER, schema=loose)
+    assert json.loads(reply.text)["ideas"] == ["cat piano"]
+    first, second = fake.requests_to("chat")
+    assert first.status == 400 and first.json["response_format"]["type"] == "json_schema"
+    assert (second.status, second.json["response_format"]) == (200, {"type": "json_object"})
+
+
+def test_a_server_without_structured_output_gets_plain_json_mode_once(fake):
+    from media_pipeline.ideas.schema import output_schema
+
+    fake.refuse_schemas = True
+    try:
+        reply = chat_model(fake).complete(system=SYSTEM, user=USER, schema=output_schema("tweet"))
+    finally:
+        fake.refuse_schemas = False
+    assert json.loads(reply.text)["ideas"] == ["cat piano"]
+    first, second = fake.requests_to("chat")
+    assert (first.status, second.status) == (400, 200)
+    assert second.json["response_format"] == {"type": "json_object"}
+
+
+def test_gemini_asks_for_output_by_json_schema(fake):
+    from media_pipeline.ideas.schema import output_schema
+    from tests.fake_providers import schema_of
+
+    chat_model(fake, "gemini").complete(system=SYSTEM, user=USER, schema=output_schema("ideas"))
+    (served,) = fake.requests_to("gemini")
+    config = served.json["generationConfig"]
+    assert config["responseMimeType"] == "application/json"
+    sent = schema_of(served.json)
+    assert sent == config["responseJsonSchema"] and "title" not in sent
+    assert sent["properties"]["ideas"]["items"]["properties"]["kind"]["enum"] == ["reel", "image_carousel", "tweet"]
+    assert served.status == 200

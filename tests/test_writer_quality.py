@@ -5,11 +5,12 @@ LibriVox clips). bench/writers.py prints the same figures as a table."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 
-from media_pipeline.commentary import CommentaryMemory, STYLES, llm_commentary, offline_commentary, word_budget
+from media_pipeline.commentary import STYLES, CommentaryMemory, llm_commentary, offline_commentary, word_budget
 from media_pipeline.errors import MediaError
 from media_pipeline.ideas import PRESETS, generate_ideas_and_pieces, offline_ideas, offline_piece
 from media_pipeline.ideas.quality import (
@@ -115,7 +116,7 @@ def test_steps_are_labelled_only_where_the_speaker_lists_them():
     assert "4 steps" in carousel["title"] and "4 steps" in carousel["caption"]
     for name in ("sleep podcast", "football match", "espeak compiler talk"):
         for preset in PRESETS:
-            for kind, piece in offline_pieces(TRANSCRIPTS[name], preset):
+            for _kind, piece in offline_pieces(TRANSCRIPTS[name], preset):
                 assert not any(s["heading"].startswith("Step") for s in piece.get("slides", [])), (name, preset)
 
 
@@ -183,10 +184,7 @@ def test_good_model_answers_pass_the_suite_first_time(fake, transcripts):
             assert piece.ok and piece.provider == "openai" and piece.attempts == 1, (name, piece)
             assert piece_problems(piece.kind, piece.piece, segments) == []
         for request in fake.requests_to("chat"):  # each answer followed the schema that was sent
-            assert (
-                answer_errors(__import__("json").loads(CannedModel("good")(request.json)), schema_of(request.json))
-                == []
-            )
+            assert answer_errors(json.loads(CannedModel("good")(request.json)), schema_of(request.json)) == []
 
 
 def test_bad_model_answers_are_repaired_with_the_problems_named(fake):

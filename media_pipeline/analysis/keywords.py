@@ -174,3 +174,26 @@ def _stem(word: str) -> str:
 def _overlaps(a: str, b: str) -> bool:
     """The phrases share a word (up to a plural): naming both would say the same thing twice."""
     return bool({_stem(w) for w in a.split()} & {_stem(w) for w in b.split()})
+
+
+def _pattern(phrase: str) -> str:
+    return r"\b" + r"\W+".join(map(re.escape, phrase.split())) + r"\b"
+
+
+def is_name(phrase: str, text: str) -> bool:
+    """`text` writes the phrase with every word capitalised ("Asterisk PBX"): a name, so a topic."""
+    m = re.search(_pattern(phrase), text, re.IGNORECASE)
+    return m is not None and all(w[:1].isupper() for w in m.group(0).split())
+
+
+def as_written(phrase: str, text: str) -> str:
+    """The phrase as `text` writes it when that is a name or an acronym ("Asterisk", "PBX"), else as given;
+    a capital that only starts a sentence does not count."""
+    for m in re.finditer(_pattern(phrase), text, re.IGNORECASE):
+        at_start = m.start() == 0 or re.search(r"[.!?]\s*$", text[: m.start()]) is not None
+        if not at_start and any(ch.isupper() for ch in m.group(0)):
+            return m.group(0)
+    for m in re.finditer(_pattern(phrase), text, re.IGNORECASE):
+        if m.group(0).isupper() and len(m.group(0)) > 1:
+            return m.group(0)
+    return phrase

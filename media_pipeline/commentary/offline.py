@@ -18,7 +18,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from ..analysis.events import IntervalAnalysis
-from ..analysis.keywords import EXCITING, is_content, key_phrases, tokens
+from ..analysis.keywords import EXCITING, as_written, is_content, is_name, key_phrases, tokens
 from ..transcript.types import Segment
 from .budget import count_words, fit_to_budget
 from .styles import Style, resolve_style
@@ -292,7 +292,7 @@ def topics(analysis: IntervalAnalysis, segments: list[Segment], *, limit: int = 
     # A keyword that is an interjection ("wow") or reads as a verb form ("beaten", "parsing") is not a topic.
     keywords = [k for k in analysis.keywords if k not in INTERJECTIONS and not k.endswith(("ed", "ing"))]
     phrases = [p for p in key_phrases(text, limit=8) if not set(p.split()) & INTERJECTIONS]
-    terms = [p for p in phrases if len(p.split()) == 1 or lowered.count(p) >= 2 or _is_name(p, text)]
+    terms = [p for p in phrases if len(p.split()) == 1 or lowered.count(p) >= 2 or is_name(p, text)]
     out: list[str] = []
     for word in keywords:
         if any(word in p.split() for p in out):
@@ -300,29 +300,10 @@ def topics(analysis: IntervalAnalysis, segments: list[Segment], *, limit: int = 
         out.append(next((p for p in terms if word in p.split()), word))
     if not out:
         out = [p for p in phrases if len(p.split()) == 1][:limit]
-    return [_surface(p, text) for p in out[:limit]]
+    return [as_written(p, text) for p in out[:limit]]
 
 
 INTERJECTIONS = frozenset("wow amazing incredible unbelievable insane huge massive brilliant stunning".split())
-
-
-def _is_name(phrase: str, text: str) -> bool:
-    m = re.search(r"\b" + r"\W+".join(map(re.escape, phrase.split())) + r"\b", text, re.I)
-    return bool(m) and all(w[:1].isupper() for w in m.group(0).split())
-
-
-def _surface(phrase: str, text: str) -> str:
-    """The phrase as the transcript writes it when that is a name or an acronym ("PBX", "Asterisk"), else
-    lower case; the capital a sentence starts with does not count."""
-    pattern = r"\b" + r"\W+".join(map(re.escape, phrase.split())) + r"\b"
-    for m in re.finditer(pattern, text, re.I):
-        at_start = m.start() == 0 or re.search(r"[.!?]\s*$", text[: m.start()]) is not None
-        if not at_start and any(ch.isupper() for ch in m.group(0)):
-            return m.group(0)
-    for m in re.finditer(pattern, text, re.I):
-        if m.group(0).isupper() and len(m.group(0)) > 1:
-            return m.group(0)
-    return phrase
 
 
 def _join_words(words: list[str]) -> str:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from media_pipeline.analysis.keywords import key_phrases
+from media_pipeline.analysis.keywords import as_written, is_name, key_phrases
 from media_pipeline.transcript.types import Segment
 
 from .schema import (
@@ -557,22 +557,6 @@ def _said(a: _Analysis, phrase: str) -> int:
     return a.lowered.count(" " + phrase.lower() + " ")
 
 
-def _is_name(phrase: str, text: str) -> bool:
-    m = re.search(r"\b" + r"\W+".join(map(re.escape, phrase.split())) + r"\b", text, re.IGNORECASE)
-    return bool(m) and all(w[:1].isupper() for w in m.group(0).split())
-
-
-def as_written(phrase: str, text: str) -> str:
-    """The phrase as the transcript writes it when that is a name or an acronym ("Asterisk", "PBX"), else
-    lower case; a capital that only starts a sentence does not count."""
-    pattern = r"\b" + r"\W+".join(map(re.escape, phrase.split())) + r"\b"
-    for m in re.finditer(pattern, text, re.IGNORECASE):
-        at_start = m.start() == 0 or re.search(r"[.!?]\s*$", text[: m.start()]) is not None
-        if not at_start and any(ch.isupper() for ch in m.group(0)):
-            return m.group(0)
-    return phrase
-
-
 def passage_phrases(a: _Analysis, sentences: list[_Sentence], n: int) -> list[str]:
     """The passage's key phrases, best first, as written: YAKE phrases (see analysis.keywords.key_phrases)
     that are topics of the whole video (a word with weight, a phrase said at least twice or a name), then
@@ -589,8 +573,8 @@ def passage_phrases(a: _Analysis, sentences: list[_Sentence], n: int) -> list[st
         if any(set(words) & set(t.lower().split()) for t in out):
             return False
         if len(words) == 1:
-            return a.weights.get(words[0], 0.0) > 0.0 and (_said(a, term) >= 2 or _is_name(term, text))
-        return _said(a, term) >= 2 or _is_name(term, text)
+            return a.weights.get(words[0], 0.0) > 0.0 and (_said(a, term) >= 2 or is_name(term, text))
+        return _said(a, term) >= 2 or is_name(term, text)
 
     # One fixed limit, so the cached phrases of a passage serve its title, its piece and its slides alike.
     for term in key_phrases(text, limit=30) + _rank_terms(a, sentences, n * 2):
