@@ -202,7 +202,8 @@ class CannedModel:
       "bad"           what weak models do: a transcript sentence as the title, "Step n" labels on talk that
                       lists no steps, slides cut off with "…", a phrase said twice, commentary that reads
                       the transcript back;
-      "bad-then-good" the first answer of each kind bad, the repair good.
+      "bad-then-good" the first answer of each kind bad, the repair good;
+      "bad-until-repair" every first answer bad, every repair (a prompt naming the problems) good.
     """
 
     def __init__(self, mode: str = "good") -> None:
@@ -221,7 +222,11 @@ class CannedModel:
             kind = m.group(1).replace(" ", "_") if m else "ideas"
         with self.lock:
             n = self.seen[kind] = self.seen.get(kind, 0) + 1
-        bad = self.mode == "bad" or (self.mode == "bad-then-good" and n == 1)
+        bad = (
+            self.mode == "bad"
+            or (self.mode == "bad-then-good" and n == 1)
+            or (self.mode == "bad-until-repair" and "could not be used" not in user)
+        )
         if kind == "ideas":
             return json.dumps(self._ideas(system, user))
         if kind == "commentary":
