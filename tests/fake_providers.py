@@ -5,6 +5,7 @@
     POST /v1/audio/speech                            OpenAI-compatible speech (WAV)  route "speech"
     POST /v1beta/models/<model>:generateContent      Gemini                          route "gemini"
     POST /v1/text-to-speech/<voice_id>               ElevenLabs (MP3)                route "elevenlabs"
+    POST /api/chat                                   Ollama's own chat API           route "ollama"
 
 Scripting, per route: `fake.script("chat", status(429, retry_after=1), status(500), ok())` queues replies
 (first in, first out); when the queue is empty `fake.defaults[route]` answers (`ok()` unless changed).
@@ -49,12 +50,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-ROUTES = ("chat", "speech", "gemini", "elevenlabs")
+ROUTES = ("chat", "speech", "gemini", "elevenlabs", "ollama")
 _PATTERNS = (
     ("chat", re.compile(r"^/v1/chat/completions$")),
     ("speech", re.compile(r"^/v1/audio/speech$")),
     ("gemini", re.compile(r"^/v1beta/models/(?P<model>[^/]+):generateContent$")),
     ("elevenlabs", re.compile(r"^/v1/text-to-speech/(?P<voice>[^/]+)$")),
+    ("ollama", re.compile(r"^/api/chat$")),
 )
 DEFAULT_CHAT_REPLY = {"reply": "A fixed answer from the fake model.", "ok": True}
 MIN_SPEECH, MAX_SPEECH = 0.3, 60.0
@@ -408,6 +410,7 @@ class _Addresses:
             "GEMINI_API_KEY": api_key,
             "ELEVENLABS_BASE_URL": self.elevenlabs_url,
             "ELEVENLABS_API_KEY": api_key,
+            "OLLAMA_BASE_URL": self.url,
             **more,
         }
 
@@ -515,7 +518,7 @@ class FakeProviders(_Addresses):
             start=time.monotonic(),
             wall=time.time(),
         )
-        if route in ("chat", "speech") and isinstance(data, dict):
+        if route in ("chat", "speech", "ollama") and isinstance(data, dict):
             record.model = str(data.get("model", ""))
         if route == "gemini" and match:
             record.model = unquote(match.group("model"))
@@ -582,7 +585,7 @@ class FakeProviders(_Addresses):
     def _check_schema(self, route: str, record: Recorded, data: dict[str, Any]) -> _Reply | None:
         """A structured-output request the real API would refuse gets that API's 400."""
         schema = schema_of(data)
-        if route not in ("chat", "gemini") or schema is None:
+        if route not in ("chat", "gemini", "ollama") or schema is None:
             return None
         if route == "chat" and self.refuse_schemas:
             return self._error(route, 400, record, "response_format json_schema is not supported by this server")
@@ -597,7 +600,7 @@ class FakeProviders(_Addresses):
         return None
 
     def _check_key(self, route: str, record: Recorded) -> _Reply | None:
-        if self.api_key is None:
+        if self.api_key is None or route == "ollama":  # a local Ollama has no keys
             return None
         headers = record.headers
         if route in ("chat", "speech"):
@@ -656,6 +659,9 @@ class FakeProviders(_Addresses):
             return _json_reply(
                 code, {"error": {"code": code, "message": text, "status": statuses.get(code, "INTERNAL")}}
             )
+        if route == "ollama":  # Ollama writes {"error": "<sentence>"}
+            text = message or (f"model '{record.model}' not found" if code == 404 else f"HTTP {code}")
+            return _json_reply(code, {"error": text})
         if code == 422:
             return _json_reply(422, {"detail": [{"loc": ["body", "text"], "msg": "field required", "type": "missing"}]})
         names = {401: "invalid_api_key", 404: "voice_not_found", 429: "too_many_concurrent_requests"}
@@ -697,6 +703,19 @@ class FakeProviders(_Addresses):
             content = json.dumps(content)
         system, user = prompt_of(data)
         prompt_tokens, completion_tokens = max(1, len(system + user) // 4), max(1, len(content) // 4)
+        if route == "ollama":
+            return _json_reply(
+                200,
+                {
+                    "model": record.model,
+                    "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "message": {"role": "assistant", "content": content},
+                    "done": True,
+                    "done_reason": "stop",
+                    "prompt_eval_count": prompt_tokens,
+                    "eval_count": completion_tokens,
+                },
+            )
         if route == "chat":
             return _json_reply(
                 200,

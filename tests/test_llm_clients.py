@@ -33,7 +33,7 @@ def fake():
 def chat_model(fake, kind="openai", *, records=None, key=KEY, model=None, fallback=None, limiter=None):
     conf = fake.settings(
         api_key=key,
-        LLM_MODEL=model or ("gpt-4o-mini" if kind == "openai" else "gemini-2.5-flash"),
+        LLM_MODEL=model or chat_provider(kind).settings["LLM_MODEL"],
         LLM_FALLBACK_MODEL=fallback,
         PROVIDER_TIMEOUT=5,
     )
@@ -251,3 +251,31 @@ def test_gemini_asks_for_output_by_json_schema(fake):
     assert sent == config["responseJsonSchema"] and "title" not in sent
     assert sent["properties"]["ideas"]["items"]["properties"]["kind"]["enum"] == ["reel", "image_carousel", "tweet"]
     assert served.status == 200
+
+
+def test_ollama_sends_the_schema_as_format_on_its_own_api(fake):
+    from media_pipeline.ideas.schema import output_schema
+    from tests.fake_providers import schema_of
+
+    model = chat_model(fake, "ollama")
+    reply = model.complete(system=SYSTEM, user=USER, max_tokens=200, schema=output_schema("reel"))
+    assert json.loads(reply.text)["ideas"] == ["cat piano"]
+    assert (reply.model, reply.provider) == ("llama3.2", "ollama")
+    assert reply.prompt_tokens == len(SYSTEM + USER) // 4
+    model.complete(system=SYSTEM, user=USER, json_mode=True)
+    with_schema, plain = fake.requests_to("ollama")
+    assert with_schema.path == "/api/chat" and "authorization" not in with_schema.headers
+    assert with_schema.json["stream"] is False and with_schema.json["options"]["num_predict"] == 200
+    sent = schema_of(with_schema.json)
+    assert sent["required"][:3] == ["title", "hook", "caption"] and "title" not in sent
+    assert plain.json["format"] == "json"
+
+
+def test_ollama_unknown_model_is_a_sentence(fake):
+    fake.unknown_models.add("llama3.2")
+    try:
+        with pytest.raises(ProviderError) as caught:
+            chat_model(fake, "ollama").complete(system=SYSTEM, user=USER)
+    finally:
+        fake.unknown_models.discard("llama3.2")
+    assert caught.value.status == 404 and "Ollama" in caught.value.message
