@@ -47,6 +47,16 @@ EXCITING = frozenset(
     unbelievable insane huge massive brilliant stunning crash explosion
     """.split()
 )
+# Words that are said often but name no topic: units of time, everyday verbs, sentence glue. A topic is a
+# thing, so these never head a title, a slide or a hashtag (tf-idf alone lets them through).
+NOT_TOPICS = frozenset(
+    """
+    second seconds minute minutes hour hours day days week weeks month months year years time times
+    open write check split start stop add put set run keep try tell talk make sure dot
+    long short hard easy big small real whole better best last top side thing way part point kind
+    finally actually exactly totally honestly absolutely probably
+    """.split()
+)
 MAX_KEYWORDS = 5
 MIN_LENGTH = 3
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]|[A-Za-z]")

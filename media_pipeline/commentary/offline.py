@@ -18,7 +18,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from ..analysis.events import IntervalAnalysis
-from ..analysis.keywords import EXCITING, as_written, is_content, is_name, key_phrases, tokens
+from ..analysis.keywords import EXCITING, NOT_TOPICS, as_written, is_content, is_name, key_phrases, tokens
 from ..transcript.types import Segment
 from .budget import count_words, fit_to_budget
 from .styles import Style, resolve_style
@@ -290,8 +290,8 @@ def topics(analysis: IntervalAnalysis, segments: list[Segment], *, limit: int = 
         return []
     lowered = " ".join(tokens(text))
     # A keyword that is an interjection ("wow") or reads as a verb form ("beaten", "parsing") is not a topic.
-    keywords = [k for k in analysis.keywords if k not in INTERJECTIONS and not k.endswith(("ed", "ing"))]
-    phrases = [p for p in key_phrases(text, limit=8) if not set(p.split()) & INTERJECTIONS]
+    keywords = [k for k in analysis.keywords if k not in INTERJECTIONS | NOT_TOPICS and not k.endswith(("ed", "ing"))]
+    phrases = [p for p in key_phrases(text, limit=8) if not set(p.split()) & (INTERJECTIONS | NOT_TOPICS)]
     terms = [p for p in phrases if len(p.split()) == 1 or lowered.count(p) >= 2 or is_name(p, text)]
     out: list[str] = []
     for word in keywords:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from media_pipeline.analysis.keywords import as_written, is_name, key_phrases
+from media_pipeline.analysis.keywords import NOT_TOPICS, as_written, is_name, key_phrases
 from media_pipeline.transcript.types import Segment
 
 from .schema import (
@@ -506,16 +506,6 @@ NUMBER_WORDS = frozenset(
     "seventy eighty ninety hundred thousand million half first second third".split()
 )
 INTERJECTIONS = frozenset("wow amazing incredible unbelievable insane huge massive brilliant stunning".split())
-# Words that are said often but name no topic: units of time, everyday verbs, sentence glue. A topic is a
-# thing, so these never head a title, a slide or a hashtag (tf-idf alone lets them through).
-NOT_TOPICS = frozenset(
-    """
-    second seconds minute minutes hour hours day days week weeks month months year years time times
-    open write check split start stop add put set run keep try tell call calls talk make sure dot
-    long short hard easy big small real whole better best last top side thing way part point kind
-    finally actually exactly totally honestly absolutely probably
-    """.split()
-)
 
 
 def say_once(text: str) -> str:
