@@ -13,6 +13,7 @@ urlpatterns = [
     re_path(r"^api/tasks/?$", views.task_list, name="api-tasks"),
     re_path(rf"^api/task/{TASK}/events/?$", views.events, name="api-task-events"),
     re_path(rf"^api/task/{TASK}/cancel/?$", views.cancel, name="api-task-cancel"),
+    re_path(rf"^api/task/{TASK}/kit/image/?$", views.kit_image, name="api-kit-image"),
     re_path(rf"^api/task/{TASK}/?$", views.task, name="api-task"),
     # Legacy adapters (see api/legacy.py and the seeds).
     re_path(r"^process-video-stream/?$", legacy.process_video_stream, name="process-video-stream"),

@@ -94,6 +94,8 @@ def task_detail(task: ProcessingTask) -> dict[str, Any]:
         "counts": _event_counts(task),
         # The content ideas and their pieces as they stand now (files are relative to the task's media URL).
         "ideas": [idea.as_dict() for idea in task.ideas.order_by("index")],
+        # The publishing kit (chapters, titles and description, thumbnails) as announced so far (jobs/kit.py).
+        "kit": task.kit(),
     }
 
 
@@ -201,6 +203,28 @@ def cancel(request: AuthenticatedRequest, task_id: str) -> JsonResponse:
     message = "Cancelled." if task.is_finished else "Cancel requested; the task stops within a second or two."
     return JsonResponse(
         {"task_id": str(task.pk), "cancel_requested": True, "status": task.status, "message": message}, status=202
+    )
+
+
+@api_view(("POST",))
+def kit_image(request: AuthenticatedRequest, task_id: str) -> JsonResponse:
+    """Make one kit image again: JSON {"kind": "thumb"|"square"|"vertical", "slot": n, "change": "frame"|"title"}.
+    202 when queued; the new image arrives as a thumbnail_ready event."""
+    task = _owned(request, task_id)
+    if task is None:
+        return not_found()
+    try:
+        data = options.request_data(request)
+        kind, slot, change = str(data.get("kind", "")), int(data.get("slot", 0)), str(data.get("change", ""))
+    except options.BadRequest as exc:
+        return error(exc.message, 400)
+    except (TypeError, ValueError):
+        return error("`slot` must be a whole number.", 400)
+    refused = services.request_kit_image(task=task, kind=kind, slot=slot, change=change)
+    if refused:
+        return error(refused, 409 if "still being made" in refused else 400)
+    return JsonResponse(
+        {"task_id": str(task.pk), "queued": True, "kind": kind, "slot": slot, "change": change}, status=202
     )
 
 

@@ -15,6 +15,7 @@ from media_pipeline.files import atomic_output
 from media_pipeline.probe import clock
 from media_pipeline.transcript.subtitles import to_srt
 
+from .layout import TaskFiles
 from .models import Idea, ProcessingTask
 
 EXPORT_VERSION = 1
@@ -34,6 +35,7 @@ def export_data(task: ProcessingTask) -> dict:
         },
         "intervals": task.analyses(),
         "commentary": task.commentary(),
+        "kit": task.kit(),
         "ideas": [idea.as_dict() for idea in ideas],
         "partial": any(i.status in (Idea.Status.DROPPED, Idea.Status.FAILED) for i in ideas),
     }
@@ -75,11 +77,46 @@ def export_markdown(task: ProcessingTask) -> str:
         if piece.get("hashtags"):
             out += ["", " ".join(md(h) for h in piece["hashtags"])]
         out.append("")
+    out += _kit_markdown(data["kit"])
     if data["commentary"]:
         out += ["## Commentary", ""]
         out += [f"- {clock(c['start'])}: {md(c['text'])}" for c in data["commentary"]]
         out.append("")
     return "\n".join(out)
+
+
+def _kit_markdown(kit: dict) -> list[str]:
+    """The publishing kit: title suggestions, the description to paste, the chapters. The chapter list stays
+    as YouTube reads it ("0:00 Intro"), so its titles are escaped but not its times."""
+    out: list[str] = []
+    titles = kit.get("titles") or {}
+    if titles.get("titles"):
+        out += ["## Title suggestions", ""]
+        out += [f"{n}. {md(t)}" for n, t in enumerate(titles["titles"], 1)]
+        out.append("")
+    if titles.get("description"):
+        # A fenced block: the description is pasted as it is, chapter lines and hashtags included.
+        runs = [len(m) for m in re.findall(r"`+", titles["description"])]
+        fence = "`" * max(3, max(runs, default=0) + 1)
+        out += ["## Description", "", fence + "text", titles["description"].replace("\r", ""), fence, ""]
+    chapters = (kit.get("chapters") or {}).get("chapters") or []
+    if chapters:
+        out += ["## Chapters", ""]
+        out += [f"- {clock(c['start'])} {md(c['title'])}" for c in chapters]
+        if (kit.get("chapters") or {}).get("note"):
+            out += ["", f"_{md(kit['chapters']['note'])}_"]
+        out.append("")
+    return out
+
+
+def _kit_files(kit: dict) -> list[str]:
+    """The kit's files in the ZIP: the chapters as WebVTT, the chaptered MP4, every image."""
+    names = [TaskFiles.CHAPTERS_VTT] if kit.get("chapters") else []
+    if (kit.get("chapters") or {}).get("video_url"):
+        names.append(TaskFiles.CHAPTERED)
+    for thumb in kit.get("thumbnails") or []:
+        names += [n for n in (thumb.get("files") or {}).values() if isinstance(n, str)]
+    return names
 
 
 def build_media_zip(task: ProcessingTask) -> Path:
@@ -95,6 +132,11 @@ def build_media_zip(task: ProcessingTask) -> Path:
         segments = task.transcript()
         if segments:
             zf.writestr("transcript.srt", to_srt(segments))
+        for name in _kit_files(task.kit()):
+            path = files.path(name)
+            if path.is_file():
+                kind = zipfile.ZIP_DEFLATED if name.endswith(".vtt") else zipfile.ZIP_STORED
+                zf.write(path, arcname=name, compress_type=kind)
         for idea in Idea.objects.filter(task=task, status=Idea.Status.RENDERED).order_by("index"):
             names = [v for k, v in idea.files.items() if k in ("video", "zip") and isinstance(v, str)]
             names += list(idea.files.get("slides", []))

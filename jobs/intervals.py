@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable, Generator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -37,10 +36,9 @@ from django.db import connection
 from media_pipeline.errors import Cancelled, MediaError
 from media_pipeline.files import atomic_output
 from media_pipeline.plan import Interval
-from media_pipeline.probe import MediaInfo, clock
+from media_pipeline.probe import clock
 from media_pipeline.process import AnyOf, CancelToken, Signal, wait_any
-from media_pipeline.render.chunk import ChunkResult, render_chunk
-from media_pipeline.render.split import Splitter
+from media_pipeline.render.chunk import ChunkResult
 from media_pipeline.transcript.types import Segment
 
 if TYPE_CHECKING:
@@ -49,6 +47,7 @@ if TYPE_CHECKING:
     from media_pipeline.render.mix import CommentaryMix
     from media_pipeline.tts.base import Speech
 
+from .chunks import ChunkCutter
 from .models import ProcessingTask
 from .options import JobOptions
 from .providers import silence_wav, tts_slots
@@ -179,24 +178,12 @@ class CommentaryOptions:
 class IntervalPipeline:
     """Runs the steps above for one job; `run()` yields IntervalOutcomes in index order."""
 
-    def __init__(
-        self,
-        job: JobRun,
-        *,
-        src: Path,
-        info: MediaInfo,
-        plan: list[Interval],
-        board: TranscriptBoard,
-        chunk_path: Callable[[int], Path],
-        thumb_path: Callable[[int], Path],
-        splitter: Splitter | None = None,
-    ) -> None:
+    def __init__(self, job: JobRun, *, board: TranscriptBoard, cutter: ChunkCutter) -> None:
         from media_pipeline.analysis import KeywordContext
 
         task = job.task
-        self.task, self.src, self.info, self.plan, self.cancel = task, src, info, plan, job.cancel
-        self.board, self.providers = board, job.providers
-        self.chunk_path, self.thumb_path, self.splitter = chunk_path, thumb_path, splitter
+        self.task, self.src, self.info, self.plan, self.cancel = task, cutter.src, cutter.info, cutter.plan, job.cancel
+        self.board, self.providers, self.cutter = board, job.providers, cutter
         self.options = CommentaryOptions.of(task.options)
         self.keywords = KeywordContext()
         self.keywords_lock = threading.Lock()
@@ -307,37 +294,13 @@ class IntervalPipeline:
             return None
 
     def _render(self, iv: Interval, mix: CommentaryMix | None) -> ChunkResult:
-        with measured(self.task.pk, "chunk", index=iv.index, commentary=mix is not None) as extra:
-            out = self.chunk_path(iv.index)
-            segment = None
-            if self.splitter is not None and not out.exists():
-                segment = self.splitter.segment(iv.index, cancel=self.token)
-            chunk = render_chunk(
-                self.src,
-                self.info,
-                iv,
-                out=out,
-                thumbnail=self.thumb_path(iv.index),
-                ffmpeg_bin=settings.FFMPEG_BIN,
-                ffprobe=settings.FFPROBE_BIN,
-                cancel=self.token,
-                is_last=iv.index == len(self.plan) - 1,
-                commentary=mix,
-                segment=segment,
-            )
-            extra.update(
-                copied=chunk.copied,
-                bytes=chunk.size,
-                media_seconds=round(chunk.duration, 3),
-                ffmpeg_seconds=round(chunk.seconds, 3),
-            )
-        return chunk
+        return self.cutter.render(iv, cancel=self.token, mix=mix)
 
     def _interval(self, iv: Interval, cpu: PriorityPool) -> IntervalOutcome:
         from media_pipeline.render.mix import CommentaryMix
 
         notes: list[str] = []
-        done = self.chunk_path(iv.index).exists()  # an earlier attempt cut it: keep it as it is
+        done = self.cutter.done(iv)
         analysis, segments = self._analyse(iv, cpu, notes)
         commentary = None
         mix = None

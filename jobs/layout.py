@@ -27,7 +27,14 @@ class TaskFiles:
         re.compile(r"^pieces/\d{2}/reel-v\d+\.mp4$"): "video/mp4",
         re.compile(r"^pieces/\d{2}/carousel-v\d+/[A-Za-z0-9_-]{1,60}\.png$"): "image/png",
         re.compile(r"^pieces/\d{2}/carousel-v\d+/[A-Za-z0-9_-]{1,60}\.zip$"): "application/zip",
+        re.compile(r"^kit/chapters\.vtt$"): "text/vtt",
+        re.compile(r"^kit/final-chapters\.mp4$"): "video/mp4",
+        re.compile(r"^kit/(?:thumb|square|vertical)-\d{2}-[0-9a-f]{12}\.jpg$"): "image/jpeg",
     }
+    KIT = "kit/"
+    CHAPTERS_VTT = "kit/chapters.vtt"
+    CHAPTERED = "kit/final-chapters.mp4"
+    KIT_FRAMES = "kit/frames"  # frames grabbed for thumbnails, named by their time (media_pipeline/kit/frames.py)
 
     def __init__(self, task_id: Any) -> None:
         self.task_id = task_id
@@ -56,6 +63,12 @@ class TaskFiles:
         return f"{cls.piece_dir(index)}/carousel-v{version}"
 
     @staticmethod
+    def kit_image_name(kind: str, slot: int, digest: str) -> str:
+        """A kit image: `kind` is thumb (1280×720), square or vertical (9:16); the digest of its inputs is in
+        the name, so a regenerated image is a new file and a cached one is the same file."""
+        return f"kit/{kind}-{slot:02d}-{digest[:12]}.jpg"
+
+    @staticmethod
     def speech_name(index: int) -> str:
         return f"speech/{index:05d}.wav"
 
@@ -67,7 +80,7 @@ class TaskFiles:
     @classmethod
     def is_download(cls, name: str) -> bool:
         """Files a user takes away (the final video, the pieces), as opposed to what the player streams."""
-        return name == cls.FINAL or name.startswith(cls.PIECES)
+        return name == cls.FINAL or name.startswith((cls.PIECES, cls.KIT))
 
     @staticmethod
     def is_immutable(name: str) -> bool:

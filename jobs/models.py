@@ -200,6 +200,27 @@ class ProcessingTask(models.Model):
         """Every piece_ready data, in the order written (a piece is announced at each change of its state)."""
         return [row.data for row in self.events.of(ProgressUpdate.Type.PIECE_READY).only("data")]
 
+    def kit(self) -> dict:
+        """The publishing kit as it stands: {"chapters": chapters_ready data, "titles": titles_ready data,
+        "thumbnails": [thumbnail_ready data, one per slot]}; each part is absent until announced.
+
+        Unlike the other readers these keep the *last* announcement: the kit's parts are re-announced when
+        they change (the chaptered MP4 once the final video exists, a thumbnail regenerated)."""
+        out: dict = {}
+        for type, part in (
+            (ProgressUpdate.Type.CHAPTERS_READY, "chapters"),
+            (ProgressUpdate.Type.TITLES_READY, "titles"),
+        ):
+            row = self.events.of(type).only("data").last()
+            if row is not None:
+                out[part] = row.data
+        thumbs: dict = {}
+        for row in self.events.of(ProgressUpdate.Type.THUMBNAIL_READY).only("data"):
+            thumbs[(row.data.get("kind", ""), row.data.get("slot", 0))] = row.data
+        if thumbs:
+            out["thumbnails"] = [thumbs[k] for k in sorted(thumbs)]
+        return out
+
     def claim(self, *, worker: str) -> bool:
         """Take this task for one run. False when another worker has it or it is finished (a re-delivery)."""
         now = timezone.now()
@@ -268,6 +289,9 @@ class ProgressUpdate(models.Model):
         ANALYSIS_READY = "analysis_ready"
         IDEA_READY = "idea_ready"
         PIECE_READY = "piece_ready"
+        CHAPTERS_READY = "chapters_ready"  # the publishing kit (jobs/kit.py)
+        TITLES_READY = "titles_ready"
+        THUMBNAIL_READY = "thumbnail_ready"
         COMPLETE = "complete"
         ERROR = "error"
         CANCELLED = "cancelled"

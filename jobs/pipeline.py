@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
 
 from media_pipeline.errors import MediaError
 from media_pipeline.plan import Interval, boundary_targets, keyframes_near, plan_intervals
 from media_pipeline.probe import MediaInfo, clock, probe
-from media_pipeline.process import AnyOf, CancelToken, Signal
-from media_pipeline.render.chunk import ChunkResult, render_chunk
+from media_pipeline.process import CancelToken
+from media_pipeline.render.chunk import ChunkResult
 from media_pipeline.render.final import concat_segments
-from media_pipeline.render.split import Splitter
 from media_pipeline.transcript.types import Segment, Transcript
 
+from .chunks import ChunkCutter, render_in_order
 from .ideas import IdeasWorker
 from .intervals import IntervalOutcome, IntervalPipeline, TranscriptBoard
+from .kit import finish_kit, start_kit, start_kit_from_captions
 from .layout import TaskFiles
 from .limits import limits_from_settings
 from .models import ProcessingTask
@@ -125,64 +124,6 @@ def _plan(task: ProcessingTask, src: Path, info: MediaInfo, cancel: CancelToken)
         }
     )
     return plan
-
-
-def render_in_order(
-    job: JobRun, src: Path, info: MediaInfo, plan: list[Interval], splitter: Splitter | None = None
-) -> Generator[ChunkResult, None, None]:
-    """Render chunks CHUNK_CONCURRENCY at a time and yield them in index order, each as soon as it and
-    every chunk before it are written (so chunk_ready events, and the playlist, only ever grow in order).
-
-    Each render is an ffmpeg child, so threads are enough to keep the cores busy. The first failure stops
-    the other renders and is raised here.
-    """
-    task = job.task
-    files = task.files
-    stop = Signal()
-    token = AnyOf(job.token, stop)
-
-    def render(iv: Interval) -> ChunkResult:
-        try:
-            with measured(task.pk, "chunk", index=iv.index) as extra:
-                out = files.chunk(iv.index)
-                segment = splitter.segment(iv.index, cancel=token) if splitter and not out.exists() else None
-                chunk = render_chunk(
-                    src,
-                    info,
-                    iv,
-                    out=out,
-                    thumbnail=files.thumb(iv.index),
-                    ffmpeg_bin=settings.FFMPEG_BIN,
-                    ffprobe=settings.FFPROBE_BIN,
-                    cancel=token,
-                    is_last=iv.index == len(plan) - 1,
-                    segment=segment,
-                )
-                extra.update(
-                    copied=chunk.copied,
-                    bytes=chunk.size,
-                    media_seconds=round(chunk.duration, 3),
-                    ffmpeg_seconds=round(chunk.seconds, 3),
-                )
-            return chunk
-        finally:
-            connection.close()  # this thread's connection (the metrics row)
-
-    def stop_on_failure(future: Future) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            stop.set()  # a later chunk failing stops the others now, not when the loop reaches it
-
-    with ThreadPoolExecutor(max_workers=settings.CHUNK_CONCURRENCY, thread_name_prefix="chunk") as pool:
-        futures = [pool.submit(render, iv) for iv in plan]
-        for future in futures:
-            future.add_done_callback(stop_on_failure)
-        try:
-            for future in futures:
-                yield future.result()
-        finally:
-            stop.set()  # a failure, a cancel or an early exit: the rest stop too
-            for future in futures:
-                future.cancel()
 
 
 def _extinf(chunk: ChunkResult) -> float:
@@ -332,9 +273,10 @@ def run_chunks(*, task: ProcessingTask, cancel: CancelToken) -> Outcome:
             if downloaded is None:  # captions only (download off): there are captions, or the job failed
                 assert captions is not None
                 job.video.set(None, None)
-                return _with_ideas(job, _captions_only(task, captions), ideas)
+                start_kit_from_captions(job, captions)
+                return _with_ideas(job, finish_kit(job, _captions_only(task, captions)), ideas)
         outcome, ideas = _run_video(job, captions=captions, ideas=ideas)
-        return _with_ideas(job, outcome, ideas)
+        return _with_ideas(job, finish_kit(job, outcome), ideas)
 
 
 def _start_ideas(
@@ -380,30 +322,36 @@ def _run_video(
     plan = _plan(task, src, info, job.cancel)
     job.check()
 
-    transcribing = task.options.transcribe
-    emit(
-        task.pk,
-        "stage",
-        stage="chunk",
-        progress=overall(task, "chunk", 0),
-        message=f"Cutting {_chunks(len(plan))}" + (" and transcribing" if transcribing else ""),
-        data={"chunks": len(plan)},
-    )
-    # Chunks and transcript intervals both move the bar.
-    job.progress = Progress(
-        total=len(plan) * (2 if transcribing else 1), position=lambda fraction: overall(task, "chunk", fraction)
-    )
-    board = TranscriptBoard(task, plan)
-    transcript = _start_transcript(job, src, info, plan, board, captions) if transcribing else None
-    if transcript is None:
-        board.close()
-    if ideas is None:
+    # The split pass starts now, so the first chunk does not wait for the transcript and ideas to start.
+    cutter = ChunkCutter(job, src=src, info=info, plan=plan, commentary=task.options.commentary)
+    try:
+        transcribing = task.options.transcribe
+        emit(
+            task.pk,
+            "stage",
+            stage="chunk",
+            progress=overall(task, "chunk", 0),
+            message=f"Cutting {_chunks(len(plan))}" + (" and transcribing" if transcribing else ""),
+            data={"chunks": len(plan)},
+        )
+        # Chunks and transcript intervals both move the bar.
+        job.progress = Progress(
+            total=len(plan) * (2 if transcribing else 1), position=lambda fraction: overall(task, "chunk", fraction)
+        )
+        board = TranscriptBoard(task, plan)
+        transcript = _start_transcript(job, src, info, plan, board, captions) if transcribing else None
+        if transcript is None:
+            board.close()
+        if ideas is None:
 
-        def whole_transcript() -> list[Segment]:
-            return [seg for iv in plan for seg in board.wait(iv.index, cancel=job.token)]
+            def whole_transcript() -> list[Segment]:
+                return [seg for iv in plan for seg in board.wait(iv.index, cancel=job.token)]
 
-        ideas = _start_ideas(job, segments=whole_transcript, duration=info.duration, analyses=task.analyses)
-    chunks, commentated = _cut_chunks(job, src, info, plan, board)
+            ideas = _start_ideas(job, segments=whole_transcript, duration=info.duration, analyses=task.analyses)
+        start_kit(job, plan=plan, board=board, duration=info.duration)
+        chunks, commentated = _cut_chunks(job, cutter, board)
+    finally:
+        cutter.close()
     transcript_note = _wait_for_transcript(job, transcript)
     job.check()
     return _finalize(
@@ -444,55 +392,26 @@ def _start_transcript(
     )
 
 
-def _cut_chunks(
-    job: JobRun, src: Path, info: MediaInfo, plan: list[Interval], board: TranscriptBoard
-) -> tuple[list[ChunkResult], int]:
+def _cut_chunks(job: JobRun, cutter: ChunkCutter, board: TranscriptBoard) -> tuple[list[ChunkResult], int]:
     """Every chunk, in order, each announced as it lands (except those an earlier attempt announced);
     returns them and how many have commentary. With commentary or ideas, intervals go through the
     IntervalPipeline (analysis, text, speech, mix); otherwise they are only cut."""
     task, options = job.task, job.task.options
     announced = task.chunk_indexes()  # a re-delivery after a crash does not announce a chunk twice
-    splitter = None
-    if info.video_copyable and any(not task.files.chunk(iv.index).exists() for iv in plan):
-        # One pass cuts the copied video at every boundary (render/split.py); chunks wait for their piece.
-        splitter = Splitter(
-            src,
-            info,
-            plan,
-            workdir=task.workdir(),
-            with_audio=info.audio_copyable and not options.commentary,
-            ffmpeg_bin=settings.FFMPEG_BIN,
-            cancel=job.token,
-            timeout=120 + 2 * info.duration,
-        )
     chunks: list[ChunkResult] = []
     commentated = 0
     outcomes: Generator[IntervalOutcome, None, None]
-    try:
-        if options.commentary or options.ideas:
-            pipeline = IntervalPipeline(
-                job,
-                src=src,
-                info=info,
-                plan=plan,
-                board=board,
-                chunk_path=task.files.chunk,
-                thumb_path=task.files.thumb,
-                splitter=splitter,
-            )
-            outcomes = pipeline.run()
-        else:
-            outcomes = (IntervalOutcome(chunk=c) for c in render_in_order(job, src, info, plan, splitter))
-        # closing(): if emitting fails, the renders still in flight are stopped before the error propagates.
-        with closing(outcomes) as rendered:
-            for outcome in rendered:
-                chunks.append(outcome.chunk)
-                commentated += outcome.commentary is not None
-                if outcome.chunk.index not in announced:
-                    _announce_chunk(job, outcome, done=len(chunks), count=len(plan))
-    finally:
-        if splitter is not None:
-            splitter.close()
+    if options.commentary or options.ideas:
+        outcomes = IntervalPipeline(job, board=board, cutter=cutter).run()
+    else:
+        outcomes = (IntervalOutcome(chunk=c) for c in render_in_order(job, cutter))
+    # closing(): if emitting fails, the renders still in flight are stopped before the error propagates.
+    with closing(outcomes) as rendered:
+        for outcome in rendered:
+            chunks.append(outcome.chunk)
+            commentated += outcome.commentary is not None
+            if outcome.chunk.index not in announced:
+                _announce_chunk(job, outcome, done=len(chunks), count=len(cutter.plan))
     return chunks, commentated
 
 

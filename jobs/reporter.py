@@ -45,7 +45,7 @@ class _Keep(enum.Enum):
 
 
 KEEP: Final = _Keep.KEEP
-KEEPS_ETA = {"analysis_ready", "idea_ready", "piece_ready"}
+KEEPS_ETA = {"analysis_ready", "idea_ready", "piece_ready", "chapters_ready", "titles_ready", "thumbnail_ready"}
 # An estimate is for work that remains, which takes time: never "0:00 left", never a negative time.
 MIN_ETA = 1.0
 

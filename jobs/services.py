@@ -412,3 +412,21 @@ def request_regenerate(*, idea: Idea) -> bool:
         )
         transaction.on_commit(lambda: async_task("jobs.tasks.regenerate_piece", idea.pk, task_name=f"piece-{idea.pk}"))
     return True
+
+
+KIT_IMAGE_CHANGES = ("frame", "title")
+
+
+def request_kit_image(*, task: ProcessingTask, kind: str, slot: int, change: str) -> str | None:
+    """Queue one kit image again with another frame or title; None when accepted, else a sentence saying why
+    not. The work is a queued job (jobs.kit.regenerate_image): image work never runs in a web request."""
+    if change not in KIT_IMAGE_CHANGES:
+        return "Say what to change: `frame` or `title`."
+    if not task.is_finished:
+        return "The publishing kit is still being made; try again when the task has finished."
+    if not any(d.get("kind") == kind and d.get("slot") == slot for d in task.kit().get("thumbnails", [])):
+        return "This task has no such image to make again."
+    async_task(
+        "jobs.tasks.regenerate_kit_image", str(task.pk), kind, slot, change, task_name=f"kit-{task.pk}-{kind}-{slot}"
+    )
+    return None

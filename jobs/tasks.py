@@ -19,3 +19,10 @@ def regenerate_piece(idea_id: int) -> str:
     from .ideas import regenerate
 
     return regenerate(idea_id)
+
+
+def regenerate_kit_image(task_id: str, kind: str, slot: int, change: str) -> str:
+    """One thumbnail or cover of the publishing kit again, with another frame or title."""
+    from .kit import regenerate_image
+
+    return regenerate_image(task_id, kind, slot, change)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 from .errors import MediaError
-from .process import CancelToken, ProcessFailed, run
+from .process import AnyOf, CancelToken, NeverCancelled, ProcessFailed, Signal, run
 
 # Demuxers ffmpeg may open for user files. Anything that can point at other files or URLs (hls, concat,
 # dash, image2 sequences, sdp, tee …) is left out, so a "video" cannot make ffmpeg read elsewhere.
@@ -113,15 +114,27 @@ def probe(
        frame, and a 3 MB 16000×16000 16-bit PNG in MOV would take 1.5 GB to decode.
     2. The full pass (which fills in what headers leave out, such as the pixel format) under a memory cap,
        for files that hide or understate their picture size.
+
+    Both passes run at once (the first chunk waits on the probe): the full pass's memory cap is what keeps
+    it harmless while the header pass decides, and the header pass's refusal is the one reported.
     """
     if not path.is_file() or path.stat().st_size == 0:
         raise MediaError("The file is empty. Please choose the video file again.", detail=f"size 0: {path}")
-    header = _ffprobe(path, ["-nofind_stream_info"], ffprobe=ffprobe, timeout=timeout, cancel=cancel)
-    video = _main_video(header.get("streams") or [])
-    if video is not None:
-        _check_picture_size(video, limits)
+    stop = Signal()
     analyse = ["-probesize", PROBESIZE, "-analyzeduration", ANALYZEDURATION]
-    data = _ffprobe(path, analyse, ffprobe=ffprobe, timeout=timeout, cancel=cancel)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe") as pool:
+        full = pool.submit(
+            _ffprobe, path, analyse, ffprobe=ffprobe, timeout=timeout, cancel=AnyOf(cancel or NeverCancelled(), stop)
+        )
+        try:
+            header = _ffprobe(path, ["-nofind_stream_info"], ffprobe=ffprobe, timeout=timeout, cancel=cancel)
+            video = _main_video(header.get("streams") or [])
+            if video is not None:
+                _check_picture_size(video, limits)
+        except BaseException:
+            stop.set()  # the full pass is not needed (and may be decoding something huge)
+            raise
+        data = full.result()
     return check(data, size=path.stat().st_size, limits=limits)
 
 

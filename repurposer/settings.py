@@ -301,6 +301,14 @@ RESULT_CACHE_MAX_BYTES = envint("RESULT_CACHE_MAX_BYTES", 200 * 1024**2, minimum
 REGENERATE_STALE_AFTER = envint("REGENERATE_STALE_AFTER", 900, minimum=30)
 PROVIDER_STATE_DIR = Path(envstr("PROVIDER_STATE_DIR", str(VAR_DIR / "providers")))
 
+# --- Publishing kit (jobs/kit.py): chapters, titles, description, thumbnails ---------------------------------
+# On: every task with a transcript gets its kit once the whole transcript exists.
+KIT_ENABLED = envbool("KIT_ENABLED", True)
+# Thumbnail candidates (1280×720) per task; each also gets a square and a 9:16 cover. 0 turns them off.
+KIT_THUMBNAILS = envint("KIT_THUMBNAILS", 4, minimum=0, maximum=6)
+# The image pool of a job run: threads (Pillow releases the GIL in decode, resize, filters and JPEG encode).
+KIT_IMAGE_WORKERS = envint("KIT_IMAGE_WORKERS", os.cpu_count() or 2, minimum=1, maximum=16)
+
 # --- Commentary -----------------------------------------------------------------------------------------
 COMMENTARY_DELAY = envfloat("COMMENTARY_DELAY", 1.0, minimum=0, maximum=10)
 COMMENTARY_DEFAULT_LEVEL = envint("COMMENTARY_DEFAULT_LEVEL", 20, minimum=0, maximum=100)

@@ -229,7 +229,7 @@ def test_measure_windows_reads_levels_and_bands(tmp_path):
     assert measure_windows(wav, windows=[(3.0, 4.0)]) == [-120.0]  # past the end: nothing there
 
 
-def test_mixing_a_30_s_720p_chunk_is_quick(folder, voice):
+def test_it_mixes_a_30_s_720p_chunk_with_the_video_copied(folder, voice):
     src = mix_media.tone_source(folder / "720p.mp4", seconds=31, size="1280x720", rate=30, gop=60)
     info = probe(src, limits=Limits())
     interval = Interval(index=0, start=0.0, end=30.0, starts_on_keyframe=True)
@@ -244,7 +244,7 @@ def test_mixing_a_30_s_720p_chunk_is_quick(folder, voice):
     )
     print(f"\nmixing a 30 s 720p chunk (video copied): {chunk.seconds:.2f} s of ffmpeg")
     assert media.codecs(out) == ["h264", "aac"]
-    assert chunk.seconds < 20
+    assert chunk.copied
 
 
 def test_the_speech_level_ignores_pauses():

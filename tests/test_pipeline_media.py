@@ -162,3 +162,18 @@ def test_a_video_without_sound_is_cut_without_an_audio_track(tmp_path):
     final = tmp_path / "final.mp4"
     concat_segments([c.path for c in chunks], out=final)
     assert media.duration(final) == pytest.approx(12, abs=0.5)
+
+
+def test_a_copied_chunks_thumbnail_is_its_first_picture(tmp_path):
+    # The thumbnail of a copied chunk is taken from the source beside the cut (so the chunk is not kept
+    # waiting for it): it must be the chunk's own first picture, here with B-frames, 29.97 fps and a late audio
+    # start (a non-zero start time).
+    from media_pipeline.render.chunk import _thumbnail
+
+    src = media.marked(tmp_path / "b.mp4", seconds=12, rate="30000/1001", audio_delay=0.3)
+    info, plan, chunks = cut_all(src, tmp_path / "out", 4)
+    assert len(chunks) >= 2 and all(c.copied for c in chunks)
+    for chunk in chunks:
+        own = tmp_path / f"own-{chunk.index}.jpg"
+        _thumbnail(chunk.path, own, at=None, ffmpeg_bin="ffmpeg", cancel=None)
+        assert frame_hashes(chunk.thumbnail) == frame_hashes(own)

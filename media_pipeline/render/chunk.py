@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -282,47 +283,48 @@ def render_chunk(
     copy = copies_video(info, interval)
     timeout = timeout or chunk_timeout(info, interval)
     seconds = 0.0
-    if not out.exists():
-        with atomic_output(out) as tmp, temp_folder(out.parent, "work") as work:
-            try:
-                seconds += _write_chunk(
-                    src,
-                    info,
-                    interval,
-                    tmp,
-                    work,
-                    segment=segment,
-                    copy=copy,
-                    commentary=commentary,
-                    is_last=is_last,
-                    ffmpeg_bin=ffmpeg_bin,
-                    timeout=timeout,
-                    cancel=cancel,
-                )
-            except ProcessFailed as exc:
-                raise MediaError(
-                    f"We could not read the video between {clock(interval.start)} and {clock(interval.end)}; "
-                    "the file may be damaged or cut off. Please upload it again.",
-                    detail=exc.detail,
-                ) from None
-            if segment is not None and not is_last:
-                # The split pass only starts the next segment once it reached this one's end: the data is all
-                # there, so the look with ffprobe (a tenth of a second) is only needed for the last one.
-                measured = interval.duration
-            else:
-                measured = _segment_duration(tmp, ffprobe=ffprobe, cancel=cancel)
-                _check_not_cut_off(interval, measured, is_last=is_last, total=info.duration)
-    else:
-        measured = _segment_duration(out, ffprobe=ffprobe, cancel=cancel)
-    if not thumbnail.exists():
-        with atomic_output(thumbnail) as tmp:
-            thumb = (
-                ffmpeg.input(f"file:{out}", protocol_whitelist=PROTOCOL_WHITELIST, format_whitelist="mpegts")
-                .output(str(tmp), vframes=1, vf=f"scale={THUMB_WIDTH}:-2", **{"q:v": "4"})
-                .global_args("-nostdin", "-hide_banner", "-v", "error", "-y")
-                .compile(cmd=ffmpeg_bin)
-            )
-            seconds += run(thumb, timeout=60, cancel=cancel, what="ffmpeg").seconds
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumb") as pool:
+        thumb: Future[float] | None = None
+        if copy and not thumbnail.exists():
+            # A copied chunk starts on the source's keyframe at its start, so the source gives the same first
+            # picture; made beside the chunk, the thumbnail adds nothing to the time until the chunk is ready.
+            thumb = pool.submit(_thumbnail, src, thumbnail, at=interval.start, ffmpeg_bin=ffmpeg_bin, cancel=cancel)
+        if not out.exists():
+            with atomic_output(out) as tmp, temp_folder(out.parent, "work") as work:
+                try:
+                    seconds += _write_chunk(
+                        src,
+                        info,
+                        interval,
+                        tmp,
+                        work,
+                        segment=segment,
+                        copy=copy,
+                        commentary=commentary,
+                        is_last=is_last,
+                        ffmpeg_bin=ffmpeg_bin,
+                        timeout=timeout,
+                        cancel=cancel,
+                    )
+                except ProcessFailed as exc:
+                    raise MediaError(
+                        f"We could not read the video between {clock(interval.start)} and {clock(interval.end)}; "
+                        "the file may be damaged or cut off. Please upload it again.",
+                        detail=exc.detail,
+                    ) from None
+                if segment is not None and not is_last:
+                    # The split pass only starts the next segment once it reached this one's end: the data is
+                    # all there, so the look with ffprobe (a tenth of a second) is only needed for the last one.
+                    measured = interval.duration
+                else:
+                    measured = _segment_duration(tmp, ffprobe=ffprobe, cancel=cancel)
+                    _check_not_cut_off(interval, measured, is_last=is_last, total=info.duration)
+        else:
+            measured = _segment_duration(out, ffprobe=ffprobe, cancel=cancel)
+        if thumb is not None:
+            seconds += thumb.result()
+        elif not thumbnail.exists():
+            seconds += _thumbnail(out, thumbnail, at=None, ffmpeg_bin=ffmpeg_bin, cancel=cancel)
     return ChunkResult(
         index=interval.index,
         start=interval.start,
@@ -337,6 +339,23 @@ def render_chunk(
         size=out.stat().st_size,
         measured=measured,
     )
+
+
+def _thumbnail(src: Path, thumbnail: Path, *, at: float | None, ffmpeg_bin: str, cancel: CancelToken | None) -> float:
+    """The JPEG of the first picture of `src` (a chunk), or of the source's picture `at` seconds from its start
+    (ffmpeg's input seek adds the file's start time); returns ffmpeg's seconds."""
+    if at is None:
+        source = ffmpeg.input(f"file:{src}", protocol_whitelist=PROTOCOL_WHITELIST, format_whitelist="mpegts")
+    else:
+        # A millisecond early, so that the keyframe printed to the microsecond is the picture taken.
+        source = ffmpeg.input(f"file:{src}", ss=f"{max(0.0, at - 0.001):.6f}", **input_options())
+    with atomic_output(thumbnail) as tmp:
+        argv = (
+            source.output(str(tmp), vframes=1, vf=f"scale={THUMB_WIDTH}:-2", **{"q:v": "4"})
+            .global_args("-nostdin", "-hide_banner", "-v", "error", "-y")
+            .compile(cmd=ffmpeg_bin)
+        )
+        return run(argv, timeout=60, cancel=cancel, what="ffmpeg").seconds
 
 
 def _write_chunk(

@@ -27,6 +27,7 @@ from .timeline import PARAMETER_SETS, TS_OFFSET
 # fraction of a microsecond later than the packet's real time, and the muxer cuts at the first keyframe at
 # or after the time it is given. Keyframes are always more than this apart.
 EARLY = 0.0005
+SEGMENT_POLL = 0.01
 
 
 def split_argv(
@@ -143,7 +144,8 @@ class Splitter:
                 if cancel.is_set():
                     raise Cancelled()
                 # Woken when the pass ends; otherwise look again shortly (the muxer makes no other signal).
-                self._changed.wait(timeout=0.05)
+                # A look is two stat() calls, and the first chunk waits on it: look often.
+                self._changed.wait(timeout=SEGMENT_POLL)
         return self.folder / f"{index:05d}.ts"
 
     def close(self) -> None:

@@ -319,6 +319,7 @@
   function handle(ev) {
     if (ev.seq <= lastSeq) return; // already shown (replay overlap)
     lastSeq = ev.seq;
+    document.dispatchEvent(new CustomEvent("repurposer:event", { detail: ev })); // for kit.js and other panels
     log(ev);
     if (ev.stage && ev.stage !== currentStage && stageItems[ev.stage]) {
       currentStage = ev.stage;

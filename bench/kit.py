@@ -1,0 +1,214 @@
+"""The publishing kit's image work on a 10-minute 1280×720 video (bench.backbone's cached source) and a
+10-topic transcript: per image p50/p95 for frame grabs, thumbnail and cover renders, the image pool against
+one at a time (and against a process pool) in the same run, the cache-hit cost, and the whole kit after the
+transcript (chapters, titles, frames, images).
+
+    .venv/bin/python -m bench.kit            # prints the table, writes bench-results/kit.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from bench.backbone import CACHE, RESULTS, Row, busy_processes, percentile, source_video, table
+
+TARGET_IMAGE_P95_MS = 100.0
+TARGET_KIT_S = 3.0
+
+
+def _render_one(args: tuple) -> float:
+    """One render in a worker process (for the process-pool comparison); returns its seconds."""
+    from media_pipeline.kit.thumbnails import render
+    from media_pipeline.render.fonts import default_fonts
+
+    spec = args[0]
+    started = time.perf_counter()
+    render(spec, default_fonts())
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args(argv)
+
+    from media_pipeline.kit.chapters import find_chapters
+    from media_pipeline.kit.frames import candidate_times, grab_frames, rank, score_frame, spread
+    from media_pipeline.kit.publish import publish_text
+    from media_pipeline.kit.thumbnails import LAYOUTS, ImageSpec, render, short_texts
+    from media_pipeline.process import ffmpeg_head, run
+    from media_pipeline.render.fonts import default_fonts
+    from media_pipeline.render.images import ImagePool
+    from tests.test_ideas import TEN_MINUTES, ten_minute_transcript
+
+    busy = busy_processes()
+    if busy:
+        print("Note: other processes are busy; figures may be slower than on a quiet machine:", *busy, sep="\n  ")
+    src = source_video(CACHE)
+    segments = ten_minute_transcript()
+    fonts = default_fonts()
+    work = Path(tempfile.mkdtemp(prefix="bench-kit-"))
+    rows: list[Row] = []
+    out: dict = {}
+    try:
+        # 1. The whole kit after the transcript, as the kit worker does it (cold: no frame, no image yet).
+        started = time.perf_counter()
+        chapters = find_chapters(segments, duration=TEN_MINUTES)
+        t_chapters = time.perf_counter() - started
+        text = publish_text(segments, chapters, duration=TEN_MINUTES)
+        times = candidate_times(chapters, [], TEN_MINUTES)
+        t0 = time.perf_counter()
+        grabbed = grab_frames(src, times, out_dir=work / "frames")
+        t_grab = time.perf_counter() - t0
+        ranked = rank([score_frame(p, t) for t, p in grabbed.items()], cuts=[])
+        order = spread(ranked, chapters)
+        texts = short_texts(chapters, text.titles)
+        specs = [
+            ImageSpec(grabbed[order[i]], order[i], "bench", texts[i % len(texts)], LAYOUTS[i % 3], "thumb")
+            for i in range(4)
+        ]
+        specs += [ImageSpec(grabbed[order[0]], order[0], "bench", texts[0], "band", k) for k in ("square", "vertical")]
+        with ImagePool(args.workers) as pool:
+            futures = [pool.submit(s, lambda s: render(s, fonts), lambda k: work / "kit" / f"{k}.jpg") for s in specs]
+            rendered = [f.result() for f in futures]
+        t_kit = time.perf_counter() - started
+        out["kit"] = {"chapters": len(chapters), "candidates": len(times), "images": len(rendered), "seconds": t_kit}
+        per_grab_batched = t_grab / max(len(grabbed), 1)
+
+        # 2. Frame grabs: one batched ffmpeg run (above) against one ffmpeg run per frame.
+        singles = []
+        for t in times:
+            o = work / "single" / f"{t}.jpg"
+            o.parent.mkdir(parents=True, exist_ok=True)
+            argv = [*ffmpeg_head("ffmpeg"), "-ss", f"{t:.3f}", "-i", str(src), "-frames:v", "1", "-q:v", "2", str(o)]
+            singles.append(run(argv, timeout=120).seconds)
+
+        # 3. Renders: one at a time, then the same images in the thread pool and in a process pool.
+        many = [
+            ImageSpec(
+                grabbed[order[i % len(order)]],
+                order[i % len(order)],
+                "bench",
+                texts[i % len(texts)],
+                LAYOUTS[i % 3],
+                kind,
+            )
+            for i in range(6)
+            for kind in ("thumb", "square", "vertical")
+        ]
+        alone: dict[str, list[float]] = {"thumb": [], "square": [], "vertical": []}
+        t0 = time.perf_counter()
+        for s in many:
+            a = time.perf_counter()
+            render(s, fonts)
+            alone[s.kind].append(time.perf_counter() - a)
+        t_alone = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with ImagePool(args.workers) as pool:
+            pooled = [pool.submit(s, lambda s: render(s, fonts), lambda k: work / "pool" / f"{k}.jpg") for s in many]
+            pool_results = [f.result() for f in pooled]
+        t_pool = time.perf_counter() - t0
+        with ProcessPoolExecutor(max_workers=args.workers) as procs:
+            list(procs.map(_render_one, [(many[0],)] * args.workers))  # start-up and imports, not counted
+            t0 = time.perf_counter()
+            list(procs.map(_render_one, [(s,) for s in many]))
+            t_procs = time.perf_counter() - t0
+
+        # 4. Cache hits: the same inputs again.
+        hits = []
+        with ImagePool(args.workers) as pool:
+            for s in many:
+                a = time.perf_counter()
+                r = pool.submit(s, lambda s: render(s, fonts), lambda k: work / "pool" / f"{k}.jpg").result()
+                hits.append(time.perf_counter() - a)
+                assert r.cached
+
+        def ms(v: float | None) -> str:
+            return "n/a" if v is None else f"{v * 1000:.0f} ms"
+
+        def met(v: float | None, limit: float) -> str:
+            return "n/a" if v is None else ("yes" if v <= limit else "no")
+
+        rows.append(
+            Row(
+                "frame grab per frame (one batched keyframe run | one frame-accurate run each), p50",
+                ms(per_grab_batched),
+                ms(percentile(singles, 50)),
+            )
+        )
+        rows.append(Row("frame grab, one run each, p95", "—", ms(percentile(singles, 95))))
+        for kind in ("thumb", "square", "vertical"):
+            p95 = percentile(alone[kind], 95)
+            rows.append(
+                Row(
+                    f"{kind} render p50 / p95 (one at a time)",
+                    f"{ms(percentile(alone[kind], 50))} / {ms(p95)}",
+                    "—",
+                    f"p95 ≤ {TARGET_IMAGE_P95_MS:.0f} ms",
+                    met(p95 and p95 * 1000, TARGET_IMAGE_P95_MS),
+                )
+            )
+        pool_secs = [r.seconds for r in pool_results]
+        rows.append(
+            Row(
+                f"render in the thread pool ({args.workers}), per image p50 / p95",
+                f"{ms(percentile(pool_secs, 50))} / {ms(percentile(pool_secs, 95))}",
+            )
+        )
+        rows.append(
+            Row(f"{len(many)} images: thread pool | one at a time (wall)", f"{t_pool:.2f} s", f"{t_alone:.2f} s")
+        )
+        rows.append(
+            Row(
+                f"{len(many)} images: process pool ({args.workers}) (wall, warm)",
+                f"{t_procs:.2f} s",
+                f"{t_alone:.2f} s",
+            )
+        )
+        rows.append(Row("cache hit p50 / p95", f"{ms(percentile(hits, 50))} / {ms(percentile(hits, 95))}"))
+        rows.append(
+            Row(
+                f"whole kit after the transcript ({len(chapters)} chapters, {len(times)} frames, "
+                f"{len(rendered)} images)",
+                f"{t_kit:.2f} s",
+                "—",
+                f"≤ {TARGET_KIT_S:.0f} s",
+                met(t_kit, TARGET_KIT_S),
+            )
+        )
+        rows.append(Row("  of which chapters | frame grab", f"{t_chapters * 1000:.0f} ms | {t_grab:.2f} s"))
+        out.update(
+            {
+                "frame_grab": {
+                    "batched_per_frame_s": per_grab_batched,
+                    "single_p50_s": percentile(singles, 50),
+                    "single_p95_s": percentile(singles, 95),
+                    "frames": len(times),
+                },
+                "render_alone_s": alone,
+                "render_pool_s": pool_secs,
+                "wall": {"pool_s": t_pool, "alone_s": t_alone, "processes_s": t_procs},
+                "cache_hit_s": hits,
+                "workers": args.workers,
+            }
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    load = os.getloadavg()
+    out["load_average"] = load
+    print(f"Load average during the run: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} cores")
+    print(table(rows))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "kit.json").write_text(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

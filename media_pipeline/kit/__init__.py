@@ -1,0 +1,1 @@
+"""The publishing kit of a video: chapters, title and description suggestions, thumbnails and covers."""
