@@ -6,7 +6,6 @@ LibriVox clips). bench/writers.py prints the same figures as a table."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -33,7 +32,7 @@ WPS = 2.75  # espeak-ng at 165 words a minute
 
 @pytest.fixture(scope="module")
 def transcripts() -> dict[str, list[Segment]]:
-    return all_transcripts(librivox=os.environ.get("WRITER_QUALITY_LIBRIVOX", "1") != "0")
+    return all_transcripts(librivox=True)
 
 
 def duration_of(segments: list[Segment]) -> float:
