@@ -629,8 +629,15 @@ def _heading(sentence: _Sentence, a: _Analysis, phrases: list[str], taken: set[s
     sentence says and no other slide uses; the slide's text then explains it (so the heading never repeats
     the text's opening words)."""
     lowered = " " + " ".join(_WORD_RE.findall(sentence.text.lower())) + " "
-    own = [t for t in _rank_terms(a, [sentence], 3) if not set(t.split()) & (NUMBER_WORDS | NOT_TOPICS)]
-    for term in [p for p in phrases if f" {p.lower()} " in lowered] + own:
+    own = [
+        t
+        for t in _rank_terms(a, [sentence], 3)
+        if not set(t.split()) & (NUMBER_WORDS | NOT_TOPICS | INTERJECTIONS) and not t.endswith("ly")
+    ]
+    # The passage's phrases that this sentence says, the sentence's own weightiest term first among them.
+    said = [p for p in phrases if f" {p.lower()} " in lowered]
+    said.sort(key=lambda p: 0 if own and own[0] in p.lower().split() else 1)
+    for term in said + own:
         if term.lower() not in taken and not any(term.lower() in t or t in term.lower() for t in taken):
             taken.add(term.lower())
             return _cap(as_written(term, sentence.text))
