@@ -188,6 +188,9 @@ class IntervalPipeline:
         self.keywords = KeywordContext()
         self.keywords_lock = threading.Lock()
         self.previous: dict[int, str] = {}
+        from media_pipeline.commentary import CommentaryMemory
+
+        self.memory = CommentaryMemory()  # the offline writer's view of the job: what changed, what was said
         self.stop = Signal()  # set when an interval fails (or the run ends): the other drivers stop too
         self.token = AnyOf(job.token, self.stop)
         self.failure: BaseException | None = None  # the first real error (others stop with Cancelled after it)
@@ -265,7 +268,9 @@ class IntervalPipeline:
             except MediaError as exc:
                 notes.append(f"The commentary writer failed ({exc.message}); the offline writer stood in.")
         try:
-            text = offline_commentary(analysis, segments, style=self.options.style, budget=budget, previous=previous)
+            text = offline_commentary(
+                analysis, segments, style=self.options.style, budget=budget, previous=previous, memory=self.memory
+            )
         except Exception:  # degrade this interval only
             log.exception("offline commentary of interval %s failed", iv.index)
             notes.append("The commentary for this interval could not be written.")

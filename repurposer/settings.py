@@ -263,12 +263,15 @@ YOUTUBE_EXTRACTORS = tuple(envstr("YOUTUBE_EXTRACTORS", "youtube").split(","))
 # The providers LLM_PROVIDER and TTS_PROVIDER may name are the registries' (one file each under
 # media_pipeline/llm/ and media_pipeline/tts/); each file lists the settings below that it reads.
 # Who writes commentary and ideas: "offline" (extractive + templated), "openai" (any OpenAI-compatible chat API:
-# OpenAI, Ollama, vLLM, llama.cpp server) or "gemini".
+# OpenAI, Ollama, vLLM, llama.cpp server), "gemini" or "ollama" (Ollama's own API).
 LLM_PROVIDER = envchoice("LLM_PROVIDER", "offline", ("offline", *CHAT_PROVIDERS))
 OPENAI_BASE_URL = envstr("OPENAI_BASE_URL", "https://api.openai.com/v1")
 OPENAI_API_KEY = envstr("OPENAI_API_KEY", "")
 GEMINI_BASE_URL = envstr("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com/v1beta")
 GEMINI_API_KEY = envstr("GEMINI_API_KEY", "")
+# --- Structured output (issue 11): Ollama's native API, which takes the answer's JSON Schema as `format`.
+# LLM_PROVIDER=ollama; no key. (Ollama's OpenAI-compatible /v1 also works with LLM_PROVIDER=openai.)
+OLLAMA_BASE_URL = envstr("OLLAMA_BASE_URL", "http://127.0.0.1:11434")
 # The default model is the provider's own (its file declares it).
 LLM_MODEL = envstr("LLM_MODEL", CHAT_PROVIDERS[LLM_PROVIDER].settings["LLM_MODEL"] if LLM_PROVIDER != "offline" else "")
 LLM_FALLBACK_MODEL = envstr("LLM_FALLBACK_MODEL", "") or None

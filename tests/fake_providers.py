@@ -5,6 +5,7 @@
     POST /v1/audio/speech                            OpenAI-compatible speech (WAV)  route "speech"
     POST /v1beta/models/<model>:generateContent      Gemini                          route "gemini"
     POST /v1/text-to-speech/<voice_id>               ElevenLabs (MP3)                route "elevenlabs"
+    POST /api/chat                                   Ollama's own chat API           route "ollama"
 
 Scripting, per route: `fake.script("chat", status(429, retry_after=1), status(500), ok())` queues replies
 (first in, first out); when the queue is empty `fake.defaults[route]` answers (`ok()` unless changed).
@@ -16,6 +17,11 @@ Also: `api_key` (a wrong or missing key gets that API's own refusal, which echoe
 can prove our side never repeats it), `unknown_models` (404 model-not-found), `chat_reply(request_json)`
 for the assistant's text (`prompt_of()` reads either wire format), and `seconds_per_char` for how long the
 speech is. Speech is real audio cut from one tone made once per process with ffmpeg.
+
+Structured output: a chat request that sends a JSON Schema (`schema_of()` finds it in OpenAI's
+`response_format`, Gemini's `responseJsonSchema` or Ollama's `format`) gets the 400 the real API would give
+when the schema is one it refuses (`schema_errors()`: OpenAI's strict rules for OpenAI); `refuse_schemas`
+plays a server without structured output. `answer_errors()` says where a canned answer breaks a schema.
 
 Every request is recorded in `fake.requests` (`Recorded`), with the most in flight at once overall
 (`max_in_flight`) and per route (`max_in_flight_by_route`). A hook that raises becomes a 500 and lands in
@@ -44,12 +50,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-ROUTES = ("chat", "speech", "gemini", "elevenlabs")
+ROUTES = ("chat", "speech", "gemini", "elevenlabs", "ollama")
 _PATTERNS = (
     ("chat", re.compile(r"^/v1/chat/completions$")),
     ("speech", re.compile(r"^/v1/audio/speech$")),
     ("gemini", re.compile(r"^/v1beta/models/(?P<model>[^/]+):generateContent$")),
     ("elevenlabs", re.compile(r"^/v1/text-to-speech/(?P<voice>[^/]+)$")),
+    ("ollama", re.compile(r"^/api/chat$")),
 )
 DEFAULT_CHAT_REPLY = {"reply": "A fixed answer from the fake model.", "ok": True}
 MIN_SPEECH, MAX_SPEECH = 0.3, 60.0
@@ -132,6 +139,82 @@ def prompt_of(request_json: dict[str, Any]) -> tuple[str, str]:
     system = texts(request_json.get("systemInstruction") or request_json.get("system_instruction"))
     user = "\n".join(texts(c) for c in request_json.get("contents") or [] if c.get("role", "user") == "user")
     return system, user
+
+
+def schema_of(request_json: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON Schema a chat request asks its answer to follow (structured output), or None: OpenAI's
+    `response_format: {"type": "json_schema", "json_schema": {"schema": …}}`, Gemini's
+    `generationConfig.responseJsonSchema`, or Ollama's `format` when it is a schema."""
+    rf = request_json.get("response_format")
+    if isinstance(rf, dict) and rf.get("type") == "json_schema":
+        return (rf.get("json_schema") or {}).get("schema")
+    config = request_json.get("generationConfig")
+    if isinstance(config, dict) and isinstance(config.get("responseJsonSchema"), dict):
+        return config["responseJsonSchema"]
+    if isinstance(request_json.get("format"), dict):
+        return request_json["format"]
+    return None
+
+
+_SCHEMA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SCHEMA_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
+
+
+def schema_errors(schema: Any, *, strict: bool, path: str = "schema") -> list[str]:
+    """What OpenAI's strict structured output (or a plainer provider, strict=False) would refuse in
+    `schema`: an unknown type, an object without properties, and in strict mode an object that allows other
+    properties or leaves one out of `required`."""
+    if not isinstance(schema, dict):
+        return [f"{path} is not an object"]
+    kind = schema.get("type")
+    if kind not in _SCHEMA_TYPES:
+        return [f"{path} has no valid type ({kind!r})"]
+    errors = []
+    if kind == "object":
+        props = schema.get("properties")
+        if not isinstance(props, dict) or not props:
+            return [f"{path} is an object without properties"]
+        if strict and schema.get("additionalProperties") is not False:
+            errors.append(f"{path}: additionalProperties must be false")
+        if strict and sorted(schema.get("required") or []) != sorted(props):
+            errors.append(f"{path}: every property must be required")
+        for name, sub in props.items():
+            errors += schema_errors(sub, strict=strict, path=f"{path}.{name}")
+    if kind == "array":
+        errors += schema_errors(schema.get("items"), strict=strict, path=f"{path}[]")
+    return errors
+
+
+def answer_errors(value: Any, schema: dict[str, Any], path: str = "answer") -> list[str]:
+    """Where `value` breaks `schema` (types, required and extra properties): what a provider's constrained
+    decoder would never produce."""
+    kind = schema.get("type")
+    ok = {
+        "object": isinstance(value, dict),
+        "array": isinstance(value, list),
+        "string": isinstance(value, str),
+        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "boolean": isinstance(value, bool),
+        "null": value is None,
+    }.get(str(kind), False)
+    if not ok:
+        return [f"{path} is not {kind}"]
+    errors = []
+    if kind == "object":
+        props = schema.get("properties") or {}
+        errors += [f"{path}.{k} is missing" for k in schema.get("required") or [] if k not in value]
+        if schema.get("additionalProperties") is False:
+            errors += [f"{path}.{k} is not allowed" for k in value if k not in props]
+        for k, sub in props.items():
+            if k in value:
+                errors += answer_errors(value[k], sub, f"{path}.{k}")
+    if kind == "array":
+        for i, item in enumerate(value):
+            errors += answer_errors(item, schema.get("items") or {}, f"{path}[{i}]")
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{path} is not one of {schema['enum']}")
+    return errors
 
 
 def default_chat_reply(request_json: dict[str, Any]) -> str:
@@ -327,6 +410,7 @@ class _Addresses:
             "GEMINI_API_KEY": api_key,
             "ELEVENLABS_BASE_URL": self.elevenlabs_url,
             "ELEVENLABS_API_KEY": api_key,
+            "OLLAMA_BASE_URL": self.url,
             **more,
         }
 
@@ -342,6 +426,8 @@ class FakeProviders(_Addresses):
         self.seconds_per_char = seconds_per_char
         self.chat_reply: Callable[[dict[str, Any]], str] = default_chat_reply
         self.unknown_models: set[str] = set()
+        # A server without structured output (an older vLLM or llama.cpp): a json_schema request gets a 400.
+        self.refuse_schemas = False
         self.defaults: dict[str, Scripted] = {route: ok() for route in ROUTES}
         self.requests: list[Recorded] = []
         self.errors: list[str] = []
@@ -432,7 +518,7 @@ class FakeProviders(_Addresses):
             start=time.monotonic(),
             wall=time.time(),
         )
-        if route in ("chat", "speech") and isinstance(data, dict):
+        if route in ("chat", "speech", "ollama") and isinstance(data, dict):
             record.model = str(data.get("model", ""))
         if route == "gemini" and match:
             record.model = unquote(match.group("model"))
@@ -477,6 +563,9 @@ class FakeProviders(_Addresses):
             return self._error(route, 400, record, "the request body is not a JSON object")
         if record.model and record.model in self.unknown_models:
             return self._error(route, 404, record)
+        refused = self._check_schema(route, record, data)
+        if refused is not None:
+            return refused
         scripted = self._next(route)
         if scripted.kind == "slow":
             time.sleep(scripted.seconds)
@@ -493,8 +582,25 @@ class FakeProviders(_Addresses):
             return self._blocked(route, record, scripted.reason)
         return self._ok(route, record, data)
 
+    def _check_schema(self, route: str, record: Recorded, data: dict[str, Any]) -> _Reply | None:
+        """A structured-output request the real API would refuse gets that API's 400."""
+        schema = schema_of(data)
+        if route not in ("chat", "gemini", "ollama") or schema is None:
+            return None
+        if route == "chat" and self.refuse_schemas:
+            return self._error(route, 400, record, "response_format json_schema is not supported by this server")
+        rf = data.get("response_format") or {}
+        spec = rf.get("json_schema") or {}
+        strict = route == "chat" and "response_format" in data and bool(spec.get("strict"))
+        errors = schema_errors(schema, strict=strict)
+        if route == "chat" and "response_format" in data and not _SCHEMA_NAME.match(str(spec.get("name", ""))):
+            errors.append("json_schema.name must be 1-64 letters, digits, _ or -")
+        if errors:
+            return self._error(route, 400, record, "Invalid schema for response_format: " + "; ".join(errors))
+        return None
+
     def _check_key(self, route: str, record: Recorded) -> _Reply | None:
-        if self.api_key is None:
+        if self.api_key is None or route == "ollama":  # a local Ollama has no keys
             return None
         headers = record.headers
         if route in ("chat", "speech"):
@@ -553,6 +659,9 @@ class FakeProviders(_Addresses):
             return _json_reply(
                 code, {"error": {"code": code, "message": text, "status": statuses.get(code, "INTERNAL")}}
             )
+        if route == "ollama":  # Ollama writes {"error": "<sentence>"}
+            text = message or (f"model '{record.model}' not found" if code == 404 else f"HTTP {code}")
+            return _json_reply(code, {"error": text})
         if code == 422:
             return _json_reply(422, {"detail": [{"loc": ["body", "text"], "msg": "field required", "type": "missing"}]})
         names = {401: "invalid_api_key", 404: "voice_not_found", 429: "too_many_concurrent_requests"}
@@ -594,6 +703,19 @@ class FakeProviders(_Addresses):
             content = json.dumps(content)
         system, user = prompt_of(data)
         prompt_tokens, completion_tokens = max(1, len(system + user) // 4), max(1, len(content) // 4)
+        if route == "ollama":
+            return _json_reply(
+                200,
+                {
+                    "model": record.model,
+                    "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "message": {"role": "assistant", "content": content},
+                    "done": True,
+                    "done_reason": "stop",
+                    "prompt_eval_count": prompt_tokens,
+                    "eval_count": completion_tokens,
+                },
+            )
         if route == "chat":
             return _json_reply(
                 200,

@@ -26,7 +26,7 @@ from media_pipeline.llm import ChatReply, chat_provider
 from media_pipeline.providers.http import RetryPolicy
 from media_pipeline.providers.registry import Calls
 from media_pipeline.transcript.types import Segment
-from tests.fake_providers import FakeProviders, prompt_of
+from tests.fake_providers import FakeProviders, prompt_of, schema_of
 
 # What a speech engine should ever be handed: words, digits and ordinary punctuation.
 SPEAKABLE = re.compile(r"[A-Za-z0-9 .,!?';:\-\u00C0-\u024F]*")
@@ -266,8 +266,21 @@ class ScriptedModel:
         self.replies = list(replies)
         self.calls: list[dict] = []
 
-    def complete(self, *, system, user, json_mode=True, max_tokens=800, temperature=0.4, operation="llm", cancel=None):
-        self.calls.append({"system": system, "user": user, "json_mode": json_mode, "operation": operation})
+    def complete(
+        self,
+        *,
+        system,
+        user,
+        json_mode=True,
+        max_tokens=800,
+        temperature=0.4,
+        operation="llm",
+        cancel=None,
+        schema=None,
+    ):
+        self.calls.append(
+            {"system": system, "user": user, "json_mode": json_mode, "operation": operation, "schema": schema}
+        )
         return ChatReply(text=self.replies.pop(0), model=self.model, provider=self.provider)
 
 
@@ -360,7 +373,10 @@ def test_llm_commentary_over_http(fake):
     text = llm_commentary(chat(fake), analysis, INJECTION, style="play-by-play", budget=40)
     assert text == "A cut to a new shot at 12 seconds, then the goal: what a goal!"
     (request,) = fake.requests_to("chat")
-    assert request.json["response_format"] == {"type": "json_object"}
+    # Structured output: the answer's schema is sent (and the fake refuses a schema OpenAI would refuse).
+    assert request.json["response_format"]["type"] == "json_schema"
+    assert request.json["response_format"]["json_schema"]["name"] == "commentary"
+    assert schema_of(request.json)["required"] == ["commentary"]
     system, user = prompt_of(request.json)
     assert "Play-by-play" in system and "<transcript>" in user and "what a goal" in user
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from media_pipeline.analysis.keywords import key_phrases
 from media_pipeline.errors import Cancelled
 from media_pipeline.ideas import (
     PRESETS,
@@ -349,7 +350,8 @@ def test_style_changes_the_wording():
     }
     reel, carousel, tweet = by_style["educator"]
     assert reel["caption"].startswith("Quick lesson:") and reel["caption"].endswith(PRESETS["educator"].call_to_action)
-    assert all(s["heading"].startswith("Step ") for s in carousel["slides"])
+    # This talk lists no steps, so no slide is labelled as one, whatever the style (steps: test_writer_quality).
+    assert not any(s["heading"].startswith("Step ") for s in carousel["slides"])
     assert by_style["runner"][0]["caption"].startswith("For new runners:")
     assert by_style["runner"][2]["tweet"].endswith("Join the club run.")
     assert by_style["ecommerce"][0]["caption"] != reel["caption"]
@@ -374,21 +376,25 @@ def test_offline_output_is_deterministic_across_processes():
         assert out.stdout.strip() == first
 
 
-def test_offline_is_fast_for_a_ten_minute_transcript():
+def test_offline_writes_five_pieces_for_a_ten_minute_transcript():
+    # YAKE is imported first so its one-off import is not counted.
+    key_phrases("warm up the key phrase extractor")
     segs = ten_minute_transcript(seed=11)
     words = sum(len(s.text.split()) for s in segs)
     # CPU time of this process, not wall time: what the writer costs, whatever else the machine runs.
     started = time.process_time()
     ideas = offline_ideas(segs, style=ECOM, count=5, duration=TEN_MINUTES)
     between = time.process_time()
+    pieces = []
     for idea in ideas:
-        offline_piece(idea, segs, style=ECOM, duration=TEN_MINUTES)
+        pieces.append(offline_piece(idea, segs, style=ECOM, duration=TEN_MINUTES))
     done = time.process_time()
     print(
         f"\noffline, 10-minute transcript ({len(segs)} segments, {words} words): "
         f"ideas {1000 * (between - started):.1f} ms, 5 pieces {1000 * (done - between):.1f} ms, "
         f"total {1000 * (done - started):.1f} ms"
     )
+    assert len(ideas) == 5 and len(pieces) == 5
     assert done - started < 0.5
 
 

@@ -33,7 +33,7 @@ def fake():
 def chat_model(fake, kind="openai", *, records=None, key=KEY, model=None, fallback=None, limiter=None):
     conf = fake.settings(
         api_key=key,
-        LLM_MODEL=model or ("gpt-4o-mini" if kind == "openai" else "gemini-2.5-flash"),
+        LLM_MODEL=model or chat_provider(kind).settings["LLM_MODEL"],
         LLM_FALLBACK_MODEL=fallback,
         PROVIDER_TIMEOUT=5,
     )
@@ -195,3 +195,87 @@ def test_parse_json_finds_the_object_in_what_small_models_send():
     assert parse_json('Sure! Here it is: {"a": 2} Hope it helps.') == {"a": 2}
     with pytest.raises(ValueError):
         parse_json("no json here")
+
+
+# --- structured output ---------------------------------------------------------------------------------------
+
+
+def test_openai_asks_for_output_by_schema(fake):
+    from media_pipeline.ideas.schema import output_schema
+    from tests.fake_providers import schema_of
+
+    schema = output_schema("image_carousel")
+    chat_model(fake).complete(system=SYSTEM, user=USER, schema=schema, operation="piece:image_carousel")
+    (served,) = fake.requests_to("chat")
+    rf = served.json["response_format"]
+    assert rf["type"] == "json_schema" and rf["json_schema"]["name"] == "image_carousel" and rf["json_schema"]["strict"]
+    sent = schema_of(served.json)
+    assert "title" not in sent  # the name travels as json_schema.name
+    assert sent["required"] == ["title", "caption", "slides", "hashtags"]
+    assert sent["properties"]["slides"]["items"]["required"] == ["slide_number", "heading", "text"]
+    assert served.status == 200  # the fake holds the schema to OpenAI's strict rules
+
+
+def test_a_schema_openai_would_refuse_gets_its_400_and_the_answer_comes_in_json_mode(fake):
+    loose = {"title": "loose", "type": "object", "properties": {"a": {"type": "string"}}}  # not strict-valid
+    reply = chat_model(fake).complete(system=SYSTEM, user=USER, schema=loose)
+    assert json.loads(reply.text)["ideas"] == ["cat piano"]
+    first, second = fake.requests_to("chat")
+    assert first.status == 400 and first.json["response_format"]["type"] == "json_schema"
+    assert (second.status, second.json["response_format"]) == (200, {"type": "json_object"})
+
+
+def test_a_server_without_structured_output_gets_plain_json_mode_once(fake):
+    from media_pipeline.ideas.schema import output_schema
+
+    fake.refuse_schemas = True
+    try:
+        reply = chat_model(fake).complete(system=SYSTEM, user=USER, schema=output_schema("tweet"))
+    finally:
+        fake.refuse_schemas = False
+    assert json.loads(reply.text)["ideas"] == ["cat piano"]
+    first, second = fake.requests_to("chat")
+    assert (first.status, second.status) == (400, 200)
+    assert second.json["response_format"] == {"type": "json_object"}
+
+
+def test_gemini_asks_for_output_by_json_schema(fake):
+    from media_pipeline.ideas.schema import output_schema
+    from tests.fake_providers import schema_of
+
+    chat_model(fake, "gemini").complete(system=SYSTEM, user=USER, schema=output_schema("ideas"))
+    (served,) = fake.requests_to("gemini")
+    config = served.json["generationConfig"]
+    assert config["responseMimeType"] == "application/json"
+    sent = schema_of(served.json)
+    assert sent == config["responseJsonSchema"] and "title" not in sent
+    assert sent["properties"]["ideas"]["items"]["properties"]["kind"]["enum"] == ["reel", "image_carousel", "tweet"]
+    assert served.status == 200
+
+
+def test_ollama_sends_the_schema_as_format_on_its_own_api(fake):
+    from media_pipeline.ideas.schema import output_schema
+    from tests.fake_providers import schema_of
+
+    model = chat_model(fake, "ollama")
+    reply = model.complete(system=SYSTEM, user=USER, max_tokens=200, schema=output_schema("reel"))
+    assert json.loads(reply.text)["ideas"] == ["cat piano"]
+    assert (reply.model, reply.provider) == ("llama3.2", "ollama")
+    assert reply.prompt_tokens == len(SYSTEM + USER) // 4
+    model.complete(system=SYSTEM, user=USER, json_mode=True)
+    with_schema, plain = fake.requests_to("ollama")
+    assert with_schema.path == "/api/chat" and "authorization" not in with_schema.headers
+    assert with_schema.json["stream"] is False and with_schema.json["options"]["num_predict"] == 200
+    sent = schema_of(with_schema.json)
+    assert sent["required"][:3] == ["title", "hook", "caption"] and "title" not in sent
+    assert plain.json["format"] == "json"
+
+
+def test_ollama_unknown_model_is_a_sentence(fake):
+    fake.unknown_models.add("llama3.2")
+    try:
+        with pytest.raises(ProviderError) as caught:
+            chat_model(fake, "ollama").complete(system=SYSTEM, user=USER)
+    finally:
+        fake.unknown_models.discard("llama3.2")
+    assert caught.value.status == 404 and "Ollama" in caught.value.message

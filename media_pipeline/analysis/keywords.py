@@ -7,6 +7,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 from ..transcript.types import Segment
 
@@ -43,6 +45,16 @@ EXCITING = frozenset(
     goal goals score scores scored penalty penalties foul card save saves saved shot shoots touchdown
     homerun home-run knockout win wins winner won victory champion champions wow amazing incredible
     unbelievable insane huge massive brilliant stunning crash explosion
+    """.split()
+)
+# Words that are said often but name no topic: units of time, everyday verbs, sentence glue. A topic is a
+# thing, so these never head a title, a slide or a hashtag (tf-idf alone lets them through).
+NOT_TOPICS = frozenset(
+    """
+    second seconds minute minutes hour hours day days week weeks month months year years time times
+    open write check split start stop add put set run keep try tell talk make sure dot
+    long short hard easy big small real whole better best last top side thing way part point kind
+    finally actually exactly totally honestly absolutely probably
     """.split()
 )
 MAX_KEYWORDS = 5
@@ -116,3 +128,82 @@ def pick_keywords(counts: Counter[str], context: KeywordContext | None) -> list[
     candidates = [w for w, n in counts.items() if n >= 2 or w in EXCITING]
     candidates.sort(key=lambda w: (-weight(w), -len(w), w))
     return candidates[:MAX_KEYWORDS]
+
+
+# --- key phrases (YAKE) -------------------------------------------------------------------------------------
+# YAKE (yake on PyPI) ranks one- to three-word phrases by statistics of the text itself: position, case,
+# frequency, how many different words surround a term. It needs no corpus, no model and no data download,
+# which is why it was chosen over RAKE (nltk's stopword data) and sumy (nltk's punkt data, fetched at run time).
+KEY_PHRASE_WORDS = 3
+
+
+@lru_cache(maxsize=8)
+def _yake(n: int, top: int) -> Any:
+    import yake  # imported here: it pulls in networkx and numpy, which most callers never need
+
+    return yake.KeywordExtractor(lan="en", n=n, top=top, dedupLim=0.7)
+
+
+def key_phrases(text: str, *, limit: int = 5, max_words: int = KEY_PHRASE_WORDS) -> list[str]:
+    """Up to `limit` key phrases of `text`, best first, lower-case and as said (so each one is real words
+    from the text). A phrase is content words only, with no word said twice; filler ("today", "okay") never counts.
+    A phrase sharing a word with a better one is left out (titles and hashtags would repeat it)."""
+    return list(_key_phrases(" ".join(text.split()), limit, max_words))
+
+
+@lru_cache(maxsize=256)
+def _key_phrases(text: str, limit: int, max_words: int) -> tuple[str, ...]:
+    # Cached: a piece asks for the same passage's phrases for its idea, its title, its slides and its tags.
+    if not text:
+        return ()
+    try:
+        found = _yake(max_words, max(limit * 4, 12)).extract_keywords(text)
+    except Exception:  # a library failure costs the phrases, never the piece
+        return ()
+    out: list[str] = []
+    for phrase, _score in found:
+        words = tokens(phrase)
+        # Every word a content word: "builds a syntax" is a piece of a clause, not a phrase.
+        if not words or not all(is_content(w) for w in words) or len(set(words)) < len(words):
+            continue
+        if any(w.isdigit() for w in words):
+            continue
+        lowered = " ".join(words)
+        if any(_overlaps(lowered, kept) for kept in out):
+            continue
+        out.append(lowered)
+        if len(out) == limit:
+            break
+    return tuple(out)
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
+def _overlaps(a: str, b: str) -> bool:
+    """The phrases share a word (up to a plural): naming both would say the same thing twice."""
+    return bool({_stem(w) for w in a.split()} & {_stem(w) for w in b.split()})
+
+
+def _pattern(phrase: str) -> str:
+    return r"\b" + r"\W+".join(map(re.escape, phrase.split())) + r"\b"
+
+
+def is_name(phrase: str, text: str) -> bool:
+    """`text` writes the phrase with every word capitalised ("Asterisk PBX"): a name, so a topic."""
+    m = re.search(_pattern(phrase), text, re.IGNORECASE)
+    return m is not None and all(w[:1].isupper() for w in m.group(0).split())
+
+
+def as_written(phrase: str, text: str) -> str:
+    """The phrase as `text` writes it when that is a name or an acronym ("Asterisk", "PBX"), else as given;
+    a capital that only starts a sentence does not count."""
+    for m in re.finditer(_pattern(phrase), text, re.IGNORECASE):
+        at_start = m.start() == 0 or re.search(r"[.!?]\s*$", text[: m.start()]) is not None
+        if not at_start and any(ch.isupper() for ch in m.group(0)):
+            return m.group(0)
+    for m in re.finditer(_pattern(phrase), text, re.IGNORECASE):
+        if m.group(0).isupper() and len(m.group(0)) > 1:
+            return m.group(0)
+    return phrase

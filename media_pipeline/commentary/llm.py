@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 
 from ..analysis.events import IntervalAnalysis
 from ..errors import Cancelled, MediaError
+from ..ideas.quality import longest_quote, transcript_words
 from ..llm import prompting
 from ..llm.prompting import defuse, json_values
 from ..probe import clock
 from ..transcript.types import Segment
 from .budget import count_words, fit_to_budget
-from .offline import tts_clean
+from .offline import QUOTE_MAX_WORDS, tts_clean
 from .styles import resolve_style
 
 if TYPE_CHECKING:
@@ -29,7 +30,15 @@ if TYPE_CHECKING:
     from ..process import CancelToken
 
 # Bump when the prompt changes: callers put it in cache keys so old answers are not reused.
-PROMPT_VERSION = "commentary-2025-1"
+PROMPT_VERSION = "commentary-2026-2"
+# The answer's shape, sent as structured output (see ChatModel.complete).
+SCHEMA: dict = {
+    "title": "commentary",
+    "type": "object",
+    "properties": {"commentary": {"type": "string", "description": "the text to speak"}},
+    "required": ["commentary"],
+    "additionalProperties": False,
+}
 TRANSCRIPT_MAX_CHARS = 6000  # a 30 s interval is ~500 characters; long intervals are cut
 PREVIOUS_REPLY_KEEP = 1500
 OPERATION = "commentary"
@@ -63,6 +72,9 @@ def build_prompts(
             "- Plain spoken English for a speech engine: no emoji, hashtags, markdown, lists, brackets or "
             'symbols; say times as words ("at 1 minute 12", "at 40 seconds"), not as 1:12.',
             "- Do not repeat the wording of the previous commentary.",
+            f"- The voice is heard over the speaker: never read the transcript back. Quote at most one short "
+            f"line of at most {QUOTE_MAX_WORDS} words; otherwise say what changes (a new shot, the pace, the sound, "
+            "a pause, a new topic).",
             f"- {DATA_RULE}",
             'Reply with one JSON object and nothing else: {"commentary": "<the text to speak>"}',
         ]
@@ -151,6 +163,7 @@ def llm_commentary(
     system, user = build_prompts(analysis, segments, style=style, budget=budget, previous=previous)
     max_tokens = max(256, min(1024, 4 * budget + 128))
     prompt, problems = user, []
+    heard = transcript_words(s for s in segments if s.end > analysis.start and s.start < analysis.end)
     for _attempt in range(2):
         _check(cancel)
         reply = model.complete(
@@ -161,6 +174,7 @@ def llm_commentary(
             temperature=0.4,
             operation=OPERATION,
             cancel=cancel,
+            schema=SCHEMA,
         )
         text = reply.text or ""
         try:
@@ -169,9 +183,16 @@ def llm_commentary(
             problem = str(exc)
         else:
             fitted = fit_to_budget(spoken, budget)
-            if fitted or not spoken:
+            quoted = longest_quote(fitted, heard)
+            if quoted > QUOTE_MAX_WORDS:
+                problem = (
+                    f"the commentary reads {quoted} words of the transcript back; quote at most "
+                    f"{QUOTE_MAX_WORDS} and say what changes instead"
+                )
+            elif fitted or not spoken:
                 return fitted
-            problem = f"the commentary had {count_words(spoken)} words and no sentence fits in {budget}"
+            else:
+                problem = f"the commentary had {count_words(spoken)} words and no sentence fits in {budget}"
         problems.append(problem)
         prompt = repair_prompt(user, text, problem, budget)
     raise MediaError(

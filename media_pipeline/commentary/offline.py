@@ -1,62 +1,98 @@
-"""Commentary without a network: sentences built from the interval's events and its transcript only.
+"""Commentary without a network: what changes in each interval, said the way a commentator would.
 
-Every sentence is backed by something measured — a cut, a loud passage, a silence, a speech start — or
-quotes the transcript; nothing is invented. Text is plain for TTS: times as words ("at 1 minute 12"),
-no symbols a speech engine would spell out.
+The voice is mixed over the original, so it never reads the transcript back: at most one short quote
+(QUOTE_MAX_WORDS words, a whole clause) per interval. Otherwise it says what the analysis measured and
+how it differs from the interval before: a new shot or a run of cuts, the pace of speech, the sound level,
+a silence, a voice coming in or stopping, a change of topic (the key phrases against the last interval's).
+Every sentence is backed by something measured; nothing is invented. Phrasings rotate, and a
+`CommentaryMemory` shared by a job's intervals makes sure no sentence is said twice in one job.
+Text is plain for TTS: times as words ("at 1 minute 12"), no symbols a speech engine would spell out.
+Who speaks is not known (there is no speaker diarisation): the writer says "a voice" or "the speaker".
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..analysis.events import IntervalAnalysis
-from ..analysis.keywords import EXCITING, tokens
+from ..analysis.keywords import EXCITING, NOT_TOPICS, as_written, is_content, is_name, key_phrases, tokens
 from ..transcript.types import Segment
 from .budget import count_words, fit_to_budget
 from .styles import Style, resolve_style
 
-QUOTE_MAX_WORDS = 16
-QUOTE_MIN_WORDS = 4
+QUOTE_MAX_WORDS = 8  # the most of the transcript said back in one interval
+QUOTE_MIN_WORDS = 3
 SILENCE_WORTH_SAYING = 1.5  # seconds
 STEADY_SPEECH = 0.7  # speech ratio above which speech starts and stops are not mentioned
+PACE_CHANGE = 0.18  # relative change of words per second worth a remark
+LEVEL_CHANGE_DB = 4.0  # change of the interval's mean level worth a remark
+FAST_WPS, SLOW_WPS = 3.0, 1.9
 VARIANTS = 6  # phrasings tried before giving up on differing from `previous`
 
-# {at} is "at 12 seconds"; {At} the same capitalised at the start of a sentence.
+# {at} is "at 12 seconds"; {At} the same capitalised at the start of a sentence; {k} key phrases.
 CUT = [
     "A cut to a new shot {at}.",
     "The picture switches to a new scene {at}.",
     "{At}, the view cuts to a new shot.",
     "New shot {at}.",
+    "{At}, we get a fresh angle.",
+    "The camera moves on {at}.",
 ]
 CUTS = [
     "{n} cuts between {a} and {b}.",
     "The editing gets busy, with {n} cuts from {a} to {b}.",
     "Shot after shot: {n} cuts between {a} and {b}.",
+    "Quick cutting here, {n} shots in a row from {a}.",
+]
+HOLD = [
+    "The camera holds on one shot now.",
+    "No more cuts: the picture stays put.",
+    "One steady shot through this stretch.",
 ]
 LOUD = [
     "It gets loud {at}.",
     "The sound swells {at}.",
     "A burst of noise {at}.",
     "The volume jumps {at}.",
+    "{At}, a sudden peak in the sound.",
 ]
 LOUD_LONG = [
     "The noise builds {at} and holds for {d} seconds.",
     "It gets loud {at}, for about {d} seconds.",
     "{At}, the sound surges for {d} seconds.",
 ]
+LOUDER = ["The sound level rises.", "Everything gets louder from here.", "The volume comes up.", "Louder now."]
+QUIETER = ["The sound drops back.", "Quieter now.", "Things calm down on the audio.", "The level falls away."]
 SILENCE = [
     "It goes quiet {at} for about {d} seconds.",
     "Silence {at}, about {d} seconds of it.",
     "{At}, the sound drops out for {d} seconds.",
+    "A pause of {d} seconds {at}.",
 ]
-SPEECH_START = ["Someone starts talking {at}.", "Speech picks up {at}.", "{At}, a voice comes in."]
-SPEECH_STOP = ["The talking stops {at}.", "The speech pauses {at}.", "{At}, the talking breaks off."]
-QUOTE = ["You can hear: {q}", "Someone says: {q}", "In their words: {q}", "The line here: {q}"]
-MENTIONS = ["The talk mentions {k}.", "Words that come up: {k}.", "It touches on {k}."]
-MAIN_POINT = ["The main point here: {q}", "In short: {q}", "What matters in this part: {q}", "The key idea: {q}"]
-KEY_TERMS = ["Key terms: {k}.", "It centres on {k}.", "Listen for {k}."]
+SPEECH_START = ["A voice comes in {at}.", "Speech picks up {at}.", "{At}, someone starts talking."]
+SPEECH_STOP = ["The talking stops {at}.", "The speech pauses {at}.", "{At}, the voice breaks off."]
+SPEAKER_BACK = ["The speaker is back.", "Talking resumes.", "We are back to the speaker."]
+SPEAKER_GONE = ["No more talking for now.", "The speaker has gone quiet.", "The voice has dropped away."]
+PACE_FAST = ["A brisk delivery.", "The speaker talks fast.", "Quick talk, no time wasted."]
+PACE_SLOW = ["An unhurried delivery.", "The speaker takes it slowly.", "A calm, measured pace."]
+PACE_UP = ["The pace picks up.", "The words come faster now.", "The speaker speeds up.", "Faster delivery here."]
+PACE_DOWN = ["The pace slows.", "A slower, more careful delivery.", "The speaker eases off.", "It slows down here."]
+TOPIC_OPEN = ["We open on {k}.", "It starts with {k}.", "First up: {k}.", "The subject is {k}."]
+TOPIC_SHIFT = [
+    "The talk turns to {k}.",
+    "Now the subject is {k}.",
+    "A change of topic: {k}.",
+    "On to {k} now.",
+    "Moving on to {k}.",
+    "Next comes {k}.",
+]
+TOPIC_SAME = ["Still on {k}.", "More on {k} here.", "The focus stays on {k}.", "{K} again.", "Back to {k}."]
+EXPLAIN_TOPIC = ["This part is about {k}.", "The topic here: {k}.", "Now the focus is {k}.", "This stretch covers {k}."]
+EXPLAIN_ALSO = ["Key terms: {k}.", "Listen for {k}.", "Watch for {k}."]
+QUOTE = ["Listen for this: {q}", "The key line: {q}", "In their words: {q}", "Note the phrase: {q}"]
 HIGHLIGHT_LOUD = [
     "The big moment comes {at}, when it gets loud.",
     "Watch for the moment {at}, when the sound erupts.",
@@ -64,6 +100,7 @@ HIGHLIGHT_LOUD = [
 ]
 HIGHLIGHT_CUTS = ["The pace picks up {at}, with {n} cuts in a row.", "A run of {n} cuts starts {at}."]
 HIGHLIGHT_QUOTE = ["The line to remember: {q}", "Best moment: {q}", "Here it is: {q}"]
+GOING_ON = ["The explanation goes on.", "More detail follows.", "The speaker keeps going.", "The thread continues."]
 NOTHING = ["Nothing much changes in this stretch.", "A calm stretch with little going on.", "Not much happens here."]
 NOTHING_SILENT = ["A silent stretch, nothing to report.", "All quiet here.", "No sound and little change here."]
 # Events that count as something happening (a keyword alone, or a silence, is not enough to talk about).
@@ -71,10 +108,65 @@ HAPPENINGS = ("scene_change", "loud", "speech_start", "speech_stop")
 
 
 @dataclass(frozen=True)
+class Seen:
+    """What an interval was like, so the next one can say what changed."""
+
+    index: int
+    topics: tuple[str, ...]
+    words_per_second: float | None
+    mean_db: float | None
+    speech_ratio: float
+    scene_changes: int
+    silent: bool
+
+
+@dataclass
+class CommentaryMemory:
+    """What a job's commentary has measured and said so far. Thread-safe: a job writes its intervals in
+    parallel, so "the interval before" is the nearest earlier one already seen."""
+
+    said: set[str] = field(default_factory=set)
+    seen: dict[int, Seen] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def before(self, index: int) -> Seen | None:
+        with self._lock:
+            earlier = [i for i in self.seen if i < index]
+            return self.seen[max(earlier)] if earlier else None
+
+    def look(self, seen: Seen) -> None:
+        with self._lock:
+            self.seen.setdefault(seen.index, seen)
+
+    def is_said(self, sentence: str) -> bool:
+        with self._lock:
+            return _norm(sentence) in self.said
+
+    def say(self, text: str) -> None:
+        with self._lock:
+            self.said.update(_norm(s) for s in _sentences(text))
+
+
+def _trigrams(text: str) -> set[str]:
+    w = re.findall(r"[a-z0-9']+", text.lower())
+    return {" ".join(w[i : i + 3]) for i in range(len(w) - 2)}
+
+
+def _norm(sentence: str) -> str:
+    return " ".join(tokens(sentence))
+
+
+@dataclass(frozen=True)
 class Piece:
     t: float  # where in the video it happens (for time order)
     priority: float  # higher is said first when the budget is short
-    text: str
+    options: tuple[str, ...]  # the same thing in several phrasings, preferred first
+
+    @property
+    def text(self) -> str:
+        return self.options[0]
 
 
 def spoken_time(t: float) -> str:
@@ -98,17 +190,30 @@ def _at(t: float) -> str:
     return "at the very start" if t < 1 else f"at {spoken_time(t)}"
 
 
-def _pick(options: list[str], *, key: str, index: int, salt: int) -> str:
-    # crc32, not hash(): the choice must not change between processes.
-    return options[(zlib.crc32(key.encode()) + index + salt) % len(options)]
-
-
 def _fill(template: str, **values: object) -> str:
     at = values.get("at")
     if isinstance(at, str):
         values.setdefault("At", at[:1].upper() + at[1:])
+    k = values.get("k")
+    if isinstance(k, str):
+        values.setdefault("K", k[:1].upper() + k[1:])
     text = template.format(**values)
     return text[:1].upper() + text[1:]
+
+
+def _rotated(options: list[str], *, key: str, index: int, salt: int, **values: object) -> Piece:
+    """All phrasings, starting from one chosen by (key, interval, salt): crc32, not hash(), so the choice
+    does not change between processes."""
+    start = (zlib.crc32(key.encode()) + index + salt) % len(options)
+    order = options[start:] + options[:start]
+    return Piece(0.0, 0.0, tuple(_fill(t, **values) for t in order))
+
+
+def _piece(
+    options: list[str], t: float, priority: float, *, key: str, index: int, salt: int, **values: object
+) -> Piece:
+    p = _rotated(options, key=key, index=index, salt=salt, **values)
+    return Piece(t, priority, p.options)
 
 
 def _seconds(d: float) -> str:
@@ -134,41 +239,71 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
 
 
+def _inside(segments: list[Segment], start: float, end: float) -> list[Segment]:
+    return [s for s in sorted(segments, key=lambda s: s.start) if start <= (s.start + s.end) / 2 < end]
+
+
 def _spoken_sentences(segments: list[Segment], start: float, end: float) -> list[tuple[float, str]]:
     """(time, sentence) for speech whose segment is mostly inside [start, end)."""
     out = []
-    for s in sorted(segments, key=lambda s: s.start):
-        if not start <= (s.start + s.end) / 2 < end:
-            continue
+    for s in _inside(segments, start, end):
         for sentence in _sentences(tts_clean(s.text)):
             out.append((max(start, s.start), sentence))
     return out
 
 
-def key_phrases(analysis: IntervalAnalysis, segments: list[Segment], *, limit: int = 2) -> list[tuple[float, str]]:
-    """The most keyword-dense sentences of the interval's speech, best first: each cut to at most
-    QUOTE_MAX_WORDS at a sentence or clause boundary and ending with punctuation."""
+def short_quote(analysis: IntervalAnalysis, segments: list[Segment]) -> tuple[float, str] | None:
+    """The interval's best short line to quote: a whole clause of QUOTE_MIN_WORDS–QUOTE_MAX_WORDS words
+    that carries a keyword or an exciting word, or None. Never a clause cut in the middle."""
     keywords = set(analysis.keywords)
-    ranked: list[tuple[float, float, str]] = []
+    best: tuple[float, float, str] | None = None
     for t, sentence in _spoken_sentences(segments, analysis.start, analysis.end):
-        short = fit_to_budget(sentence, QUOTE_MAX_WORDS)
-        words = tokens(short)
-        if len(words) < QUOTE_MIN_WORDS:
+        for clause in re.split(r"(?<=[,;:.!?])\s+", sentence):
+            words = tokens(clause)
+            content = [w for w in words if is_content(w)]
+            if not QUOTE_MIN_WORDS <= len(clause.split()) <= QUOTE_MAX_WORDS or len(content) < 1:
+                continue
+            hits = sum(1 for w in words if w in keywords) + sum(2 for w in words if w in EXCITING)
+            if not hits:
+                continue
+            text = clause.rstrip(",;:")
+            if text[-1] not in ".!?":
+                text += "."
+            rank = hits / len(words)
+            if best is None or rank > best[0]:
+                best = (rank, t, text[:1].upper() + text[1:])
+    return (best[1], best[2]) if best else None
+
+
+def topics(analysis: IntervalAnalysis, segments: list[Segment], *, limit: int = 2) -> list[str]:
+    """The interval's subject as key phrases ("syntax tree", "Asterisk PBX"), as they were written.
+
+    1. the interval's keywords in their order (said at least twice here, ranked against the job so far),
+       each replaced by the best YAKE phrase of the speech that carries it: a phrase of several words
+       only when it is said at least twice or is a name (every word capitalised), since a one-off pair
+       is as often a verb and its object ("parser reports") as a term;
+    2. with no keyword at all (unpunctuated captions, varied talk), the best YAKE words.
+    Interjections ("wow", "amazing") are moments, not topics.
+    """
+    text = " ".join(tts_clean(s.text) for s in _inside(segments, analysis.start, analysis.end))
+    if not text:
+        return []
+    lowered = " ".join(tokens(text))
+    # A keyword that is an interjection ("wow") or reads as a verb form ("beaten", "parsing") is not a topic.
+    keywords = [k for k in analysis.keywords if k not in INTERJECTIONS | NOT_TOPICS and not k.endswith(("ed", "ing"))]
+    phrases = [p for p in key_phrases(text, limit=8) if not set(p.split()) & (INTERJECTIONS | NOT_TOPICS)]
+    terms = [p for p in phrases if len(p.split()) == 1 or lowered.count(p) >= 2 or is_name(p, text)]
+    out: list[str] = []
+    for word in keywords:
+        if any(word in p.split() for p in out):
             continue
-        hits = sum(1 for w in words if w in keywords) + sum(2 for w in words if w in EXCITING)
-        # Density first, then fuller sentences; sorting is stable, so ties keep the earlier sentence.
-        rank = hits / len(words) + 0.001 * min(len(words), 12)
-        if short[-1] not in ".!?":
-            short += "."
-        ranked.append((rank, t, short))
-    ranked.sort(key=lambda r: -r[0])
-    return [(t, text) for _, t, text in ranked[:limit]]
+        out.append(next((p for p in terms if word in p.split()), word))
+    if not out:
+        out = [p for p in phrases if len(p.split()) == 1][:limit]
+    return [as_written(p, text) for p in out[:limit]]
 
 
-def key_phrase(analysis: IntervalAnalysis, segments: list[Segment]) -> tuple[float, str] | None:
-    """The most keyword-dense sentence of the interval's speech (see `key_phrases`), or None."""
-    found = key_phrases(analysis, segments, limit=1)
-    return found[0] if found else None
+INTERJECTIONS = frozenset("wow amazing incredible unbelievable insane huge massive brilliant stunning".split())
 
 
 def _join_words(words: list[str]) -> str:
@@ -177,122 +312,226 @@ def _join_words(words: list[str]) -> str:
     return ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def _event_pieces(analysis: IntervalAnalysis, style: Style, salt: int) -> list[Piece]:
+def _seen(analysis: IntervalAnalysis, found: list[str]) -> Seen:
+    return Seen(
+        index=analysis.index,
+        topics=tuple(found),
+        words_per_second=analysis.words_per_second,
+        mean_db=analysis.mean_db,
+        speech_ratio=analysis.speech_ratio,
+        scene_changes=analysis.scene_changes,
+        silent=analysis.has_audio and analysis.silence_ratio >= 0.9,
+    )
+
+
+def _event_pieces(analysis: IntervalAnalysis, salt: int) -> list[Piece]:
     """Sentences for the interval's measured events, each with a priority."""
     i = analysis.index
     pieces = []
     cuts = analysis.events_of("scene_change")
     if len(cuts) >= 3:
-        text = _fill(
-            _pick(CUTS, key="cuts", index=i, salt=salt),
-            n=len(cuts),
-            a=spoken_time(cuts[0].t),
-            b=spoken_time(cuts[-1].t),
-        )
-        pieces.append(Piece(cuts[0].t, 60 + len(cuts), text))
+        a, b = spoken_time(cuts[0].t), spoken_time(cuts[-1].t)
+        pieces.append(_piece(CUTS, cuts[0].t, 60 + len(cuts), key="cuts", index=i, salt=salt, n=len(cuts), a=a, b=b))
     else:
         for k, cut in enumerate(cuts):
-            pieces.append(Piece(cut.t, 40 - k, _fill(_pick(CUT, key="cut", index=i + k, salt=salt), at=_at(cut.t))))
+            pieces.append(_piece(CUT, cut.t, 40 - k, key="cut", index=i + k, salt=salt, at=_at(cut.t)))
     for k, loud in enumerate(sorted(analysis.events_of("loud"), key=lambda e: -(e.value or -100))[:2]):
         long = loud.end is not None and loud.end - loud.t >= 2
+        d = _seconds((loud.end or loud.t) - loud.t)
         options = LOUD_LONG if long else LOUD
-        text = _fill(
-            _pick(options, key="loud", index=i + k, salt=salt),
-            at=_at(loud.t),
-            d=_seconds((loud.end or loud.t) - loud.t),
-        )
-        pieces.append(Piece(loud.t, 70 - 5 * k, text))
+        pieces.append(_piece(options, loud.t, 70 - 5 * k, key="loud", index=i + k, salt=salt, at=_at(loud.t), d=d))
     silences = [e for e in analysis.events_of("silence") if (e.value or 0) >= SILENCE_WORTH_SAYING]
     if silences and analysis.silence_ratio < 0.9:
         longest = max(silences, key=lambda e: e.value or 0)
-        text = _fill(
-            _pick(SILENCE, key="silence", index=i, salt=salt), at=_at(longest.t), d=_seconds(longest.value or 0)
-        )
-        pieces.append(Piece(longest.t, 30, text))
+        d = _seconds(longest.value or 0)
+        pieces.append(_piece(SILENCE, longest.t, 30, key="silence", index=i, salt=salt, at=_at(longest.t), d=d))
     for kind, options, priority in (("speech_start", SPEECH_START, 25), ("speech_stop", SPEECH_STOP, 20)):
         found = analysis.events_of(kind)
         # In steady talk a start or stop is not news; when speech is sparse it is.
         if found and analysis.speech_ratio < STEADY_SPEECH:
-            pieces.append(
-                Piece(found[0].t, priority, _fill(_pick(options, key=kind, index=i, salt=salt), at=_at(found[0].t)))
-            )
+            pieces.append(_piece(options, found[0].t, priority, key=kind, index=i, salt=salt, at=_at(found[0].t)))
     return pieces
 
 
-def _compose(pieces: list[Piece], target: int, *, max_items: int, chronological: bool) -> str:
-    """Take pieces by priority while they fit in `target` words, then say them in time order."""
-    chosen: list[Piece] = []
+def _change_pieces(analysis: IntervalAnalysis, found: list[str], before: Seen | None, salt: int) -> list[Piece]:
+    """What differs from the interval before: topic, pace, level, the camera, the speaker. At the start of
+    the video (or with nothing before) only what stands out on its own: the opening topic, a very fast or
+    slow delivery."""
+    i, t = analysis.index, analysis.start
+    pieces: list[Piece] = []
+    k = _join_words(found)
+    if found:
+        if before is None:
+            pieces.append(_piece(TOPIC_OPEN, t, 45, key="open", index=i, salt=salt, k=k))
+        else:
+            new = [p for p in found if not set(p.split()) & {w for q in before.topics for w in q.split()}]
+            if new:
+                k_new = _join_words(new)
+                pieces.append(_piece(TOPIC_SHIFT, t, 55, key="shift", index=i, salt=salt, k=k_new))
+            else:
+                pieces.append(_piece(TOPIC_SAME, t, 12, key="same", index=i, salt=salt, k=found[0]))
+    wps = analysis.words_per_second
+    if wps is not None:
+        prev = before.words_per_second if before is not None else None
+        if prev:
+            change = (wps - prev) / prev
+            if change >= PACE_CHANGE:
+                pieces.append(_piece(PACE_UP, t, 35, key="up", index=i, salt=salt))
+            elif change <= -PACE_CHANGE:
+                pieces.append(_piece(PACE_DOWN, t, 35, key="down", index=i, salt=salt))
+        elif wps >= FAST_WPS:
+            pieces.append(_piece(PACE_FAST, t, 22, key="fast", index=i, salt=salt))
+        elif wps <= SLOW_WPS:
+            pieces.append(_piece(PACE_SLOW, t, 22, key="slow", index=i, salt=salt))
+    if before is not None:
+        silent = analysis.has_audio and analysis.silence_ratio >= 0.9
+        if analysis.mean_db is not None and before.mean_db is not None and not silent and not before.silent:
+            delta = analysis.mean_db - before.mean_db
+            if delta >= LEVEL_CHANGE_DB and not analysis.events_of("loud"):
+                pieces.append(_piece(LOUDER, t, 30, key="louder", index=i, salt=salt))
+            elif delta <= -LEVEL_CHANGE_DB:
+                pieces.append(_piece(QUIETER, t, 30, key="quieter", index=i, salt=salt))
+        if before.scene_changes >= 2 and analysis.scene_changes == 0 and analysis.has_video:
+            pieces.append(_piece(HOLD, t, 18, key="hold", index=i, salt=salt))
+        if before.speech_ratio < 0.2 and analysis.speech_ratio >= 0.5 and not analysis.events_of("speech_start"):
+            pieces.append(_piece(SPEAKER_BACK, t, 28, key="back", index=i, salt=salt))
+        if before.speech_ratio >= 0.5 and analysis.speech_ratio < 0.1 and not analysis.events_of("speech_stop"):
+            pieces.append(_piece(SPEAKER_GONE, t, 28, key="gone", index=i, salt=salt))
+    return pieces
+
+
+def _compose(
+    pieces: list[Piece],
+    target: int,
+    *,
+    max_items: int,
+    chronological: bool,
+    memory: CommentaryMemory | None,
+) -> str:
+    """Take pieces by priority while they fit in `target` words, each in its first phrasing not yet said
+    in this job (a piece with every phrasing said is dropped), then say them in time order."""
+    chosen: list[tuple[Piece, str]] = []
     words = 0
+    used: set[str] = set()
     for piece in sorted(pieces, key=lambda p: (-p.priority, p.t)):
-        n = count_words(piece.text)
-        if len(chosen) >= max_items or words + n > target:
-            continue
-        chosen.append(piece)
-        words += n
+        if len(chosen) >= max_items:
+            break
+        for text in piece.options:
+            n = count_words(text)
+            key = _norm(text)
+            if words + n > target or key in used or (memory is not None and memory.is_said(text)):
+                continue
+            if _trigrams(text) & {g for _, said in chosen for g in _trigrams(said)}:
+                continue  # "for 3 seconds … for 3 seconds" in one breath sounds like a loop
+            chosen.append((piece, text))
+            used.add(key)
+            words += n
+            break
     if chronological:
-        chosen.sort(key=lambda p: (p.t, -p.priority))
-    return " ".join(p.text for p in chosen)
+        chosen.sort(key=lambda c: (c[0].t, -c[0].priority))
+    return " ".join(text for _, text in chosen)
 
 
-def _play_by_play(analysis: IntervalAnalysis, segments: list[Segment], style: Style, target: int, salt: int) -> str:
+def _quote_piece(
+    analysis: IntervalAnalysis, segments: list[Segment], options: list[str], salt: int, base: float
+) -> Piece | None:
+    found = short_quote(analysis, segments)
+    if found is None:
+        return None
+    t, q = found
+    exciting = any(w in EXCITING for w in tokens(q))
+    return _piece(options, t, base + (40 if exciting else 0), key="quote", index=analysis.index, salt=salt, q=q)
+
+
+def _play_by_play(
+    analysis: IntervalAnalysis,
+    segments: list[Segment],
+    style: Style,
+    target: int,
+    salt: int,
+    before: Seen | None,
+    found: list[str],
+    memory: CommentaryMemory | None,
+) -> str:
+    pieces = _event_pieces(analysis, salt) + _change_pieces(analysis, found, before, salt)
+    quote = _quote_piece(analysis, segments, QUOTE, salt, 32)
+    if quote is not None:
+        pieces.append(quote)
+    if analysis.speech_ratio >= STEADY_SPEECH and before is not None and len(pieces) < 2:
+        pieces.append(_piece(GOING_ON, analysis.start, 5, key="going", index=analysis.index, salt=salt))
+    return _compose(pieces, target, max_items=style.max_events, chronological=True, memory=memory)
+
+
+def _explainer(
+    analysis: IntervalAnalysis,
+    segments: list[Segment],
+    style: Style,
+    target: int,
+    salt: int,
+    before: Seen | None,
+    found: list[str],
+    memory: CommentaryMemory | None,
+) -> str:
     i = analysis.index
-    pieces = _event_pieces(analysis, style, salt)
-    phrases = key_phrases(analysis, segments, limit=2)
-    quoted: set[str] = set()
-    for k, (t, q) in enumerate(phrases):
-        # The second line is said only when the budget has room after the events.
-        pieces.append(Piece(t, 50 if k == 0 else 15, _fill(_pick(QUOTE, key="quote", index=i + k, salt=salt), q=q)))
-        quoted.update(tokens(q))
-    unsaid = [k for k in analysis.keywords if k not in quoted][:3]
-    if unsaid:
-        text = _fill(_pick(MENTIONS, key="mentions", index=i, salt=salt), k=_join_words(unsaid))
-        pieces.append(Piece(analysis.end, 35 if not phrases else 10, text))
-    return _compose(pieces, target, max_items=style.max_events + 2, chronological=True)
-
-
-def _explainer(analysis: IntervalAnalysis, segments: list[Segment], style: Style, target: int, salt: int) -> str:
-    i = analysis.index
-    phrase = key_phrase(analysis, segments)
-    if phrase is None:
+    if not found and not short_quote(analysis, segments):
         # Nothing said: describe what can be seen and heard instead, briefly.
-        return _compose(_event_pieces(analysis, style, salt), target, max_items=2, chronological=True)
-    pieces = [Piece(0, 100, _fill(_pick(MAIN_POINT, key="main", index=i, salt=salt), q=phrase[1]))]
-    terms = analysis.keywords[:3]
-    # Naming the terms adds something only when the main point did not already say them all.
-    if len(terms) >= 2 and not set(terms) <= set(tokens(phrase[1])):
-        pieces.append(Piece(1, 80, _fill(_pick(KEY_TERMS, key="terms", index=i, salt=salt), k=_join_words(terms))))
-    events = sorted(_event_pieces(analysis, style, salt), key=lambda p: -p.priority)[: style.max_events]
-    pieces += [Piece(2 + k, p.priority, p.text) for k, p in enumerate(events)]
-    return _compose(pieces, target, max_items=2 + style.max_events, chronological=True)
+        return _compose(_event_pieces(analysis, salt), target, max_items=2, chronological=True, memory=memory)
+    pieces: list[Piece] = []
+    if found:
+        shift = before is None or not set(found[0].split()) & {w for q in before.topics for w in q.split()}
+        options = EXPLAIN_TOPIC if shift else TOPIC_SAME
+        pieces.append(_piece(options, 0, 100, key="topic", index=i, salt=salt, k=_join_words(found[:2])))
+        named = {w for p in found for w in tokens(p)}
+        extra = [k for k in analysis.keywords if k not in named and k not in INTERJECTIONS][:2]
+        if extra:
+            pieces.append(_piece(EXPLAIN_ALSO, 2, 60, key="also", index=i, salt=salt, k=_join_words(extra)))
+    quote = _quote_piece(analysis, segments, QUOTE, salt, 70)
+    if quote is not None:
+        pieces.append(Piece(1, quote.priority, quote.options))
+    changes = [p for p in _change_pieces(analysis, [], before, salt)]
+    events = sorted(_event_pieces(analysis, salt) + changes, key=lambda p: -p.priority)[: style.max_events]
+    pieces += [Piece(3 + k, p.priority - 20, p.options) for k, p in enumerate(events)]
+    return _compose(pieces, target, max_items=2 + style.max_events, chronological=True, memory=memory)
 
 
-def _highlights(analysis: IntervalAnalysis, segments: list[Segment], style: Style, target: int, salt: int) -> str:
+def _highlights(
+    analysis: IntervalAnalysis,
+    segments: list[Segment],
+    style: Style,
+    target: int,
+    salt: int,
+    before: Seen | None,
+    found: list[str],
+    memory: CommentaryMemory | None,
+) -> str:
     """The single most notable thing: an exciting line, the loudest moment, a run of cuts, a key line."""
     i = analysis.index
     candidates: list[Piece] = []
-    phrase = key_phrase(analysis, segments)
-    if phrase:
-        exciting = any(w in EXCITING for w in tokens(phrase[1]))
-        text = _fill(_pick(HIGHLIGHT_QUOTE, key="hq", index=i, salt=salt), q=phrase[1])
-        candidates.append(Piece(phrase[0], 90 if exciting else 40, text))
+    quote = _quote_piece(analysis, segments, HIGHLIGHT_QUOTE, salt, 40)
+    if quote is not None:
+        candidates.append(Piece(quote.t, quote.priority + 10, quote.options))
     louds = analysis.events_of("loud")
     if louds:
         loud = max(louds, key=lambda e: e.value or -100)
-        text = _fill(_pick(HIGHLIGHT_LOUD, key="hl", index=i, salt=salt), at=_at(loud.t))
-        candidates.append(Piece(loud.t, 70 + (loud.value or -100) / 10, text))
+        candidates.append(
+            _piece(HIGHLIGHT_LOUD, loud.t, 70 + (loud.value or -100) / 10, key="hl", index=i, salt=salt, at=_at(loud.t))
+        )
     cuts = analysis.events_of("scene_change")
     if len(cuts) >= 3:
-        text = _fill(_pick(HIGHLIGHT_CUTS, key="hc", index=i, salt=salt), at=_at(cuts[0].t), n=len(cuts))
-        candidates.append(Piece(cuts[0].t, 50 + len(cuts), text))
-    return _compose(candidates, target, max_items=1, chronological=False)
+        n = len(cuts)
+        candidates.append(
+            _piece(HIGHLIGHT_CUTS, cuts[0].t, 50 + n, key="hc", index=i, salt=salt, at=_at(cuts[0].t), n=n)
+        )
+    return _compose(candidates, target, max_items=1, chronological=False, memory=memory)
 
 
-def _nothing(analysis: IntervalAnalysis, segments: list[Segment], salt: int) -> str:
+def _nothing(analysis: IntervalAnalysis, segments: list[Segment], salt: int, memory: CommentaryMemory | None) -> str:
     """An honest short line when nothing happened at all; "" when something did (it just did not fit)."""
-    if any(e.kind in HAPPENINGS for e in analysis.events) or key_phrase(analysis, segments):
+    if any(e.kind in HAPPENINGS for e in analysis.events) or _spoken_sentences(segments, analysis.start, analysis.end):
         return ""
     options = NOTHING_SILENT if analysis.has_audio and analysis.silence_ratio >= 0.9 else NOTHING
-    return _pick(options, key="nothing", index=analysis.index, salt=salt)
+    piece = _rotated(options, key="nothing", index=analysis.index, salt=salt)
+    return next((t for t in piece.options if memory is None or not memory.is_said(t)), "")
 
 
 def _similar(a: str, b: str) -> bool:
@@ -308,21 +547,30 @@ def offline_commentary(
     style: str,
     budget: int,
     previous: str | None = None,
+    memory: CommentaryMemory | None = None,
 ) -> str:
     """Commentary text for one interval in `style`, at most `budget` words, "" when there is nothing
-    worth saying (or no room). Deterministic; phrasing rotates with the interval index and steps away
-    from `previous` (the last interval's commentary) when it would start or read the same."""
+    worth saying (or no room). Deterministic for the same memory; phrasing rotates with the interval index
+    and steps away from `previous` (the last interval's commentary) when it would start or read the same.
+    With a `memory` (one per job) it compares the interval with the one before and never says a sentence
+    the job has already said; what it says is remembered."""
     chosen = resolve_style(style)
+    found = topics(analysis, segments)
+    before = memory.before(analysis.index) if memory is not None else None
+    if memory is not None:
+        memory.look(_seen(analysis, found))
     if budget <= 0 or analysis.score < chosen.min_score:
         return ""
     target = max(1, int(budget * chosen.fill))
     writer = {"explainer": _explainer, "highlights": _highlights}.get(chosen.key, _play_by_play)
     text = ""
     for salt in range(VARIANTS):
-        text = writer(analysis, segments, chosen, target, salt)
+        text = writer(analysis, segments, chosen, target, salt, before, found, memory)
         if not text and chosen.key != "highlights":
-            text = _nothing(analysis, segments, salt)
+            text = _nothing(analysis, segments, salt, memory)
         text = fit_to_budget(text, budget)
         if not text or not previous or not _similar(text, previous):
-            return text
+            break
+    if memory is not None and text:
+        memory.say(text)
     return text

@@ -428,6 +428,23 @@ def _piece(
             errors=[exc.message],
             reason=f"{exc.message} This {_label(idea.kind)} was made from the transcript without it.",
         )
+    if outcome.piece is None and outcome.reads_badly:
+        # Within the rules but badly written twice (a copied title, fragments, made-up steps): the user gets
+        # the offline piece, which passes the same checks, and is told why.
+        log.warning("piece %s reads badly after repair, made offline: %s", index, "; ".join(outcome.errors[:3]))
+        piece = offline_piece(idea, segments, style=style, duration=duration)
+        return result(
+            ok=True,
+            piece=piece,
+            provider=OFFLINE,
+            model=OFFLINE_MODEL,
+            errors=outcome.errors,
+            attempts=outcome.attempts,
+            reason=(
+                f"The model's {_label(idea.kind)} read badly twice ({'; '.join(outcome.errors[:2])}); "
+                "this one was made from the transcript without it."
+            ),
+        )
     if outcome.piece is None:
         return result(
             ok=False,

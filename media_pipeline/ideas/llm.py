@@ -21,6 +21,7 @@ from media_pipeline.llm.prompting import defuse, parse_json
 from media_pipeline.transcript.types import Segment
 
 from .offline import plan_kinds
+from .quality import TITLE_WORDS, piece_problems, repairable
 from .schema import (
     CAPTION_MAX,
     HASHTAGS_MAX,
@@ -36,6 +37,7 @@ from .schema import (
     TITLE_MAX,
     TWEET_MAX,
     Idea,
+    output_schema,
     validate_idea,
     validate_piece,
 )
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
     from media_pipeline.process import CancelToken
 
 # Bump when a prompt or the schema changes: it is part of every cache key, so old answers are not reused.
-PROMPT_VERSION = "ideas-2025-1"
+PROMPT_VERSION = "ideas-2026-2"
 
 # How much transcript goes into the ideas prompt. A 10-minute talk is ~10,000 characters; an hour-long one is
 # squeezed (lines merged, then each line cut) to stay inside a small model's context.
@@ -67,6 +69,7 @@ class PieceOutcome:
     errors: list[str]
     attempts: int
     model: str
+    reads_badly: bool = False  # within the schema, but it failed the quality checks twice
 
 
 @dataclass
@@ -200,7 +203,11 @@ Style to write for:
 Return exactly this JSON shape:
 {PIECE_SHAPES[idea.kind]}
 Hashtags: at most {HASHTAGS_MAX}, each one word starting with '#'. Limits are in characters and are checked;
-an answer over a limit is rejected. Write every text field in this language: {style.language}."""
+an answer over a limit is rejected.
+Writing rules (also checked): the title is a headline of at most {TITLE_WORDS} words in your own words, never a
+sentence copied from the transcript; every caption, slide text and tweet is made of complete sentences; no
+phrase is said twice in one field and a slide heading does not repeat its text; label slides "Step 1", "Step 2"
+only when the speaker really lists steps. Write every text field in this language: {style.language}."""
     # The idea's title and snippet came from the model reading the transcript, so they stay inside the data block.
     idea_lines = (
         "The idea, from an earlier reading of this transcript:\n"
@@ -262,10 +269,17 @@ def _ask(
     operation: str,
     max_tokens: int,
     cancel: CancelToken | None,
+    schema: dict[str, Any],
 ) -> tuple[str, str]:
     _check(cancel)
     reply = model.complete(
-        system=system, user=user, json_mode=True, max_tokens=max_tokens, operation=operation, cancel=cancel
+        system=system,
+        user=user,
+        json_mode=True,
+        max_tokens=max_tokens,
+        operation=operation,
+        cancel=cancel,
+        schema=schema,
     )
     return reply.text or "", getattr(reply, "model", "") or ""
 
@@ -287,7 +301,15 @@ def llm_ideas_outcome(
     errors: list[str] = []
     used = ""
     for attempt in (1, 2):
-        text, used = _ask(model, system=system, user=prompt, operation="ideas", max_tokens=1500, cancel=cancel)
+        text, used = _ask(
+            model,
+            system=system,
+            user=prompt,
+            operation="ideas",
+            max_tokens=1500,
+            cancel=cancel,
+            schema=output_schema("ideas"),
+        )
         try:
             ideas, errors = _ideas_from(parse_json(text), duration=duration)
         except ValueError as exc:
@@ -338,13 +360,25 @@ def llm_piece(
     used = ""
     for attempt in (1, 2):
         text, used = _ask(
-            model, system=system, user=prompt, operation=f"piece:{idea.kind}", max_tokens=1200, cancel=cancel
+            model,
+            system=system,
+            user=prompt,
+            operation=f"piece:{idea.kind}",
+            max_tokens=1200,
+            cancel=cancel,
+            schema=output_schema(idea.kind),
         )
         try:
             piece, errors = validate_piece(idea.kind, parse_json(text), idea=idea, duration=duration)
         except ValueError as exc:
             piece, errors = None, [str(exc)]
         if piece is not None:
-            return PieceOutcome(piece=piece, errors=[], attempts=attempt, model=used)
+            # Within the limits; now as a reader would judge it (quality.py). A piece that still reads badly
+            # after the repair round is not published: the caller makes that one offline.
+            errors = [str(p) for p in repairable(piece_problems(idea.kind, piece, segments))]
+            if not errors:
+                return PieceOutcome(piece=piece, errors=[], attempts=attempt, model=used)
+            if attempt == 2:
+                return PieceOutcome(piece=None, errors=errors, attempts=2, model=used, reads_badly=True)
         prompt = repair_prompt(user, text, errors)
     return PieceOutcome(piece=None, errors=errors, attempts=2, model=used)

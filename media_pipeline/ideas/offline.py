@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from media_pipeline.analysis.keywords import NOT_TOPICS, as_written, is_name, key_phrases
 from media_pipeline.transcript.types import Segment
 
 from .schema import (
@@ -49,7 +50,7 @@ from .schema import (
 from .styles import CUSTOM, Style
 
 # Part of the cache key of offline results: bump when the algorithm's output changes.
-OFFLINE_VERSION = "offline-1"
+OFFLINE_VERSION = "offline-2"
 
 # Kinds in the order ideas are planned: the first ideas are the most valuable, and a short request still
 # gets one of each kind.
@@ -148,6 +149,7 @@ class _Analysis:
     sentence_mids: list[float] = field(default_factory=list)
     # prefix sums over segments of salience × duration, for O(1) window scores
     prefix: list[float] = field(default_factory=list)
+    lowered: str = ""  # the whole transcript as lower-case words, to count how often a phrase is said
 
 
 def tokens(text: str) -> list[str]:
@@ -305,6 +307,7 @@ def _analyse(segments: list[Segment], analyses: list[dict[str, Any]] | None) -> 
         phrases=phrases,
         sentence_mids=[s.mid for s in sentences],
         prefix=prefix,
+        lowered=" " + " ".join(_WORD_RE.findall(" ".join(s.text for s in sentences).lower())) + " ",
     )
 
 
@@ -410,7 +413,13 @@ def offline_ideas(
     def free(w: _Window) -> bool:
         return all(w.end <= c.start or c.end <= w.start for _, c in chosen)
 
-    for kind in plan_kinds(count):
+    kinds = plan_kinds(count)
+    steps = _steps_window(a, duration)
+    if steps is not None and "image_carousel" in kinds:
+        # A tutorial that lists its steps: its first carousel is those steps, chosen before any reel takes them.
+        chosen.append(("image_carousel", steps))
+        kinds.remove("image_carousel")
+    for kind in kinds:
         # A kind that has no room left gives way to the most forgiving one (a tweet needs one sentence).
         for candidate in (kind, "tweet"):
             window = next((w for w in ranked[candidate] if free(w)), None)
@@ -420,20 +429,32 @@ def offline_ideas(
     return [_idea(a, kind, w, style, analysed=bool(analyses), index=n) for n, (kind, w) in enumerate(chosen)]
 
 
+def _steps_window(a: _Analysis, duration: float) -> _Window | None:
+    """The span from the first to the last step the speaker lists, when they list steps and the span fits
+    a carousel's longest passage."""
+    marked = [s for s in a.sentences if step_body(s.text)]
+    if not gives_steps(marked):
+        return None
+    first = next(i for i, s in enumerate(marked) if _LEAD_RE.sub("", s.text).lower().startswith(_STEP_OPENERS))
+    run = marked[first:]
+    while run and run[-1].end - run[0].start > SHAPES["image_carousel"].max_s:
+        run.pop()
+    if len(run) < 3:
+        return None
+    start, end = run[0].start, min(run[-1].end, duration)
+    i = max(0, bisect.bisect_right([s.start for s in a.segments], start + 1e-6) - 1)
+    j = max(i, bisect.bisect_left([s.end for s in a.segments], end - 1e-6))
+    j = min(j, len(a.segments) - 1)
+    return _Window(i, j, round(a.segments[i].start, 3), round(min(a.segments[j].end, duration), 3), float("inf"))
+
+
 def _idea(a: _Analysis, kind: str, w: _Window, style: Style, *, analysed: bool, index: int) -> Idea:
-    keywords = _top_keywords(a, w.start, w.end, 3)
     passage = [s for s in a.sentences if w.start <= s.mid <= w.end] or [
         s for s in a.sentences if s.end > w.start and s.start < w.end
     ]
-    best = max(passage, key=lambda s: (s.score, -s.start), default=None)
-    if kind == "reel":
-        title = f"{_join(keywords[:2]) or 'This moment'} in {w.end - w.start:.0f} seconds"
-    elif kind == "image_carousel":
-        title = f"Key points on {_join(keywords[:3]) or 'this topic'}"
-    else:
-        lead = keywords[0] if keywords else "Worth sharing"
-        title = f"{lead}: {best.text}" if best else lead
-    title = title[:1].upper() + title[1:]
+    keywords = passage_phrases(a, passage, 3)
+    steps = sum(1 for s in passage if step_body(s.text)) if gives_steps(passage) else 0
+    title = _cap(_title(kind, keywords, steps=steps, seconds=w.end - w.start, index=index))
     snippet = " ".join(s.text for s in passage) or " ".join(
         clean_text(s.text) for s in a.segments[w.first : w.last + 1]
     )
@@ -462,6 +483,124 @@ def _join(words: list[str]) -> str:
     return ", ".join(words[:-1]) + " and " + words[-1]
 
 
+# Spoken glue that reads badly in print: a leading "So," "Well," "Yeah," and asides such as ", you know,".
+_LEAD_RE = re.compile(r"^(?:(?:so|well|right|yeah|okay|ok|now|and|honestly|totally|exactly)\b,?\s+)+", re.IGNORECASE)
+_ASIDE_RE = re.compile(r",\s*(?:you know|i mean|like|honestly|basically|literally)\s*(?=[,.!?])", re.IGNORECASE)
+# Markers of a real sequence of steps; "first"/"then" inside a sentence do not count.
+_STEP_RE = re.compile(
+    r"^(?:first(?:ly)?|second(?:ly)?|third(?:ly)?|then|next|after that|finally|lastly|"
+    r"step (?:one|two|three|four|five|six|\d+)|\d+[.)])\b[,:]?\s*",
+    re.IGNORECASE,
+)
+_STEP_OPENERS = ("first", "firstly", "step one", "step 1", "1.", "1)")
+# Repeated runs of 1–5 words ("what a goal, what a goal", "the the"): said once in print.
+_REPEAT_PHRASE_RE = re.compile(r"\b((?:[\w']+\W+){0,4}?[\w']+)(?:[,;]?\s+\1\b)+", re.IGNORECASE)
+# A clause opening like this leans on another one: alone it is a fragment ("When the tokens do not match").
+_DEPENDENT_RE = re.compile(
+    r"^(?:when|whenever|if|unless|because|since|although|though|while|whereas|as|like|so that|and|but|or|"
+    r"which|who|that|where|until|before|after)\b",
+    re.IGNORECASE,
+)
+NUMBER_WORDS = frozenset(
+    "zero one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty sixty "
+    "seventy eighty ninety hundred thousand million half first second third".split()
+)
+INTERJECTIONS = frozenset("wow amazing incredible unbelievable insane huge massive brilliant stunning".split())
+
+
+def say_once(text: str) -> str:
+    """`text` with a run of words said twice in a row said once ("what a goal, what a goal that is")."""
+    return _REPEAT_PHRASE_RE.sub(r"\1", text)
+
+
+def printable(text: str) -> str:
+    """A spoken sentence as it would be printed: no leading "So," or asides, no repeated runs, a capital
+    first and a full stop last."""
+    text = say_once(_ASIDE_RE.sub("", text))
+    text = _LEAD_RE.sub("", text).strip()
+    if not text:
+        return ""
+    text = text[:1].upper() + text[1:]
+    if not _SENTENCE_END_RE.search(text):
+        text = text.rstrip(",;:- ") + "."
+    return text
+
+
+def step_body(text: str) -> str | None:
+    """The sentence without its step marker ("First, install it." → "Install it."), or None if it has none."""
+    m = _STEP_RE.match(_LEAD_RE.sub("", text))
+    if not m:
+        return None
+    rest = _LEAD_RE.sub("", text)[m.end() :].strip()
+    return printable(rest) if len(rest.split()) >= 3 else None
+
+
+def gives_steps(sentences: list[_Sentence]) -> bool:
+    """The speaker really lists steps: at least three sentences open with a step marker, one of them an
+    opener ("first", "step one", "1.")."""
+    marked = [s for s in sentences if step_body(s.text)]
+    opener = any(_LEAD_RE.sub("", s.text).lower().startswith(_STEP_OPENERS) for s in marked)
+    return len(marked) >= 3 and opener
+
+
+def _said(a: _Analysis, phrase: str) -> int:
+    return a.lowered.count(" " + phrase.lower() + " ")
+
+
+def passage_phrases(a: _Analysis, sentences: list[_Sentence], n: int) -> list[str]:
+    """The passage's key phrases, best first, as written: YAKE phrases (see analysis.keywords.key_phrases)
+    that are topics of the whole video (a word with weight, a phrase said at least twice or a name), then
+    the tf-idf terms. Numbers and interjections are not topics."""
+    text = " ".join(s.text for s in sentences)
+    out: list[str] = []
+
+    def ok(term: str) -> bool:
+        words = term.split()
+        if set(words) & (NUMBER_WORDS | INTERJECTIONS) or words[-1] in NOT_TOPICS or words[0] in NOT_TOPICS:
+            return False
+        if any(w.endswith("ly") for w in words):
+            return False
+        if any(set(words) & set(t.lower().split()) for t in out):
+            return False
+        if len(words) == 1:
+            return a.weights.get(words[0], 0.0) > 0.0 and (_said(a, term) >= 2 or is_name(term, text))
+        return _said(a, term) >= 2 or is_name(term, text)
+
+    # One fixed limit, so the cached phrases of a passage serve its title, its piece and its slides alike.
+    for term in key_phrases(text, limit=30) + _rank_terms(a, sentences, n * 2):
+        if ok(term):
+            out.append(as_written(term, text))
+        if len(out) == n:
+            break
+    return out
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _title(kind: str, phrases: list[str], *, steps: int, seconds: float, index: int) -> str:
+    """A short headline from key phrases, never a sentence of the transcript."""
+    p = phrases[0] if phrases else ""
+    q = phrases[1] if len(phrases) > 1 else ""
+    if not p:
+        return {"reel": "The moment to watch", "image_carousel": "The key points", "tweet": "Worth sharing"}[kind]
+    if kind == "reel":
+        options = [f"{_cap(p)} in {seconds:.0f} seconds", f"What to know about {p}", f"{_cap(p)}, explained"]
+        if q:
+            options.append(f"{_cap(p)} and {q}: the short version")
+    elif kind == "image_carousel":
+        if steps:
+            options = [f"{_cap(p)} in {steps} steps", f"{steps} steps: {p}"]
+        else:
+            options = [f"{_cap(p)}: the key points", f"What to know about {p}"]
+            if q:
+                options.append(f"{_cap(p)} and {q}, in short")
+    else:
+        options = [f"On {p}", f"{_cap(p)}: one takeaway", f"A line on {p}"]
+    return options[index % len(options)]
+
+
 def _lead(style: Style, point: str, room: int) -> str:
     template = LEADS.get(style.preset)
     if template is None or style.preset == CUSTOM:
@@ -471,24 +610,38 @@ def _lead(style: Style, point: str, room: int) -> str:
 
 
 def _hashtags(style: Style, keywords: list[str]) -> list[str]:
+    """The style's tag, then one per key phrase as said: "dial plan" → #DialPlan, "Asterisk" → #Asterisk.
+    `keywords` come from `passage_phrases`, so every tag is a word or phrase the speaker really used."""
     tags = [style.hashtag] if style.hashtag else []
     for term in keywords:
-        words = term.split()
-        tag = "#" + re.sub(r"\W", "", words[0] if len(words) == 1 else "".join(w.capitalize() for w in words))
+        words = [w for w in re.split(r"\W+", term) if w]
+        if not words or set(w.lower() for w in words) & (NUMBER_WORDS | INTERJECTIONS):
+            continue
+        body = words[0] if len(words) == 1 else "".join(w if w.isupper() else w.capitalize() for w in words)
+        tag = "#" + body
         if 2 < len(tag) <= HASHTAG_MAX and tag.lower() not in (t.lower() for t in tags):
             tags.append(tag)
     return tags[:5]
 
 
-def _heading(sentence: _Sentence, a: _Analysis) -> str:
-    """A short phrase for a slide: the sentence's opening clause when it is short, else its key words."""
-    clause = _CLAUSE_RE.split(sentence.text, maxsplit=1)[0].strip().rstrip(".!?…")
-    if 2 <= len(clause.split()) <= 8 and len(clause) <= 60:
-        return clause
-    keywords = _rank_terms(a, [sentence], 2)
-    if keywords:
-        return _join(keywords).capitalize()
-    return shorten(" ".join(sentence.text.split()[:6]), 50)
+def _heading(sentence: _Sentence, a: _Analysis, phrases: list[str], taken: set[str]) -> str:
+    """A short heading for a slide: a key phrase of the passage (`phrases`) or of the sentence that the
+    sentence says and no other slide uses; the slide's text then explains it (so the heading never repeats
+    the text's opening words)."""
+    lowered = " " + " ".join(_WORD_RE.findall(sentence.text.lower())) + " "
+    own = [
+        t
+        for t in _rank_terms(a, [sentence], 3)
+        if not set(t.split()) & (NUMBER_WORDS | NOT_TOPICS | INTERJECTIONS) and not t.endswith("ly")
+    ]
+    # The passage's phrases that this sentence says, the sentence's own weightiest term first among them.
+    said = [p for p in phrases if f" {p.lower()} " in lowered]
+    said.sort(key=lambda p: 0 if own and own[0] in p.lower().split() else 1)
+    for term in said + own:
+        if term.lower() not in taken and not any(term.lower() in t or t in term.lower() for t in taken):
+            taken.add(term.lower())
+            return _cap(as_written(term, sentence.text))
+    return ""
 
 
 def offline_piece(idea: Idea, segments: list[Segment], *, style: Style, duration: float) -> dict[str, Any]:
@@ -508,7 +661,7 @@ def offline_piece(idea: Idea, segments: list[Segment], *, style: Style, duration
         for s in passage:
             s.score = sum(a.weights.get(w, 0.0) for w in set(s.tokens)) / math.sqrt(max(len(s.text.split()), 1))
     best = max(passage, key=lambda s: (s.score, -s.start))
-    keywords = _top_keywords(a, idea.start, idea.end, 4) or _rank_terms(a, passage, 4)
+    keywords = passage_phrases(a, passage, 4)
     cta = style.call_to_action
     hashtags = _hashtags(style, keywords)
     if idea.kind == "reel":
@@ -516,7 +669,7 @@ def offline_piece(idea: Idea, segments: list[Segment], *, style: Style, duration
     elif idea.kind == "image_carousel":
         piece = _carousel(idea, a, passage, keywords, style, hashtags)
     else:
-        text = shorten(best.text, TWEET_MAX - len(cta) - 1) + " " + cta
+        text = shorten(printable(best.text), TWEET_MAX - len(cta) - 1) + " " + cta
         piece = {
             "kind": "tweet",
             "title": idea.title,
@@ -533,9 +686,9 @@ def offline_piece(idea: Idea, segments: list[Segment], *, style: Style, duration
 def _reel(
     idea: Idea, passage: list[_Sentence], best: _Sentence, keywords: list[str], style: Style, hashtags: list[str]
 ) -> dict[str, Any]:
-    hook = shorten(best.text.rstrip("."), HOOK_MAX)
+    hook = _hook(passage, best, idea.title)
     others = sorted((s for s in passage if s is not best), key=lambda s: (-s.score, s.start))
-    point = (others[0] if others else best).text
+    point = printable((others[0] if others else best).text)
     caption = _lead(style, point, CAPTION_MAX - len(style.call_to_action) - 1) + " " + style.call_to_action
     visuals = [
         f"Open on the speaker at {mmss(idea.start)} with the hook on screen: “{hook}”",
@@ -562,36 +715,80 @@ def _reel(
     }
 
 
+def _hook(passage: list[_Sentence], best: _Sentence, title: str) -> str:
+    """On-screen text for a reel's first seconds: the strongest whole sentence or clause that fits
+    HOOK_MAX (never one cut with an ellipsis), else the title."""
+    for s in sorted(passage, key=lambda s: (-s.score, s.start)):
+        clauses = [printable(c) for c in _CLAUSE_RE.split(s.text) if not _DEPENDENT_RE.match(c.strip())]
+        for text in [printable(s.text), *clauses]:
+            if 3 <= len(text.split()) and len(text) <= HOOK_MAX:
+                return text.rstrip(".")
+    return shorten(title, HOOK_MAX)
+
+
+def _slide_text(text: str) -> str:
+    """A whole printed sentence that fits a slide: cut at the last clause that fits, never mid-clause."""
+    text = printable(text)
+    if len(text) <= SLIDE_TEXT_MAX:
+        return text
+    clauses = _CLAUSE_RE.split(text)
+    out = ""
+    for clause in clauses:
+        longer = f"{out}, {clause}" if out else clause
+        if len(longer) + 1 > SLIDE_TEXT_MAX:
+            break
+        out = longer
+    return printable(out) if len(out.split()) >= 4 else ""
+
+
 def _carousel(
     idea: Idea, a: _Analysis, passage: list[_Sentence], keywords: list[str], style: Style, hashtags: list[str]
 ) -> dict[str, Any]:
+    """Slides that are whole sentences. When the speaker lists steps (first … then … finally), the slides
+    are those steps, labelled "Step n"; otherwise the passage's strongest sentences in order, each under
+    its own key phrase."""
     pool = list(passage)
     if len(pool) < SLIDES_MIN:
         # Borrow the sentences right after (then before) the passage, in order.
         after = [s for s in a.sentences if s.start >= idea.end]
         before = [s for s in a.sentences if s.end <= idea.start][::-1]
         pool += (after + before)[: SLIDES_MIN - len(pool)]
-    if len(pool) < SLIDES_MIN:
-        # A very short transcript: split sentences into clauses.
-        pool = [
-            _Sentence(text=tidy(c), start=s.start, end=s.end, tokens=tokens(c), score=s.score)
-            for s in pool
-            for c in _CLAUSE_RE.split(s.text)
-            if len(c.split()) >= 2
-        ] or pool
-    chosen = sorted(pool, key=lambda s: (-s.score, s.start))[: min(max(len(pool), SLIDES_MIN), SLIDES_MAX)]
-    chosen.sort(key=lambda s: s.start)
-    slides = []
-    for n, s in enumerate(chosen, 1):
-        heading = _heading(s, a)
-        if style.preset == "educator":
-            heading = f"Step {n}: {heading}"
-        slides.append({"heading": shorten(heading, SLIDE_HEADING_MAX), "text": shorten(s.text, SLIDE_TEXT_MAX)})
+    slides: list[dict[str, str]] = []
+    taken: set[str] = set()
+    phrases = passage_phrases(a, pool, 12)
+    if gives_steps(pool):
+        steps = [(s, step_body(s.text)) for s in sorted(pool, key=lambda s: s.start)]
+        for n, (s, body) in enumerate(((s, b) for s, b in steps if b), 1):
+            if len(slides) == SLIDES_MAX:
+                break
+            text = _slide_text(body or "")
+            if text:
+                heading = _heading(s, a, phrases, taken)
+                label = f"Step {n}: {heading}" if heading else f"Step {n}"
+                slides.append({"heading": shorten(label, SLIDE_HEADING_MAX), "text": text})
+    else:
+
+        def fits(s: _Sentence) -> bool:
+            return len(printable(s.text).split()) >= 5 and bool(_slide_text(s.text))
+
+        usable = [s for s in pool if fits(s)]
+        if len(usable) < SLIDES_MIN:
+            # Too few whole sentences here: the nearest ones around the passage, as the first borrow did.
+            near = sorted(
+                (s for s in a.sentences if s not in usable and fits(s)),
+                key=lambda s: min(abs(s.start - idea.end), abs(s.end - idea.start)),
+            )
+            usable += near[: SLIDES_MIN - len(usable)]
+        chosen = sorted(usable, key=lambda s: (-s.score, s.start))[:SLIDES_MAX]
+        for s in sorted(chosen, key=lambda s: s.start):
+            heading = _heading(s, a, phrases, taken) or "In their words"
+            slides.append({"heading": shorten(heading, SLIDE_HEADING_MAX), "text": _slide_text(s.text)})
     if len(slides) < SLIDES_MIN and keywords:
-        slides.append({"heading": "Key words", "text": ", ".join(k.capitalize() for k in keywords) + "."})
+        slides.append({"heading": "Key words", "text": f"Words to remember: {_join(keywords)}."})
     while len(slides) < SLIDES_MIN:
         slides.append({"heading": "Your next step", "text": style.call_to_action})
-    point = f"{len(slides)} points on {_join(keywords[:2]) or 'this topic'}, in the speaker's own words."
+    what = "steps" if slides and slides[0]["heading"].startswith("Step 1") else "points"
+    point = f"{len(slides)} {what} on {_join(keywords[:2]) or 'this topic'}, in the speaker's own words."
     caption = _lead(style, point, CAPTION_MAX - len(style.call_to_action) - 1) + " " + style.call_to_action
     return {
         "kind": "image_carousel",
@@ -607,7 +804,7 @@ def _thread(sentences: list[_Sentence], max_tweets: int = 4) -> list[str]:
     tweets: list[str] = []
     current = ""
     for s in sorted(sentences, key=lambda s: s.start):
-        text = shorten(s.text, THREAD_TWEET_MAX)
+        text = shorten(printable(s.text), THREAD_TWEET_MAX)
         if current and len(current) + 1 + len(text) <= THREAD_TWEET_MAX:
             current += " " + text
             continue

@@ -343,3 +343,78 @@ def shorten(text: str, limit: int, *, ellipsis: str = "…") -> str:
     space = cut.rfind(" ")
     cut = cut[:space] if space >= room // 2 else text[:room]
     return cut.rstrip(" ,;:-—–.") + ellipsis
+
+
+# --- JSON Schemas for structured output ---------------------------------------------------------------------
+# Sent with every request (OpenAI `response_format: json_schema`, Gemini `responseJsonSchema`, Ollama `format`)
+# so the model's decoder is held to the shape and fewer answers need the repair round. They describe the shape
+# only: the limits (characters, slide counts, ranges) stay in the prompt and in `validate_*`, since providers
+# differ in which keywords they accept. Every object lists all its properties as required and allows no others,
+# which OpenAI's strict mode demands and the others accept.
+
+
+def _object(name: str | None = None, /, **properties: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+    if name:
+        out["title"] = name  # the schema's name for OpenAI (base.schema_name); the others get it without
+    return out
+
+
+def _string(description: str = "") -> dict[str, Any]:
+    return {"type": "string", "description": description} if description else {"type": "string"}
+
+
+def _strings(description: str = "") -> dict[str, Any]:
+    return {"type": "array", "items": _string(description)}
+
+
+_SECONDS = {"type": "number", "description": "seconds from the start of the video"}
+
+
+def output_schema(what: str) -> dict[str, Any]:
+    """The JSON Schema of an answer: "ideas", or a piece kind ("reel", "image_carousel", "tweet")."""
+    if what == "ideas":
+        idea = _object(
+            kind={"type": "string", "enum": list(KINDS)},
+            title=_string("a headline in your own words"),
+            snippet=_string("the transcript text, quoted"),
+            start=_SECONDS,
+            end=_SECONDS,
+            reason=_string("one sentence"),
+        )
+        return _object("ideas", ideas={"type": "array", "items": idea})
+    if what == "reel":
+        return _object(
+            "reel",
+            title=_string("a headline in your own words"),
+            hook=_string(),
+            caption=_string(),
+            script=_string(),
+            visual_suggestions=_strings(),
+            hashtags=_strings("#word"),
+            start=_SECONDS,
+            end=_SECONDS,
+        )
+    if what == "image_carousel":
+        slide = _object(slide_number={"type": "integer"}, heading=_string(), text=_string("complete sentences"))
+        return _object(
+            "image_carousel",
+            title=_string("a headline in your own words"),
+            caption=_string(),
+            slides={"type": "array", "items": slide},
+            hashtags=_strings("#word"),
+        )
+    if what == "tweet":
+        return _object(
+            "tweet",
+            title=_string("a headline in your own words"),
+            tweet=_string(),
+            thread=_strings(),
+            hashtags=_strings("#word"),
+        )
+    raise ValueError(f"no schema for {what!r}")

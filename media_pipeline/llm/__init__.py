@@ -4,9 +4,10 @@ its `PROVIDER` spec (see `providers.registry`). A new API is a copy of a sibling
 from __future__ import annotations
 
 from ..providers.registry import ProviderSpec, pick
-from . import gemini, openai
+from . import gemini, ollama, openai
 from .base import ChatModel, ChatReply, estimate_tokens
 from .gemini import GeminiChat
+from .ollama import OllamaChat
 from .openai import OpenAIChat
 from .prompting import parse_json
 
@@ -15,6 +16,7 @@ __all__ = [
     "ChatModel",
     "ChatReply",
     "GeminiChat",
+    "OllamaChat",
     "OpenAIChat",
     "chat_provider",
     "estimate_tokens",
@@ -22,7 +24,9 @@ __all__ = [
 ]
 
 # LLM_PROVIDER names one of these, or "offline" for the writers that need no model.
-CHAT_PROVIDERS: dict[str, ProviderSpec[ChatModel]] = {spec.name: spec for spec in (openai.PROVIDER, gemini.PROVIDER)}
+CHAT_PROVIDERS: dict[str, ProviderSpec[ChatModel]] = {
+    spec.name: spec for spec in (openai.PROVIDER, gemini.PROVIDER, ollama.PROVIDER)
+}
 
 
 def chat_provider(name: str) -> ProviderSpec[ChatModel]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..process import CancelToken
 from ..providers.http import ProviderError
@@ -40,7 +41,11 @@ class ChatModel(Protocol):
         temperature: float = 0.4,
         operation: str = "llm",
         cancel: CancelToken | None = None,
-    ) -> ChatReply: ...
+        schema: dict[str, Any] | None = None,
+    ) -> ChatReply:
+        """One answer. With `schema` (a JSON Schema whose "title" names it) the provider is asked for output
+        in that shape (structured output); without it, `json_mode` asks for any JSON object."""
+        ...
 
 
 def estimate_tokens(text: str) -> int:
@@ -58,3 +63,17 @@ def with_fallback(model: str, fallback_model: str | None, call: Callable[[str], 
             raise
         log.warning("model %s failed (%s, HTTP %s); trying fallback %s", model, exc.kind, exc.status, fallback_model)
         return call(fallback_model)
+
+
+def schema_name(schema: dict[str, Any]) -> str:
+    """A name for a schema that every provider accepts (letters, digits, _ and -)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", str(schema.get("title") or "answer"))[:64] or "answer"
+
+
+def without_titles(schema: Any) -> Any:
+    """The schema without "title" keywords (a name for OpenAI; other providers need none)."""
+    if isinstance(schema, dict):
+        return {k: without_titles(v) for k, v in schema.items() if k != "title" or not isinstance(v, str)}
+    if isinstance(schema, list):
+        return [without_titles(v) for v in schema]
+    return schema

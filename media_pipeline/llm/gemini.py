@@ -10,7 +10,7 @@ import httpx
 from ..process import CancelToken
 from ..providers.http import ProviderClient, ProviderError, UnreadableAnswer
 from ..providers.registry import Calls, Conf, ProviderSpec, Service
-from .base import ChatReply, estimate_tokens, with_fallback
+from .base import ChatReply, estimate_tokens, with_fallback, without_titles
 from .openai import _int_or_none
 
 # finishReason values that mean Gemini withheld the answer rather than ran out of room.
@@ -45,10 +45,14 @@ class GeminiChat:
         temperature: float = 0.4,
         operation: str = "llm",
         cancel: CancelToken | None = None,
+        schema: dict[str, Any] | None = None,
     ) -> ChatReply:
         config: dict[str, Any] = {"maxOutputTokens": max_tokens, "temperature": temperature}
-        if json_mode:
+        if json_mode or schema is not None:
             config["responseMimeType"] = "application/json"
+        if schema is not None:
+            # JSON Schema as is (responseJsonSchema), not the OpenAPI subset `responseSchema` takes.
+            config["responseJsonSchema"] = without_titles(schema)
         body = {
             "systemInstruction": {"parts": [{"text": system}]},
             "contents": [{"role": "user", "parts": [{"text": user}]}],

@@ -9,7 +9,7 @@ import httpx
 from ..process import CancelToken
 from ..providers.http import ProviderClient, ProviderError, UnreadableAnswer
 from ..providers.registry import Calls, Conf, ProviderSpec, Service
-from .base import ChatReply, estimate_tokens, with_fallback
+from .base import ChatReply, estimate_tokens, schema_name, with_fallback, without_titles
 
 
 class OpenAIChat:
@@ -33,7 +33,9 @@ class OpenAIChat:
         temperature: float = 0.4,
         operation: str = "llm",
         cancel: CancelToken | None = None,
+        schema: dict[str, Any] | None = None,
     ) -> ChatReply:
+        json_mode = json_mode or schema is not None
         if json_mode and "json" not in (system + user).lower():
             # OpenAI refuses JSON mode (HTTP 400) unless a message mentions JSON.
             system = f"{system}\n\nAnswer with one JSON object."
@@ -47,17 +49,33 @@ class OpenAIChat:
                 "max_tokens": max_tokens,
                 "temperature": temperature,
             }
-            if json_mode:
+            if schema is not None:
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": schema_name(schema), "schema": without_titles(schema), "strict": True},
+                }
+            elif json_mode:
                 body["response_format"] = {"type": "json_object"}
-            return self.client.fetch(
-                "POST",
-                "chat/completions",
-                operation=operation,
-                read=lambda response: self._read(response, model, operation),
-                json=body,
-                tokens=tokens,
-                cancel=cancel,
-            )
+
+            def send(body: dict[str, Any]) -> ChatReply:
+                return self.client.fetch(
+                    "POST",
+                    "chat/completions",
+                    operation=operation,
+                    read=lambda response: self._read(response, model, operation),
+                    json=body,
+                    tokens=tokens,
+                    cancel=cancel,
+                )
+
+            try:
+                return send(body)
+            except ProviderError as exc:
+                # A server without structured output (an older vLLM or llama.cpp) refuses the schema with a
+                # 400: ask once more for plain JSON mode, which every OpenAI-compatible server has.
+                if schema is None or exc.status != 400 or exc.kind == "auth":
+                    raise
+                return send({**body, "response_format": {"type": "json_object"}})
 
         return with_fallback(self.model, self.fallback_model, call)
 
