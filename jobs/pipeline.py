@@ -573,4 +573,13 @@ def _announce_chunk(job: JobRun, outcome: IntervalOutcome, *, done: int, count: 
         )
 
 
-PIPELINES: dict[str, Callable[..., Outcome]] = {ProcessingTask.Kind.CHUNKS: run_chunks}
+def _run_generate(*, task: ProcessingTask, cancel: Signal) -> Outcome:
+    from .generate import run_generate  # jobs/generate.py builds on this module's Outcome
+
+    return run_generate(task=task, cancel=cancel)
+
+
+PIPELINES: dict[str, Callable[..., Outcome]] = {
+    ProcessingTask.Kind.CHUNKS: run_chunks,
+    ProcessingTask.Kind.GENERATE: _run_generate,
+}

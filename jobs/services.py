@@ -18,6 +18,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from media_pipeline.errors import DiskFull, is_disk_full
+from media_pipeline.generate.request import GenerateRequest
 
 from . import reporter
 from .layout import TaskFiles
@@ -412,3 +413,23 @@ def request_regenerate(*, idea: Idea) -> bool:
         )
         transaction.on_commit(lambda: async_task("jobs.tasks.regenerate_piece", idea.pk, task_name=f"piece-{idea.pk}"))
     return True
+
+
+@transaction.atomic
+def submit_generate(*, owner: User, request: GenerateRequest) -> ProcessingTask:
+    """A "make a video" task for a checked request; the worker writes (or takes) the script and renders it."""
+    source = {
+        "script": ProcessingTask.Source.SCRIPT,
+        "prompt": ProcessingTask.Source.PROMPT,
+        "recap": ProcessingTask.Source.RECAP,
+    }[request.source]
+    task = ProcessingTask.objects.create(
+        owner=owner,
+        kind=ProcessingTask.Kind.GENERATE,
+        source=source,
+        title=request.display_title()[:255],
+        params=request.as_params(),
+    )
+    reporter.emit(task.pk, "stage", stage="queued", progress=0, message="Queued; waiting for a worker")
+    enqueue(task)
+    return task
