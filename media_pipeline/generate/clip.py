@@ -35,6 +35,7 @@ TAIL = 0.4  # and after it, so scenes breathe
 # 20 % larger so the pan and zoom never show its edge.
 ASPECTS = {"9:16": (720, 1280), "16:9": (1280, 720), "1:1": (720, 720)}
 CARD_SCALE = 1.2
+CARD_TOP = 0.6  # of the height: where the headline and footer go
 ZOOM = 0.08  # how far a scene zooms in (or pans across) over its length
 AUDIO_BITRATE = "128k"
 
@@ -81,15 +82,31 @@ def plan_timing(speech_seconds: Sequence[float]) -> list[SceneTiming]:
 def render_cards(
     headlines: Sequence[str], *, title: str, aspect: str, out_dir: Path, fonts: Fonts, theme: str = "dark"
 ) -> list[Path]:
-    """One title card per scene (PNG), drawn by the carousel renderer: number badge, headline, "2 / 5" and the
-    video's title in the footer. Captions go 70 % down, so the headline sits in the upper part."""
+    """One title card per scene (PNG): the carousel renderer draws the number badge, the headline and the
+    footer ("2 / 5", the video's title) in the upper CARD_TOP of the frame; the rest is left plain for the
+    captions, which sit 70 % down, so the two never overlap."""
+    from PIL import Image
+
+    from ..render.carousel import THEMES
+
     width, height = ASPECTS[aspect]
     size = (round(width * CARD_SCALE / 2) * 2, round(height * CARD_SCALE / 2) * 2)
     slides = [Slide(number=i + 1, heading=h, text="") for i, h in enumerate(headlines)]
+    top = (size[0], round(size[1] * CARD_TOP))
+    upper = out_dir / "upper"
     result = render_carousel(
-        slides, title=title, out_dir=out_dir, fonts=fonts, size=size, theme=theme, brand=title, cover=False
+        slides, title=title, out_dir=upper, fonts=fonts, size=top, theme=theme, brand=title, cover=False
     )
-    return result.paths
+    cards = []
+    for i, path in enumerate(result.paths):
+        card = Image.new("RGB", size, THEMES[theme]["bg"])
+        with Image.open(path) as drawn:
+            card.paste(drawn, (0, 0))
+        out = out_dir / f"card-{i:03d}.png"
+        with atomic_output(out) as tmp:
+            card.save(tmp, format="PNG")
+        cards.append(out)
+    return cards
 
 
 def _motion(index: int, timing: SceneTiming, width: int, height: int) -> str:

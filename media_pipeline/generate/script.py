@@ -32,7 +32,7 @@ class Scene:
     def words(self) -> list[str]:
         return self.text.split()
 
-    def headline(self, max_words: int = 7) -> str:
+    def headline(self, max_words: int = 10) -> str:
         """The title-card line: the scene's first sentence, cut at `max_words` with an ellipsis."""
         first = sentences(self.text)[0] if self.text.strip() else ""
         words = first.split()

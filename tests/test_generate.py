@@ -1,0 +1,111 @@
+"""The "make a video" task in-process: a script becomes a narrated, captioned MP4, scene by scene."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from jobs import services
+from jobs.engine import run_task
+from jobs.models import ProcessingTask, ProgressUpdate
+from media_pipeline.generate.request import GenerateRequest
+
+from .generated_checks import check_generated
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SHORT = "Water finds the weakest rock. It keeps going, flood after flood, for millions of years."
+SCRIPT = (
+    "Rivers carve canyons over millions of years. Water finds the weakest rock, and it keeps going. "
+    "Every flood moves stones the size of cars. What looks permanent is only slow."
+)
+
+
+def submit(owner, **data) -> ProcessingTask:
+    return services.submit_generate(owner=owner, request=GenerateRequest.from_data(data))
+
+
+def test_it_makes_a_narrated_captioned_video_scene_by_scene(owner, tmp_path):
+    task = submit(owner, script=SCRIPT, aspect="1:1", title="Slow water")
+    assert run_task(str(task.pk)) == "succeeded"
+    task.refresh_from_db()
+    events = list(ProgressUpdate.objects.filter(task=task).order_by("seq"))
+    scenes = [e.data for e in events if e.type == "chunk_ready"]
+    assert len(scenes) >= 3 and [s["index"] for s in scenes] == list(range(len(scenes)))
+    assert events[-1].type == "complete"  # every scene announced before the end
+    assert [e.progress for e in events] == sorted(e.progress for e in events)
+    # Scenes follow each other with no gap; each clip is on disk where its event says.
+    for before, after in zip(scenes, scenes[1:], strict=False):
+        assert after["start"] == pytest.approx(before["end"], abs=1e-3)
+    assert all(task.files.chunk(s["index"]).stat().st_size > 5_000 for s in scenes)
+    assert task.result["title"] == "Slow water" and task.result["script"] == SCRIPT
+    check_generated(task.files.final, scenes, tmp_path, script=SCRIPT)
+
+
+def test_a_takeover_keeps_the_scenes_already_made(owner, settings):
+    task = submit(owner, script=SHORT, aspect="1:1", captions=False)
+    assert run_task(str(task.pk)) == "succeeded"
+    first = {s["index"]: task.files.chunk(s["index"]).stat().st_mtime_ns for s in task.chunks()}
+    # As if the worker had died after the scenes: the task is running again, its final video gone.
+    task.files.final.unlink()
+    ProcessingTask.objects.filter(pk=task.pk).update(status="running", heartbeat_at=None, worker="dead:1")
+    ProcessingTask.objects.filter(pk=task.pk).update(status="queued")
+    assert run_task(str(task.pk)) == "succeeded"
+    task.refresh_from_db()
+    assert task.attempts == 2 and task.files.final.exists()
+    assert {s["index"]: task.files.chunk(s["index"]).stat().st_mtime_ns for s in task.chunks()} == first
+    counts = ProgressUpdate.objects.filter(task=task, type="chunk_ready").count()
+    assert counts == len(first)  # no scene announced twice
+
+
+def test_cancel_stops_it_and_keeps_what_was_made(owner):
+    task = submit(owner, script=" ".join([SCRIPT] * 4), aspect="1:1")
+    results = []
+
+    def work():
+        try:
+            results.append(run_task(str(task.pk)))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    # Cancel as soon as the first scene is out.
+    while not ProgressUpdate.objects.filter(task=task, type__in=("chunk_ready", "error")).exists():
+        thread.join(0.1)
+    services.request_cancel(task=task)
+    thread.join(60)
+    assert results == ["cancelled"]
+    task.refresh_from_db()
+    assert task.status == "cancelled"
+    assert 1 <= len(task.chunks()) < ProgressUpdate.objects.get(task=task, type="stage", stage="speech").data["chunks"]
+
+
+def test_a_prompt_without_a_language_model_says_a_script_is_needed(owner, settings):
+    settings.LLM_PROVIDER = "offline"
+    task = submit(owner, prompt="Why is the sky blue?")
+    assert run_task(str(task.pk)) == "failed"
+    task.refresh_from_db()
+    assert "needs a language model" in task.error and "Paste a script" in task.error
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "sentence"),
+    [
+        ({}, "script", "Paste a script"),
+        ({"script": "Hi.", "prompt": "x"}, "prompt", "not several"),
+        ({"script": "Hi.", "aspect": "4:3"}, "aspect", "must be one of 9:16, 16:9, 1:1"),
+        ({"script": "Hi.", "length": "long"}, "length", "whole number"),
+        ({"script": "Hi.", "length": 5}, "length", "between 10 and 300"),
+        ({"script": "…!?"}, "script", "no words"),
+        ({"script": "x" * 20_001}, "script", "the limit is 20,000"),
+    ],
+)
+def test_bad_requests_get_sentences(data, field, sentence):
+    from media_pipeline.generate.request import InvalidRequest
+
+    with pytest.raises(InvalidRequest) as caught:
+        GenerateRequest.from_data(data)
+    assert sentence in " ".join(caught.value.errors[field])
