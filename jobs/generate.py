@@ -318,3 +318,17 @@ def _finalize(
         message=f"Done: {_scenes(len(clips))}, {clock(duration)} long; the final video is ready.",
         data={"final_url": task.media_url(TaskFiles.FINAL), "chunks": len(clips), "duration": duration},
     )
+
+
+def request_errors(owner: object, request: GenerateRequest) -> dict[str, list[str]]:
+    """What the server's configuration says against a well-formed request, as sentences per field: a prompt
+    needs a language model, a voice must be one the speech provider has, a recap needs a task of the owner's."""
+    errors: dict[str, list[str]] = {}
+    if request.prompt and settings.LLM_PROVIDER == "offline":
+        errors["prompt"] = [NO_MODEL]
+    voices = [value for value, _ in speech_provider(settings.TTS_PROVIDER).voices(settings)]
+    if request.voice and voices and request.voice not in voices:
+        errors["voice"] = [f"The voice “{request.voice}” is not available; choose one of {', '.join(voices)}."]
+    if request.from_task:
+        errors["from_task"] = ["Recaps of an existing task are not available yet; paste a script or write a prompt."]
+    return errors
