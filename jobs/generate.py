@@ -23,7 +23,7 @@ from media_pipeline.generate.clip import (
     SceneClip,
     SceneTiming,
     plan_timing,
-    render_cards,
+    render_card,
     render_scene_clip,
     write_thumbnail,
 )
@@ -161,9 +161,6 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
     # of words (script.split_scenes), so this bounds every scene's length.
     _save_result(task, scenes=len(scenes), aspect=request.aspect, target_duration=math.ceil(3 * SCENE_SECONDS) + 2)
     cards_dir = files.path("cards")
-    cards = render_cards(
-        [s.headline() for s in scenes], title=title, aspect=request.aspect, out_dir=cards_dir, fonts=fonts
-    )
     slots = tts_slots()
     token = job.token
 
@@ -182,12 +179,21 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
     def render(scene: Scene, timing: SceneTiming, captions: list[Caption]) -> SceneClip:
         out = files.chunk(scene.index)
         try:
-            write_thumbnail(cards[scene.index], files.thumb(scene.index))
+            card = render_card(
+                scene.headline(),
+                index=scene.index,
+                total=len(scenes),
+                title=title,
+                aspect=request.aspect,
+                out_dir=cards_dir,
+                fonts=fonts,
+            )
+            write_thumbnail(card, files.thumb(scene.index))
             if out.exists():  # an earlier attempt rendered it
                 return SceneClip(scene.index, out, timing.start, timing.duration, 0.0, out.stat().st_size)
             with measured(task.pk, "generate.scene", index=scene.index) as extra:
                 clip = render_scene_clip(
-                    card=cards[scene.index],
+                    card=card,
                     speech=files.speech(scene.index),
                     timing=timing,
                     captions=captions,

@@ -79,34 +79,49 @@ def plan_timing(speech_seconds: Sequence[float]) -> list[SceneTiming]:
     return timings
 
 
-def render_cards(
-    headlines: Sequence[str], *, title: str, aspect: str, out_dir: Path, fonts: Fonts, theme: str = "dark"
-) -> list[Path]:
-    """One title card per scene (PNG): the carousel renderer draws the number badge, the headline and the
-    footer ("2 / 5", the video's title) in the upper CARD_TOP of the frame; the rest is left plain for the
-    captions, which sit 70 % down, so the two never overlap."""
-    from PIL import Image
+def render_card(
+    headline: str,
+    *,
+    index: int,
+    total: int,
+    title: str,
+    aspect: str,
+    out_dir: Path,
+    fonts: Fonts,
+    theme: str = "dark",
+) -> Path:
+    """Scene `index`'s title card (PNG): the carousel renderer draws the number badge, the headline and the
+    footer (the video's title, "2 / 5") in the upper CARD_TOP of the frame; the rest is left plain for the
+    captions, which sit 70 % down, so the two never overlap. One card at a time, so the first scene does not
+    wait for the others' cards."""
+    from PIL import Image, ImageDraw, ImageFont
 
     from ..render.carousel import THEMES
 
     width, height = ASPECTS[aspect]
     size = (round(width * CARD_SCALE / 2) * 2, round(height * CARD_SCALE / 2) * 2)
-    slides = [Slide(number=i + 1, heading=h, text="") for i, h in enumerate(headlines)]
     top = (size[0], round(size[1] * CARD_TOP))
-    upper = out_dir / "upper"
+    slide = Slide(number=index + 1, heading=headline, text="")
+    work = out_dir / f"upper-{index:03d}"
     result = render_carousel(
-        slides, title=title, out_dir=upper, fonts=fonts, size=top, theme=theme, brand=title, cover=False
+        [slide], title=title, out_dir=work, fonts=fonts, size=top, theme=theme, brand=title, cover=False
     )
-    cards = []
-    for i, path in enumerate(result.paths):
-        card = Image.new("RGB", size, THEMES[theme]["bg"])
-        with Image.open(path) as drawn:
-            card.paste(drawn, (0, 0))
-        out = out_dir / f"card-{i:03d}.png"
-        with atomic_output(out) as tmp:
-            card.save(tmp, format="PNG")
-        cards.append(out)
-    return cards
+    colours = THEMES[theme]
+    card = Image.new("RGB", size, colours["bg"])
+    with Image.open(result.paths[0]) as drawn:
+        card.paste(drawn, (0, 0))
+    # The carousel numbers its own slides ("1 / 1"); the scene's position in the video replaces it.
+    position = next((b for b in result.layouts[0].blocks if b.role == "footer" and b.lines == ["1 / 1"]), None)
+    if position is not None:
+        draw = ImageDraw.Draw(card)
+        x0, y0, x1, y1 = position.drawn
+        draw.rectangle((x0 - 2, y0 - 2, x1 + 2, y1 + 2), fill=colours["bg"])
+        font = ImageFont.truetype(str(fonts.regular), position.size)
+        draw.text((position.box.right, y1), f"{index + 1} / {total}", font=font, fill=colours["muted"], anchor="rb")
+    out = out_dir / f"card-{index:03d}.png"
+    with atomic_output(out) as tmp:
+        card.save(tmp, format="PNG")
+    return out
 
 
 def _motion(index: int, timing: SceneTiming, width: int, height: int) -> str:

@@ -53,7 +53,7 @@ class VeoGenerator:
         timeout: float = 600,
         poll_first: float = 2.0,
         poll_growth: float = 1.5,
-        poll_max: float = 15.0,
+        poll_max: float = 10.0,
         max_bytes: int = 300 * 2**20,
         download_timeout: float = 300,
         ffprobe: str = "ffprobe",
