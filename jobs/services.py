@@ -313,6 +313,8 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 @transaction.atomic
 def reprocess(*, task: ProcessingTask, params: dict[str, Any] | None = None) -> ProcessingTask:
     """Run a task again from its stored source, as a new task (the old one and its events stay as they were)."""
+    if task.kind == ProcessingTask.Kind.GENERATE:
+        return _regenerate(task=task, params=params)
     src = task.source_file()
     if not src.is_file():
         raise FileNotFoundError(f"the source of task {task.pk} is gone ({task.source_path})")
@@ -328,6 +330,21 @@ def reprocess(*, task: ProcessingTask, params: dict[str, Any] | None = None) -> 
         title=task.title,
         source_path=str(relative),
         source_size=task.source_size,
+        params={**task.params, **(params or {})},
+        parent=task,
+    )
+    reporter.emit(new.pk, "stage", stage="queued", progress=0, message=f"Queued again (re-run of {task.pk})")
+    enqueue(new)
+    return new
+
+
+def _regenerate(*, task: ProcessingTask, params: dict[str, Any] | None) -> ProcessingTask:
+    """A made video has no source file: its request is the source, and the new task writes its script anew."""
+    new = ProcessingTask.objects.create(
+        owner=task.owner,
+        kind=task.kind,
+        source=task.source,
+        title=task.title,
         params={**task.params, **(params or {})},
         parent=task,
     )

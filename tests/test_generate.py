@@ -109,3 +109,10 @@ def test_bad_requests_get_sentences(data, field, sentence):
     with pytest.raises(InvalidRequest) as caught:
         GenerateRequest.from_data(data)
     assert sentence in " ".join(caught.value.errors[field])
+
+
+def test_the_admins_reprocess_makes_the_video_again_as_a_new_task(owner):
+    task = submit(owner, script=SHORT, aspect="1:1", captions=False)
+    again = services.reprocess(task=task)
+    assert again.pk != task.pk and again.parent == task and again.kind == "generate"
+    assert again.params == task.params and again.status == "queued"
