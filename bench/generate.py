@@ -123,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompts", type=int, default=5)
     parser.add_argument("--generation", type=float, default=20.0, help="seconds each fake generation takes")
     parser.add_argument("--concurrency", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="5 s generations instead of 20 s")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.generation = min(args.generation, 5.0)
     load = os.getloadavg()
     others = busy_processes()
     if others:

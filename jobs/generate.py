@@ -31,7 +31,7 @@ from media_pipeline.generate.request import GenerateRequest
 from media_pipeline.generate.script import Scene, speech_span, split_scenes, word_timings
 from media_pipeline.generate.writer import NO_MODEL, write_script
 from media_pipeline.probe import clock
-from media_pipeline.process import AnyOf, Signal
+from media_pipeline.process import AnyOf, CancelToken, Signal
 from media_pipeline.render.final import concat_segments
 from media_pipeline.render.fonts import default_fonts
 from media_pipeline.render.reel import Caption, captions_from_words
@@ -41,7 +41,7 @@ from media_pipeline.tts.base import wav_duration
 from .layout import TaskFiles
 from .models import ProcessingTask
 from .pipeline import Outcome
-from .providers import tts_slots
+from .providers import tts_slots, video_generator
 from .reporter import emit, measured
 from .run import JobRun, Progress, job_run, result_of
 
@@ -176,9 +176,12 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
         finally:
             connection.close()
 
-    def render(scene: Scene, timing: SceneTiming, captions: list[Caption]) -> SceneClip:
+    def render(
+        scene: Scene, timing: SceneTiming, captions: list[Caption], generated: Future[Path | None] | None
+    ) -> SceneClip:
         out = files.chunk(scene.index)
         try:
+            background = result_of(generated, render_token) if generated is not None else None
             card = render_card(
                 scene.headline(),
                 index=scene.index,
@@ -202,6 +205,7 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
                     fonts=fonts,
                     ffmpeg_bin=settings.FFMPEG_BIN,
                     cancel=render_token,
+                    background=background,
                 )
                 extra.update(media_seconds=clip.duration, ffmpeg_seconds=round(clip.seconds, 3), bytes=clip.size)
             return clip
@@ -217,8 +221,14 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
     with (
         ThreadPoolExecutor(max_workers=settings.TTS_CONCURRENCY, thread_name_prefix="speak") as speakers,
         ThreadPoolExecutor(max_workers=settings.CHUNK_CONCURRENCY, thread_name_prefix="scene") as renderers,
+        ThreadPoolExecutor(max_workers=settings.VIDEO_GEN_CONCURRENCY, thread_name_prefix="visual") as generators,
     ):
         spoken = [speakers.submit(speak, s) for s in scenes]
+        backgrounds = (
+            _start_generations(job, request, scenes, title=title, pool=generators, cancel=render_token)
+            if request.visuals == "generated"
+            else {}
+        )
         rendering: list[Future[SceneClip]] = []
         try:
             durations: list[float] = []
@@ -230,7 +240,7 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
                         task.pk, "stage", stage="scenes", progress=overall("scenes", 0), message="Rendering the scenes"
                     )
                 captions.append(_captions(scene, timing, files.speech(scene.index)) if request.captions else [])
-                rendering.append(renderers.submit(render, scene, timing, captions[-1]))
+                rendering.append(renderers.submit(render, scene, timing, captions[-1], backgrounds.get(scene.index)))
                 rendering[-1].add_done_callback(_stop_on_failure(stop))
                 _announce_done(job, scenes, rendering, clips, captions, announced)
             while len(clips) < len(scenes):
@@ -245,6 +255,59 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
                 queued.cancel()
     job.check()
     return _finalize(job, request, clips, title=title, scenes=scenes)
+
+
+def _start_generations(
+    job: JobRun,
+    request: GenerateRequest,
+    scenes: list[Scene],
+    *,
+    title: str,
+    pool: ThreadPoolExecutor,
+    cancel: CancelToken,
+) -> dict[int, Future[Path | None]]:
+    """One generated clip per scene, VIDEO_GEN_CONCURRENCY at a time across all workers, started beside the
+    speech. A scene whose generation fails keeps its title card and says why (the video is still made)."""
+    task, files = job.task, job.task.files
+    generator = video_generator(task.pk)
+    aspect = "9:16" if request.aspect == "9:16" else "16:9"
+
+    def generate(scene: Scene) -> Path | None:
+        out = files.path(f"generated/{scene.index:05d}.mp4")
+        try:
+            if out.exists():
+                return out  # an earlier attempt fetched it (written atomically, probed before the rename)
+            with measured(task.pk, "generate.visual", index=scene.index) as extra:
+                clip = generator.generate(
+                    f"{title}. {scene.text}" if title else scene.text,
+                    out=out,
+                    aspect=aspect,
+                    seconds=8,
+                    negative_prompt="text, captions, watermark",
+                    cancel=cancel,
+                )
+                extra.update(bytes=clip.size, seconds=round(clip.seconds, 3), operation=clip.operation)
+            emit(
+                task.pk,
+                "progress",
+                stage="scenes",
+                message=f"Visual for scene {scene.index + 1} generated ({clip.size / 2**20:.1f} MB)",
+                data={"index": scene.index, "bytes": clip.size},
+            )
+            return out
+        except MediaError as exc:
+            emit(
+                task.pk,
+                "stage",
+                stage="scenes",
+                message=f"Scene {scene.index + 1} keeps its title card: {exc.message}",
+                data={"index": scene.index, "visual_error": exc.message},
+            )
+            return None
+        finally:
+            connection.close()
+
+    return {scene.index: pool.submit(generate, scene) for scene in scenes}
 
 
 def _stop_on_failure(stop: Signal) -> Callable[[Future], None]:
@@ -335,6 +398,11 @@ def request_errors(owner: object, request: GenerateRequest) -> dict[str, list[st
     voices = [value for value, _ in speech_provider(settings.TTS_PROVIDER).voices(settings)]
     if request.voice and voices and request.voice not in voices:
         errors["voice"] = [f"The voice “{request.voice}” is not available; choose one of {', '.join(voices)}."]
+    if request.visuals == "generated" and settings.VIDEO_PROVIDER == "off":
+        errors["visuals"] = [
+            "Generated visuals need a video-generation service, and none is configured on this server "
+            "(VIDEO_PROVIDER is off). Choose title cards instead."
+        ]
     if request.from_task:
         errors["from_task"] = ["Recaps of an existing task are not available yet; paste a script or write a prompt."]
     return errors

@@ -116,3 +116,53 @@ def test_the_admins_reprocess_makes_the_video_again_as_a_new_task(owner):
     again = services.reprocess(task=task)
     assert again.pk != task.pk and again.parent == task and again.kind == "generate"
     assert again.params == task.params and again.status == "queued"
+
+
+def test_generated_visuals_fill_the_scenes_and_a_failed_one_keeps_its_card(owner, settings, tmp_path):
+    from PIL import Image, ImageStat
+
+    from .fake_veo import FakeVeo, sample_video
+    from .generated_checks import streams
+
+    with FakeVeo(video=sample_video(seconds=2), generation_seconds=0.2) as fake:
+        settings.VIDEO_PROVIDER = "veo"
+        settings.VEO_BASE_URL = fake.base_url
+        settings.GEMINI_API_KEY = fake.api_key
+        fake.script("ok", "fail")
+        task = submit(owner, script=SHORT, aspect="16:9", captions=False, visuals="generated", title="Rock")
+        assert run_task(str(task.pk)) == "succeeded"
+        prompts = sorted(op.prompt for op in fake.operations.values())
+    task.refresh_from_db()
+    scenes = task.chunks()
+    assert len(scenes) == 2 and prompts == sorted(f"Rock. {s['text']}" for s in scenes)
+    # The two were generated at once, so either may have drawn the failure.
+    (note,) = [e for e in task.events.filter(type="stage") if e.data.get("visual_error")]
+    failed = note.data["index"]
+    assert note.message == (
+        f"Scene {failed + 1} keeps its title card: The video generation service (Veo) could not make this video: "
+        "The prompt was flagged by the safety filter."
+    )
+    info = streams(task.files.final)
+    assert abs(info["format"] - sum(s["duration"] for s in scenes)) <= 1 / 25
+    assert (int(info["video"]["width"]), int(info["video"]["height"])) == (1280, 720)
+    # The other scene shows the generated clip (testsrc2: bright colours), the failed one its dark
+    # title card.
+    looks = []
+    for scene in scenes:
+        png = tmp_path / f"scene-{scene['index']}.png"
+        media_ffmpeg = [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-ss",
+            f"{scene['start'] + 0.5:.2f}",
+            "-i",
+            str(task.files.final),
+        ]
+        import subprocess
+
+        subprocess.run([*media_ffmpeg, "-frames:v", "1", str(png)], check=True, timeout=60)
+        with Image.open(png) as image:
+            looks.append(ImageStat.Stat(image.convert("L")).mean[0])  # mean brightness
+    assert looks[1 - failed] > 80 and looks[failed] < 50, looks

@@ -100,7 +100,10 @@ def render_card(
 
     width, height = ASPECTS[aspect]
     size = (round(width * CARD_SCALE / 2) * 2, round(height * CARD_SCALE / 2) * 2)
-    top = (size[0], round(size[1] * CARD_TOP))
+    # The carousel sizes its margins and badge by the width: on a wide frame the slide is drawn narrower than
+    # the card (at most 1.5 × its height) and centred, or the headline would have no room left.
+    top_height = round(size[1] * CARD_TOP)
+    top = (min(size[0], round(top_height * 1.5)), top_height)
     slide = Slide(number=index + 1, heading=headline, text="")
     work = out_dir / f"upper-{index:03d}"
     result = render_carousel(
@@ -109,15 +112,17 @@ def render_card(
     colours = THEMES[theme]
     card = Image.new("RGB", size, colours["bg"])
     with Image.open(result.paths[0]) as drawn:
-        card.paste(drawn, (0, 0))
+        left = (size[0] - top[0]) // 2
+        card.paste(drawn, (left, 0))
     # The carousel numbers its own slides ("1 / 1"); the scene's position in the video replaces it.
     position = next((b for b in result.layouts[0].blocks if b.role == "footer" and b.lines == ["1 / 1"]), None)
     if position is not None:
         draw = ImageDraw.Draw(card)
         x0, y0, x1, y1 = position.drawn
-        draw.rectangle((x0 - 2, y0 - 2, x1 + 2, y1 + 2), fill=colours["bg"])
+        draw.rectangle((left + x0 - 2, y0 - 2, left + x1 + 2, y1 + 2), fill=colours["bg"])
         font = ImageFont.truetype(str(fonts.regular), position.size)
-        draw.text((position.box.right, y1), f"{index + 1} / {total}", font=font, fill=colours["muted"], anchor="rb")
+        right = left + position.box.right
+        draw.text((right, y1), f"{index + 1} / {total}", font=font, fill=colours["muted"], anchor="rb")
     out = out_dir / f"card-{index:03d}.png"
     with atomic_output(out) as tmp:
         card.save(tmp, format="PNG")
@@ -198,10 +203,11 @@ def render_scene_clip(
     fonts: Fonts,
     ffmpeg_bin: str = "ffmpeg",
     cancel: CancelToken | None = None,
+    background: Path | None = None,
 ) -> SceneClip:
-    """Write `out` (MPEG-TS, atomically): the card in motion for exactly `timing.frames` frames, the narration,
-    and `captions` (clip seconds) burned in. H.264 without B-frames and a keyframe first, so the clip plays on
-    its own and joins the next one."""
+    """Write `out` (MPEG-TS, atomically): the card in motion (or `background`, a generated clip, looped and
+    cropped to fill the frame) for exactly `timing.frames` frames, the narration, and `captions` (clip seconds)
+    burned in. H.264 without B-frames and a keyframe first, so the clip plays on its own and joins the next."""
     width, height = ASPECTS[aspect]
     drawn = _plan_captions(captions, start=0.0, end=timing.duration, font_path=fonts.bold, width=width, height=height)
     timeout = 120 + timing.duration * 20
@@ -213,7 +219,19 @@ def render_scene_clip(
         except ProcessFailed as exc:
             raise MediaError("The narration of a scene could not be encoded.", detail=exc.detail) from None
         keep_frames(audio, count=timing.aac_frames)
-        chain = [_motion(timing.index, timing, width, height)]
+        if background is not None:
+            chain = [
+                f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height}",
+                f"fps={FPS}",
+                "setsar=1",
+                f"trim=end_frame={timing.frames}",
+            ]
+            visual = ["-stream_loop", "-1", "-t", f"{timing.duration:.6f}", "-i", f"file:{background}"]
+        else:
+            chain = [_motion(timing.index, timing, width, height)]
+            # The input ends after exactly `frames` frames, and so does the clip.
+            visual = ["-loop", "1", "-framerate", str(FPS), "-t", f"{timing.duration:.6f}", "-f", "image2",
+                      "-i", f"file:{card}"]  # fmt: skip
         for i, caption in enumerate(drawn):
             textfile = work / f"caption-{i:04d}.txt"
             textfile.write_text(caption.text, encoding="utf-8")  # no trailing newline: it would draw as a line
@@ -225,17 +243,8 @@ def render_scene_clip(
                 "-protocol_whitelist",
                 PROTOCOL_WHITELIST,
                 "-format_whitelist",
-                "image2,png_pipe,aac",
-                "-loop",
-                "1",
-                "-framerate",
-                str(FPS),
-                "-t",
-                f"{timing.duration:.6f}",  # the input ends after exactly `frames` frames, and so does the clip
-                "-f",
-                "image2",
-                "-i",
-                f"file:{card}",
+                "image2,png_pipe,aac,mov,mp4,m4a,3gp,3g2,mj2",
+                *visual,
                 "-f",
                 "aac",
                 "-i",

@@ -11,7 +11,7 @@ from .clip import ASPECTS
 MAX_SCRIPT_CHARS = 20_000
 MAX_PROMPT_CHARS = 2_000
 MIN_LENGTH, MAX_LENGTH = 10, 300  # target seconds a prompt or recap asks for
-VISUALS = ("cards",)
+VISUALS = ("cards", "generated")  # title cards, or clips from the video-generation provider
 
 
 class InvalidRequest(ValueError):
