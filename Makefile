@@ -21,6 +21,7 @@ bench: setup-test
 	$(BIN)/python -m bench.asr
 	$(BIN)/python -m bench.commentary $(BENCH_ARGS)
 	$(BIN)/python -m bench.content
+	$(BIN)/python -m bench.generate $(BENCH_ARGS)
 
 lint: setup-test
 	$(BIN)/ruff check .
@@ -34,7 +35,7 @@ system:
 	@scripts/ensure-system-packages ffmpeg ffprobe:ffmpeg espeak-ng npm /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf:fonts-dejavu-core
 
 system-test: system
-	@scripts/ensure-system-packages chromium
+	@scripts/ensure-system-packages chromium tesseract:tesseract-ocr
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.urls import re_path
 
-from . import legacy, views
+from . import generate, legacy, views
 
 TASK = r"(?P<task_id>[^/]+)"
 
 urlpatterns = [
     re_path(r"^api/create/?$", views.create, name="api-create"),
+    re_path(r"^api/generate/?$", generate.generate, name="api-generate"),
     re_path(r"^api/tasks/?$", views.task_list, name="api-tasks"),
     re_path(rf"^api/task/{TASK}/events/?$", views.events, name="api-task-events"),
     re_path(rf"^api/task/{TASK}/cancel/?$", views.cancel, name="api-task-cancel"),

@@ -38,7 +38,7 @@ def task_urls(task: ProcessingTask) -> dict[str, str]:
         "cancel": reverse("api-task-cancel", args=[task.pk]),
         "stream": reverse("analyze-stream", args=[task.pk]),
     }
-    if task.source_path or task.source == ProcessingTask.Source.UPLOAD:
+    if task.source_path or task.source == ProcessingTask.Source.UPLOAD or task.kind == ProcessingTask.Kind.GENERATE:
         urls["playlist"] = reverse("playlist", args=[task.pk])
     if task.status == ProcessingTask.Status.SUCCEEDED and task.result.get("final"):
         urls["final_video"] = reverse("task-media", args=[task.pk, task.result["final"]])

@@ -65,10 +65,14 @@ class ProcessingTask(models.Model):
 
     class Kind(models.TextChoices):
         CHUNKS = "chunks", "Watchable chunks"
+        GENERATE = "generate", "Video made from a script"
 
     class Source(models.TextChoices):
         UPLOAD = "upload"
         YOUTUBE = "youtube"
+        SCRIPT = "script"  # "make a video": a pasted script
+        PROMPT = "prompt"  # … a script the LLM writes from a prompt
+        RECAP = "recap"  # … a recap of another task
 
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 

@@ -14,7 +14,7 @@ from django.conf import settings
 from media_pipeline.errors import MediaError
 from media_pipeline.plan import Interval, boundary_targets, keyframes_near, plan_intervals
 from media_pipeline.probe import MediaInfo, clock, probe
-from media_pipeline.process import CancelToken
+from media_pipeline.process import CancelToken, Signal
 from media_pipeline.render.chunk import ChunkResult
 from media_pipeline.render.final import concat_segments
 from media_pipeline.transcript.types import Segment, Transcript
@@ -492,4 +492,13 @@ def _announce_chunk(job: JobRun, outcome: IntervalOutcome, *, done: int, count: 
         )
 
 
-PIPELINES: dict[str, Callable[..., Outcome]] = {ProcessingTask.Kind.CHUNKS: run_chunks}
+def _run_generate(*, task: ProcessingTask, cancel: Signal) -> Outcome:
+    from .generate import run_generate  # jobs/generate.py builds on this module's Outcome
+
+    return run_generate(task=task, cancel=cancel)
+
+
+PIPELINES: dict[str, Callable[..., Outcome]] = {
+    ProcessingTask.Kind.CHUNKS: run_chunks,
+    ProcessingTask.Kind.GENERATE: _run_generate,
+}

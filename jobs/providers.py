@@ -24,6 +24,7 @@ from media_pipeline.providers.http import CallRecord, RetryPolicy
 from media_pipeline.providers.ratelimit import BucketStore, FileBucketStore, RateLimiter, RedisBucketStore, Slots
 from media_pipeline.providers.registry import Calls
 from media_pipeline.tts import SpeechEngine, speech_provider
+from media_pipeline.video_gen import VideoGenerator, video_provider
 
 from .reporter import record_metric
 
@@ -99,6 +100,14 @@ def speech_engine(task_id: Any) -> SpeechEngine:
     recorded against it."""
     calls = Calls(retry=_retry(), on_call=call_recorder(task_id))
     return speech_provider(settings.TTS_PROVIDER).build(settings, calls)
+
+
+def video_generator(task_id: Any) -> VideoGenerator:
+    """The configured video-generation service; at most VIDEO_GEN_CONCURRENCY requests in flight across all
+    workers (a poll or a download holds a slot only while it is sent)."""
+    slots = Slots(f"video:{settings.VIDEO_PROVIDER}", settings.VIDEO_GEN_CONCURRENCY, store=bucket_store())
+    calls = Calls(retry=_retry(), slots=slots, on_call=call_recorder(task_id))
+    return video_provider(settings.VIDEO_PROVIDER).build(settings, calls)
 
 
 def tts_slots() -> Slots:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from media_pipeline.errors import DiskFull, is_disk_full
+from media_pipeline.generate.request import GenerateRequest
 
 from . import reporter
 from .layout import TaskFiles
@@ -312,6 +313,8 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 @transaction.atomic
 def reprocess(*, task: ProcessingTask, params: dict[str, Any] | None = None) -> ProcessingTask:
     """Run a task again from its stored source, as a new task (the old one and its events stay as they were)."""
+    if task.kind == ProcessingTask.Kind.GENERATE:
+        return _regenerate(task=task, params=params)
     src = task.source_file()
     if not src.is_file():
         raise FileNotFoundError(f"the source of task {task.pk} is gone ({task.source_path})")
@@ -327,6 +330,21 @@ def reprocess(*, task: ProcessingTask, params: dict[str, Any] | None = None) -> 
         title=task.title,
         source_path=str(relative),
         source_size=task.source_size,
+        params={**task.params, **(params or {})},
+        parent=task,
+    )
+    reporter.emit(new.pk, "stage", stage="queued", progress=0, message=f"Queued again (re-run of {task.pk})")
+    enqueue(new)
+    return new
+
+
+def _regenerate(*, task: ProcessingTask, params: dict[str, Any] | None) -> ProcessingTask:
+    """A made video has no source file: its request is the source, and the new task writes its script anew."""
+    new = ProcessingTask.objects.create(
+        owner=task.owner,
+        kind=task.kind,
+        source=task.source,
+        title=task.title,
         params={**task.params, **(params or {})},
         parent=task,
     )
@@ -430,3 +448,23 @@ def request_kit_image(*, task: ProcessingTask, kind: str, slot: int, change: str
         "jobs.tasks.regenerate_kit_image", str(task.pk), kind, slot, change, task_name=f"kit-{task.pk}-{kind}-{slot}"
     )
     return None
+
+
+@transaction.atomic
+def submit_generate(*, owner: User, request: GenerateRequest) -> ProcessingTask:
+    """A "make a video" task for a checked request; the worker writes (or takes) the script and renders it."""
+    source = {
+        "script": ProcessingTask.Source.SCRIPT,
+        "prompt": ProcessingTask.Source.PROMPT,
+        "recap": ProcessingTask.Source.RECAP,
+    }[request.source]
+    task = ProcessingTask.objects.create(
+        owner=owner,
+        kind=ProcessingTask.Kind.GENERATE,
+        source=source,
+        title=request.display_title()[:255],
+        params=request.as_params(),
+    )
+    reporter.emit(task.pk, "stage", stage="queued", progress=0, message="Queued; waiting for a worker")
+    enqueue(task)
+    return task

@@ -309,6 +309,19 @@ KIT_THUMBNAILS = envint("KIT_THUMBNAILS", 4, minimum=0, maximum=6)
 # The image pool of a job run: threads (Pillow releases the GIL in decode, resize, filters and JPEG encode).
 KIT_IMAGE_WORKERS = envint("KIT_IMAGE_WORKERS", os.cpu_count() or 2, minimum=1, maximum=16)
 
+
+# --- Make a video (jobs/generate.py, media_pipeline/generate/, media_pipeline/video_gen/) ---------------
+# Scenes are title cards unless a video-generation provider is set: "off" or "veo" (the Gemini API's Veo
+# long-running operations, with GEMINI_API_KEY). VEO_BASE_URL exists so tests can point it at a loopback fake.
+VIDEO_PROVIDER = envchoice("VIDEO_PROVIDER", "off", ("off", "veo"))
+VEO_BASE_URL = envstr("VEO_BASE_URL", "https://generativelanguage.googleapis.com/v1beta")
+VEO_MODEL = envstr("VEO_MODEL", "veo-3.0-generate-001")
+# A generation not done after this many seconds ends with a sentence; a clip larger than this is refused.
+VIDEO_GEN_TIMEOUT = envfloat("VIDEO_GEN_TIMEOUT", 600, minimum=5)
+VIDEO_GEN_MAX_BYTES = envint("VIDEO_GEN_MAX_BYTES", 300 * 1024**2, minimum=1024**2)
+# Generations (and batch items of `manage.py generate --batch`) in flight at once.
+VIDEO_GEN_CONCURRENCY = envint("VIDEO_GEN_CONCURRENCY", 3, minimum=1, maximum=16)
+
 # --- Commentary -----------------------------------------------------------------------------------------
 COMMENTARY_DELAY = envfloat("COMMENTARY_DELAY", 1.0, minimum=0, maximum=10)
 COMMENTARY_DEFAULT_LEVEL = envint("COMMENTARY_DEFAULT_LEVEL", 20, minimum=0, maximum=100)

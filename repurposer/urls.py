@@ -6,7 +6,7 @@ from django.urls import include, path, re_path
 
 from streaming import views as streaming_views
 
-from . import views
+from . import make_video, views
 
 urlpatterns = [
     path("", views.upload, name="upload"),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("youtube/", views.submit_youtube, name="submit-youtube"),
+    path("make/", make_video.make_video, name="make-video"),
     path("uploads/", views.upload_start, name="upload-start"),
     path("uploads/<uuid:task_id>/", views.upload_part, name="upload-part"),
     path("tasks/", views.task_list, name="task-list"),

@@ -203,6 +203,14 @@ def submit_youtube(request: AuthenticatedRequest) -> HttpResponse:
     return _upload_page(request, UploadForm(), form)
 
 
+def _stages(task: ProcessingTask) -> list[tuple[str, str, int]]:
+    if task.kind == ProcessingTask.Kind.GENERATE:
+        from jobs.generate import STAGES
+
+        return STAGES
+    return stages_for(task)
+
+
 @login_required
 def watch(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
     task = get_object_or_404(ProcessingTask.objects.for_user(request.user), pk=task_id)
@@ -212,7 +220,7 @@ def watch(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
         "playlist": reverse("playlist", args=[task.pk]),
         "cancel": reverse("cancel", args=[task.pk]),
         "final": task.media_url(task.files.FINAL) + "?download=1",
-        "stages": [{"name": name, "label": label} for name, label, _ in stages_for(task)],
+        "stages": [{"name": name, "label": label} for name, label, _ in _stages(task)],
         "transcript": {fmt: reverse("transcript", args=[str(task.pk), fmt]) for fmt in ("srt", "vtt", "txt")},
         "commentary_vtt": reverse("commentary", args=[task.pk]),
         "export": {fmt: reverse("export", args=[str(task.pk), fmt]) for fmt in ("json", "md", "zip")},

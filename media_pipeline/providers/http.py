@@ -16,7 +16,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -344,6 +344,25 @@ class ProviderClient:
                 operation, method, clean_path, status, _ms(started), retries, False, type(exc).__name__, waited, tokens
             )
             raise
+
+    @contextlib.contextmanager
+    def stream(self, method: str, url: str, *, timeout: float | None = None) -> Iterator[httpx.Response]:
+        """One streamed request on the pooled connections, with this client's headers (its key included), for
+        a body too large to hold (a generated video). No retries or records here: the caller owns both, since
+        only it knows whether a half-read body can be resumed. `url` must be on this client's host."""
+        target = httpx.URL(self.base_url).join(url)
+        if target.host != httpx.URL(self.base_url).host:
+            raise ProviderError(
+                f"{self.label} pointed us at another host; the file was not fetched.",
+                detail=f"{self.name}: refused to send our key to {target.host}",
+                provider=self.name,
+                kind="rejected",
+            )
+        seconds = timeout or self.timeout
+        with self._http.stream(
+            method, target, timeout=httpx.Timeout(seconds, connect=self.connect_timeout)
+        ) as response:
+            yield response
 
     # --- helpers ---------------------------------------------------------------------------------------
 

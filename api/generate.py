@@ -1,0 +1,36 @@
+"""POST /api/generate: make a video from a script or a prompt (JSON), as a task of its own."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import JsonResponse
+
+from jobs import services
+from jobs.generate import request_errors
+from media_pipeline.generate.request import GenerateRequest, InvalidRequest
+from repurposer.http import AuthenticatedRequest
+
+from .auth import api_view, error
+from .views import task_urls
+
+
+@api_view(("POST",))
+def generate(request: AuthenticatedRequest) -> JsonResponse:
+    """JSON {"script" | "prompt" | "from_task", "title", "aspect", "voice", "captions", "length"} → 202 with the
+    task's id and URLs (the watch page plays the scenes as they are made)."""
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return error('The body must be JSON, e.g. {"script": "…"}.', 400)
+    if not isinstance(data, dict):
+        return error('The body must be one JSON object, e.g. {"script": "…"}.', 400)
+    try:
+        made = GenerateRequest.from_data(data)
+    except InvalidRequest as exc:
+        return error(next(iter(exc.errors.values()))[0], 400, errors=exc.errors)
+    refused = request_errors(request.user, made)
+    if refused:
+        return error(next(iter(refused.values()))[0], 400, errors=refused)
+    task = services.submit_generate(owner=request.user, request=made)
+    return JsonResponse({"task_id": str(task.pk), "status": task.status, "urls": task_urls(task)}, status=202)

@@ -1,0 +1,408 @@
+"""The "make a video" task: script → scenes → speech per scene (in parallel) → timing from the audio → a title
+card per scene → captions from word timings → scene clips, each announced as a chunk_ready the moment it and
+every scene before it exist → the final MP4. The work itself is in media_pipeline/generate/.
+
+A takeover after a dead worker reuses what the first attempt left: the script it wrote (in the task's
+result), the speech WAVs and the scene clips (all written atomically), and does not announce a scene twice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import accumulate
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+from media_pipeline.errors import MediaError
+from media_pipeline.generate.clip import (
+    LEAD,
+    SceneClip,
+    SceneTiming,
+    plan_timing,
+    render_card,
+    render_scene_clip,
+    write_thumbnail,
+)
+from media_pipeline.generate.request import GenerateRequest
+from media_pipeline.generate.script import Scene, speech_span, split_scenes, word_timings
+from media_pipeline.generate.writer import NO_MODEL, write_script
+from media_pipeline.probe import clock
+from media_pipeline.process import AnyOf, CancelToken, Signal
+from media_pipeline.render.final import concat_segments
+from media_pipeline.render.fonts import default_fonts
+from media_pipeline.render.reel import Caption, captions_from_words
+from media_pipeline.tts import speech_provider
+from media_pipeline.tts.base import wav_duration
+
+from .layout import TaskFiles
+from .models import ProcessingTask
+from .pipeline import Outcome
+from .providers import tts_slots, video_generator
+from .reporter import emit, measured
+from .run import JobRun, Progress, job_run, result_of
+
+STAGES = [
+    ("script", "Write the script", 4),
+    ("speech", "Speak the scenes", 8),
+    ("scenes", "Render the scenes", 80),
+    ("finalize", "Join the final video", 8),
+]
+SCENE_SECONDS = 6.0  # speech per scene the script is grouped to
+FIRST_SCENE_SECONDS = 3.0  # the first scene is short, so something plays soon after submit
+
+
+def overall(stage: str, fraction: float) -> float:
+    shares = {name: share for name, _, share in STAGES}
+    starts = dict(zip(shares, accumulate(shares.values(), initial=0), strict=False))
+    return round(starts[stage] + shares[stage] * max(0.0, min(1.0, fraction)), 2)
+
+
+def _scenes(n: int) -> str:
+    return f"{n} scene" if n == 1 else f"{n} scenes"
+
+
+def run_generate(*, task: ProcessingTask, cancel: Signal) -> Outcome:
+    with job_run(task, cancel) as job:
+        request = GenerateRequest.from_params(task.params)
+        title, script = _script(job, request)
+        job.check()
+        return _make_video(job, request, title=title, script=script)
+
+
+def _result(task: ProcessingTask) -> dict:
+    return dict(ProcessingTask.objects.values_list("result", flat=True).get(pk=task.pk) or {})
+
+
+def _save_result(task: ProcessingTask, **values: object) -> None:
+    result = _result(task)
+    result.update(values)
+    ProcessingTask.objects.filter(pk=task.pk).update(result=result)
+
+
+def _script(job: JobRun, request: GenerateRequest) -> tuple[str, str]:
+    """The script to narrate, and the video's title: the user's, one an earlier attempt wrote, or the model's."""
+    task = job.task
+    stored = _result(task)
+    if stored.get("script"):
+        return stored.get("title") or request.display_title(), stored["script"]
+    if request.script:
+        title, script = request.display_title(), request.script
+    elif request.prompt:
+        emit(task.pk, "stage", stage="script", progress=overall("script", 0), message="Writing the script")
+        model = job.providers.chat
+        if model is None:
+            raise MediaError(NO_MODEL, detail="LLM_PROVIDER=offline")
+        engine = job.providers.speech
+        with measured(task.pk, "generate.script", provider=model.provider, model=model.model):
+            written_title, script = write_script(
+                model,
+                request.prompt,
+                seconds=request.length,
+                words_per_second=engine.words_per_second(_voice(request)),
+                cancel=job.token,
+            )
+        title = request.title or written_title or request.display_title()
+    else:
+        raise MediaError(
+            "Recaps of an existing task are not available yet; paste a script or write a prompt.",
+            detail=f"from_task={request.from_task}",
+        )
+    _save_result(task, script=script, title=title, source=request.source)
+    ProcessingTask.objects.filter(pk=task.pk).update(title=title[:255])
+    emit(
+        task.pk,
+        "stage",
+        stage="script",
+        progress=overall("script", 1),
+        message=f"Script ready: {len(script.split())} words",
+        data={"script": script, "title": title},
+    )
+    return title, script
+
+
+def _voice(request: GenerateRequest) -> str:
+    if request.voice:
+        return request.voice
+    voices = speech_provider(settings.TTS_PROVIDER).voices(settings)
+    return voices[0][0] if voices else ""
+
+
+def _split(script: str, words_per_second: float) -> list[Scene]:
+    """Scenes of about SCENE_SECONDS; the first sentence stands alone when it is short, so it renders first."""
+    scenes = split_scenes(script, words_per_second=words_per_second, scene_seconds=SCENE_SECONDS)
+    first = split_scenes(scenes[0].text, words_per_second=words_per_second, scene_seconds=FIRST_SCENE_SECONDS)
+    if len(first) > 1:
+        rest = [first[0].text, " ".join(s.text for s in first[1:]), *(s.text for s in scenes[1:])]
+        scenes = [Scene(index=i, text=text) for i, text in enumerate(rest)]
+    return scenes
+
+
+def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: str) -> Outcome:
+    task, files = job.task, job.task.files
+    engine = job.providers.speech
+    voice = _voice(request)
+    scenes = _split(script, engine.words_per_second(voice))
+    if not scenes:
+        raise MediaError("The script has no sentences to speak.", detail=f"script={script[:200]!r}")
+    fonts = default_fonts()
+    emit(
+        task.pk,
+        "stage",
+        stage="speech",
+        progress=overall("speech", 0),
+        message=f"Speaking {_scenes(len(scenes))}",
+        data={"chunks": len(scenes), "scenes": [s.text for s in scenes]},
+    )
+    # The playlist's target duration must not change while it grows: a scene holds at most two scenes' worth
+    # of words (script.split_scenes), so this bounds every scene's length.
+    _save_result(task, scenes=len(scenes), aspect=request.aspect, target_duration=math.ceil(3 * SCENE_SECONDS) + 2)
+    cards_dir = files.path("cards")
+    slots = tts_slots()
+    token = job.token
+
+    def speak(scene: Scene) -> float:
+        out = files.speech(scene.index)
+        try:
+            if out.exists():
+                return wav_duration(out)  # an earlier attempt spoke it
+            with slots.hold(token), measured(task.pk, "generate.speech", index=scene.index) as extra:
+                speech = engine.synthesize(scene.text, voice=voice, out=out, cancel=token)
+                extra.update(provider=speech.provider, seconds=round(speech.duration, 3))
+            return speech.duration
+        finally:
+            connection.close()
+
+    def render(
+        scene: Scene, timing: SceneTiming, captions: list[Caption], generated: Future[Path | None] | None
+    ) -> SceneClip:
+        out = files.chunk(scene.index)
+        try:
+            background = result_of(generated, render_token) if generated is not None else None
+            card = render_card(
+                scene.headline(),
+                index=scene.index,
+                total=len(scenes),
+                title=title,
+                aspect=request.aspect,
+                out_dir=cards_dir,
+                fonts=fonts,
+            )
+            write_thumbnail(card, files.thumb(scene.index))
+            if out.exists():  # an earlier attempt rendered it
+                return SceneClip(scene.index, out, timing.start, timing.duration, 0.0, out.stat().st_size)
+            with measured(task.pk, "generate.scene", index=scene.index) as extra:
+                clip = render_scene_clip(
+                    card=card,
+                    speech=files.speech(scene.index),
+                    timing=timing,
+                    captions=captions,
+                    aspect=request.aspect,
+                    out=out,
+                    fonts=fonts,
+                    ffmpeg_bin=settings.FFMPEG_BIN,
+                    cancel=render_token,
+                    background=background,
+                )
+                extra.update(media_seconds=clip.duration, ffmpeg_seconds=round(clip.seconds, 3), bytes=clip.size)
+            return clip
+        finally:
+            connection.close()
+
+    stop = Signal()  # the first failure stops the other renders
+    render_token = AnyOf(token, stop)
+    job.progress = Progress(total=len(scenes), position=lambda f: overall("scenes", f))
+    announced = task.chunk_indexes()
+    clips: list[SceneClip] = []
+    captions: list[list[Caption]] = []  # per scene, in clip seconds
+    with (
+        ThreadPoolExecutor(max_workers=settings.TTS_CONCURRENCY, thread_name_prefix="speak") as speakers,
+        ThreadPoolExecutor(max_workers=settings.CHUNK_CONCURRENCY, thread_name_prefix="scene") as renderers,
+        ThreadPoolExecutor(max_workers=settings.VIDEO_GEN_CONCURRENCY, thread_name_prefix="visual") as generators,
+    ):
+        spoken = [speakers.submit(speak, s) for s in scenes]
+        backgrounds = (
+            _start_generations(job, request, scenes, title=title, pool=generators, cancel=render_token)
+            if request.visuals == "generated"
+            else {}
+        )
+        rendering: list[Future[SceneClip]] = []
+        try:
+            durations: list[float] = []
+            for scene, future in zip(scenes, spoken, strict=True):
+                durations.append(result_of(future, token))
+                timing = plan_timing(durations)[-1]
+                if scene.index == 0:
+                    emit(
+                        task.pk, "stage", stage="scenes", progress=overall("scenes", 0), message="Rendering the scenes"
+                    )
+                captions.append(_captions(scene, timing, files.speech(scene.index)) if request.captions else [])
+                rendering.append(renderers.submit(render, scene, timing, captions[-1], backgrounds.get(scene.index)))
+                rendering[-1].add_done_callback(_stop_on_failure(stop))
+                _announce_done(job, scenes, rendering, clips, captions, announced)
+            while len(clips) < len(scenes):
+                result_of(rendering[len(clips)], token)
+                _announce_done(job, scenes, rendering, clips, captions, announced)
+        finally:
+            if len(clips) < len(scenes):
+                stop.set()  # a failure or a cancel: the renders still running stop too
+            for waiting in spoken:
+                waiting.cancel()
+            for queued in rendering:
+                queued.cancel()
+    job.check()
+    return _finalize(job, request, clips, title=title, scenes=scenes)
+
+
+def _start_generations(
+    job: JobRun,
+    request: GenerateRequest,
+    scenes: list[Scene],
+    *,
+    title: str,
+    pool: ThreadPoolExecutor,
+    cancel: CancelToken,
+) -> dict[int, Future[Path | None]]:
+    """One generated clip per scene, VIDEO_GEN_CONCURRENCY at a time across all workers, started beside the
+    speech. A scene whose generation fails keeps its title card and says why (the video is still made)."""
+    task, files = job.task, job.task.files
+    generator = video_generator(task.pk)
+    aspect = "9:16" if request.aspect == "9:16" else "16:9"
+
+    def generate(scene: Scene) -> Path | None:
+        out = files.path(f"generated/{scene.index:05d}.mp4")
+        try:
+            if out.exists():
+                return out  # an earlier attempt fetched it (written atomically, probed before the rename)
+            with measured(task.pk, "generate.visual", index=scene.index) as extra:
+                clip = generator.generate(
+                    f"{title}. {scene.text}" if title else scene.text,
+                    out=out,
+                    aspect=aspect,
+                    seconds=8,
+                    negative_prompt="text, captions, watermark",
+                    cancel=cancel,
+                )
+                extra.update(bytes=clip.size, seconds=round(clip.seconds, 3), operation=clip.operation)
+            emit(
+                task.pk,
+                "progress",
+                stage="scenes",
+                message=f"Visual for scene {scene.index + 1} generated ({clip.size / 2**20:.1f} MB)",
+                data={"index": scene.index, "bytes": clip.size},
+            )
+            return out
+        except MediaError as exc:
+            emit(
+                task.pk,
+                "stage",
+                stage="scenes",
+                message=f"Scene {scene.index + 1} keeps its title card: {exc.message}",
+                data={"index": scene.index, "visual_error": exc.message},
+            )
+            return None
+        finally:
+            connection.close()
+
+    return {scene.index: pool.submit(generate, scene) for scene in scenes}
+
+
+def _stop_on_failure(stop: Signal) -> Callable[[Future], None]:
+    def check(future: Future) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            stop.set()  # a later scene failing stops the others now, not when the loop reaches it
+
+    return check
+
+
+def _captions(scene: Scene, timing: SceneTiming, speech: Path) -> list[Caption]:
+    """Captions in clip seconds: the scene's words spread over where the voice is in its WAV, shifted by LEAD."""
+    first, last = speech_span(speech)
+    words = word_timings(scene.text, start=LEAD + first, end=LEAD + last)
+    return captions_from_words(words, start=0.0, end=timing.duration)
+
+
+def _announce_done(
+    job: JobRun,
+    scenes: list[Scene],
+    rendering: list[Future[SceneClip]],
+    clips: list[SceneClip],
+    captions: list[list[Caption]],
+    announced: set[int],
+) -> None:
+    """Announce, in order, every rendered scene whose predecessors are announced (the playlist only grows)."""
+    task = job.task
+    assert job.progress is not None
+    while len(clips) < len(rendering) and rendering[len(clips)].done():
+        clip = rendering[len(clips)].result()
+        clips.append(clip)
+        if clip.index in announced:
+            continue
+        scene = scenes[clip.index]
+        with job.progress.unit() as (position, eta):
+            emit(
+                task.pk,
+                "chunk_ready",
+                stage="scenes",
+                progress=position,
+                eta_seconds=eta,
+                message=f"Scene {clip.index + 1} of {len(scenes)} ready",
+                data={
+                    "index": clip.index,
+                    "start": round(clip.start, 3),
+                    "end": round(clip.start + clip.duration, 3),
+                    "duration": round(clip.duration, 3),
+                    "url": task.media_url(TaskFiles.chunk_name(clip.index)),
+                    "thumbnail": task.media_url(TaskFiles.thumb_name(clip.index)),
+                    "text": scene.text,
+                    # What is burned in, in the video's seconds (the page and the tests read them).
+                    "captions": [
+                        [round(clip.start + c.start, 3), round(clip.start + c.end, 3), c.text]
+                        for c in captions[clip.index]
+                    ],
+                    "count": len(scenes),
+                    "has_commentary": False,
+                    "copied": False,
+                },
+            )
+
+
+def _finalize(
+    job: JobRun, request: GenerateRequest, clips: list[SceneClip], *, title: str, scenes: list[Scene]
+) -> Outcome:
+    task = job.task
+    emit(task.pk, "stage", stage="finalize", progress=overall("finalize", 0), message="Joining the final video")
+    with measured(task.pk, "finalize", chunks=len(clips)):
+        concat_segments(
+            [c.path for c in clips], out=task.files.final, ffmpeg_bin=settings.FFMPEG_BIN, cancel=job.cancel
+        )
+    duration = round(sum(c.duration for c in clips), 3)
+    result = _result(task)
+    result.update({"final": TaskFiles.FINAL, "chunks": len(clips), "duration": duration, "title": title})
+    return Outcome(
+        result=result,
+        message=f"Done: {_scenes(len(clips))}, {clock(duration)} long; the final video is ready.",
+        data={"final_url": task.media_url(TaskFiles.FINAL), "chunks": len(clips), "duration": duration},
+    )
+
+
+def request_errors(owner: object, request: GenerateRequest) -> dict[str, list[str]]:
+    """What the server's configuration says against a well-formed request, as sentences per field: a prompt
+    needs a language model, a voice must be one the speech provider has, a recap needs a task of the owner's."""
+    errors: dict[str, list[str]] = {}
+    if request.prompt and settings.LLM_PROVIDER == "offline":
+        errors["prompt"] = [NO_MODEL]
+    voices = [value for value, _ in speech_provider(settings.TTS_PROVIDER).voices(settings)]
+    if request.voice and voices and request.voice not in voices:
+        errors["voice"] = [f"The voice “{request.voice}” is not available; choose one of {', '.join(voices)}."]
+    if request.visuals == "generated" and settings.VIDEO_PROVIDER == "off":
+        errors["visuals"] = [
+            "Generated visuals need a video-generation service, and none is configured on this server "
+            "(VIDEO_PROVIDER is off). Choose title cards instead."
+        ]
+    if request.from_task:
+        errors["from_task"] = ["Recaps of an existing task are not available yet; paste a script or write a prompt."]
+    return errors
