@@ -17,7 +17,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import services
+from jobs import quotas, services
 from jobs.models import ProcessingTask, ProgressUpdate
 from repurposer.forms import human_size
 from repurposer.http import AuthenticatedRequest
@@ -119,14 +119,17 @@ def create(request: AuthenticatedRequest) -> JsonResponse:
             return _invalid(form)
         upload = form.cleaned_data["file"]
         submitted = timezone.now()
-        task = services.submit_upload(
-            owner=request.user,
-            uploaded_path=Path(upload.temporary_file_path()),
-            filename=upload.name,
-            size=upload.size,
-            params=form.job_params(),
-            subtitles=form.cleaned_data.get("subtitles"),
-        )
+        try:
+            task = services.submit_upload(
+                owner=request.user,
+                uploaded_path=Path(upload.temporary_file_path()),
+                filename=upload.name,
+                size=upload.size,
+                params=form.job_params(),
+                subtitles=form.cleaned_data.get("subtitles"),
+            )
+        except quotas.LimitReached as exc:
+            return error(exc.message, 429)
         # The same file with the same options, done before, comes back instead of a new task.
         reused = task.created_at < submitted
     else:
@@ -143,7 +146,10 @@ def create(request: AuthenticatedRequest) -> JsonResponse:
         link = options.youtube_form(data)
         if not link.is_valid():
             return _invalid(link)
-        task, reused = services.submit_youtube(owner=request.user, params=link.job_params())
+        try:
+            task, reused = services.submit_youtube(owner=request.user, params=link.job_params())
+        except quotas.LimitReached as exc:
+            return error(exc.message, 429)
     return JsonResponse(
         {"task_id": str(task.pk), "status": task.status, "reused": reused, "urls": task_urls(task)},
         status=200 if reused else 202,

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import models
-from django.db.models import F, Q
+from django.contrib.auth import get_user_model
+from django.db import models, transaction
+from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -48,6 +50,31 @@ class TaskQuerySet(models.QuerySet["ProcessingTask"]):
             status__in=(ProcessingTask.Status.QUEUED, ProcessingTask.Status.RUNNING, ProcessingTask.Status.SUCCEEDED),
         ).order_by("-created_at")
         return next((t for t in candidates if t.options.work_key() == key), None)
+
+    def live_running(self) -> TaskQuerySet:
+        """Running tasks whose worker is still beating."""
+        fresh = timezone.now() - timedelta(seconds=settings.JOB_STALE_AFTER)
+        return self.filter(status=ProcessingTask.Status.RUNNING, heartbeat_at__gte=fresh)
+
+    def fair_queue(self) -> TaskQuerySet:
+        """Claimable tasks in the order workers should take them: the owner with the fewest tasks running
+        first (so a user's first job does not wait behind another's fifty), the oldest first among equals;
+        owners already at USER_MAX_RUNNING are left out. Computed when a worker is free, so it holds
+        across any number of qcluster machines."""
+        running = (
+            ProcessingTask.objects.live_running()
+            .filter(owner_id=OuterRef("owner_id"))
+            .order_by()
+            .values("owner_id")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return (
+            self.claimable()
+            .annotate(owner_running=Coalesce(Subquery(running), 0))
+            .filter(owner_running__lt=settings.USER_MAX_RUNNING)
+            .order_by("owner_running", "created_at")
+        )
 
     def stale(self) -> TaskQuerySet:
         stale = timezone.now() - timedelta(seconds=settings.JOB_STALE_AFTER)
@@ -109,7 +136,11 @@ class ProcessingTask(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["owner", "-created_at"])]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            # The fair queue counts each owner's running tasks for every candidate.
+            models.Index(fields=["owner", "status"], name="jobs_task_owner_status"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.title or self.id} ({self.status})"
@@ -200,23 +231,35 @@ class ProcessingTask(models.Model):
         """Every piece_ready data, in the order written (a piece is announced at each change of its state)."""
         return [row.data for row in self.events.of(ProgressUpdate.Type.PIECE_READY).only("data")]
 
-    def claim(self, *, worker: str) -> bool:
-        """Take this task for one run. False when another worker has it or it is finished (a re-delivery)."""
+    def claim(self, *, worker: str, within_user_limit: bool = False) -> bool:
+        """Take this task for one run. False when another worker has it or it is finished (a re-delivery),
+        or, with `within_user_limit`, when its owner already has USER_MAX_RUNNING tasks running.
+
+        The limit is counted and the claim made in one transaction that holds the owner's row (PostgreSQL:
+        SELECT … FOR UPDATE; SQLite: IMMEDIATE transactions hold the write lock from BEGIN), so two
+        machines claiming for the same owner at once cannot both pass the count."""
         now = timezone.now()
-        claimed = (
-            ProcessingTask.objects.claimable()
-            .filter(pk=self.pk)
-            .update(
-                status=self.Status.RUNNING,
-                attempts=F("attempts") + 1,
-                worker=worker,
-                heartbeat_at=now,
-                started_at=now,
-                finished_at=None,
-                error="",
-                error_detail="",
+        with transaction.atomic():
+            if within_user_limit:
+                owners = get_user_model().objects.select_for_update().filter(pk=self.owner_id)
+                list(owners.values_list("pk", flat=True))
+                others = ProcessingTask.objects.live_running().filter(owner_id=self.owner_id).exclude(pk=self.pk)
+                if others.count() >= settings.USER_MAX_RUNNING:
+                    return False
+            claimed = (
+                ProcessingTask.objects.claimable()
+                .filter(pk=self.pk)
+                .update(
+                    status=self.Status.RUNNING,
+                    attempts=F("attempts") + 1,
+                    worker=worker,
+                    heartbeat_at=now,
+                    started_at=now,
+                    finished_at=None,
+                    error="",
+                    error_detail="",
+                )
             )
-        )
         if claimed != 1:
             return False  # another process got there first, or there is nothing to do
         self.refresh_from_db()

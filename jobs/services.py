@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from media_pipeline.errors import DiskFull, is_disk_full
 
-from . import reporter
+from . import quotas, reporter
 from .layout import TaskFiles
 from .models import Idea, ProcessingTask
 from .options import JobOptions
@@ -61,9 +61,18 @@ def display_title(filename: str) -> str:
 
 
 def enqueue(task: ProcessingTask) -> None:
-    """Hand the task to the workers. With the ORM broker this is a row in the same database, written in the
-    caller's transaction: the task and its queue entry appear together or not at all."""
-    async_task("jobs.tasks.run_task", str(task.pk), task_name=f"task-{task.pk}", group=task.kind)
+    """Tell the workers there is a task to run. With the ORM broker this is a row in the same database,
+    written in the caller's transaction: the task and its queue entry appear together or not at all.
+    The entry is a wake-up, not an assignment: the worker that takes it runs the next task of the fair
+    queue, which may be another user's (see engine.run_next)."""
+    enqueue_wakeup(hint=str(task.pk))
+
+
+def enqueue_wakeup(*, hint: str = "") -> None:
+    """One queue entry that wakes one idle worker. Its result is not saved: most find their work already
+    taken by a worker that finished a task and went on to the next."""
+    name = f"task-{hint}" if hint else "wake-up"
+    async_task("jobs.tasks.run_task", hint, task_name=name, group="jobs", save=False)
 
 
 def _new_upload_task(
@@ -102,13 +111,15 @@ def submit_upload(
     subtitles: UploadedFile | None = None,
 ) -> ProcessingTask:
     """Create a task for a file that is already on disk (a classic form upload, streamed there by the
-    upload handler)."""
+    upload handler). Raises quotas.LimitReached past the owner's limits (nothing is created)."""
     content_key = _sha256(uploaded_path)
     if not JobOptions.from_params(params).force:
         earlier = ProcessingTask.objects.same_work(owner=owner, content_key=content_key, params=params)
         if earlier is not None:
             os.unlink(uploaded_path)
             return earlier
+    quotas.lock_owner(owner)
+    quotas.check_queue(owner)
     task = _new_upload_task(
         owner=owner,
         filename=filename,
@@ -137,6 +148,8 @@ def submit_youtube(*, owner: User, params: dict[str, Any]) -> tuple[ProcessingTa
         earlier = ProcessingTask.objects.same_work(owner=owner, content_key=content_key, params=params)
         if earlier is not None:
             return earlier, True
+    quotas.lock_owner(owner)
+    quotas.check_queue(owner)
     task = ProcessingTask.objects.create(
         owner=owner,
         kind=ProcessingTask.Kind.CHUNKS,
@@ -174,7 +187,17 @@ def start_upload(
 
     Browsers send big files this way (raw bodies of a few MB each): the web server then never holds more
     than one part in memory, and a dropped connection resumes where it stopped instead of starting over.
+    Raises quotas.LimitReached past the owner's limits on unfinished uploads and waiting work.
     """
+    with transaction.atomic():
+        quotas.lock_owner(owner)
+        quotas.check_upload(owner, size=size)
+        return _start_upload(owner=owner, filename=filename, size=size, params=params, subtitles=subtitles)
+
+
+def _start_upload(
+    *, owner: User, filename: str, size: int, params: dict[str, Any], subtitles: UploadedFile | None
+) -> ProcessingTask:
     task = _new_upload_task(
         owner=owner,
         filename=filename,
@@ -367,27 +390,41 @@ def requeue_stale() -> dict[str, int]:
                 reporter.emit(task.pk, "stage", message="The worker stopped unexpectedly; starting again.")
                 enqueue(task)
                 counts["requeued"] += 1
-    counts["resent"] = _resend_lost_queue_entries()
+    counts["resent"] = wake_workers()
     return counts
 
 
-def _resend_lost_queue_entries() -> int:
-    """A queued task whose queue entry is gone (its django-q job failed before the engine could claim it,
-    e.g. on a database error) would wait forever: enqueue it again. Only tasks queued for longer than
-    JOB_STALE_AFTER are looked at, and only when no queue entry names them."""
+# At most this many wake-ups are written per minute; more would only be taken and find nothing.
+MAX_WAKEUPS = 200
+
+
+def wake_workers() -> int:
+    """Write queue entries until every task that could start now has one a free worker can take.
+
+    A task waits without an entry when its entry was taken while its owner was at USER_MAX_RUNNING, failed
+    before the engine ran (a database error), or is held by a cluster that died or is busy (the ORM broker
+    locks a fetched entry until Q_RETRY). Entries no cluster holds (`lock` in the past) are counted
+    against the tasks that could start: owners under the limit, as many as their free slots. Runs every
+    minute (requeue_stale), so no task waits more than a minute for an idle worker anywhere."""
     from django_q.models import OrmQ
 
-    cutoff = timezone.now() - timedelta(seconds=settings.JOB_STALE_AFTER)
-    waiting = list(ProcessingTask.objects.filter(status=ProcessingTask.Status.QUEUED, created_at__lt=cutoff))
-    if not waiting:
-        return 0
-    names = {entry.task.get("name") for entry in OrmQ.objects.all()}  # unreadable entries give no name
-    resent = 0
-    for task in waiting:
-        if f"task-{task.pk}" not in names:
-            enqueue(task)
-            resent += 1
-    return resent
+    startable = 0
+    running = dict(
+        ProcessingTask.objects.live_running()
+        .order_by()
+        .values("owner_id")
+        .annotate(n=Count("pk"))
+        .values_list("owner_id", "n")
+    )
+    waiting = ProcessingTask.objects.claimable().order_by().values("owner_id").annotate(n=Count("pk"))
+    for row in waiting.values_list("owner_id", "n"):
+        owner_id, n = row
+        startable += max(0, min(n, settings.USER_MAX_RUNNING - running.get(owner_id, 0)))
+    free_entries = OrmQ.objects.filter(lock__lte=timezone.now()).count()
+    missing = min(max(0, startable - free_entries), MAX_WAKEUPS)
+    for _ in range(missing):
+        enqueue_wakeup()
+    return missing
 
 
 def request_regenerate(*, idea: Idea) -> bool:
