@@ -13,13 +13,13 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.db.models import Count
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
 from jobs import quotas, services
-from jobs.models import ProcessingTask, ProgressUpdate
-from repurposer.forms import human_size
+from jobs.models import Batch, ProcessingTask, ProgressUpdate
+from repurposer.forms import UploadStartForm, human_size
 from repurposer.http import AuthenticatedRequest
 
 from . import options
@@ -253,3 +253,143 @@ def task_list(request: AuthenticatedRequest) -> JsonResponse:
             "mine": {s: counts.get(s, 0) for s in ProcessingTask.Status.values},
         }
     )
+
+
+# --- batches ---------------------------------------------------------------------------------------------
+
+BATCH_FIELDS = ("sources", "title", "webhook_url")
+
+
+def _batch_source(request: AuthenticatedRequest, source: object, shared: dict[str, Any]) -> services.BatchSource:
+    """One source checked on its own: an id of the caller's upload, or a YouTube link with the shared options."""
+    text = str(source).strip() if isinstance(source, str | int) else ""
+    if not text:
+        return services.BatchSource(
+            source=str(source)[:200], error="Each source must be a YouTube link or an upload's id."
+        )
+    pk = parse_task_id(text)
+    if pk is not None:
+        upload = (
+            ProcessingTask.objects.for_user(request.user).filter(pk=pk, source=ProcessingTask.Source.UPLOAD).first()
+        )
+        if upload is None:
+            return services.BatchSource(source=text, error="There is no upload of yours with this id.")
+        if upload.status == ProcessingTask.Status.UPLOADING:
+            return services.BatchSource(
+                source=text, error="This upload has not finished; send its last part, then add it to a batch."
+            )
+        form = options.bind(UploadStartForm, {**shared, "filename": upload.title or "video", "size": 1})
+        if not form.is_valid():
+            return services.BatchSource(source=text, error=options.first_error(form))
+        return services.BatchSource(source=text, upload=upload, params=form.job_params())
+    link = options.youtube_form({**shared, "url": text})
+    if not link.is_valid():
+        return services.BatchSource(source=text, error=options.first_error(link))
+    return services.BatchSource(source=text, params=link.job_params())
+
+
+def batch_detail(batch: Batch) -> dict[str, Any]:
+    items = list(batch.items.select_related("task"))
+    return {
+        "batch_id": str(batch.pk),
+        "title": batch.title,
+        "created_at": _time(batch.created_at),
+        "summary": batch.summary(),
+        "tasks": [
+            {
+                "position": item.position,
+                "source": item.source,
+                "reused": item.reused,
+                "error": item.error,
+                **({"task": task_summary(item.task)} if item.task else {"task": None}),
+            }
+            for item in items
+        ],
+        "urls": {"batch": reverse("api-batch", args=[batch.pk])},
+    }
+
+
+@api_view(("POST",))
+def batch_create(request: AuthenticatedRequest) -> JsonResponse:
+    """`{"sources": [link or upload id, …], "title": …, …options}` → 202 with a task (or a sentence) per source."""
+    try:
+        data = options.request_data(request)
+    except options.BadRequest as exc:
+        return error(exc.message, 400)
+    sources = data.get("sources")
+    if isinstance(data, QueryDict):
+        sources = [line for text in data.getlist("sources") for line in text.splitlines() if line.strip()]
+    if not isinstance(sources, list) or not sources:
+        return error('Send the videos as "sources": a list of YouTube links or upload ids.', 400)
+    if len(sources) > settings.BATCH_MAX_SOURCES:
+        return error(f"A batch may hold at most {settings.BATCH_MAX_SOURCES} videos; this one has {len(sources)}.", 400)
+    shared = {k: v for k, v in dict(data.items()).items() if k not in BATCH_FIELDS}
+    checked = [_batch_source(request, source, shared) for source in sources]
+    if all(src.error for src in checked):
+        return error(
+            "None of the sources could be queued.",
+            400,
+            sources=[{"source": src.source, "error": src.error} for src in checked],
+        )
+    batch = services.submit_batch(
+        owner=request.user, sources=checked, params=shared, title=str(data.get("title") or "")
+    )
+    return JsonResponse(batch_detail(batch), status=202)
+
+
+@api_view(("GET", "HEAD"))
+def batch(request: AuthenticatedRequest, batch_id: str) -> JsonResponse:
+    pk = parse_task_id(batch_id)
+    found = Batch.objects.for_user(request.user).filter(pk=pk).first() if pk else None
+    if found is None:
+        return not_found()
+    return JsonResponse(batch_detail(found))
+
+
+@api_view(("GET", "HEAD"))
+def batch_list(request: AuthenticatedRequest) -> JsonResponse:
+    """The caller's batches, newest first (`?limit=&offset=`), each with its summary."""
+    try:
+        limit = min(max(int(request.GET.get("limit") or DEFAULT_PAGE), 1), MAX_PAGE)
+        offset = max(int(request.GET.get("offset") or 0), 0)
+    except ValueError:
+        return error("`limit` and `offset` must be whole numbers.", 400)
+    mine = Batch.objects.for_user(request.user)
+    page = list(mine.order_by("-created_at")[offset : offset + limit])
+    return JsonResponse(
+        {
+            "batches": [
+                {
+                    "batch_id": str(b.pk),
+                    "title": b.title,
+                    "created_at": _time(b.created_at),
+                    "summary": b.summary(),
+                    "urls": {"batch": reverse("api-batch", args=[b.pk])},
+                }
+                for b in page
+            ],
+            "count": mine.count(),
+            "limit": limit,
+            "offset": offset,
+        }
+    )
+
+
+# --- part-by-part uploads with a token: the page's protocol (see the README), at /api/uploads ----------------
+
+
+@api_view(("POST",))
+def upload_start(request: AuthenticatedRequest) -> HttpResponse:
+    from repurposer.views import start_part_upload
+
+    return start_part_upload(request, part_url="api-upload-part")
+
+
+@api_view(("GET", "PUT"))
+def upload_part(request: AuthenticatedRequest, task_id: str) -> HttpResponse:
+    from repurposer.views import receive_part
+
+    pk = parse_task_id(task_id)
+    if pk is None:
+        return not_found()
+    return receive_part(request, pk)

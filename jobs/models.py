@@ -81,6 +81,82 @@ class TaskQuerySet(models.QuerySet["ProcessingTask"]):
         return self.filter(status=ProcessingTask.Status.RUNNING, heartbeat_at__lt=stale)
 
 
+class BatchQuerySet(models.QuerySet["Batch"]):
+    def for_user(self, user: User | AbstractBaseUser | AnonymousUser) -> BatchQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(owner_id=user.pk)
+
+
+class Batch(models.Model):
+    """Many sources submitted at once with one set of options. It holds tasks of any kind (its items), so
+    every kind of job can be batched; each item is one source and the task made for it, or why none was."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batches")
+    title = models.CharField(max_length=255, blank=True)
+    params = models.JSONField(default=dict, blank=True)  # the shared options, as submitted
+    webhook_url = models.URLField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = BatchQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return self.title or f"Batch {self.id}"
+
+    def summary(self) -> dict[str, Any]:
+        """Counts by state, success rate (succeeded ÷ ended, refused sources included), and total time: from
+        the batch's creation to its last task's end (or to now while work remains)."""
+        counts = {"total": 0, "done": 0, "failed": 0, "cancelled": 0, "running": 0, "queued": 0, "refused": 0}
+        last_end = None
+        unfinished = False
+        for item in self.items.select_related("task").only("error", "task__status", "task__finished_at"):
+            counts["total"] += 1
+            task = item.task
+            if task is None:
+                counts["refused" if item.error else "failed"] += 1
+                continue
+            state = {
+                ProcessingTask.Status.SUCCEEDED: "done",
+                ProcessingTask.Status.FAILED: "failed",
+                ProcessingTask.Status.CANCELLED: "cancelled",
+                ProcessingTask.Status.RUNNING: "running",
+            }.get(ProcessingTask.Status(task.status), "queued")
+            counts[state] += 1
+            if task.is_finished:
+                if task.finished_at and (last_end is None or task.finished_at > last_end):
+                    last_end = task.finished_at
+            else:
+                unfinished = True
+        ended = counts["done"] + counts["failed"] + counts["cancelled"] + counts["refused"]
+        end = timezone.now() if unfinished or last_end is None else last_end
+        return {
+            **counts,
+            "finished": not unfinished,
+            "success_rate": round(counts["done"] / ended, 3) if ended else None,
+            "total_seconds": round(max(0.0, (end - self.created_at).total_seconds()), 1),
+        }
+
+
+class BatchItem(models.Model):
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField()
+    source = models.CharField(max_length=2000)  # what the user gave: a link, or an upload's id
+    task = models.ForeignKey(
+        "ProcessingTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="batch_items"
+    )
+    reused = models.BooleanField(default=False)  # the same work done before: that task is shown
+    error = models.TextField(blank=True, help_text="Why no task was made for this source (shown to the user).")
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["batch", "position"], name="jobs_batchitem_position")]
+
+
 class ProcessingTask(models.Model):
     class Status(models.TextChoices):
         UPLOADING = "uploading"  # the browser is still sending the file, part by part

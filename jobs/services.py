@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from media_pipeline.errors import DiskFull, is_disk_full
 
 from . import quotas, reporter
 from .layout import TaskFiles
-from .models import Idea, ProcessingTask
+from .models import Batch, BatchItem, Idea, ProcessingTask
 from .options import JobOptions
 
 if TYPE_CHECKING:
@@ -449,3 +450,55 @@ def request_regenerate(*, idea: Idea) -> bool:
         )
         transaction.on_commit(lambda: async_task("jobs.tasks.regenerate_piece", idea.pk, task_name=f"piece-{idea.pk}"))
     return True
+
+
+class SourceRefused(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class BatchSource:
+    """One source of a batch, as the caller checked it: a YouTube video's job params, or an upload of the
+    owner's (made with the part protocol) to run with `params`, or the sentence saying why it cannot run."""
+
+    source: str
+    params: dict[str, Any] = field(default_factory=dict)
+    upload: ProcessingTask | None = None
+    error: str = ""
+
+
+@transaction.atomic
+def submit_batch(*, owner: User, sources: list[BatchSource], params: dict[str, Any], title: str = "") -> Batch:
+    """A batch and one task per good source, in one transaction. Each source fails alone: a bad link or a
+    limit reached part-way (quotas.LimitReached) becomes that item's sentence, the others are queued."""
+    batch = Batch.objects.create(owner=owner, title=title[:255], params=params)
+    for position, src in enumerate(sources):
+        task, reused, error = None, False, src.error
+        if not error:
+            try:
+                with transaction.atomic():  # a savepoint: a refused source leaves nothing behind
+                    task, reused = _batch_task(owner=owner, src=src)
+            except (quotas.LimitReached, SourceRefused) as exc:
+                error = exc.message
+        BatchItem.objects.create(
+            batch=batch, position=position, source=src.source[:2000], task=task, reused=reused, error=error
+        )
+    return batch
+
+
+def _batch_task(*, owner: User, src: BatchSource) -> tuple[ProcessingTask, bool]:
+    upload = src.upload
+    if upload is None:
+        return submit_youtube(owner=owner, params=src.params)
+    if upload.status == ProcessingTask.Status.UPLOADING:
+        raise SourceRefused("This upload has not finished; send its last part, then add it to a batch.")
+    if upload.status == ProcessingTask.Status.QUEUED and not upload.batch_items.exists():
+        # Not started and in no batch yet: it runs once, with the batch's options.
+        ProcessingTask.objects.filter(pk=upload.pk).update(params={**upload.params, **src.params})
+        upload.refresh_from_db()
+        return upload, False
+    quotas.lock_owner(owner)
+    quotas.check_queue(owner)
+    return reprocess(task=upload, params=src.params), False

@@ -231,6 +231,8 @@ USER_MAX_OPEN_UPLOADS = envint("USER_MAX_OPEN_UPLOADS", 5, minimum=1)
 USER_MAX_OPEN_UPLOAD_BYTES = envint("USER_MAX_OPEN_UPLOAD_BYTES", 10 * 1024**3, minimum=1024)
 # Minutes of video one user may have processed per day (counted from midnight, TIME_ZONE); 0: no limit.
 USER_DAILY_MINUTES = envint("USER_DAILY_MINUTES", 0, minimum=0)
+# Sources one batch may hold (POST /api/batch).
+BATCH_MAX_SOURCES = envint("BATCH_MAX_SOURCES", 100, minimum=1)
 
 # --- Media ----------------------------------------------------------------------------------------------
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))

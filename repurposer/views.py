@@ -111,6 +111,11 @@ def _form_errors(form: forms.Form) -> list[str]:
 @require_POST
 def upload_start(request: AuthenticatedRequest) -> HttpResponse:
     """Open a part-by-part upload (what upload.js uses); the parts then go to `upload_part`."""
+    return start_part_upload(request, part_url="upload-part")
+
+
+def start_part_upload(request: AuthenticatedRequest, *, part_url: str) -> HttpResponse:
+    """The body of `upload_start`, shared with the API's token-authenticated twin (api.views)."""
     form = UploadStartForm(request.POST, request.FILES)
     if not form.is_valid():
         return JsonResponse({"errors": _form_errors(form)}, status=400)
@@ -127,7 +132,7 @@ def upload_start(request: AuthenticatedRequest) -> HttpResponse:
     return JsonResponse(
         {
             "task_id": str(task.pk),
-            "upload_url": reverse("upload-part", args=[task.pk]),
+            "upload_url": reverse(part_url, args=[task.pk]),
             "watch_url": reverse("watch", args=[task.pk]),
             "part_bytes": settings.UPLOAD_PART_BYTES,
             "offset": 0,
@@ -143,6 +148,11 @@ CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 @require_http_methods(["GET", "PUT"])
 def upload_part(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
     """GET: how far the upload got (to resume). PUT: the next part, as a raw body with Content-Range."""
+    return receive_part(request, task_id)
+
+
+def receive_part(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
+    """The body of `upload_part`, shared with the API's twin."""
     task = get_object_or_404(ProcessingTask.objects.for_user(request.user), pk=task_id)
     if request.method == "GET":
         return JsonResponse({"offset": services.upload_offset(task), "total": task.source_size, "status": task.status})
