@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from django import forms
 from django.conf import settings
@@ -19,6 +20,9 @@ from django.utils import timezone
 
 from jobs import quotas, services
 from jobs.models import Batch, ProcessingTask, ProgressUpdate
+from media_pipeline.errors import MediaError
+from media_pipeline.ingest.youtube import list_videos
+from media_pipeline.ingest.youtube_url import collection_url, watch_url
 from repurposer.forms import UploadStartForm, human_size
 from repurposer.http import AuthenticatedRequest
 
@@ -288,6 +292,25 @@ def _batch_source(request: AuthenticatedRequest, source: object, shared: dict[st
     return services.BatchSource(source=text, params=link.job_params())
 
 
+def _expand(request: AuthenticatedRequest, source: object, shared: dict[str, Any]) -> list[services.BatchSource]:
+    """A playlist or channel link becomes its videos (yt-dlp flat extraction, at most PLAYLIST_MAX_VIDEOS;
+    past that, or when listing fails, the link fails alone with its sentence); any other source is itself.
+    The listing is one or two requests to YouTube, made here so the answer can name every video."""
+    collection = collection_url(source) if isinstance(source, str) else None
+    if collection is None:
+        return [_batch_source(request, source, shared)]
+    try:
+        ids = list_videos(
+            settings.YOUTUBE_LIST_URL.format(url=quote(collection, safe="")),
+            limit=settings.PLAYLIST_MAX_VIDEOS,
+            proxy=settings.YOUTUBE_PROXY or None,
+            extractors=settings.YOUTUBE_EXTRACTORS,
+        )
+    except MediaError as exc:
+        return [services.BatchSource(source=str(source), error=exc.message)]
+    return [_batch_source(request, watch_url(video_id), shared) for video_id in ids]
+
+
 def batch_detail(batch: Batch) -> dict[str, Any]:
     items = list(batch.items.select_related("task"))
     return {
@@ -321,10 +344,14 @@ def batch_create(request: AuthenticatedRequest) -> JsonResponse:
         sources = [line for text in data.getlist("sources") for line in text.splitlines() if line.strip()]
     if not isinstance(sources, list) or not sources:
         return error('Send the videos as "sources": a list of YouTube links or upload ids.', 400)
-    if len(sources) > settings.BATCH_MAX_SOURCES:
-        return error(f"A batch may hold at most {settings.BATCH_MAX_SOURCES} videos; this one has {len(sources)}.", 400)
     shared = {k: v for k, v in dict(data.items()).items() if k not in BATCH_FIELDS}
-    checked = [_batch_source(request, source, shared) for source in sources]
+    checked = [src for source in sources[: settings.BATCH_MAX_SOURCES + 1] for src in _expand(request, source, shared)]
+    if len(checked) > settings.BATCH_MAX_SOURCES:
+        return error(
+            f"A batch may hold at most {settings.BATCH_MAX_SOURCES} videos; this one has more. "
+            "Split it into several batches.",
+            400,
+        )
     if all(src.error for src in checked):
         return error(
             "None of the sources could be queued.",

@@ -233,6 +233,10 @@ USER_MAX_OPEN_UPLOAD_BYTES = envint("USER_MAX_OPEN_UPLOAD_BYTES", 10 * 1024**3, 
 USER_DAILY_MINUTES = envint("USER_DAILY_MINUTES", 0, minimum=0)
 # Sources one batch may hold (POST /api/batch).
 BATCH_MAX_SOURCES = envint("BATCH_MAX_SOURCES", 100, minimum=1)
+# A playlist or channel link in a batch is expanded to at most this many videos (more: refused with a sentence).
+PLAYLIST_MAX_VIDEOS = envint("PLAYLIST_MAX_VIDEOS", 50, minimum=1)
+# Where the listing is fetched: {url} is the canonical playlist/channel address, URL-encoded (tests: loopback).
+YOUTUBE_LIST_URL = envstr("YOUTUBE_LIST_URL", "{url}")
 
 # --- Media ----------------------------------------------------------------------------------------------
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))

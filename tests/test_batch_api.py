@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from django.utils import timezone
@@ -128,3 +129,68 @@ def test_nothing_to_queue_is_a_400_with_every_sentence(client, token):
     assert r.json()["error"] == "None of the sources could be queued."
     assert len(r.json()["sources"]) == 2 and Batch.objects.count() == 0
     assert post(client, token, {"sources": "one"}).status_code == 400
+
+
+def listing(ids: list[str]) -> bytes:
+    """A page with the videos embedded: yt-dlp's generic extractor lists it as a playlist of YouTube videos,
+    as its YouTube tab extractor lists a real playlist (which cannot be reached from here)."""
+    frames = "".join(f'<iframe src="https://www.youtube.com/embed/{i}"></iframe>' for i in ids)
+    return f"<html><head><title>A list</title></head><body>{frames}</body></html>".encode()
+
+
+def test_a_playlist_link_becomes_its_videos_and_a_long_one_fails_alone(client, token, settings):
+    from .fake_youtube import Reply, VideoHost
+
+    short = [f"short{i:06d}" for i in range(4)]
+    long = [f"long0{i:06d}" for i in range(6)]
+    # YOUTUBE_LIST_URL puts the canonical address, URL-encoded, into the loopback path.
+    pages = {
+        "/" + quote(f"https://www.youtube.com/playlist?list={list_id}", safe=""): Reply(body=listing(ids))
+        for list_id, ids in (("PLshortlist00", short), ("PLlonglist000", long))
+    }
+    with VideoHost(pages) as host:
+        settings.YOUTUBE_LIST_URL = host.url + "/{url}"
+        settings.YOUTUBE_EXTRACTORS = ("generic", "youtube")
+        settings.PLAYLIST_MAX_VIDEOS = 5
+        r = post(
+            client,
+            token,
+            {
+                "sources": [
+                    "https://www.youtube.com/playlist?list=PLshortlist00",
+                    "https://youtu.be/single00000",
+                    "https://www.youtube.com/playlist?list=PLlonglist000",
+                ]
+            },
+        )
+    assert r.status_code == 202, r.content
+    items = r.json()["tasks"]
+    assert [t["source"] for t in items] == [
+        *(f"https://www.youtube.com/watch?v={i}" for i in short),
+        "https://youtu.be/single00000",
+        "https://www.youtube.com/playlist?list=PLlonglist000",
+    ]
+    assert all(t["task"] for t in items[:5])
+    assert items[5]["task"] is None and items[5]["error"].startswith("This list has more than 5 videos")
+    keys = set(ProcessingTask.objects.values_list("content_key", flat=True))
+    assert keys == {f"youtube:{i}" for i in [*short, "single00000"]}
+
+
+def test_collection_links_are_recognised_and_nothing_else():
+    from media_pipeline.ingest.youtube_url import collection_url
+
+    assert (
+        collection_url("youtube.com/playlist?list=PL1234567890") == "https://www.youtube.com/playlist?list=PL1234567890"
+    )
+    assert collection_url("https://www.youtube.com/@SomeChannel") == "https://www.youtube.com/@SomeChannel/videos"
+    assert collection_url("https://m.youtube.com/channel/UC1234567890/featured") == (
+        "https://www.youtube.com/channel/UC1234567890/videos"
+    )
+    for other in (
+        "https://www.youtube.com/watch?v=dQw4w9WgXcQ&list=PL1234567890",  # a video inside a playlist
+        "https://evil.example/playlist?list=PL1234567890",
+        "https://www.youtube.com:8080/playlist?list=PL1234567890",
+        "https://www.youtube.com/playlist?list=<script>",
+        "dQw4w9WgXcQ",
+    ):
+        assert collection_url(other) is None, other
