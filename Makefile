@@ -22,6 +22,7 @@ bench: setup-test
 	$(BIN)/python -m bench.commentary $(BENCH_ARGS)
 	$(BIN)/python -m bench.content
 	$(BIN)/python -m bench.generate $(BENCH_ARGS)
+	$(BIN)/python -m bench.throughput
 
 lint: setup-test
 	$(BIN)/ruff check .

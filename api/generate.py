@@ -6,7 +6,7 @@ import json
 
 from django.http import JsonResponse
 
-from jobs import services
+from jobs import quotas, services
 from jobs.generate import request_errors
 from media_pipeline.generate.request import GenerateRequest, InvalidRequest
 from repurposer.http import AuthenticatedRequest
@@ -32,5 +32,8 @@ def generate(request: AuthenticatedRequest) -> JsonResponse:
     refused = request_errors(request.user, made)
     if refused:
         return error(next(iter(refused.values()))[0], 400, errors=refused)
-    task = services.submit_generate(owner=request.user, request=made)
+    try:
+        task = services.submit_generate(owner=request.user, request=made)
+    except quotas.LimitReached as exc:
+        return error(exc.message, 429)
     return JsonResponse({"task_id": str(task.pk), "status": task.status, "urls": task_urls(task)}, status=202)

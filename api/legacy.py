@@ -25,7 +25,7 @@ from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from jobs import services
+from jobs import quotas, services
 from jobs.models import ProcessingTask
 
 from . import options, sse
@@ -125,7 +125,10 @@ def _start_process_video_stream(request: HttpRequest) -> tuple[HttpResponse | No
         if not form.is_valid():
             return error(options.first_error(form), 400, errors=options.field_errors(form)), None, 0
         # authenticate() above has set a real user (or refused the request).
-        task, _ = services.submit_youtube(owner=cast("User", request.user), params=form.job_params())
+        try:
+            task, _ = services.submit_youtube(owner=cast("User", request.user), params=form.job_params())
+        except quotas.LimitReached as exc:
+            return error(exc.message, 429), None, 0
         return None, task.pk, 0
     except Exception:
         log.exception("starting a legacy stream failed")

@@ -9,17 +9,21 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from django import forms
 from django.conf import settings
 from django.db.models import Count
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import services
-from jobs.models import ProcessingTask, ProgressUpdate
-from repurposer.forms import human_size
+from jobs import quotas, services
+from jobs.models import Batch, ProcessingTask, ProgressUpdate
+from media_pipeline.errors import MediaError
+from media_pipeline.ingest.youtube import list_videos
+from media_pipeline.ingest.youtube_url import collection_url, watch_url
+from repurposer.forms import UploadStartForm, human_size
 from repurposer.http import AuthenticatedRequest
 
 from . import options
@@ -121,14 +125,17 @@ def create(request: AuthenticatedRequest) -> JsonResponse:
             return _invalid(form)
         upload = form.cleaned_data["file"]
         submitted = timezone.now()
-        task = services.submit_upload(
-            owner=request.user,
-            uploaded_path=Path(upload.temporary_file_path()),
-            filename=upload.name,
-            size=upload.size,
-            params=form.job_params(),
-            subtitles=form.cleaned_data.get("subtitles"),
-        )
+        try:
+            task = services.submit_upload(
+                owner=request.user,
+                uploaded_path=Path(upload.temporary_file_path()),
+                filename=upload.name,
+                size=upload.size,
+                params=form.job_params(),
+                subtitles=form.cleaned_data.get("subtitles"),
+            )
+        except quotas.LimitReached as exc:
+            return error(exc.message, 429)
         # The same file with the same options, done before, comes back instead of a new task.
         reused = task.created_at < submitted
     else:
@@ -145,7 +152,10 @@ def create(request: AuthenticatedRequest) -> JsonResponse:
         link = options.youtube_form(data)
         if not link.is_valid():
             return _invalid(link)
-        task, reused = services.submit_youtube(owner=request.user, params=link.job_params())
+        try:
+            task, reused = services.submit_youtube(owner=request.user, params=link.job_params())
+        except quotas.LimitReached as exc:
+            return error(exc.message, 429)
     return JsonResponse(
         {"task_id": str(task.pk), "status": task.status, "reused": reused, "urls": task_urls(task)},
         status=200 if reused else 202,
@@ -271,3 +281,166 @@ def task_list(request: AuthenticatedRequest) -> JsonResponse:
             "mine": {s: counts.get(s, 0) for s in ProcessingTask.Status.values},
         }
     )
+
+
+# --- batches ---------------------------------------------------------------------------------------------
+
+BATCH_FIELDS = ("sources", "title", "webhook_url")
+
+
+def _batch_source(request: AuthenticatedRequest, source: object, shared: dict[str, Any]) -> services.BatchSource:
+    """One source checked on its own: an id of the caller's upload, or a YouTube link with the shared options."""
+    text = str(source).strip() if isinstance(source, str | int) else ""
+    if not text:
+        return services.BatchSource(
+            source=str(source)[:200], error="Each source must be a YouTube link or an upload's id."
+        )
+    pk = parse_task_id(text)
+    if pk is not None:
+        upload = (
+            ProcessingTask.objects.for_user(request.user).filter(pk=pk, source=ProcessingTask.Source.UPLOAD).first()
+        )
+        if upload is None:
+            return services.BatchSource(source=text, error="There is no upload of yours with this id.")
+        if upload.status == ProcessingTask.Status.UPLOADING:
+            return services.BatchSource(
+                source=text, error="This upload has not finished; send its last part, then add it to a batch."
+            )
+        form = options.bind(UploadStartForm, {**shared, "filename": upload.title or "video", "size": 1})
+        if not form.is_valid():
+            return services.BatchSource(source=text, error=options.first_error(form))
+        return services.BatchSource(source=text, upload=upload, params=form.job_params())
+    link = options.youtube_form({**shared, "url": text})
+    if not link.is_valid():
+        return services.BatchSource(source=text, error=options.first_error(link))
+    return services.BatchSource(source=text, params=link.job_params())
+
+
+def _expand(request: AuthenticatedRequest, source: object, shared: dict[str, Any]) -> list[services.BatchSource]:
+    """A playlist or channel link becomes its videos (yt-dlp flat extraction, at most PLAYLIST_MAX_VIDEOS;
+    past that, or when listing fails, the link fails alone with its sentence); any other source is itself.
+    The listing is one or two requests to YouTube, made here so the answer can name every video."""
+    collection = collection_url(source) if isinstance(source, str) else None
+    if collection is None:
+        return [_batch_source(request, source, shared)]
+    try:
+        ids = list_videos(
+            settings.YOUTUBE_LIST_URL.format(url=quote(collection, safe="")),
+            limit=settings.PLAYLIST_MAX_VIDEOS,
+            proxy=settings.YOUTUBE_PROXY or None,
+            extractors=settings.YOUTUBE_EXTRACTORS,
+        )
+    except MediaError as exc:
+        return [services.BatchSource(source=str(source), error=exc.message)]
+    return [_batch_source(request, watch_url(video_id), shared) for video_id in ids]
+
+
+def batch_detail(batch: Batch) -> dict[str, Any]:
+    items = list(batch.items.select_related("task"))
+    return {
+        "batch_id": str(batch.pk),
+        "title": batch.title,
+        "created_at": _time(batch.created_at),
+        "summary": batch.summary(),
+        "tasks": [
+            {
+                "position": item.position,
+                "source": item.source,
+                "reused": item.reused,
+                "error": item.error,
+                **({"task": task_summary(item.task)} if item.task else {"task": None}),
+            }
+            for item in items
+        ],
+        "urls": {"batch": reverse("api-batch", args=[batch.pk])},
+    }
+
+
+@api_view(("POST",))
+def batch_create(request: AuthenticatedRequest) -> JsonResponse:
+    """`{"sources": [link or upload id, …], "title": …, …options}` → 202 with a task (or a sentence) per source."""
+    try:
+        data = options.request_data(request)
+    except options.BadRequest as exc:
+        return error(exc.message, 400)
+    sources = data.get("sources")
+    if isinstance(data, QueryDict):
+        sources = [line for text in data.getlist("sources") for line in text.splitlines() if line.strip()]
+    if not isinstance(sources, list) or not sources:
+        return error('Send the videos as "sources": a list of YouTube links or upload ids.', 400)
+    shared = {k: v for k, v in dict(data.items()).items() if k not in BATCH_FIELDS}
+    checked = [src for source in sources[: settings.BATCH_MAX_SOURCES + 1] for src in _expand(request, source, shared)]
+    if len(checked) > settings.BATCH_MAX_SOURCES:
+        return error(
+            f"A batch may hold at most {settings.BATCH_MAX_SOURCES} videos; this one has more. "
+            "Split it into several batches.",
+            400,
+        )
+    if all(src.error for src in checked):
+        return error(
+            "None of the sources could be queued.",
+            400,
+            sources=[{"source": src.source, "error": src.error} for src in checked],
+        )
+    batch = services.submit_batch(
+        owner=request.user, sources=checked, params=shared, title=str(data.get("title") or "")
+    )
+    return JsonResponse(batch_detail(batch), status=202)
+
+
+@api_view(("GET", "HEAD"))
+def batch(request: AuthenticatedRequest, batch_id: str) -> JsonResponse:
+    pk = parse_task_id(batch_id)
+    found = Batch.objects.for_user(request.user).filter(pk=pk).first() if pk else None
+    if found is None:
+        return not_found()
+    return JsonResponse(batch_detail(found))
+
+
+@api_view(("GET", "HEAD"))
+def batch_list(request: AuthenticatedRequest) -> JsonResponse:
+    """The caller's batches, newest first (`?limit=&offset=`), each with its summary."""
+    try:
+        limit = min(max(int(request.GET.get("limit") or DEFAULT_PAGE), 1), MAX_PAGE)
+        offset = max(int(request.GET.get("offset") or 0), 0)
+    except ValueError:
+        return error("`limit` and `offset` must be whole numbers.", 400)
+    mine = Batch.objects.for_user(request.user)
+    page = list(mine.order_by("-created_at")[offset : offset + limit])
+    return JsonResponse(
+        {
+            "batches": [
+                {
+                    "batch_id": str(b.pk),
+                    "title": b.title,
+                    "created_at": _time(b.created_at),
+                    "summary": b.summary(),
+                    "urls": {"batch": reverse("api-batch", args=[b.pk])},
+                }
+                for b in page
+            ],
+            "count": mine.count(),
+            "limit": limit,
+            "offset": offset,
+        }
+    )
+
+
+# --- part-by-part uploads with a token: the page's protocol (see the README), at /api/uploads ----------------
+
+
+@api_view(("POST",))
+def upload_start(request: AuthenticatedRequest) -> HttpResponse:
+    from repurposer.views import start_part_upload
+
+    return start_part_upload(request, part_url="api-upload-part")
+
+
+@api_view(("GET", "PUT"))
+def upload_part(request: AuthenticatedRequest, task_id: str) -> HttpResponse:
+    from repurposer.views import receive_part
+
+    pk = parse_task_id(task_id)
+    if pk is None:
+        return not_found()
+    return receive_part(request, pk)

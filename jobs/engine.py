@@ -20,6 +20,7 @@ from media_pipeline.process import Signal
 
 from . import reporter
 from .models import ProcessingTask
+from .services import enqueue_wakeup
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +114,8 @@ def _finish(
 
 
 def run_task(task_id: str) -> str:
-    """Entry point for one delivery of a task. Returns what happened, for logs and the django-q result."""
-    from .pipeline import PIPELINES
-
+    """Run this one task now (inline runs and tests; the queue's workers use `run_next`). Returns what
+    happened, for logs."""
     close_old_connections()
     task = ProcessingTask.objects.filter(pk=task_id).first()
     if task is None:
@@ -123,6 +123,52 @@ def run_task(task_id: str) -> str:
     worker = worker_name()
     if not task.claim(worker=worker):
         return "not claimed"  # finished, cancelled, taken by another worker, or out of attempts
+    return _run_claimed(task, worker)
+
+
+def claim_next(*, worker: str) -> ProcessingTask | None:
+    """Claim the first task of the fair queue (see TaskQuerySet.fair_queue), or None when there is nothing
+    this worker may start. A candidate another worker claims first is skipped for the next one."""
+    for _round in range(3):
+        candidates = list(ProcessingTask.objects.fair_queue()[:8])
+        if not candidates:
+            return None
+        for task in candidates:
+            if task.claim(worker=worker, within_user_limit=True):
+                return task
+    return None
+
+
+def run_next(*, hint: str = "") -> str:
+    """What a queue entry does: run the next fair task, then the next, until there is none this worker may
+    start or JOB_TIMEOUT has passed (each task then still has its whole JOB_TIMEOUT before django-q2's
+    timeout of twice that).
+
+    Queue entries are only wake-ups (`hint` names the task whose submission wrote it, for the logs): the
+    task is chosen when a worker is free, not when a cluster's pusher fetched the entry. So entries that a
+    busy or dead cluster fetched ahead strand nothing; the workers still running take the work, and
+    `services.wake_workers` writes new entries when idle workers might lack one."""
+    close_old_connections()
+    worker = worker_name()
+    began = time.monotonic()
+    outcomes: list[str] = []
+    while time.monotonic() - began < settings.JOB_TIMEOUT:
+        task = claim_next(worker=worker)
+        if task is None:
+            break
+        outcomes.append(f"{task.pk}: {_run_claimed(task, worker)}")
+        close_old_connections()
+    else:
+        enqueue_wakeup()  # out of time with work left: another delivery goes on
+    if not outcomes:
+        return "nothing to start" + (f" (woken for {hint})" if hint else "")
+    return "; ".join(outcomes)
+
+
+def _run_claimed(task: ProcessingTask, worker: str) -> str:
+    """Run a task this worker has claimed, to its end."""
+    from .pipeline import PIPELINES
+
     if task.attempts > 1:
         # An earlier attempt died mid-write; its half-written files would only be rendered over again.
         removed = remove_temp_outputs(task.workdir())

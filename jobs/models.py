@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import models
-from django.db.models import F, Q
+from django.contrib.auth import get_user_model
+from django.db import models, transaction
+from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -49,9 +51,110 @@ class TaskQuerySet(models.QuerySet["ProcessingTask"]):
         ).order_by("-created_at")
         return next((t for t in candidates if t.options.work_key() == key), None)
 
+    def live_running(self) -> TaskQuerySet:
+        """Running tasks whose worker is still beating."""
+        fresh = timezone.now() - timedelta(seconds=settings.JOB_STALE_AFTER)
+        return self.filter(status=ProcessingTask.Status.RUNNING, heartbeat_at__gte=fresh)
+
+    def fair_queue(self) -> TaskQuerySet:
+        """Claimable tasks in the order workers should take them: the owner with the fewest tasks running
+        first (so a user's first job does not wait behind another's fifty), the oldest first among equals;
+        owners already at USER_MAX_RUNNING are left out. Computed when a worker is free, so it holds
+        across any number of qcluster machines."""
+        running = (
+            ProcessingTask.objects.live_running()
+            .filter(owner_id=OuterRef("owner_id"))
+            .order_by()
+            .values("owner_id")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return (
+            self.claimable()
+            .annotate(owner_running=Coalesce(Subquery(running), 0))
+            .filter(owner_running__lt=settings.USER_MAX_RUNNING)
+            .order_by("owner_running", "created_at")
+        )
+
     def stale(self) -> TaskQuerySet:
         stale = timezone.now() - timedelta(seconds=settings.JOB_STALE_AFTER)
         return self.filter(status=ProcessingTask.Status.RUNNING, heartbeat_at__lt=stale)
+
+
+class BatchQuerySet(models.QuerySet["Batch"]):
+    def for_user(self, user: User | AbstractBaseUser | AnonymousUser) -> BatchQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(owner_id=user.pk)
+
+
+class Batch(models.Model):
+    """Many sources submitted at once with one set of options. It holds tasks of any kind (its items), so
+    every kind of job can be batched; each item is one source and the task made for it, or why none was."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batches")
+    title = models.CharField(max_length=255, blank=True)
+    params = models.JSONField(default=dict, blank=True)  # the shared options, as submitted
+    webhook_url = models.URLField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = BatchQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return self.title or f"Batch {self.id}"
+
+    def summary(self) -> dict[str, Any]:
+        """Counts by state, success rate (succeeded ÷ ended, refused sources included), and total time: from
+        the batch's creation to its last task's end (or to now while work remains)."""
+        counts = {"total": 0, "done": 0, "failed": 0, "cancelled": 0, "running": 0, "queued": 0, "refused": 0}
+        last_end = None
+        unfinished = False
+        for item in self.items.select_related("task").only("error", "task__status", "task__finished_at"):
+            counts["total"] += 1
+            task = item.task
+            if task is None:
+                counts["refused" if item.error else "failed"] += 1
+                continue
+            state = {
+                ProcessingTask.Status.SUCCEEDED: "done",
+                ProcessingTask.Status.FAILED: "failed",
+                ProcessingTask.Status.CANCELLED: "cancelled",
+                ProcessingTask.Status.RUNNING: "running",
+            }.get(ProcessingTask.Status(task.status), "queued")
+            counts[state] += 1
+            if task.is_finished:
+                if task.finished_at and (last_end is None or task.finished_at > last_end):
+                    last_end = task.finished_at
+            else:
+                unfinished = True
+        ended = counts["done"] + counts["failed"] + counts["cancelled"] + counts["refused"]
+        end = timezone.now() if unfinished or last_end is None else last_end
+        return {
+            **counts,
+            "finished": not unfinished,
+            "success_rate": round(counts["done"] / ended, 3) if ended else None,
+            "total_seconds": round(max(0.0, (end - self.created_at).total_seconds()), 1),
+        }
+
+
+class BatchItem(models.Model):
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField()
+    source = models.CharField(max_length=2000)  # what the user gave: a link, or an upload's id
+    task = models.ForeignKey(
+        "ProcessingTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="batch_items"
+    )
+    reused = models.BooleanField(default=False)  # the same work done before: that task is shown
+    error = models.TextField(blank=True, help_text="Why no task was made for this source (shown to the user).")
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["batch", "position"], name="jobs_batchitem_position")]
 
 
 class ProcessingTask(models.Model):
@@ -113,7 +216,11 @@ class ProcessingTask(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["owner", "-created_at"])]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            # The fair queue counts each owner's running tasks for every candidate.
+            models.Index(fields=["owner", "status"], name="jobs_task_owner_status"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.title or self.id} ({self.status})"
@@ -225,23 +332,35 @@ class ProcessingTask(models.Model):
             out["thumbnails"] = [thumbs[k] for k in sorted(thumbs)]
         return out
 
-    def claim(self, *, worker: str) -> bool:
-        """Take this task for one run. False when another worker has it or it is finished (a re-delivery)."""
+    def claim(self, *, worker: str, within_user_limit: bool = False) -> bool:
+        """Take this task for one run. False when another worker has it or it is finished (a re-delivery),
+        or, with `within_user_limit`, when its owner already has USER_MAX_RUNNING tasks running.
+
+        The limit is counted and the claim made in one transaction that holds the owner's row (PostgreSQL:
+        SELECT … FOR UPDATE; SQLite: IMMEDIATE transactions hold the write lock from BEGIN), so two
+        machines claiming for the same owner at once cannot both pass the count."""
         now = timezone.now()
-        claimed = (
-            ProcessingTask.objects.claimable()
-            .filter(pk=self.pk)
-            .update(
-                status=self.Status.RUNNING,
-                attempts=F("attempts") + 1,
-                worker=worker,
-                heartbeat_at=now,
-                started_at=now,
-                finished_at=None,
-                error="",
-                error_detail="",
+        with transaction.atomic():
+            if within_user_limit:
+                owners = get_user_model().objects.select_for_update().filter(pk=self.owner_id)
+                list(owners.values_list("pk", flat=True))
+                others = ProcessingTask.objects.live_running().filter(owner_id=self.owner_id).exclude(pk=self.pk)
+                if others.count() >= settings.USER_MAX_RUNNING:
+                    return False
+            claimed = (
+                ProcessingTask.objects.claimable()
+                .filter(pk=self.pk)
+                .update(
+                    status=self.Status.RUNNING,
+                    attempts=F("attempts") + 1,
+                    worker=worker,
+                    heartbeat_at=now,
+                    started_at=now,
+                    finished_at=None,
+                    error="",
+                    error_detail="",
+                )
             )
-        )
         if claimed != 1:
             return False  # another process got there first, or there is nothing to do
         self.refresh_from_db()

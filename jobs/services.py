@@ -7,22 +7,23 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from media_pipeline.errors import DiskFull, is_disk_full
 from media_pipeline.generate.request import GenerateRequest
 
-from . import reporter
+from . import quotas, reporter
 from .layout import TaskFiles
-from .models import Idea, ProcessingTask
+from .models import Batch, BatchItem, Idea, ProcessingTask
 from .options import JobOptions
 
 if TYPE_CHECKING:
@@ -62,9 +63,18 @@ def display_title(filename: str) -> str:
 
 
 def enqueue(task: ProcessingTask) -> None:
-    """Hand the task to the workers. With the ORM broker this is a row in the same database, written in the
-    caller's transaction: the task and its queue entry appear together or not at all."""
-    async_task("jobs.tasks.run_task", str(task.pk), task_name=f"task-{task.pk}", group=task.kind)
+    """Tell the workers there is a task to run. With the ORM broker this is a row in the same database,
+    written in the caller's transaction: the task and its queue entry appear together or not at all.
+    The entry is a wake-up, not an assignment: the worker that takes it runs the next task of the fair
+    queue, which may be another user's (see engine.run_next)."""
+    enqueue_wakeup(hint=str(task.pk))
+
+
+def enqueue_wakeup(*, hint: str = "") -> None:
+    """One queue entry that wakes one idle worker. Its result is not saved: most find their work already
+    taken by a worker that finished a task and went on to the next."""
+    name = f"task-{hint}" if hint else "wake-up"
+    async_task("jobs.tasks.run_task", hint, task_name=name, group="jobs", save=False)
 
 
 def _new_upload_task(
@@ -103,13 +113,15 @@ def submit_upload(
     subtitles: UploadedFile | None = None,
 ) -> ProcessingTask:
     """Create a task for a file that is already on disk (a classic form upload, streamed there by the
-    upload handler)."""
+    upload handler). Raises quotas.LimitReached past the owner's limits (nothing is created)."""
     content_key = _sha256(uploaded_path)
     if not JobOptions.from_params(params).force:
         earlier = ProcessingTask.objects.same_work(owner=owner, content_key=content_key, params=params)
         if earlier is not None:
             os.unlink(uploaded_path)
             return earlier
+    quotas.lock_owner(owner)
+    quotas.check_queue(owner)
     task = _new_upload_task(
         owner=owner,
         filename=filename,
@@ -138,6 +150,8 @@ def submit_youtube(*, owner: User, params: dict[str, Any]) -> tuple[ProcessingTa
         earlier = ProcessingTask.objects.same_work(owner=owner, content_key=content_key, params=params)
         if earlier is not None:
             return earlier, True
+    quotas.lock_owner(owner)
+    quotas.check_queue(owner)
     task = ProcessingTask.objects.create(
         owner=owner,
         kind=ProcessingTask.Kind.CHUNKS,
@@ -175,7 +189,17 @@ def start_upload(
 
     Browsers send big files this way (raw bodies of a few MB each): the web server then never holds more
     than one part in memory, and a dropped connection resumes where it stopped instead of starting over.
+    Raises quotas.LimitReached past the owner's limits on unfinished uploads and waiting work.
     """
+    with transaction.atomic():
+        quotas.lock_owner(owner)
+        quotas.check_upload(owner, size=size)
+        return _start_upload(owner=owner, filename=filename, size=size, params=params, subtitles=subtitles)
+
+
+def _start_upload(
+    *, owner: User, filename: str, size: int, params: dict[str, Any], subtitles: UploadedFile | None
+) -> ProcessingTask:
     task = _new_upload_task(
         owner=owner,
         filename=filename,
@@ -385,27 +409,41 @@ def requeue_stale() -> dict[str, int]:
                 reporter.emit(task.pk, "stage", message="The worker stopped unexpectedly; starting again.")
                 enqueue(task)
                 counts["requeued"] += 1
-    counts["resent"] = _resend_lost_queue_entries()
+    counts["resent"] = wake_workers()
     return counts
 
 
-def _resend_lost_queue_entries() -> int:
-    """A queued task whose queue entry is gone (its django-q job failed before the engine could claim it,
-    e.g. on a database error) would wait forever: enqueue it again. Only tasks queued for longer than
-    JOB_STALE_AFTER are looked at, and only when no queue entry names them."""
+# At most this many wake-ups are written per minute; more would only be taken and find nothing.
+MAX_WAKEUPS = 200
+
+
+def wake_workers() -> int:
+    """Write queue entries until every task that could start now has one a free worker can take.
+
+    A task waits without an entry when its entry was taken while its owner was at USER_MAX_RUNNING, failed
+    before the engine ran (a database error), or is held by a cluster that died or is busy (the ORM broker
+    locks a fetched entry until Q_RETRY). Entries no cluster holds (`lock` in the past) are counted
+    against the tasks that could start: owners under the limit, as many as their free slots. Runs every
+    minute (requeue_stale), so no task waits more than a minute for an idle worker anywhere."""
     from django_q.models import OrmQ
 
-    cutoff = timezone.now() - timedelta(seconds=settings.JOB_STALE_AFTER)
-    waiting = list(ProcessingTask.objects.filter(status=ProcessingTask.Status.QUEUED, created_at__lt=cutoff))
-    if not waiting:
-        return 0
-    names = {entry.task.get("name") for entry in OrmQ.objects.all()}  # unreadable entries give no name
-    resent = 0
-    for task in waiting:
-        if f"task-{task.pk}" not in names:
-            enqueue(task)
-            resent += 1
-    return resent
+    startable = 0
+    running = dict(
+        ProcessingTask.objects.live_running()
+        .order_by()
+        .values("owner_id")
+        .annotate(n=Count("pk"))
+        .values_list("owner_id", "n")
+    )
+    waiting = ProcessingTask.objects.claimable().order_by().values("owner_id").annotate(n=Count("pk"))
+    for row in waiting.values_list("owner_id", "n"):
+        owner_id, n = row
+        startable += max(0, min(n, settings.USER_MAX_RUNNING - running.get(owner_id, 0)))
+    free_entries = OrmQ.objects.filter(lock__lte=timezone.now()).count()
+    missing = min(max(0, startable - free_entries), MAX_WAKEUPS)
+    for _ in range(missing):
+        enqueue_wakeup()
+    return missing
 
 
 def request_regenerate(*, idea: Idea) -> bool:
@@ -451,13 +489,17 @@ def request_kit_image(*, task: ProcessingTask, kind: str, slot: int, change: str
 
 
 @transaction.atomic
-def submit_generate(*, owner: User, request: GenerateRequest) -> ProcessingTask:
-    """A "make a video" task for a checked request; the worker writes (or takes) the script and renders it."""
+def submit_generate(*, owner: User, request: GenerateRequest, limited: bool = True) -> ProcessingTask:
+    """A "make a video" task for a checked request; the worker writes (or takes) the script and renders it.
+    Raises quotas.LimitReached past the owner's limits, unless an operator's command asks (`limited=False`)."""
     source = {
         "script": ProcessingTask.Source.SCRIPT,
         "prompt": ProcessingTask.Source.PROMPT,
         "recap": ProcessingTask.Source.RECAP,
     }[request.source]
+    if limited:  # a made video waits in the same fair queue, under the same limits
+        quotas.lock_owner(owner)
+        quotas.check_queue(owner)
     task = ProcessingTask.objects.create(
         owner=owner,
         kind=ProcessingTask.Kind.GENERATE,
@@ -468,3 +510,55 @@ def submit_generate(*, owner: User, request: GenerateRequest) -> ProcessingTask:
     reporter.emit(task.pk, "stage", stage="queued", progress=0, message="Queued; waiting for a worker")
     enqueue(task)
     return task
+
+
+class SourceRefused(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class BatchSource:
+    """One source of a batch, as the caller checked it: a YouTube video's job params, or an upload of the
+    owner's (made with the part protocol) to run with `params`, or the sentence saying why it cannot run."""
+
+    source: str
+    params: dict[str, Any] = field(default_factory=dict)
+    upload: ProcessingTask | None = None
+    error: str = ""
+
+
+@transaction.atomic
+def submit_batch(*, owner: User, sources: list[BatchSource], params: dict[str, Any], title: str = "") -> Batch:
+    """A batch and one task per good source, in one transaction. Each source fails alone: a bad link or a
+    limit reached part-way (quotas.LimitReached) becomes that item's sentence, the others are queued."""
+    batch = Batch.objects.create(owner=owner, title=title[:255], params=params)
+    for position, src in enumerate(sources):
+        task, reused, error = None, False, src.error
+        if not error:
+            try:
+                with transaction.atomic():  # a savepoint: a refused source leaves nothing behind
+                    task, reused = _batch_task(owner=owner, src=src)
+            except (quotas.LimitReached, SourceRefused) as exc:
+                error = exc.message
+        BatchItem.objects.create(
+            batch=batch, position=position, source=src.source[:2000], task=task, reused=reused, error=error
+        )
+    return batch
+
+
+def _batch_task(*, owner: User, src: BatchSource) -> tuple[ProcessingTask, bool]:
+    upload = src.upload
+    if upload is None:
+        return submit_youtube(owner=owner, params=src.params)
+    if upload.status == ProcessingTask.Status.UPLOADING:
+        raise SourceRefused("This upload has not finished; send its last part, then add it to a batch.")
+    if upload.status == ProcessingTask.Status.QUEUED and not upload.batch_items.exists():
+        # Not started and in no batch yet: it runs once, with the batch's options.
+        ProcessingTask.objects.filter(pk=upload.pk).update(params={**upload.params, **src.params})
+        upload.refresh_from_db()
+        return upload, False
+    quotas.lock_owner(owner)
+    quotas.check_queue(owner)
+    return reprocess(task=upload, params=src.params), False

@@ -5,8 +5,10 @@ from __future__ import annotations
 from . import engine, services
 
 
-def run_task(task_id: str) -> str:
-    return engine.run_task(task_id)
+def run_task(hint: str = "") -> str:
+    """A queue entry: wake up and run the next fair tasks (`hint` names the task whose submission wrote
+    it; entries written before fair dispatch carry a task id there too, and are served the same way)."""
+    return engine.run_next(hint=hint)
 
 
 def requeue_stale() -> dict[str, int]:

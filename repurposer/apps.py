@@ -26,7 +26,7 @@ def check_queue_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any)
         return [
             Error(
                 f"Q_CLUSTER retry ({q.get('retry')}) must be longer than timeout ({q.get('timeout')}).",
-                hint="Set Q_RETRY above JOB_TIMEOUT, e.g. JOB_TIMEOUT + 600.",
+                hint="Set Q_RETRY above twice JOB_TIMEOUT (a queue job may run tasks for that long), e.g. 2 × JOB_TIMEOUT + 600.",
                 id="repurposer.E001",
             )
         ]

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from jobs import services
+from jobs import quotas, services
 from jobs.generate import request_errors
 from media_pipeline.generate.clip import ASPECTS
 from media_pipeline.generate.request import GenerateRequest, InvalidRequest
@@ -39,8 +39,12 @@ def make_video(request: AuthenticatedRequest) -> HttpResponse:
         except InvalidRequest as exc:
             errors = exc.errors
         if not errors:
-            task = services.submit_generate(owner=request.user, request=made)
-            return redirect(reverse("watch", args=[task.pk]))
+            try:
+                task = services.submit_generate(owner=request.user, request=made)
+            except quotas.LimitReached as exc:
+                errors = {"__all__": [exc.message]}
+            else:
+                return redirect(reverse("watch", args=[task.pk]))
     context = {
         "values": values,
         "errors": errors,

@@ -199,9 +199,15 @@ Q_CLUSTER: dict[str, Any] = {
     "name": "repurposer",
     "orm": "default",
     "workers": envint("Q_WORKERS", 2, minimum=1),
-    "timeout": JOB_TIMEOUT,
+    # A queue entry is a wake-up: the worker that takes it runs the next fair task, then the next, while the
+    # queue has work for it and less than JOB_TIMEOUT has passed (jobs.engine.run_next). Each task still
+    # stops itself at JOB_TIMEOUT; the django-q2 job may so last up to twice that.
+    "timeout": 2 * JOB_TIMEOUT,
     # A job that outlives `retry` is handed out again; it must be longer than `timeout` (checked at start-up).
-    "retry": envint("Q_RETRY", JOB_TIMEOUT + 600, minimum=60),
+    "retry": envint("Q_RETRY", 2 * JOB_TIMEOUT + 600, minimum=60),
+    # The pusher fetches this many entries ahead of its workers. Entries are interchangeable wake-ups, so a
+    # busy cluster holding some strands nothing; keep it at one per worker anyway.
+    "queue_limit": envint("Q_WORKERS", 2, minimum=1),
     "max_attempts": 1,
     "ack_failures": True,
     "catch_up": False,
@@ -215,6 +221,22 @@ JOB_MAX_ATTEMPTS = envint("JOB_MAX_ATTEMPTS", 3, minimum=1)
 JOB_STALE_AFTER = envint("JOB_STALE_AFTER", 90, minimum=10)
 JOB_HEARTBEAT_SECONDS = envfloat("JOB_HEARTBEAT_SECONDS", 5.0, minimum=0.5)
 JOB_CANCEL_POLL_SECONDS = envfloat("JOB_CANCEL_POLL_SECONDS", 0.5, minimum=0.05)
+
+# --- Fair queues and per-user limits (issue 12) ---------------------------------------------------------
+# Workers take the next task of the user with the fewest running (oldest first among equals), never more
+# than USER_MAX_RUNNING of one user at once. The other limits are checked when work is submitted.
+USER_MAX_RUNNING = envint("USER_MAX_RUNNING", 2, minimum=1)
+USER_MAX_QUEUED = envint("USER_MAX_QUEUED", 100, minimum=1)
+USER_MAX_OPEN_UPLOADS = envint("USER_MAX_OPEN_UPLOADS", 5, minimum=1)
+USER_MAX_OPEN_UPLOAD_BYTES = envint("USER_MAX_OPEN_UPLOAD_BYTES", 10 * 1024**3, minimum=1024)
+# Minutes of video one user may have processed per day (counted from midnight, TIME_ZONE); 0: no limit.
+USER_DAILY_MINUTES = envint("USER_DAILY_MINUTES", 0, minimum=0)
+# Sources one batch may hold (POST /api/batch).
+BATCH_MAX_SOURCES = envint("BATCH_MAX_SOURCES", 100, minimum=1)
+# A playlist or channel link in a batch is expanded to at most this many videos (more: refused with a sentence).
+PLAYLIST_MAX_VIDEOS = envint("PLAYLIST_MAX_VIDEOS", 50, minimum=1)
+# Where the listing is fetched: {url} is the canonical playlist/channel address, URL-encoded (tests: loopback).
+YOUTUBE_LIST_URL = envstr("YOUTUBE_LIST_URL", "{url}")
 
 # --- Media ----------------------------------------------------------------------------------------------
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))

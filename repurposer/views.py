@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from jobs import services
+from jobs import quotas, services
 from jobs.models import Idea, PerformanceMetrics, ProcessingTask
 from jobs.pipeline import stages_for
 from media_pipeline.errors import DiskFull
@@ -64,14 +64,20 @@ def upload(request: AuthenticatedRequest) -> HttpResponse:
             form.add_error(None, f"The file is too large; the limit is {human_size(settings.MAX_UPLOAD_BYTES)}.")
         elif form.is_valid():
             upload = form.cleaned_data["file"]
-            task = services.submit_upload(
-                owner=request.user,
-                uploaded_path=Path(upload.temporary_file_path()),
-                filename=upload.name,
-                size=upload.size,
-                params=form.job_params(),
-                subtitles=form.cleaned_data.get("subtitles"),
-            )
+            try:
+                task = services.submit_upload(
+                    owner=request.user,
+                    uploaded_path=Path(upload.temporary_file_path()),
+                    filename=upload.name,
+                    size=upload.size,
+                    params=form.job_params(),
+                    subtitles=form.cleaned_data.get("subtitles"),
+                )
+            except quotas.LimitReached as exc:
+                if _wants_json(request):
+                    return JsonResponse({"errors": [exc.message]}, status=429)
+                form.add_error(None, exc.message)
+                return _upload_page(request, form, YouTubeForm(auto_id="yt_%s"))
             url = reverse("watch", args=[task.pk])
             if _wants_json(request):
                 return JsonResponse({"task_id": str(task.pk), "status": task.status, "url": url}, status=201)
@@ -123,20 +129,28 @@ def _form_errors(form: forms.Form) -> list[str]:
 @require_POST
 def upload_start(request: AuthenticatedRequest) -> HttpResponse:
     """Open a part-by-part upload (what upload.js uses); the parts then go to `upload_part`."""
+    return start_part_upload(request, part_url="upload-part")
+
+
+def start_part_upload(request: AuthenticatedRequest, *, part_url: str) -> HttpResponse:
+    """The body of `upload_start`, shared with the API's token-authenticated twin (api.views)."""
     form = UploadStartForm(request.POST, request.FILES)
     if not form.is_valid():
         return JsonResponse({"errors": _form_errors(form)}, status=400)
-    task = services.start_upload(
-        owner=request.user,
-        filename=form.cleaned_data["filename"],
-        size=form.cleaned_data["size"],
-        params=form.job_params(),
-        subtitles=form.cleaned_data.get("subtitles"),
-    )
+    try:
+        task = services.start_upload(
+            owner=request.user,
+            filename=form.cleaned_data["filename"],
+            size=form.cleaned_data["size"],
+            params=form.job_params(),
+            subtitles=form.cleaned_data.get("subtitles"),
+        )
+    except quotas.LimitReached as exc:
+        return JsonResponse({"errors": [exc.message]}, status=429)
     return JsonResponse(
         {
             "task_id": str(task.pk),
-            "upload_url": reverse("upload-part", args=[task.pk]),
+            "upload_url": reverse(part_url, args=[task.pk]),
             "watch_url": reverse("watch", args=[task.pk]),
             "part_bytes": settings.UPLOAD_PART_BYTES,
             "offset": 0,
@@ -152,6 +166,11 @@ CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 @require_http_methods(["GET", "PUT"])
 def upload_part(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
     """GET: how far the upload got (to resume). PUT: the next part, as a raw body with Content-Range."""
+    return receive_part(request, task_id)
+
+
+def receive_part(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
+    """The body of `upload_part`, shared with the API's twin."""
     task = get_object_or_404(ProcessingTask.objects.for_user(request.user), pk=task_id)
     if request.method == "GET":
         return JsonResponse({"offset": services.upload_offset(task), "total": task.source_size, "status": task.status})
@@ -189,7 +208,13 @@ def upload_part(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpRespon
 def submit_youtube(request: AuthenticatedRequest) -> HttpResponse:
     form = YouTubeForm(request.POST, auto_id="yt_%s")
     if form.is_valid():
-        task, reused = services.submit_youtube(owner=request.user, params=form.job_params())
+        try:
+            task, reused = services.submit_youtube(owner=request.user, params=form.job_params())
+        except quotas.LimitReached as exc:
+            if _wants_json(request):
+                return JsonResponse({"errors": [exc.message]}, status=429)
+            form.add_error(None, exc.message)
+            return _upload_page(request, UploadForm(), form)
         url = reverse("watch", args=[task.pk])
         if reused:
             messages.info(

@@ -238,12 +238,14 @@ def test_a_job_stops_itself_before_the_queue_timeout_would_kill_it(make_task, tm
 def test_a_queued_task_whose_queue_entry_was_lost_is_enqueued_again(make_task, h264_file):
     from django_q.models import OrmQ
 
-    task = make_task(h264_file)  # queued, never enqueued: as if its queue entry had been lost
-    assert services.requeue_stale()["resent"] == 0, "too young to judge"
-    ProcessingTask.objects.filter(pk=task.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+    make_task(h264_file)  # queued, never enqueued: as if its queue entry had been lost
+    # A task and its entry are written in one transaction, so a task without a free entry needs one now.
     assert services.requeue_stale()["resent"] == 1
     assert OrmQ.objects.count() == 1
     assert services.requeue_stale()["resent"] == 0, "its entry is there now"
+    OrmQ.objects.update(lock=timezone.now() + timedelta(hours=6))  # fetched by a cluster that then died
+    assert services.requeue_stale()["resent"] == 1, "an entry a cluster holds wakes no idle worker"
+    assert OrmQ.objects.count() == 2
 
 
 def test_speech_in_the_video_becomes_a_transcript_interval_by_interval(make_task, tmp_path):

@@ -42,7 +42,7 @@ from ..errors import Cancelled, MediaError
 from ..probe import clock
 from ..process import CancelToken
 from ..transcript.types import Segment, Transcript
-from .youtube_url import PLAYLIST, VIDEO_ID
+from .youtube_url import PLAYLIST, VIDEO_ID, parse_youtube_url
 
 # ── Sentences ───────────────────────────────────────────────────────────────────────────────────────────
 
@@ -659,3 +659,56 @@ def _size(n: float) -> str:
         if n >= scale:
             return f"{n / scale:.1f} {unit}"
     return f"{int(n)} bytes"
+
+
+def list_videos(
+    url: str,
+    *,
+    limit: int,
+    proxy: str | None = None,
+    timeout: float = 30.0,
+    extractors: Sequence[str] = ("youtube",),
+) -> list[str]:
+    """The video ids of a playlist or channel, in its order, by yt-dlp's flat extraction (one listing
+    request per page of the list, no video page fetched). Raises MediaError with a sentence: past `limit`
+    videos, none found, or the listing failed."""
+    log = _Log()
+    names = list(extractors)
+    if "youtube" in names:
+        names += ["youtube:tab", "youtube:playlist"]  # the listing extractors of YouTube's pages
+    options: dict[str, Any] = {
+        "logger": log,
+        "quiet": True,
+        "noprogress": True,
+        "allowed_extractors": names,
+        "extract_flat": "in_playlist",
+        "playlistend": limit + 1,  # one more than allowed: enough to know the list is too long
+        "socket_timeout": timeout,
+        "extractor_retries": 1,
+        **({"proxy": proxy} if proxy else {}),
+    }
+    try:
+        with yt_dlp.YoutubeDL(options) as ydl:  # type: ignore[arg-type]  # yt-dlp's TypedDict lacks some keys
+            info: Mapping[str, Any] = ydl.extract_info(url, download=False) or {}
+    except YoutubeDLError as exc:
+        raise ytdlp_error(exc, proxy=proxy, log=log.lines) from None
+    ids: list[str] = []
+    for entry in list(info.get("entries") or []):
+        if not isinstance(entry, Mapping):
+            continue
+        for candidate in (entry.get("id"), entry.get("url")):
+            try:
+                video_id = parse_youtube_url(str(candidate or ""))
+            except MediaError:
+                continue
+            if video_id not in ids:
+                ids.append(video_id)
+            break
+    if len(ids) > limit:
+        raise MediaError(
+            f"This list has more than {limit} videos, the most one batch takes from a playlist or channel; "
+            "paste a shorter playlist, or the videos' own links."
+        )
+    if not ids:
+        raise MediaError("No videos were found in this playlist or channel; check that it is public.")
+    return ids

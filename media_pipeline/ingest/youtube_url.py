@@ -145,3 +145,39 @@ def _video_id(candidate: str) -> str:
 
 def _no_video() -> MediaError:
     return MediaError(f"That YouTube link does not point to a video; paste a video's link, for example {EXAMPLE}.")
+
+
+_LIST_ID = re.compile(r"[A-Za-z0-9_-]{10,64}")
+_CHANNEL_NAME = re.compile(r"@?[A-Za-z0-9_.-]{1,100}")
+
+
+def collection_url(text: str) -> str | None:
+    """The canonical address of a YouTube playlist or channel link (what flat extraction lists), or None
+    when `text` is not one: a video link, or anything else, is left to `parse_youtube_url`.
+
+    Playlists: youtube.com/playlist?list=ID. Channels: youtube.com/@name, /channel/ID, /c/name, /user/name
+    (their uploads: …/videos). Only the plain YouTube hosts; nothing is fetched here.
+    """
+    value = (text or "").strip()
+    if not value or len(value) > MAX_LENGTH or not value.isascii() or any(ch.isspace() for ch in value):
+        return None
+    if not value.lower().startswith(("http://", "https://")):
+        value = "https://" + value.removeprefix("//")
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.netloc.lower() not in _YOUTUBE_HOSTS:
+        return None
+    segments = [s for s in parts.path.split("/") if s]
+    query = parse_qs(parts.query)
+    if segments == ["playlist"]:
+        ids = query.get("list") or []
+        if len(ids) == 1 and _LIST_ID.fullmatch(ids[0]):
+            return f"https://www.youtube.com/playlist?list={ids[0]}"
+        return None
+    if segments and segments[0].startswith("@") and _CHANNEL_NAME.fullmatch(segments[0]):
+        return f"https://www.youtube.com/{segments[0]}/videos"
+    if len(segments) >= 2 and segments[0] in ("channel", "c", "user") and _CHANNEL_NAME.fullmatch(segments[1]):
+        return f"https://www.youtube.com/{segments[0]}/{segments[1]}/videos"
+    return None

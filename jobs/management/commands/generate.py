@@ -106,7 +106,7 @@ class Command(BaseCommand):
         else:
             for item in runnable:
                 assert item.request is not None
-                item.task = services.submit_generate(owner=owner, request=item.request)
+                item.task = services.submit_generate(owner=owner, request=item.request, limited=False)
                 self.stdout.write(f"{item.label}: queued as task {item.task.pk}")
         self._summary(items, waited=opts["inline"] or opts["wait"])
         if any(item.error or (item.task and item.task.status != "succeeded") for item in items) and (
@@ -152,7 +152,7 @@ class Command(BaseCommand):
                 while pending and len(active) < concurrency:
                     item = pending.pop(0)
                     assert item.request is not None
-                    item.task = services.submit_generate(owner=owner, request=item.request)
+                    item.task = services.submit_generate(owner=owner, request=item.request, limited=False)
                     item.started = time.monotonic()
                     item.bar = tqdm(total=100, desc=item.label[:40], position=len(active) + 1, leave=False,
                                     bar_format="{desc:40} {bar} {n:.0f}% {postfix}")  # fmt: skip
