@@ -17,6 +17,7 @@ from django.utils import timezone
 from media_pipeline.errors import Cancelled, DiskFull, MediaError, is_disk_full
 from media_pipeline.files import remove_temp_outputs
 from media_pipeline.process import Signal
+from ops import metrics
 
 from . import reporter
 from .models import ProcessingTask
@@ -112,6 +113,12 @@ def _finish(
     return bool(changed)
 
 
+def _queued_for(task: ProcessingTask) -> float:
+    """Seconds since the task was queued (for an upload: since its last byte arrived, its "queued" event)."""
+    queued = task.events.filter(stage="queued").order_by("seq").values_list("created_at", flat=True).first()
+    return ((task.started_at or timezone.now()) - (queued or task.created_at)).total_seconds()
+
+
 def run_task(task_id: str) -> str:
     """Entry point for one delivery of a task. Returns what happened, for logs and the django-q result."""
     from .pipeline import PIPELINES
@@ -123,6 +130,8 @@ def run_task(task_id: str) -> str:
     worker = worker_name()
     if not task.claim(worker=worker):
         return "not claimed"  # finished, cancelled, taken by another worker, or out of attempts
+    if task.attempts == 1:
+        metrics.observe_queue_wait(_queued_for(task))
     if task.attempts > 1:
         # An earlier attempt died mid-write; its half-written files would only be rendered over again.
         removed = remove_temp_outputs(task.workdir())

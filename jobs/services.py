@@ -18,6 +18,8 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from media_pipeline.errors import DiskFull, is_disk_full
+from ops import disk
+from ops.disk import DiskLow
 
 from . import reporter
 from .layout import TaskFiles
@@ -103,6 +105,11 @@ def submit_upload(
 ) -> ProcessingTask:
     """Create a task for a file that is already on disk (a classic form upload, streamed there by the
     upload handler)."""
+    try:
+        disk.refuse_if_low()
+    except DiskLow:
+        os.unlink(uploaded_path)  # refused: keep nothing of it
+        raise
     content_key = _sha256(uploaded_path)
     if not JobOptions.from_params(params).force:
         earlier = ProcessingTask.objects.same_work(owner=owner, content_key=content_key, params=params)
@@ -131,6 +138,7 @@ def submit_youtube(*, owner: User, params: dict[str, Any]) -> tuple[ProcessingTa
     """A task for a YouTube video (params carry its id); the worker fetches captions and, if asked, the video.
     Returns (task, reused): the same video with the same options, submitted before and not failed, is
     offered instead unless the options say force."""
+    disk.refuse_if_low()
     options = JobOptions.from_params(params)
     content_key = f"youtube:{options.video_id}"
     if not options.force:
@@ -174,7 +182,9 @@ def start_upload(
 
     Browsers send big files this way (raw bodies of a few MB each): the web server then never holds more
     than one part in memory, and a dropped connection resumes where it stopped instead of starting over.
+    Refused (DiskLow) while the disk is short; the parts of an upload already open still come in.
     """
+    disk.refuse_if_low()
     task = _new_upload_task(
         owner=owner,
         filename=filename,
@@ -312,6 +322,7 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 @transaction.atomic
 def reprocess(*, task: ProcessingTask, params: dict[str, Any] | None = None) -> ProcessingTask:
     """Run a task again from its stored source, as a new task (the old one and its events stay as they were)."""
+    disk.refuse_if_low()
     src = task.source_file()
     if not src.is_file():
         raise FileNotFoundError(f"the source of task {task.pk} is gone ({task.source_path})")
