@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import uuid
@@ -18,6 +17,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from media_pipeline.errors import DiskFull, is_disk_full
+from media_pipeline.files import content_digest, file_content_digest, hash_blocks
 from ops import disk
 from ops.disk import DiskLow
 
@@ -110,7 +110,7 @@ def submit_upload(
     except DiskLow:
         os.unlink(uploaded_path)  # refused: keep nothing of it
         raise
-    content_key = _sha256(uploaded_path)
+    content_key = file_content_digest(uploaded_path)
     if not JobOptions.from_params(params).force:
         earlier = ProcessingTask.objects.same_work(owner=owner, content_key=content_key, params=params)
         if earlier is not None:
@@ -156,14 +156,6 @@ def submit_youtube(*, owner: User, params: dict[str, Any]) -> tuple[ProcessingTa
     reporter.emit(task.pk, "stage", stage="queued", progress=0, message="Queued; waiting for a worker")
     enqueue(task)
     return task, False
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(4 * 1024 * 1024):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class UploadConflict(Exception):
@@ -241,10 +233,15 @@ def receive_upload_part(
             os.truncate(part, offset)
             raise DiskFull(detail=f"upload {locked.pk}: part at byte {offset} of {total}: {exc}") from exc
         offset = end
+        # The content key grows with the parts, so the last one only hashes its own bytes (a 1 GB upload's
+        # last part used to hash the whole file while the client waited).
+        digests = part.with_name(part.name + ".blocks")
+        hash_blocks(part, digests, upto=offset, final=offset >= total)
         if offset < total:
             return offset, None
         os.replace(part, locked.source_file())
-        content_key = _sha256(locked.source_file())
+        content_key = content_digest(digests)
+        digests.unlink(missing_ok=True)
         earlier = None
         if not locked.options.force:
             earlier = ProcessingTask.objects.same_work(

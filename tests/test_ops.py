@@ -175,3 +175,13 @@ def test_a_purged_tasks_page_says_its_media_were_deleted_and_when(alice, make_ta
     page = alice.get(reverse("watch", args=[task.pk])).content.decode()
     assert "were deleted on" in page and task.media_deleted_at.strftime("%Y") in page
     assert 'id="player"' not in page  # no player offering chunks that 404
+
+
+def test_cpu_bound_request_work_runs_in_another_process_and_keeps_its_sentences():
+    from media_pipeline.transcript.subtitles import subtitle_problem
+    from ops import offload
+
+    assert offload.call(os.getpid) != os.getpid()
+    assert offload.call(subtitle_problem, b"1\n00:00:01,000 --> 00:00:02,000\nHello there.\n\n", source="t") is None
+    problem = offload.call(subtitle_problem, b"not subtitles at all", source="t")
+    assert problem and problem.endswith(".")  # the refusal is a sentence for the user
