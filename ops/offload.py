@@ -10,6 +10,7 @@ and picklable: plain functions of media_pipeline/ with plain values.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -21,6 +22,8 @@ _pool: ProcessPoolExecutor | None = None
 _lock = threading.Lock()
 WORKERS = 2
 TIMEOUT = 60.0
+# bench.ops only: run in the request's own process, as before, to measure the stall this avoids.
+INLINE = os.environ.get("REPURPOSER_OFFLOAD_INLINE") == "1"
 
 
 def _executor() -> ProcessPoolExecutor:
@@ -33,4 +36,6 @@ def _executor() -> ProcessPoolExecutor:
 
 def call(fn: Callable[..., T], *args: Any, timeout: float = TIMEOUT, **kwargs: Any) -> T:
     """fn(*args, **kwargs) in a helper process; its exceptions come back as they are."""
+    if INLINE:
+        return fn(*args, **kwargs)
     return _executor().submit(fn, *args, **kwargs).result(timeout=timeout)

@@ -185,3 +185,29 @@ def test_cpu_bound_request_work_runs_in_another_process_and_keeps_its_sentences(
     assert offload.call(subtitle_problem, b"1\n00:00:01,000 --> 00:00:02,000\nHello there.\n\n", source="t") is None
     problem = offload.call(subtitle_problem, b"not subtitles at all", source="t")
     assert problem and problem.endswith(".")  # the refusal is a sentence for the user
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    import subprocess
+    import sys
+
+    from .live import ROOT
+
+    env = {
+        **os.environ,
+        "SECRET_KEY": "x" * 30 + "-production-secret-key-0123456789abcdef",
+        "BEHIND_TLS_PROXY": "1",
+        "ALLOWED_HOSTS": "video.example.com",
+        "REPURPOSER_VAR_DIR": str(tmp_path / "var"),
+    }
+    env.pop("DEBUG", None)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no issues" in done.stdout
