@@ -7,7 +7,7 @@ Each rule returns (firing, value, message). The rows feed /healthz?detail=1, the
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Max, Min
@@ -16,7 +16,9 @@ from django.utils import timezone
 from jobs.models import ProcessingTask
 
 from . import disk, health
-from .models import Alert
+from .models import Alert, Sample
+
+SAMPLE_DAYS = 7
 
 Verdict = tuple[bool, float, str]
 
@@ -99,4 +101,16 @@ def evaluate() -> list[Alert]:
         row.firing, row.value, row.message, row.checked_at = firing, float(value), message[:500], now
         row.save()
         rows.append(row)
+    record_sample(now)
     return rows
+
+
+def record_sample(now: datetime) -> None:
+    """The dashboard's history of queue depth, running tasks and free disk (one row a minute)."""
+    counts = {s: 0 for s in ("queued", "running")}
+    for status in counts:
+        counts[status] = ProcessingTask.objects.filter(status=status).count()
+    Sample.objects.create(
+        at=now, queue_depth=counts["queued"], running=counts["running"], disk_free_bytes=disk.free_bytes()
+    )
+    Sample.objects.filter(at__lt=now - timedelta(days=SAMPLE_DAYS)).delete()

@@ -143,6 +143,15 @@ def exposition(extra: Iterable[Metric] = ()) -> bytes:
     return generate_latest(registry)
 
 
+def current(name: str) -> float:
+    """The machine-wide value of one of this module's metrics right now (the sum over its samples)."""
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    _forget_dead(Path(directory))
+    registry = CollectorRegistry()
+    collector = multiprocess.MultiProcessCollector(registry, path=directory)
+    return sum(s.value for family in collector.collect() if family.name == name for s in family.samples)
+
+
 def gauge(name: str, documentation: str, labels: list[str] | None = None) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, labels=labels)
 

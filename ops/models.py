@@ -29,3 +29,16 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {'FIRING ' + self.message if self.firing else 'ok'}"
+
+
+class Sample(models.Model):
+    """One minute's snapshot of what has no history in other rows (queue depth, disk, running tasks), written
+    by the `compute-alerts` schedule for the dashboard's plots; kept SAMPLE_DAYS."""
+
+    at = models.DateTimeField(db_index=True)
+    queue_depth = models.PositiveIntegerField(default=0)
+    running = models.PositiveIntegerField(default=0)
+    disk_free_bytes = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["at"]

@@ -211,3 +211,53 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no issues" in done.stdout
+
+
+@pytest.mark.django_db
+def test_the_dashboard_is_for_staff_and_its_json_has_the_real_numbers(client, owner, django_user_model, no_cluster):
+    from jobs.models import PerformanceMetrics
+
+    assert client.get("/performance/").status_code == 302  # to the admin login
+    client.force_login(owner)
+    assert client.get("/performance/").status_code == 302  # not staff
+    now = timezone.now()
+    done = ProcessingTask.objects.create(owner=owner, status="succeeded", started_at=now - timedelta(seconds=90))
+    ProcessingTask.objects.filter(pk=done.pk).update(finished_at=now)
+    ProcessingTask.objects.create(owner=owner, status="failed", finished_at=now)
+    ProcessingTask.objects.create(owner=owner, status="queued")
+    for ms in (100, 200, 300):
+        PerformanceMetrics.objects.create(task=done, operation="chunk", duration_ms=ms)
+    PerformanceMetrics.objects.create(
+        task=done,
+        operation="provider.openai.chat",
+        duration_ms=800,
+        success=False,
+        data={"retries": 2, "waited_ms": 50},
+    )
+    alerts.evaluate()  # also the minute sample
+    staff = django_user_model.objects.create_user("ops", "ops@example.com", "ops-pass-1234", is_staff=True)
+    client.force_login(staff)
+    page = client.get("/performance/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "vendor/uplot/uPlot.iife.min.js" in html and 'id="ops-data"' in html
+    d = client.get("/performance/", HTTP_ACCEPT="application/json").json()
+    assert d["load"]["queue_size"] == 1 and d["load"]["avg_processing_seconds"] == 90.0
+    assert sum(d["series"]["tasks_per_hour"]) == 3
+    assert [r for r in d["series"]["error_rate"] if r is not None][-1] == 0.5
+    assert d["series"]["chunk_p50_ms"][-1] == 200.0
+    assert d["series"]["queue_depth"] == [1]
+    assert d["providers"]["calls"]["openai.chat"] == {
+        "count": 1,
+        "success_rate": 0.0,
+        "p50_ms": 800.0,
+        "p95_ms": 800.0,
+        "retries": 2,
+    }
+    assert {a["name"] for a in d["alerts"] if a["firing"]} >= {"no_live_worker"}
+    # The script JSON of per-operation timings stays where it was.
+    assert (
+        client.get("/performance/metrics", HTTP_ACCEPT="application/json").json()["operations"]["chunk"]["count"] == 3
+    )
+    # The chart library is served as a static file.
+    assert client.get("/static/vendor/uplot/uPlot.iife.min.js").status_code == 200
