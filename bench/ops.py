@@ -112,13 +112,12 @@ def last_part(live, run_dir: Path, mb: int) -> dict:
 def subtitle_check(base_url: str) -> dict:
     from tests.live import Client
 
-    lines, i = [], 0
-    while sum(map(len, lines)) < 5 * 1024 * 1024:
+    lines, i, total = [], 0, 0
+    while total < 5 * 1024 * 1024 - 200:  # just under MAX_SUBTITLE_BYTES (5 MiB)
         s = i * 2
-        lines.append(
-            f"{i + 1}\n{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d},000 --> "
-            f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d},900\nWords of line {i}.\n\n"
-        )
+        stamp = f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+        lines.append(f"{i + 1}\n{stamp},000 --> {stamp},900\nWords of line {i}.\n\n")
+        total += len(lines[-1])
         i += 1
     srt = "".join(lines).encode()
     client = Client(base_url).login("bench", "bench-pass-1234")
@@ -239,14 +238,21 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             proxy.stop()
         out["metrics"] = metrics_cost(live.base_url)
-    with LiveStack(database_url=url, media_root=media, queue=False) as embedded:
+        print(json.dumps(out), flush=True)
+    embedded = LiveStack(database_url=url, media_root=media).start(queue=False)
+    try:
         out["rss_embedded_mb"] = slow_readers(
             embedded.base_url, embedded.procs["web"].pid, media_url, args.reader_seconds
         )
-    with LiveStack(
-        database_url=url, media_root=media, queue=False, extra_env={"REPURPOSER_OFFLOAD_INLINE": "1"}
-    ) as old:
-        out["subtitles_inline"] = subtitle_check(old.base_url)
+    finally:
+        embedded.stop()
+    print(json.dumps(out), flush=True)
+    inline = LiveStack(database_url=url, media_root=media, extra_env={"REPURPOSER_OFFLOAD_INLINE": "1"})
+    inline.start(queue=False)
+    try:
+        out["subtitles_inline"] = subtitle_check(inline.base_url)
+    finally:
+        inline.stop()
     lp, st, si, mc = out["last_part"], out["subtitles"], out["subtitles_inline"], out["metrics"]
     rows = [
         (
