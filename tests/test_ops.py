@@ -261,3 +261,23 @@ def test_the_dashboard_is_for_staff_and_its_json_has_the_real_numbers(client, ow
     )
     # The chart library is served as a static file.
     assert client.get("/static/vendor/uplot/uPlot.iife.min.js").status_code == 200
+
+
+@pytest.mark.django_db
+def test_provider_calls_count_by_provider_operation_and_status(owner):
+    from jobs.providers import call_recorder
+    from media_pipeline.providers.http import CallRecord
+    from ops import metrics
+
+    def requests(status: str) -> float:
+        return metrics.PROVIDER_REQUESTS.labels(provider="loopback", operation="chat", status=status)._value.get()
+
+    task = ProcessingTask.objects.create(owner=owner)
+    before_ok, before_429 = requests("200"), requests("429")
+    waits_before = metrics.current("repurposer_ratelimit_wait_seconds")
+    record = call_recorder(task.pk)
+    common = {"provider": "loopback", "operation": "chat", "method": "POST", "path": "/v1/chat", "retries": 0}
+    record(CallRecord(**common, status=200, duration_ms=120.0, ok=True, error="", waited_ms=40.0))
+    record(CallRecord(**common, status=429, duration_ms=30.0, ok=False, error="rate limited", waited_ms=0.0))
+    assert requests("200") == before_ok + 1 and requests("429") == before_429 + 1
+    assert metrics.current("repurposer_ratelimit_wait_seconds") > waits_before  # sum and counts moved
