@@ -36,7 +36,7 @@ system:
 	@scripts/ensure-system-packages ffmpeg ffprobe:ffmpeg espeak-ng npm /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf:fonts-dejavu-core
 
 system-test: system
-	@scripts/ensure-system-packages chromium tesseract:tesseract-ocr
+	@scripts/ensure-system-packages chromium tesseract:tesseract-ocr /usr/sbin/nginx:nginx
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from media_pipeline.errors import Cancelled, DiskFull, MediaError, is_disk_full
 from media_pipeline.files import remove_temp_outputs
 from media_pipeline.process import Signal
+from ops import metrics
 
 from . import reporter
 from .models import ProcessingTask
@@ -113,6 +114,12 @@ def _finish(
     return bool(changed)
 
 
+def _queued_for(task: ProcessingTask) -> float:
+    """Seconds since the task was queued (for an upload: since its last byte arrived, its "queued" event)."""
+    queued = task.events.filter(stage="queued").order_by("seq").values_list("created_at", flat=True).first()
+    return ((task.started_at or timezone.now()) - (queued or task.created_at)).total_seconds()
+
+
 def run_task(task_id: str) -> str:
     """Run this one task now (inline runs and tests; the queue's workers use `run_next`). Returns what
     happened, for logs."""
@@ -169,6 +176,8 @@ def _run_claimed(task: ProcessingTask, worker: str) -> str:
     """Run a task this worker has claimed, to its end."""
     from .pipeline import PIPELINES
 
+    if task.attempts == 1:
+        metrics.observe_queue_wait(_queued_for(task))
     if task.attempts > 1:
         # An earlier attempt died mid-write; its half-written files would only be rendered over again.
         removed = remove_temp_outputs(task.workdir())

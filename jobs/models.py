@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Hashable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -228,6 +228,14 @@ class ProcessingTask(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def media_deleted_at(self) -> datetime | None:
+        """When retention deleted this task's media folder (ops.retention), or None while they are kept."""
+        if not self.result.get("media_deleted"):
+            return None
+        when = self.result.get("media_deleted_at")
+        return datetime.fromisoformat(when) if when else self.finished_at
 
     @property
     def duration(self) -> timedelta | None:

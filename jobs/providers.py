@@ -25,6 +25,7 @@ from media_pipeline.providers.ratelimit import BucketStore, FileBucketStore, Rat
 from media_pipeline.providers.registry import Calls
 from media_pipeline.tts import SpeechEngine, speech_provider
 from media_pipeline.video_gen import VideoGenerator, video_provider
+from ops import metrics
 
 from .reporter import record_metric
 
@@ -55,6 +56,13 @@ def call_recorder(task_id: Any) -> Callable[[CallRecord], None]:
     for the rate limit. Never the key: CallRecord does not carry headers."""
 
     def on_call(record: CallRecord) -> None:
+        metrics.observe_provider_call(
+            provider=record.provider,
+            operation=record.operation,
+            status=str(record.status) if record.status else (record.error or "error").split(":")[0][:30],
+            seconds=record.duration_ms / 1000,
+            waited=record.waited_ms / 1000,
+        )
         try:
             record_metric(
                 task_id,

@@ -16,6 +16,8 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
 
+from ops import metrics
+
 from .models import PerformanceMetrics, ProcessingTask, ProgressUpdate
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,7 @@ def emit(
             data=data or {},
         )
         transaction.on_commit(lambda: wake(task_id))
+    metrics.count_event(type)
     return row
 
 
@@ -113,4 +116,6 @@ def measured(task_id: Any, operation: str, **data: Any) -> Iterator[dict]:
         yield extra
         ok = True
     finally:
-        record_metric(task_id, operation, duration_ms=(time.monotonic() - started) * 1000, success=ok, data=extra)
+        seconds = time.monotonic() - started
+        metrics.observe_stage(operation, seconds)
+        record_metric(task_id, operation, duration_ms=seconds * 1000, success=ok, data=extra)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import uuid
@@ -19,7 +18,10 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from media_pipeline.errors import DiskFull, is_disk_full
+from media_pipeline.files import content_digest, file_content_digest, hash_blocks
 from media_pipeline.generate.request import GenerateRequest
+from ops import disk
+from ops.disk import DiskLow
 
 from . import quotas, reporter
 from .layout import TaskFiles
@@ -114,7 +116,12 @@ def submit_upload(
 ) -> ProcessingTask:
     """Create a task for a file that is already on disk (a classic form upload, streamed there by the
     upload handler). Raises quotas.LimitReached past the owner's limits (nothing is created)."""
-    content_key = _sha256(uploaded_path)
+    try:
+        disk.refuse_if_low()
+    except DiskLow:
+        os.unlink(uploaded_path)  # refused: keep nothing of it
+        raise
+    content_key = file_content_digest(uploaded_path)
     if not JobOptions.from_params(params).force:
         earlier = ProcessingTask.objects.same_work(owner=owner, content_key=content_key, params=params)
         if earlier is not None:
@@ -144,6 +151,7 @@ def submit_youtube(*, owner: User, params: dict[str, Any]) -> tuple[ProcessingTa
     """A task for a YouTube video (params carry its id); the worker fetches captions and, if asked, the video.
     Returns (task, reused): the same video with the same options, submitted before and not failed, is
     offered instead unless the options say force."""
+    disk.refuse_if_low()
     options = JobOptions.from_params(params)
     content_key = f"youtube:{options.video_id}"
     if not options.force:
@@ -165,14 +173,6 @@ def submit_youtube(*, owner: User, params: dict[str, Any]) -> tuple[ProcessingTa
     return task, False
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(4 * 1024 * 1024):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class UploadConflict(Exception):
     """A part does not continue the file where it stands; `offset` is where the next part must start."""
 
@@ -189,8 +189,10 @@ def start_upload(
 
     Browsers send big files this way (raw bodies of a few MB each): the web server then never holds more
     than one part in memory, and a dropped connection resumes where it stopped instead of starting over.
-    Raises quotas.LimitReached past the owner's limits on unfinished uploads and waiting work.
+    Raises quotas.LimitReached past the owner's limits on unfinished uploads and waiting work, and DiskLow while
+    the disk is short (the parts of an upload already open still come in).
     """
+    disk.refuse_if_low()
     with transaction.atomic():
         quotas.lock_owner(owner)
         quotas.check_upload(owner, size=size)
@@ -256,10 +258,15 @@ def receive_upload_part(
             os.truncate(part, offset)
             raise DiskFull(detail=f"upload {locked.pk}: part at byte {offset} of {total}: {exc}") from exc
         offset = end
+        # The content key grows with the parts, so the last one only hashes its own bytes (a 1 GB upload's
+        # last part used to hash the whole file while the client waited).
+        digests = part.with_name(part.name + ".blocks")
+        hash_blocks(part, digests, upto=offset, final=offset >= total)
         if offset < total:
             return offset, None
         os.replace(part, locked.source_file())
-        content_key = _sha256(locked.source_file())
+        content_key = content_digest(digests)
+        digests.unlink(missing_ok=True)
         earlier = None
         if not locked.options.force:
             earlier = ProcessingTask.objects.same_work(
@@ -337,6 +344,7 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 @transaction.atomic
 def reprocess(*, task: ProcessingTask, params: dict[str, Any] | None = None) -> ProcessingTask:
     """Run a task again from its stored source, as a new task (the old one and its events stay as they were)."""
+    disk.refuse_if_low()
     if task.kind == ProcessingTask.Kind.GENERATE:
         return _regenerate(task=task, params=params)
     src = task.source_file()

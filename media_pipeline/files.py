@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -58,3 +59,36 @@ def temp_folder(parent: Path, label: str) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# A file's content key is a two-level sha256: of the concatenated sha256 digests of its fixed 4 MiB blocks.
+# Blocks sit at fixed offsets, whatever size the parts of an upload had, so the key can be built as parts
+# arrive (each part hashes only its own bytes) and a classic upload of the same file gets the same key.
+DIGEST_BLOCK = 4 * 1024 * 1024
+
+
+def hash_blocks(path: Path, digests: Path, *, upto: int, final: bool = False) -> None:
+    """Append to `digests` the sha256 of every whole block of `path` below byte `upto` not yet in it (and,
+    with `final`, of the last partial block). Reads only the new blocks, which the caller just wrote."""
+    done = digests.stat().st_size // 32 if digests.exists() else 0
+    with open(path, "rb") as src, open(digests, "ab") as out:
+        out.truncate(done * 32)  # a digest half-written by a process that died
+        index = done
+        while (index + 1) * DIGEST_BLOCK <= upto or (final and index * DIGEST_BLOCK < upto):
+            src.seek(index * DIGEST_BLOCK)
+            block = src.read(min(DIGEST_BLOCK, upto - index * DIGEST_BLOCK))
+            out.write(hashlib.sha256(block).digest())  # hashlib lets go of the GIL on big buffers
+            index += 1
+
+
+def content_digest(digests: Path) -> str:
+    return hashlib.sha256(digests.read_bytes()).hexdigest()
+
+
+def file_content_digest(path: Path) -> str:
+    """The same key as hash_blocks + content_digest, for a file already whole on disk."""
+    block_digests = bytearray()
+    with open(path, "rb") as fh:
+        while block := fh.read(DIGEST_BLOCK):
+            block_digests += hashlib.sha256(block).digest()
+    return hashlib.sha256(bytes(block_digests)).hexdigest()

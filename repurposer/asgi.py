@@ -13,10 +13,15 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from ops import lifecycle  # noqa: E402
 from streaming.routing import websocket_urlpatterns  # noqa: E402
 
 from . import daphne_hooks  # noqa: E402
 from .asgi_limits import BodySizeLimit  # noqa: E402
+
+# A daphne whose database or Redis is unreachable would start and answer every WebSocket with 1011: refuse.
+if lifecycle.is_server_process():
+    lifecycle.refuse_start_if_unreachable("The web server (daphne)")
 
 # Daphne's HTTP side: no in-memory parse of form bodies, and response bodies that wait for a slow client.
 daphne_hooks.install()

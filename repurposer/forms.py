@@ -46,15 +46,15 @@ def check_subtitles(upload: UploadedFile | None) -> UploadedFile | None:
         raise forms.ValidationError(
             f"The subtitle file is {human_size(size)}; the limit is {human_size(settings.MAX_SUBTITLE_BYTES)}."
         )
-    from media_pipeline.errors import MediaError
-    from media_pipeline.transcript.subtitles import parse_subtitle_file
+    from media_pipeline.transcript.subtitles import subtitle_problem
+    from ops import offload
 
     data = upload.read()
     upload.seek(0)
-    try:
-        parse_subtitle_file(data, source="subtitles:sidecar")
-    except MediaError as exc:
-        raise forms.ValidationError(exc.message) from None
+    # Seconds of pure-Python parsing for a few MB: in a helper process, so the site does not stall meanwhile.
+    problem = offload.call(subtitle_problem, data, source="subtitles:sidecar")
+    if problem:
+        raise forms.ValidationError(problem)
     return upload
 
 

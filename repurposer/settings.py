@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "ops",  # before django_q: its qcluster command wraps django-q2's (see ops/management/commands/qcluster.py)
     "django_q",
     "repurposer",
     "jobs",
@@ -124,6 +125,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "ops.middleware.DiskFullMiddleware",
 ]
 
 ROOT_URLCONF = "repurposer.urls"
@@ -350,10 +352,61 @@ COMMENTARY_DEFAULT_LEVEL = envint("COMMENTARY_DEFAULT_LEVEL", 20, minimum=0, max
 # How many intervals may be analysed ahead of the last chunk written (bounds the work in flight).
 COMMENTARY_LOOKAHEAD = envint("COMMENTARY_LOOKAHEAD", 6, minimum=1, maximum=64)
 
+# --- Operations: metrics, health, alerts, disk guard, retention (ops/) -----------------------------------
+# Prometheus multiprocess mode: every daphne and qcluster process on this machine writes its samples to files
+# here, and /metrics on any daphne of the machine sums them. Set before prometheus_client is first imported
+# (ops.metrics is imported after settings), and wiped by `manage.py serve` at start.
+METRICS_DIR = Path(envstr("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics")))
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+# Scrapers send `Authorization: Bearer <METRICS_TOKEN>`; empty: staff login only.
+METRICS_TOKEN = envstr("METRICS_TOKEN", "")
+# New uploads and jobs are refused (507) while MEDIA_ROOT's filesystem has less free space than this.
+DISK_MIN_FREE_BYTES = envint("DISK_MIN_FREE_BYTES", 1024**3, minimum=0)
+# The "low disk" alert fires below this (it warns before the guard refuses work).
+ALERT_DISK_FREE_BYTES = envint("ALERT_DISK_FREE_BYTES", 2 * 1024**3, minimum=0)
+# Alerts, computed every minute by a schedule: a running task with no new event for this many minutes is stuck;
+# more than this share of the last hour's finished tasks failed (with at least ALERT_ERROR_MIN_TASKS of them);
+# a queued task waited longer than this many minutes.
+ALERT_STUCK_MINUTES = envint("ALERT_STUCK_MINUTES", 15, minimum=1)
+ALERT_ERROR_RATE = envfloat("ALERT_ERROR_RATE", 0.2, minimum=0, maximum=1)
+ALERT_ERROR_MIN_TASKS = envint("ALERT_ERROR_MIN_TASKS", 5, minimum=1)
+ALERT_QUEUE_MINUTES = envint("ALERT_QUEUE_MINUTES", 10, minimum=1)
+# Retention (daily): media of tasks finished more than RETENTION_DAYS ago are deleted (rows and events stay);
+# while free space is below DISK_MIN_FREE_BYTES x 2, finished tasks' media go oldest first. 0 keeps media forever.
+RETENTION_DAYS = envint("RETENTION_DAYS", 30, minimum=0)
+# Where django-q2 clusters publish their heartbeat ("Stat"): Redis with REDIS_URL (every machine sees every
+# cluster), a folder otherwise (one machine). Read by the "no live worker" alert and /readyz.
+QSTAT_CACHE_DIR = envstr("QSTAT_CACHE_DIR", str(VAR_DIR / "qstat"))
+CACHES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "qstat": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "qstat"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": QSTAT_CACHE_DIR}
+    ),
+}
+Q_CLUSTER["cache"] = "qstat"
+# Production web tier: with nginx in front (deploy/nginx.conf), media answers carry X-Accel-Redirect to
+# this internal location after the owner check, and nginx sends the bytes (with Range). Empty: daphne sends them.
+MEDIA_ACCEL_REDIRECT = envstr("MEDIA_ACCEL_REDIRECT", "")
+# check --deploy: behind TLS, redirect plain HTTP and send HSTS (seconds; 0 turns HSTS off).
+if envbool("BEHIND_TLS_PROXY", False):
+    SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", True)
+    # Load balancers and scrapers probe these over plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+
 # --- Static files ---------------------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/hls", BASE_DIR / "node_modules" / "hls.js" / "dist")]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("vendor/hls", BASE_DIR / "node_modules" / "hls.js" / "dist"),
+    ("vendor/uplot", BASE_DIR / "node_modules" / "uplot" / "dist"),  # the operator dashboard's charts
+]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 

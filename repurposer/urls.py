@@ -31,7 +31,7 @@ urlpatterns = [
     re_path(r"^tasks/(?P<task_id>[0-9a-f-]{36})/export\.(?P<fmt>json|md|zip)$", streaming_views.export, name="export"),
     path("tasks/<uuid:task_id>/ideas/<int:index>/regenerate", views.regenerate_piece, name="regenerate-piece"),
     path("performance/metrics", views.performance_metrics, name="performance-metrics"),
-    path("healthz", views.healthz, name="healthz"),
+    path("", include("ops.urls")),
     path("admin/", admin.site.urls),
     path("", include("api.urls")),
 ]

@@ -15,7 +15,6 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -239,6 +238,9 @@ def _stages(task: ProcessingTask) -> list[tuple[str, str, int]]:
 @login_required
 def watch(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
     task = get_object_or_404(ProcessingTask.objects.for_user(request.user), pk=task_id)
+    if task.media_deleted_at is not None:
+        transcript = {fmt: reverse("transcript", args=[str(task.pk), fmt]) for fmt in ("srt", "vtt", "txt")}
+        return render(request, "tasks/purged.html", {"task": task, "transcript": transcript})
     config = {
         "task": str(task.pk),
         "ws": f"/ws/tasks/{task.pk}/",
@@ -315,10 +317,3 @@ def performance_metrics(request: HttpRequest) -> JsonResponse:
         s: ProcessingTask.objects.filter(status=s, created_at__gte=since).count() for s in ProcessingTask.Status.values
     }
     return JsonResponse({"window_hours": hours, "tasks": tasks, "operations": operations})
-
-
-@require_GET
-def healthz(request: HttpRequest) -> HttpResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return HttpResponse("ok\n", content_type="text/plain")

@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from jobs.models import ProcessingTask, ProgressUpdate
 from jobs.reporter import group_name
+from ops import metrics
 
 from .fanout import ensure_tailer
 
@@ -52,6 +53,7 @@ class TaskEventsConsumer(AsyncJsonWebsocketConsumer):
         ensure_tailer()
         await self.flush()
         self.poller = asyncio.get_running_loop().create_task(self._safety_poll())
+        metrics.websocket_opened()
 
     async def disconnect(self, code: int) -> None:
         """Stop following the task."""
@@ -59,6 +61,7 @@ class TaskEventsConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
         if hasattr(self, "poller"):
             self.poller.cancel()
+            metrics.websocket_closed()
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         """Clients only listen; anything they send is ignored."""

@@ -12,7 +12,9 @@ import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.http import http_date
@@ -53,9 +55,29 @@ def _byte_range(header: str, size: int) -> tuple[int, int] | None | str:
     return start, end
 
 
+def accel_redirect(path: Path, *, content_type: str, download_name: str | None = None) -> HttpResponse | None:
+    """With MEDIA_ACCEL_REDIRECT set (nginx in front, deploy/nginx.conf): an empty answer naming the file for
+    nginx to send itself, with Range and sendfile. None for a file outside MEDIA_ROOT or without the setting."""
+    prefix = settings.MEDIA_ACCEL_REDIRECT
+    if not prefix:
+        return None
+    try:
+        relative = Path(path).resolve().relative_to(Path(settings.MEDIA_ROOT).resolve())
+    except ValueError:
+        return None
+    response = HttpResponse(content_type=content_type)
+    response["X-Accel-Redirect"] = quote(prefix.rstrip("/") + "/" + relative.as_posix())
+    if download_name:
+        response["Content-Disposition"] = f'attachment; filename="{download_name}"'
+    return response
+
+
 def serve_file(
     request: HttpRequest, path: Path, *, content_type: str, download_name: str | None = None
 ) -> HttpResponseBase:
+    accelerated = accel_redirect(path, content_type=content_type, download_name=download_name)
+    if accelerated is not None:
+        return accelerated
     stat = os.stat(path)
     size = stat.st_size
     wanted = _byte_range(request.headers.get("Range", ""), size) if request.method == "GET" else None

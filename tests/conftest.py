@@ -137,7 +137,10 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
-    """SQLite leaves -wal/-shm files beside the test database; remove them with it."""
+    """SQLite leaves -wal/-shm files beside the test database; remove them with it. This process's metrics
+    files (prometheus-client multiprocess mode) go too, so test runs do not pile them up in var/metrics."""
+    for leftover in Path(django_settings.METRICS_DIR).glob(f"*_{os.getpid()}.db"):
+        leftover.unlink(missing_ok=True)
     test_db = django_settings.DATABASES["default"].get("TEST", {}).get("NAME")
     if test_db and django_settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         for suffix in ("", "-wal", "-shm", "-journal"):

@@ -72,6 +72,11 @@ class LiveStack:
             Q_WORKERS=str(self.workers),
             PYTHONUNBUFFERED="1",
         )
+        # Each stack's processes share their own metrics files and cluster heartbeats (not the machine's).
+        metrics_dir = self.media_root.parent / f"metrics-{self.port}"
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # not the test process's own (settings set it)
+        env["QSTAT_CACHE_DIR"] = str(self.media_root.parent / f"qstat-{self.port}")
         # Tests do not measure the first words' latency; keep start-up CPU for what they do measure.
         env.setdefault("ASR_PRELOAD", "0")
         env.update(self.extra_env)

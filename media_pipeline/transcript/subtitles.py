@@ -214,3 +214,13 @@ def extract_embedded(
         source="subtitles:embedded",
         notes=[f"From subtitle stream {stream['index']} ({stream['codec_name']}, language {language})."],
     )
+
+
+def subtitle_problem(data: bytes, *, source: str) -> str | None:
+    """The sentence that refuses this subtitle file, or None when it is usable. Plain values in and out, so it
+    can run in another process (a 5 MB file takes seconds of pure-Python parsing; see ops.offload)."""
+    try:
+        parse_subtitle_file(data, source=source)
+    except MediaError as exc:
+        return exc.message
+    return None

@@ -24,6 +24,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-workers", action="store_true", help="web server only")
 
     def handle(self, *args: Any, host: str, port: int, no_workers: bool, **options: Any) -> None:
+        from ops import lifecycle, metrics
+
+        lifecycle.refuse_start_if_unreachable("Repurposer")
+        metrics.wipe(settings.METRICS_DIR)  # counters start from zero with the machine's processes
         python = sys.executable
         manage = str(settings.BASE_DIR / "manage.py")
         commands = {"web": [python, "-m", "daphne", "-b", host, "-p", str(port), "repurposer.asgi:application"]}
