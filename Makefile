@@ -34,7 +34,7 @@ system:
 	@scripts/ensure-system-packages ffmpeg ffprobe:ffmpeg espeak-ng npm /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf:fonts-dejavu-core
 
 system-test: system
-	@scripts/ensure-system-packages chromium
+	@scripts/ensure-system-packages chromium /usr/share/doc/opencv-doc/examples/data/messi5.jpg:opencv-doc
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

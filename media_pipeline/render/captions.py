@@ -17,6 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pysubs2
 
 PRESETS = ("clean", "pop", "karaoke")
 DEFAULT_PRESET = "pop"
@@ -169,7 +173,7 @@ def write_ass(
     return path
 
 
-def _event(start: float, end: float, text: str, style: str) -> object:
+def _event(start: float, end: float, text: str, style: str) -> pysubs2.SSAEvent:
     import pysubs2
 
     return pysubs2.SSAEvent(start=round(start * 1000), end=round(end * 1000), text=text, style=style)

@@ -225,7 +225,7 @@ def _plan_captions(
         if c_end <= c_start:
             continue
         given = caption.words or _spread(caption.text, c_start, c_end)
-        words = []
+        words: list[tuple[float, float, str]] = []
         for w_start, w_end, text in given:
             cleaned = clean_text(text, font_path=font_path)
             if cleaned:
