@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs import services
+from jobs.ideas import piece_data
 from jobs.models import ProcessingTask, ProgressUpdate
 from repurposer.forms import human_size
 from repurposer.http import AuthenticatedRequest
@@ -92,8 +93,9 @@ def task_detail(task: ProcessingTask) -> dict[str, Any]:
         "result": task.result,
         "last_seq": task.last_seq,
         "counts": _event_counts(task),
-        # The content ideas and their pieces as they stand now (files are relative to the task's media URL).
-        "ideas": [idea.as_dict() for idea in task.ideas.order_by("index")],
+        # The content ideas and their pieces as they stand now ("files" relative to the task's folder, "urls"
+        # and a reel's "poster" as URLs, "score" for the badge).
+        "ideas": [piece_data(task, idea) for idea in task.ideas.order_by("index")],
     }
 
 

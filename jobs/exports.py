@@ -96,7 +96,9 @@ def build_media_zip(task: ProcessingTask) -> Path:
         if segments:
             zf.writestr("transcript.srt", to_srt(segments))
         for idea in Idea.objects.filter(task=task, status=Idea.Status.RENDERED).order_by("index"):
-            names = [v for k, v in idea.files.items() if k in ("video", "zip") and isinstance(v, str)]
+            names = [v for k, v in idea.files.items() if k in ("video", "zip", "poster") and isinstance(v, str)]
+            videos = idea.files.get("videos")
+            names += [v for v in (videos.values() if isinstance(videos, dict) else []) if v not in names]
             names += list(idea.files.get("slides", []))
             for name in names:
                 path = files.path(name)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -402,3 +402,21 @@ def jitter(path: Sequence[tuple[float, float]], *, step: float = 1 / RATE) -> fl
     xs = [value_at(path, i * step) for i in range(int(end / step) + 1)]
     seconds = [abs(xs[i + 1] - 2 * xs[i] + xs[i - 1]) for i in range(1, len(xs) - 1)]
     return sum(seconds) / len(seconds) if seconds else 0.0
+
+
+def best_frame(samples: Sequence[Sample], *, keep: Callable[[float], bool] | None = None) -> float | None:
+    """The time (clip seconds) of the frame that makes the best poster: sharp, neither dark nor washed out,
+    and with a large face when there is one; None when every sample is near black. `keep` says whether a
+    time survives the jump cuts."""
+    best, best_score = None, 0.0
+    for sample in samples:
+        if keep is not None and not keep(sample.t):
+            continue
+        if sample.brightness < 28 or sample.brightness > 235:
+            continue
+        exposure = 1.0 - abs(sample.brightness - 120) / 160
+        face = max((f.size for f in sample.faces), default=0.0)
+        score = math.sqrt(max(sample.sharpness, 0.0)) * exposure * (1 + 4 * face)
+        if score > best_score:
+            best, best_score = sample.t, score
+    return best

@@ -568,6 +568,36 @@ def render_reel(
     )
 
 
+def write_poster(
+    reel: Path, out: Path, *, at: float, ffmpeg_bin: str = "ffmpeg", cancel: CancelToken | None = None
+) -> Path:
+    """The reel's frame at `at` seconds (framing.best_frame, mapped through the cuts) as a JPEG poster."""
+    with atomic_output(out) as tmp:
+        argv = [
+            *ffmpeg_head(ffmpeg_bin),
+            "-protocol_whitelist",
+            PROTOCOL_WHITELIST,
+            "-ss",
+            f"{max(0.0, at):.3f}",
+            "-i",
+            f"file:{reel}",
+            "-frames:v",
+            "1",
+            "-q:v",
+            "3",
+            "-f",
+            "image2",
+            "-c:v",
+            "mjpeg",
+            str(tmp),
+        ]
+        try:
+            run(argv, timeout=60, cancel=cancel, what="ffmpeg")
+        except ProcessFailed as exc:
+            raise MediaError("We could not take a poster frame from the reel.", detail=exc.detail) from None
+    return out
+
+
 @lru_cache(maxsize=16)
 def _family(font_path: Path) -> str:
     """The font's family name, which libass looks up among the files in `fontsdir`."""

@@ -206,6 +206,7 @@
     left.appendChild(el("div", "kind", (KINDS[d.kind] || d.kind) + " · " + fmt(d.start) + "–" + fmt(d.end)));
     left.appendChild(el("h3", null, d.title));
     head.appendChild(left);
+    if (typeof d.score === "number") head.appendChild(el("span", "score", "Score " + d.score));
     head.appendChild(el("span", "status " + d.status, d.status));
     card.appendChild(head);
     var p = d.piece || {};
@@ -215,6 +216,7 @@
       card.appendChild(el("p", null, "Caption: " + (p.caption || "")));
       if (d.urls && d.urls.video) {
         var v = el("video"); v.controls = true; v.preload = "metadata"; v.src = d.urls.video;
+        if (d.urls.poster) v.poster = d.urls.poster;
         card.appendChild(v);
       }
     } else if (d.kind === "image_carousel" && p.slides) {
@@ -245,7 +247,10 @@
     var jump = el("button", "small", "Watch this part"); jump.type = "button";
     jump.addEventListener("click", function () { seek(d.start); });
     actions.appendChild(jump);
-    if (d.urls && d.urls.video) { var a = el("a", "button small", "Download reel"); a.href = d.urls.video + "?download=1"; actions.appendChild(a); }
+    var sizes = d.urls && d.urls.videos ? Object.keys(d.urls.videos) : [];
+    if (sizes.length > 1) {
+      sizes.forEach(function (size) { var a = el("a", "button small", "Download reel " + size); a.href = d.urls.videos[size] + "?download=1"; actions.appendChild(a); });
+    } else if (d.urls && d.urls.video) { var a = el("a", "button small", "Download reel"); a.href = d.urls.video + "?download=1"; actions.appendChild(a); }
     if (d.urls && d.urls.zip) { var z = el("a", "button small", "Download slides (ZIP)"); z.href = d.urls.zip + "?download=1"; actions.appendChild(z); }
     if (p.script || p.caption) actions.appendChild(copyButton([p.hook, p.caption, p.script].filter(Boolean).join("\n\n"), "Copy text"));
     var regen = el("button", "small", "Regenerate"); regen.type = "button";
