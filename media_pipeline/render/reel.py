@@ -386,7 +386,7 @@ def plan_framing(
     crop_share = (width / height) / track.aspect
     path = crop_path(track.samples, kind=kind, crop_share=crop_share, speech=speech)
     # The track's times are clip seconds of the source; the crop runs after the jump cuts, on output time.
-    if cuts is not None and len(cuts.keep) > 1:
+    if cuts is not None:
         mapped: list[tuple[float, float]] = []
         for t, x in path:
             out_t = cuts.to_output(start + t)
@@ -442,8 +442,8 @@ def render_reel(
             "choose a range inside the video that is at least half a second long.",
             detail=f"start={start} end={end} duration={info.duration}",
         )
-    if cuts is not None and (len(cuts.keep) < 2 or cuts.keep[0][0] < start - 0.01 or cuts.keep[-1][1] > end + 0.01):
-        cuts = None if cuts is None or len(cuts.keep) < 2 else cuts
+    if cuts is not None and len(cuts.keep) == 1 and cuts.keep[0][0] <= start + 0.01 and cuts.keep[0][1] >= end - 0.01:
+        cuts = None  # nothing is cut
     length = cuts.duration if cuts is not None else end - start
     if mode == "speaker" and track is None:
         track = track_clip(src, start=start, end=end, ffmpeg_bin=ffmpeg_bin, cancel=cancel)
