@@ -145,6 +145,10 @@ def sample_frames(
         f"{start:.3f}",
         "-t",
         f"{length:.3f}",
+        # Frames nothing else refers to are not decoded (the fps filter takes the nearest decoded one): a
+        # cheaper decode for samples a quarter of a second apart.
+        "-skip_frame",
+        "noref",
         "-i",
         f"file:{src}",
         "-map",
@@ -192,7 +196,8 @@ def detect_faces(frame: np.ndarray) -> list[tuple[int, int, int, int]]:
     """Faces in one small gray frame, as (x, y, w, h) pixel boxes, largest first."""
     # No histogram equalisation: on a flat background it stretches noise into false structure and loses faces.
     side = max(16, round(frame.shape[0] * MIN_FACE))
-    found = _cascade().detectMultiScale(frame, scaleFactor=1.1, minNeighbors=4, minSize=(side, side))
+    # Scale steps of 20 %: a third fewer passes than 10 % and the same faces found on our test footage.
+    found = _cascade().detectMultiScale(frame, scaleFactor=1.2, minNeighbors=4, minSize=(side, side))
     boxes = [(int(x), int(y), int(w), int(h)) for x, y, w, h in (found if len(found) else [])]
     return sorted(boxes, key=lambda b: -b[2] * b[3])
 
