@@ -36,7 +36,7 @@ system:
 	@scripts/ensure-system-packages ffmpeg ffprobe:ffmpeg espeak-ng npm /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf:fonts-dejavu-core
 
 system-test: system
-	@scripts/ensure-system-packages chromium tesseract:tesseract-ocr /usr/sbin/nginx:nginx
+	@scripts/ensure-system-packages chromium tesseract:tesseract-ocr /usr/sbin/nginx:nginx /usr/share/doc/opencv-doc/examples/data/messi5.jpg:opencv-doc
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs import quotas, services
+from jobs.ideas import piece_data
 from jobs.models import Batch, ProcessingTask, ProgressUpdate
 from media_pipeline.errors import MediaError
 from media_pipeline.ingest.youtube import list_videos
@@ -96,8 +97,9 @@ def task_detail(task: ProcessingTask) -> dict[str, Any]:
         "result": task.result,
         "last_seq": task.last_seq,
         "counts": _event_counts(task),
-        # The content ideas and their pieces as they stand now (files are relative to the task's media URL).
-        "ideas": [idea.as_dict() for idea in task.ideas.order_by("index")],
+        # The content ideas and their pieces as they stand now ("files" relative to the task's folder, "urls"
+        # and a reel's "poster" as URLs, "score" for the badge).
+        "ideas": [piece_data(task, idea) for idea in task.ideas.order_by("index")],
         # The publishing kit (chapters, titles and description, thumbnails) as announced so far (jobs/kit.py).
         "kit": task.kit(),
     }

@@ -138,7 +138,9 @@ def build_media_zip(task: ProcessingTask) -> Path:
                 kind = zipfile.ZIP_DEFLATED if name.endswith(".vtt") else zipfile.ZIP_STORED
                 zf.write(path, arcname=name, compress_type=kind)
         for idea in Idea.objects.filter(task=task, status=Idea.Status.RENDERED).order_by("index"):
-            names = [v for k, v in idea.files.items() if k in ("video", "zip") and isinstance(v, str)]
+            names = [v for k, v in idea.files.items() if k in ("video", "zip", "poster") and isinstance(v, str)]
+            videos = idea.files.get("videos")
+            names += [v for v in (videos.values() if isinstance(videos, dict) else []) if v not in names]
             names += list(idea.files.get("slides", []))
             for name in names:
                 path = files.path(name)

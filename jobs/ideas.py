@@ -46,9 +46,16 @@ def style_for(options: JobOptions) -> Style:
     return Style.from_params({"preset": options.style or "educator", **options.custom_style})
 
 
-def _piece_event_data(task: ProcessingTask, idea: Idea) -> dict:
+def piece_data(task: ProcessingTask, idea: Idea) -> dict:
+    """A piece as the page and the API show it: the row, its files' URLs, the poster URL, the score badge."""
     data = idea.as_dict()
     data["urls"] = {k: task.media_url(v) for k, v in idea.files.items() if isinstance(v, str)}
+    if isinstance(idea.files.get("videos"), dict):
+        data["urls"]["videos"] = {a: task.media_url(v) for a, v in idea.files["videos"].items()}
+    if isinstance(idea.files.get("score"), int | float):
+        data["score"] = idea.files["score"]  # the badge on the card
+    if "poster" in data["urls"]:
+        data["poster"] = data["urls"]["poster"]
     if "slides" in idea.files:
         data["urls"]["slides"] = [task.media_url(s) for s in idea.files["slides"]]
     return data
@@ -63,27 +70,7 @@ def render_piece(
     files = task.files
     piece = idea.piece
     if idea.kind == Idea.Kind.REEL:
-        from media_pipeline.render.reel import captions_from_segments, render_reel
-
-        video.wait(cancel)
-        if video.src is None or video.info is None:
-            raise MediaError("There is no video to cut this reel from (only the captions were fetched).")
-        start, end = float(piece.get("start", idea.start)), float(piece.get("end", idea.end))
-        name = TaskFiles.reel_name(idea.index, idea.version)
-        reel = render_reel(
-            video.src,
-            video.info,
-            start=start,
-            end=end,
-            out=files.path(name),
-            captions=captions_from_segments(segments, start=start, end=end),
-            mode=task.options.reel_framing,
-            fonts=default_fonts(),
-            ffmpeg_bin=settings.FFMPEG_BIN,
-            ffprobe=settings.FFPROBE_BIN,
-            cancel=cancel,
-        )
-        return {"video": name, "duration": round(reel.duration, 3)}
+        return _render_reel(task, idea, video=video, segments=segments, cancel=cancel)
     if idea.kind == Idea.Kind.CAROUSEL:
         from media_pipeline.render.carousel import Slide, render_carousel
 
@@ -97,6 +84,78 @@ def render_piece(
         )
         return {"slides": [files.name_of(p) for p in carousel.paths], "zip": files.name_of(carousel.zip_path)}
     return {}  # a tweet thread is text: the page has copy buttons
+
+
+def _render_reel(
+    task: ProcessingTask, idea: Idea, *, video: VideoSource, segments: list[Segment], cancel: CancelToken
+) -> dict:
+    """The reel in every size the task asks for (one face track and one cut plan shared by all of them), its
+    poster frame and its score. Idea.files: {"video": 9:16 or the first size, "videos": {aspect: name},
+    "poster", "duration", "score", "reel": {"framing", "cut_seconds"}} (str values are file names)."""
+    from media_pipeline.analysis.signal import audio_levels
+    from media_pipeline.render import framing
+    from media_pipeline.render.cuts import is_filler, plan_cuts
+    from media_pipeline.render.fonts import default_fonts
+    from media_pipeline.render.reel import captions_from_segments, render_reel, write_poster
+
+    video.wait(cancel)
+    if video.src is None or video.info is None:
+        raise MediaError("There is no video to cut this reel from (only the captions were fetched).")
+    src, info, options, files, piece = video.src, video.info, task.options, task.files, idea.piece
+    start, end = float(piece.get("start", idea.start)), float(piece.get("end", idea.end))
+    start, end = max(0.0, start), min(end, info.duration) if info.duration > 0 else end
+    words = [(w.start, w.end, w.text) for s in segments if s.end > start and s.start < end for w in s.words]
+    cuts = None
+    if options.tight_cuts and info.has_audio and end - start >= 0.5:
+        levels = audio_levels(src, start=start, end=end, ffmpeg_bin=settings.FFMPEG_BIN, cancel=cancel)
+        cuts = plan_cuts(start=start, end=end, levels=list(levels), words=words, fillers=options.cut_fillers)
+    speech = [(a - start, b - start) for a, b, _ in words] or None
+    track = framing.track_clip(src, start=start, end=end, ffmpeg_bin=settings.FFMPEG_BIN, cancel=cancel)
+    captions = captions_from_segments(segments, start=start, end=end, skip=is_filler if options.cut_fillers else None)
+    hook = str(piece.get("hook") or idea.title or "")[:120]
+    out: dict[str, Any] = {"videos": {}}
+    for aspect, width, height in options.reel_sizes:
+        name = TaskFiles.reel_name(idea.index, idea.version, aspect)
+        reel = render_reel(
+            src,
+            info,
+            start=start,
+            end=end,
+            out=files.path(name),
+            captions=captions,
+            mode=options.reel_framing,
+            fonts=default_fonts(),
+            ffmpeg_bin=settings.FFMPEG_BIN,
+            ffprobe=settings.FFPROBE_BIN,
+            cancel=cancel,
+            width=width,
+            height=height,
+            caption_preset=options.caption_preset,
+            hook=hook,
+            track=track,
+            cuts=cuts,
+            speech=speech,
+        )
+        out["videos"][aspect] = name
+        if "video" not in out:
+            out.update(video=name, duration=round(reel.duration, 3), reel={"framing": reel.framing})
+            keep = (lambda t: any(a <= start + t <= b for a, b in cuts.keep)) if cuts is not None else None
+            best = framing.best_frame(track.samples, keep=keep)
+            if best is not None:
+                at = cuts.to_output(start + best) if cuts is not None else best
+                poster = TaskFiles.poster_name(idea.index, idea.version)
+                write_poster(files.path(name), files.path(poster), at=at, ffmpeg_bin=settings.FFMPEG_BIN, cancel=cancel)
+                out["poster"] = poster
+    if cuts is not None:
+        out["reel"]["cut_seconds"] = round(cuts.removed, 2)
+    scores = [
+        float(a["score"])
+        for a in task.analyses()
+        if isinstance(a.get("score"), int | float) and a.get("start", 0) < end and a.get("end", 0) > start
+    ]
+    if scores:
+        out["score"] = round(max(scores))
+    return out
 
 
 class IdeasWorker(Worker):
@@ -142,7 +201,7 @@ class IdeasWorker(Worker):
                 self.task.pk,
                 "piece_ready",
                 message=f"Piece {row.index + 1} was not made: {reason}",
-                data=_piece_event_data(self.task, row),
+                data=piece_data(self.task, row),
             )
 
     def _run(self) -> None:
@@ -206,7 +265,7 @@ class IdeasWorker(Worker):
                 message = f"Piece {row.index + 1} could not be rendered."
             try:
                 row.save(update_fields=["status", "errors", "files", "updated_at"])
-                emit(self.task.pk, "piece_ready", message=message, data=_piece_event_data(self.task, row))
+                emit(self.task.pk, "piece_ready", message=message, data=piece_data(self.task, row))
             except Exception:
                 log.exception("recording piece %s of task %s failed", row.index, self.task.pk)
             finally:
@@ -224,7 +283,7 @@ class IdeasWorker(Worker):
                 row.status, row.errors = Idea.Status.DROPPED, list(result.errors)
                 message = f"Piece {row.index + 1} dropped: {'; '.join(result.errors)[:300]}"
             row.save(update_fields=["piece", "status", "errors", "provider", "model", "updated_at"])
-            emit(self.task.pk, "piece_ready", message=message, data=_piece_event_data(self.task, row))
+            emit(self.task.pk, "piece_ready", message=message, data=piece_data(self.task, row))
             if result.ok and row.kind != Idea.Kind.TWEET:
                 renders.submit(render, row)
 
@@ -306,7 +365,7 @@ def regenerate(idea_id: int) -> str:
                 task.pk,
                 "piece_ready",
                 message=f"Piece {row.index + 1} dropped again: {'; '.join(result.errors)[:300]}",
-                data=_piece_event_data(task, row),
+                data=piece_data(task, row),
             )
             return "dropped"
         # A piece with files stays pending until they exist, so a second Regenerate is refused meanwhile.
@@ -318,7 +377,7 @@ def regenerate(idea_id: int) -> str:
             task.pk,
             "piece_ready",
             message=f"Piece {row.index + 1} rewritten: {row.title}",
-            data=_piece_event_data(task, row),
+            data=piece_data(task, row),
         )
         if not rendering:
             return "ready"
@@ -339,7 +398,7 @@ def regenerate(idea_id: int) -> str:
             row.status, row.errors = Idea.Status.FAILED, [exc.message]
             message = f"Piece {row.index + 1} could not be rendered: {exc.message}"
         row.save(update_fields=["status", "errors", "files", "updated_at"])
-        emit(task.pk, "piece_ready", message=message, data=_piece_event_data(task, row))
+        emit(task.pk, "piece_ready", message=message, data=piece_data(task, row))
         return row.status
     except Exception:
         # Whatever happened, the row must not stay "pending" forever: say it failed, with a sentence.
@@ -352,6 +411,6 @@ def regenerate(idea_id: int) -> str:
             task.pk,
             "piece_ready",
             message=f"Piece {row.index + 1} could not be regenerated.",
-            data=_piece_event_data(task, row),
+            data=piece_data(task, row),
         )
         return "failed"

@@ -24,7 +24,8 @@ class TaskFiles:
         re.compile(r"^chunks/\d{5}\.ts$"): "video/mp2t",
         re.compile(r"^thumbs/\d{5}\.jpg$"): "image/jpeg",
         re.compile(r"^final\.mp4$"): "video/mp4",
-        re.compile(r"^pieces/\d{2}/reel-v\d+\.mp4$"): "video/mp4",
+        re.compile(r"^pieces/\d{2}/reel-v\d+(-\d{1,2}x\d{1,2})?\.mp4$"): "video/mp4",
+        re.compile(r"^pieces/\d{2}/reel-v\d+\.jpg$"): "image/jpeg",
         re.compile(r"^pieces/\d{2}/carousel-v\d+/[A-Za-z0-9_-]{1,60}\.png$"): "image/png",
         re.compile(r"^pieces/\d{2}/carousel-v\d+/[A-Za-z0-9_-]{1,60}\.zip$"): "application/zip",
         re.compile(r"^kit/chapters\.vtt$"): "text/vtt",
@@ -55,8 +56,14 @@ class TaskFiles:
         return f"pieces/{index + 1:02d}"
 
     @classmethod
-    def reel_name(cls, index: int, version: int) -> str:
-        return f"{cls.piece_dir(index)}/reel-v{version}.mp4"
+    def reel_name(cls, index: int, version: int, aspect: str = "9:16") -> str:
+        """The reel in `aspect` ("9:16" keeps the name reels always had; "1:1" → reel-v1-1x1.mp4)."""
+        suffix = "" if aspect == "9:16" else "-" + aspect.replace(":", "x")
+        return f"{cls.piece_dir(index)}/reel-v{version}{suffix}.mp4"
+
+    @classmethod
+    def poster_name(cls, index: int, version: int) -> str:
+        return f"{cls.piece_dir(index)}/reel-v{version}.jpg"
 
     @classmethod
     def carousel_dir(cls, index: int, version: int) -> str:

@@ -15,6 +15,17 @@ from django.conf import settings
 
 COMMENTARY_KEYS = ("voice", "commentary_style", "original_level")
 IDEAS_KEYS = ("style", "idea_count", "custom_style")
+# Reels (an ideas option): framing, the aspect ratios each reel is rendered in, captions, jump cuts.
+REEL_FRAMINGS = ("speaker", "blur", "crop")
+REEL_ASPECTS = {"9:16": (1080, 1920), "1:1": (1080, 1080), "4:5": (1080, 1350), "16:9": (1920, 1080)}
+CAPTION_PRESETS = ("pop", "karaoke", "clean")
+REEL_DEFAULTS: dict[str, Any] = {
+    "reel_framing": "speaker",
+    "reel_aspects": ["9:16"],
+    "caption_preset": "pop",
+    "tight_cuts": True,
+    "cut_fillers": False,
+}
 
 
 def _default_level() -> float:
@@ -35,7 +46,11 @@ class JobOptions:
     style: str = "educator"
     idea_count: int = 5
     custom_style: dict[str, str] = field(default_factory=dict)
-    reel_framing: str = "blur"
+    reel_framing: str = "speaker"  # REEL_FRAMINGS
+    reel_aspects: list[str] = field(default_factory=lambda: ["9:16"])  # keys of REEL_ASPECTS, in page order
+    caption_preset: str = "pop"  # CAPTION_PRESETS
+    tight_cuts: bool = True  # silences > 0.6 s cut out of reels as jump cuts
+    cut_fillers: bool = False  # … and "um", "uh"
     force: bool = False  # process again even if the same work was done (and bypass the result cache)
 
     @classmethod
@@ -43,6 +58,12 @@ class JobOptions:
         known = {f.name for f in fields(cls)}
         given = {k: v for k, v in (params or {}).items() if k in known and v is not None}
         return cls(**given)
+
+    @property
+    def reel_sizes(self) -> list[tuple[str, int, int]]:
+        """(aspect, width, height) of each reel rendering asked for, 9:16 first; unknown names are skipped."""
+        asked = [a for a in REEL_ASPECTS if a in (self.reel_aspects or [])]
+        return [(a, *REEL_ASPECTS[a]) for a in asked or ["9:16"]]
 
     @property
     def duck(self) -> float:
@@ -63,8 +84,10 @@ class JobOptions:
         if not self.video_id:
             params.pop("video_id")
             params.pop("download")
-        if self.reel_framing == "blur":
-            params.pop("reel_framing")
+        # Reel settings at their defaults are left out, so tasks from before they existed count as the same.
+        for key, default in REEL_DEFAULTS.items():
+            if not self.ideas or params[key] == default:
+                params.pop(key)
         if not self.force:
             params.pop("force")
         return params

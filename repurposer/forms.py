@@ -10,7 +10,7 @@ from django.http import QueryDict
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from jobs.options import JobOptions
+from jobs.options import REEL_ASPECTS, REEL_DEFAULTS, JobOptions
 from media_pipeline.commentary import styles as commentary_styles
 from media_pipeline.ideas.styles import DEFAULT_PRESET, preset_choices
 from media_pipeline.tts import speech_provider
@@ -89,6 +89,20 @@ def voice_choices() -> list[tuple[str, str]]:
     return speech_provider(settings.TTS_PROVIDER).voices(settings)
 
 
+class AspectsField(forms.MultipleChoiceField):
+    """Reel sizes: ticked boxes on the page; a list, or one comma-separated string ("9:16,1:1"), from a script.
+    The page's order is kept whatever order they came in."""
+
+    def to_python(self, value: Any) -> list[str]:
+        if value in self.empty_values:
+            return []
+        items = [value] if isinstance(value, str) else list(value) if isinstance(value, list | tuple) else None
+        if items is None:
+            raise forms.ValidationError('Give the reel sizes as a list, like ["9:16", "1:1"].')
+        names = {part.strip() for item in items for part in str(item).split(",") if part.strip()}
+        return [a for a in REEL_ASPECTS if a in names] + sorted(names - set(REEL_ASPECTS))
+
+
 class JobOptionsForm(forms.Form):
     """What to make of a video, shared by the upload page, the YouTube form and the JSON API.
 
@@ -155,10 +169,49 @@ class JobOptionsForm(forms.Form):
         label="Extra instructions", max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
 
+    reel_framing = forms.ChoiceField(
+        label="Reel framing",
+        choices=[
+            ("speaker", "Follow the speaker (faces, else motion)"),
+            ("blur", "Whole picture over a blurred fill"),
+            ("crop", "Centre crop"),
+        ],
+        initial=REEL_DEFAULTS["reel_framing"],
+        required=False,
+    )
+    reel_aspects = AspectsField(
+        label="Reel sizes",
+        choices=[(a, f"{a} ({w}×{h})") for a, (w, h) in REEL_ASPECTS.items()],
+        initial=REEL_DEFAULTS["reel_aspects"],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Each reel is rendered in every size ticked, each its own download.",
+    )
+    caption_preset = forms.ChoiceField(
+        label="Captions",
+        choices=[("pop", "Bold pop (the spoken word highlighted)"), ("karaoke", "Karaoke fill"), ("clean", "Clean")],
+        initial=REEL_DEFAULTS["caption_preset"],
+        required=False,
+    )
+    tight_cuts = forms.BooleanField(
+        label="Cut out silences",
+        required=False,
+        initial=REEL_DEFAULTS["tight_cuts"],
+        widget=Checkbox,
+        help_text="Pauses longer than about 0.6 s become jump cuts.",
+    )
+    cut_fillers = forms.BooleanField(
+        label="Cut out “um” and “uh”",
+        required=False,
+        initial=REEL_DEFAULTS["cut_fillers"],
+        widget=Checkbox,
+    )
+
     # (legend, fields, shown open)
     OPTION_GROUPS = (
         ("Commentary", ("commentary", "voice", "commentary_style", "original_level"), True),
         ("Content ideas", ("ideas", "style", "idea_count"), True),
+        ("Reels", ("reel_framing", "reel_aspects", "caption_preset", "tight_cuts", "cut_fillers"), False),
         ("Custom style (when the style is “Custom”)", CUSTOM_STYLE_FIELDS, False),
     )
 
@@ -193,6 +246,11 @@ class JobOptionsForm(forms.Form):
             style=d.get("style") or "educator",
             idea_count=d.get("idea_count") or 5,
             custom_style={k: (d.get(k) or "").strip() for k in CUSTOM_STYLE_FIELDS},
+            reel_framing=d.get("reel_framing") or REEL_DEFAULTS["reel_framing"],
+            reel_aspects=list(d.get("reel_aspects") or REEL_DEFAULTS["reel_aspects"]),
+            caption_preset=d.get("caption_preset") or REEL_DEFAULTS["caption_preset"],
+            tight_cuts=bool(d.get("tight_cuts")),
+            cut_fillers=bool(d.get("cut_fillers")),
             force=bool(d.get("force")),
             **given,
         )

@@ -131,8 +131,12 @@ def test_ideas_and_pieces_are_made_rendered_and_exported(client, owner, make_tas
     for kind in ("reel", "image_carousel"):
         assert by_kind[kind].status == Idea.Status.RENDERED, by_kind[kind].errors
     reel = by_kind["reel"]
+    # Silences longer than ~0.6 s are cut out (tight cuts are on by default): the reel is shorter by them.
+    cut = reel.files["reel"].get("cut_seconds", 0.0)
+    assert reel.files["videos"] == {"9:16": reel.files["video"]}
+    assert (task.workdir() / reel.files["poster"]).read_bytes()[:2] == b"\xff\xd8"  # a JPEG poster beside it
     assert media.duration(task.workdir() / reel.files["video"]) == pytest.approx(
-        reel.piece["end"] - reel.piece["start"], abs=0.15
+        reel.piece["end"] - reel.piece["start"] - cut, abs=0.15
     )
     task.refresh_from_db()
     assert task.result["ideas"]["ideas"] == 3
@@ -148,6 +152,10 @@ def test_ideas_and_pieces_are_made_rendered_and_exported(client, owner, make_tas
     assert zipped.status_code == 200
     served = client.get(f"/tasks/{task.pk}/media/{reel.files['video']}")
     assert served.status_code == 200
+    poster = client.get(f"/tasks/{task.pk}/media/{reel.files['poster']}")
+    assert poster.status_code == 200 and poster["Content-Type"] == "image/jpeg"
+    shown = [e for e in events(task, "piece_ready") if e.get("index") == reel.index and e.get("status") == "rendered"]
+    assert shown[-1]["poster"].endswith(reel.files["poster"]) and shown[-1]["urls"]["videos"]["9:16"]
 
 
 def test_youtube_ideas_start_from_the_captions_before_the_download_ends(client, owner, settings, tmp_path):

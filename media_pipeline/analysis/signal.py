@@ -380,6 +380,21 @@ def _audio_samples(
     return np.frombuffer(out.stdout[: len(out.stdout) // 2 * 2], dtype="<i2")
 
 
+def audio_levels(
+    src: Path,
+    *,
+    start: float,
+    end: float,
+    ffmpeg_bin: str = "ffmpeg",
+    timeout: float = 120,
+    cancel: CancelToken | None = None,
+) -> np.ndarray:
+    """The loudness (dBFS) of each WINDOW of src's first audio track over [start, end): what a reel's tight
+    cuts read to find its silences."""
+    samples = _audio_samples(src, Interval(0, start, end, False), ffmpeg_bin=ffmpeg_bin, timeout=timeout, cancel=cancel)
+    return window_levels(samples)
+
+
 def window_levels(samples: np.ndarray, *, rate: int = SAMPLE_RATE, window: float = WINDOW) -> np.ndarray:
     """RMS level in dBFS of each `window` of `samples` (a full-scale sine reads −3 dBFS); a last partial
     window of at least half a window counts, shorter ones are dropped."""

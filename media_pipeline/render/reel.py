@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -22,12 +22,15 @@ from ..files import atomic_output
 from ..probe import FORMAT_WHITELIST, PROTOCOL_WHITELIST, MediaInfo, clock
 from ..process import CancelToken, ProcessFailed, ffmpeg_head, run
 from ..transcript.types import Segment
+from .captions import DEFAULT_PRESET, CaptionLine, libass_available, write_ass
+from .cuts import Cuts
 from .fonts import Fonts, clean_text
+from .framing import Track, crop_path, path_expression, track_clip
 
 if TYPE_CHECKING:  # PIL itself is imported lazily, where text is measured
     from PIL.ImageFont import FreeTypeFont
 
-MODES = ("blur", "crop")
+MODES = ("blur", "crop", "speaker")
 AUDIO_BITRATE = "128k"
 CRF = "21"
 # A landscape source is cropped (mode="crop") only when clearly wider than tall; square and vertical
@@ -53,6 +56,9 @@ class Caption:
     start: float  # SOURCE seconds
     end: float
     text: str
+    # The caption's words with their own times (source seconds), for captions that highlight the word being
+    # said; empty: the words are spread evenly over the caption.
+    words: tuple[tuple[float, float, str], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ class ReelResult:
     height: int
     seconds: float  # wall time spent
     size: int
+    framing: str = "blur"  # what was done: "faces", "motion", "crop" (centre) or "blur" (fitted whole)
+    captions: str = "drawtext"  # "ass:<preset>" when libass drew them
 
 
 # ---------------------------------------------------------------------------------------------- captions
@@ -75,6 +83,7 @@ def captions_from_words(
     end: float,
     max_words: int = 3,
     max_chars: int = 18,
+    skip: Callable[[str], bool] | None = None,
 ) -> list[Caption]:
     """Group timed words into short-form captions (2–3 words each), in source seconds, clipped to [start, end].
 
@@ -90,7 +99,7 @@ def captions_from_words(
         w_end = max(w_end, w_start)
         # A word cut by the range's edge is kept, clipped: it shares a caption with its neighbours anyway.
         inside = w_start < end and w_end > start if w_end > w_start else start <= w_start < end
-        if not text or not inside:
+        if not text or not inside or (skip is not None and skip(text)):
             continue
         kept.append((max(w_start, start), min(w_end, end), text))
 
@@ -115,7 +124,7 @@ def captions_from_words(
         # A caption a viewer could not read (one short word, a zero-length timing) stays up a little longer.
         c_end = max(c_end, min(c_start + MIN_SHOW, following))
         if c_end > c_start:
-            captions.append(Caption(start=c_start, end=c_end, text=" ".join(w[2] for w in group)))
+            captions.append(Caption(start=c_start, end=c_end, text=" ".join(w[2] for w in group), words=tuple(group)))
     return captions
 
 
@@ -126,6 +135,7 @@ def captions_from_segments(
     end: float,
     max_words: int = 3,
     max_chars: int = 18,
+    skip: Callable[[str], bool] | None = None,
 ) -> list[Caption]:
     """Captions from a transcript: word times where a segment has them, otherwise the segment's words
     spread evenly over its duration."""
@@ -139,15 +149,10 @@ def captions_from_segments(
         tokens = segment.text.split()
         step = max(segment.end - segment.start, 0.0) / max(len(tokens), 1)
         words.extend((segment.start + i * step, segment.start + (i + 1) * step, t) for i, t in enumerate(tokens))
-    return captions_from_words(words, start=start, end=end, max_words=max_words, max_chars=max_chars)
+    return captions_from_words(words, start=start, end=end, max_words=max_words, max_chars=max_chars, skip=skip)
 
 
-@dataclass(frozen=True)
-class _Drawn:
-    start: float  # CLIP seconds
-    end: float
-    text: str
-    size: int
+_Drawn = CaptionLine  # a caption as drawn: output seconds, font size, its words
 
 
 @lru_cache(maxsize=256)
@@ -198,24 +203,56 @@ def _fit(text: str, *, font_path: Path, width: int, height: int) -> list[tuple[s
 
 
 def _plan_captions(
-    captions: Sequence[Caption], *, start: float, end: float, font_path: Path, width: int, height: int
+    captions: Sequence[Caption],
+    *,
+    start: float,
+    end: float,
+    font_path: Path,
+    width: int,
+    height: int,
+    to_output: Callable[[float], float] | None = None,
 ) -> list[_Drawn]:
-    """Captions as drawn: cleaned text, clip-relative times clipped to the reel, no two on screen at once."""
+    """Captions as drawn: cleaned text, output times (`to_output` maps source seconds to the reel's, through
+    any jump cuts; by default t − start), clipped to the reel, no two on screen at once, each split into
+    one-line pieces that fit, with the words each piece holds."""
+    output = to_output or (lambda t: t - start)
     ordered = sorted(captions, key=lambda c: (c.start, c.end))
     drawn: list[_Drawn] = []
     for i, caption in enumerate(ordered):
         c_start, c_end = max(caption.start, start), min(caption.end, end)
         if i + 1 < len(ordered):
             c_end = min(c_end, max(ordered[i + 1].start, c_start))
-        text = clean_text(caption.text, font_path=font_path)
-        if c_end <= c_start or not text:
+        if c_end <= c_start:
             continue
-        at = c_start - start
-        span = c_end - c_start
+        given = caption.words or _spread(caption.text, c_start, c_end)
+        words: list[tuple[float, float, str]] = []
+        for w_start, w_end, text in given:
+            cleaned = clean_text(text, font_path=font_path)
+            if cleaned:
+                w_start, w_end = min(max(w_start, c_start), c_end), min(max(w_end, c_start), c_end)
+                words.extend((w_start, w_end, part) for part in cleaned.split(" "))
+        if not words:
+            continue
+        at, stop = output(c_start), output(c_end)
+        if stop <= at:
+            continue
+        text = " ".join(w[2] for w in words)
+        taken = 0
         for piece, size, share in _fit(text, font_path=font_path, width=width, height=height):
-            drawn.append(_Drawn(start=at, end=at + span * share, text=piece, size=size))
-            at += span * share
+            count = len(piece.split(" "))
+            mine = words[taken : taken + count]
+            taken += count
+            p_end = at + (stop - at) * share
+            timed = tuple((min(max(output(w0), at), p_end), min(max(output(w1), at), p_end), t) for w0, w1, t in mine)
+            drawn.append(_Drawn(start=at, end=p_end, size=size, words=timed))
+            at = p_end
     return drawn
+
+
+def _spread(text: str, start: float, end: float) -> list[tuple[float, float, str]]:
+    tokens = text.split()
+    step = (end - start) / max(len(tokens), 1)
+    return [(start + i * step, start + (i + 1) * step, t) for i, t in enumerate(tokens)]
 
 
 # ---------------------------------------------------------------------------------------------- ffmpeg
@@ -228,57 +265,136 @@ def escape_filter_value(value: str) -> str:
     return "".join("\\" + ch if ch in "\\'[],;" else ch for ch in value)
 
 
-def reel_filtergraph(
-    *, mode: str, width: int, height: int, fps: float, drawn: Sequence[_Drawn], textfiles: Sequence[Path], font: Path
-) -> str:
-    """The -filter_complex graph: framing onto a width×height canvas, then one drawtext per caption.
+def _select(cuts: Cuts, start: float) -> tuple[str, str]:
+    """The `select` and `setpts` expressions that keep only `cuts`' ranges (clip seconds: the input is
+    seeked to `start`) and close the gaps, so the reel's clock runs on through each jump cut."""
+    keep = " + ".join(f"between(t,{a - start:.3f},{b - start:.3f})" for a, b in cuts.keep)
+    removed = "+".join(f"gte(T,{a - start:.3f})*{gap:.3f}" for a, gap in _gaps(cuts, start))
+    return keep, f"PTS-({removed or '0'})/TB"
 
-    The landscape-or-not decision is made on ffmpeg's own iw/ih (after autorotation of phone videos whose
-    frames are stored sideways), not on the probed size, so rotated vertical videos are never cropped.
+
+def _gaps(cuts: Cuts, start: float) -> list[tuple[float, float]]:
+    out, previous = [], start
+    for a, b in cuts.keep:
+        if a - previous > 1e-6:
+            out.append((a, a - previous))
+        previous = b
+    return out
+
+
+def reel_filtergraph(
+    *,
+    mode: str,
+    width: int,
+    height: int,
+    fps: float,
+    drawn: Sequence[_Drawn],
+    textfiles: Sequence[Path],
+    font: Path,
+    crop_x: str | None = None,
+    select: tuple[str, str] | None = None,
+    ass: Path | None = None,
+) -> str:
+    """The -filter_complex graph: [jump cuts →] framing onto a width×height canvas → captions → [v]
+    (and [a] when `select` cuts the sound too).
+
+    Framing is either `crop_x` (a crop window of the output's aspect whose centre follows an expression of
+    t: the speaker path), or the source fitted whole over a blurred copy of itself, centre-cropped first in
+    mode "crop". That landscape-or-not decision is made on ffmpeg's own iw/ih (after autorotation of phone
+    videos whose frames are stored sideways), not on the probed size, so rotated vertical videos are never
+    cropped. Captions are the `ass` file (libass) or one drawtext per caption.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     pre = "fps=30," if fps <= 0 or fps > MAX_FPS else ""
+    if select is not None:
+        pre += f"select='{select[0]}',setpts='{select[1]}',"
+    if ass is not None:
+        chain = [f"ass=filename={escape_filter_value(str(ass))}:fontsdir={escape_filter_value(str(font.parent))}"]
+    else:
+        chain = []
+        for caption, textfile in zip(drawn, textfiles, strict=True):
+            # Baseline at a fixed height (y = baseline − the tallest glyph's ascent), so captions do not jump.
+            baseline = round(height * CAPTION_CENTRE + caption.size * 0.35)
+            chain.append(
+                "drawtext="
+                + ":".join(
+                    [
+                        f"fontfile={escape_filter_value(str(font))}",
+                        f"textfile={escape_filter_value(str(textfile))}",
+                        "expansion=none",
+                        f"fontsize={caption.size}",
+                        "fontcolor=white",
+                        f"borderw={_border(caption.size)}",
+                        "bordercolor=black",
+                        "shadowcolor=black@0.45",
+                        f"shadowx=0:shadowy={max(2, caption.size // 24)}",
+                        "x=(w-text_w)/2",
+                        f"y={baseline}-max_glyph_a",
+                        f"enable='gte(t,{caption.start:.3f})*lt(t,{caption.end:.3f})'",
+                    ]
+                )
+            )
+    chain.append("format=yuv420p")
+    audio = ""
+    if select is not None:
+        audio = f";[0:a:0]aselect='{select[0]}',asetpts='{select[1]}',aresample=async=1000[a]"
+    if crop_x is not None:
+        crop = (
+            f"crop=w='trunc(ih*{width}/{height}/2)*2':h='trunc(ih/2)*2'"
+            f":x='clip(iw*({crop_x})-ow/2,0,iw-ow)':y=0:exact=1,scale={width}:{height},setsar=1"
+        )
+        return f"[0:v]{pre}{crop}," + ",".join(chain) + "[v]" + audio
     # The background is blurred at a quarter of the size (16× fewer pixels to blur), then scaled up.
     bw, bh = max(2, width // 4 // 2 * 2), max(2, height // 4 // 2 * 2)
     background = (
-        f"[a]scale={bw}:{bh}:force_original_aspect_ratio=increase,crop={bw}:{bh},boxblur=10:2,"
+        f"[va]scale={bw}:{bh}:force_original_aspect_ratio=increase,crop={bw}:{bh},boxblur=10:2,"
         f"eq=brightness=-0.08,scale={width}:{height},setsar=1[bg]"
     )
     crop = f"crop=w='if(gt(iw,ih*{CROP_MIN_ASPECT}),ih*{width}/{height},iw)':h=ih," if mode == "crop" else ""
     foreground = (
         f"[b]{crop}scale={width}:{height}:force_original_aspect_ratio=decrease:force_divisible_by=2,setsar=1[fg]"
     )
-    chain = ["overlay=(W-w)/2:(H-h)/2"]
-    for caption, textfile in zip(drawn, textfiles, strict=True):
-        # Baseline at a fixed height (y = baseline − the tallest glyph's ascent), so captions do not jump.
-        baseline = round(height * CAPTION_CENTRE + caption.size * 0.35)
-        chain.append(
-            "drawtext="
-            + ":".join(
-                [
-                    f"fontfile={escape_filter_value(str(font))}",
-                    f"textfile={escape_filter_value(str(textfile))}",
-                    "expansion=none",
-                    f"fontsize={caption.size}",
-                    "fontcolor=white",
-                    f"borderw={_border(caption.size)}",
-                    "bordercolor=black",
-                    "shadowcolor=black@0.45",
-                    f"shadowx=0:shadowy={max(2, caption.size // 24)}",
-                    "x=(w-text_w)/2",
-                    f"y={baseline}-max_glyph_a",
-                    f"enable='gte(t,{caption.start:.3f})*lt(t,{caption.end:.3f})'",
-                ]
-            )
-        )
-    chain.append("format=yuv420p")
-    return f"[0:v]{pre}split=2[a][b];{background};{foreground};[bg][fg]" + ",".join(chain) + "[v]"
+    chain.insert(0, "overlay=(W-w)/2:(H-h)/2")
+    return f"[0:v]{pre}split=2[va][b];{background};{foreground};[bg][fg]" + ",".join(chain) + "[v]" + audio
 
 
 def reel_timeout(duration: float, *, width: int, height: int) -> float:
     """Measured here: 30 s of 720p to 1080×1920 took 19–21 s on 2 busy cores (~0.65× real time); allow ~25×."""
     return 120 + duration * max(10.0, width * height / 100_000)
+
+
+def plan_framing(
+    *,
+    mode: str,
+    track: Track | None,
+    width: int,
+    height: int,
+    start: float,
+    cuts: Cuts | None = None,
+    speech: Sequence[tuple[float, float]] | None = None,
+) -> tuple[str, str | None]:
+    """(what the reel does, the crop centre's expression of output t or None).
+
+    Speaker mode crops along a path only when the source is clearly wider than the reel and the track saw
+    faces or motion to follow; otherwise the source is fitted whole over its blurred copy (mode "blur")."""
+    if mode != "speaker" or track is None or not track.samples:
+        return ("crop" if mode == "crop" else "blur"), None
+    kind = track.kind()
+    if kind is None or track.aspect <= width / height * CROP_MIN_ASPECT:
+        return "blur", None
+    crop_share = (width / height) / track.aspect
+    path = crop_path(track.samples, kind=kind, crop_share=crop_share, speech=speech)
+    # The track's times are clip seconds of the source; the crop runs after the jump cuts, on output time.
+    if cuts is not None:
+        mapped: list[tuple[float, float]] = []
+        for t, x in path:
+            out_t = cuts.to_output(start + t)
+            if mapped and out_t <= mapped[-1][0]:
+                out_t = mapped[-1][0] + 0.001
+            mapped.append((out_t, x))
+        path = mapped
+    return kind, path_expression(path)
 
 
 def render_reel(
@@ -297,11 +413,22 @@ def render_reel(
     cancel: CancelToken | None = None,
     width: int = 1080,
     height: int = 1920,
+    caption_preset: str | None = None,
+    hook: str = "",
+    track: Track | None = None,
+    cuts: Cuts | None = None,
+    speech: Sequence[tuple[float, float]] | None = None,
 ) -> ReelResult:
     """Write `out`: source [start, end) framed to width×height, captions burned in, H.264/AAC MP4 (faststart).
 
     The seek is accurate (input -ss with a re-encode starts at the exact time, not the keyframe before).
     A source with no audio gets a silent AAC track, since the platforms expect one.
+    - mode "speaker": the crop follows `track` (framing.track_clip of the same range; made here if None);
+      "crop": a centre crop; "blur": fitted whole over a blurred copy.
+    - caption_preset (captions.PRESETS): animated captions and the `hook` title drawn by libass; None, or an
+      ffmpeg without libass: plain drawtext captions (and no hook).
+    - cuts: the ranges to keep (render.cuts.plan_cuts); captions and the crop path are re-timed to match.
+    All of it happens in one ffmpeg pass.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -315,16 +442,50 @@ def render_reel(
             "choose a range inside the video that is at least half a second long.",
             detail=f"start={start} end={end} duration={info.duration}",
         )
-    length = end - start
-    drawn = _plan_captions(captions, start=start, end=end, font_path=fonts.bold, width=width, height=height)
+    if cuts is not None and len(cuts.keep) == 1 and cuts.keep[0][0] <= start + 0.01 and cuts.keep[0][1] >= end - 0.01:
+        cuts = None  # nothing is cut
+    length = cuts.duration if cuts is not None else end - start
+    if mode == "speaker" and track is None:
+        track = track_clip(src, start=start, end=end, ffmpeg_bin=ffmpeg_bin, cancel=cancel)
+    framing, crop_x = plan_framing(
+        mode=mode, track=track, width=width, height=height, start=start, cuts=cuts, speech=speech
+    )
+    to_output = cuts.to_output if cuts is not None else None
+    drawn = _plan_captions(
+        captions, start=start, end=end, font_path=fonts.bold, width=width, height=height, to_output=to_output
+    )
+    use_ass = caption_preset is not None and libass_available(ffmpeg_bin)
     with tempfile.TemporaryDirectory(prefix=".reel-", dir=_mkdir(out.parent)) as work:
-        textfiles = []
-        for i, caption in enumerate(drawn):
-            textfile = Path(work) / f"caption-{i:04d}.txt"
-            textfile.write_text(caption.text, encoding="utf-8")  # no trailing newline: it would draw as a line
-            textfiles.append(textfile)
+        textfiles: list[Path] = []
+        ass: Path | None = None
+        if use_ass:
+            ass = write_ass(
+                Path(work) / "captions.ass",
+                lines=drawn,
+                width=width,
+                height=height,
+                preset=caption_preset or DEFAULT_PRESET,
+                font_name=_family(fonts.bold),
+                centre=CAPTION_CENTRE,
+                hook=hook,
+            )
+        else:
+            for i, caption in enumerate(drawn):
+                textfile = Path(work) / f"caption-{i:04d}.txt"
+                textfile.write_text(caption.text, encoding="utf-8")  # no trailing newline: it would draw as a line
+                textfiles.append(textfile)
+        select = _select(cuts, start) if cuts is not None else None
         graph = reel_filtergraph(
-            mode=mode, width=width, height=height, fps=info.fps, drawn=drawn, textfiles=textfiles, font=fonts.bold
+            mode=mode,
+            width=width,
+            height=height,
+            fps=info.fps,
+            drawn=[] if use_ass else drawn,
+            textfiles=textfiles,
+            font=fonts.bold,
+            crop_x=crop_x,
+            select=select,
+            ass=ass,
         )
         with atomic_output(out) as tmp:
             argv = [
@@ -335,14 +496,17 @@ def render_reel(
                 PROTOCOL_WHITELIST,
                 "-ss",
                 f"{start:.3f}",
-                "-i",
-                f"file:{src}",
             ]
+            if cuts is not None:
+                argv += ["-t", f"{end - start:.3f}"]
+            argv += ["-i", f"file:{src}"]
             if info.has_audio:
-                audio_map = "0:a:0"
+                audio_map = "[a]" if select is not None else "0:a:0"
             else:
                 argv += ["-f", "lavfi", "-t", f"{length:.3f}", "-i", "anullsrc=r=48000:cl=stereo"]
                 audio_map = "1:a:0"
+            if select is not None and not info.has_audio:
+                graph = graph.rsplit(";[0:a:0]", 1)[0]
             argv += [
                 "-filter_complex",
                 graph,
@@ -397,9 +561,47 @@ def render_reel(
         duration=measured["duration"],
         width=measured["width"],
         height=measured["height"],
-        seconds=seconds,
+        seconds=seconds + (track.seconds if track is not None else 0.0),
         size=out.stat().st_size,
+        framing=framing,
+        captions=f"ass:{caption_preset}" if use_ass else "drawtext",
     )
+
+
+def write_poster(
+    reel: Path, out: Path, *, at: float, ffmpeg_bin: str = "ffmpeg", cancel: CancelToken | None = None
+) -> Path:
+    """The reel's frame at `at` seconds (framing.best_frame, mapped through the cuts) as a JPEG poster."""
+    with atomic_output(out) as tmp:
+        argv = [
+            *ffmpeg_head(ffmpeg_bin),
+            "-protocol_whitelist",
+            PROTOCOL_WHITELIST,
+            "-ss",
+            f"{max(0.0, at):.3f}",
+            "-i",
+            f"file:{reel}",
+            "-frames:v",
+            "1",
+            "-q:v",
+            "3",
+            "-f",
+            "image2",
+            "-c:v",
+            "mjpeg",
+            str(tmp),
+        ]
+        try:
+            run(argv, timeout=60, cancel=cancel, what="ffmpeg")
+        except ProcessFailed as exc:
+            raise MediaError("We could not take a poster frame from the reel.", detail=exc.detail) from None
+    return out
+
+
+@lru_cache(maxsize=16)
+def _family(font_path: Path) -> str:
+    """The font's family name, which libass looks up among the files in `fontsdir`."""
+    return str(_font(str(font_path), 20).getname()[0] or "DejaVu Sans")
 
 
 def _mkdir(folder: Path) -> Path:

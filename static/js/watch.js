@@ -393,7 +393,10 @@
     if (d.errors && d.errors.length) card.appendChild(el("p", "error", d.errors.join(" ")));
     var actions = el("div", "row");
     actions.appendChild(button("▶ Watch this part", "", function () { seek(d.start); }));
-    if (urls.video) { var a = el("a", "button secondary", "Download reel"); a.href = urls.video + "?download=1"; actions.appendChild(a); }
+    var sizes = urls.videos ? Object.keys(urls.videos) : [];
+    if (sizes.length > 1) {
+      sizes.forEach(function (size) { var a = el("a", "button secondary", "Download reel " + size); a.href = urls.videos[size] + "?download=1"; actions.appendChild(a); });
+    } else if (urls.video) { var a = el("a", "button secondary", "Download reel"); a.href = urls.video + "?download=1"; actions.appendChild(a); }
     if (urls.zip) { var z = el("a", "button secondary", "Download slides (ZIP)"); z.href = urls.zip + "?download=1"; actions.appendChild(z); }
     if (p.script || p.caption) {
       var c = copyButton([p.hook, p.caption, p.script].filter(Boolean).join("\n\n"), "Copy text");

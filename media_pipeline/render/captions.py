@@ -1,0 +1,179 @@
+"""Animated reel captions as an ASS file (written with pysubs2) that ffmpeg's `ass` filter draws with libass.
+
+Three presets: "clean" (the group of 2–3 words, white with an outline), "pop" (the group, the word being said
+in yellow and a little larger) and "karaoke" (the group, filled word by word as it is said). A hook title can
+stand over the first seconds. Everything stays inside the platforms' safe zones: captions centred on a line
+70 % down (above the description and buttons that cover the bottom ~25 %), side margins of 8 %, the hook
+below the top ~12 % where the app's own tabs sit.
+
+Text is drawn literally: `escape` neutralises everything libass would read as markup (see there).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pysubs2
+
+PRESETS = ("clean", "pop", "karaoke")
+DEFAULT_PRESET = "pop"
+HOOK_SECONDS = 2.2
+HOOK_TOP = 0.14  # the hook's top edge, as a share of the height (below the app's tabs)
+HOOK_SIZE = 0.045
+SIDE_MARGIN = 0.08
+WORD_JOINER = "\u2060"  # invisible, has no width, and ends libass's reading of a backslash sequence
+WHITE, YELLOW, BLACK = "&H00FFFFFF", "&H0000E5FF", "&H00000000"
+
+
+@dataclass(frozen=True)
+class CaptionLine:
+    """One caption as it is drawn: clip times (seconds of the output), font size in pixels, its words."""
+
+    start: float
+    end: float
+    size: int
+    words: tuple[tuple[float, float, str], ...]  # (start, end, text), output seconds; non-empty
+
+    @property
+    def text(self) -> str:
+        return " ".join(w[2] for w in self.words)
+
+
+def escape(text: str) -> str:
+    """ASS text that libass draws exactly as `text` reads (checked by rendering, tests/test_reel_captions.py):
+    `{`/`}` would open/close an override block: `\\{` and `\\}` are libass's escapes for literal braces; a
+    backslash would start `\\N`, `\\h`, `\\n`: a word joiner after it ends the sequence and draws as nothing."""
+    out = text.replace("\\", "\\" + WORD_JOINER)
+    return out.replace("{", "\\{").replace("}", "\\}")
+
+
+@lru_cache(maxsize=1)
+def libass_available(ffmpeg_bin: str = "ffmpeg") -> bool:
+    """Whether this ffmpeg has the `ass` filter (built with libass); otherwise the reel falls back to
+    drawtext captions."""
+    if not shutil.which(ffmpeg_bin):
+        return False
+    try:
+        out = subprocess.run(
+            [ffmpeg_bin, "-hide_banner", "-nostdin", "-filters"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return any(line.split()[1:2] == ["ass"] for line in out.splitlines() if line.strip())
+
+
+def _cs(seconds: float) -> int:
+    return max(1, round(seconds * 100))
+
+
+def write_ass(
+    path: Path,
+    *,
+    lines: Sequence[CaptionLine],
+    width: int,
+    height: int,
+    preset: str,
+    font_name: str,
+    centre: float,
+    hook: str = "",
+    hook_seconds: float = HOOK_SECONDS,
+) -> Path:
+    """Write the ASS file of a reel's captions (and hook title) for a width×height picture."""
+    import pysubs2
+
+    if preset not in PRESETS:
+        raise ValueError(f"caption preset must be one of {PRESETS}, not {preset!r}")
+    subs = pysubs2.SSAFile()
+    subs.info.update(
+        {"PlayResX": str(width), "PlayResY": str(height), "WrapStyle": "0", "ScaledBorderAndShadow": "yes"}
+    )
+    base = round(height * 0.07)
+    subs.styles["Caption"] = pysubs2.SSAStyle(
+        fontname=font_name,
+        fontsize=base,
+        primarycolor=pysubs2.Color(255, 255, 255),
+        secondarycolor=pysubs2.Color(255, 255, 255),
+        outlinecolor=pysubs2.Color(0, 0, 0),
+        backcolor=pysubs2.Color(0, 0, 0, 110),
+        bold=True,
+        outline=max(2, round(base * 0.08)),
+        shadow=max(1, round(base * 0.04)),
+        alignment=pysubs2.Alignment.MIDDLE_CENTER,
+        marginl=round(width * SIDE_MARGIN),
+        marginr=round(width * SIDE_MARGIN),
+    )
+    if preset == "karaoke":
+        # \kf fills from SecondaryColour (not yet said) to PrimaryColour (said).
+        karaoke = subs.styles["Caption"].copy()
+        karaoke.primarycolor = pysubs2.Color(255, 229, 0)
+        karaoke.secondarycolor = pysubs2.Color(255, 255, 255)
+        subs.styles["Karaoke"] = karaoke
+    x, y = width // 2, round(height * centre)
+    for line in lines:
+        at = f"{{\\an5\\pos({x},{y})\\fs{line.size}}}"
+        if preset == "clean":
+            subs.append(_event(line.start, line.end, at + escape(line.text), "Caption"))
+        elif preset == "karaoke":
+            parts = []
+            cursor = line.start
+            for w_start, w_end, text in line.words:
+                # the gap before a word fills nothing; the word fills over its own time
+                lead = _cs(w_start - cursor) if w_start > cursor + 0.005 else 0
+                if lead:
+                    parts.append(f"{{\\k{lead}}}")
+                parts.append(f"{{\\kf{_cs(w_end - max(w_start, cursor))}}}{escape(text)}")
+                parts.append(" ")
+                cursor = max(w_end, cursor)
+            subs.append(_event(line.start, line.end, at + "".join(parts).rstrip(), "Karaoke"))
+        else:  # pop: one event per word, the whole group shown, the word being said highlighted
+            for i, (w_start, _w_end, _) in enumerate(line.words):
+                e_start = line.start if i == 0 else w_start
+                e_end = line.words[i + 1][0] if i + 1 < len(line.words) else line.end
+                if e_end <= e_start:
+                    continue
+                text = " ".join(
+                    (
+                        f"{{\\c{YELLOW}&\\fscx112\\fscy112}}{escape(t)}{{\\c{WHITE}&\\fscx100\\fscy100}}"
+                        if j == i
+                        else escape(t)
+                    )
+                    for j, (_, _, t) in enumerate(line.words)
+                )
+                subs.append(_event(e_start, e_end, at + text, "Caption"))
+    if hook.strip():
+        size = round(height * HOOK_SIZE)
+        subs.styles["Hook"] = pysubs2.SSAStyle(
+            fontname=font_name,
+            fontsize=size,
+            primarycolor=pysubs2.Color(20, 20, 20),
+            outlinecolor=pysubs2.Color(255, 255, 255),  # with BorderStyle 3 the outline colour is the box
+            backcolor=pysubs2.Color(0, 0, 0, 160),
+            bold=True,
+            borderstyle=3,
+            outline=round(size * 0.35),
+            shadow=0,
+            alignment=pysubs2.Alignment.TOP_CENTER,
+            marginl=round(width * 0.12),
+            marginr=round(width * 0.12),
+            marginv=round(height * HOOK_TOP),
+        )
+        subs.append(_event(0.0, hook_seconds, "{\\fad(120,300)}" + escape(hook.strip()), "Hook"))
+    subs.save(str(path), format_="ass", encoding="utf-8")
+    return path
+
+
+def _event(start: float, end: float, text: str, style: str) -> pysubs2.SSAEvent:
+    import pysubs2
+
+    return pysubs2.SSAEvent(start=round(start * 1000), end=round(end * 1000), text=text, style=style)
