@@ -127,8 +127,16 @@
     if ($("transcript-empty")) box.removeChild($("transcript-empty"));
     $("transcript-source").textContent = "(" + d.label + ")";
     $("transcript-downloads").hidden = false;
+    if (d.refined) {
+      // The fast first words of this piece are replaced by the main model's.
+      Array.prototype.slice.call(box.querySelectorAll("p[data-start]")).forEach(function (p) {
+        var at = parseFloat(p.dataset.start);
+        if (at >= d.start && at < d.end) box.removeChild(p);
+      });
+    }
     d.segments.forEach(function (seg) {
       var p = document.createElement("p");
+      p.dataset.start = String(seg.start);
       var at = document.createElement("a");
       at.href = "#";
       at.className = "at";
@@ -141,7 +149,10 @@
       });
       p.appendChild(at);
       p.appendChild(document.createTextNode(" " + seg.text));
-      box.appendChild(p);
+      var later = Array.prototype.find.call(box.querySelectorAll("p[data-start]"), function (q) {
+        return parseFloat(q.dataset.start) > seg.start;
+      });
+      box.insertBefore(p, later || null);
     });
     refreshTrack("Transcript", cfg.transcript.vtt, !cfg.commentary);
   }
