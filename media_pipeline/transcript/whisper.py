@@ -95,6 +95,7 @@ class WhisperEngine:
         (Silero VAD), so a quiet opening does not decide. An English-only model cannot tell: ("en", 1.0)."""
         if self.model.english_only:
             return "en", 1.0
+        # Silence only: the VAD leaves nothing and Whisper guesses from padding, with a low probability.
         language, probability, _ = self._loaded().detect_language(
             np.ascontiguousarray(pcm, dtype=np.float32), vad_filter=self.vad
         )
