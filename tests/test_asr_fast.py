@@ -183,3 +183,28 @@ def test_a_german_video_is_transcribed_by_base_alone(make_task, tmp_path, settin
     assert not any(e.get("refined") for e in events)
     words = " ".join(s.text for s in task.transcript()).lower()
     assert "morgen" in words and ("meer" in words or "wasser" in words), words
+
+
+@pytest.mark.django_db
+def test_the_first_intervals_commentary_may_start_from_its_first_words(owner, settings):
+    from jobs.intervals import TranscriptBoard
+    from jobs.models import ProcessingTask
+    from media_pipeline.plan import Interval
+    from media_pipeline.process import Signal
+    from media_pipeline.transcript.types import Segment
+
+    task = ProcessingTask.objects.create(owner=owner, title="talk.mp4", params={"interval": 30})
+    plan = [Interval(0, 0.0, 30.0, True), Interval(1, 30.0, 60.0, True)]
+    board = TranscriptBoard(task, plan)
+    board.add(Interval(0, 0.0, 8.0, True), [Segment(1.0, 2.0, "fast guess")])
+    board.add(Interval(1, 30.0, 38.0, True), [Segment(31.0, 32.0, "later")])
+    assert board.ready[0].is_set(), "interval 0 waits for its first piece only"
+    assert not board.ready[1].is_set(), "later intervals wait for all their words"
+    board.add(Interval(0, 8.0, 30.0, False), [Segment(9.0, 10.0, "rest")])
+    board.add(Interval(0, 0.0, 8.0, True), [Segment(1.0, 2.5, "refined")], refined=True)
+    assert [s.text for s in board.wait(0, cancel=Signal())] == ["refined", "rest"]
+
+    settings.COMMENTARY_EARLY_FIRST = False
+    board = TranscriptBoard(task, plan)
+    board.add(Interval(0, 0.0, 8.0, True), [Segment(1.0, 2.0, "first")])
+    assert not board.ready[0].is_set()
