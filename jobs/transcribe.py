@@ -252,7 +252,12 @@ class TranscriptWorker(Worker):
                     return False  # tiny.en's words (still decoding) are never announced
             else:
                 self.language = "en"
-            self.announce(head, result_of(words, self.cancel), fast.source, fast.label, False)
+            try:
+                segments = result_of(words, self.cancel)
+            except MediaError as exc:  # e.g. its model failed to load: the main model makes the first words
+                log.warning("fast first words of task %s failed: %s (%s)", self.task.pk, exc.message, exc.detail)
+                return False
+            self.announce(head, segments, fast.source, fast.label, False)
             return True
         finally:
             fast.release()
