@@ -208,3 +208,19 @@ def test_the_first_intervals_commentary_may_start_from_its_first_words(owner, se
     board = TranscriptBoard(task, plan)
     board.add(Interval(0, 0.0, 8.0, True), [Segment(1.0, 2.0, "first")])
     assert not board.ready[0].is_set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_fast_model_leaves_the_first_words_to_base(make_task, tmp_path, settings, monkeypatch, caplog):
+    settings.MODEL_CACHE_DIR = tmp_path / "models"  # a fresh stamp: the hash is checked again
+    monkeypatch.setattr(whisper_model, "FAST_SHA256", "0" * 64)  # as if the installed tiny.en were another file
+    monkeypatch.setattr(whisper_model, "bundled_model", lambda cache: _bundled(asr_data.CACHE / "whisper-base"))
+    task = make_task(talk(tmp_path, speech(tmp_path, "en-us", "Good morning. Today we talk about rivers.")))
+    assert run_task(str(task.pk)) == "succeeded"
+    events = transcript_events(task)
+    assert events and all(e["source"] == "asr:whisper-base" and not e.get("refined") for e in events)
+    assert "morning" in " ".join(s.text for s in task.transcript()).lower()
+    assert any("is not the Whisper tiny.en model we ship" in r.getMessage() for r in caplog.records)
+
+
+_bundled = whisper_model.bundled_model

