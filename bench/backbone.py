@@ -426,6 +426,8 @@ TODAY_ENV = {
     "COMMENTARY_EARLY_FIRST": "0",
 }
 COMMENTARY_FIELDS = {"commentary": "on", "voice": "en-us", "commentary_style": "play-by-play", "original_level": "20"}
+# A second main run (--today) uploads the same file: "force" processes it again instead of showing the result.
+FORCE_FIELDS = {"force": "on"}
 
 
 def run_ours(
@@ -490,7 +492,7 @@ def run_ours(
             flush=True,
         )
         # With --transcribe, offline speech recognition runs beside.
-        fields = COMMENTARY_FIELDS if transcribe else None
+        fields = {**FORCE_FIELDS, **(COMMENTARY_FIELDS if transcribe else {})}
         run = upload_and_follow(client, stack, source, sampler=sampler, transcribe=transcribe, fields=fields)
         result.upload_s, result.machine_busy, result.final_type = run.upload_s, run.machine_busy, "complete"
         task_id, events, opened, returned = run.task_id, run.events, run.opened, run.returned
