@@ -196,13 +196,14 @@ class TranscriptWorker(Worker):
         head = self.pieces[0] if self.pieces and self.pieces[0].start == self.plan[0].start else None
         todo = [p for p in self.pieces if round(p.start, 3) not in done]
         # Lanes transcribe pieces side by side; the words are announced in order, each piece as soon as
-        # it and every piece before it are done. Two at least: the fast first piece beside the detection.
-        pool = ThreadPoolExecutor(max_workers=max(2, settings.ASR_LANES), thread_name_prefix="asr")
+        # it and every piece before it are done. No more at once than ASR_LANES: each one adds its decoding
+        # memory to the worker.
+        pool = ThreadPoolExecutor(max_workers=settings.ASR_LANES, thread_name_prefix="asr")
         futures: list[tuple[Interval, Future[list[Segment]], bool]] = []
         try:
             if head is not None and todo and todo[0] is head:
                 todo = todo[1:]
-                if self._fast_first(head, engine, pool, read, transcribe):
+                if self._fast_first(head, engine, read, transcribe):
                     futures.append((head, pool.submit(transcribe, head), True))
                 else:
                     # The short first piece runs alone: the first words are what a viewer waits for.
@@ -227,7 +228,6 @@ class TranscriptWorker(Worker):
         self,
         head: Interval,
         engine: AsrEngine,
-        pool: ThreadPoolExecutor,
         read: Callable[[Interval], np.ndarray],
         transcribe: Callable[..., list[Segment]],
     ) -> bool:
@@ -239,6 +239,7 @@ class TranscriptWorker(Worker):
         fast = fast_engine() if detect is not None and getattr(engine, "language", None) in (None, "en") else None
         if fast is None or detect is None:
             return False
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="asr-first")  # tiny.en beside the detection
         try:
             pcm = read(head)
             words = pool.submit(transcribe, head, fast, pcm)
@@ -260,4 +261,5 @@ class TranscriptWorker(Worker):
             self.announce(head, segments, fast.source, fast.label, False)
             return True
         finally:
+            pool.shutdown(wait=False)  # tiny.en may still be decoding words nobody will read
             fast.release()
