@@ -6,7 +6,8 @@ What runs
   * Speech: the five LibriVox clips the pocketsphinx sdist ships (tests/asr_data.py fetches them once),
     0.7 s of silence after each, repeated to about `--minutes` of audio, stored as FLAC in Matroska under
     bench-results/cache/ (lossless, so the engines hear exactly the recorded samples).
-  * Engines: Whisper base int8 as the app runs it (beam 5), the same with beam 1 (greedy), pocketsphinx.
+  * Engines: Whisper base int8 as the app runs it (beam 5), the same with beam 1 (greedy), Whisper tiny.en
+    (the first words of an English video; beam 5 and beam 1), pocketsphinx.
   * Each engine transcribes it the way a worker will: cut into `--interval` s intervals, each read with
     `read_pcm` (ffmpeg → 16 kHz mono) and passed to `engine.transcribe`, one CPU thread per process.
       - 1 process: all intervals in turn.
@@ -50,7 +51,8 @@ CACHE = RESULTS / "cache"
 MODEL_CACHE = ROOT / "var" / "models" / "whisper-base"  # what the app uses (settings-derived var/models)
 GAP_SECONDS = 0.7
 # "whisper-greedy" is the same model with beam_size=1: faster, for comparison with the default beam of 5.
-ENGINES = ("whisper", "whisper-greedy", "pocketsphinx")
+# "tiny.en" is the bundled Whisper tiny.en that makes the first words of an English video (beam 5, as the app).
+ENGINES = ("whisper", "whisper-greedy", "tiny.en", "tiny.en-greedy", "pocketsphinx")
 
 
 # --- Audio ----------------------------------------------------------------------------------------------
@@ -110,6 +112,16 @@ def intervals(total: float, length: float) -> list[tuple[float, float]]:
 
 def _engine(name: str, threads: int) -> Any:
     # Imported here: each child loads its own model, as a worker process does.
+    if name.startswith("tiny.en"):
+        from media_pipeline.transcript import whisper_model
+        from media_pipeline.transcript.whisper import WhisperEngine
+
+        greedy = name.endswith("greedy")
+        fast = whisper_model.fast_model(MODEL_CACHE.parent / whisper_model.FAST_NAME)
+        engine = WhisperEngine(fast, cpu_threads=threads, beam_size=1 if greedy else 5)
+        if greedy:
+            engine.label += ", beam 1"
+        return engine
     if name.startswith("whisper"):
         from media_pipeline.transcript import whisper_model
         from media_pipeline.transcript.whisper import WhisperEngine
@@ -216,7 +228,7 @@ def measure(name: str, path: Path, texts: list[str], cuts: list[tuple[float, flo
     print(f"{name}: 2 processes in parallel, 1 thread each…", flush=True)
     two = run(name, path, cuts, 2)
     threaded = None
-    if name.startswith("whisper"):
+    if name.startswith(("whisper", "tiny.en")):
         print(f"{name}: 1 process, 2 threads…", flush=True)
         (threaded,) = run(name, path, cuts, 1, threads=2)
     audio = one["audio_s"]

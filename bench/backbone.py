@@ -29,6 +29,12 @@ Where it runs
       psql -h 127.0.0.1 -U postgres -c 'create database repurposer_bench'
       DATABASE_URL=postgres://postgres@127.0.0.1:5432/repurposer_bench REDIS_URL=redis://127.0.0.1:6379/1 make bench
 
+  * `--transcribe`: the main run also makes the transcript by speech recognition and speaks commentary
+    (commentary on, no subtitles), so the first words and the first chunk with commentary are measured.
+  * `--today`: the main run again on a second stack with today's model path as the baseline (the models
+    preloaded in every worker, Whisper base for the first words too, two single-threaded lanes, the first
+    interval's commentary waiting for all its words), in the same run, next to ours.
+
 Output: one table (metric | ours | baseline | target | met?) on stdout and the same in
 bench-results/backbone.json. The exit status is 0 whether targets are met or not; it is 1 only when the run
 itself failed (the task ended in error, a process died, a service was unreachable).
@@ -75,6 +81,13 @@ TARGET_TOTAL_RATIO_ASR = 0.15  # the Transcripts issue's goal with speech recogn
 TARGET_EVENT_P95_MS = 150.0
 TARGET_SUBMIT_P95_MS = 100.0
 TARGET_WORKER_RSS_MB = 300.0
+# Issue 16 (speech recognition: first words fast, memory only while needed).
+TARGET_FIRST_WORDS_S = 2.5
+TARGET_FIRST_COMMENTARY_S = 4.0
+TARGET_TOTAL_RATIO_ASR_16 = 0.08
+TARGET_WORKER_ASR_MB = 450.0
+TARGET_WORKER_PLAIN_MB = 150.0
+TARGET_TREE_MB = 900.0
 
 MB = 1024 * 1024
 
@@ -302,6 +315,8 @@ class OursResult:
     upload_bytes: int = 0
     first_chunk_s: float | None = None  # last upload part answered → first chunk_ready received
     first_transcript_s: float | None = None  # last upload part answered → first transcript_ready received
+    first_commentary_s: float | None = None  # last upload part answered → first chunk_ready with commentary
+    worker_python_idle_mb: float = 0.0  # largest worker process after the submits, before the main run
     first_chunk_server_s: float | None = None  # last upload part answered → first chunk_ready row written
     complete_s: float | None = None  # last upload part answered → complete received
     final_type: str = ""
@@ -402,7 +417,28 @@ def bench_user() -> tuple[str, str]:
     return username, password
 
 
-def run_ours(source: Path, clip: Path, *, submits: int, run_dir: Path, transcribe: bool = False) -> OursResult:
+# Today's model path (before issue 16), for --today: what the settings were.
+TODAY_ENV = {
+    "ASR_PRELOAD": "1",
+    "ASR_FAST_FIRST": "0",
+    "ASR_LANES": "2",
+    "ASR_THREADS": "1",
+    "COMMENTARY_EARLY_FIRST": "0",
+}
+COMMENTARY_FIELDS = {"commentary": "on", "voice": "en-us", "commentary_style": "play-by-play", "original_level": "20"}
+# A second main run (--today) uploads the same file: "force" processes it again instead of showing the result.
+FORCE_FIELDS = {"force": "on"}
+
+
+def run_ours(
+    source: Path,
+    clip: Path,
+    *,
+    submits: int,
+    run_dir: Path,
+    transcribe: bool = False,
+    extra_env: dict[str, str] | None = None,
+) -> OursResult:
     from django.conf import settings
     from django.db import close_old_connections
 
@@ -410,12 +446,14 @@ def run_ours(source: Path, clip: Path, *, submits: int, run_dir: Path, transcrib
     from tests.live import Client, LiveStack, database_url_for
 
     result = OursResult()
-    # The app's own default: workers load the speech model as they start (the tests switch that off).
+    # The app's own defaults (the tests switch preloading off; here it is whatever the app says), or
+    # today's model path for --today.
+    env = {"ASR_PRELOAD": "0", **(extra_env or {})}
     stack = LiveStack(
         database_url=database_url_for(settings.DATABASES["default"]),
         media_root=Path(settings.MEDIA_ROOT),
         workers=2,
-        extra_env={"ASR_PRELOAD": "1"},
+        extra_env=env,
     )
     try:
         print(f"Starting daphne + qcluster (2 workers); logs in {run_dir}/", flush=True)
@@ -440,6 +478,11 @@ def run_ours(source: Path, clip: Path, *, submits: int, run_dir: Path, transcrib
                 result.submit_ms.append(elapsed_ms)
             client.cancel(answer["task_id"])
         wait_until_idle()
+        idle = PeakRss({"queue": stack.worker_pids})
+        idle.start()
+        time.sleep(3)  # a preloading worker has its model by now
+        idle.stop()
+        result.worker_python_idle_mb = idle.python_peak.get("queue", 0) / MB
 
         # (b) The main run, sampled for memory throughout.
         sampler = PeakRss({"queue": stack.worker_pids, "web": lambda: [stack.procs["web"].pid]})
@@ -449,7 +492,8 @@ def run_ours(source: Path, clip: Path, *, submits: int, run_dir: Path, transcrib
             flush=True,
         )
         # With --transcribe, offline speech recognition runs beside.
-        run = upload_and_follow(client, stack, source, sampler=sampler, transcribe=transcribe)
+        fields = {**FORCE_FIELDS, **(COMMENTARY_FIELDS if transcribe else {})}
+        run = upload_and_follow(client, stack, source, sampler=sampler, transcribe=transcribe, fields=fields)
         result.upload_s, result.machine_busy, result.final_type = run.upload_s, run.machine_busy, "complete"
         task_id, events, opened, returned = run.task_id, run.events, run.opened, run.returned
         for event in events:
@@ -465,6 +509,9 @@ def run_ours(source: Path, clip: Path, *, submits: int, run_dir: Path, transcrib
         first_words = next((e for e in events if e["type"] == "transcript_ready"), None)
         if first_words is not None:
             result.first_transcript_s = first_words["received"] - returned
+        spoken = next((e for e in events if e["type"] == "chunk_ready" and e["data"].get("has_commentary")), None)
+        if spoken is not None:
+            result.first_commentary_s = spoken["received"] - returned
         result.complete_s = events[-1]["received"] - returned
         result.chunks = events[-1]["data"].get("chunks", 0)
         result.copied_chunks = events[-1]["data"].get("copied_chunks", 0)
@@ -674,8 +721,70 @@ def build_rows(ours: OursResult, base: BaselineResult | None, *, duration: float
     ]
 
 
-def table(rows: list[Row]) -> str:
-    header = Row("metric", "ours", "baseline", "target", "met?")
+def today_rows(ours: OursResult, today: OursResult, *, duration: float, transcribe: bool) -> list[Row]:
+    """Ours next to today's model path (--today), measured in the same run."""
+    worker_target = TARGET_WORKER_ASR_MB if transcribe else TARGET_WORKER_PLAIN_MB
+    ratio_target = TARGET_TOTAL_RATIO_ASR_16 if transcribe else TARGET_TOTAL_RATIO
+
+    def ratio(r: OursResult) -> float | None:
+        return None if r.complete_s is None else r.complete_s / duration
+
+    def mb(value: float) -> str:
+        return f"{value:.0f} MB"
+
+    rows = []
+    if transcribe:
+        rows += [
+            Row(
+                "first transcript_ready (from submit returned)",
+                _s(ours.first_transcript_s),
+                _s(today.first_transcript_s),
+                f"≤ {TARGET_FIRST_WORDS_S} s",
+                _met(ours.first_transcript_s, TARGET_FIRST_WORDS_S),
+            ),
+            Row(
+                "first chunk with commentary (from submit returned)",
+                _s(ours.first_commentary_s),
+                _s(today.first_commentary_s),
+                f"≤ {TARGET_FIRST_COMMENTARY_S:.0f} s",
+                _met(ours.first_commentary_s, TARGET_FIRST_COMMENTARY_S),
+            ),
+        ]
+    ours_ratio, today_ratio = ratio(ours), ratio(today)
+    rows += [
+        Row("first chunk_ready (from submit returned)", _s(ours.first_chunk_s), _s(today.first_chunk_s)),
+        Row(
+            "total time ÷ video duration",
+            "n/a" if ours_ratio is None else f"{ours_ratio:.3f}× ({ours.complete_s:.1f} s)",
+            "n/a" if today_ratio is None else f"{today_ratio:.3f}× ({today.complete_s:.1f} s)",
+            f"≤ {ratio_target}×",
+            _met(ours_ratio, ratio_target),
+        ),
+        Row(
+            "largest worker process, idle (before the main run)",
+            mb(ours.worker_python_idle_mb),
+            mb(today.worker_python_idle_mb),
+        ),
+        Row(
+            "largest worker process, main run" + (" (transcribing)" if transcribe else " (no ASR)"),
+            mb(ours.worker_python_peak_mb),
+            mb(today.worker_python_peak_mb),
+            f"≤ {worker_target:.0f} MB",
+            _met(ours.worker_python_peak_mb, worker_target),
+        ),
+        Row(
+            "qcluster tree incl. children, main run",
+            mb(ours.worker_tree_peak_mb),
+            mb(today.worker_tree_peak_mb),
+            f"≤ {TARGET_TREE_MB:.0f} MB",
+            _met(ours.worker_tree_peak_mb, TARGET_TREE_MB),
+        ),
+    ]
+    return rows
+
+
+def table(rows: list[Row], *, baseline: str = "baseline") -> str:
+    header = Row("metric", "ours", baseline, "target", "met?")
     cells = [[r.metric, r.ours, r.baseline, r.target, r.met] for r in [header, *rows]]
     widths = [max(len(c[i]) for c in cells) for i in range(5)]
     lines = [" | ".join(c[i].ljust(widths[i]) for i in range(5)).rstrip() for c in cells]
@@ -788,7 +897,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--transcribe",
         action="store_true",
-        help="the main run also makes the transcript (offline speech recognition, Whisper base)",
+        help="the main run also makes the transcript (offline speech recognition) and speaks commentary",
+    )
+    parser.add_argument(
+        "--today",
+        action="store_true",
+        help="run the main run again with today's model path (preloaded models, base for the first words)",
     )
     return parser.parse_args(argv)
 
@@ -840,6 +954,14 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, TimeoutError) as exc:
         print(f"\nThe run failed: {exc}\nLogs: {run_dir}/", file=sys.stderr)
         return 1
+    today = None
+    if args.today:
+        print("\nToday's model path, for comparison (a second stack)…", flush=True)
+        try:
+            today = run_ours(source, clip, submits=1, run_dir=run_dir, transcribe=args.transcribe, extra_env=TODAY_ENV)
+        except (RuntimeError, TimeoutError) as exc:
+            print(f"\nThe run with today's model path failed: {exc}\nLogs: {run_dir}/", file=sys.stderr)
+            return 1
     base = None
     if not args.no_baseline:
         base = run_baseline(source, limit=QUICK_BASELINE_CHUNKS if args.quick else None, workdir=run_dir / "baseline")
@@ -851,6 +973,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     print()
     print(breakdown(ours, base))
+    if today is not None:
+        end_load = os.getloadavg()
+        print(f"\nOurs next to today's model path (same run; load average at the end {end_load[0]:.1f}):")
+        print(table(today_rows(ours, today, duration=info.duration, transcribe=args.transcribe), baseline="today"))
     if others:
         print(f"WARNING: the machine was busy with other work at the start (load {load[0]:.1f}); see above.")
     missed = [r.metric for r in rows if r.met.startswith("NO")]
@@ -870,6 +996,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": [asdict(r) for r in rows],
         "ours": asdict(ours),
         "baseline": asdict(base) if base else None,
+        "today": asdict(today) if today else None,
     }
     text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
     out = RESULTS / "backbone.json"

@@ -11,8 +11,9 @@ log = logging.getLogger(__name__)
 
 
 def _preload_speech_model(**kwargs: Any) -> None:
-    """In a worker process that just started: load the Whisper model in the background (about 2 s), so the
-    first job's first words do not wait for it. Failures only log: the job reports them properly."""
+    """With ASR_PRELOAD on, in a worker process that just started: load the Whisper model in the background
+    (about 2 s), so the first job's first words do not wait for it. Off by default: the model would sit in
+    every worker, also for jobs that never transcribe. Failures only log: the job reports them properly."""
 
     def load() -> None:
         try:

@@ -125,14 +125,19 @@ class TranscriptBoard:
             segs = [Segment(s["start"], s["end"], s["text"]) for s in d.get("segments", [])]
             self._add(d["index"], float(d.get("end", 0)), segs)
 
-    def _add(self, index: int, end: float, segments: list[Segment]) -> None:
+    def _add(self, index: int, end: float, segments: list[Segment], *, start: float | None = None) -> None:
+        if start is not None:  # refined words replace those of the same span
+            self.segments[index] = [s for s in self.segments[index] if not start <= s.start < end]
         self.segments[index].extend(segments)
-        if end >= self.plan[index].end - 1e-3:
+        self.segments[index].sort(key=lambda s: s.start)
+        # The first interval's commentary may start from its first piece's words (COMMENTARY_EARLY_FIRST).
+        early = index == self.plan[0].index and settings.COMMENTARY_EARLY_FIRST
+        if early or end >= self.plan[index].end - 1e-3:
             self.ready[index].set()
 
-    def add(self, piece: Interval, segments: list[Segment]) -> None:
+    def add(self, piece: Interval, segments: list[Segment], *, refined: bool = False) -> None:
         with self.lock:
-            self._add(piece.index, piece.end, segments)
+            self._add(piece.index, piece.end, segments, start=piece.start if refined else None)
 
     def close(self) -> None:
         """No more words are coming (the transcript ended, failed, or was never asked for)."""

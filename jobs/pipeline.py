@@ -367,7 +367,8 @@ def _start_transcript(
     progress = job.progress
     assert progress is not None
 
-    def announce(iv: Interval, segs: list[Segment], source: str, label: str) -> None:
+    def announce(iv: Interval, segs: list[Segment], source: str, label: str, refined: bool = False) -> None:
+        what = "refined" if refined else "ready"
         with progress.unit() as (position, eta):
             emit(
                 task.pk,
@@ -375,7 +376,7 @@ def _start_transcript(
                 stage="chunk",
                 progress=position,
                 eta_seconds=eta,
-                message=f"Transcript of {clock(iv.start)}–{clock(iv.end)} ready ({label})",
+                message=f"Transcript of {clock(iv.start)}–{clock(iv.end)} {what} ({label})",
                 data={
                     "index": iv.index,
                     "start": round(iv.start, 3),
@@ -383,9 +384,10 @@ def _start_transcript(
                     "source": source,
                     "label": label,
                     "segments": [seg.as_dict() for seg in segs],
+                    **({"refined": True} if refined else {}),
                 },
             )
-        board.add(iv, segs)
+        board.add(iv, segs, refined=refined)
 
     return job.start(
         TranscriptWorker(job, src=src, info=info, plan=plan, announce=announce, on_end=board.close, captions=captions)

@@ -84,7 +84,7 @@ class Progress:
         """Count one unit of work done; yields (progress, eta) for the event the caller emits inside."""
         with self._lock:
             self.done += 1
-            yield self.position(self.done / self.total), self.eta()
+            yield self.position(min(1.0, self.done / self.total)), self.eta()  # refined words count too
 
     def eta(self) -> float | None:
         """Seconds left, from the units done per second so far; None until two are done (several chunks

@@ -4,17 +4,24 @@ Where the words come from, in order: a subtitle file uploaded with the video; a 
 the video; offline speech recognition of each interval (ASR_ENGINE). Every interval's words become a
 `transcript_ready` event, the record from which the watch page, the WebVTT track and the downloads are
 built — so a reconnecting page replays them like any other event.
+
+The first words of an English video come from Whisper tiny.en (ASR_FAST_FIRST): the first piece is read
+once, tiny.en transcribes it while the main model loads and detects the language on it; the fast words are
+announced only when that language is English, and the main model then transcribes the piece again: that
+event has `refined` set and replaces the fast words in every reader. Any other language (or an unsure
+detection) goes to the main model from the start and no English-only model is used for it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from django.conf import settings
 from django.db import connection
 
@@ -24,6 +31,8 @@ from media_pipeline.probe import MediaInfo
 from media_pipeline.process import CancelToken, wait_any
 from media_pipeline.transcript.subtitles import extract_embedded, parse_subtitle_file
 from media_pipeline.transcript.types import Segment, Transcript
+from media_pipeline.transcript.whisper import PIN_LANGUAGE_AT  # cheap: faster_whisper loads with a model
+from media_pipeline.transcript.whisper_model import FAST_NAME
 
 from .models import ProcessingTask
 from .reporter import measured
@@ -31,6 +40,7 @@ from .run import JobRun, Worker, done_signal, result_of
 
 if TYPE_CHECKING:  # the engines are imported lazily: the models are big
     from media_pipeline.transcript.asr import AsrEngine
+    from media_pipeline.transcript.whisper import WhisperEngine
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +53,30 @@ def asr_engine() -> AsrEngine | None:
 
         user = Path(settings.WHISPER_MODEL_DIR) if settings.WHISPER_MODEL_DIR else None
         model = whisper_model.resolve(cache_dir=settings.MODEL_CACHE_DIR / "whisper-base", user_folder=user)
-        return WhisperEngine(model, num_workers=settings.ASR_LANES)
+        return WhisperEngine(model, num_workers=settings.ASR_LANES, cpu_threads=settings.ASR_THREADS)
     if settings.ASR_ENGINE == "pocketsphinx":
         from media_pipeline.transcript.sphinx import PocketsphinxEngine
 
         return PocketsphinxEngine()
     return None
+
+
+def fast_engine() -> WhisperEngine | None:
+    """Whisper tiny.en for the first words, when ASR_FAST_FIRST is on and the main engine is Whisper. A fast
+    model that is missing or not the one we ship is refused (logged, with the sentence) and the main model
+    makes the first words instead: the transcript never depends on it."""
+    if settings.ASR_ENGINE != "whisper" or not settings.ASR_FAST_FIRST:
+        return None
+    from media_pipeline.transcript import whisper_model
+    from media_pipeline.transcript.whisper import WhisperEngine
+
+    try:
+        model = whisper_model.fast_model(settings.MODEL_CACHE_DIR / whisper_model.FAST_NAME)
+    except MediaError as exc:
+        log.warning("fast first words off: %s (%s)", exc.message, exc.detail)
+        return None
+    # Both threads: the first piece runs before anything else of the transcript.
+    return WhisperEngine(model, cpu_threads=settings.ASR_THREADS)
 
 
 def whole_transcript(task: ProcessingTask, src: Path, cancel: CancelToken) -> Transcript | None:
@@ -80,7 +108,8 @@ def asr_pieces(plan: list[Interval], first_piece: float) -> list[Interval]:
 class TranscriptWorker(Worker):
     """Transcribes the plan's intervals in order in its own thread, while the chunks are cut.
 
-    `announce(interval, segments, source, label)` is called for each interval (it emits the event);
+    `announce(interval, segments, source, label, refined)` is called for each piece (it emits the event;
+    `refined` when the words replace the fast first words of that piece);
     a failure is kept in `error` and degrades the transcript only, never the job. `on_end()` is called when
     no more words will come (so whoever waits for an interval's words stops waiting).
     """
@@ -94,7 +123,7 @@ class TranscriptWorker(Worker):
         src: Path,
         info: MediaInfo,
         plan: list[Interval],
-        announce: Callable[[Interval, list[Segment], str, str], None],
+        announce: Callable[[Interval, list[Segment], str, str, bool], None],
         on_end: Callable[[], None],
         captions: Transcript | None = None,
     ) -> None:
@@ -104,6 +133,7 @@ class TranscriptWorker(Worker):
         self.announce, self.on_end = announce, on_end
         self.captions = captions  # YouTube's, fetched before the download
         self.source = ""
+        self.language: str | None = None  # detected (or pinned) by the main engine
 
     def work(self) -> None:
         try:
@@ -120,14 +150,16 @@ class TranscriptWorker(Worker):
             self.on_end()
 
     def _run(self) -> None:
-        done = self.task.transcribed_starts()  # pieces whose words an earlier attempt already announced
+        pieces = self.task.transcript_pieces()  # pieces whose words an earlier attempt already announced
+        done = {round(d.get("start", -1), 3) for d in pieces}
+        refined = {round(d.get("start", -1), 3) for d in pieces if d.get("refined")}
         whole = self.captions or whole_transcript(self.task, self.src, self.cancel)
         if whole is not None:
             self.source = whole.source
             label = whole_label(whole)
             for iv in self.plan:
                 if round(iv.start, 3) not in done:
-                    self.announce(iv, whole.between(iv.start, iv.end), whole.source, label)
+                    self.announce(iv, whole.between(iv.start, iv.end), whole.source, label, False)
             return
         if not self.info.has_audio:
             self.error = "This video has no sound, so there is no transcript."
@@ -136,39 +168,98 @@ class TranscriptWorker(Worker):
         if engine is None:
             self.error = "Speech recognition is switched off on this server (ASR_ENGINE=off)."
             return
+        self.source = engine.source
+        try:
+            self._recognise(engine, done=done, refined=refined)
+        finally:
+            # The job no longer needs the model: a worker that did not preload gives its memory back.
+            release = getattr(engine, "release", None)
+            if release is not None and not settings.ASR_PRELOAD:
+                release()
+
+    def _recognise(self, engine: AsrEngine, *, done: set[float], refined: set[float]) -> None:
         from media_pipeline.transcript.asr import clamp_segments, read_pcm
 
-        self.source = engine.source
-        pieces = [p for p in self.pieces if round(p.start, 3) not in done]
+        def read(piece: Interval) -> np.ndarray:
+            return read_pcm(self.src, piece.start, piece.duration, cancel=self.cancel, ffmpeg=settings.FFMPEG_BIN)
 
-        def transcribe(piece: Interval) -> list[Segment]:
+        def transcribe(piece: Interval, by: AsrEngine = engine, pcm: np.ndarray | None = None) -> list[Segment]:
             try:
-                with measured(self.task.pk, "transcribe", index=piece.index, engine=engine.source) as extra:
-                    pcm = read_pcm(
-                        self.src, piece.start, piece.duration, cancel=self.cancel, ffmpeg=settings.FFMPEG_BIN
-                    )
-                    segments = clamp_segments(engine.transcribe(pcm, offset=piece.start), piece.start, piece.end)
+                with measured(self.task.pk, "transcribe", index=piece.index, engine=by.source) as extra:
+                    audio = read(piece) if pcm is None else pcm
+                    segments = clamp_segments(by.transcribe(audio, offset=piece.start), piece.start, piece.end)
                     extra.update(media_seconds=round(piece.duration, 3), words=sum(len(s.words) for s in segments))
                 return segments
             finally:
                 connection.close()
 
+        head = self.pieces[0] if self.pieces and self.pieces[0].start == self.plan[0].start else None
+        todo = [p for p in self.pieces if round(p.start, 3) not in done]
         # Lanes transcribe pieces side by side; the words are announced in order, each piece as soon as
-        # it and every piece before it are done.
+        # it and every piece before it are done. No more at once than ASR_LANES: each one adds its decoding
+        # memory to the worker.
         pool = ThreadPoolExecutor(max_workers=settings.ASR_LANES, thread_name_prefix="asr")
-        futures = []
+        futures: list[tuple[Interval, Future[list[Segment]], bool]] = []
         try:
-            if pieces and pieces[0].start == 0:
-                # The short first piece runs alone: the first words are what a viewer waits for.
-                futures.append((pieces[0], pool.submit(transcribe, pieces[0])))
-                wait_any(done_signal(futures[0][1]), self.cancel)
-                pieces = pieces[1:]
-            futures += [(piece, pool.submit(transcribe, piece)) for piece in pieces]
-            for piece, future in futures:
-                self.announce(piece, result_of(future, self.cancel), engine.source, engine.label)
+            if head is not None and todo and todo[0] is head:
+                todo = todo[1:]
+                if self._fast_first(head, engine, read, transcribe):
+                    futures.append((head, pool.submit(transcribe, head), True))
+                else:
+                    # The short first piece runs alone: the first words are what a viewer waits for.
+                    first = pool.submit(transcribe, head)
+                    wait_any(done_signal(first), self.cancel)
+                    self.announce(head, result_of(first, self.cancel), engine.source, engine.label, False)
+            elif head is not None and round(head.start, 3) in done and round(head.start, 3) not in refined:
+                # An earlier attempt announced fast words and stopped before refining them.
+                if any(p.get("source") == f"asr:{FAST_NAME}" for p in self.task.transcript_pieces()[:1]):
+                    futures.append((head, pool.submit(transcribe, head), True))
+            futures += [(piece, pool.submit(transcribe, piece), False) for piece in todo]
+            for piece, future, refine in futures:
+                self.announce(piece, result_of(future, self.cancel), engine.source, engine.label, refine)
         finally:
-            for _, future in futures:
+            for _, future, _ in futures:
                 future.cancel()
             # Stopped: do not wait for a piece the model is still decoding (that cannot be interrupted, and on
             # a busy machine takes seconds); its lane ends when the piece does, and nobody reads its words.
             pool.shutdown(wait=not self.cancel.is_set())
+
+    def _fast_first(
+        self,
+        head: Interval,
+        engine: AsrEngine,
+        read: Callable[[Interval], np.ndarray],
+        transcribe: Callable[..., list[Segment]],
+    ) -> bool:
+        """Announce tiny.en's words for the first piece when the video speaks English; True when it did (the
+        piece is then to be transcribed again by `engine`). The first piece's audio is read once; tiny.en
+        transcribes it while `engine` loads and detects the language on it, so neither waits for the other.
+        """
+        detect = getattr(engine, "detect_language", None)
+        fast = fast_engine() if detect is not None and getattr(engine, "language", None) in (None, "en") else None
+        if fast is None or detect is None:
+            return False
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="asr-first")  # tiny.en beside the detection
+        try:
+            pcm = read(head)
+            words = pool.submit(transcribe, head, fast, pcm)
+            if engine.language is None:  # type: ignore[attr-defined]
+                language, probability = result_of(pool.submit(detect, pcm), self.cancel)
+                log.info("task %s speaks %s (p=%.2f)", self.task.pk, language, probability)
+                if probability >= PIN_LANGUAGE_AT:
+                    engine.language = language  # type: ignore[attr-defined]
+                self.language = language
+                if language != "en" or probability < PIN_LANGUAGE_AT:
+                    return False  # tiny.en's words (still decoding) are never announced
+            else:
+                self.language = "en"
+            try:
+                segments = result_of(words, self.cancel)
+            except MediaError as exc:  # e.g. its model failed to load: the main model makes the first words
+                log.warning("fast first words of task %s failed: %s (%s)", self.task.pk, exc.message, exc.detail)
+                return False
+            self.announce(head, segments, fast.source, fast.label, False)
+            return True
+        finally:
+            pool.shutdown(wait=False)  # tiny.en may still be decoding words nobody will read
+            fast.release()

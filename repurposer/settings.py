@@ -267,14 +267,27 @@ FFPROBE_TIMEOUT = envint("FFPROBE_TIMEOUT", 30, minimum=1)
 ASR_ENGINE = envchoice("ASR_ENGINE", "whisper", ("whisper", "pocketsphinx", "off"))
 # A folder with your own CTranslate2 Whisper model (e.g. a larger one); empty = the bundled base model.
 WHISPER_MODEL_DIR = envstr("WHISPER_MODEL_DIR", "")
-# Load the Whisper model in each worker process as it starts, so a job's first words do not wait for it.
-ASR_PRELOAD = envbool("ASR_PRELOAD", True)
-# Intervals one job transcribes at once (one single-threaded decoder each); default: one per core.
-ASR_LANES = envint("ASR_LANES", os.cpu_count() or 2, minimum=1, maximum=16)
 # The first words come from a short first piece, so the page shows text within seconds.
 ASR_FIRST_PIECE_SECONDS = envfloat("ASR_FIRST_PIECE_SECONDS", 8.0, minimum=0)
 MODEL_CACHE_DIR = Path(envstr("MODEL_CACHE_DIR", str(VAR_DIR / "models")))
 MAX_SUBTITLE_BYTES = envint("MAX_SUBTITLE_BYTES", 5 * 1024**2, minimum=1024)
+
+# --- Speech recognition: first words fast, memory only while needed (issue 16) ------------------------------
+# Whisper tiny.en (bundled, English only) transcribes the first piece of an English video (the language is
+# detected on that piece by the main model meanwhile); the main model then transcribes it again and the
+# refined words replace the fast ones. Off: the main model does the first piece too.
+ASR_FAST_FIRST = envbool("ASR_FAST_FIRST", True)
+# Keep the speech models loaded in every worker from its start, for the next job. Off (the default): a worker
+# loads a model when a job needs it and frees it when the job's transcript is done, so jobs without speech
+# recognition never hold one.
+ASR_PRELOAD = envbool("ASR_PRELOAD", False)
+# Intervals one job transcribes at once (one decoder each; each adds ~150 MB while it decodes), and the CPU
+# threads each decoder uses. One lane with one thread per core is about as fast here as one lane per core.
+ASR_LANES = envint("ASR_LANES", 1, minimum=1, maximum=16)
+ASR_THREADS = envint("ASR_THREADS", os.cpu_count() or 2, minimum=1, maximum=32)
+# The first interval's commentary starts from its first piece's words (plus the interval's events) instead
+# of waiting for all of its words; later intervals wait for theirs.
+COMMENTARY_EARLY_FIRST = envbool("COMMENTARY_EARLY_FIRST", True)
 
 # YouTube links. The three URL settings exist so tests (and mirrors) can point the app at another server.
 YOUTUBE_PROXY = envstr("YOUTUBE_PROXY", "") or None  # e.g. http://user:pass@proxy:3128, for captions and downloads

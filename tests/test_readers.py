@@ -175,3 +175,26 @@ def test_it_finds_the_subtitles_uploaded_with_the_video(task):
     target.parent.mkdir(parents=True)
     target.write_text("WEBVTT\n")
     assert files.sidecar() == target
+
+
+def test_refined_words_replace_the_fast_first_words_in_every_reader(task, client, owner):
+    transcript(task, 0, 0.0, 8.0, "fast", "guess")  # tiny.en's first words
+    transcript(task, 0, 8.0, 10.0, "rest")
+    emit(
+        task.pk,
+        "transcript_ready",
+        data={
+            "index": 0,
+            "start": 0.0,
+            "end": 8.0,
+            "refined": True,
+            "segments": [{"start": 0.5, "end": 2.0, "text": "refined words", "words": []}],
+        },
+    )
+    transcript(task, 0, 0.0, 8.0, "a re-delivered fast guess")  # an unrefined repeat never wins back
+
+    assert [(p["start"], p.get("refined", False)) for p in task.transcript_pieces()] == [(0.0, True), (8.0, False)]
+    assert [s.text for s in task.transcript()] == ["refined words", "rest"]
+    client.force_login(owner)
+    srt = client.get(reverse("transcript", args=[task.pk, "srt"])).content.decode()
+    assert "refined words" in srt and "fast" not in srt and "guess" not in srt

@@ -5,9 +5,10 @@
 
 Engines (one file each, the same small interface): `whisper.WhisperEngine` (faster-whisper, the default)
 and `sphinx.PocketsphinxEngine` (the light fallback, low accuracy). An engine loads its model lazily, once
-per process, with one CPU thread: ASR scales by worker processes, not threads. On this 2-core machine
-(bench/asr.py) two Whisper processes with one thread each do 11× real time together, one process with two
-threads 10×, and processes share nothing that needs a lock.
+per process, and a worker that did not preload frees it when the job's transcript is done. On this 2-core
+machine (bench/asr.py) two Whisper processes with one thread each do 11× real time together, one process
+with two threads 10×: the app runs one lane with one thread per core (ASR_LANES, ASR_THREADS), because
+every decoding lane adds ~150 MB to the worker while it runs.
 """
 
 from __future__ import annotations

