@@ -219,8 +219,9 @@ def test_the_watch_page_fits_reads_and_follows_playback_at_every_width(live, own
         page.wait_for_function("() => window.repurposerWatch.finished()", timeout=30_000)
         page.wait_for_selector("#idea-2")  # a reel, a carousel and a tweet
         page.wait_for_function("() => document.getElementById('player').readyState >= 2")
-        # Lazy images load as they come into view: bring them all in once, for the checks and the screenshot.
-        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        # Lazy images load as they come into view (a jump to the bottom skips the middle, and a strip's images
+        # past its edge are never in view): load them all now, for the checks and the screenshot.
+        page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(i => { i.loading = 'eager'; })")
         page.wait_for_function("() => [...document.images].every(i => i.complete)")
         page.evaluate("window.scrollTo(0, 0)")
 
