@@ -1,6 +1,8 @@
 """The publishing kit of a task (jobs side: events and files). The work is media_pipeline/kit.
 
-A `KitWorker` thread of the job run starts with the chunks and waits for the whole transcript; then:
+A `KitWorker` thread of the job run starts with the chunks. While the transcript is still being made it grabs
+and scores a sheet of frames (one ffmpeg run; `frame_sheet`), so that none of the kit's decoding waits behind
+the transcript. Then it waits for the whole transcript:
 1. chapters (topic shifts + interval scores) → kit/chapters.vtt and a `chapters_ready` event;
 2. titles and a description (the configured chat model, else offline) → `titles_ready`;
 3. thumbnail candidates and covers, rendered in the run's image pool → one `thumbnail_ready` each.
@@ -13,7 +15,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from django.conf import settings
 from django.urls import reverse
@@ -32,6 +36,9 @@ from .layout import TaskFiles
 from .models import ProcessingTask
 from .reporter import emit, measured
 from .run import JobRun, VideoSource, Worker, result_of
+
+if TYPE_CHECKING:
+    from media_pipeline.kit.frames import FrameScore
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +76,7 @@ class KitWorker(Worker):
         self.cancel = job.token
         self.chapters: list[Chapter] = []
         self.summary: dict[str, Any] = {}
+        self.sheet: FrameSheet | None = None
 
     def work(self) -> None:
         try:
@@ -86,6 +94,13 @@ class KitWorker(Worker):
 
     def _run(self) -> None:
         task = self.task
+        if settings.KIT_THUMBNAILS:
+            try:
+                self.sheet = frame_sheet(task, video=self.job.video, cancel=self.cancel)
+            except MediaError as exc:  # no images, but the chapters and titles are still made
+                log.warning("kit frames of task %s failed: %s (%s)", task.pk, exc.message, exc.detail)
+                self.summary["images_error"] = exc.message
+                emit(task.pk, "stage", message=f"No thumbnails could be made: {exc.message}")
         segments = self.get_segments()
         if self.cancel.is_set():
             raise Cancelled()
@@ -116,10 +131,8 @@ class KitWorker(Worker):
             data=text.as_dict(),
         )
         self.summary["titles"] = len(text.titles)
-        if settings.KIT_THUMBNAILS:
-            self.summary["images"] = make_images(
-                task, chapters=self.chapters, titles=text.titles, video=self.job.video, cancel=self.cancel
-            )
+        if self.sheet is not None:
+            self.summary["images"] = make_images(task, chapters=self.chapters, titles=text.titles, sheet=self.sheet)
 
 
 # ------------------------------------------------------------------------------------------------- images
@@ -149,25 +162,41 @@ def image_data(task: ProcessingTask, *, kind: str, slot: int, spec: Any, name: s
     }
 
 
-def make_images(
-    task: ProcessingTask, *, chapters: list[Chapter], titles: list[str], video: VideoSource, cancel: CancelToken
-) -> int:
-    """Thumbnail candidates and covers: frames grabbed in one ffmpeg run, ranked, rendered in the image pool;
-    one thumbnail_ready each as it is written. Returns how many were made."""
-    from media_pipeline.kit.frames import candidate_times, grab_frames, rank, scene_cuts, score_frame, spread
-    from media_pipeline.kit.thumbnails import LAYOUTS, ImageSpec, short_texts
-    from media_pipeline.render.images import ImagePool
+@dataclass
+class FrameSheet:
+    """The frames a task's images are made from, grabbed and scored before the chapters are known."""
+
+    frames_dir: Path
+    scores: list[FrameScore]
+    cancel: CancelToken
+
+
+def frame_sheet(task: ProcessingTask, *, video: VideoSource, cancel: CancelToken) -> FrameSheet | None:
+    """Frames evenly over the video in one ffmpeg run, scored (sharpness, contrast, faces); None when the task
+    has no video (captions only). Called as soon as the video is known, so it runs beside the transcript."""
+    from media_pipeline.kit.frames import grab_frames, score_frame, sheet_times
 
     video.wait(cancel)
     if video.src is None or video.info is None:
-        return 0
-    analyses = task.analyses()
-    duration = video.info.duration
-    times = candidate_times(chapters, analyses, duration)
+        return None
+    times = sheet_times(video.info.duration)
     frames_dir = task.files.path(TaskFiles.KIT_FRAMES)
-    with measured(task.pk, "kit.frames", frames=len(times)):
+    with measured(task.pk, "kit.frames", frames=len(times)) as extra:
         grabbed = grab_frames(video.src, times, out_dir=frames_dir, ffmpeg_bin=settings.FFMPEG_BIN, cancel=cancel)
-    ranked = rank([score_frame(p, t) for t, p in grabbed.items()], cuts=scene_cuts(analyses))
+        scores = [score_frame(p, t) for t, p in grabbed.items()]
+        extra["faces"] = sum(1 for s in scores if s.face)
+    return FrameSheet(frames_dir=frames_dir, scores=scores, cancel=cancel)
+
+
+def make_images(task: ProcessingTask, *, chapters: list[Chapter], titles: list[str], sheet: FrameSheet) -> int:
+    """Thumbnail candidates and covers from the sheet's frames, ranked and spread over the chapters, rendered in
+    the image pool; one thumbnail_ready each as it is written. Returns how many were made."""
+    from media_pipeline.kit.frames import rank, scene_cuts, spread
+    from media_pipeline.kit.thumbnails import LAYOUTS, ImageSpec, short_texts
+    from media_pipeline.render.images import ImagePool
+
+    cancel, frames_dir = sheet.cancel, sheet.frames_dir
+    ranked = rank(sheet.scores, cuts=scene_cuts(task.analyses()))
     if not ranked:
         emit(task.pk, "stage", message="No frame of the video is sharp enough for a thumbnail.")
         return 0

@@ -79,8 +79,9 @@ def _cover(frame: Path, size: tuple[int, int]):  # type: ignore[no-untyped-def]
 
 @lru_cache(maxsize=16)
 def _gradient(size: tuple[int, int], *, start: float, end: float, top_dark: bool, strength: int = 215):  # type: ignore[no-untyped-def]
-    """An alpha mask, 0 above `start` (fraction of the height) rising to `strength` at `end`: text on any frame
-    stays readable without hiding the picture."""
+    """(box, mask): an alpha mask, 0 above `start` (fraction of the height, from the dark side's far end)
+    rising to `strength` at `end`, cut to the rows where it is not 0: text on any frame stays readable without
+    hiding the picture, and the paste touches only the shaded part (half the time of a whole-image paste)."""
     from PIL import Image
 
     w, h = size
@@ -89,7 +90,9 @@ def _gradient(size: tuple[int, int], *, start: float, end: float, top_dark: bool
         f = y / h if not top_dark else 1 - y / h
         a = 0.0 if f <= start else min(1.0, (f - start) / max(end - start, 1e-6))
         column.putpixel((0, y), int(strength * a))
-    return column.resize((w, h))
+    top, bottom = (0, min(h, round((1 - start) * h) + 1)) if top_dark else (max(0, round(start * h) - 1), h)
+    box = (0, top, w, bottom)
+    return box, column.crop((0, top, 1, bottom)).resize((w, bottom - top))
 
 
 def render(spec: ImageSpec, fonts: Fonts) -> bytes:
@@ -113,10 +116,10 @@ def render(spec: ImageSpec, fonts: Fonts) -> bytes:
     else:
         top = spec.layout == "top"
         if top:
-            mask = _gradient((w, h), start=0.35, end=0.95, top_dark=True)
+            box, mask = _gradient((w, h), start=0.35, end=0.95, top_dark=True)
         else:
-            mask = _gradient((w, h), start=0.3 if not portrait else 0.45, end=0.9, top_dark=False)
-        image.paste((0, 0, 0), (0, 0, w, h), mask)  # in place: black through the gradient mask
+            box, mask = _gradient((w, h), start=0.3 if not portrait else 0.45, end=0.9, top_dark=False)
+        image.paste((0, 0, 0), box, mask)  # in place: black through the gradient mask
         draw = ImageDraw.Draw(image)
         band = 0.5 if not portrait else 0.38
         if top:
