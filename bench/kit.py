@@ -83,11 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         order = spread(rank(scores, cuts=[]), chapters)
         texts = short_texts(chapters, text.titles)
         frame = {s.t: s.path for s in scores}
-        specs = [
-            ImageSpec(frame[order[i]], order[i], "bench", texts[i % len(texts)], LAYOUTS[i % 3], "thumb")
-            for i in range(4)
-        ]
-        specs += [ImageSpec(frame[order[0]], order[0], "bench", texts[0], "band", k) for k in ("square", "vertical")]
+        focus = {s.t: s.focus for s in scores}
+
+        def spec(t: float, text: str, layout: str, kind: str) -> ImageSpec:
+            return ImageSpec(frame[t], t, "bench", text, layout, kind, focus=focus[t])
+
+        specs = [spec(order[i], texts[i % len(texts)], LAYOUTS[i % 3], "thumb") for i in range(4)]
+        specs += [spec(order[0], texts[0], "band", k) for k in ("square", "vertical")]
         with ImagePool(args.workers) as pool:
             futures = [pool.submit(s, lambda s: render(s, fonts), lambda k: folder / f"{k}.jpg") for s in specs]
             return chapters, order, [f.result() for f in futures]

@@ -201,6 +201,7 @@ def make_images(task: ProcessingTask, *, chapters: list[Chapter], titles: list[s
         emit(task.pk, "stage", message="No frame of the video is sharp enough for a thumbnail.")
         return 0
     order = spread(ranked, chapters)
+    focus = {s.t: s.focus for s in ranked}
     texts = short_texts(chapters, titles)
     state = {"frames": order, "texts": texts}
     count = settings.KIT_THUMBNAILS
@@ -213,7 +214,8 @@ def make_images(task: ProcessingTask, *, chapters: list[Chapter], titles: list[s
     with measured(task.pk, "kit.images", images=len(jobs)) as extra, ImagePool(settings.KIT_IMAGE_WORKERS) as pool:
         futures = []
         for kind, slot, t, text, layout in jobs:
-            spec = ImageSpec(frames_dir / frame_name(t), t, task.content_key or str(task.pk), text, layout, kind)
+            key = task.content_key or str(task.pk)
+            spec = ImageSpec(frames_dir / frame_name(t), t, key, text, layout, kind, focus=focus[t])
             futures.append((kind, slot, spec, submit_image(pool, task, kind, slot, spec)))
         for kind, slot, spec, future in futures:
             try:
@@ -264,7 +266,7 @@ def next_choice(current: Any, choices: list) -> Any:
 def regenerate_image(task_id: str, kind: str, slot: int, change: str) -> str:
     """One kit image again with the next frame or the next text (a django-q job: services.request_kit_image
     checked the request). The frame is usually grabbed already and an image asked for twice is a cache hit."""
-    from media_pipeline.kit.frames import grab_frames
+    from media_pipeline.kit.frames import grab_frames, score_frame
     from media_pipeline.kit.thumbnails import ImageSpec
     from media_pipeline.render.images import ImagePool
 
@@ -289,14 +291,12 @@ def regenerate_image(task_id: str, kind: str, slot: int, change: str) -> str:
     never = NeverCancelled()
     try:
         with measured(task.pk, "kit.regenerate", kind=kind, slot=slot, change=change) as extra:
-            grab_frames(src, [frame_t], out_dir=frames_dir, ffmpeg_bin=settings.FFMPEG_BIN, cancel=never)
+            grabbed = grab_frames(src, [frame_t], out_dir=frames_dir, ffmpeg_bin=settings.FFMPEG_BIN, cancel=never)
+            frame = frames_dir / frame_name(frame_t)
+            # The face is looked for again (tens of ms): the event keeps the frame times, not their scores.
+            focus = score_frame(frame, frame_t).focus if frame_t in grabbed else (0.5, 0.45)
             spec = ImageSpec(
-                frames_dir / frame_name(frame_t),
-                frame_t,
-                task.content_key or str(task.pk),
-                text,
-                str(current["layout"]),
-                kind,
+                frame, frame_t, task.content_key or str(task.pk), text, str(current["layout"]), kind, focus=focus
             )
             with ImagePool(1) as pool:
                 rendered = result_of(submit_image(pool, task, kind, slot, spec), never)

@@ -24,6 +24,7 @@ FRAME_HEIGHT = 720  # the thumbnails are 1280×720: grab no more than that
 TRANSITION_S = 1.0  # a frame this close to a scene change may be half of each shot (a dissolve, a blur)
 SHEET_FRAMES = 32  # frames looked at per task: ≈ 40 ms of ffmpeg each (one more input to open), measured
 SHEET_STEP = 2.0  # seconds: no closer than the usual keyframe interval (two would give the same picture)
+CENTRE = (0.5, 0.45)  # a crop's centre without a face: a little above the middle, where heads usually are
 SCORE_WIDTH = 480  # the grey copy frames are scored on (framing.SAMPLE_WIDTH: the size the face cascade suits)
 MIN_CONTRAST = 12.0  # standard deviation of grey levels below which a frame is a flat fade or a black screen
 
@@ -35,6 +36,7 @@ class FrameScore:
     sharpness: float  # variance of the Laplacian of the grey picture (higher: more edges in focus)
     contrast: float  # standard deviation of the grey levels
     face: float = 0.0  # the largest face's height as a share of the frame's (0: no face)
+    focus: tuple[float, float] = CENTRE  # where to keep a crop centred: the largest face's centre, if any
 
     @property
     def usable(self) -> bool:
@@ -95,26 +97,26 @@ def score_frame(path: Path, t: float, *, faces: bool = True) -> FrameScore:
         grey = grey.resize((SCORE_WIDTH, max(1, round(grey.height * SCORE_WIDTH / grey.width))))
     a = np.asarray(grey, dtype=np.float32)
     lap = -4 * a[1:-1, 1:-1] + a[:-2, 1:-1] + a[2:, 1:-1] + a[1:-1, :-2] + a[1:-1, 2:]
-    return FrameScore(
-        t=t,
-        path=path,
-        sharpness=float(lap.var()),
-        contrast=float(a.std()),
-        face=largest_face(np.asarray(grey)) if faces else 0.0,
-    )
+    face, focus = largest_face(np.asarray(grey)) if faces else (0.0, CENTRE)
+    return FrameScore(t=t, path=path, sharpness=float(lap.var()), contrast=float(a.std()), face=face, focus=focus)
 
 
-def largest_face(grey: np.ndarray) -> float:
-    """The height of the largest face in a grey frame as a share of the frame's; 0 without one, or when this
-    server has no OpenCV face model (a thumbnail is still made, from the sharpest frame)."""
+def largest_face(grey: np.ndarray) -> tuple[float, tuple[float, float]]:
+    """(height, centre) of the largest face in a grey frame, as shares of the frame's size; (0, CENTRE)
+    without one, or when this server has no OpenCV face model (a thumbnail is still made, from the sharpest
+    frame)."""
     from ..errors import MediaError
     from ..render.framing import detect_faces
 
     try:
         boxes = detect_faces(grey)
     except (MediaError, ImportError):
-        return 0.0
-    return boxes[0][3] / grey.shape[0] if boxes else 0.0
+        return 0.0, CENTRE
+    if not boxes:
+        return 0.0, CENTRE
+    x, y, w, h = boxes[0]
+    height, width = grey.shape[:2]
+    return h / height, (round((x + w / 2) / width, 3), round((y + h / 2) / height, 3))
 
 
 def near_cut(t: float, cuts: list[float]) -> bool:
