@@ -149,14 +149,15 @@ def scene_cuts(analyses: list[dict]) -> list[float]:
 
 def spread(ranked: list[FrameScore], chapters: list[Chapter]) -> list[float]:
     """Frame times in the order to use them: the best of each chapter first, then the next best of each, so
-    the candidates show different parts of the video."""
-    by_chapter: dict[int, list[float]] = {}
+    the candidates show different parts of the video. Within a round the chapters go in the order of their best
+    frames, so the first time is the best frame of all (the one the covers use)."""
+    by_chapter: dict[int, list[float]] = {}  # in the order each chapter's best frame is ranked
     for score in ranked:
         index = max((i for i, c in enumerate(chapters) if c.start <= score.t), default=0)
         by_chapter.setdefault(index, []).append(score.t)
     order: list[float] = []
     while any(by_chapter.values()):
-        for index in sorted(by_chapter):
+        for index in by_chapter:
             if by_chapter[index]:
                 order.append(by_chapter[index].pop(0))
     return order
