@@ -21,9 +21,9 @@ def requeue_stale() -> dict[str, int]:
     }
 
 
-def deliver_webhook(delivery_id: str, attempt: int) -> str:
-    """One attempt of a webhook delivery (jobs/webhooks.py)."""
-    return webhooks.deliver(delivery_id, attempt)
+def deliver_webhooks() -> str:
+    """Send the webhook deliveries that are due (jobs/webhooks.py), one attempt each."""
+    return ", ".join(webhooks.deliver_due()) or "nothing due"
 
 
 def regenerate_piece(idea_id: int) -> str:

@@ -4,11 +4,14 @@
    every way a task ends passes here). It records a WebhookDelivery for the task if it carries a URL, and one
    for each batch of the task's that has now ended, and queues each one's first attempt. The unique
    (event, task|batch) constraints make a second notice of the same end a no-op.
-2. `deliver(delivery_id, attempt)` is a django-q job: it claims that attempt number with one conditional
-   UPDATE (a duplicate queue entry finds it taken), POSTs, and records a WebhookAttempt row. A failure leaves
-   the delivery pending with `next_attempt_at` pushed out, doubling each time (WEBHOOK_RETRY_SECONDS).
-3. `resend_due()` runs in the every-minute sweep (jobs.tasks.requeue_stale): it queues the attempts that are
-   due, and those whose worker died mid-attempt (their lease ran out).
+2. `deliver_due()` makes one attempt of each delivery that is due, each claimed with one conditional UPDATE
+   (two workers never make the same attempt), and records it as a WebhookAttempt row. A failure leaves the
+   delivery pending with `next_attempt_at` pushed out, doubling each time (WEBHOOK_RETRY_SECONDS). It runs in
+   a django-q job queued with the delivery, and in the job engine's worker after each task it ran
+   (engine.run_next): a busy worker goes from task to task without returning to the queue, and the
+   webhook of the task it just finished must not wait for the queue to empty.
+3. `resend_due()` runs in the every-minute sweep (jobs.tasks.requeue_stale): when retries are due (or an
+   attempt's worker died and its lease ran out) it queues a sending job.
 
 Safety: only http(s), no credentials in the URL, at most 2000 characters; the host's addresses must all be
 public (checked when the URL is submitted and again before each attempt, since DNS may change) unless
@@ -34,6 +37,7 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -49,10 +53,11 @@ MAX_URL_LENGTH = 2000
 EXCERPT_BYTES = 500
 SIGNATURE_HEADER = "X-Repurposer-Signature"
 TIMESTAMP_HEADER = "X-Repurposer-Timestamp"
-# A queued attempt owns its delivery this long; past it the sweep queues the next one (the worker died).
+# A claimed attempt owns its delivery this long; past it the delivery is due again (its worker died).
 LEASE = timedelta(minutes=5)
-# The sweep queues at most this many attempts a minute.
-MAX_RESENDS = 200
+# Attempts one pass makes (a job worker between two tasks makes at most this many: each may take up to
+# WEBHOOK_TIMEOUT per phase, and video work waits meanwhile).
+MAX_PER_PASS = 5
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -271,33 +276,28 @@ def batch_ended(batch: Batch) -> WebhookDelivery | None:
 def _record(
     *, owner_id: Any, event: str, url: str, task: ProcessingTask | None = None, batch: Batch | None = None
 ) -> WebhookDelivery | None:
-    """One delivery row and its first attempt's queue entry, together (the ORM broker's entry is a row in the
-    same transaction); None when this end was recorded already."""
+    """One delivery row, due now, and a queue entry that sends it, together (the ORM broker's entry is a row
+    in the same transaction); None when this end was recorded already."""
     if WebhookDelivery.objects.filter(event=event, task=task, batch=batch).exists():
         return None
     delivery = WebhookDelivery(
-        owner_id=owner_id, event=event, task=task, batch=batch, url=url, next_attempt_at=timezone.now() + LEASE
+        owner_id=owner_id, event=event, task=task, batch=batch, url=url, next_attempt_at=timezone.now()
     )
     subject = {"task": task_summary(task)} if task is not None else {"batch": batch_summary(batch)} if batch else {}
     delivery.payload = {"event": event, "delivery_id": str(delivery.pk), **subject}
     try:
         with transaction.atomic():
             delivery.save(force_insert=True)
-            _queue(delivery, attempt=1)
+            queue_sending()
     except IntegrityError:
         return None  # another process recorded the same end a moment ago
     return delivery
 
 
-def _queue(delivery: WebhookDelivery, *, attempt: int) -> None:
-    async_task(
-        "jobs.tasks.deliver_webhook",
-        str(delivery.pk),
-        attempt,
-        task_name=f"webhook-{delivery.pk}-{attempt}",
-        group="webhooks",
-        save=False,
-    )
+def queue_sending() -> None:
+    """A queue entry that sends what is due (jobs.tasks.deliver_webhooks). Entries are interchangeable: one
+    that finds nothing left to send does nothing."""
+    async_task("jobs.tasks.deliver_webhooks", task_name="webhooks", group="webhooks", save=False)
 
 
 # --- sending ----------------------------------------------------------------------------------------------
@@ -308,29 +308,53 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=settings.WEBHOOK_RETRY_SECONDS * 2 ** (attempt - 1))
 
 
-def deliver(delivery_id: str, attempt: int) -> str:
-    """Make attempt number `attempt` of a delivery, if it is still the next one. Returns what happened, for logs."""
-    now = timezone.now()
-    claimed = WebhookDelivery.objects.filter(
-        pk=delivery_id, status=WebhookDelivery.Status.PENDING, attempts=attempt - 1
-    ).update(attempts=attempt, next_attempt_at=now + LEASE)
-    if claimed != 1:
-        return "not due"  # another worker has it, or it is over
-    delivery = WebhookDelivery.objects.get(pk=delivery_id)
-    row = post(delivery, number=attempt)
+def due() -> QuerySet[WebhookDelivery]:
+    """Pending deliveries whose next attempt may be made now: new ones, ones whose backoff is over, and ones
+    whose attempt's worker died (its lease ran out)."""
+    return WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now())
+
+
+def deliver_due(*, limit: int = MAX_PER_PASS) -> list[str]:
+    """Make one attempt of each delivery that is due (at most `limit`), oldest first. Each is claimed with one
+    conditional UPDATE that counts the attempt and moves its time on by LEASE, so two workers sending at once
+    never make the same attempt, and one that dies mid-attempt leaves the delivery due again after LEASE.
+    A delivery gets at most one attempt per pass (its retry, even with no wait, is the next pass's)."""
+    outcomes = []
+    for delivery in list(due().order_by("next_attempt_at")[:limit]):
+        claimed = WebhookDelivery.objects.filter(
+            pk=delivery.pk,
+            status=WebhookDelivery.Status.PENDING,
+            attempts=delivery.attempts,
+            next_attempt_at=delivery.next_attempt_at,
+        )
+        if delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+            # The last attempt's worker died before recording it: there is nothing more to try.
+            claimed.update(status=WebhookDelivery.Status.FAILED, finished_at=timezone.now(), next_attempt_at=None)
+            continue
+        if claimed.update(attempts=F("attempts") + 1, next_attempt_at=timezone.now() + LEASE) != 1:
+            continue  # another worker got there first
+        delivery.attempts += 1
+        try:
+            outcomes.append(_attempt(delivery))
+        except Exception:  # a database error, say: the delivery is due again once its lease is over
+            log.exception("webhook delivery %s: attempt %d could not be recorded", delivery.pk, delivery.attempts)
+            outcomes.append("error")
+    return outcomes
+
+
+def _attempt(delivery: WebhookDelivery) -> str:
+    """Make the claimed attempt, record it, and settle what comes next. Returns what happened, for logs."""
+    row = post(delivery, number=delivery.attempts)
     row.save()
     now = timezone.now()
+    mine = WebhookDelivery.objects.filter(pk=delivery.pk, attempts=delivery.attempts)
     if row.status_code is not None and 200 <= row.status_code < 300:
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=WebhookDelivery.Status.DELIVERED, finished_at=now, next_attempt_at=None
-        )
+        mine.update(status=WebhookDelivery.Status.DELIVERED, finished_at=now, next_attempt_at=None)
         return "delivered"
-    if attempt >= settings.WEBHOOK_MAX_ATTEMPTS:
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=WebhookDelivery.Status.FAILED, finished_at=now, next_attempt_at=None
-        )
+    if delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+        mine.update(status=WebhookDelivery.Status.FAILED, finished_at=now, next_attempt_at=None)
         return "failed"
-    WebhookDelivery.objects.filter(pk=delivery.pk, attempts=attempt).update(next_attempt_at=now + backoff(attempt))
+    mine.update(next_attempt_at=now + backoff(delivery.attempts))
     return "will retry"
 
 
@@ -345,7 +369,10 @@ def post(delivery: WebhookDelivery, *, number: int) -> WebhookAttempt:
     except httpx.TimeoutException:
         row.error = f"The receiver did not answer within {settings.WEBHOOK_TIMEOUT:g} s."
     except httpx.HTTPError as exc:
-        row.error = f"Could not reach the receiver: {exc or type(exc).__name__}."
+        row.error = f"Could not reach the receiver: {str(exc) or type(exc).__name__}."
+    except Exception as exc:
+        log.warning("webhook delivery %s: attempt %d failed", delivery.pk, number, exc_info=True)
+        row.error = f"Could not send the webhook ({type(exc).__name__}); the operators have the details."
     row.duration_ms = (time.monotonic() - started) * 1000
     return row
 
@@ -399,24 +426,9 @@ def _send(delivery: WebhookDelivery) -> tuple[int, str, str]:
 
 
 def resend_due() -> int:
-    """Queue the next attempt of every delivery whose wait (or lost attempt's lease) is over. Each is claimed
-    by moving its time on by one conditional UPDATE, so two sweeps at once queue it once."""
-    now = timezone.now()
-    queued = 0
-    due = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
-    for delivery in due.order_by("next_attempt_at")[:MAX_RESENDS]:
-        same = WebhookDelivery.objects.filter(
-            pk=delivery.pk, attempts=delivery.attempts, next_attempt_at=delivery.next_attempt_at
-        )
-        with transaction.atomic():
-            if same.update(next_attempt_at=now + LEASE) != 1:
-                continue  # another sweep got there first
-            if delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
-                # The last attempt's worker died: nothing more to try.
-                WebhookDelivery.objects.filter(pk=delivery.pk).update(
-                    status=WebhookDelivery.Status.FAILED, finished_at=now, next_attempt_at=None
-                )
-                continue
-            _queue(delivery, attempt=delivery.attempts + 1)
-            queued += 1
-    return queued
+    """The every-minute sweep's part: queue a sending entry if deliveries are due (retries whose wait is over,
+    attempts whose worker died). Returns how many are due."""
+    count = due().count()
+    if count:
+        queue_sending()
+    return count

@@ -12,14 +12,16 @@ import hmac
 import json
 import threading
 import time
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.utils import timezone
 from django_q.models import OrmQ
 
 from api.models import ApiToken
 from jobs import services, tasks, webhooks
-from jobs.engine import run_task
+from jobs.engine import run_next, run_task
 from jobs.models import Batch, BatchItem, ProcessingTask, WebhookAttempt, WebhookDelivery, WebhookSecret
 
 from . import media
@@ -80,12 +82,14 @@ def receivers(settings):
 
 
 def run_queued_deliveries() -> list[str]:
-    """What a qcluster worker would do with the webhook entries queued so far: run each once, in order."""
+    """What a qcluster worker would do with the webhook entries queued so far: run each once, in order.
+    Returns what each attempt made did."""
     outcomes = []
     for entry in OrmQ.objects.order_by("id"):
-        if entry.task.get("func") == "jobs.tasks.deliver_webhook":
+        if entry.task.get("func") == "jobs.tasks.deliver_webhooks":
             entry.delete()
-            outcomes.append(tasks.deliver_webhook(*entry.task["args"]))
+            done = tasks.deliver_webhooks()
+            outcomes += [] if done == "nothing due" else done.split(", ")
     return outcomes
 
 
@@ -149,14 +153,28 @@ def test_the_wait_doubles_after_each_failed_attempt(settings):
     assert [webhooks.backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [60, 120, 240, 480]
 
 
-def test_a_duplicate_queue_entry_makes_no_second_attempt(owner, receivers):
+def test_two_sending_jobs_make_one_attempt(owner, receivers):
+    receiver = receivers([200])
+    task = queued_task(owner, receiver.url())
+    services.request_cancel(task=task)
+    webhooks.queue_sending()  # a second entry (the sweep's, say)
+    assert run_queued_deliveries() == ["delivered"]
+    assert len(receiver.received) == 1 and OrmQ.objects.count() == 0
+
+
+def test_an_attempt_whose_worker_died_is_made_again_after_its_lease(owner, receivers):
     receiver = receivers([200])
     task = queued_task(owner, receiver.url())
     services.request_cancel(task=task)
     delivery = WebhookDelivery.objects.get(task=task)
-    webhooks._queue(delivery, attempt=1)  # the same attempt queued twice (a sweep and the first entry)
-    assert sorted(run_queued_deliveries()) == ["delivered", "not due"]
-    assert len(receiver.received) == 1
+    # A worker claimed attempt 1 and died before posting: the claim is there, no attempt row.
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=1, next_attempt_at=timezone.now() + webhooks.LEASE)
+    OrmQ.objects.all().delete()
+    assert tasks.requeue_stale()["webhook_attempts"] == 0, "still leased"
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    assert tasks.requeue_stale()["webhook_attempts"] == 1
+    assert run_queued_deliveries() == ["delivered"]
+    assert list(delivery.attempt_log.values_list("number", "status_code")) == [(2, 200)]
 
 
 def test_a_redirect_is_not_followed(owner, receivers, settings):
@@ -233,10 +251,12 @@ def test_a_task_ended_through_the_real_engine_sends_exactly_one_delivery(owner, 
     task.source_path, task.source_size, task.webhook_url = str(target.relative_to(media_root)), 1, receiver.url()
     task.save()
     secret = webhooks.new_secret(owner)
-    assert run_task(str(task.pk)) == "succeeded"
+    # A queue worker's job: it runs the task, then sends the task's webhook before looking for the next one.
+    assert run_next().endswith(": succeeded")
+    assert len(receiver.received) == 1, "sent by the worker that ran the task"
     assert run_task(str(task.pk)) == "not claimed", "a second delivery of the job does nothing"
     webhooks.task_ended(task.pk)  # a second notice of the same end (another process) records nothing
-    assert run_queued_deliveries() == ["delivered"]
+    assert run_queued_deliveries() == [], "the queued entry finds it sent"
     assert WebhookDelivery.objects.count() == 1 and len(receiver.received) == 1
     sent = verified(secret, receiver.received[0][1], receiver.received[0][2])["task"]
     assert sent["status"] == "succeeded" and sent["error"] == ""
