@@ -15,6 +15,7 @@ import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from django.utils import timezone
 from django_q.models import OrmQ
@@ -351,3 +352,32 @@ def test_the_admin_shows_every_attempt_and_links_it_from_the_task(owner, receive
     assert "The receiver answered 500" in detail and "thanks" in detail
     assert 'name="_save"' not in detail, "read-only"
     assert WebhookSecret.objects.get(owner=owner).secret not in detail + page
+
+
+def test_a_real_qcluster_sends_the_webhook_of_a_task_submitted_to_daphne(owner, receivers, media_root, tmp_path):
+    from django.db import connection
+
+    from .live import UNTICKED, running_stack
+
+    receiver = receivers([200])
+    clip = media.h264_aac(tmp_path / "clip.mp4", seconds=3)
+    key = ApiToken.create_for(user=owner, name="live")[1]
+    env = {"WEBHOOK_ALLOW_PRIVATE": "1"}
+    with running_stack(connection.settings_dict, media_root, extra_env=env) as live, open(clip, "rb") as fh:
+        r = httpx.post(
+            live.base_url + "/api/create",
+            data={"interval": "10", "webhook_url": receiver.url(), **UNTICKED},
+            files={"file": ("clip.mp4", fh, "video/mp4")},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=60,
+        )
+        assert r.status_code == 202, r.text
+        answer = r.json()
+        deadline = time.monotonic() + 120
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)  # anything sent twice would have arrived by now
+    assert len(receiver.received) == 1
+    sent = verified(answer["webhook_secret"], receiver.received[0][1], receiver.received[0][2])
+    assert sent["task"]["id"] == answer["task_id"] and sent["task"]["status"] == "succeeded"
+    assert WebhookAttempt.objects.get().status_code == 200
