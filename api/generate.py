@@ -12,13 +12,13 @@ from media_pipeline.generate.request import GenerateRequest, InvalidRequest
 from repurposer.http import AuthenticatedRequest
 
 from .auth import api_view, error
-from .views import task_urls
+from .views import WebhookRefused, task_urls, webhook_url, with_secret
 
 
 @api_view(("POST",))
 def generate(request: AuthenticatedRequest) -> JsonResponse:
-    """JSON {"script" | "prompt" | "from_task", "title", "aspect", "voice", "captions", "length"} → 202 with the
-    task's id and URLs (the watch page plays the scenes as they are made)."""
+    """JSON {"script" | "prompt" | "from_task", "title", "aspect", "voice", "captions", "length", "webhook_url"}
+    → 202 with the task's id and URLs (the watch page plays the scenes as they are made)."""
     try:
         data = json.loads(request.body or b"{}")
     except (ValueError, UnicodeDecodeError):
@@ -33,7 +33,11 @@ def generate(request: AuthenticatedRequest) -> JsonResponse:
     if refused:
         return error(next(iter(refused.values()))[0], 400, errors=refused)
     try:
-        task = services.submit_generate(owner=request.user, request=made)
+        hook = webhook_url(data)
+        task = services.submit_generate(owner=request.user, request=made, webhook_url=hook)
+    except WebhookRefused as exc:
+        return exc.response
     except quotas.LimitReached as exc:
         return error(exc.message, 429)
-    return JsonResponse({"task_id": str(task.pk), "status": task.status, "urls": task_urls(task)}, status=202)
+    body = {"task_id": str(task.pk), "status": task.status, "urls": task_urls(task)}
+    return JsonResponse(with_secret(request, body, hook), status=202)

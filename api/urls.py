@@ -17,6 +17,7 @@ urlpatterns = [
     re_path(r"^api/batch/?$", views.batch_create, name="api-batch-create"),
     re_path(r"^api/batches/?$", views.batch_list, name="api-batches"),
     re_path(r"^api/batch/(?P<batch_id>[^/]+)/?$", views.batch, name="api-batch"),
+    re_path(r"^api/webhook-secret/?$", views.webhook_secret, name="api-webhook-secret"),
     re_path(rf"^api/task/{TASK}/events/?$", views.events, name="api-task-events"),
     re_path(rf"^api/task/{TASK}/cancel/?$", views.cancel, name="api-task-cancel"),
     re_path(rf"^api/task/{TASK}/kit/image/?$", views.kit_image, name="api-kit-image"),

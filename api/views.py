@@ -18,9 +18,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import quotas, services
+from jobs import quotas, services, webhooks
 from jobs.ideas import piece_data
-from jobs.models import Batch, ProcessingTask, ProgressUpdate
+from jobs.models import Batch, ProcessingTask, ProgressUpdate, WebhookSecret
 from media_pipeline.errors import MediaError
 from media_pipeline.ingest.youtube import list_videos
 from media_pipeline.ingest.youtube_url import collection_url, watch_url
@@ -116,6 +116,36 @@ def _invalid(form: forms.Form) -> JsonResponse:
     return error(options.first_error(form), 400, errors=options.field_errors(form))
 
 
+class WebhookRefused(Exception):
+    def __init__(self, response: JsonResponse) -> None:
+        super().__init__("webhook refused")
+        self.response = response
+
+
+def webhook_url(data: QueryDict | dict[str, Any]) -> str:
+    """The `webhook_url` the caller sent, checked (jobs/webhooks.py: http(s), no credentials, a public host),
+    or ""; WebhookRefused with the 400 answer saying why not."""
+    value = data.get("webhook_url")
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str):
+        message = "The webhook URL must be text, like https://example.com/hooks/repurposer."
+        raise WebhookRefused(error(message, 400, errors={"webhook_url": [message]}))
+    try:
+        return webhooks.check_url(value)
+    except webhooks.Refused as exc:
+        raise WebhookRefused(error(exc.message, 400, errors={"webhook_url": [exc.message]})) from None
+
+
+def with_secret(request: AuthenticatedRequest, body: dict[str, Any], url: str) -> dict[str, Any]:
+    """The answer, with the caller's new signing secret when this webhook is their first (shown this once)."""
+    if url:
+        secret = webhooks.secret_on_first_need(request.user)
+        if secret:
+            body["webhook_secret"] = secret
+    return body
+
+
 @api_view(("POST",))
 def create(request: AuthenticatedRequest) -> JsonResponse:
     """A multipart body with `file` (and options) is an upload; otherwise `youtube_url` (JSON or form fields)."""
@@ -128,6 +158,10 @@ def create(request: AuthenticatedRequest) -> JsonResponse:
         upload = form.cleaned_data["file"]
         submitted = timezone.now()
         try:
+            hook = webhook_url(request.POST)
+        except WebhookRefused as exc:
+            return exc.response
+        try:
             task = services.submit_upload(
                 owner=request.user,
                 uploaded_path=Path(upload.temporary_file_path()),
@@ -135,6 +169,7 @@ def create(request: AuthenticatedRequest) -> JsonResponse:
                 size=upload.size,
                 params=form.job_params(),
                 subtitles=form.cleaned_data.get("subtitles"),
+                webhook_url=hook,
             )
         except quotas.LimitReached as exc:
             return error(exc.message, 429)
@@ -155,13 +190,15 @@ def create(request: AuthenticatedRequest) -> JsonResponse:
         if not link.is_valid():
             return _invalid(link)
         try:
-            task, reused = services.submit_youtube(owner=request.user, params=link.job_params())
+            hook = webhook_url(data)
+            task, reused = services.submit_youtube(owner=request.user, params=link.job_params(), webhook_url=hook)
+        except WebhookRefused as exc:
+            return exc.response
         except quotas.LimitReached as exc:
             return error(exc.message, 429)
-    return JsonResponse(
-        {"task_id": str(task.pk), "status": task.status, "reused": reused, "urls": task_urls(task)},
-        status=200 if reused else 202,
-    )
+    # A re-used result is an earlier task: it carries that submission's webhook (if any), not this one's.
+    body = {"task_id": str(task.pk), "status": task.status, "reused": reused, "urls": task_urls(task)}
+    return JsonResponse(with_secret(request, body, "" if reused else hook), status=200 if reused else 202)
 
 
 @api_view(("GET", "HEAD"))
@@ -370,6 +407,10 @@ def batch_create(request: AuthenticatedRequest) -> JsonResponse:
         sources = [line for text in data.getlist("sources") for line in text.splitlines() if line.strip()]
     if not isinstance(sources, list) or not sources:
         return error('Send the videos as "sources": a list of YouTube links or upload ids.', 400)
+    try:
+        hook = webhook_url(data)
+    except WebhookRefused as exc:
+        return exc.response
     shared = {k: v for k, v in dict(data.items()).items() if k not in BATCH_FIELDS}
     checked = [src for source in sources[: settings.BATCH_MAX_SOURCES + 1] for src in _expand(request, source, shared)]
     if len(checked) > settings.BATCH_MAX_SOURCES:
@@ -385,9 +426,9 @@ def batch_create(request: AuthenticatedRequest) -> JsonResponse:
             sources=[{"source": src.source, "error": src.error} for src in checked],
         )
     batch = services.submit_batch(
-        owner=request.user, sources=checked, params=shared, title=str(data.get("title") or "")
+        owner=request.user, sources=checked, params=shared, title=str(data.get("title") or ""), webhook_url=hook
     )
-    return JsonResponse(batch_detail(batch), status=202)
+    return JsonResponse(with_secret(request, batch_detail(batch), hook), status=202)
 
 
 @api_view(("GET", "HEAD"))
@@ -446,3 +487,21 @@ def upload_part(request: AuthenticatedRequest, task_id: str) -> HttpResponse:
     if pk is None:
         return not_found()
     return receive_part(request, pk)
+
+
+# --- the webhook signing secret --------------------------------------------------------------------------
+
+
+@api_view(("GET", "HEAD", "POST"))
+def webhook_secret(request: AuthenticatedRequest) -> JsonResponse:
+    """GET: whether the caller has a signing secret, and since when (never the secret itself). POST: a new one,
+    shown in this answer only; the old one stops working at once (deliveries still to be attempted are signed
+    with the new one)."""
+    if request.method == "POST":
+        secret = webhooks.new_secret(request.user)
+        return JsonResponse(
+            {"secret": secret, "header": webhooks.SIGNATURE_HEADER, "timestamp_header": webhooks.TIMESTAMP_HEADER},
+            status=201,
+        )
+    row = WebhookSecret.objects.filter(owner_id=request.user.pk).only("created_at").first()
+    return JsonResponse({"exists": row is not None, "created_at": _time(row.created_at) if row else None})

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from . import services
-from .models import Idea, PerformanceMetrics, ProcessingTask, ProgressUpdate
+from .models import Batch, Idea, PerformanceMetrics, ProcessingTask, ProgressUpdate, WebhookAttempt, WebhookDelivery
 
 
 def to_the_second(value: datetime | None) -> str:
@@ -176,6 +176,8 @@ class ProcessingTaskAdmin(AdminPresentation, admin.ModelAdmin):
         "started",
         "finished",
         "watch_link",
+        "webhook_url",
+        "webhooks_link",
     )
     # What the job reads once it has started, and everything once it has finished, cannot be edited.
     LOCKED_WHEN_STARTED = ("params_folded", "content_key")
@@ -242,6 +244,10 @@ class ProcessingTaskAdmin(AdminPresentation, admin.ModelAdmin):
             '<a href="{}">watch</a> <span class="quiet">(its owner only)</span>', reverse("watch", args=[obj.pk])
         )
 
+    @admin.display(description="webhook deliveries")
+    def webhooks_link(self, obj: ProcessingTask) -> str:
+        return deliveries_link(obj.webhook_deliveries.count(), f"task__id__exact={obj.pk}")
+
     @admin.action(description="Cancel selected tasks")
     def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[ProcessingTask]) -> None:
         n = sum(services.request_cancel(task=task) for task in queryset)
@@ -267,3 +273,112 @@ class PerformanceMetricsAdmin(admin.ModelAdmin):
     list_filter = ("operation", "success", "created_at")
     search_fields = ("operation", "task__id")
     readonly_fields = ("task", "operation", "duration_ms", "success", "data", "created_at")
+
+
+# --- webhooks (jobs/webhooks.py): read-only, every attempt one line ----------------------------------------
+
+
+def deliveries_link(count: int, query: str) -> str:
+    if not count:
+        return "—"
+    return format_html(
+        '<a href="{}?{}">{} deliver{}</a>',
+        reverse("admin:jobs_webhookdelivery_changelist"),
+        query,
+        count,
+        "y" if count == 1 else "ies",
+    )
+
+
+class ReadOnly:
+    """What operators may do with a record of what was sent: look."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class WebhookAttemptInline(ReadOnly, admin.TabularInline):
+    model = WebhookAttempt
+    fields = ("number", "when", "status_code", "error", "duration", "response_excerpt")
+    readonly_fields = fields
+    extra = 0
+    ordering = ("number",)
+    classes = ("events-inline",)
+
+    @admin.display(description="time")
+    def when(self, obj: WebhookAttempt) -> str:
+        return to_the_second(obj.started_at)
+
+    @admin.display(description="duration")
+    def duration(self, obj: WebhookAttempt) -> str:
+        return f"{obj.duration_ms:.0f} ms"
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnly, AdminPresentation, admin.ModelAdmin):
+    list_display = ("event", "subject", "owner", "url", "status", "attempts", "created", "finished")
+    list_filter = ("status", "event", "created_at")
+    search_fields = ("id", "url", "task__id", "batch__id", "owner__username")
+    list_select_related = ("owner",)
+    fields = (
+        "id",
+        "event",
+        "subject",
+        "owner",
+        "url",
+        "status",
+        "attempts",
+        "next_attempt",
+        "created",
+        "finished",
+        "payload_folded",
+    )
+    readonly_fields = fields
+    inlines = [WebhookAttemptInline]
+
+    @admin.display(description="task or batch")
+    def subject(self, obj: WebhookDelivery) -> str:
+        if obj.task_id:
+            return format_html(
+                '<a href="{}">task {}</a>', reverse("admin:jobs_processingtask_change", args=[obj.task_id]), obj.task_id
+            )
+        if obj.batch_id:
+            return format_html(
+                '<a href="{}">batch {}</a>', reverse("admin:jobs_batch_change", args=[obj.batch_id]), obj.batch_id
+            )
+        return "—"
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: WebhookDelivery) -> str:
+        return to_the_second(obj.created_at)
+
+    @admin.display(description="finished", ordering="finished_at")
+    def finished(self, obj: WebhookDelivery) -> str:
+        return to_the_second(obj.finished_at)
+
+    @admin.display(description="next attempt")
+    def next_attempt(self, obj: WebhookDelivery) -> str:
+        return to_the_second(obj.next_attempt_at)
+
+    @admin.display(description="body")
+    def payload_folded(self, obj: WebhookDelivery) -> str:
+        return folded_json(obj.payload, "body")
+
+
+@admin.register(Batch)
+class BatchAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ("__str__", "owner", "created_at", "webhook_url")
+    search_fields = ("id", "title", "owner__username")
+    fields = ("id", "owner", "title", "params", "webhook_url", "created_at", "webhooks_link")
+    readonly_fields = fields
+    list_select_related = ("owner",)
+
+    @admin.display(description="webhook deliveries")
+    def webhooks_link(self, obj: Batch) -> str:
+        return deliveries_link(obj.webhook_deliveries.count(), f"batch__id__exact={obj.pk}")

@@ -19,7 +19,7 @@ from media_pipeline.files import remove_temp_outputs
 from media_pipeline.process import Signal
 from ops import metrics
 
-from . import reporter
+from . import reporter, webhooks
 from .models import ProcessingTask
 from .services import enqueue_wakeup
 
@@ -164,6 +164,7 @@ def run_next(*, hint: str = "") -> str:
         if task is None:
             break
         outcomes.append(f"{task.pk}: {_run_claimed(task, worker)}")
+        webhooks.deliver_due()  # the queue's own entry would wait until this loop ends (see jobs/webhooks.py)
         close_old_connections()
     else:
         enqueue_wakeup()  # out of time with work left: another delivery goes on

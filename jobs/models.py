@@ -203,6 +203,8 @@ class ProcessingTask(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     last_seq = models.PositiveIntegerField(default=0)
+    # Where a signed summary is POSTed when the task ends (jobs/webhooks.py); checked when submitted.
+    webhook_url = models.URLField(max_length=2000, blank=True)
 
     error = models.TextField(blank=True, help_text="Shown to the user.")
     error_detail = models.TextField(blank=True, help_text="For operators only.")
@@ -556,3 +558,81 @@ class PerformanceMetrics(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation} {self.duration_ms:.0f} ms"
+
+
+# --- webhooks (jobs/webhooks.py sends them) -------------------------------------------------------------
+
+
+class WebhookSecret(models.Model):
+    """The key a user's webhooks are signed with (HMAC-SHA256). HMAC needs the key itself, so it is stored
+    as it is; it is shown once, to the API call that made it, and never again: not in the admin, not in logs."""
+
+    owner = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_secret")
+    secret = models.CharField(max_length=100, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"webhook secret of {self.owner} (made {self.created_at:%Y-%m-%d %H:%M})"
+
+
+class WebhookDelivery(models.Model):
+    """One summary to deliver: a task or a batch ended. Sent until the receiver takes it (2xx) or
+    WEBHOOK_MAX_ATTEMPTS are used; each try is a WebhookAttempt. The body is fixed when the row is made,
+    so every attempt sends the same bytes (only the timestamp and signature headers change)."""
+
+    class Event(models.TextChoices):
+        TASK_ENDED = "task.ended"
+        BATCH_ENDED = "batch.ended"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # an attempt is queued, under way or waiting for its time
+        DELIVERED = "delivered"
+        FAILED = "failed"  # every attempt failed
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    event = models.CharField(max_length=20, choices=Event.choices)
+    task = models.ForeignKey(
+        ProcessingTask, null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    url = models.URLField(max_length=2000)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # When the sweep may queue the next attempt: after the backoff, or once a queued attempt's lease is over
+    # (its worker died). None once delivered or failed.
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            # A task or a batch ends once: two processes noticing the same end make one delivery.
+            models.UniqueConstraint(fields=["event", "task"], name="jobs_webhook_one_per_task"),
+            models.UniqueConstraint(fields=["event", "batch"], name="jobs_webhook_one_per_batch"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.task_id or self.batch_id} ({self.status})"
+
+
+class WebhookAttempt(models.Model):
+    """One POST of a delivery: when, how long, the receiver's status code or the sentence saying what went
+    wrong, and the start of its answer (capped; the rest is never read)."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.FloatField(default=0)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    response_excerpt = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number}: {self.status_code or self.error[:40]}"

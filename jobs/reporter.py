@@ -18,6 +18,7 @@ from django.db.models.functions import Greatest
 
 from ops import metrics
 
+from . import webhooks
 from .models import PerformanceMetrics, ProcessingTask, ProgressUpdate
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class _Keep(enum.Enum):
 
 KEEP: Final = _Keep.KEEP
 KEEPS_ETA = {"analysis_ready", "idea_ready", "piece_ready", "chapters_ready", "titles_ready", "thumbnail_ready"}
+# The events a task ends with (complete, failed, cancelled).
+ENDS = {"complete", "error", "cancelled"}
 # An estimate is for work that remains, which takes time: never "0:00 left", never a negative time.
 MIN_ETA = 1.0
 
@@ -94,6 +97,8 @@ def emit(
             data=data or {},
         )
         transaction.on_commit(lambda: wake(task_id))
+        if type in ENDS:  # every way a task ends writes one of these; its webhooks go once that is committed
+            transaction.on_commit(lambda: webhooks.task_ended(task_id), robust=True)
     metrics.count_event(type)
     return row
 

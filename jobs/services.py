@@ -23,7 +23,7 @@ from media_pipeline.generate.request import GenerateRequest
 from ops import disk
 from ops.disk import DiskLow
 
-from . import quotas, reporter
+from . import quotas, reporter, webhooks
 from .layout import TaskFiles
 from .models import Batch, BatchItem, Idea, ProcessingTask
 from .options import JobOptions
@@ -113,6 +113,7 @@ def submit_upload(
     size: int,
     params: dict[str, Any],
     subtitles: UploadedFile | None = None,
+    webhook_url: str = "",
 ) -> ProcessingTask:
     """Create a task for a file that is already on disk (a classic form upload, streamed there by the
     upload handler). Raises quotas.LimitReached past the owner's limits (nothing is created)."""
@@ -137,7 +138,7 @@ def submit_upload(
         status=ProcessingTask.Status.QUEUED,
         subtitles=subtitles,
     )
-    ProcessingTask.objects.filter(pk=task.pk).update(content_key=content_key)
+    ProcessingTask.objects.filter(pk=task.pk).update(content_key=content_key, webhook_url=webhook_url)
     task.source_file().parent.mkdir(parents=True, exist_ok=True)
     # Same filesystem (FILE_UPLOAD_TEMP_DIR is under MEDIA_ROOT), so this is a rename, not a copy.
     shutil.move(str(uploaded_path), task.source_file())
@@ -147,7 +148,7 @@ def submit_upload(
 
 
 @transaction.atomic
-def submit_youtube(*, owner: User, params: dict[str, Any]) -> tuple[ProcessingTask, bool]:
+def submit_youtube(*, owner: User, params: dict[str, Any], webhook_url: str = "") -> tuple[ProcessingTask, bool]:
     """A task for a YouTube video (params carry its id); the worker fetches captions and, if asked, the video.
     Returns (task, reused): the same video with the same options, submitted before and not failed, is
     offered instead unless the options say force."""
@@ -167,6 +168,7 @@ def submit_youtube(*, owner: User, params: dict[str, Any]) -> tuple[ProcessingTa
         title=f"YouTube video {options.video_id}",
         params=params,
         content_key=content_key,
+        webhook_url=webhook_url,
     )
     reporter.emit(task.pk, "stage", stage="queued", progress=0, message="Queued; waiting for a worker")
     enqueue(task)
@@ -497,7 +499,9 @@ def request_kit_image(*, task: ProcessingTask, kind: str, slot: int, change: str
 
 
 @transaction.atomic
-def submit_generate(*, owner: User, request: GenerateRequest, limited: bool = True) -> ProcessingTask:
+def submit_generate(
+    *, owner: User, request: GenerateRequest, limited: bool = True, webhook_url: str = ""
+) -> ProcessingTask:
     """A "make a video" task for a checked request; the worker writes (or takes) the script and renders it.
     Raises quotas.LimitReached past the owner's limits, unless an operator's command asks (`limited=False`)."""
     source = {
@@ -514,6 +518,7 @@ def submit_generate(*, owner: User, request: GenerateRequest, limited: bool = Tr
         source=source,
         title=request.display_title()[:255],
         params=request.as_params(),
+        webhook_url=webhook_url,
     )
     reporter.emit(task.pk, "stage", stage="queued", progress=0, message="Queued; waiting for a worker")
     enqueue(task)
@@ -538,10 +543,13 @@ class BatchSource:
 
 
 @transaction.atomic
-def submit_batch(*, owner: User, sources: list[BatchSource], params: dict[str, Any], title: str = "") -> Batch:
+def submit_batch(
+    *, owner: User, sources: list[BatchSource], params: dict[str, Any], title: str = "", webhook_url: str = ""
+) -> Batch:
     """A batch and one task per good source, in one transaction. Each source fails alone: a bad link or a
-    limit reached part-way (quotas.LimitReached) becomes that item's sentence, the others are queued."""
-    batch = Batch.objects.create(owner=owner, title=title[:255], params=params)
+    limit reached part-way (quotas.LimitReached) becomes that item's sentence, the others are queued.
+    A batch whose every task had already ended (all re-used) sends its webhook at once."""
+    batch = Batch.objects.create(owner=owner, title=title[:255], params=params, webhook_url=webhook_url)
     for position, src in enumerate(sources):
         task, reused, error = None, False, src.error
         if not error:
@@ -553,6 +561,8 @@ def submit_batch(*, owner: User, sources: list[BatchSource], params: dict[str, A
         BatchItem.objects.create(
             batch=batch, position=position, source=src.source[:2000], task=task, reused=reused, error=error
         )
+    if webhook_url:
+        transaction.on_commit(lambda: webhooks.batch_ended(batch), robust=True)
     return batch
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import engine, services
+from . import engine, services, webhooks
 
 
 def run_task(hint: str = "") -> str:
@@ -12,8 +12,18 @@ def run_task(hint: str = "") -> str:
 
 
 def requeue_stale() -> dict[str, int]:
-    """Every minute (a django-q2 schedule): recover tasks of dead workers, expire abandoned uploads."""
-    return {**services.requeue_stale(), "expired_uploads": services.expire_stale_uploads()}
+    """Every minute (a django-q2 schedule): recover tasks of dead workers, expire abandoned uploads, queue the
+    webhook attempts that are due."""
+    return {
+        **services.requeue_stale(),
+        "expired_uploads": services.expire_stale_uploads(),
+        "webhook_attempts": webhooks.resend_due(),
+    }
+
+
+def deliver_webhooks() -> str:
+    """Send the webhook deliveries that are due (jobs/webhooks.py), one attempt each."""
+    return ", ".join(webhooks.deliver_due()) or "nothing due"
 
 
 def regenerate_piece(idea_id: int) -> str:

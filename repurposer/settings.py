@@ -240,6 +240,20 @@ PLAYLIST_MAX_VIDEOS = envint("PLAYLIST_MAX_VIDEOS", 50, minimum=1)
 # Where the listing is fetched: {url} is the canonical playlist/channel address, URL-encoded (tests: loopback).
 YOUTUBE_LIST_URL = envstr("YOUTUBE_LIST_URL", "{url}")
 
+# --- Webhooks (jobs/webhooks.py, issue 12) ----------------------------------------------------------------
+# When a task or batch that carries a webhook_url ends, a signed JSON summary is POSTed to it from a worker.
+# Links in the summary start with SITE_URL (the address users open Repurposer at).
+SITE_URL = envstr("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Attempts per delivery; the first retry waits WEBHOOK_RETRY_SECONDS, each later one twice as long as the one
+# before (retries are queued by the every-minute sweep, so waits are rounded up to it).
+WEBHOOK_MAX_ATTEMPTS = envint("WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
+WEBHOOK_RETRY_SECONDS = envfloat("WEBHOOK_RETRY_SECONDS", 60.0, minimum=0.0)
+# Connect, write and read timeouts of one attempt.
+WEBHOOK_TIMEOUT = envfloat("WEBHOOK_TIMEOUT", 10.0, minimum=0.5)
+# Hosts resolving to loopback, private, link-local or other non-public addresses are refused (at submit and
+# again at each attempt) unless this is on: for a receiver on the same machine or network (tests do).
+WEBHOOK_ALLOW_PRIVATE = envbool("WEBHOOK_ALLOW_PRIVATE", False)
+
 # --- Media ----------------------------------------------------------------------------------------------
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
