@@ -68,7 +68,7 @@ def test_it_runs_a_task_to_the_end(make_task, h264_file):
     assert progress == sorted(progress)
     assert (task.workdir() / "final.mp4").stat().st_size > 10_000
     operations = set(PerformanceMetrics.objects.filter(task=task).values_list("operation", flat=True))
-    assert operations == {"ffprobe", "plan", "chunk", "transcribe", "finalize"}
+    assert operations == {"ffprobe", "plan", "chunk", "transcribe", "finalize", "kit.frames"}
     # A tone is not speech: every interval gets its (empty) transcript, and the job still ends well.
     transcripts = [e for e in evs if e.type == "transcript_ready"]
     assert sorted(e.data["index"] for e in transcripts) == [0, 1, 2]
