@@ -219,9 +219,10 @@ def test_a_users_first_job_does_not_wait_behind_anothers_backlog(make_task, shor
         services.enqueue(task)
     with running_stack(connection.settings_dict, media_root, web=False, workers=2):
         wait_for(lambda: ProcessingTask.objects.filter(owner=owner, status="running").count() == 2, 60, "alice runs 2")
-        submitted = timezone.now()
         bobs = make_task(short_clip, user=bob)
         ProcessingTask.objects.filter(pk=bobs.pk).update(params=QUICK)
+        # From here his job can be claimed (making it copies the clip, which can take longer than Alice's jobs).
+        submitted = timezone.now()
         services.enqueue(bobs)
         wait_for(all_finished, 240, "every task finished")
     bobs.refresh_from_db()
