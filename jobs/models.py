@@ -58,7 +58,8 @@ class TaskQuerySet(models.QuerySet["ProcessingTask"]):
 
     def fair_queue(self) -> TaskQuerySet:
         """Claimable tasks in the order workers should take them: the owner with the fewest tasks running
-        first (so a user's first job does not wait behind another's fifty), the oldest first among equals;
+        first (so a user's first job does not wait behind another's fifty), then the owner who started one
+        least recently (round robin), the oldest first among equals;
         owners already at USER_MAX_RUNNING are left out. Computed when a worker is free, so it holds
         across any number of qcluster machines."""
         running = (
@@ -69,11 +70,18 @@ class TaskQuerySet(models.QuerySet["ProcessingTask"]):
             .annotate(n=Count("pk"))
             .values("n")
         )
+        # Among owners with as many running, the one who last started a task longest ago goes first: two of one
+        # owner's jobs that end together must not both be followed by hers while another owner waits.
+        last_start = (
+            ProcessingTask.objects.filter(owner_id=OuterRef("owner_id"), started_at__isnull=False)
+            .order_by("-started_at")
+            .values("started_at")[:1]
+        )
         return (
             self.claimable()
-            .annotate(owner_running=Coalesce(Subquery(running), 0))
+            .annotate(owner_running=Coalesce(Subquery(running), 0), owner_last_start=Subquery(last_start))
             .filter(owner_running__lt=settings.USER_MAX_RUNNING)
-            .order_by("owner_running", "created_at")
+            .order_by("owner_running", F("owner_last_start").asc(nulls_first=True), "created_at")
         )
 
     def stale(self) -> TaskQuerySet:
