@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,16 @@ from .models import Batch, Idea, PerformanceMetrics, ProcessingTask, ProgressUpd
 def to_the_second(value: datetime | None) -> str:
     """A time as operators compare them (the admin's own format stops at the minute)."""
     return "—" if value is None else timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def time_column(field: str, description: str, *, sortable: bool = True) -> Callable[[Any, Any], str]:
+    """An admin column showing the model's `field` to the second (sorted by it when `sortable`)."""
+
+    @admin.display(description=description, ordering=field if sortable else None)
+    def column(admin_obj: Any, obj: Any) -> str:
+        return to_the_second(getattr(obj, field))
+
+    return column
 
 
 def folded_json(value: Any, label: str = "data") -> str:
@@ -54,9 +65,7 @@ class ProgressUpdateInline(admin.TabularInline):
     show_change_link = False
     classes = ("events-inline",)
 
-    @admin.display(description="time")
-    def when(self, obj: ProgressUpdate) -> str:
-        return to_the_second(obj.created_at)
+    when = time_column("created_at", "time", sortable=False)
 
     @admin.display(description="data")
     def data_folded(self, obj: ProgressUpdate) -> str:
@@ -78,9 +87,7 @@ class PerformanceMetricsInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    @admin.display(description="time")
-    def when(self, obj: PerformanceMetrics) -> str:
-        return to_the_second(obj.created_at)
+    when = time_column("created_at", "time", sortable=False)
 
     @admin.display(description="data")
     def data_folded(self, obj: PerformanceMetrics) -> str:
@@ -201,21 +208,13 @@ class ProcessingTaskAdmin(AdminPresentation, admin.ModelAdmin):
             exclude += ("params",)  # shown folded, read-only, as params_folded
         return exclude
 
-    @admin.display(description="created", ordering="created_at")
-    def created(self, obj: ProcessingTask) -> str:
-        return to_the_second(obj.created_at)
+    created = time_column("created_at", "created")
 
-    @admin.display(description="started", ordering="started_at")
-    def started(self, obj: ProcessingTask) -> str:
-        return to_the_second(obj.started_at)
+    started = time_column("started_at", "started")
 
-    @admin.display(description="finished", ordering="finished_at")
-    def finished(self, obj: ProcessingTask) -> str:
-        return to_the_second(obj.finished_at)
+    finished = time_column("finished_at", "finished")
 
-    @admin.display(description="heartbeat")
-    def heartbeat(self, obj: ProcessingTask) -> str:
-        return to_the_second(obj.heartbeat_at)
+    heartbeat = time_column("heartbeat_at", "heartbeat", sortable=False)
 
     @admin.display(description="params")
     def params_folded(self, obj: ProcessingTask) -> str:
@@ -311,9 +310,7 @@ class WebhookAttemptInline(ReadOnly, admin.TabularInline):
     ordering = ("number",)
     classes = ("events-inline",)
 
-    @admin.display(description="time")
-    def when(self, obj: WebhookAttempt) -> str:
-        return to_the_second(obj.started_at)
+    when = time_column("started_at", "time", sortable=False)
 
     @admin.display(description="duration")
     def duration(self, obj: WebhookAttempt) -> str:
@@ -354,17 +351,11 @@ class WebhookDeliveryAdmin(ReadOnly, AdminPresentation, admin.ModelAdmin):
             )
         return "—"
 
-    @admin.display(description="created", ordering="created_at")
-    def created(self, obj: WebhookDelivery) -> str:
-        return to_the_second(obj.created_at)
+    created = time_column("created_at", "created")
 
-    @admin.display(description="finished", ordering="finished_at")
-    def finished(self, obj: WebhookDelivery) -> str:
-        return to_the_second(obj.finished_at)
+    finished = time_column("finished_at", "finished")
 
-    @admin.display(description="next attempt")
-    def next_attempt(self, obj: WebhookDelivery) -> str:
-        return to_the_second(obj.next_attempt_at)
+    next_attempt = time_column("next_attempt_at", "next attempt", sortable=False)
 
     @admin.display(description="body")
     def payload_folded(self, obj: WebhookDelivery) -> str:
