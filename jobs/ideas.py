@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from media_pipeline.ideas.generate import PieceResult
     from media_pipeline.ideas.schema import Idea as IdeaSpec
     from media_pipeline.ideas.styles import Style
+    from media_pipeline.render.images import ImagePool
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +81,38 @@ def render_piece(
         ]
         out_dir = files.path(TaskFiles.carousel_dir(idea.index, idea.version))
         carousel = render_carousel(
-            slides, title=str(piece.get("title", idea.title)), out_dir=out_dir, fonts=default_fonts()
+            slides,
+            title=str(piece.get("title", idea.title)),
+            out_dir=out_dir,
+            fonts=default_fonts(),
+            pool=image_pool(),
+            cache_dir=files.path(TaskFiles.IMAGE_CACHE),
+            cancel=cancel,
         )
         return {"slides": [files.name_of(p) for p in carousel.paths], "zip": files.name_of(carousel.zip_path)}
     return {}  # a tweet thread is text: the page has copy buttons
+
+
+def image_pool() -> ImagePool:
+    """The worker process's image pool (render/images.py): slides, posters and the kit's images share it."""
+    from media_pipeline.render.images import shared
+
+    return shared(settings.KIT_IMAGE_WORKERS)
+
+
+def write_poster(files: TaskFiles, reel: str, poster: str, *, at: float, cancel: CancelToken) -> None:
+    """The reel's poster frame (file `poster`), grabbed in the image pool and cached by the reel and the time."""
+    from media_pipeline.render.images import publish, wait_all
+    from media_pipeline.render.reel import Poster, poster_jpeg
+
+    cache = files.path(TaskFiles.IMAGE_CACHE)
+    future = image_pool().submit(
+        Poster(files.path(reel), at),
+        lambda p: poster_jpeg(p, ffmpeg_bin=settings.FFMPEG_BIN, cancel=cancel),  # type: ignore[arg-type]
+        lambda key: cache / f"poster-{key[:24]}.jpg",
+    )
+    (rendered,) = wait_all([future], cancel)
+    publish(rendered.path, files.path(poster))
 
 
 def _render_reel(
@@ -96,7 +125,7 @@ def _render_reel(
     from media_pipeline.render import framing
     from media_pipeline.render.cuts import is_filler, plan_cuts
     from media_pipeline.render.fonts import default_fonts
-    from media_pipeline.render.reel import captions_from_segments, render_reel, write_poster
+    from media_pipeline.render.reel import captions_from_segments, render_reel
 
     video.wait(cancel)
     if video.src is None or video.info is None:
@@ -144,7 +173,7 @@ def _render_reel(
             if best is not None:
                 at = cuts.to_output(start + best) if cuts is not None else best
                 poster = TaskFiles.poster_name(idea.index, idea.version)
-                write_poster(files.path(name), files.path(poster), at=at, ffmpeg_bin=settings.FFMPEG_BIN, cancel=cancel)
+                write_poster(files, name, poster, at=at, cancel=cancel)
                 out["poster"] = poster
     if cuts is not None:
         out["reel"]["cut_seconds"] = round(cuts.removed, 2)

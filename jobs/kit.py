@@ -193,7 +193,8 @@ def make_images(task: ProcessingTask, *, chapters: list[Chapter], titles: list[s
     the image pool; one thumbnail_ready each as it is written. Returns how many were made."""
     from media_pipeline.kit.frames import rank, scene_cuts, spread
     from media_pipeline.kit.thumbnails import LAYOUTS, ImageSpec, short_texts
-    from media_pipeline.render.images import ImagePool
+
+    from .ideas import image_pool
 
     cancel, frames_dir = sheet.cancel, sheet.frames_dir
     ranked = rank(sheet.scores, cuts=scene_cuts(task.analyses()))
@@ -211,7 +212,8 @@ def make_images(task: ProcessingTask, *, chapters: list[Chapter], titles: list[s
     ]
     jobs += [("square", 0, order[0], texts[0], "band"), ("vertical", 0, order[0], texts[0], "band")]
     made = 0
-    with measured(task.pk, "kit.images", images=len(jobs)) as extra, ImagePool(settings.KIT_IMAGE_WORKERS) as pool:
+    pool = image_pool()
+    with measured(task.pk, "kit.images", images=len(jobs)) as extra:
         futures = []
         for kind, slot, t, text, layout in jobs:
             key = task.content_key or str(task.pk)
@@ -221,6 +223,8 @@ def make_images(task: ProcessingTask, *, chapters: list[Chapter], titles: list[s
             try:
                 rendered = result_of(future, cancel)
             except Cancelled:
+                for *_, pending in futures:  # the pool is the process's: leave it nothing of this task
+                    pending.cancel()
                 raise
             except Exception as exc:  # one image failing (a bad frame, a full disk) leaves the others
                 log.warning("kit image %s %s of task %s failed", kind, slot, task.pk, exc_info=True)
@@ -268,7 +272,8 @@ def regenerate_image(task_id: str, kind: str, slot: int, change: str) -> str:
     checked the request). The frame is usually grabbed already and an image asked for twice is a cache hit."""
     from media_pipeline.kit.frames import grab_frames, score_frame
     from media_pipeline.kit.thumbnails import ImageSpec
-    from media_pipeline.render.images import ImagePool
+
+    from .ideas import image_pool
 
     task = ProcessingTask.objects.get(pk=task_id)
     current = next(
@@ -298,8 +303,7 @@ def regenerate_image(task_id: str, kind: str, slot: int, change: str) -> str:
             spec = ImageSpec(
                 frame, frame_t, task.content_key or str(task.pk), text, str(current["layout"]), kind, focus=focus
             )
-            with ImagePool(1) as pool:
-                rendered = result_of(submit_image(pool, task, kind, slot, spec), never)
+            rendered = result_of(submit_image(image_pool(), task, kind, slot, spec), never)
             extra["cached"] = rendered.cached
     except MediaError as exc:
         emit(

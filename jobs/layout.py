@@ -36,6 +36,9 @@ class TaskFiles:
     CHAPTERS_VTT = "kit/chapters.vtt"
     CHAPTERED = "kit/final-chapters.mp4"
     KIT_FRAMES = "kit/frames"  # frames grabbed for thumbnails, named by their time (media_pipeline/kit/frames.py)
+    # The image pool's cache of images published under a fixed name (slides, posters): named by the hash of
+    # their inputs, hard-linked to the names above; never served itself.
+    IMAGE_CACHE = "images"
 
     def __init__(self, task_id: Any) -> None:
         self.task_id = task_id

@@ -20,7 +20,10 @@ from .chapters import Chapter
 if TYPE_CHECKING:
     import numpy as np
 
-FRAME_HEIGHT = 720  # the thumbnails are 1280×720: grab no more than that
+FRAME_HEIGHT = 720  # the thumbnails are 1280×720: grab no more than that of a wide video…
+FRAME_WIDTH = 1080  # …and no more than the 9:16 cover's width of a tall one (cropped, not blown up)
+# Keeps the shape; a video smaller than that is not enlarged.
+FRAME_SCALE = f"scale='if(gte(iw,ih),-2,min({FRAME_WIDTH},iw))':'if(gte(iw,ih),min({FRAME_HEIGHT},ih),-2)'"
 TRANSITION_S = 1.0  # a frame this close to a scene change may be half of each shot (a dissolve, a blur)
 SHEET_FRAMES = 32  # frames looked at per task: ≈ 40 ms of ffmpeg each (one more input to open), measured
 SHEET_STEP = 2.0  # seconds: no closer than the usual keyframe interval (two would give the same picture)
@@ -74,7 +77,7 @@ def grab_frames(
             argv += ["-threads", "1", "-skip_frame", "nokey", "-noaccurate_seek", "-ss", f"{t:.3f}", "-i", str(src)]
         with temp_folder(out_dir, "grab") as work:
             for i, _ in enumerate(missing):
-                argv += ["-map", f"{i}:v:0", "-frames:v", "1", "-vf", f"scale=-2:'min({FRAME_HEIGHT},ih)'"]
+                argv += ["-map", f"{i}:v:0", "-frames:v", "1", "-vf", FRAME_SCALE]
                 argv += ["-q:v", "2", "-f", "image2", str(work / f"{i}.jpg")]
             run(argv, timeout=timeout, cancel=cancel, what="ffmpeg")
             for i, t in enumerate(missing):

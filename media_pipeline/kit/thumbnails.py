@@ -16,13 +16,19 @@ from ..render.carousel import Box, _draw, _fit_stack  # the carousel's measured 
 from ..render.fonts import Fonts, clean_text
 from .chapters import Chapter
 
-RENDER_VERSION = "thumb-2"  # part of every cache key: bump it when the drawing changes
+RENDER_VERSION = "thumb-3"  # part of every cache key: bump it when the drawing changes
 SIZES = {"thumb": (1280, 720), "square": (1080, 1080), "vertical": (1080, 1920)}
 LAYOUTS = ("band", "panel", "top")
 MAX_BYTES = 2 * 1024 * 1024  # YouTube's thumbnail limit
 ACCENT = (255, 196, 0)
 WHITE = (255, 255, 255)
 INK = (17, 24, 39)
+# A crop that would enlarge the frame more than this is soft (a 16:9 frame cropped to 9:16 is a 405-px strip
+# blown up 2.7×): the frame is shown whole and sharp instead, over a blurred copy of itself ("fit" below).
+# A square cover from a 720p frame (1.5×) still crops: the face fills it and it reads well at that size.
+MAX_UPSCALE = 1.6
+# Instagram shows a 9:16 cover cut to 4:5 in the profile grid: what matters stays in the middle 1350 px.
+GRID_SAFE = 1350 / 1920
 
 
 SHORT_TEXT = 32  # characters: a thumbnail's words are read at a glance, at the size of a stamp
@@ -103,6 +109,36 @@ def _gradient(size: tuple[int, int], *, start: float, end: float, top_dark: bool
     return box, column.crop((0, top, 1, bottom)).resize((w, bottom - top))
 
 
+def upscale(frame: Path, size: tuple[int, int]) -> float:
+    """How much a crop filling `size` would enlarge `frame`."""
+    source = decoded(frame, frame.stat().st_mtime_ns)
+    return max(size[0] / source.width, size[1] / source.height)
+
+
+def _fit(frame: Path, size: tuple[int, int], *, top: int):  # type: ignore[no-untyped-def]
+    """(image, frame box): the frame at the full width, sharp, `top` px down, over a dark blurred copy of
+    itself filling `size` (the colours of the shot carry to the edges, as in the reels' blurred-fill mode)."""
+    from PIL import Image, ImageFilter
+
+    source = decoded(frame, frame.stat().st_mtime_ns)
+    w, h = size
+    scale = w / source.width
+    fw, fh = w, min(h, round(source.height * scale))
+    # The background: the middle of the frame cut to the image's shape, blurred at a tenth of the size (a
+    # blur of the full picture would cost ten times as much and look the same), darkened so the title and
+    # the frame stand out.
+    small = (max(1, w // 10), max(1, h // 10))
+    cw = min(source.width, source.height * w / h)
+    ch = cw * h / w
+    left, up = (source.width - cw) / 2, (source.height - ch) / 2
+    back = source.resize(small, Image.Resampling.BILINEAR, box=(left, up, left + cw, up + ch), reducing_gap=2.0)
+    back = back.filter(ImageFilter.GaussianBlur(2.5)).point(lambda v: v * 45 // 100)
+    image = back.resize(size, Image.Resampling.BILINEAR)
+    shown = source if (fw, fh) == source.size else source.resize((fw, fh), Image.Resampling.BICUBIC)
+    image.paste(shown, (0, top))
+    return image, (0, top, fw, top + fh)
+
+
 def render(spec: ImageSpec, fonts: Fonts) -> bytes:
     """The JPEG bytes of one image (< 2 MB)."""
     from PIL import Image, ImageDraw
@@ -111,6 +147,27 @@ def render(spec: ImageSpec, fonts: Fonts) -> bytes:
     text = clean_text(spec.text, font_path=fonts.bold).upper()
     margin = round(min(w, h) * 0.06)
     portrait = h > w
+    if portrait and upscale(spec.frame, spec.size) > MAX_UPSCALE:
+        # A wide frame on a tall cover: the frame whole across the width in the upper part of the grid-safe
+        # middle, the title large in the band under it (over it for the "top" layout).
+        safe_top, safe_bottom = round(h * (1 - GRID_SAFE) / 2), round(h * (1 + GRID_SAFE) / 2)
+        title_first = spec.layout == "top"
+        frame_top = safe_top + (round(h * 0.3) if title_first else round(h * 0.03))
+        image, (_, ft, _, fb) = _fit(spec.frame, (w, h), top=frame_top)
+        draw = ImageDraw.Draw(image)
+        edge = max(6, round(h * 0.004))
+        draw.rectangle((0, fb, w, fb + edge), fill=ACCENT)  # the frame sits on an accent line
+        if title_first:
+            area = Box(margin, safe_top + margin, w - margin, ft - margin)
+            valign = 1.0
+        else:
+            area = Box(margin, fb + edge + round(margin * 1.4), w - margin, safe_bottom)
+            valign = 0.0
+        largest, smallest = w * 0.14, w * 0.06
+        (fitted,) = _fit_stack([(text, fonts.bold, largest, smallest)], width=area.width, height=area.height, gap=0)
+        y = area.top + (area.height - fitted.height()) * valign
+        _draw(draw, fitted, x=area.left, y=y, colour=WHITE, box=area, role="title")
+        return _jpeg(image)
     if spec.layout == "panel" and not portrait:
         # A solid panel on the left 46 % with the title; the frame, cropped around its subject, on the right.
         panel = round(w * 0.46)

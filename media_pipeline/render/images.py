@@ -6,11 +6,18 @@ processes would pay a start-up and pickling for each image. The pool is bounded 
 never takes more than its share of the cores.
 
 The cache is the output folder: an image's file name carries the hash of everything it depends on, so a
-request for the same inputs finds the file and costs a stat, and a changed input is a new name.
+request for the same inputs finds the file and costs a stat, and a changed input is a new name. Images that
+must keep a fixed name (a carousel's slide-01.png, a reel's poster) are cached under their hash and `publish`ed
+at that name as a hard link.
+
+`shared(workers)` is the pool of the worker process: the kit's thumbnails and covers, the carousels' slides
+and the reels' posters all queue in it, so however many of them a job asks for at once, the process never
+runs more than `workers` renders together.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +27,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..files import atomic_output
+from ..process import CancelToken
 
 
 class Renderable(Protocol):
@@ -88,3 +96,54 @@ class ImagePool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_shared: tuple[int, int, ImagePool] | None = None  # (pid, workers, pool)
+_shared_lock = threading.Lock()
+
+
+def shared(workers: int) -> ImagePool:
+    """The worker process's image pool (made on first use; again after a fork, whose child has no threads)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared[0] != os.getpid() or _shared[1] != workers:
+            _shared = (os.getpid(), workers, ImagePool(workers))
+        return _shared[2]
+
+
+def wait_all(futures: list[Future[Rendered]], cancel: CancelToken, poll: float = 0.1) -> list[Rendered]:
+    """The results in order; on a cancel the renders not started yet are dropped and Cancelled is raised."""
+    from ..errors import Cancelled
+
+    try:
+        out = []
+        for future in futures:
+            while True:
+                if cancel.is_set():
+                    raise Cancelled()
+                try:
+                    out.append(future.result(timeout=poll))
+                    break
+                except TimeoutError:
+                    continue
+        return out
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+
+
+def publish(image: Path, at: Path) -> Path:
+    """The cached `image` also at `at` (a fixed name the pages and the ZIPs use): a hard link, so no bytes
+    are copied; a copy where the file system has no links. Replaces what was at `at`."""
+    import shutil
+
+    at.parent.mkdir(parents=True, exist_ok=True)
+    tmp = at.with_name(f".{at.name}.{os.getpid()}.{threading.get_ident()}.link")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(image, tmp)
+    except OSError:
+        shutil.copyfile(image, tmp)
+    os.replace(tmp, at)
+    return at

@@ -598,6 +598,52 @@ def write_poster(
     return out
 
 
+@dataclass(frozen=True)
+class Poster:
+    """A reel's poster: the frame at `at` seconds of the reel file as it is now (its name, size and time of
+    writing are its cache key, so a re-rendered reel gets a new poster and an unchanged one costs a lookup)."""
+
+    reel: Path
+    at: float
+    version: str = "poster-1"
+
+    def key(self) -> str:
+        import hashlib
+
+        st = self.reel.stat()
+        parts = (self.version, self.reel.name, st.st_size, st.st_mtime_ns, f"{max(0.0, self.at):.3f}")
+        return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def poster_jpeg(poster: Poster, *, ffmpeg_bin: str = "ffmpeg", cancel: CancelToken | None = None) -> bytes:
+    """The JPEG bytes of a poster frame (what write_poster writes), for the image pool."""
+    argv = [
+        *ffmpeg_head(ffmpeg_bin),
+        "-protocol_whitelist",
+        PROTOCOL_WHITELIST,
+        "-ss",
+        f"{max(0.0, poster.at):.3f}",
+        "-i",
+        f"file:{poster.reel}",
+        "-frames:v",
+        "1",
+        "-q:v",
+        "3",
+        "-f",
+        "image2pipe",
+        "-c:v",
+        "mjpeg",
+        "pipe:1",
+    ]
+    try:
+        data = run(argv, timeout=60, cancel=cancel, what="ffmpeg").stdout
+    except ProcessFailed as exc:
+        raise MediaError("We could not take a poster frame from the reel.", detail=exc.detail) from None
+    if not data:
+        raise MediaError("We could not take a poster frame from the reel.", detail="ffmpeg wrote no picture")
+    return data
+
+
 @lru_cache(maxsize=16)
 def _family(font_path: Path) -> str:
     """The font's family name, which libass looks up among the files in `fontsdir`."""
