@@ -1,8 +1,8 @@
 """The publishing kit's image work on a 10-minute 1280×720 video (bench.backbone's cached source) and a
 10-topic transcript: the whole kit after the transcript, the way the kit worker does it now (the frame sheet
 grabbed and scored beside the transcript) next to the old way (frames grabbed and scored after it), in the same
-run; per image p50/p95 for frame grabs, thumbnail and cover renders (wall and CPU), the image pool against one
-at a time (and against a process pool), and the cache-hit cost.
+run; per image p50/p95 for frame grabs, thumbnail and cover renders (wall and CPU), carousel slides and reel
+posters, the image pool against one at a time (and against a process pool), and the cache-hit cost.
 
 Wall times on this shared 2-core machine move with everyone else's load; the CPU figures are what a render or a
 kit costs, and the load average is printed beside them.
@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 from bench.backbone import CACHE, RESULTS, Row, busy_processes, percentile, source_video, table
@@ -31,6 +31,20 @@ def cpu_now() -> float:
     """CPU seconds of this process (all threads) and of its finished children (ffmpeg)."""
     t = os.times()
     return t.user + t.system + t.children_user + t.children_system
+
+
+def reel_video(cache: Path) -> Path:
+    """A 20-second 1080×1920 reel at 29.97 fps (B-frames, a keyframe every 2 s) for the poster grabs."""
+    from media_pipeline.process import ffmpeg_head, run
+
+    out = cache / "reel-20s-1080x1920-2997-v1.mp4"
+    if not out.exists():
+        tmp = out.with_suffix(".part.mp4")
+        argv = [*ffmpeg_head("ffmpeg"), "-f", "lavfi", "-i", "testsrc2=size=1080x1920:rate=30000/1001", "-t", "20"]
+        argv += ["-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-pix_fmt", "yuv420p", str(tmp)]
+        run(argv, timeout=600)
+        tmp.rename(out)
+    return out
 
 
 def _render_one(args: tuple) -> float:
@@ -54,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     from media_pipeline.kit.publish import publish_text
     from media_pipeline.kit.thumbnails import LAYOUTS, ImageSpec, render, short_texts
     from media_pipeline.process import ffmpeg_head, run
+    from media_pipeline.render.carousel import Slide, render_carousel
     from media_pipeline.render.fonts import default_fonts
-    from media_pipeline.render.images import ImagePool
+    from media_pipeline.render.images import ImagePool, Rendered
+    from media_pipeline.render.reel import Poster, poster_jpeg
     from tests.test_ideas import TEN_MINUTES, ten_minute_transcript
 
     busy = busy_processes()
@@ -176,6 +192,70 @@ def main(argv: list[str] | None = None) -> int:
                 hits.append(time.perf_counter() - a)
                 assert r.cached
 
+        # 5. Carousel slides (cover + 7, three carousels): one at a time, then in the pool, then the same again
+        #    (cache hits). Each slide is drawn and saved as PNG, the format the carousel download promises.
+        carousels = [
+            [Slide(i, f"{texts[c % len(texts)]} step {i}", f"{segments[10 * c + i].text} " * 2) for i in range(1, 8)]
+            for c in range(3)
+        ]
+        slide_alone: list[Rendered] = []
+        t0 = time.perf_counter()
+        for c, slides in enumerate(carousels):
+            slide_alone += render_carousel(
+                slides, title=texts[0], out_dir=work / "slides-1" / str(c), fonts=fonts
+            ).rendered
+        t_slides_alone = time.perf_counter() - t0
+        slide_pool: list[Rendered] = []
+        t0 = time.perf_counter()
+        with ImagePool(args.workers) as pool, ThreadPoolExecutor(len(carousels)) as callers:
+            # Three pieces rendering at once, as three carousels of one job would queue in the worker's pool.
+            def carousel(c: int) -> list[Rendered]:
+                out_dir, cache_dir = work / "slides-p" / str(c), work / "slide-cache"
+                kw = {"pool": pool, "cache_dir": cache_dir}
+                return render_carousel(carousels[c], title=texts[0], out_dir=out_dir, fonts=fonts, **kw).rendered
+
+            for done in callers.map(carousel, range(len(carousels))):
+                slide_pool += done
+        t_slides_pool = time.perf_counter() - t0
+        slide_hits = []
+        with ImagePool(args.workers) as pool:
+            for c, slides in enumerate(carousels):
+                a = time.perf_counter()
+                again = render_carousel(
+                    slides,
+                    title=texts[0],
+                    out_dir=work / "slides-again" / str(c),
+                    fonts=fonts,
+                    pool=pool,
+                    cache_dir=work / "slide-cache",
+                )
+                assert all(r.cached for r in again.rendered)
+                slide_hits.append((time.perf_counter() - a) / len(again.rendered))
+
+        # 6. Reel posters: a frame of a 1080×1920 reel, one ffmpeg run each; one at a time, in the pool, cached.
+        reel = reel_video(CACHE)
+        poster_times = [0.5 + 1.5 * i for i in range(12)]
+        poster_alone = []
+        for at in poster_times:
+            a = time.perf_counter()
+            poster_jpeg(Poster(reel, at))
+            poster_alone.append(time.perf_counter() - a)
+        t_posters_alone = sum(poster_alone)
+        t0 = time.perf_counter()
+        with ImagePool(args.workers) as pool:
+            futures = [
+                pool.submit(Poster(reel, at), poster_jpeg, lambda k: work / "posters" / f"{k}.jpg")
+                for at in poster_times
+            ]
+            poster_pool = [f.result() for f in futures]
+            t_posters_pool = time.perf_counter() - t0
+            poster_hits = []
+            for at in poster_times:
+                a = time.perf_counter()
+                hit = pool.submit(Poster(reel, at), poster_jpeg, lambda k: work / "posters" / f"{k}.jpg").result()
+                poster_hits.append(time.perf_counter() - a)
+                assert hit.cached
+
         def ms(v: float | None) -> str:
             return "n/a" if v is None else f"{v * 1000:.0f} ms"
 
@@ -222,6 +302,42 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         rows.append(Row("cache hit p50 / p95", f"{ms(percentile(hits, 50))} / {ms(percentile(hits, 95))}"))
+
+        def p(values: list[float]) -> str:
+            return f"{ms(percentile(values, 50))} / {ms(percentile(values, 95))}"
+
+        slide_p95 = percentile([r.seconds for r in slide_alone], 95)
+        rows.append(
+            Row(
+                f"slide (1080×1350 PNG) p50 / p95, one at a time: wall (CPU) | {len(slide_alone)} slides",
+                f"{p([r.seconds for r in slide_alone])} ({p([r.cpu_seconds for r in slide_alone])})",
+                f"{t_slides_alone:.2f} s",
+                f"p95 < {TARGET_IMAGE_P95_MS:.0f} ms",
+                met(slide_p95 and slide_p95 * 1000, TARGET_IMAGE_P95_MS),
+            )
+        )
+        rows.append(
+            Row(
+                f"slide in the pool ({args.workers}), 3 carousels at once: wall (CPU) | all",
+                f"{p([r.seconds for r in slide_pool])} ({p([r.cpu_seconds for r in slide_pool])})",
+                f"{t_slides_pool:.2f} s",
+            )
+        )
+        rows.append(Row("slide cache hit (whole carousel again, per slide) p50 / p95", p(slide_hits)))
+        rows.append(
+            Row(
+                f"reel poster (1080×1920 frame grab) p50 / p95: one at a time | pool ({args.workers}) (wall)",
+                p(poster_alone),
+                p([r.seconds for r in poster_pool]),
+            )
+        )
+        rows.append(
+            Row(
+                f"{len(poster_times)} posters: pool | one at a time (wall); cache hit p50 / p95",
+                f"{t_posters_pool:.2f} s | {t_posters_alone:.2f} s",
+                p(poster_hits),
+            )
+        )
         rows.append(
             Row(
                 f"kit ready after transcript ({len(chapters)} chapters, {len(grabbed)} frames, "
@@ -254,6 +370,22 @@ def main(argv: list[str] | None = None) -> int:
                 "render_pool_s": pool_secs,
                 "wall": {"pool_s": t_pool, "alone_s": t_alone, "processes_s": t_procs},
                 "cache_hit_s": hits,
+                "slides": {
+                    "alone_s": [r.seconds for r in slide_alone],
+                    "alone_cpu_s": [r.cpu_seconds for r in slide_alone],
+                    "pool_s": [r.seconds for r in slide_pool],
+                    "pool_cpu_s": [r.cpu_seconds for r in slide_pool],
+                    "wall_alone_s": t_slides_alone,
+                    "wall_pool_s": t_slides_pool,
+                    "cache_hit_per_slide_s": slide_hits,
+                },
+                "posters": {
+                    "alone_s": poster_alone,
+                    "pool_s": [r.seconds for r in poster_pool],
+                    "wall_alone_s": t_posters_alone,
+                    "wall_pool_s": t_posters_pool,
+                    "cache_hit_s": poster_hits,
+                },
                 "workers": args.workers,
             }
         )

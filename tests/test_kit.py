@@ -143,6 +143,29 @@ def test_offline_titles_and_description(talk):
     assert 1 <= len(text.hashtags) <= 5 and all(re.fullmatch(r"#\w+", h) for h in text.hashtags)
 
 
+def test_offline_titles_spell_acronyms_as_said_skip_nameless_parts_and_end_the_summary_with_a_stop():
+    from media_pipeline.transcript.types import Segment
+
+    said = [
+        "Our PBX runs on a small box in the office and the PBX never sleeps",
+        "Every phone talks SIP to the PBX and SIP needs a password per phone",
+        "then we move on to voicemail and voicemail goes to email",
+        "so voicemail is easy once SIP works and that is all for today",
+    ]
+    segments = [Segment(i * 20.0, i * 20.0 + 18.0, t) for i, t in enumerate(said)]
+    chapters = [
+        Chapter(0.0, 40.0, "Intro: Pbx and Sip", keywords=("pbx", "sip")),
+        Chapter(40.0, 60.0, "Part 2"),  # no key phrase found for it
+        Chapter(60.0, 80.0, "Voicemail", keywords=("voicemail",)),
+    ]
+    text = offline_text(segments, chapters)
+    assert any("PBX" in t for t in text.titles) and not any("Pbx" in t for t in text.titles)
+    assert not any("Part 2" in t for t in text.titles)
+    assert "#PBX" in text.hashtags
+    assert "In this video: PBX and voicemail." in text.summary
+    assert re.search(r"[.!?] In this video", text.summary), text.summary  # the quote ends with a stop
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The whole job
 

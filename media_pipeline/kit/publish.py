@@ -108,8 +108,28 @@ def _best_sentence(segments: list[Segment]) -> str:
     return tidy(best)
 
 
+def _cased(term: str, text: str) -> str:
+    """A key phrase (lower case) as a title writes it: each word as the transcript spells it when it does so
+    with a capital inside ("PBX", "iPhone", "YouTube") at least half the times it is said, else capitalised."""
+    out = []
+    for word in term.split():
+        forms = Counter(m.group(0) for m in re.finditer(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE))
+        inner = [(f, n) for f, n in forms.most_common() if any(c.isupper() for c in f[1:])]
+        if inner and inner[0][1] * 2 >= sum(forms.values()):
+            out.append(inner[0][0])
+        else:
+            out.append(word[:1].upper() + word[1:])
+    return " ".join(out)
+
+
+def _in_sentence(term: str) -> str:
+    """A titled phrase inside a sentence: lower case but for the words spelled with inner capitals (PBX)."""
+    return " ".join(w if any(c.isupper() for c in w[1:]) else w.lower() for w in term.split())
+
+
 def _hashtag(term: str) -> str:
-    return "#" + "".join(w.capitalize() for w in re.findall(r"\w+", term))
+    words = re.findall(r"\w+", term)
+    return "#" + "".join(w if any(c.isupper() for c in w[1:]) else w.capitalize() for w in words)
 
 
 def _join(items: list[str]) -> str:
@@ -118,12 +138,16 @@ def _join(items: list[str]) -> str:
 
 def offline_text(segments: list[Segment], chapters: list[Chapter]) -> PublishText:
     """Titles, summary and hashtags from the chapters' key phrases and the transcript's own sentences."""
-    # Each chapter's strongest key phrase names its subject ("Tomato Plants"), not its whole title.
-    topics = [c.keywords[0].title() if c.keywords else _topic(c) for c in chapters]
-    topics = list(dict.fromkeys(t for t in topics if t))
-    phrases = [p.title() for p in _phrases(segments, 4)]
+    # Each chapter's strongest key phrase names its subject ("Tomato Plants"), not its whole title; a chapter
+    # with no key phrase ("Part 2") names nothing.
+    text = " ".join(s.text for s in segments)
+    topics = [_cased(c.keywords[0], text) if c.keywords else _topic(c) for c in chapters]
+    topics = list(dict.fromkeys(t for t in topics if t and not re.fullmatch(r"Part \d+", t)))
+    phrases = [_cased(p, text) for p in _phrases(segments, 4)]
     subjects = topics or phrases
     hook = _best_sentence(segments)
+    if hook and hook[-1] not in ".!?…":  # auto-captions have no full stops: the summary still reads as prose
+        hook += "."
     candidates: list[str] = []
     if len(subjects) >= 2:
         candidates.append(_join(subjects[:3]))
@@ -132,7 +156,7 @@ def offline_text(segments: list[Segment], chapters: list[Chapter]) -> PublishTex
         candidates.append(f"{subjects[0]}: What You Need to Know")
         candidates.append(f"A Practical Guide to {subjects[0]}")
     if hook:
-        candidates.append(hook.rstrip("."))
+        candidates.append(hook.rstrip(".…"))
     if len(phrases) >= 2:
         candidates.append(f"{phrases[0]} and {phrases[1]}, Explained")
     if len(subjects) >= 3:
@@ -150,7 +174,7 @@ def offline_text(segments: list[Segment], chapters: list[Chapter]) -> PublishTex
             titles.append(short)
     summary = ""
     if subjects:
-        summary = f"In this video: {_join([s.lower() for s in subjects[:4]])}."
+        summary = f"In this video: {_join([_in_sentence(s) for s in subjects[:4]])}."
     if hook:
         summary = f"{hook} {summary}".strip()
     tags: list[str] = []

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # PIL itself is imported lazily, where a slide is drawn
     from PIL.ImageDraw import ImageDraw as Draw
     from PIL.ImageFont import FreeTypeFont
 
-    from .images import ImagePool
+    from .images import ImagePool, Rendered
 
 THEMES = {
     "dark": {
@@ -106,6 +106,7 @@ class CarouselResult:
     paths: list[Path]
     zip_path: Path
     layouts: list[SlideLayout]
+    rendered: list[Rendered] = field(default_factory=list)  # per slide: cached or not, seconds (bench.kit)
 
 
 # ---------------------------------------------------------------------------------------------- text fitting
@@ -430,7 +431,7 @@ def render_carousel(
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
             for path in paths:
                 archive.write(path, arcname=path.name)
-    return CarouselResult(paths=paths, zip_path=zip_path, layouts=layouts)
+    return CarouselResult(paths=paths, zip_path=zip_path, layouts=layouts, rendered=rendered)
 
 
 def _draw_page(page: Page, fonts: Fonts, path: Path) -> tuple[PILImage, SlideLayout]:
