@@ -153,3 +153,40 @@ def test_a_poster_past_the_end_of_the_reel_says_so(tmp_path):
     with pytest.raises(MediaError) as raised:
         poster_jpeg(Poster(reel, 30.0))
     assert raised.value.message == "We could not take a poster frame from the reel."
+
+
+def test_chunk_thumbnails_are_grabbed_in_the_pool_it_is_given(tmp_path):
+    from media_pipeline.plan import boundary_targets, keyframes_near, plan_intervals
+    from media_pipeline.probe import Limits, probe
+    from media_pipeline.render.chunk import render_chunk
+
+    from .media import mpeg4_avi
+
+    class Counting(ImagePool):
+        def __init__(self) -> None:
+            super().__init__(2)
+            self.keys: list[str] = []
+
+        def submit(self, spec, render, path_for):
+            self.keys.append(spec.key())
+            return super().submit(spec, render, path_for)
+
+    copied = h264_aac(tmp_path / "c.mp4", seconds=6, size="318x240", rate=30, gop=30)  # odd width
+    transcoded = mpeg4_avi(tmp_path / "t.avi", seconds=6)
+    with Counting() as pool:
+        for src in (copied, transcoded):
+            info = probe(src, limits=Limits())
+            keyframes = (
+                keyframes_near(src, boundary_targets(info.duration, 3), info=info) if info.video_copyable else None
+            )
+            (first, *_) = plan_intervals(info, interval=3, keyframes=keyframes)
+            thumb = tmp_path / f"{src.stem}.jpg"
+            chunk = render_chunk(src, info, first, out=tmp_path / f"{src.stem}.ts", thumbnail=thumb, images=pool)
+            with Image.open(chunk.thumbnail) as im:
+                assert im.format == "JPEG" and im.width == 320
+            # Asked again (a re-delivered job): the chunk and its thumbnail are kept, nothing is grabbed.
+            before = thumb.stat().st_mtime_ns
+            render_chunk(src, info, first, out=tmp_path / f"{src.stem}.ts", thumbnail=thumb, images=pool)
+            assert thumb.stat().st_mtime_ns == before
+    assert len(pool.keys) == 2  # one grab per chunk, both through the pool
+    assert pool.keys[0].endswith(":0.0:320") and pool.keys[1].endswith(":None:320")  # source at 0 | the chunk
