@@ -41,7 +41,7 @@ from media_pipeline.tts.base import wav_duration
 from .layout import TaskFiles
 from .models import ProcessingTask
 from .pipeline import Outcome
-from .providers import tts_slots, video_generator
+from .providers import speech_engine, tts_slots, video_generator
 from .reporter import emit, measured
 from .run import JobRun, Progress, job_run, result_of
 
@@ -176,12 +176,8 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
         finally:
             connection.close()
 
-    def render(
-        scene: Scene, timing: SceneTiming, captions: list[Caption], generated: Future[Path | None] | None
-    ) -> SceneClip:
-        out = files.chunk(scene.index)
+    def draw_card(scene: Scene) -> Path:
         try:
-            background = result_of(generated, render_token) if generated is not None else None
             card = render_card(
                 scene.headline(),
                 index=scene.index,
@@ -192,6 +188,17 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
                 fonts=fonts,
             )
             write_thumbnail(card, files.thumb(scene.index))
+            return card
+        finally:
+            connection.close()
+
+    def render(
+        scene: Scene, timing: SceneTiming, captions: list[Caption], generated: Future[Path | None] | None
+    ) -> SceneClip:
+        out = files.chunk(scene.index)
+        try:
+            background = result_of(generated, render_token) if generated is not None else None
+            card = result_of(first_card, render_token) if scene.index == 0 else draw_card(scene)
             if out.exists():  # an earlier attempt rendered it
                 return SceneClip(scene.index, out, timing.start, timing.duration, 0.0, out.stat().st_size)
             with measured(task.pk, "generate.scene", index=scene.index) as extra:
@@ -223,7 +230,11 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
         ThreadPoolExecutor(max_workers=settings.CHUNK_CONCURRENCY, thread_name_prefix="scene") as renderers,
         ThreadPoolExecutor(max_workers=settings.VIDEO_GEN_CONCURRENCY, thread_name_prefix="visual") as generators,
     ):
-        spoken = [speakers.submit(speak, s) for s in scenes]
+        # The first scene goes alone: its speech and its card side by side, then its clip, and only then the
+        # other scenes' speech and cards, so nothing competes with it for the CPU and it plays soonest. With
+        # generated visuals the others start once it is spoken (its clip waits on the service, not the CPU).
+        spoken = [speakers.submit(speak, scenes[0])]
+        first_card = renderers.submit(draw_card, scenes[0])
         backgrounds = (
             _start_generations(job, request, scenes, title=title, pool=generators, cancel=render_token)
             if request.visuals == "generated"
@@ -232,8 +243,8 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
         rendering: list[Future[SceneClip]] = []
         try:
             durations: list[float] = []
-            for scene, future in zip(scenes, spoken, strict=True):
-                durations.append(result_of(future, token))
+            for scene in scenes:
+                durations.append(result_of(spoken[scene.index], token))
                 timing = plan_timing(durations)[-1]
                 if scene.index == 0:
                     emit(
@@ -242,7 +253,11 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
                 captions.append(_captions(scene, timing, files.speech(scene.index)) if request.captions else [])
                 rendering.append(renderers.submit(render, scene, timing, captions[-1], backgrounds.get(scene.index)))
                 rendering[-1].add_done_callback(_stop_on_failure(stop))
+                if scene.index == 0 and not backgrounds:
+                    result_of(rendering[0], token)
                 _announce_done(job, scenes, rendering, clips, captions, announced)
+                if scene.index == 0:
+                    spoken.extend(speakers.submit(speak, s) for s in scenes[1:])
             while len(clips) < len(scenes):
                 result_of(rendering[len(clips)], token)
                 _announce_done(job, scenes, rendering, clips, captions, announced)
@@ -387,6 +402,19 @@ def _finalize(
         message=f"Done: {_scenes(len(clips))}, {clock(duration)} long; the final video is ready.",
         data={"final_url": task.media_url(TaskFiles.FINAL), "chunks": len(clips), "duration": duration},
     )
+
+
+def warm() -> None:
+    """What a worker's first "make a video" job would otherwise pay for before its first scene: this module's
+    imports (Pillow, the carousel renderer), the fonts read, one card drawn and one word spoken (the speech
+    engine's program and voice data read from disk). Run in a new worker (jobs.apps); failures only log."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="generate-warm-") as tmp:
+        work = Path(tmp)
+        render_card("Ready", index=0, total=1, title="Ready", aspect="9:16", out_dir=work, fonts=default_fonts())
+        if settings.TTS_PROVIDER == "espeak":  # local and free; a paid voice is not called to warm up
+            speech_engine(None).synthesize("Ready.", voice=_voice(GenerateRequest()), out=work / "ready.wav")
 
 
 def request_errors(owner: object, request: GenerateRequest) -> dict[str, list[str]]:
