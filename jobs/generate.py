@@ -9,10 +9,12 @@ result), the speech WAVs and the scene clips (all written atomically), and does 
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import accumulate
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -27,6 +29,7 @@ from media_pipeline.generate.clip import (
     render_scene_clip,
     write_thumbnail,
 )
+from media_pipeline.generate.recap import write_recap
 from media_pipeline.generate.request import GenerateRequest
 from media_pipeline.generate.script import Scene, speech_span, split_scenes, word_timings
 from media_pipeline.generate.writer import NO_MODEL, write_script
@@ -107,9 +110,28 @@ def _script(job: JobRun, request: GenerateRequest) -> tuple[str, str]:
             )
         title = request.title or written_title or request.display_title()
     else:
-        raise MediaError(
-            "Recaps of an existing task are not available yet; paste a script or write a prompt.",
-            detail=f"from_task={request.from_task}",
+        emit(task.pk, "stage", stage="script", progress=overall("script", 0), message="Writing the recap")
+        of = _recap_source(task.owner_id, request.from_task)
+        engine = job.providers.speech
+        chunks = of.chunks()
+        with measured(task.pk, "generate.recap", of=str(of.pk)) as extra:
+            recap = write_recap(
+                of.transcript(),
+                of.analyses(),
+                title=of.title,
+                seconds=request.length,
+                words_per_second=engine.words_per_second(_voice(request)),
+                duration=max((c["end"] for c in chunks), default=None),
+            )
+            extra.update(moments=len(recap.moments), words=len(recap.script.split()))
+        title, script = request.title or recap.title, recap.script
+        source = of.source_file() if of.source_path and of.source_file().is_file() else None
+        _save_result(
+            task,
+            recap_of=str(of.pk),
+            recap_source=str(source) if source else "",
+            recap_source_seconds=max((c["end"] for c in chunks), default=None),
+            **recap.as_result(),
         )
     _save_result(task, script=script, title=title, source=request.source)
     ProcessingTask.objects.filter(pk=task.pk).update(title=title[:255])
@@ -122,6 +144,26 @@ def _script(job: JobRun, request: GenerateRequest) -> tuple[str, str]:
         data={"script": script, "title": title},
     )
     return title, script
+
+
+NO_RECAP_TASK = "There is no task of yours with that id to recap."
+
+
+def _recap_source(owner_id: Any, task_id: str) -> ProcessingTask:
+    """The owner's task a recap is made of; MediaError with a sentence when it cannot be."""
+    try:
+        of = ProcessingTask.objects.get(pk=uuid.UUID(str(task_id)), owner_id=owner_id)
+    except (ValueError, ProcessingTask.DoesNotExist):
+        raise MediaError(NO_RECAP_TASK, detail=f"from_task={task_id}") from None
+    if of.kind != ProcessingTask.Kind.CHUNKS:
+        raise MediaError("A recap is made of a video's task, not of a made video.", detail=f"kind={of.kind}")
+    if not of.transcript_pieces():
+        raise MediaError(
+            "That task has no transcript, so there is nothing to recap (turn on subtitles or transcription "
+            "and run it again).",
+            detail=f"from_task={task_id}",
+        )
+    return of
 
 
 def _voice(request: GenerateRequest) -> str:
@@ -193,11 +235,18 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
             connection.close()
 
     def render(
-        scene: Scene, timing: SceneTiming, captions: list[Caption], generated: Future[Path | None] | None
+        scene: Scene,
+        timing: SceneTiming,
+        captions: list[Caption],
+        generated: Future[Path | None] | None,
+        cut: tuple[Path, float] | None,
     ) -> SceneClip:
         out = files.chunk(scene.index)
         try:
             background = result_of(generated, render_token) if generated is not None else None
+            background_start = None
+            if cut is not None:
+                background, background_start = cut
             card = result_of(first_card, render_token) if scene.index == 0 else draw_card(scene)
             if out.exists():  # an earlier attempt rendered it
                 return SceneClip(scene.index, out, timing.start, timing.duration, 0.0, out.stat().st_size)
@@ -213,12 +262,17 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
                     ffmpeg_bin=settings.FFMPEG_BIN,
                     cancel=render_token,
                     background=background,
+                    background_start=background_start,
                 )
                 extra.update(media_seconds=clip.duration, ffmpeg_seconds=round(clip.seconds, 3), bytes=clip.size)
             return clip
         finally:
             connection.close()
 
+    moments = RecapCuts.of(_result(task), scenes) if request.source == "recap" else None
+    if request.source == "recap" and moments is None:
+        emit(task.pk, "stage", stage="speech", message="The recapped video's source is gone: title cards instead")
+    cut_from: dict[int, float] = moments.scene_starts if moments is not None else {}
     stop = Signal()  # the first failure stops the other renders
     render_token = AnyOf(token, stop)
     job.progress = Progress(total=len(scenes), position=lambda f: overall("scenes", f))
@@ -251,16 +305,19 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
                         task.pk, "stage", stage="scenes", progress=overall("scenes", 0), message="Rendering the scenes"
                     )
                 captions.append(_captions(scene, timing, files.speech(scene.index)) if request.captions else [])
-                rendering.append(renderers.submit(render, scene, timing, captions[-1], backgrounds.get(scene.index)))
+                cut = moments.cut(scene, timing.duration) if moments is not None else None
+                rendering.append(
+                    renderers.submit(render, scene, timing, captions[-1], backgrounds.get(scene.index), cut)
+                )
                 rendering[-1].add_done_callback(_stop_on_failure(stop))
                 if scene.index == 0 and not backgrounds:
                     result_of(rendering[0], token)
-                _announce_done(job, scenes, rendering, clips, captions, announced)
+                _announce_done(job, scenes, rendering, clips, captions, announced, cut_from)
                 if scene.index == 0:
                     spoken.extend(speakers.submit(speak, s) for s in scenes[1:])
             while len(clips) < len(scenes):
                 result_of(rendering[len(clips)], token)
-                _announce_done(job, scenes, rendering, clips, captions, announced)
+                _announce_done(job, scenes, rendering, clips, captions, announced, cut_from)
         finally:
             if len(clips) < len(scenes):
                 stop.set()  # a failure or a cancel: the renders still running stop too
@@ -270,6 +327,63 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
                 queued.cancel()
     job.check()
     return _finalize(job, request, clips, title=title, scenes=scenes)
+
+
+class RecapCuts:
+    """Where each scene of a recap cuts its picture from: the moment its first word narrates, from that
+    moment's start on (two scenes over one moment show consecutive footage)."""
+
+    def __init__(
+        self,
+        source: Path,
+        spans: dict[int, tuple[float, float]],
+        moment_of_word: list[int],
+        scenes: list[Scene],
+        *,
+        seconds: float | None,
+    ):
+        self.source = source
+        self.spans = spans
+        self.seconds = seconds  # of the source, when known
+        self.used: dict[int, float] = {}
+        self.scene_starts: dict[int, float] = {}  # scene index → the second of the source it shows from
+        self.first_word: dict[int, int] = {}
+        at = 0
+        for scene in scenes:
+            self.first_word[scene.index] = at
+            at += len(scene.words)
+        self.moment_of_word = moment_of_word
+
+    @classmethod
+    def of(cls, result: dict, scenes: list[Scene]) -> RecapCuts | None:
+        source = Path(result.get("recap_source") or "")
+        if not result.get("recap_source") or not source.is_file():
+            return None  # the source video is gone: title cards
+        spans = {int(m["index"]): (float(m["start"]), float(m["end"])) for m in result.get("moments", [])}
+        words = [int(p["moment"]) for p in result.get("parts", []) for _ in str(p["text"]).split()]
+        seconds = result.get("recap_source_seconds")
+        if not words or not spans:
+            return None
+        return cls(source, spans, words, scenes, seconds=float(seconds) if seconds else None)
+
+    def cut(self, scene: Scene, seconds: float) -> tuple[Path, float] | None:
+        """The second of the source scene `scene` (lasting `seconds`) shows from: on from where the scene
+        before it over the same moment ended, back at the moment's start once past its end, and never so
+        late that the source ends first."""
+        word = self.first_word.get(scene.index, 0)
+        moment = self.moment_of_word[min(word, len(self.moment_of_word) - 1)]
+        if moment not in self.spans:
+            return None
+        first, last = self.spans[moment]
+        used = self.used.get(moment, 0.0)
+        if used and first + used + seconds > max(last, first + seconds):
+            used = 0.0
+        start = first + used
+        if self.seconds is not None:
+            start = max(0.0, min(start, self.seconds - seconds))
+        self.used[moment] = used + seconds
+        self.scene_starts[scene.index] = round(start, 3)
+        return self.source, round(start, 3)
 
 
 def _start_generations(
@@ -347,6 +461,7 @@ def _announce_done(
     clips: list[SceneClip],
     captions: list[list[Caption]],
     announced: set[int],
+    cut_from: dict[int, float],
 ) -> None:
     """Announce, in order, every rendered scene whose predecessors are announced (the playlist only grows)."""
     task = job.task
@@ -379,6 +494,7 @@ def _announce_done(
                         for c in captions[clip.index]
                     ],
                     "count": len(scenes),
+                    **({"source_start": cut_from[clip.index]} if clip.index in cut_from else {}),
                     "has_commentary": False,
                     "copied": False,
                 },
@@ -432,5 +548,8 @@ def request_errors(owner: object, request: GenerateRequest) -> dict[str, list[st
             "(VIDEO_PROVIDER is off). Choose title cards instead."
         ]
     if request.from_task:
-        errors["from_task"] = ["Recaps of an existing task are not available yet; paste a script or write a prompt."]
+        try:
+            _recap_source(getattr(owner, "pk", None), request.from_task)
+        except MediaError as exc:
+            errors["from_task"] = [exc.message]
     return errors

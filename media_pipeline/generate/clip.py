@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import MediaError
 from ..files import atomic_output
-from ..probe import PROTOCOL_WHITELIST
+from ..probe import FORMAT_WHITELIST, PROTOCOL_WHITELIST
 from ..process import CancelToken, ProcessFailed, ffmpeg_head, run
 from ..render.carousel import Slide, render_carousel
 from ..render.fonts import Fonts
@@ -211,10 +211,14 @@ def render_scene_clip(
     ffmpeg_bin: str = "ffmpeg",
     cancel: CancelToken | None = None,
     background: Path | None = None,
+    background_start: float | None = None,
 ) -> SceneClip:
     """Write `out` (MPEG-TS, atomically): the card in motion (or `background`, a generated clip, looped and
     cropped to fill the frame) for exactly `timing.frames` frames, the narration, and `captions` (clip seconds)
-    burned in. H.264 without B-frames and a keyframe first, so the clip plays on its own and joins the next."""
+    burned in. H.264 without B-frames and a keyframe first, so the clip plays on its own and joins the next.
+
+    With `background_start` the background is a video to cut from (a recap's source): its picture from that
+    second on, without its sound, its last frame held should it end first."""
     width, height = ASPECTS[aspect]
     drawn = _plan_captions(captions, start=0.0, end=timing.duration, font_path=fonts.bold, width=width, height=height)
     timeout = 120 + timing.duration * 20
@@ -226,7 +230,18 @@ def render_scene_clip(
         except ProcessFailed as exc:
             raise MediaError("The narration of a scene could not be encoded.", detail=exc.detail) from None
         keep_frames(audio, count=timing.aac_frames)
-        if background is not None:
+        if background is not None and background_start is not None:
+            chain = [
+                "setpts=PTS-STARTPTS",
+                f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height}",
+                f"fps={FPS}",
+                "setsar=1",
+                f"tpad=stop_mode=clone:stop_duration={timing.duration:.3f}",
+                f"trim=end_frame={timing.frames}",
+            ]
+            visual = ["-ss", f"{background_start:.3f}", "-t", f"{timing.duration + 1:.3f}", "-an", "-sn", "-dn",
+                      "-i", f"file:{background}"]  # fmt: skip
+        elif background is not None:
             chain = [
                 f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height}",
                 f"fps={FPS}",
@@ -249,7 +264,7 @@ def render_scene_clip(
                 "-protocol_whitelist",
                 PROTOCOL_WHITELIST,
                 "-format_whitelist",
-                "image2,png_pipe,aac,mov,mp4,m4a,3gp,3g2,mj2",
+                f"image2,png_pipe,aac,{FORMAT_WHITELIST}",
                 *visual,
                 "-f",
                 "aac",
