@@ -29,7 +29,7 @@ from media_pipeline.generate.clip import (
     render_scene_clip,
     write_thumbnail,
 )
-from media_pipeline.generate.recap import write_recap
+from media_pipeline.generate.recap import model_recap, write_recap
 from media_pipeline.generate.request import GenerateRequest
 from media_pipeline.generate.script import Scene, speech_span, split_scenes, word_timings
 from media_pipeline.generate.writer import NO_MODEL, write_script
@@ -124,6 +124,20 @@ def _script(job: JobRun, request: GenerateRequest) -> tuple[str, str]:
                 duration=max((c["end"] for c in chunks), default=None),
             )
             extra.update(moments=len(recap.moments), words=len(recap.script.split()))
+        model = job.providers.chat
+        if model is not None:  # the model narrates the same moments; its recap is checked, else offline
+            try:
+                with measured(task.pk, "generate.recap.model", provider=model.provider, model=model.model):
+                    recap = model_recap(
+                        model,
+                        recap,
+                        title=of.title,
+                        seconds=request.length,
+                        words_per_second=engine.words_per_second(_voice(request)),
+                        cancel=job.token,
+                    )
+            except MediaError as exc:
+                emit(task.pk, "stage", stage="script", message=exc.message, data={"recap_note": exc.detail})
         title, script = request.title or recap.title, recap.script
         source = of.source_file() if of.source_path and of.source_file().is_file() else None
         _save_result(

@@ -196,3 +196,49 @@ def test_recaps_of_tasks_one_cannot_recap_are_refused_with_sentences(client, own
         "/api/generate", json.dumps({"from_task": str(analysed_task.pk)}), content_type="application/json", **headers
     )
     assert ok.status_code == 202
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_a_language_model_it_narrates_the_same_moments_and_a_bad_reply_falls_back(
+    owner, analysed_task, settings
+):
+    from .fake_providers import FakeProviders, prompt_of
+
+    lines = [
+        "Foragers report what they found with a dance that the rest of the hive reads closely. "
+        "Its direction and its length are a map.",
+        "The colony works as one body, and every worker has a job that changes as she ages. "
+        "The queen only lays the eggs.",
+        "Winter is survived together, with the whole colony sharing warmth and stored honey. "
+        "Honey lasts because it is dry.",
+    ]
+
+    def good(body):  # one part per moment given, in the order given
+        import re
+
+        indexes = [int(i) for i in re.findall(r"\[(\d+)\] at", prompt_of(body)[1])]
+        parts = [{"moment": i, "text": lines[n % len(lines)]} for n, i in enumerate(indexes)]
+        return json.dumps({"title": "How bees share directions", "parts": parts})
+
+    bad = {"parts": [{"moment": 1, "text": "Bees dance."}, {"moment": 1, "text": "Bees dance."}]}
+    made = []
+    with FakeProviders() as fake:
+        for name, value in fake.settings(api_key="k").items():
+            setattr(settings, name, value)
+        settings.LLM_PROVIDER = "openai"
+        for reply in (good, lambda body: json.dumps(bad)):
+            fake.chat_reply = reply
+            data = {"from_task": str(analysed_task.pk), "aspect": "1:1", "captions": False, "length": 30}
+            task = services.submit_generate(owner=owner, request=GenerateRequest.from_data(data))
+            assert run_task(str(task.pk)) == "succeeded"
+            task.refresh_from_db()
+            made.append(task)
+        system, user = prompt_of(fake.requests_to("chat")[0].json)
+    assert "not the transcript read back" in system and "The angle of the waggle dance" in user and "[1] at 0:1" in user
+    first, fallback = made
+    count = len(first.result["moments"])
+    assert first.result["script"] == " ".join(lines[n % len(lines)] for n in range(count))
+    assert first.title == "How bees share directions" and {1, 4} <= {m["index"] for m in first.result["moments"]}
+    note = fallback.events.filter(message__contains="did not hold up").first()
+    assert note is not None and "said twice" in note.data["recap_note"]
+    assert fallback.result["script"].startswith("Here is the short version of “How bees talk”")
