@@ -199,9 +199,7 @@ def test_recaps_of_tasks_one_cannot_recap_are_refused_with_sentences(client, own
 
 
 @pytest.mark.django_db(transaction=True)
-def test_with_a_language_model_it_narrates_the_same_moments_and_a_bad_reply_falls_back(
-    owner, analysed_task, settings
-):
+def test_with_a_language_model_it_narrates_the_same_moments_and_a_bad_reply_falls_back(owner, analysed_task, settings):
     from .fake_providers import FakeProviders, prompt_of
 
     lines = [
