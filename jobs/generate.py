@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection
@@ -30,7 +30,7 @@ from media_pipeline.generate.clip import (
     write_thumbnail,
 )
 from media_pipeline.generate.recap import model_recap, write_recap
-from media_pipeline.generate.request import GenerateRequest
+from media_pipeline.generate.request import GenerateRequest, batch_entry
 from media_pipeline.generate.script import Scene, speech_span, split_scenes, word_timings
 from media_pipeline.generate.writer import NO_MODEL, write_script
 from media_pipeline.probe import clock
@@ -47,6 +47,9 @@ from .pipeline import Outcome
 from .providers import speech_engine, tts_slots, video_generator
 from .reporter import emit, measured
 from .run import JobRun, Progress, job_run, result_of
+
+if TYPE_CHECKING:
+    from .services import BatchSource
 
 STAGES = [
     ("script", "Write the script", 4),
@@ -567,3 +570,16 @@ def request_errors(owner: object, request: GenerateRequest) -> dict[str, list[st
         except MediaError as exc:
             errors["from_task"] = [exc.message]
     return errors
+
+
+def batch_source(owner: Any, item: object, shared: dict[str, Any]) -> BatchSource:
+    """One entry of a batch of made videos, checked as a single request would be."""
+    from .services import BatchSource
+
+    label, made, why = batch_entry(item, shared)
+    if made is not None:
+        refused = request_errors(owner, made)
+        why = " ".join(m for ms in refused.values() for m in ms)
+    if why or made is None:
+        return BatchSource(source=label, error=why or "This entry could not be read.")
+    return BatchSource(source=label, generate=made)

@@ -19,7 +19,7 @@ from jobs import services
 from jobs.engine import run_task
 from jobs.generate import request_errors
 from jobs.models import ProcessingTask
-from media_pipeline.generate.request import GenerateRequest, InvalidRequest
+from media_pipeline.generate.request import GenerateRequest, InvalidRequest, parse_batch_text
 
 
 @dataclass
@@ -34,20 +34,13 @@ class Item:
 
 
 def read_batch(path: Path) -> list[dict[str, str]]:
-    """Entries of a batch file, separated by blank lines: "prompt: …" is a prompt, anything else a script."""
+    """Entries of a batch file, separated by blank lines: "prompt: …" is a prompt, "task: <id>" a recap,
+    anything else a script."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CommandError(f"The batch file {path} could not be read ({exc}).") from None
-    entries = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        block = block.strip()
-        if not block:
-            continue
-        if block.lower().startswith("prompt:"):
-            entries.append({"prompt": block[7:].strip()})
-        else:
-            entries.append({"script": block})
+    entries = parse_batch_text(text)
     if not entries:
         raise CommandError(f"The batch file {path} has no entries (scripts, or lines starting with “prompt:”).")
     return entries
