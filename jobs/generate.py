@@ -9,6 +9,7 @@ result), the speech WAVs and the scene clips (all written atomically), and does 
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,6 +41,7 @@ from media_pipeline.render.fonts import default_fonts
 from media_pipeline.render.reel import Caption, captions_from_words
 from media_pipeline.tts import speech_provider
 from media_pipeline.tts.base import wav_duration
+from media_pipeline.video_gen.base import GenerationProgress
 
 from .layout import TaskFiles
 from .models import ProcessingTask
@@ -430,6 +432,7 @@ def _start_generations(
                     aspect=aspect,
                     seconds=8,
                     negative_prompt="text, captions, watermark",
+                    on_progress=_visual_progress(task.pk, scene.index),
                     cancel=cancel,
                 )
                 extra.update(bytes=clip.size, seconds=round(clip.seconds, 3), operation=clip.operation)
@@ -454,6 +457,36 @@ def _start_generations(
             connection.close()
 
     return {scene.index: pool.submit(generate, scene) for scene in scenes}
+
+
+VISUAL_EVERY = 1.0  # seconds between two progress events of one scene's generation
+
+
+def _visual_progress(task_id: Any, index: int) -> Callable[[GenerationProgress], None]:
+    """A scene's generation as `progress` events (its state, polls, and the download's bytes, speed and
+    ETA), at most one every VISUAL_EVERY seconds but always its first and its download's last: what
+    `manage.py generate` draws its bars from."""
+    last_at, last_stage = -VISUAL_EVERY, ""
+
+    def report(p: GenerationProgress) -> None:
+        nonlocal last_at, last_stage
+        now = time.monotonic()
+        finished = p.download is not None and p.download.total is not None and p.download.bytes >= p.download.total
+        if p.stage == last_stage and now - last_at < VISUAL_EVERY and not finished:
+            return
+        last_at, last_stage = now, p.stage
+        data: dict[str, Any] = {"index": index, "visual": p.stage, "elapsed": round(p.elapsed, 1), "polls": p.polls}
+        if p.download is not None:
+            d = p.download
+            data.update(
+                bytes=d.bytes, total=d.total, speed=round(d.speed), eta=None if d.eta is None else round(d.eta, 1)
+            )
+        try:
+            emit(task_id, "progress", stage="scenes", message=f"Visual for scene {index + 1}: {p.stage}", data=data)
+        finally:
+            connection.close()
+
+    return report
 
 
 def _stop_on_failure(stop: Signal) -> Callable[[Future], None]:
