@@ -20,7 +20,8 @@ from .views import WebhookRefused, batch_detail, task_urls, webhook_url, with_se
 @api_view(("POST",))
 def generate(request: AuthenticatedRequest) -> JsonResponse:
     """JSON {"script" | "prompt" | "from_task", "title", "aspect", "voice", "captions", "length", "webhook_url"}
-    → 202 with the task's id and URLs (the watch page plays the scenes as they are made)."""
+    → 202 with the task's id and URLs (the watch page plays the scenes as they are made). A list, or
+    {"items": [...]} with shared options, is a batch (see `_batch`)."""
     try:
         data = json.loads(request.body or b"{}")
     except (ValueError, UnicodeDecodeError):
