@@ -144,7 +144,7 @@ def _script(job: JobRun, request: GenerateRequest) -> tuple[str, str]:
             except MediaError as exc:
                 emit(task.pk, "stage", stage="script", message=exc.message, data={"recap_note": exc.detail})
         title, script = request.title or recap.title, recap.script
-        source = of.source_file() if of.source_path and of.source_file().is_file() else None
+        source = _recap_video(of)
         _save_result(
             task,
             recap_of=str(of.pk),
@@ -183,6 +183,22 @@ def _recap_source(owner_id: Any, task_id: str) -> ProcessingTask:
             detail=f"from_task={task_id}",
         )
     return of
+
+
+def _recap_video(of: ProcessingTask) -> Path | None:
+    """The recapped task's source when it is still there and has a picture to cut from (else title cards)."""
+    src = of.source_file() if of.source_path else None
+    if src is None or not src.is_file():
+        return None
+    from media_pipeline.probe import probe
+
+    from .limits import limits_from_settings
+
+    try:
+        info = probe(src, limits=limits_from_settings(), ffprobe=settings.FFPROBE_BIN)
+    except MediaError:
+        return None
+    return src if info.video_codec else None
 
 
 def _voice(request: GenerateRequest) -> str:
@@ -290,7 +306,7 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
 
     moments = RecapCuts.of(_result(task), scenes) if request.source == "recap" else None
     if request.source == "recap" and moments is None:
-        emit(task.pk, "stage", stage="speech", message="The recapped video's source is gone: title cards instead")
+        emit(task.pk, "stage", stage="speech", message="The recapped video's source is gone or has no picture: title cards instead")
     cut_from: dict[int, float] = moments.scene_starts if moments is not None else {}
     stop = Signal()  # the first failure stops the other renders
     render_token = AnyOf(token, stop)
