@@ -306,7 +306,12 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
 
     moments = RecapCuts.of(_result(task), scenes) if request.source == "recap" else None
     if request.source == "recap" and moments is None:
-        emit(task.pk, "stage", stage="speech", message="The recapped video's source is gone or has no picture: title cards instead")
+        emit(
+            task.pk,
+            "stage",
+            stage="speech",
+            message="The recapped video's source is gone or has no picture: title cards instead",
+        )
     cut_from: dict[int, float] = moments.scene_starts if moments is not None else {}
     stop = Signal()  # the first failure stops the other renders
     render_token = AnyOf(token, stop)
