@@ -11,9 +11,11 @@ What runs
     download streamed and probed. `--prompts` generations, `--concurrency` at a time (a thread pool, as
     `manage.py generate --batch --concurrency N` keeps N in flight), vs the same prompts one after another.
     Ideal with 5 prompts, 3 at a time: ceil(5/3) = 2 rounds of 20 s, 0.4 × the sequential 100 s.
-  * First scene: a ~45 s script submitted with services.submit_generate and run by jobs.engine.run_task in
+  * First scene: a ~35 s script submitted with services.submit_generate and run by jobs.engine.run_task in
     a thread (espeak-ng voices, title cards with motion, burned captions, CHUNK_CONCURRENCY renders), timed
-    from the submit to the first chunk_ready row (what the watch page starts playing), and to the end.
+    from the submit to the first chunk_ready row (what the watch page starts playing), and to the end;
+    `--runs` times (the median is the figure). The process is warmed first with jobs.generate.warm, as a
+    qcluster worker warms itself when it starts (jobs.apps); the cold figure is reported on its own row.
 
 Output: one table (metric | ours | baseline | target | met?) and bench-results/generate.json.
 """
@@ -24,6 +26,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -124,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generation", type=float, default=20.0, help="seconds each fake generation takes")
     parser.add_argument("--concurrency", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="5 s generations instead of 20 s")
+    parser.add_argument("--runs", type=int, default=5, help="script jobs timed to their first scene (median)")
+    parser.add_argument("--no-batch", action="store_true", help="only the first-scene runs")
     args = parser.parse_args(argv)
     if args.quick:
         args.generation = min(args.generation, 5.0)
@@ -141,34 +146,57 @@ def main(argv: list[str] | None = None) -> int:
         prepare_database()
         from tests.fake_veo import FakeVeo
 
-        with FakeVeo(generation_seconds=args.generation) as fake:
-            print(
-                f"{len(prompts)} generations of {args.generation:g} s each, {args.concurrency} at a time…", flush=True
-            )
-            together, together_done = generate_batch(fake, prompts, concurrency=args.concurrency, out_dir=run_dir)
-            print("…and one at a time", flush=True)
-            alone, alone_done = generate_batch(fake, prompts, concurrency=1, out_dir=run_dir)
-            polls = sum(op.polls for op in fake.operations.values())
-        print("A script job with offline visuals, submit → first playable scene…", flush=True)
-        scene = first_scene(run_dir)
-    ratio = together / alone
+        together = alone = ratio = 0.0
+        together_done, alone_done, polls = [0.0], [0.0], 0
+        if not args.no_batch:
+            with FakeVeo(generation_seconds=args.generation) as fake:
+                print(
+                    f"{len(prompts)} generations of {args.generation:g} s each, {args.concurrency} at a time…",
+                    flush=True,
+                )
+                together, together_done = generate_batch(fake, prompts, concurrency=args.concurrency, out_dir=run_dir)
+                print("…and one at a time", flush=True)
+                alone, alone_done = generate_batch(fake, prompts, concurrency=1, out_dir=run_dir)
+                polls = sum(op.polls for op in fake.operations.values())
+            ratio = together / alone
+        print(f"A script job with offline visuals, submit → first playable scene, cold then {args.runs}×…", flush=True)
+        cold = first_scene(run_dir)
+        from jobs.generate import warm
+
+        warm()
+        runs = [first_scene(run_dir) for _ in range(max(1, args.runs))]
+        loads = os.getloadavg()
     ideal = math.ceil(len(prompts) / args.concurrency) / len(prompts)
-    first = scene["first_scene_s"]
-    rows = [
-        Row(f"batch of {len(prompts)} generations", f"{together:.1f} s ({args.concurrency} at a time)",
-            f"{alone:.1f} s (one at a time)"),
-        Row("batch ÷ sequential", f"{ratio:.2f}", "1.00", f"≤ {TARGET_RATIO} (ideal {ideal:.2f})",
-            "yes" if ratio <= TARGET_RATIO else "no"),
-        Row("first clip ready", f"{together_done[0]:.1f} s", f"{alone_done[0]:.1f} s"),
-        Row("submit → first playable scene (offline visuals)", f"{first:.2f} s" if first else "never", "—",
-            f"≤ {TARGET_FIRST_SCENE:g} s", "yes" if first and first <= TARGET_FIRST_SCENE else "no"),
-        Row("submit → whole video", f"{scene['total_s']:.1f} s for {scene['video_s']} s of video, "
+    firsts = [r["first_scene_s"] for r in runs]
+    first = statistics.median(firsts) if all(f is not None for f in firsts) else None
+    scene = runs[len(runs) // 2]
+    totals = [r["total_s"] for r in runs]
+    rows = []
+    if not args.no_batch:
+        rows += [
+            Row(f"batch of {len(prompts)} generations", f"{together:.1f} s ({args.concurrency} at a time)",
+                f"{alone:.1f} s (one at a time)"),
+            Row("batch ÷ sequential", f"{ratio:.2f}", "1.00", f"≤ {TARGET_RATIO} (ideal {ideal:.2f})",
+                "yes" if ratio <= TARGET_RATIO else "no"),
+            Row("first clip ready", f"{together_done[0]:.1f} s", f"{alone_done[0]:.1f} s"),
+        ]  # fmt: skip
+    rows += [
+        Row(f"submit → first playable scene (offline visuals), median of {len(runs)}",
+            f"{first:.2f} s" if first else "never", "—", f"≤ {TARGET_FIRST_SCENE:g} s",
+            "yes" if first and first <= TARGET_FIRST_SCENE else "no"),
+        Row("  … every run", ", ".join(f"{f:.2f}" if f else "never" for f in firsts)),
+        Row("  … a cold process (first job, no warm-up)",
+            f"{cold['first_scene_s']:.2f} s" if cold["first_scene_s"] else "never"),
+        Row("submit → whole video, median", f"{statistics.median(totals):.1f} s for {scene['video_s']} s of video, "
             f"{scene['scenes']} scenes"),
     ]  # fmt: skip
     print()
     print(f"Make-a-video benchmark — {mode}; {polls} polls in all")
     print(table(rows))
-    print(f"Load average: {load[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end ({os.cpu_count()} cores)")
+    print(
+        f"Load average: {load[0]:.2f} at the start, {loads[0]:.2f} at the end ({os.cpu_count()} cores)"
+        + ("; other processes were busy, so the figures are pessimistic" if others else "")
+    )
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "generate.json"
     out.write_text(
@@ -182,13 +210,16 @@ def main(argv: list[str] | None = None) -> int:
                 "ratio": ratio,
                 "ideal_ratio": ideal,
                 "first_scene": scene,
-                "load": [load[0], os.getloadavg()[0]],
+                "first_scene_runs": firsts,
+                "first_scene_median": first,
+                "first_scene_cold": cold["first_scene_s"],
+                "load": [load[0], loads[0]],
             },
             indent=2,
         )
     )
     print(f"Written: {out}")
-    return 0 if scene["status"] == "succeeded" else 1
+    return 0 if all(r["status"] == "succeeded" for r in [cold, *runs]) else 1
 
 
 if __name__ == "__main__":

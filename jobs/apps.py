@@ -28,11 +28,31 @@ def _preload_speech_model(**kwargs: Any) -> None:
     threading.Thread(target=load, name="asr-preload", daemon=True).start()
 
 
+def _warm_generate(**kwargs: Any) -> None:
+    """In a worker process that just started: what the first "make a video" job needs before its first scene
+    (jobs.generate.warm, a fraction of a second in the background). Failures only log."""
+
+    def warm() -> None:
+        try:
+            from .generate import warm
+
+            warm()
+        except Exception:
+            log.warning("could not warm up the make-a-video job", exc_info=True)
+        finally:
+            from django.db import connection
+
+            connection.close()
+
+    threading.Thread(target=warm, name="generate-warm", daemon=True).start()
+
+
 class JobsConfig(AppConfig):
     name = "jobs"
 
     def ready(self) -> None:
-        if settings.ASR_ENGINE == "whisper" and settings.ASR_PRELOAD:
-            from django_q.signals import post_spawn
+        from django_q.signals import post_spawn
 
+        post_spawn.connect(_warm_generate, dispatch_uid="jobs-warm-generate")
+        if settings.ASR_ENGINE == "whisper" and settings.ASR_PRELOAD:
             post_spawn.connect(_preload_speech_model, dispatch_uid="jobs-preload-asr")

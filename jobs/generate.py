@@ -9,10 +9,13 @@ result), the speech WAVs and the scene clips (all written atomically), and does 
 from __future__ import annotations
 
 import math
+import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import accumulate
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection
@@ -27,7 +30,8 @@ from media_pipeline.generate.clip import (
     render_scene_clip,
     write_thumbnail,
 )
-from media_pipeline.generate.request import GenerateRequest
+from media_pipeline.generate.recap import model_recap, write_recap
+from media_pipeline.generate.request import GenerateRequest, batch_entry
 from media_pipeline.generate.script import Scene, speech_span, split_scenes, word_timings
 from media_pipeline.generate.writer import NO_MODEL, write_script
 from media_pipeline.probe import clock
@@ -37,13 +41,17 @@ from media_pipeline.render.fonts import default_fonts
 from media_pipeline.render.reel import Caption, captions_from_words
 from media_pipeline.tts import speech_provider
 from media_pipeline.tts.base import wav_duration
+from media_pipeline.video_gen.base import GenerationProgress
 
 from .layout import TaskFiles
 from .models import ProcessingTask
 from .pipeline import Outcome
-from .providers import tts_slots, video_generator
+from .providers import speech_engine, tts_slots, video_generator
 from .reporter import emit, measured
 from .run import JobRun, Progress, job_run, result_of
+
+if TYPE_CHECKING:
+    from .services import BatchSource
 
 STAGES = [
     ("script", "Write the script", 4),
@@ -107,9 +115,42 @@ def _script(job: JobRun, request: GenerateRequest) -> tuple[str, str]:
             )
         title = request.title or written_title or request.display_title()
     else:
-        raise MediaError(
-            "Recaps of an existing task are not available yet; paste a script or write a prompt.",
-            detail=f"from_task={request.from_task}",
+        emit(task.pk, "stage", stage="script", progress=overall("script", 0), message="Writing the recap")
+        of = _recap_source(task.owner_id, request.from_task)
+        engine = job.providers.speech
+        chunks = of.chunks()
+        with measured(task.pk, "generate.recap", of=str(of.pk)) as extra:
+            recap = write_recap(
+                of.transcript(),
+                of.analyses(),
+                title=of.title,
+                seconds=request.length,
+                words_per_second=engine.words_per_second(_voice(request)),
+                duration=max((c["end"] for c in chunks), default=None),
+            )
+            extra.update(moments=len(recap.moments), words=len(recap.script.split()))
+        model = job.providers.chat
+        if model is not None:  # the model narrates the same moments; its recap is checked, else offline
+            try:
+                with measured(task.pk, "generate.recap.model", provider=model.provider, model=model.model):
+                    recap = model_recap(
+                        model,
+                        recap,
+                        title=of.title,
+                        seconds=request.length,
+                        words_per_second=engine.words_per_second(_voice(request)),
+                        cancel=job.token,
+                    )
+            except MediaError as exc:
+                emit(task.pk, "stage", stage="script", message=exc.message, data={"recap_note": exc.detail})
+        title, script = request.title or recap.title, recap.script
+        source = _recap_video(of)
+        _save_result(
+            task,
+            recap_of=str(of.pk),
+            recap_source=str(source) if source else "",
+            recap_source_seconds=max((c["end"] for c in chunks), default=None),
+            **recap.as_result(),
         )
     _save_result(task, script=script, title=title, source=request.source)
     ProcessingTask.objects.filter(pk=task.pk).update(title=title[:255])
@@ -122,6 +163,42 @@ def _script(job: JobRun, request: GenerateRequest) -> tuple[str, str]:
         data={"script": script, "title": title},
     )
     return title, script
+
+
+NO_RECAP_TASK = "There is no task of yours with that id to recap."
+
+
+def _recap_source(owner_id: Any, task_id: str) -> ProcessingTask:
+    """The owner's task a recap is made of; MediaError with a sentence when it cannot be."""
+    try:
+        of = ProcessingTask.objects.get(pk=uuid.UUID(str(task_id)), owner_id=owner_id)
+    except (ValueError, ProcessingTask.DoesNotExist):
+        raise MediaError(NO_RECAP_TASK, detail=f"from_task={task_id}") from None
+    if of.kind != ProcessingTask.Kind.CHUNKS:
+        raise MediaError("A recap is made of a video's task, not of a made video.", detail=f"kind={of.kind}")
+    if not of.transcript_pieces():
+        raise MediaError(
+            "That task has no transcript, so there is nothing to recap (turn on subtitles or transcription "
+            "and run it again).",
+            detail=f"from_task={task_id}",
+        )
+    return of
+
+
+def _recap_video(of: ProcessingTask) -> Path | None:
+    """The recapped task's source when it is still there and has a picture to cut from (else title cards)."""
+    src = of.source_file() if of.source_path else None
+    if src is None or not src.is_file():
+        return None
+    from media_pipeline.probe import probe
+
+    from .limits import limits_from_settings
+
+    try:
+        info = probe(src, limits=limits_from_settings(), ffprobe=settings.FFPROBE_BIN)
+    except MediaError:
+        return None
+    return src if info.video_codec else None
 
 
 def _voice(request: GenerateRequest) -> str:
@@ -176,12 +253,8 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
         finally:
             connection.close()
 
-    def render(
-        scene: Scene, timing: SceneTiming, captions: list[Caption], generated: Future[Path | None] | None
-    ) -> SceneClip:
-        out = files.chunk(scene.index)
+    def draw_card(scene: Scene) -> Path:
         try:
-            background = result_of(generated, render_token) if generated is not None else None
             card = render_card(
                 scene.headline(),
                 index=scene.index,
@@ -192,6 +265,24 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
                 fonts=fonts,
             )
             write_thumbnail(card, files.thumb(scene.index))
+            return card
+        finally:
+            connection.close()
+
+    def render(
+        scene: Scene,
+        timing: SceneTiming,
+        captions: list[Caption],
+        generated: Future[Path | None] | None,
+        cut: tuple[Path, float] | None,
+    ) -> SceneClip:
+        out = files.chunk(scene.index)
+        try:
+            background = result_of(generated, render_token) if generated is not None else None
+            background_start = None
+            if cut is not None:
+                background, background_start = cut
+            card = result_of(first_card, render_token) if scene.index == 0 else draw_card(scene)
             if out.exists():  # an earlier attempt rendered it
                 return SceneClip(scene.index, out, timing.start, timing.duration, 0.0, out.stat().st_size)
             with measured(task.pk, "generate.scene", index=scene.index) as extra:
@@ -206,12 +297,22 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
                     ffmpeg_bin=settings.FFMPEG_BIN,
                     cancel=render_token,
                     background=background,
+                    background_start=background_start,
                 )
                 extra.update(media_seconds=clip.duration, ffmpeg_seconds=round(clip.seconds, 3), bytes=clip.size)
             return clip
         finally:
             connection.close()
 
+    moments = RecapCuts.of(_result(task), scenes) if request.source == "recap" else None
+    if request.source == "recap" and moments is None:
+        emit(
+            task.pk,
+            "stage",
+            stage="speech",
+            message="The recapped video's source is gone or has no picture: title cards instead",
+        )
+    cut_from: dict[int, float] = moments.scene_starts if moments is not None else {}
     stop = Signal()  # the first failure stops the other renders
     render_token = AnyOf(token, stop)
     job.progress = Progress(total=len(scenes), position=lambda f: overall("scenes", f))
@@ -223,7 +324,11 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
         ThreadPoolExecutor(max_workers=settings.CHUNK_CONCURRENCY, thread_name_prefix="scene") as renderers,
         ThreadPoolExecutor(max_workers=settings.VIDEO_GEN_CONCURRENCY, thread_name_prefix="visual") as generators,
     ):
-        spoken = [speakers.submit(speak, s) for s in scenes]
+        # The first scene goes alone: its speech and its card side by side, then its clip, and only then the
+        # other scenes' speech and cards, so nothing competes with it for the CPU and it plays soonest. With
+        # generated visuals the others start once it is spoken (its clip waits on the service, not the CPU).
+        spoken = [speakers.submit(speak, scenes[0])]
+        first_card = renderers.submit(draw_card, scenes[0])
         backgrounds = (
             _start_generations(job, request, scenes, title=title, pool=generators, cancel=render_token)
             if request.visuals == "generated"
@@ -232,20 +337,27 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
         rendering: list[Future[SceneClip]] = []
         try:
             durations: list[float] = []
-            for scene, future in zip(scenes, spoken, strict=True):
-                durations.append(result_of(future, token))
+            for scene in scenes:
+                durations.append(result_of(spoken[scene.index], token))
                 timing = plan_timing(durations)[-1]
                 if scene.index == 0:
                     emit(
                         task.pk, "stage", stage="scenes", progress=overall("scenes", 0), message="Rendering the scenes"
                     )
                 captions.append(_captions(scene, timing, files.speech(scene.index)) if request.captions else [])
-                rendering.append(renderers.submit(render, scene, timing, captions[-1], backgrounds.get(scene.index)))
+                cut = moments.cut(scene, timing.duration) if moments is not None else None
+                rendering.append(
+                    renderers.submit(render, scene, timing, captions[-1], backgrounds.get(scene.index), cut)
+                )
                 rendering[-1].add_done_callback(_stop_on_failure(stop))
-                _announce_done(job, scenes, rendering, clips, captions, announced)
+                if scene.index == 0 and not backgrounds:
+                    result_of(rendering[0], token)
+                _announce_done(job, scenes, rendering, clips, captions, announced, cut_from)
+                if scene.index == 0:
+                    spoken.extend(speakers.submit(speak, s) for s in scenes[1:])
             while len(clips) < len(scenes):
                 result_of(rendering[len(clips)], token)
-                _announce_done(job, scenes, rendering, clips, captions, announced)
+                _announce_done(job, scenes, rendering, clips, captions, announced, cut_from)
         finally:
             if len(clips) < len(scenes):
                 stop.set()  # a failure or a cancel: the renders still running stop too
@@ -255,6 +367,63 @@ def _make_video(job: JobRun, request: GenerateRequest, *, title: str, script: st
                 queued.cancel()
     job.check()
     return _finalize(job, request, clips, title=title, scenes=scenes)
+
+
+class RecapCuts:
+    """Where each scene of a recap cuts its picture from: the moment its first word narrates, from that
+    moment's start on (two scenes over one moment show consecutive footage)."""
+
+    def __init__(
+        self,
+        source: Path,
+        spans: dict[int, tuple[float, float]],
+        moment_of_word: list[int],
+        scenes: list[Scene],
+        *,
+        seconds: float | None,
+    ):
+        self.source = source
+        self.spans = spans
+        self.seconds = seconds  # of the source, when known
+        self.used: dict[int, float] = {}
+        self.scene_starts: dict[int, float] = {}  # scene index → the second of the source it shows from
+        self.first_word: dict[int, int] = {}
+        at = 0
+        for scene in scenes:
+            self.first_word[scene.index] = at
+            at += len(scene.words)
+        self.moment_of_word = moment_of_word
+
+    @classmethod
+    def of(cls, result: dict, scenes: list[Scene]) -> RecapCuts | None:
+        source = Path(result.get("recap_source") or "")
+        if not result.get("recap_source") or not source.is_file():
+            return None  # the source video is gone: title cards
+        spans = {int(m["index"]): (float(m["start"]), float(m["end"])) for m in result.get("moments", [])}
+        words = [int(p["moment"]) for p in result.get("parts", []) for _ in str(p["text"]).split()]
+        seconds = result.get("recap_source_seconds")
+        if not words or not spans:
+            return None
+        return cls(source, spans, words, scenes, seconds=float(seconds) if seconds else None)
+
+    def cut(self, scene: Scene, seconds: float) -> tuple[Path, float] | None:
+        """The second of the source scene `scene` (lasting `seconds`) shows from: on from where the scene
+        before it over the same moment ended, back at the moment's start once past its end, and never so
+        late that the source ends first."""
+        word = self.first_word.get(scene.index, 0)
+        moment = self.moment_of_word[min(word, len(self.moment_of_word) - 1)]
+        if moment not in self.spans:
+            return None
+        first, last = self.spans[moment]
+        used = self.used.get(moment, 0.0)
+        if used and first + used + seconds > max(last, first + seconds):
+            used = 0.0
+        start = first + used
+        if self.seconds is not None:
+            start = max(0.0, min(start, self.seconds - seconds))
+        self.used[moment] = used + seconds
+        self.scene_starts[scene.index] = round(start, 3)
+        return self.source, round(start, 3)
 
 
 def _start_generations(
@@ -284,6 +453,7 @@ def _start_generations(
                     aspect=aspect,
                     seconds=8,
                     negative_prompt="text, captions, watermark",
+                    on_progress=_visual_progress(task.pk, scene.index),
                     cancel=cancel,
                 )
                 extra.update(bytes=clip.size, seconds=round(clip.seconds, 3), operation=clip.operation)
@@ -310,6 +480,36 @@ def _start_generations(
     return {scene.index: pool.submit(generate, scene) for scene in scenes}
 
 
+VISUAL_EVERY = 1.0  # seconds between two progress events of one scene's generation
+
+
+def _visual_progress(task_id: Any, index: int) -> Callable[[GenerationProgress], None]:
+    """A scene's generation as `progress` events (its state, polls, and the download's bytes, speed and
+    ETA), at most one every VISUAL_EVERY seconds but always its first and its download's last: what
+    `manage.py generate` draws its bars from."""
+    last_at, last_stage = -VISUAL_EVERY, ""
+
+    def report(p: GenerationProgress) -> None:
+        nonlocal last_at, last_stage
+        now = time.monotonic()
+        finished = p.download is not None and p.download.total is not None and p.download.bytes >= p.download.total
+        if p.stage == last_stage and now - last_at < VISUAL_EVERY and not finished:
+            return
+        last_at, last_stage = now, p.stage
+        data: dict[str, Any] = {"index": index, "visual": p.stage, "elapsed": round(p.elapsed, 1), "polls": p.polls}
+        if p.download is not None:
+            d = p.download
+            data.update(
+                bytes=d.bytes, total=d.total, speed=round(d.speed), eta=None if d.eta is None else round(d.eta, 1)
+            )
+        try:
+            emit(task_id, "progress", stage="scenes", message=f"Visual for scene {index + 1}: {p.stage}", data=data)
+        finally:
+            connection.close()
+
+    return report
+
+
 def _stop_on_failure(stop: Signal) -> Callable[[Future], None]:
     def check(future: Future) -> None:
         if not future.cancelled() and future.exception() is not None:
@@ -332,6 +532,7 @@ def _announce_done(
     clips: list[SceneClip],
     captions: list[list[Caption]],
     announced: set[int],
+    cut_from: dict[int, float],
 ) -> None:
     """Announce, in order, every rendered scene whose predecessors are announced (the playlist only grows)."""
     task = job.task
@@ -364,6 +565,7 @@ def _announce_done(
                         for c in captions[clip.index]
                     ],
                     "count": len(scenes),
+                    **({"source_start": cut_from[clip.index]} if clip.index in cut_from else {}),
                     "has_commentary": False,
                     "copied": False,
                 },
@@ -389,6 +591,19 @@ def _finalize(
     )
 
 
+def warm() -> None:
+    """What a worker's first "make a video" job would otherwise pay for before its first scene: this module's
+    imports (Pillow, the carousel renderer), the fonts read, one card drawn and one word spoken (the speech
+    engine's program and voice data read from disk). Run in a new worker (jobs.apps); failures only log."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="generate-warm-") as tmp:
+        work = Path(tmp)
+        render_card("Ready", index=0, total=1, title="Ready", aspect="9:16", out_dir=work, fonts=default_fonts())
+        if settings.TTS_PROVIDER == "espeak":  # local and free; a paid voice is not called to warm up
+            speech_engine(None).synthesize("Ready.", voice=_voice(GenerateRequest()), out=work / "ready.wav")
+
+
 def request_errors(owner: object, request: GenerateRequest) -> dict[str, list[str]]:
     """What the server's configuration says against a well-formed request, as sentences per field: a prompt
     needs a language model, a voice must be one the speech provider has, a recap needs a task of the owner's."""
@@ -404,5 +619,21 @@ def request_errors(owner: object, request: GenerateRequest) -> dict[str, list[st
             "(VIDEO_PROVIDER is off). Choose title cards instead."
         ]
     if request.from_task:
-        errors["from_task"] = ["Recaps of an existing task are not available yet; paste a script or write a prompt."]
+        try:
+            _recap_source(getattr(owner, "pk", None), request.from_task)
+        except MediaError as exc:
+            errors["from_task"] = [exc.message]
     return errors
+
+
+def batch_source(owner: Any, item: object, shared: dict[str, Any]) -> BatchSource:
+    """One entry of a batch of made videos, checked as a single request would be."""
+    from .services import BatchSource
+
+    label, made, why = batch_entry(item, shared)
+    if made is not None:
+        refused = request_errors(owner, made)
+        why = " ".join(m for ms in refused.values() for m in ms)
+    if why or made is None:
+        return BatchSource(source=label, error=why or "This entry could not be read.")
+    return BatchSource(source=label, generate=made)

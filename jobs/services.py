@@ -533,13 +533,15 @@ class SourceRefused(Exception):
 
 @dataclass
 class BatchSource:
-    """One source of a batch, as the caller checked it: a YouTube video's job params, or an upload of the
-    owner's (made with the part protocol) to run with `params`, or the sentence saying why it cannot run."""
+    """One source of a batch, as the caller checked it: a YouTube video's job params, an upload of the
+    owner's (made with the part protocol) to run with `params`, a video to make (`generate`), or the
+    sentence saying why it cannot run."""
 
     source: str
     params: dict[str, Any] = field(default_factory=dict)
     upload: ProcessingTask | None = None
     error: str = ""
+    generate: GenerateRequest | None = None  # a video to make from a script, a prompt or a recap
 
 
 @transaction.atomic
@@ -567,6 +569,8 @@ def submit_batch(
 
 
 def _batch_task(*, owner: User, src: BatchSource) -> tuple[ProcessingTask, bool]:
+    if src.generate is not None:
+        return submit_generate(owner=owner, request=src.generate), False
     upload = src.upload
     if upload is None:
         return submit_youtube(owner=owner, params=src.params)

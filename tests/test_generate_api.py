@@ -58,9 +58,12 @@ def test_what_cannot_be_made_gets_a_sentence_and_no_task(api, data, field, sente
 
 
 def test_a_body_that_is_not_an_object_gets_a_sentence(api):
-    for raw in ("[1, 2]", "{not json"):
+    for raw in ('"a string"', "{not json"):
         response = api.post(reverse("api-generate"), data=raw, content_type="application/json")
         assert response.status_code == 400 and "JSON" in response.json()["error"]
+    # A list is a batch (tests/test_generate_batch.py); one of things that are not requests is refused.
+    response = api.post(reverse("api-generate"), data="[1, 2]", content_type="application/json")
+    assert response.status_code == 400 and "Each entry must be an object" in response.json()["sources"][0]["error"]
 
 
 def test_with_a_language_model_the_prompt_is_written_into_a_script(api, settings):

@@ -53,3 +53,32 @@ def test_without_wait_it_queues_and_prints_the_task(admin_user, tmp_path):
     call_command("generate", "--script", str(script), "--title", "Hi", stdout=out)
     task = ProcessingTask.objects.get()
     assert task.status == "queued" and task.title == "Hi" and f"queued as task {task.pk}" in out.getvalue()
+
+
+def test_the_bars_follow_scenes_generation_and_download(admin_user, tmp_path, settings):
+    from .fake_veo import FakeVeo, sample_video
+
+    script = tmp_path / "s.txt"
+    script.write_text("Rock wears away. Water wins in the end.", encoding="utf-8")
+    with FakeVeo(video=sample_video(seconds=2), generation_seconds=1.5) as fake:
+        settings.VIDEO_PROVIDER = "veo"
+        settings.VEO_BASE_URL = fake.base_url
+        settings.GEMINI_API_KEY = fake.api_key
+        out, err = io.StringIO(), io.StringIO()
+        call_command(
+            "generate", "--script", str(script), "--inline", "--visuals", "generated", "--aspect", "16:9",
+            "--no-captions", stdout=out, stderr=err,
+        )  # fmt: skip
+    task = ProcessingTask.objects.get()
+    assert task.status == "succeeded"
+    visuals = [e.data for e in task.events.filter(type="progress") if e.data.get("visual")]
+    states = {d["visual"] for d in visuals}
+    assert {"submitted", "downloading"} <= states
+    last = [d for d in visuals if d["visual"] == "downloading"][-1]
+    assert last["bytes"] == last["total"] > 0 and last["speed"] > 0
+    drawn = err.getvalue()
+    scenes = len(task.chunks())
+    assert f"scene 0/{scenes}" in drawn and f"done · scene {scenes}/{scenes}" in drawn  # the scenes, as made
+    assert "scene 1: generating" in drawn and "polls" in drawn  # the provider's generation
+    assert "scene 1: downloading" in drawn and "MB/s" in drawn and "B/s" in drawn  # bytes, speed, ETA
+    assert "succeeded" in out.getvalue() and "final.mp4" in out.getvalue()

@@ -118,3 +118,40 @@ class GenerateRequest:
         """Read back a stored request (unknown keys ignored, missing ones take their defaults); not re-checked."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in (params or {}).items() if k in known and v is not None})
+
+
+def parse_batch_text(text: str) -> list[dict[str, str]]:
+    """Entries of a batch file, separated by blank lines: "prompt: …" is a prompt, "task: <id>" a recap of
+    that task, anything else a script."""
+    entries: list[dict[str, str]] = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        block = block.strip()
+        if not block:
+            continue
+        lowered = block.lower()
+        if lowered.startswith("prompt:"):
+            entries.append({"prompt": block[7:].strip()})
+        elif lowered.startswith("task:"):
+            entries.append({"from_task": block[5:].strip()})
+        else:
+            entries.append({"script": block})
+    return entries
+
+
+def batch_entry(item: object, shared: dict[str, Any]) -> tuple[str, GenerateRequest | None, str]:
+    """One entry of a batch (a JSON object like a single request's, or a text: a script, "prompt: …" or
+    "task: <id>") with the batch's shared options under it: (a label, the request or None, why not)."""
+    if isinstance(item, str):
+        parsed = parse_batch_text(item)
+        data: object = parsed[0] if len(parsed) == 1 else {"script": item}
+    else:
+        data = item
+    if not isinstance(data, dict):
+        return str(item)[:200], None, "Each entry must be an object like a single request, or a text."
+    merged = {**shared, **data}
+    label = " ".join(str(merged.get("script") or merged.get("prompt") or merged.get("from_task") or "").split())
+    label = ("prompt: " if merged.get("prompt") else "task: " if merged.get("from_task") else "") + label[:120]
+    try:
+        return label or "(empty)", GenerateRequest.from_data(merged), ""
+    except InvalidRequest as exc:
+        return label or "(empty)", None, str(exc)

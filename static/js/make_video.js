@@ -23,13 +23,14 @@
   }
 
   form.addEventListener("submit", function (event) {
+    if (mode() === "batch") return;  // the file goes the classic way; the page lists the batch's videos
     event.preventDefault();
     button.disabled = true;
     var body = {
       title: form.title.value, aspect: form.aspect.value, voice: form.voice.value,
       length: form.length.value, captions: form.captions.checked
     };
-    body[mode()] = form[mode()].value;
+    body[mode()] = form.elements[mode()].value;
     fetch(url, {
       method: "POST", credentials: "same-origin", body: JSON.stringify(body),
       headers: { "Content-Type": "application/json", "Accept": "application/json",

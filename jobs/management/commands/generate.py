@@ -19,7 +19,7 @@ from jobs import services
 from jobs.engine import run_task
 from jobs.generate import request_errors
 from jobs.models import ProcessingTask
-from media_pipeline.generate.request import GenerateRequest, InvalidRequest
+from media_pipeline.generate.request import GenerateRequest, InvalidRequest, parse_batch_text
 
 
 @dataclass
@@ -31,23 +31,63 @@ class Item:
     started: float = 0.0
     finished: float = 0.0
     bar: Any = None
+    visual_bar: Any = None  # the provider's generation and the download of the current scene's clip
+    slot: int = 0
+    out: Any = None  # where the bars are drawn (the command's stderr)
+    seen: int = 0  # the last event read
+    scenes: int = 0
+    ready: int = 0
+
+    def follow(self) -> None:
+        """Read the task's new events into its bars: the scenes made so far, and each scene's generation
+        (state, polls) and download (bytes, speed, ETA) with generated visuals."""
+        assert self.task is not None and self.bar is not None
+        for event in self.task.events.filter(seq__gt=self.seen).order_by("seq").only("seq", "type", "data"):
+            self.seen = event.seq
+            data = event.data or {}
+            if event.type == "stage" and data.get("chunks"):
+                self.scenes = int(data["chunks"])
+            elif event.type == "chunk_ready":
+                self.ready += 1
+            elif event.type == "progress" and data.get("visual"):
+                self._visual(data)
+        self.task.refresh_from_db()
+        self.bar.n = self.task.progress
+        scenes = f" · scene {self.ready}/{self.scenes}" if self.scenes else ""
+        self.bar.set_postfix_str((self.task.stage or self.task.status) + scenes, refresh=True)
+
+    def _visual(self, data: dict[str, Any]) -> None:
+        if self.visual_bar is None:
+            self.visual_bar = tqdm(total=0, desc="  visuals", position=self.slot * 2 + 2, leave=False, file=self.out,
+                                   unit="B", unit_scale=True, unit_divisor=1024)  # fmt: skip
+        bar = self.visual_bar
+        scene = int(data.get("index", 0)) + 1
+        if data["visual"] == "downloading":
+            bar.total = data.get("total") or data.get("bytes") or 0
+            bar.n = data.get("bytes") or 0
+            speed = f"{(data.get('speed') or 0) / 2**20:.1f} MB/s"
+            eta = f", ETA {data['eta']:.0f} s" if data.get("eta") is not None else ""
+            bar.set_postfix_str(f"scene {scene}: downloading, {speed}{eta}", refresh=True)
+        else:
+            bar.set_postfix_str(
+                f"scene {scene}: {data['visual']} {data.get('elapsed', 0):.0f} s, {data.get('polls', 0)} polls",
+                refresh=True,
+            )
+
+    def close(self) -> None:
+        for bar in (self.bar, self.visual_bar):
+            if bar is not None:
+                bar.close()
 
 
 def read_batch(path: Path) -> list[dict[str, str]]:
-    """Entries of a batch file, separated by blank lines: "prompt: …" is a prompt, anything else a script."""
+    """Entries of a batch file, separated by blank lines: "prompt: …" is a prompt, "task: <id>" a recap,
+    anything else a script."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CommandError(f"The batch file {path} could not be read ({exc}).") from None
-    entries = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        block = block.strip()
-        if not block:
-            continue
-        if block.lower().startswith("prompt:"):
-            entries.append({"prompt": block[7:].strip()})
-        else:
-            entries.append({"script": block})
+    entries = parse_batch_text(text)
     if not entries:
         raise CommandError(f"The batch file {path} has no entries (scripts, or lines starting with “prompt:”).")
     return entries
@@ -70,6 +110,7 @@ class Command(BaseCommand):
         parser.add_argument("--title", default="")
         parser.add_argument("--length", type=int, default=45, help="target seconds for a prompt")
         parser.add_argument("--no-captions", action="store_true")
+        parser.add_argument("--visuals", default="cards", help="cards (title cards) or generated (VIDEO_PROVIDER)")
         parser.add_argument("--concurrency", type=int, default=settings.VIDEO_GEN_CONCURRENCY)
         parser.add_argument("--user", default="", help="owner of the tasks (default: the first superuser)")
         parser.add_argument("--wait", action="store_true", help="follow the videos to the end")
@@ -82,6 +123,7 @@ class Command(BaseCommand):
             "voice": opts["voice"],
             "length": opts["length"],
             "captions": not opts["no_captions"],
+            "visuals": opts["visuals"],
         }
         if opts["batch"]:
             entries = read_batch(opts["batch"])
@@ -136,7 +178,8 @@ class Command(BaseCommand):
 
     def _follow(self, items: list[Item], owner: Any, *, concurrency: int, inline: bool) -> None:
         """Keep at most `concurrency` of the batch's videos in flight; a bar per video and one overall."""
-        overall = tqdm(total=len(items), desc="videos", position=0, unit="video", leave=True)
+        out = getattr(self.stderr, "_out", None)  # the stream itself: tqdm draws with \r, not lines
+        overall = tqdm(total=len(items), desc="videos", position=0, unit="video", leave=True, file=out)
         pending = list(items)
         active: list[Item] = []
         pool = ThreadPoolExecutor(max_workers=concurrency) if inline else None
@@ -154,20 +197,20 @@ class Command(BaseCommand):
                     assert item.request is not None
                     item.task = services.submit_generate(owner=owner, request=item.request, limited=False)
                     item.started = time.monotonic()
-                    item.bar = tqdm(total=100, desc=item.label[:40], position=len(active) + 1, leave=False,
+                    item.slot = min(set(range(concurrency)) - {a.slot for a in active})
+                    item.out = out
+                    item.bar = tqdm(total=100, desc=item.label[:40], position=item.slot * 2 + 1, leave=False, file=out,
                                     bar_format="{desc:40} {bar} {n:.0f}% {postfix}")  # fmt: skip
                     active.append(item)
                     if pool is not None:
                         pool.submit(run_here, str(item.task.pk))
                 time.sleep(0.5)
                 for item in list(active):
-                    assert item.task is not None and item.bar is not None
-                    item.task.refresh_from_db()
-                    item.bar.n = item.task.progress
-                    item.bar.set_postfix_str(item.task.stage or item.task.status, refresh=True)
+                    assert item.task is not None
+                    item.follow()
                     if item.task.is_finished:
                         item.finished = time.monotonic()
-                        item.bar.close()
+                        item.close()
                         active.remove(item)
                         overall.update(1)
         finally:
