@@ -3,8 +3,9 @@
 A web process runs every request's Python on one interpreter: a few seconds of pure-Python parsing in one
 request stall every other request of that daphne, /healthz included. Work of that kind goes through
 `call(fn, ...)`: it runs in a small pool of spawned processes (no Django in them, no fork of a threaded
-server), and the request's thread waits without holding the GIL. `fn` and its arguments must be importable
-and picklable: plain functions of media_pipeline/ with plain values.
+server; nice +10, since they share the server's CPU share), and the request's thread waits without holding
+the GIL. `fn` and its arguments must be importable and picklable: plain functions of media_pipeline/ with
+plain values.
 
 Bulk byte work that lets go of the GIL (writing an upload's part, hashing it) stays in the web process but
 goes through `bulk(fn, ...)`: a few threads at a lower CPU priority (nice +10, per thread), so on a machine
@@ -37,7 +38,13 @@ def _executor() -> ProcessPoolExecutor:
     global _pool
     with _lock:
         if _pool is None:
-            _pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                max_workers=WORKERS,
+                mp_context=multiprocessing.get_context("spawn"),
+                # Its CPU counts against the web server's share (the same session), so it goes after the requests.
+                initializer=os.nice,
+                initargs=(BULK_NICE,),
+            )
         return _pool
 
 
