@@ -9,8 +9,7 @@ probed at the same time: its p99 is what the machine's own load adds to any requ
 
 Baselines, measured in the same run:
   * upload and subtitle check: a second daphne as before (REPURPOSER_OFFLOAD_INLINE=1: the subtitle file is
-    parsed in the request and the part's bytes and hash run in the request's thread, not at low priority;
-    REPURPOSER_DAPHNE_8K_BODIES=1: daphne's 8 KB body messages). The old code also hashed the whole file when
+    parsed in the request; REPURPOSER_DAPHNE_8K_BODIES=1: daphne's 8 KB body messages). The old code also hashed the whole file when
     the last part landed; that is timed as a whole-file sha256 of the same file and added to its last part.
   * slow readers: the same four readers straight to daphne (its own back-pressure hook) against through nginx
     with MEDIA_ACCEL_REDIRECT (daphne sends a header only). 4 x 2 MB/s would take 128 s for all of 1 GB;
@@ -371,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{mode}\n{'metric':58} {'ours':>9} {'baseline':>9} {'idle srv':>9}")
     for name, ours, base, idle in rows:
         print(f"{name:58} {ours:9.1f} {base:9.1f} {idle:9.1f}")
-    print("baselines: upload/subtitles = 8 KB body messages, part work and subtitle parse in the request, and the old")
+    print("baselines: upload/subtitles = 8 KB body messages, the subtitle parse in the request, and the old")
     print(
         "whole-file hash added to the last part; RSS = the readers straight to daphne (ours: nginx, X-Accel-Redirect);"
     )

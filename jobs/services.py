@@ -20,7 +20,7 @@ from django_q.tasks import async_task
 from media_pipeline.errors import DiskFull, is_disk_full
 from media_pipeline.files import content_digest, file_content_digest, hash_blocks
 from media_pipeline.generate.request import GenerateRequest
-from ops import disk, offload
+from ops import disk
 from ops.disk import DiskLow
 
 from . import quotas, reporter, webhooks
@@ -263,8 +263,7 @@ def receive_upload_part(
         if start != offset:
             raise UploadConflict(offset, f"The next part must start at byte {offset}.")
         try:
-            # At low CPU priority (the bytes and the hash are most of an upload's CPU; requests come first).
-            offset = offload.bulk(_append_part, part, offset, total, chunks)
+            offset = _append_part(part, offset, total, chunks)
         except OSError as exc:
             if not is_disk_full(exc):
                 raise

@@ -187,18 +187,12 @@ def test_cpu_bound_request_work_runs_in_another_process_and_keeps_its_sentences(
     assert problem and problem.endswith(".")  # the refusal is a sentence for the user
 
 
-def test_bulk_work_and_the_helper_processes_run_after_the_requests_when_cpu_is_short():
-    """The part's bytes and hash (offload.bulk) and the helper processes (offload.call) run at nice +10 (the
-    helpers are in the web server's session, so their CPU counts against its share); the caller is unchanged."""
-    import threading
-
+def test_the_helper_processes_run_after_the_requests_when_cpu_is_short():
+    """They are in the web server's session, so their CPU counts against its share: nice +10."""
     from ops import offload
 
     mine = os.getpriority(os.PRIO_PROCESS, 0)
-    lower = min(19, mine + offload.BULK_NICE)
-    thread = offload.bulk(lambda: (threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0)))
-    assert thread[0] != threading.get_native_id() and thread[1] == lower
-    assert offload.call(os.nice, 0) == lower
+    assert offload.call(os.nice, 0) == min(19, mine + offload.NICE)
     assert os.getpriority(os.PRIO_PROCESS, 0) == mine
 
 
