@@ -1,60 +1,64 @@
-"""Operations figures: /healthz p99 while a big upload's last part lands and while a 5 MB subtitle file is
-checked, daphne's RSS with 4 slow readers (embedded vs behind nginx), and what the metrics cost.
+"""Operations figures: /healthz p99 during a 1 GB upload (and its last part) and while a 5 MB subtitle file is
+checked, daphne's RSS growth with 4 clients reading a 1 GB file at 2 MB/s each (embedded and behind nginx),
+and what the metrics cost a request.
 
-    .venv/bin/python -m bench.ops [--mb 512] [--reader-seconds 10]
+    .venv/bin/python -m bench.ops [--mb 1024] [--reader-seconds 30]
+
+/healthz is probed every 10 ms from a process of its own (tests/healthz_probe.py), and an idle server is
+probed at the same time: its p99 is what the machine's own load adds to any request, printed beside ours.
 
 Baselines, measured in the same run:
-  * last part: the old code hashed the whole file when the last part landed; its cost is timed here as a
-    whole-file sha256 of the same file in this process (ours hashes as parts arrive).
-  * subtitle check: a second daphne with REPURPOSER_OFFLOAD_INLINE=1 parses in the request, as before.
-  * slow readers: the same four readers straight to daphne (its own back-pressure hook) and through nginx
-    with MEDIA_ACCEL_REDIRECT (daphne sends a header only).
+  * upload and subtitle check: a second daphne as before (REPURPOSER_OFFLOAD_INLINE=1: the subtitle file is
+    parsed in the request; REPURPOSER_DAPHNE_8K_BODIES=1: daphne's 8 KB body messages). The old code also hashed the whole file when
+    the last part landed; that is timed as a whole-file sha256 of the same file and added to its last part.
+  * slow readers: the same four readers straight to daphne (its own back-pressure hook) against through nginx
+    with MEDIA_ACCEL_REDIRECT (daphne sends a header only). 4 x 2 MB/s would take 128 s for all of 1 GB;
+    --reader-seconds says how long they read (the growth is flat after the first seconds).
+  * metrics: a daphne with REPURPOSER_METRICS_OFF=1 (nothing recorded), its requests interleaved with ours.
 Writes bench-results/ops.json too.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import statistics
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import psutil
 
 from bench.backbone import RESULTS, start_run
+from tests.healthz_probe import HealthProbe, IdleServer, p99
+from tests.live import LiveStack
 
 
-def _p99(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000 if ordered else float("nan")
-
-
-class HealthProbe(threading.Thread):
-    """GET /healthz every 10 ms until stopped; keeps each latency."""
+class Probed:
+    """/healthz of one daphne and the idle yardstick, each probed from a process of its own."""
 
     def __init__(self, base_url: str) -> None:
-        super().__init__(daemon=True)
-        self.url = base_url + "/healthz"
-        self.samples: list[float] = []
-        self.halt = threading.Event()
+        self.base_url = base_url
 
-    def run(self) -> None:
-        with httpx.Client(timeout=60) as http:
-            while not self.halt.is_set():
-                t = time.perf_counter()
-                http.get(self.url)
-                self.samples.append(time.perf_counter() - t)
-                time.sleep(0.01)
+    def __enter__(self) -> Probed:
+        self.idle = IdleServer().__enter__()
+        self.app = HealthProbe(self.base_url).start()
+        self.yardstick = HealthProbe(self.idle.base_url).start()
+        return self
 
-    def stop(self) -> float:
-        self.halt.set()
-        self.join()
-        return _p99(self.samples)
+    def __exit__(self, *exc: object) -> None:
+        self.app.stop()
+        self.yardstick.stop()
+        self.idle.__exit__()
+
+    def p99(self, start: float, end: float) -> tuple[float, float]:
+        """(ours, the idle server's) p99 in ms over the requests in flight between start and end."""
+        time.sleep(0.1)
+        return p99(self.app.window(start, end)), p99(self.yardstick.window(start, end))
 
 
 def _user() -> None:
@@ -64,49 +68,63 @@ def _user() -> None:
         User.objects.create_user("bench", "b@example.com", "bench-pass-1234", is_staff=True)
 
 
-def last_part(live, run_dir: Path, mb: int) -> dict:
+def make_big_file(run_dir: Path, mb: int) -> Path:
+    source = run_dir / "big.bin"
+    if not source.exists():
+        with open(source, "wb") as fh:
+            block = os.urandom(1024 * 1024)
+            for _ in range(mb):
+                fh.write(block)
+    return source
+
+
+def upload(base_url: str, source: Path) -> dict:
+    """The file in parts as upload.js sends it; /healthz p99 over the whole upload and over its last part."""
     from tests.live import Client
 
-    source = run_dir / "big.bin"
-    with open(source, "wb") as fh:
-        block = os.urandom(1024 * 1024)
-        for _ in range(mb):
-            fh.write(block)
-    client = Client(live.base_url).login("bench", "bench-pass-1234")
+    client = Client(base_url).login("bench", "bench-pass-1234")
     client.http.get("/")
-    headers = {"X-CSRFToken": client.csrf, "Accept": "application/json", "Referer": live.base_url + "/"}
+    headers = {"X-CSRFToken": client.csrf, "Accept": "application/json", "Referer": base_url + "/"}
     size = source.stat().st_size
     info = client.http.post(
         "/uploads/", headers=headers, data={"filename": "big.mp4", "size": str(size), "interval": "30"}
     ).json()
     step = info["part_bytes"]
-    last_ms = p99 = 0.0
-    with open(source, "rb") as fh:
+    with Probed(base_url) as probed, open(source, "rb") as fh:
+        began = time.monotonic()
         offset = 0
         while offset < size:
             data = fh.read(step)
-            last = offset + len(data) >= size
-            probe = HealthProbe(live.base_url)
-            if last:
-                probe.start()
-            t = time.perf_counter()
+            part_began = time.monotonic()
             r = client.http.put(
                 info["upload_url"],
                 content=data,
                 headers={**headers, "Content-Range": f"bytes {offset}-{offset + len(data) - 1}/{size}"},
             )
-            if last:
-                last_ms = (time.perf_counter() - t) * 1000
-                p99 = probe.stop()
             offset = r.json()["offset"]
+            last = (part_began, time.monotonic())
+        ended = time.monotonic()
+        whole, whole_idle = probed.p99(began, ended)
+        last_p99, last_idle = probed.p99(*last)
+    client.close()
+    return {
+        "file_mb": size // 2**20,
+        "upload_s": ended - began,
+        "last_part_ms": (last[1] - last[0]) * 1000,
+        "healthz_p99_ms": whole,
+        "idle_p99_ms": whole_idle,
+        "last_part_healthz_p99_ms": last_p99,
+        "last_part_idle_p99_ms": last_idle,
+    }
+
+
+def whole_file_hash_ms(source: Path) -> float:
     t = time.perf_counter()
     digest = hashlib.sha256()
     with open(source, "rb") as fh:
         while chunk := fh.read(4 * 1024 * 1024):
             digest.update(chunk)
-    whole_hash_ms = (time.perf_counter() - t) * 1000
-    client.close()
-    return {"file_mb": mb, "last_part_ms": last_ms, "whole_file_hash_ms": whole_hash_ms, "healthz_p99_ms": p99}
+    return (time.perf_counter() - t) * 1000
 
 
 def subtitle_check(base_url: str) -> dict:
@@ -123,25 +141,25 @@ def subtitle_check(base_url: str) -> dict:
     client = Client(base_url).login("bench", "bench-pass-1234")
     client.http.get("/")
     headers = {"X-CSRFToken": client.csrf, "Accept": "application/json", "Referer": base_url + "/"}
-    probe = HealthProbe(base_url)
-    probe.start()
-    time.sleep(0.2)
-    t = time.perf_counter()
-    r = client.http.post(
-        "/uploads/",
-        headers=headers,
-        data={"filename": "a.mp4", "size": "1000", "interval": "30", "transcribe": "on"},
-        files={"subtitles": ("talk.srt", srt, "application/x-subrip")},
-    )
-    request_ms = (time.perf_counter() - t) * 1000
-    time.sleep(0.2)
-    p99 = probe.stop()
+    with Probed(base_url) as probed:
+        time.sleep(0.3)
+        t = time.monotonic()
+        r = client.http.post(
+            "/uploads/",
+            headers=headers,
+            data={"filename": "a.mp4", "size": "1000", "interval": "30", "transcribe": "on"},
+            files={"subtitles": ("talk.srt", srt, "application/x-subrip")},
+        )
+        ended = time.monotonic()
+        ours, idle = probed.p99(t, ended)
+        worst = max(probed.app.window(t, ended), default=float("nan"))
     client.close()
     return {
         "status": r.status_code,
-        "request_ms": request_ms,
-        "healthz_p99_ms": p99,
-        "healthz_max_ms": max(probe.samples) * 1000,
+        "request_ms": (ended - t) * 1000,
+        "healthz_p99_ms": ours,
+        "healthz_max_ms": worst,
+        "idle_p99_ms": idle,
     }
 
 
@@ -182,7 +200,44 @@ def slow_readers(base_url: str, web_pid: int, url: str, seconds: float, rate: fl
     return (peak[0] - before) / 2**20
 
 
-def metrics_cost(base_url: str) -> dict:
+def metrics_cost(on_url: str, off_url: str, rounds: int = 40) -> dict:
+    """Requests that record metrics, against a daphne that records nothing, interleaved round by round:
+    opening and cancelling an upload (a task event: repurposer_events_total) and opening and closing a task
+    WebSocket (repurposer_websockets up and down); then one recording call in this process and a scrape."""
+    import asyncio
+
+    from tests.live import Client
+
+    def timed(base_url: str) -> dict[str, float]:
+        client = Client(base_url).login("bench", "bench-pass-1234")
+        client.http.get("/")
+        headers = {"X-CSRFToken": client.csrf, "Accept": "application/json", "Referer": base_url + "/"}
+        t = time.perf_counter()
+        opened = client.http.post("/uploads/", headers=headers, data={"filename": "a.mp4", "size": "1000"})
+        task_id = opened.json()["task_id"]
+        t1 = time.perf_counter()
+        client.cancel(task_id)
+        t2 = time.perf_counter()
+
+        async def ws() -> None:
+            async with client.ws_connect(task_id) as sock:
+                await sock.recv()
+
+        asyncio.run(ws())
+        t3 = time.perf_counter()
+        client.close()
+        return {"open_upload": t1 - t, "cancel": t2 - t1, "websocket": t3 - t2}
+
+    samples: dict[str, dict[str, list[float]]] = {"on": {}, "off": {}}
+    for _ in range(rounds):
+        for name, url in (("on", on_url), ("off", off_url)):
+            for key, seconds in timed(url).items():
+                samples[name].setdefault(key, []).append(seconds)
+    out: dict = {
+        f"{key}_ms_p50_{name}": statistics.median(values) * 1000
+        for name, kinds in samples.items()
+        for key, values in kinds.items()
+    }
     from ops import metrics
 
     n = 20000
@@ -190,23 +245,32 @@ def metrics_cost(base_url: str) -> dict:
     for _ in range(n):
         metrics.observe_stage("bench", 0.5)
         metrics.count_event("bench")
-    per_call_us = (time.perf_counter() - t) / (2 * n) * 1e6
-    from tests.live import Client
-
-    client = Client(base_url).login("bench", "bench-pass-1234")
+    out["record_us"] = (time.perf_counter() - t) / (2 * n) * 1e6
+    client = Client(on_url).login("bench", "bench-pass-1234")
     scrapes = []
     for _ in range(20):
         t = time.perf_counter()
         client.http.get("/metrics")
         scrapes.append(time.perf_counter() - t)
     client.close()
-    return {"record_us": per_call_us, "scrape_ms_p50": statistics.median(scrapes) * 1000}
+    out["scrape_ms_p50"] = statistics.median(scrapes) * 1000
+    return out
+
+
+@contextlib.contextmanager
+def web_only(stack: LiveStack) -> Iterator[LiveStack]:
+    stack.start(queue=False)
+    try:
+        yield stack
+    finally:
+        stack.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ops")
-    parser.add_argument("--mb", type=int, default=512, help="size of the uploaded file (512 MB)")
-    parser.add_argument("--reader-seconds", type=float, default=10)
+    parser.add_argument("--mb", type=int, default=1024, help="size of the uploaded file (1024 MB)")
+    parser.add_argument("--reader-seconds", type=float, default=30, help="how long each slow reader reads (30)")
+    parser.add_argument("--rounds", type=int, default=2, help="uploads and subtitle checks per daphne, in turn (2)")
     args = parser.parse_args(argv)
     run_dir, mode = start_run()
     from django.contrib.auth.models import User
@@ -214,16 +278,25 @@ def main(argv: list[str] | None = None) -> int:
 
     from jobs.models import ProcessingTask
     from tests import nginx
-    from tests.live import LiveStack, database_url_for
+    from tests.live import database_url_for
 
     _user()
+    os.environ["USER_MAX_OPEN_UPLOADS"] = "1000"  # every subtitle check leaves an upload open
     media = Path(os.environ["MEDIA_ROOT"])
     media.mkdir(parents=True, exist_ok=True)
     url = database_url_for(connection.settings_dict)
-    out: dict = {"mode": mode}
-    with LiveStack(database_url=url, media_root=media, extra_env={"MEDIA_ACCEL_REDIRECT": "/_media/"}) as live:
-        out["last_part"] = last_part(live, run_dir, args.mb)
-        out["subtitles"] = subtitle_check(live.base_url)
+    out: dict = {"mode": mode, "load_before": os.getloadavg()}
+    source = make_big_file(run_dir, args.mb)
+    baseline_env = {"REPURPOSER_OFFLOAD_INLINE": "1", "REPURPOSER_DAPHNE_8K_BODIES": "1"}
+    before = LiveStack(database_url=url, media_root=media, extra_env=baseline_env)
+    live = LiveStack(database_url=url, media_root=media, extra_env={"MEDIA_ACCEL_REDIRECT": "/_media/"})
+    with web_only(before), web_only(live):
+        # Taken in turn, twice, so a change in the machine's load falls on both alike; the means are printed.
+        for name, stack in (("before", before), ("ours", live)) * args.rounds:
+            out.setdefault(f"uploads_{name}", []).append(upload(stack.base_url, source))
+            out.setdefault(f"subtitles_{name}", []).append(subtitle_check(stack.base_url))
+            print(json.dumps(out), flush=True)
+        out["whole_file_hash_ms"] = whole_file_hash_ms(source)
         task = ProcessingTask.objects.create(
             owner=User.objects.get(username="bench"), title="big.mp4", status="succeeded"
         )
@@ -237,46 +310,74 @@ def main(argv: list[str] | None = None) -> int:
             out["rss_nginx_mb"] = slow_readers(proxy.base_url, live.procs["web"].pid, media_url, args.reader_seconds)
         finally:
             proxy.stop()
-        out["metrics"] = metrics_cost(live.base_url)
         print(json.dumps(out), flush=True)
-    embedded = LiveStack(database_url=url, media_root=media).start(queue=False)
-    try:
+    # Two daphnes alike but for the metrics, nothing else running against the database.
+    off = LiveStack(database_url=url, media_root=media, extra_env={"REPURPOSER_METRICS_OFF": "1"})
+    with web_only(LiveStack(database_url=url, media_root=media)) as on, web_only(off):
+        out["metrics"] = metrics_cost(on.base_url, off.base_url)
+    with web_only(LiveStack(database_url=url, media_root=media)) as embedded:
         out["rss_embedded_mb"] = slow_readers(
             embedded.base_url, embedded.procs["web"].pid, media_url, args.reader_seconds
         )
-    finally:
-        embedded.stop()
-    print(json.dumps(out), flush=True)
-    inline = LiveStack(database_url=url, media_root=media, extra_env={"REPURPOSER_OFFLOAD_INLINE": "1"})
-    inline.start(queue=False)
-    try:
-        out["subtitles_inline"] = subtitle_check(inline.base_url)
-    finally:
-        inline.stop()
-    lp, st, si, mc = out["last_part"], out["subtitles"], out["subtitles_inline"], out["metrics"]
+    out["load_after"] = os.getloadavg()
+
+    def mean(runs: list[dict]) -> dict:
+        return {key: statistics.mean(run[key] for run in runs) for key in runs[0]}
+
+    up, ub = mean(out["uploads_ours"]), mean(out["uploads_before"])
+    st, sb, mc = mean(out["subtitles_ours"]), mean(out["subtitles_before"]), out["metrics"]
+    nan = float("nan")
     rows = [
+        (f"{up['file_mb']} MB upload in parts, wall (s)", up["upload_s"], ub["upload_s"], nan),
+        ("/healthz p99 during the whole upload (ms)", up["healthz_p99_ms"], ub["healthz_p99_ms"], up["idle_p99_ms"]),
         (
-            f"last part of a {lp['file_mb']} MB upload (ms)",
-            lp["last_part_ms"],
-            lp["whole_file_hash_ms"] + lp["last_part_ms"],
+            "last part, wall (ms)",
+            up["last_part_ms"],
+            ub["last_part_ms"] + out["whole_file_hash_ms"],
+            nan,
         ),
-        ("/healthz p99 during that last part (ms)", lp["healthz_p99_ms"], float("nan")),
-        ("/healthz p99 during a 5 MB subtitle check (ms)", st["healthz_p99_ms"], si["healthz_p99_ms"]),
-        ("/healthz max during a 5 MB subtitle check (ms)", st["healthz_max_ms"], si["healthz_max_ms"]),
-        ("the 5 MB subtitle request itself (ms)", st["request_ms"], si["request_ms"]),
+        (
+            "/healthz p99 during the last part (ms)",
+            up["last_part_healthz_p99_ms"],
+            ub["last_part_healthz_p99_ms"],
+            up["last_part_idle_p99_ms"],
+        ),
+        (
+            "/healthz p99 during a 5 MB subtitle check (ms)",
+            st["healthz_p99_ms"],
+            sb["healthz_p99_ms"],
+            st["idle_p99_ms"],
+        ),
+        ("/healthz max during a 5 MB subtitle check (ms)", st["healthz_max_ms"], sb["healthz_max_ms"], nan),
+        ("the 5 MB subtitle request itself (ms)", st["request_ms"], sb["request_ms"], nan),
         (
             f"daphne RSS growth, 4 readers x {args.reader_seconds:g} s at 2 MB/s (MB)",
             out["rss_nginx_mb"],
             out["rss_embedded_mb"],
+            nan,
         ),
-        ("metrics: one observe/inc (µs)", mc["record_us"], float("nan")),
-        ("metrics: one /metrics scrape p50 (ms)", mc["scrape_ms_p50"], float("nan")),
     ]
-    print(f"\n{mode}\n{'metric':62} {'ours':>10} {'baseline':>10}")
-    for name, ours, base in rows:
-        print(f"{name:62} {ours:10.1f} {base:10.1f}")
-    print("baselines: last part = ours + a whole-file sha256 (the old code); subtitles = parsed in the request;")
-    print("RSS = the same readers straight to daphne (ours: through nginx with X-Accel-Redirect)")
+    for key, label in (
+        ("open_upload", "open an upload"),
+        ("cancel", "cancel it (an event)"),
+        ("websocket", "a WebSocket open/close"),
+    ):
+        rows.append((f"{label}, p50 (ms), metrics on vs off", mc[f"{key}_ms_p50_on"], mc[f"{key}_ms_p50_off"], nan))
+    rows += [
+        ("metrics: one observe/inc (µs)", mc["record_us"], nan, nan),
+        ("metrics: one /metrics scrape p50 (ms)", mc["scrape_ms_p50"], nan, nan),
+    ]
+    print(f"\n{mode}\n{'metric':58} {'ours':>9} {'baseline':>9} {'idle srv':>9}")
+    for name, ours, base, idle in rows:
+        print(f"{name:58} {ours:9.1f} {base:9.1f} {idle:9.1f}")
+    print("baselines: upload/subtitles = 8 KB body messages, the subtitle parse in the request, and the old")
+    print(
+        "whole-file hash added to the last part; RSS = the readers straight to daphne (ours: nginx, X-Accel-Redirect);"
+    )
+    print(
+        "metrics = a daphne recording nothing. 'idle srv' = an idle server probed at the same time (the machine's load)."
+    )
+    print(f"load average before {out['load_before']}, after {out['load_after']}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ops.json").write_text(json.dumps(out, indent=2))
     return 0

@@ -225,6 +225,22 @@ def upload_offset(task: ProcessingTask) -> int:
     return part.stat().st_size if part.exists() else 0
 
 
+def _append_part(part: Path, offset: int, total: int, chunks: Iterable[bytes]) -> int:
+    """Append the part's bytes and hash the blocks they complete; returns the new end of the file.
+
+    The content key grows with the parts, so the last one only hashes its own bytes (a 1 GB upload's last
+    part used to hash the whole file while the client waited)."""
+    with open(part, "ab") as fh:
+        for block in chunks:
+            if fh.tell() + len(block) > total:
+                fh.truncate(offset)
+                raise UploadConflict(offset, "The part runs past the end of the file.")
+            fh.write(block)
+        end = fh.tell()
+    hash_blocks(part, part.with_name(part.name + ".blocks"), upto=end, final=end >= total)
+    return end
+
+
 def receive_upload_part(
     *, task: ProcessingTask, start: int, total: int, chunks: Iterable[bytes]
 ) -> tuple[int, ProcessingTask | None]:
@@ -247,23 +263,13 @@ def receive_upload_part(
         if start != offset:
             raise UploadConflict(offset, f"The next part must start at byte {offset}.")
         try:
-            with open(part, "ab") as fh:
-                for block in chunks:
-                    if fh.tell() + len(block) > total:
-                        fh.truncate(offset)
-                        raise UploadConflict(offset, "The part runs past the end of the file.")
-                    fh.write(block)
-                end = fh.tell()
+            offset = _append_part(part, offset, total, chunks)
         except OSError as exc:
             if not is_disk_full(exc):
                 raise
             os.truncate(part, offset)
             raise DiskFull(detail=f"upload {locked.pk}: part at byte {offset} of {total}: {exc}") from exc
-        offset = end
-        # The content key grows with the parts, so the last one only hashes its own bytes (a 1 GB upload's
-        # last part used to hash the whole file while the client waited).
         digests = part.with_name(part.name + ".blocks")
-        hash_blocks(part, digests, upto=offset, final=offset >= total)
         if offset < total:
             return offset, None
         os.replace(part, locked.source_file())

@@ -61,7 +61,13 @@ EVENTS = Counter("repurposer_events", "Events written to the task event log", ["
 WEBSOCKETS = Gauge("repurposer_websockets", "Open task WebSockets", multiprocess_mode="livesum")
 
 
+# bench.ops only: record nothing, to measure what recording costs a request.
+OFF = os.environ.get("REPURPOSER_METRICS_OFF") == "1"
+
+
 def _safe(fn: Callable[[], object]) -> None:
+    if OFF:
+        return
     try:
         fn()
     except Exception:  # noqa: BLE001 - metrics must never break the work they measure

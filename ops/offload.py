@@ -3,8 +3,9 @@
 A web process runs every request's Python on one interpreter: a few seconds of pure-Python parsing in one
 request stall every other request of that daphne, /healthz included. Work of that kind goes through
 `call(fn, ...)`: it runs in a small pool of spawned processes (no Django in them, no fork of a threaded
-server), and the request's thread waits without holding the GIL. `fn` and its arguments must be importable
-and picklable: plain functions of media_pipeline/ with plain values.
+server; nice +10, since they share the server's CPU share), and the request's thread waits without holding
+the GIL. `fn` and its arguments must be importable and picklable: plain functions of media_pipeline/ with
+plain values.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ _pool: ProcessPoolExecutor | None = None
 _lock = threading.Lock()
 WORKERS = 2
 TIMEOUT = 60.0
+# The helpers are in the web server's session, so their CPU counts against its share: they go after requests.
+NICE = 10
 # bench.ops only: run in the request's own process, as before, to measure the stall this avoids.
 INLINE = os.environ.get("REPURPOSER_OFFLOAD_INLINE") == "1"
 
@@ -30,7 +33,12 @@ def _executor() -> ProcessPoolExecutor:
     global _pool
     with _lock:
         if _pool is None:
-            _pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                max_workers=WORKERS,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=os.nice,
+                initargs=(NICE,),
+            )
         return _pool
 
 

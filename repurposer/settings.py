@@ -258,11 +258,13 @@ WEBHOOK_ALLOW_PRIVATE = envbool("WEBHOOK_ALLOW_PRIVATE", False)
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 FILE_UPLOAD_TEMP_DIR = str(MEDIA_ROOT / "incoming")
-FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_HANDLERS = ["repurposer.uploads.LimitedTemporaryFileUploadHandler"]
 MAX_UPLOAD_BYTES = envint("MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1024)
 # Browsers upload in parts of this size (raw request bodies), so no request holds more than one part.
 UPLOAD_PART_BYTES = envint("UPLOAD_PART_BYTES", 8 * 1024**2, minimum=64 * 1024, maximum=64 * 1024**2)
+# Django's copy of a request body stays in memory up to this size (then goes to a temp file): a part is not
+# written to disk and read back once more before the view writes it (daphne holds the part in memory anyway).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * UPLOAD_PART_BYTES + 64 * 1024
 UPLOAD_EXPIRE_HOURS = envint("UPLOAD_EXPIRE_HOURS", 24, minimum=1)
 MAX_DURATION_SECONDS = envint("MAX_DURATION_SECONDS", 4 * 3600, minimum=1)
 MAX_WIDTH = envint("MAX_WIDTH", 4096, minimum=16)

@@ -73,3 +73,10 @@ async def test_the_waiter_blocks_the_sender_between_pause_and_resume():
     waiter.pauseProducing()
     waiter.stopProducing()  # the client went away: the sender must not wait for ever
     await waiter.writable.wait()
+
+
+def test_daphne_still_reads_request_bodies_in_request_buffer_size_messages():
+    """bigger_request_body_messages sets the attribute daphne's protocol reads the body by."""
+    assert "buffer_size = self.server.request_buffer_size" in inspect.getsource(WebRequest.process)
+    server = Server(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])  # not listening yet
+    assert server.request_buffer_size == daphne_hooks.REQUEST_BODY_MESSAGE_BYTES

@@ -132,7 +132,7 @@ def test_a_part_on_a_full_disk_is_507_and_the_upload_can_resume(alice, media_roo
 
 def test_a_form_upload_on_a_full_disk_is_507_and_leaves_no_temp_file(alice, media_root, tmp_path):
     video = tmp_path / "talk.mp4"
-    video.write_bytes(os.urandom(4 * PART))  # over FILE_UPLOAD_MAX_MEMORY_SIZE, so it goes to a temp file
+    video.write_bytes(os.urandom(4 * PART))  # the upload handler writes every file to a temp file
     fill(media_root, leave=PART)
     with open(video, "rb") as fh:
         response = alice.post(reverse("upload"), {"file": fh, "interval": 30})

@@ -187,6 +187,15 @@ def test_cpu_bound_request_work_runs_in_another_process_and_keeps_its_sentences(
     assert problem and problem.endswith(".")  # the refusal is a sentence for the user
 
 
+def test_the_helper_processes_run_after_the_requests_when_cpu_is_short():
+    """They are in the web server's session, so their CPU counts against its share: nice +10."""
+    from ops import offload
+
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    assert offload.call(os.nice, 0) == min(19, mine + offload.NICE)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == mine
+
+
 def test_check_deploy_is_clean_with_production_settings(tmp_path):
     import subprocess
     import sys

@@ -92,13 +92,9 @@ def _run_server(argv: list[str], env: dict[str, str], timeout: float = 60) -> su
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("server", ["daphne", "qcluster"])
-def test_start_up_refuses_an_unreachable_redis(media_root, server):
-    dead = free_port()  # nothing listens there
-    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{dead}/0", "MEDIA_ROOT": str(media_root)}
-    env["DATABASE_URL"] = os.environ.get("DATABASE_URL", "") or f"sqlite:///{connection.settings_dict['NAME']}"
+def _server_argv(server: str) -> list[str]:
     if server == "daphne":
-        argv = [
+        return [
             sys.executable,
             "-m",
             "daphne",
@@ -108,19 +104,26 @@ def test_start_up_refuses_an_unreachable_redis(media_root, server):
             str(free_port()),
             "repurposer.asgi:application",
         ]
-    else:
-        argv = [sys.executable, str(ROOT / "manage.py"), "qcluster"]
-    done = _run_server(argv, env)
+    return [sys.executable, str(ROOT / "manage.py"), "qcluster"]
+
+
+@pytest.mark.parametrize("server", ["daphne", "qcluster"])
+def test_start_up_refuses_an_unreachable_redis(media_root, server):
+    dead = free_port()  # nothing listens there
+    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{dead}/0", "MEDIA_ROOT": str(media_root)}
+    env["DATABASE_URL"] = os.environ.get("DATABASE_URL", "") or f"sqlite:///{connection.settings_dict['NAME']}"
+    done = _run_server(_server_argv(server), env)
     assert done.returncode == 3, done.stderr[-2000:]
     assert f"REDIS_URL=redis://127.0.0.1:{dead}/0 is configured but cannot be reached" in done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_start_up_refuses_an_unreachable_database(media_root):
+@pytest.mark.parametrize("server", ["daphne", "qcluster"])
+def test_start_up_refuses_an_unreachable_database(media_root, server):
     dead = free_port()
     env = {**os.environ, "DATABASE_URL": f"postgres://nobody@127.0.0.1:{dead}/nothing", "MEDIA_ROOT": str(media_root)}
     env.pop("REDIS_URL", None)
-    done = _run_server([sys.executable, str(ROOT / "manage.py"), "qcluster"], env)
+    done = _run_server(_server_argv(server), env)
     assert done.returncode == 3, done.stderr[-2000:]
     assert "The database (django.db.backends.postgresql) cannot be reached" in done.stderr
 
