@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from ..analysis.events import IntervalAnalysis
 from ..analysis.keywords import EXCITING, NOT_TOPICS, as_written, is_content, is_name, key_phrases, tokens
 from ..analysis.voices import differs
+from ..ideas.topics import is_topic
 from ..transcript.types import Segment
 from .budget import count_words, fit_to_budget
 from .styles import Style, resolve_style
@@ -322,8 +323,10 @@ def topics(analysis: IntervalAnalysis, segments: list[Segment], *, limit: int = 
         if any(word in p.split() for p in out):
             continue
         out.append(next((p for p in terms if word in p.split()), word))
+    # A noun phrase that names something (ideas/topics.py): "The talk turns to beaten" is not commentary.
+    out = [p for p in out if is_topic(as_written(p, text), text)]
     if not out:
-        out = [p for p in phrases if len(p.split()) == 1][:limit]
+        out = [p for p in phrases if len(p.split()) == 1 and is_topic(as_written(p, text), text)][:limit]
     return [as_written(p, text) for p in out[:limit]]
 
 

@@ -205,7 +205,8 @@ def topic_problem(phrase: str, text: str = "") -> str | None:
 def _name_in(word: str, text: str) -> bool:
     """`text` writes `word` capitalised away from a sentence start (a name: "Silva", "Asterisk")."""
     for m in re.finditer(r"\b" + re.escape(word) + r"\b", text, re.IGNORECASE):
-        start = m.start() == 0 or re.search(r"[.!?]\s*$", text[: m.start()]) is not None
+        before = text[max(0, m.start() - 8) : m.start()].rstrip()
+        start = m.start() == 0 or not before or before[-1] in ".!?"
         if not start and m.group(0)[:1].isupper():
             return True
     return False
