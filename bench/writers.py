@@ -16,7 +16,11 @@ unpunctuated auto-captions, the espeak-ng talk, and the LibriVox clips when test
     its column shows what the user gets after the repair round, and how many calls were repairs).
 Figures: longest run of consecutive transcript words in titles and slide headings (pieces) or in any
 sentence (commentary), duplicated phrases, sentence fragments, the longest title (words / characters),
-"Step n" labels on talk that lists no steps, hashtags the speaker never says. Lower is better everywhere.
+"Step n" labels on talk that lists no steps, hashtags the speaker never says, and topics that are not
+topics (titles naming no subject, headings and hashtags that are verb pairs, adverbs or generic words;
+ideas/topics.py), also counted in the chapter titles of the publishing kit (media_pipeline/kit/chapters.py,
+offline in every column, so shown for "main" — a frozen copy, bench/baseline/chapters_main.py — and "ours").
+Lower is better everywhere.
 """
 
 from __future__ import annotations
@@ -111,6 +115,8 @@ def measure() -> dict[str, dict[str, Any]]:
 
     main_ideas = importlib.import_module("bench.baseline.ideas_offline_main")
     main_commentary = importlib.import_module("bench.baseline.commentary_offline_main")
+    main_chapters = importlib.import_module("bench.baseline.chapters_main")
+    ours_chapters = importlib.import_module("media_pipeline.kit.chapters")
     ours_ideas = importlib.import_module("media_pipeline.ideas.offline")
     ours_commentary = importlib.import_module("media_pipeline.commentary.offline")
     out: dict[str, dict[str, Any]] = {}
@@ -131,15 +137,23 @@ def measure() -> dict[str, dict[str, Any]]:
                 "LLM good": _llm(fake, segments, "good"),
                 "LLM weak": _llm(fake, segments, "bad-until-repair"),
             }
+            chapter_mods = {"main": main_chapters, "ours": ours_chapters}
             for column, (pieces, texts, repairs) in runs.items():
-                p, c = Figures(), Figures()
+                p, c, k = Figures(), Figures(), Figures()
                 p.add_pieces(pieces, segments)
                 c.add_commentary(texts, segments)
+                titles: list[str] = []
+                if column in chapter_mods:
+                    found = chapter_mods[column].find_chapters(segments, duration=segments[-1].end + 1)
+                    titles = [ch.title for ch in found]
+                    k.add_chapters(titles, segments)
                 row[column] = {
                     "pieces": {k: v for k, v in asdict(p).items() if k != "problems"},
                     "commentary": {k: v for k, v in asdict(c).items() if k != "problems"},
+                    "chapters": {"generic": k.generic, "titles": titles} if column in chapter_mods else None,
                     "repairs": repairs,
-                    "examples": [str(x) for x in (p.problems + c.problems)[:3]],
+                    "examples": [str(x) for x in (p.problems + c.problems + k.problems)[:3]],
+                    "generic_examples": [str(x) for x in p.problems + k.problems if x.kind == "generic"][:6],
                 }
             out[name] = row
     return out
@@ -159,6 +173,11 @@ def rows_for(row: dict[str, Any]) -> list[list[str]]:
         ["pieces: longest title, words / chars", *titles()],
         ["pieces: 'Step n' on talk without steps", *cells("pieces", "false_steps")],
         ["pieces: hashtags never said", *cells("pieces", "bad_hashtags")],
+        ["pieces: generic or verb-pair titles, headings, tags", *cells("pieces", "generic")],
+        [
+            "chapters: generic or verb-pair titles",
+            *[str((row[c]["chapters"] or {"generic": "-"})["generic"]) for c in COLUMNS],
+        ],
         ["commentary: longest transcript run read back", *cells("commentary", "longest_quote")],
         ["commentary: repeated sentences / phrases", *cells("commentary", "duplicates")],
         ["commentary: sentence fragments", *cells("commentary", "fragments")],
@@ -188,11 +207,13 @@ def main(argv: list[str] | None = None) -> int:
         print(grid(rows_for(row)))
         for c in COLUMNS:
             for section in ("pieces", "commentary"):
-                for key in ("duplicates", "fragments", "false_steps", "bad_hashtags"):
+                for key in ("duplicates", "fragments", "false_steps", "bad_hashtags", "generic"):
                     totals[c][f"{section} {key}"] = totals[c].get(f"{section} {key}", 0) + row[c][section][key]
                 totals[c][f"{section} longest_quote"] = max(
                     totals[c].get(f"{section} longest_quote", 0), row[c][section]["longest_quote"]
                 )
+            if row[c]["chapters"] is not None:
+                totals[c]["chapters generic"] = totals[c].get("chapters generic", 0) + row[c]["chapters"]["generic"]
     summary = [
         Row(
             metric=f"{key} (all transcripts)",
@@ -205,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             else "NO",
         )
         for key in sorted(totals["ours"])
-        if not key.startswith("commentary false") and not key.startswith("commentary bad")
+        if not key.startswith(("commentary false", "commentary bad", "commentary generic"))
     ]
     print("\nOffline writer, ours vs main (baseline), summed over the transcripts:")
     print(table(summary))

@@ -200,3 +200,35 @@ def reencode(src: Path, path: Path, *codec_args: str) -> Path:
     """The video of `src` in another codec/container (for the decoders that cannot skip non-keyframes)."""
     ffmpeg("-i", str(src), "-map", "0:v:0", *codec_args, str(path))
     return path
+
+
+def dialogue_file(path: Path, lines: list[tuple[list[str], str]], *, gap: float = 0.4) -> tuple[Path, list[Segment]]:
+    """A still picture with espeak-ng speaking `lines`, each as (espeak voice arguments, sentence), e.g. a
+    low voice (["-v", "en-us", "-p", "15"]) and a high one (["-v", "en-us+f3", "-p", "80"]) taking turns;
+    the sound at 44.1 kHz and the picture at 29.97 fps. Returns the file and its segments (real times)."""
+    espeak = shutil.which("espeak-ng") or shutil.which("espeak")
+    assert espeak, "espeak-ng is needed for the speech test media"
+    work = path.parent / f"{path.stem}-lines"
+    work.mkdir(exist_ok=True)
+    segments, inputs, t = [], [], 0.0
+    for i, (voice, sentence) in enumerate(lines):
+        wav = work / f"{i}.wav"
+        subprocess.run([espeak, *voice, "-w", str(wav), sentence], check=True, timeout=60)
+        seconds = _wav_seconds(wav)
+        segments.append(Segment(start=round(t, 3), end=round(t + seconds, 3), text=sentence))
+        t += seconds + gap
+        inputs += ["-i", str(wav)]
+    pads = "".join(
+        f"[{i}:a]aformat=sample_fmts=fltp:sample_rates=44100:channel_layouts=mono,apad=pad_dur={gap}[s{i}];"
+        for i in range(len(lines))
+    )
+    graph = pads + "".join(f"[s{i}]" for i in range(len(lines))) + f"concat=n={len(lines)}:v=0:a=1[a]"
+    ffmpeg(
+        *inputs,
+        *("-f", "lavfi", "-i", f"smptebars=size={SIZE}:rate=30000/1001"),
+        *("-filter_complex", graph, "-map", f"{len(lines)}:v", "-map", "[a]"),
+        *_x264(),
+        *("-c:a", "aac", "-b:a", "96k", "-t", f"{t:.3f}"),
+        str(path),
+    )
+    return path, segments

@@ -138,6 +138,86 @@ def test_the_rendered_reel_keeps_the_face_in_frame(moving, fonts, tmp_path):
         assert framing.detect_faces(np.asarray(small)), at
 
 
+@pytest.fixture(scope="module")
+def two_apart(face, tmp_path_factory) -> Path:
+    """Two speakers side by side, far apart: the photo twice (the second mirrored, drifting right slowly)
+    over a 640×360 frame at 29.97 fps, as an interview two-shot."""
+    out = tmp_path_factory.mktemp("two") / "two.mp4"
+    ffmpeg(
+        *("-f", "lavfi", "-i", "color=c=0x5a6050:size=640x360:rate=30000/1001", "-loop", "1", "-i", str(face)),
+        *("-f", "lavfi", "-i", "sine=f=220:sample_rate=44100"),
+        "-filter_complex",
+        "[1:v]split=2[a][b];[b]hflip[bm];[0:v][a]overlay=x=16:y=60:shortest=1[one];"
+        f"[one][bm]overlay=x='{TWO_RIGHT}+t*6':y=70:shortest=1,format=yuv420p[v]",
+        *("-map", "[v]", "-map", "2:a", "-t", "6", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"),
+        str(out),
+    )
+    return out
+
+
+TWO_RIGHT = 360  # the second speaker's left edge at t=0 (x = 360 + 6·t)
+
+
+def test_two_speakers_far_apart_get_the_stacked_split_each_half_on_one_face(two_apart, face, fonts, tmp_path):
+    import numpy as np
+
+    track = framing.track_clip(two_apart, start=0, end=6)
+    assert framing.wants_split(track.samples, crop_share=CROP_SHARE)
+    half_share = (360 / 320) / (16 / 9)  # a 360×320 half of a 360×640 reel over a 16:9 source
+    top, bottom = framing.split_paths(track.samples, crop_share=CROP_SHARE, half_share=half_share)
+    fx, fw = face_box_in_photo(face)
+    half = half_share * 640 / 2
+    for step in range(0, 23):
+        t = step / 4
+        left_face = (16 + fx, 16 + fx + fw)
+        right_face = (TWO_RIGHT + 6 * t + 224 - fx - fw, TWO_RIGHT + 6 * t + 224 - fx)  # mirrored
+        for path, (a, b) in ((top, left_face), (bottom, right_face)):
+            centre = framing.value_at(path, t) * 640
+            assert centre - half <= a and b <= centre + half, (t, a, b, centre)
+        assert framing.jitter(top) < 0.002 and framing.jitter(bottom) < 0.002
+
+    info = probe(two_apart, limits=LIMITS)
+    reel = render_reel(
+        two_apart,
+        info,
+        start=0,
+        end=6,
+        out=tmp_path / "split.mp4",
+        captions=[Caption(0.5, 3.0, "Two of us here")],
+        mode="speaker",
+        fonts=fonts,
+        width=360,
+        height=640,
+        track=track,
+    )
+    assert reel.framing == "split" and (reel.width, reel.height) == (360, 640)
+    for at in (1.0, 4.5):
+        picture = np.asarray(pm.frame(reel.path, at, tmp_path / f"{at}.png").convert("L"))
+        top_half, bottom_half = picture[:318], picture[322:]
+        assert len(framing.detect_faces(top_half)) == 1, at
+        assert len(framing.detect_faces(bottom_half)) == 1, at
+        assert picture[319:321, :8].mean() < 40  # the dark rule between the halves (the caption is on it)
+
+
+def test_one_speaker_or_a_square_reel_is_not_split(moving, two_apart, fonts, tmp_path):
+    single = framing.track_clip(moving, start=0, end=8)
+    assert not framing.wants_split(single.samples, crop_share=CROP_SHARE)
+    info = probe(two_apart, limits=LIMITS)
+    square = render_reel(
+        two_apart,
+        info,
+        start=0,
+        end=3,
+        out=tmp_path / "square.mp4",
+        captions=[],
+        mode="speaker",
+        fonts=fonts,
+        width=360,
+        height=360,
+    )
+    assert square.framing == "faces"  # 1:1 keeps one window on one face
+
+
 def test_no_face_follows_motion_and_a_still_picture_gets_the_blurred_fill(fonts, tmp_path):
     box = tmp_path / "box.mp4"
     ffmpeg(

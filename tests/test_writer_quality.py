@@ -14,12 +14,15 @@ from media_pipeline.errors import MediaError
 from media_pipeline.ideas import PRESETS, generate_ideas_and_pieces, offline_ideas, offline_piece
 from media_pipeline.ideas.quality import (
     Figures,
+    chapter_problems,
     commentary_problems,
     fragments,
     longest_quote,
     piece_problems,
     transcript_words,
 )
+from media_pipeline.ideas.topics import topic_problem
+from media_pipeline.kit.chapters import find_chapters
 from media_pipeline.llm import chat_provider
 from media_pipeline.providers.http import RetryPolicy
 from media_pipeline.providers.registry import Calls
@@ -89,6 +92,41 @@ def test_the_checks_catch_what_the_old_writers_did():
     assert (
         longest_quote("We talk about the glymphatic system today", transcript_words(talk)) == 3
     )  # "the glymphatic system"
+
+
+def test_topics_are_noun_phrases_not_verb_pairs_or_generic_words():
+    budget, match, podcast = (TRANSCRIPTS[n] for n in ("budget auto-captions", "football match", "sleep podcast"))
+    said = " ".join(s.text for s in budget)
+    # What YAKE and tf-idf let through on these talks, and what a creator would post under.
+    assert topic_problem("savings happen", said) and topic_problem("build", said)  # a clause; "build a budget"
+    assert topic_problem("exactly", said) and topic_problem("three months", said)
+    assert topic_problem("beaten", " ".join(s.text for s in match)) and topic_problem("system")
+    for good, segs in (("savings", budget), ("bank app", budget), ("Silva", match), ("final whistle", match)):
+        assert topic_problem(good, " ".join(s.text for s in segs)) is None, good
+    assert topic_problem("glymphatic system") is None and topic_problem("PBX") is None
+    piece = {
+        "title": "Savings happen in 28 seconds",
+        "hook": "Where the money goes",
+        "caption": "Build the habit.",
+        "hashtags": ["#learning", "#savings", "#exactly", "#SavingsHappen"],
+    }
+    found = [p for p in piece_problems("reel", piece, budget) if p.kind == "generic"]
+    assert [p.where for p in found] == ["title", "hashtags", "hashtags"], found
+    assert [
+        p.kind for p in piece_problems("tweet", {"title": "Worth sharing", "tweet": "Sleep is maintenance."}, podcast)
+    ] == ["generic"]
+    found = chapter_problems(["Intro: Goal and Beaten", "Part 2", "Final Whistle and Yellow Card"], match)
+    assert [(p.where, p.detail.split("”")[0]) for p in found] == [
+        ("chapters[0]", "“Beaten"),
+        ("chapters[1]", "“Part 2"),
+    ]
+
+
+def test_offline_chapter_titles_name_topics_on_every_transcript(transcripts):
+    for name, segments in transcripts.items():
+        chapters = find_chapters(segments, duration=duration_of(segments))
+        assert chapters, name
+        assert chapter_problems([c.title for c in chapters], segments) == [], (name, [c.title for c in chapters])
 
 
 # --- offline writers ---------------------------------------------------------------------------------------

@@ -195,6 +195,24 @@ def _printed(text: str) -> str:
     return text if text[-1] in ".!?" else text + "."
 
 
+def _topic(quote: str, context: str = "") -> str:
+    """The passage's most said noun-looking word ("Parser"), longer words first, else the prompt's, for the
+    good canned model's titles."""
+    from media_pipeline.analysis.keywords import STOPWORDS
+    from media_pipeline.ideas.topics import is_topic
+
+    for text, shortest in ((quote, 5), (quote, 3), (context, 4)):
+        words = [w for w in re.findall(r"[A-Za-z]+", text) if len(w) >= shortest and w.lower() not in STOPWORDS]
+        counts: dict[str, int] = {}
+        for w in words:
+            counts[w.lower()] = counts.get(w.lower(), 0) + 1
+        ranked = sorted(counts, key=lambda w: (-counts[w], [x.lower() for x in words].index(w)))
+        best = next((w for w in ranked if not w.endswith(("ly", "ing")) and is_topic(w, text)), None)
+        if best:
+            return best[:1].upper() + best[1:]
+    return "This"
+
+
 class CannedModel:
     """A chat_reply hook for FakeProviders: reads the prompts our writers send (ideas, pieces, commentary)
     and answers in JSON as a model would. `mode`:
@@ -268,8 +286,10 @@ class CannedModel:
             slides[0]["text"] = "When done, when done, when done…"
             tweet = "and so the the"
         else:
-            title = {"reel": "The moment worth a replay", "image_carousel": "Four points to keep"}.get(
-                kind, "One line worth sharing"
+            # A headline that names what the passage is about, as a model that read it would.
+            topic = _topic(quote, user)
+            title = {"reel": f"{topic}: the moment worth a replay", "image_carousel": f"Four points on {topic}"}.get(
+                kind, f"One line on {topic}"
             )
             padding = ["Try it yourself this week.", "Save this for later.", "Share it with a friend."]
             texts = sentences + padding

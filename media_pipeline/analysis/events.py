@@ -9,11 +9,12 @@ from ..probe import clock
 from ..transcript.types import Segment
 from .keywords import EXCITING, KeywordContext, is_content, pick_keywords, tokens
 from .signal import Passage, SignalAnalysis
+from .voices import voice_changes, voice_stretches
 
 SPEECH_GAP = 1.5  # a pause at least this long ends a stretch of speech
 FAST_TALK_WPS = 3.0  # words per second of speech; conversational English is about 2.5
 STEADY_SPEECH = 0.6  # speech ratio from which an interval is "steady speech"
-KINDS = ("scene_change", "loud", "silence", "speech_start", "speech_stop", "keyword")
+KINDS = ("scene_change", "loud", "silence", "speech_start", "speech_stop", "voice_change", "keyword")
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,8 @@ class Event:
     t: float  # seconds from the start of the video
     kind: str  # one of KINDS
     label: str  # a short human phrase: "Scene change", "Loud passage, −6 dBFS", "Keyword “penalty”"
-    value: float | None = None  # cut strength 0–1, loudest level in dBFS, silence length, keyword count
+    # cut strength 0–1, loudest level in dBFS, silence length, keyword count, the new voice's pitch in Hz
+    value: float | None = None
     end: float | None = None  # for passages (loud, silence)
 
     def as_dict(self) -> dict:
@@ -54,6 +56,10 @@ class IntervalAnalysis:
     median_db: float | None = None
     signal_seconds: float = 0.0  # wall time the ffmpeg analysis took
     parts: dict[str, float] = field(default_factory=dict)  # the score's components
+    # Median voice pitch (Hz) of the interval's first and last stretch of speech (voices.py), so the next
+    # interval can tell whether the same voice goes on; None without enough voiced speech.
+    first_voice_hz: float | None = None
+    last_voice_hz: float | None = None
 
     @property
     def duration(self) -> float:
@@ -114,6 +120,15 @@ def events_for(
 
     segs = sorted((s for s in segments if s.text.strip() and s.end > s.start), key=lambda s: (s.start, s.end))
     events += _speech_events(segs, start, end)
+    stretches = voice_stretches(
+        signal.pitch_hz,
+        start=start,
+        window=signal.window,
+        speech=[(max(s.start, start), min(s.end, end)) for s in segs if s.end > start and s.start < end] or None,
+    )
+    for before, new in voice_changes(stretches):
+        pitch = "higher" if new.hz > before.hz else "lower"
+        events.append(Event(new.start, "voice_change", f"Another voice, {pitch}", value=new.hz))
     speech_seconds = _covered(segs, start, end)
     words, counts, first_seen = _words_in(segs, start, end)
     keywords = pick_keywords(counts, keywords_context)
@@ -140,6 +155,8 @@ def events_for(
         words_per_second=words / speech_seconds if speech_seconds >= 3 else None,
         median_db=signal.median_db,
         signal_seconds=signal.seconds,
+        first_voice_hz=stretches[0].hz if stretches else None,
+        last_voice_hz=stretches[-1].hz if stretches else None,
     )
     analysis.score, analysis.reason, analysis.parts = score_interval(analysis, loud=signal.loud)
     return analysis

@@ -1,4 +1,5 @@
-"""What ffmpeg can tell about one interval without a transcript: hard cuts, loud passages, silences.
+"""What ffmpeg can tell about one interval without a transcript: hard cuts, loud passages, silences, and the
+voice's pitch window by window (voices.py: who speaks, roughly).
 
 Fast by design — interval 0's whole chain (analysis → text → speech → chunk) must finish within about
 two seconds on a two-core machine, so each interval costs two cheap ffmpeg runs that go concurrently:
@@ -27,6 +28,7 @@ from ..errors import Cancelled, MediaError
 from ..plan import Interval
 from ..probe import FORMAT_WHITELIST, PROTOCOL_WHITELIST, MediaInfo, clock
 from ..process import CancelToken, ProcessFailed, run
+from .voices import pitch_track
 
 WINDOW = 0.1  # seconds per loudness window
 SAMPLE_RATE = 16_000
@@ -94,6 +96,7 @@ class SignalAnalysis:
     mean_db: float | None = None  # RMS level of the whole interval (energy mean, not a mean of dB values)
     median_db: float | None = None  # median window level
     peak_db: float | None = None  # loudest window
+    pitch_hz: list[float] = field(default_factory=list)  # voice pitch per window, 0 unvoiced (voices.py)
     seconds: float = 0.0  # wall time spent
 
     @property
@@ -442,6 +445,7 @@ def _measure_audio(result: SignalAnalysis, samples: np.ndarray) -> None:
     result.mean_db = max(FLOOR_DB, 10 * math.log10(power)) if power > 0 else FLOOR_DB
     result.median_db = float(np.median(levels))
     result.peak_db = float(levels.max())
+    result.pitch_hz = [round(float(v), 1) for v in pitch_track(samples, rate=SAMPLE_RATE, window=result.window)]
     start, w = result.start, result.window
 
     def at(i: int) -> float:

@@ -3,11 +3,13 @@
 The voice is mixed over the original, so it never reads the transcript back: at most one short quote
 (QUOTE_MAX_WORDS words, a whole clause) per interval. Otherwise it says what the analysis measured and
 how it differs from the interval before: a new shot or a run of cuts, the pace of speech, the sound level,
-a silence, a voice coming in or stopping, a change of topic (the key phrases against the last interval's).
+a silence, a voice coming in or stopping, another voice taking over (a change of voice pitch, see
+analysis/voices.py), a change of topic (the key phrases against the last interval's).
 Every sentence is backed by something measured; nothing is invented. Phrasings rotate, and a
 `CommentaryMemory` shared by a job's intervals makes sure no sentence is said twice in one job.
 Text is plain for TTS: times as words ("at 1 minute 12"), no symbols a speech engine would spell out.
-Who speaks is not known (there is no speaker diarisation): the writer says "a voice" or "the speaker".
+Who speaks is not known by name (there is no speaker diarisation): the writer says "a voice", "the speaker" or
+"a new voice" when the pitch says another person has taken over.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from dataclasses import dataclass, field
 
 from ..analysis.events import IntervalAnalysis
 from ..analysis.keywords import EXCITING, NOT_TOPICS, as_written, is_content, is_name, key_phrases, tokens
+from ..analysis.voices import differs
+from ..ideas.topics import is_topic
 from ..transcript.types import Segment
 from .budget import count_words, fit_to_budget
 from .styles import Style, resolve_style
@@ -74,6 +78,20 @@ SILENCE = [
 ]
 SPEECH_START = ["A voice comes in {at}.", "Speech picks up {at}.", "{At}, someone starts talking."]
 SPEECH_STOP = ["The talking stops {at}.", "The speech pauses {at}.", "{At}, the voice breaks off."]
+VOICE_NEW = [
+    "{At}, a new voice takes over.",
+    "Another speaker comes in {at}.",
+    "{At}, someone else speaks.",
+    "A second voice answers {at}.",
+    "A different voice {at}.",
+]
+VOICE_BACK = [
+    "{At}, the earlier voice is back.",
+    "The first voice answers {at}.",
+    "{At}, back to the earlier speaker.",
+    "The other speaker returns {at}.",
+]
+VOICE_OTHER = ["A different voice now.", "Someone else has the floor now.", "Another speaker takes over here."]
 SPEAKER_BACK = ["The speaker is back.", "Talking resumes.", "We are back to the speaker."]
 SPEAKER_GONE = ["No more talking for now.", "The speaker has gone quiet.", "The voice has dropped away."]
 PACE_FAST = ["A brisk delivery.", "The speaker talks fast.", "Quick talk, no time wasted."]
@@ -104,7 +122,7 @@ GOING_ON = ["The explanation goes on.", "More detail follows.", "The speaker kee
 NOTHING = ["Nothing much changes in this stretch.", "A calm stretch with little going on.", "Not much happens here."]
 NOTHING_SILENT = ["A silent stretch, nothing to report.", "All quiet here.", "No sound and little change here."]
 # Events that count as something happening (a keyword alone, or a silence, is not enough to talk about).
-HAPPENINGS = ("scene_change", "loud", "speech_start", "speech_stop")
+HAPPENINGS = ("scene_change", "loud", "speech_start", "speech_stop", "voice_change")
 
 
 @dataclass(frozen=True)
@@ -118,6 +136,8 @@ class Seen:
     speech_ratio: float
     scene_changes: int
     silent: bool
+    last_voice_hz: float | None = None
+    voices: tuple[float, ...] = ()  # the pitch of each voice heard (its first stretch, then each new voice)
 
 
 @dataclass
@@ -135,6 +155,11 @@ class CommentaryMemory:
         with self._lock:
             earlier = [i for i in self.seen if i < index]
             return self.seen[max(earlier)] if earlier else None
+
+    def voices_before(self, index: int) -> tuple[float, ...]:
+        """Every voice pitch heard in the intervals before `index` seen so far."""
+        with self._lock:
+            return tuple(hz for i, seen in sorted(self.seen.items()) if i < index for hz in seen.voices)
 
     def look(self, seen: Seen) -> None:
         with self._lock:
@@ -298,8 +323,10 @@ def topics(analysis: IntervalAnalysis, segments: list[Segment], *, limit: int = 
         if any(word in p.split() for p in out):
             continue
         out.append(next((p for p in terms if word in p.split()), word))
+    # A noun phrase that names something (ideas/topics.py): "The talk turns to beaten" is not commentary.
+    out = [p for p in out if is_topic(as_written(p, text), text)]
     if not out:
-        out = [p for p in phrases if len(p.split()) == 1][:limit]
+        out = [p for p in phrases if len(p.split()) == 1 and is_topic(as_written(p, text), text)][:limit]
     return [as_written(p, text) for p in out[:limit]]
 
 
@@ -321,11 +348,19 @@ def _seen(analysis: IntervalAnalysis, found: list[str]) -> Seen:
         speech_ratio=analysis.speech_ratio,
         scene_changes=analysis.scene_changes,
         silent=analysis.has_audio and analysis.silence_ratio >= 0.9,
+        last_voice_hz=analysis.last_voice_hz,
+        voices=_voices(analysis),
     )
 
 
-def _event_pieces(analysis: IntervalAnalysis, salt: int) -> list[Piece]:
-    """Sentences for the interval's measured events, each with a priority."""
+def _voices(analysis: IntervalAnalysis) -> tuple[float, ...]:
+    first = (analysis.first_voice_hz,) if analysis.first_voice_hz else ()
+    return first + tuple(e.value for e in analysis.events_of("voice_change") if e.value)
+
+
+def _event_pieces(analysis: IntervalAnalysis, salt: int, heard: tuple[float, ...] = ()) -> list[Piece]:
+    """Sentences for the interval's measured events, each with a priority. `heard`: the voice pitches of
+    the job's earlier intervals, so a voice that comes back is not called new."""
     i = analysis.index
     pieces = []
     cuts = analysis.events_of("scene_change")
@@ -345,12 +380,25 @@ def _event_pieces(analysis: IntervalAnalysis, salt: int) -> list[Piece]:
         longest = max(silences, key=lambda e: e.value or 0)
         d = _seconds(longest.value or 0)
         pieces.append(_piece(SILENCE, longest.t, 30, key="silence", index=i, salt=salt, at=_at(longest.t), d=d))
+    known = list(heard) + ([analysis.first_voice_hz] if analysis.first_voice_hz else [])
+    for k, change in enumerate(analysis.events_of("voice_change")):
+        # Who speaks is news even in steady talk: an interview's answer, a second commentator.
+        back = change.value is not None and any(not differs(hz, change.value) for hz in known[:-1])
+        if k < 2:
+            options = VOICE_BACK if back else VOICE_NEW
+            pieces.append(_piece(options, change.t, 50 - 5 * k, key="voice", index=i + k, salt=salt, at=_at(change.t)))
+        if change.value:
+            known.append(change.value)
     for kind, options, priority in (("speech_start", SPEECH_START, 25), ("speech_stop", SPEECH_STOP, 20)):
         found = analysis.events_of(kind)
         # In steady talk a start or stop is not news; when speech is sparse it is.
         if found and analysis.speech_ratio < STEADY_SPEECH:
             pieces.append(_piece(options, found[0].t, priority, key=kind, index=i, salt=salt, at=_at(found[0].t)))
     return pieces
+
+
+def _heard(memory: CommentaryMemory | None, analysis: IntervalAnalysis) -> tuple[float, ...]:
+    return memory.voices_before(analysis.index) if memory is not None else ()
 
 
 def _change_pieces(analysis: IntervalAnalysis, found: list[str], before: Seen | None, salt: int) -> list[Piece]:
@@ -393,6 +441,14 @@ def _change_pieces(analysis: IntervalAnalysis, found: list[str], before: Seen | 
                 pieces.append(_piece(QUIETER, t, 30, key="quieter", index=i, salt=salt))
         if before.scene_changes >= 2 and analysis.scene_changes == 0 and analysis.has_video:
             pieces.append(_piece(HOLD, t, 18, key="hold", index=i, salt=salt))
+        early = [e for e in analysis.events_of("voice_change") if e.t - analysis.start < 2.0]
+        if (
+            before.last_voice_hz is not None
+            and analysis.first_voice_hz is not None
+            and differs(before.last_voice_hz, analysis.first_voice_hz)
+            and not early
+        ):
+            pieces.append(_piece(VOICE_OTHER, t, 45, key="other", index=i, salt=salt))
         if before.speech_ratio < 0.2 and analysis.speech_ratio >= 0.5 and not analysis.events_of("speech_start"):
             pieces.append(_piece(SPEAKER_BACK, t, 28, key="back", index=i, salt=salt))
         if before.speech_ratio >= 0.5 and analysis.speech_ratio < 0.1 and not analysis.events_of("speech_stop"):
@@ -453,7 +509,7 @@ def _play_by_play(
     found: list[str],
     memory: CommentaryMemory | None,
 ) -> str:
-    pieces = _event_pieces(analysis, salt) + _change_pieces(analysis, found, before, salt)
+    pieces = _event_pieces(analysis, salt, _heard(memory, analysis)) + _change_pieces(analysis, found, before, salt)
     quote = _quote_piece(analysis, segments, QUOTE, salt, 32)
     if quote is not None:
         pieces.append(quote)
@@ -475,7 +531,8 @@ def _explainer(
     i = analysis.index
     if not found and not short_quote(analysis, segments):
         # Nothing said: describe what can be seen and heard instead, briefly.
-        return _compose(_event_pieces(analysis, salt), target, max_items=2, chronological=True, memory=memory)
+        events = _event_pieces(analysis, salt, _heard(memory, analysis))
+        return _compose(events, target, max_items=2, chronological=True, memory=memory)
     pieces: list[Piece] = []
     if found:
         shift = before is None or not set(found[0].split()) & {w for q in before.topics for w in q.split()}
@@ -489,7 +546,9 @@ def _explainer(
     if quote is not None:
         pieces.append(Piece(1, quote.priority, quote.options))
     changes = [p for p in _change_pieces(analysis, [], before, salt)]
-    events = sorted(_event_pieces(analysis, salt) + changes, key=lambda p: -p.priority)[: style.max_events]
+    events = sorted(_event_pieces(analysis, salt, _heard(memory, analysis)) + changes, key=lambda p: -p.priority)[
+        : style.max_events
+    ]
     pieces += [Piece(3 + k, p.priority - 20, p.options) for k, p in enumerate(events)]
     return _compose(pieces, target, max_items=2 + style.max_events, chronological=True, memory=memory)
 

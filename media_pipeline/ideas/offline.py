@@ -22,7 +22,7 @@ import bisect
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -48,9 +48,10 @@ from .schema import (
     validate_piece,
 )
 from .styles import CUSTOM, Style
+from .topics import is_topic
 
 # Part of the cache key of offline results: bump when the algorithm's output changes.
-OFFLINE_VERSION = "offline-2"
+OFFLINE_VERSION = "offline-3"
 
 # Kinds in the order ideas are planned: the first ideas are the most valuable, and a short request still
 # gets one of each kind.
@@ -150,6 +151,7 @@ class _Analysis:
     # prefix sums over segments of salience × duration, for O(1) window scores
     prefix: list[float] = field(default_factory=list)
     lowered: str = ""  # the whole transcript as lower-case words, to count how often a phrase is said
+    text: str = ""  # the whole transcript as printed sentences, to tell how the speaker uses a word
 
 
 def tokens(text: str) -> list[str]:
@@ -308,6 +310,7 @@ def _analyse(segments: list[Segment], analyses: list[dict[str, Any]] | None) -> 
         sentence_mids=[s.mid for s in sentences],
         prefix=prefix,
         lowered=" " + " ".join(_WORD_RE.findall(" ".join(s.text for s in sentences).lower())) + " ",
+        text=" ".join(s.text for s in sentences),
     )
 
 
@@ -452,7 +455,8 @@ def _idea(a: _Analysis, kind: str, w: _Window, style: Style, *, analysed: bool, 
     passage = [s for s in a.sentences if w.start <= s.mid <= w.end] or [
         s for s in a.sentences if s.end > w.start and s.start < w.end
     ]
-    keywords = passage_phrases(a, passage, 3)
+    # A passage that names no topic twice is still titled by its best noun phrase said once ("bank app").
+    keywords = passage_phrases(a, passage, 3) or passage_phrases(a, passage, 1, once=True)
     steps = sum(1 for s in passage if step_body(s.text)) if gives_steps(passage) else 0
     title = _cap(_title(kind, keywords, steps=steps, seconds=w.end - w.start, index=index))
     snippet = " ".join(s.text for s in passage) or " ".join(
@@ -547,10 +551,11 @@ def _said(a: _Analysis, phrase: str) -> int:
     return a.lowered.count(" " + phrase.lower() + " ")
 
 
-def passage_phrases(a: _Analysis, sentences: list[_Sentence], n: int) -> list[str]:
+def passage_phrases(a: _Analysis, sentences: list[_Sentence], n: int, *, once: bool = False) -> list[str]:
     """The passage's key phrases, best first, as written: YAKE phrases (see analysis.keywords.key_phrases)
     that are topics of the whole video (a word with weight, a phrase said at least twice or a name), then
-    the tf-idf terms. Numbers and interjections are not topics."""
+    the tf-idf terms. Numbers and interjections are not topics, nor are verb pairs, adverbs and generic
+    words (ideas/topics.py). `once`: a phrase said once will do."""
     text = " ".join(s.text for s in sentences)
     out: list[str] = []
 
@@ -562,9 +567,12 @@ def passage_phrases(a: _Analysis, sentences: list[_Sentence], n: int) -> list[st
             return False
         if any(set(words) & set(t.lower().split()) for t in out):
             return False
+        # A noun phrase that names something: not "savings happen", "beaten" or "system" (ideas/topics.py).
+        if not is_topic(as_written(term, text), a.text):
+            return False
         if len(words) == 1:
-            return a.weights.get(words[0], 0.0) > 0.0 and (_said(a, term) >= 2 or is_name(term, text))
-        return _said(a, term) >= 2 or is_name(term, text)
+            return a.weights.get(words[0], 0.0) > 0.0 and (once or _said(a, term) >= 2 or is_name(term, text))
+        return once or _said(a, term) >= 2 or is_name(term, text)
 
     # One fixed limit, so the cached phrases of a passage serve its title, its piece and its slides alike.
     for term in key_phrases(text, limit=30) + _rank_terms(a, sentences, n * 2):
@@ -632,12 +640,18 @@ def _heading(sentence: _Sentence, a: _Analysis, phrases: list[str], taken: set[s
     own = [
         t
         for t in _rank_terms(a, [sentence], 3)
-        if not set(t.split()) & (NUMBER_WORDS | NOT_TOPICS | INTERJECTIONS) and not t.endswith("ly")
+        if not set(t.split()) & (NUMBER_WORDS | NOT_TOPICS | INTERJECTIONS)
+        and not t.endswith("ly")
+        and is_topic(as_written(t, sentence.text), a.text)
     ]
     # The passage's phrases that this sentence says, the sentence's own weightiest term first among them.
     said = [p for p in phrases if f" {p.lower()} " in lowered]
     said.sort(key=lambda p: 0 if own and own[0] in p.lower().split() else 1)
-    for term in said + own:
+    # Then the sentence's own noun phrases ("glymphatic system" said once), before its single words.
+    phrases_here = [
+        t for t in key_phrases(sentence.text, limit=4) if " " in t and is_topic(as_written(t, sentence.text), a.text)
+    ]
+    for term in said + phrases_here + own:
         if term.lower() not in taken and not any(term.lower() in t or t in term.lower() for t in taken):
             taken.add(term.lower())
             return _cap(as_written(term, sentence.text))
@@ -664,6 +678,13 @@ def offline_piece(idea: Idea, segments: list[Segment], *, style: Style, duration
     keywords = passage_phrases(a, passage, 4)
     cta = style.call_to_action
     hashtags = _hashtags(style, keywords)
+    if _names_nothing(idea.title, a):
+        # An idea from a model titled "Moment 1": the piece gets a headline from the passage's key phrases.
+        titled = keywords or passage_phrases(a, passage, 1, once=True)
+        if titled:
+            steps = sum(1 for s in passage if step_body(s.text)) if gives_steps(passage) else 0
+            title = _cap(_title(idea.kind, titled, steps=steps, seconds=idea.end - idea.start, index=idea.index))
+            idea = replace(idea, title=shorten(title, TITLE_MAX))
     if idea.kind == "reel":
         piece = _reel(idea, passage, best, keywords, style, hashtags)
     elif idea.kind == "image_carousel":
@@ -681,6 +702,13 @@ def offline_piece(idea: Idea, segments: list[Segment], *, style: Style, duration
     if checked is None:  # pragma: no cover - a bug here, not bad input
         raise AssertionError(f"offline {idea.kind} failed validation: {errors}")
     return checked
+
+
+def _names_nothing(title: str, a: _Analysis) -> bool:
+    """The title names no topic the speaker talks about ("Moment 1", "Worth sharing")."""
+    from .quality import title_topic_problem, words
+
+    return title_topic_problem(title, words(a.text), a.text) is not None
 
 
 def _reel(

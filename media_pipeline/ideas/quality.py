@@ -10,10 +10,13 @@ Both writers (offline and LLM) and both products (pieces and spoken commentary) 
   needs another ("and", "the", "with"), or is a dependent clause alone ("When the tokens do not match.");
 - **titles within limits**: TITLE_WORDS words and TITLE_CHARS characters at most, not a sentence;
 - **labels that lie**: "Step n" headings when the transcript lists no steps, hashtags that are not words
-  the transcript says.
+  the transcript says;
+- **topics that are not topics** (`generic`): a hashtag, a slide heading or a chapter title that is a verb
+  pair ("savings happen"), an adverb ("exactly"), a number or a generic word ("system", "part 2"), and a
+  title none of whose transcript phrases names a subject ("Worth sharing"; ideas/topics.py judges).
 
 `piece_problems` lists them for one piece; `repairable` is the subset an LLM is asked to fix in its repair
-round (hashtags and step labels are reported, not repaired: a model may fairly generalise a tag).
+round (hashtags and generic topics are reported, not repaired: a model may fairly generalise a tag).
 `Figures` sums a run up for bench/writers.py. Plain functions on plain data: nothing here knows Django.
 """
 
@@ -29,6 +32,7 @@ from typing import Any
 from media_pipeline.transcript.types import Segment
 
 from .styles import PRESET_HASHTAGS
+from .topics import topic_problem
 
 TITLE_WORDS = 10
 TITLE_CHARS = 70
@@ -57,7 +61,7 @@ STYLE_TAGS = frozenset(t.lower() for t in PRESET_HASHTAGS.values())
 @dataclass(frozen=True)
 class Problem:
     where: str  # "title", "slides[2].text", "interval 4"
-    kind: str  # quote | duplicate | fragment | title | steps | hashtag
+    kind: str  # quote | duplicate | fragment | title | steps | hashtag | generic
     detail: str
 
     def __str__(self) -> str:
@@ -146,6 +150,65 @@ def title_problems(title: str, transcript: list[str], where: str = "title") -> l
     return out
 
 
+# Words of a headline's frame, not its topic ("What to know about X", "X in 30 seconds", "X: one takeaway").
+_HEADLINE_WORDS = frozenset(
+    """
+    what know about explained key points point takeaway takeaways line short version moment watch worth
+    sharing share steps step seconds minutes in on and the a an of to how why when your you one quick lesson
+    guide tips things
+    """.split()
+)
+
+
+def _phrases_in(text: str, transcript: list[str]) -> list[str]:
+    """The runs of `text`'s words that are transcript words and not a headline's frame or filler, as
+    written in `text` ("Dial plan in 4 steps" → ["Dial plan"])."""
+    from media_pipeline.analysis.keywords import STOPWORDS
+
+    said = set(transcript)
+    runs: list[list[str]] = [[]]
+    for w in re.findall(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]|[A-Za-z]", text):
+        low = w.lower()
+        if low in said and low not in STOPWORDS and low not in _HEADLINE_WORDS:
+            runs[-1].append(w)
+        elif runs[-1]:
+            runs.append([])
+    return [" ".join(r) for r in runs if r]
+
+
+def topic_label_problem(where: str, label: str, transcript_text: str) -> Problem | None:
+    """A hashtag's, heading's or chapter title's phrase that is not a topic (a verb pair, a generic word)."""
+    why = topic_problem(label, transcript_text)
+    return None if why is None else Problem(where, "generic", f"“{label}”: {why}")
+
+
+def title_topic_problem(
+    title: str, transcript: list[str], transcript_text: str, where: str = "title"
+) -> Problem | None:
+    """A title names a subject when at least one of its transcript phrases is a topic; "Worth sharing",
+    "Savings happen in 28 seconds" and "Exactly and finally" name none."""
+    runs = _phrases_in(title, transcript)
+    if any(topic_problem(r, transcript_text) is None for r in runs):
+        return None
+    why = "; ".join(filter(None, (topic_problem(r, transcript_text) for r in runs))) or "no topic of the transcript"
+    return Problem(where, "generic", f"“{title}” names no subject ({why})")
+
+
+def chapter_problems(titles: list[str], segments: list[Segment]) -> list[Problem]:
+    """Chapter titles ("Intro: PBX and Asterisk", "Dial plan"): each named part must be a topic."""
+    text = " ".join(s.text for s in segments)
+    out = []
+    for i, title in enumerate(titles):
+        body = re.sub(r"^intro\b:?\s*", "", title, flags=re.I)
+        if not body:
+            continue  # a bare "Intro" says where, not what
+        for part in re.split(r"\s+(?:and|&)\s+|\s*,\s*", body):
+            problem = topic_label_problem(f"chapters[{i}]", part, text) if part else None
+            if problem is not None:
+                out.append(problem)
+    return out
+
+
 def _text_problems(where: str, text: str, *, sentences_expected: bool) -> list[Problem]:
     out = [Problem(where, "duplicate", f"says “{d}” twice") for d in duplicated_phrases(text)]
     if sentences_expected:
@@ -157,7 +220,11 @@ def piece_problems(kind: str, piece: dict[str, Any], segments: list[Segment]) ->
     """Everything `piece` (a validated piece of `kind`) gets wrong, judged against its transcript."""
     transcript = transcript_words(segments)
     said = " " + " ".join(transcript) + " "
+    spoken = " ".join(s.text for s in segments)
     out = title_problems(str(piece.get("title", "")), transcript)
+    generic_title = title_topic_problem(str(piece.get("title", "")), transcript, spoken)
+    if generic_title is not None:
+        out.append(generic_title)
     if kind == "reel":
         hook = str(piece.get("hook", ""))
         if hook.rstrip().endswith(("…", "...")) or len(words(hook)) < 2:
@@ -177,6 +244,10 @@ def piece_problems(kind: str, piece: dict[str, Any], segments: list[Segment]) ->
                 out.append(Problem(f"slides[{i}]", "duplicate", f"the heading “{heading}” repeats the text's opening"))
             if body.rstrip().endswith(("…", "...")):
                 out.append(Problem(f"slides[{i}].heading", "fragment", f"“{heading}” is cut off"))
+            for phrase in _phrases_in(body, transcript):
+                problem = topic_label_problem(f"slides[{i}].heading", phrase, spoken)
+                if problem is not None:
+                    out.append(problem)
             if _STEP_LABEL.match(heading) and not steps:
                 out.append(Problem(f"slides[{i}].heading", "steps", f"“{heading}”: the transcript lists no steps"))
         out += _text_problems("caption", str(piece.get("caption", "")), sentences_expected=True)
@@ -191,13 +262,19 @@ def piece_problems(kind: str, piece: dict[str, Any], segments: list[Segment]) ->
             continue  # the style's own tag, which every piece in that style may carry
         if phrase and f" {phrase} " not in said:
             out.append(Problem("hashtags", "hashtag", f"{tag} is not something the speaker says"))
+        elif phrase:
+            # As written in the tag ("#PBX", "#Silva" are names; "#hang" is a verb, "#system" says nothing).
+            problem = topic_label_problem("hashtags", " ".join(parts), spoken)
+            if problem is not None:
+                out.append(problem)
     return out
 
 
 def repairable(problems: list[Problem]) -> list[Problem]:
     """What a model is asked to fix: quoting, duplicates, fragments, titles and made-up step labels.
-    Hashtags are only reported (a model may fairly generalise a tag)."""
-    return [p for p in problems if p.kind != "hashtag"]
+    Hashtags and generic topics are only reported (a model may fairly generalise a tag; the topic check
+    is a heuristic, not worth a round trip)."""
+    return [p for p in problems if p.kind not in ("hashtag", "generic")]
 
 
 def commentary_problems(texts: list[str], segments: list[Segment]) -> list[Problem]:
@@ -232,6 +309,7 @@ class Figures:
     title_chars_max: int = 0
     false_steps: int = 0
     bad_hashtags: int = 0
+    generic: int = 0  # titles, headings, hashtags and chapter titles that are verb pairs or generic words
     problems: list[Problem] = field(default_factory=list)
 
     def add_pieces(self, pieces: list[tuple[str, dict[str, Any]]], segments: list[Segment]) -> None:
@@ -244,6 +322,9 @@ class Figures:
             for text in [title, *heads]:
                 self.longest_quote = max(self.longest_quote, longest_quote(text, transcript))
             self._count(piece_problems(kind, piece, segments))
+
+    def add_chapters(self, titles: list[str], segments: list[Segment]) -> None:
+        self._count(chapter_problems(titles, segments))
 
     def add_commentary(self, texts: list[str], segments: list[Segment]) -> None:
         transcript = transcript_words(segments)
@@ -263,3 +344,5 @@ class Figures:
                 self.false_steps += 1
             elif p.kind == "hashtag":
                 self.bad_hashtags += 1
+            elif p.kind == "generic":
+                self.generic += 1

@@ -14,7 +14,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..analysis.keywords import as_written
 from ..ideas.offline import mmss, pairs, tokens
+from ..ideas.topics import is_topic
 from ..transcript.types import Segment
 
 MIN_CHAPTER_S = 10.0  # YouTube's shortest chapter
@@ -61,6 +63,7 @@ class _Unit:
     end: float
     terms: Counter[str]
     gap_before: float
+    text: str = ""
 
 
 def _units(segments: Iterable[Segment]) -> list[_Unit]:
@@ -70,7 +73,7 @@ def _units(segments: Iterable[Segment]) -> list[_Unit]:
     for seg in segs:
         terms: Counter[str] = Counter(tokens(seg.text))
         terms.update(" ".join(p) for p in pairs(seg.text))
-        out.append(_Unit(seg.start, seg.end, terms, max(0.0, seg.start - previous_end)))
+        out.append(_Unit(seg.start, seg.end, terms, max(0.0, seg.start - previous_end), seg.text))
         previous_end = max(previous_end, seg.end)
     return out
 
@@ -182,7 +185,9 @@ def _title_case(phrase: str) -> str:
 
 def key_phrases(parts: list[list[_Unit]], index: int, n: int = 2) -> list[str]:
     """The terms that name part `index`: frequent in it, rarer in the other parts. A two-word phrase said
-    twice beats its own words; a word already named (or its plural) is not named again."""
+    twice beats its own words; a word already named (or its plural) is not named again. Only noun phrases
+    that name something (ideas/topics.py: not "beaten", "build" said as a verb, "exactly" or "system");
+    when no term said twice is one, the part's best topic said once."""
     counts: Counter[str] = Counter()
     for u in parts[index]:
         counts.update(u.terms)
@@ -199,7 +204,11 @@ def key_phrases(parts: list[list[_Unit]], index: int, n: int = 2) -> list[str]:
         # A pair said as a unit names the part better than either word alone ("sourdough bread").
         return c * idf * (2.2 if " " in term else 1.0)
 
-    candidates = [t for t, c in counts.items() if c >= 2 or (" " not in t and len(parts[index]) <= 2)]
+    text = " ".join(u.text for u in parts[index])
+    whole = " ".join(u.text for part in parts for u in part)
+    topics = [t for t in counts if is_topic(as_written(t, text), whole)]
+    candidates = [t for t in topics if counts[t] >= 2 or (" " not in t and len(parts[index]) <= 2)]
+    candidates = candidates or topics
     candidates.sort(key=lambda t: (-weight(t), -len(t), t))
     out: list[str] = []
     covered: set[str] = set()
@@ -223,9 +232,10 @@ def twin(a: str, b: str) -> bool:
     return common >= max(4, min(len(a), len(b)) - 1)
 
 
-def _name(phrases: list[str]) -> str:
+def _name(phrases: list[str], text: str = "") -> str:
     if not phrases:
         return ""
+    phrases = [as_written(p, text) for p in phrases]  # "PBX", "Asterisk" as the speaker's captions write them
     if len(phrases) > 1 and len(phrases[0]) + len(phrases[1]) + 5 <= TITLE_MAX:
         return _title_case(f"{phrases[0]} and {phrases[1]}")
     return _title_case(phrases[0])[:TITLE_MAX]
@@ -264,7 +274,7 @@ def find_chapters(
     ]
     while True:
         parts = [[u for u in units if a <= u.start < b] for a, b in zip(starts, [*starts[1:], math.inf], strict=True)]
-        names = [_name(key_phrases(parts, i)) for i in range(len(parts))]
+        names = [_name(key_phrases(parts, i), " ".join(u.text for u in parts[i])) for i in range(len(parts))]
         repeat = next((i for i in range(1, len(names)) if names[i] and names[i] == names[i - 1]), None)
         if repeat is None:
             break

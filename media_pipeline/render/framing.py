@@ -11,6 +11,9 @@
    when another face has clearly spoken for a while.
 4. `path_expression` writes the path as one ffmpeg expression of `t` (piecewise linear), which the `crop`
    filter of the reel's single render pass evaluates frame by frame.
+5. `split_paths`: two faces too far apart for one tall window (two speakers side by side) get the stacked
+   split layout instead: the reel's top half follows the left face, its bottom half the right one, each with
+   the same camera (dead zone, easing, maximum speed, hold).
 
 OpenCV is imported lazily: only reels with speaker framing need it.
 """
@@ -52,6 +55,11 @@ FACE_SHARE = 0.25  # a clip is framed on faces when this share of its samples ha
 MOTION_SHARE = 0.5  # … else on motion when this share of its samples moves noticeably
 MOTION_LEVEL = 0.004  # share of pixels changed (by more than MOTION_DIFF of 255) in a moving sample
 MOTION_DIFF = 12
+# The stacked split layout: two faces whose centres are further apart than SPLIT_APART crop widths (they do
+# not fit in one window) in at least SPLIT_SHARE of the samples with faces, and faces in FACE_SHARE of all.
+SPLIT_APART = 0.9
+SPLIT_SHARE = 0.6
+SPLIT_MIN_TALL = 1.5  # only reels at least this much taller than wide (9:16): a half is then about square
 
 
 @dataclass(frozen=True)
@@ -338,7 +346,15 @@ def crop_path(
     low, high = half, 1 - half
     if high <= low or not samples:
         return [(0.0, 0.5)]
-    targets = subject_targets(samples, kind=kind, speech=speech)
+    return camera(subject_targets(samples, kind=kind, speech=speech), crop_share=crop_share)
+
+
+def camera(targets: Sequence[tuple[float, float | None]], *, crop_share: float) -> list[tuple[float, float]]:
+    """The camera of `crop_path` over given targets (share of the source's width, None: keep looking)."""
+    half = crop_share / 2
+    low, high = half, 1 - half
+    if high <= low or not targets:
+        return [(0.0, 0.5)]
     first = next((x for _, x in targets if x is not None), 0.5)
     centre = min(max(first, low), high)
     moving = False
@@ -359,6 +375,54 @@ def crop_path(
                     moving = False
         path.append((t, centre))
     return simplify(path)
+
+
+def _apart_pair(sample: Sample, crop_share: float) -> tuple[Face, Face] | None:
+    """The sample's leftmost and rightmost of its two largest faces, when one window cannot hold both."""
+    if len(sample.faces) < 2:
+        return None
+    a, b = sorted(sorted(sample.faces, key=lambda f: -f.size)[:2], key=lambda f: f.x)
+    return (a, b) if b.x - a.x > SPLIT_APART * crop_share else None
+
+
+def wants_split(samples: Sequence[Sample], *, crop_share: float) -> bool:
+    """Two speakers side by side, too far apart for one window (see SPLIT_APART, SPLIT_SHARE)."""
+    with_faces = [s for s in samples if s.faces]
+    if not samples or len(with_faces) < FACE_SHARE * len(samples):
+        return False
+    apart = sum(1 for s in with_faces if _apart_pair(s, crop_share) is not None)
+    return apart >= SPLIT_SHARE * len(with_faces)
+
+
+def split_paths(
+    samples: Sequence[Sample], *, crop_share: float, half_share: float
+) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """The stacked layout's two crop paths (top: the left face, bottom: the right face), each a window of
+    `half_share` of the source's width. A sample where the two are not both seen holds both halves; a face
+    alone is given to the half whose face it is nearest to."""
+    left: list[tuple[float, float | None]] = []
+    right: list[tuple[float, float | None]] = []
+    last_l: float | None = None
+    last_r: float | None = None
+    for sample in samples:
+        pair = _apart_pair(sample, crop_share)
+        if pair is not None:
+            last_l, last_r = pair[0].x, pair[1].x
+            left.append((sample.t, last_l))
+            right.append((sample.t, last_r))
+            continue
+        lx: float | None = None
+        rx: float | None = None
+        for face in sample.faces[:1]:
+            if last_l is None or last_r is None:
+                break
+            if abs(face.x - last_l) <= abs(face.x - last_r):
+                lx = face.x
+            else:
+                rx = face.x
+        left.append((sample.t, lx))
+        right.append((sample.t, rx))
+    return camera(left, crop_share=half_share), camera(right, crop_share=half_share)
 
 
 def simplify(path: Sequence[tuple[float, float]], *, tolerance: float = 1e-4) -> list[tuple[float, float]]:

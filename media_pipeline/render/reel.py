@@ -25,7 +25,7 @@ from ..transcript.types import Segment
 from .captions import DEFAULT_PRESET, CaptionLine, libass_available, write_ass
 from .cuts import Cuts
 from .fonts import Fonts, clean_text
-from .framing import Track, crop_path, path_expression, track_clip
+from .framing import SPLIT_MIN_TALL, Track, crop_path, path_expression, split_paths, track_clip, wants_split
 
 if TYPE_CHECKING:  # PIL itself is imported lazily, where text is measured
     from PIL.ImageFont import FreeTypeFont
@@ -44,6 +44,7 @@ CAPTION_SIZE = 0.07
 CAPTION_MIN_SIZE = 0.045
 CAPTION_MARGIN = 0.08
 CAPTION_CENTRE = 0.70
+SPLIT_CAPTION_CENTRE = 0.5  # the split layout's captions sit on the seam, between the two faces
 # A pause longer than this ends a caption group even when it has room for another word.
 PAUSE_BREAK = 0.6
 # A caption stays up through a gap this short, so the text does not flicker between groups.
@@ -69,7 +70,7 @@ class ReelResult:
     height: int
     seconds: float  # wall time spent
     size: int
-    framing: str = "blur"  # what was done: "faces", "motion", "crop" (centre) or "blur" (fitted whole)
+    framing: str = "blur"  # what was done: "faces", "motion", "split" (two stacked), "crop" (centre) or "blur"
     captions: str = "drawtext"  # "ass:<preset>" when libass drew them
 
 
@@ -294,6 +295,7 @@ def reel_filtergraph(
     crop_x: str | None = None,
     select: tuple[str, str] | None = None,
     ass: Path | None = None,
+    split_x: tuple[str, str] | None = None,
 ) -> str:
     """The -filter_complex graph: [jump cuts →] framing onto a width×height canvas → captions → [v]
     (and [a] when `select` cuts the sound too).
@@ -302,7 +304,9 @@ def reel_filtergraph(
     t: the speaker path), or the source fitted whole over a blurred copy of itself, centre-cropped first in
     mode "crop". That landscape-or-not decision is made on ffmpeg's own iw/ih (after autorotation of phone
     videos whose frames are stored sideways), not on the probed size, so rotated vertical videos are never
-    cropped. Captions are the `ass` file (libass) or one drawtext per caption.
+    cropped. Captions are the `ass` file (libass) or one drawtext per caption. `split_x`: the stacked split
+    layout, two crop windows of the half's aspect (top, bottom) following their own expressions of t, stacked
+    with a thin dark rule between them.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -315,7 +319,8 @@ def reel_filtergraph(
         chain = []
         for caption, textfile in zip(drawn, textfiles, strict=True):
             # Baseline at a fixed height (y = baseline − the tallest glyph's ascent), so captions do not jump.
-            baseline = round(height * CAPTION_CENTRE + caption.size * 0.35)
+            centre = SPLIT_CAPTION_CENTRE if split_x is not None else CAPTION_CENTRE
+            baseline = round(height * centre + caption.size * 0.35)
             chain.append(
                 "drawtext="
                 + ":".join(
@@ -339,6 +344,19 @@ def reel_filtergraph(
     audio = ""
     if select is not None:
         audio = f";[0:a:0]aselect='{select[0]}',asetpts='{select[1]}',aresample=async=1000[a]"
+    if split_x is not None:
+        top_h = height // 2 // 2 * 2
+        halves = []
+        for label, expr, h in (("top", split_x[0], top_h), ("bottom", split_x[1], height - top_h)):
+            halves.append(
+                f"[{label}_in]crop=w='trunc(ih*{width}/{h}/2)*2':h='trunc(ih/2)*2'"
+                f":x='clip(iw*({expr})-ow/2,0,iw-ow)':y=0:exact=1,scale={width}:{h},setsar=1[{label}]"
+            )
+        rule = max(2, height // 320 // 2 * 2)
+        stack = f"[top][bottom]vstack=inputs=2,drawbox=x=0:y={top_h - rule // 2}:w=iw:h={rule}:color=black@0.85:t=fill"
+        return (
+            f"[0:v]{pre}split=2[top_in][bottom_in];" + ";".join(halves) + f";{stack}," + ",".join(chain) + "[v]" + audio
+        )
     if crop_x is not None:
         crop = (
             f"crop=w='trunc(ih*{width}/{height}/2)*2':h='trunc(ih/2)*2'"
@@ -373,28 +391,44 @@ def plan_framing(
     start: float,
     cuts: Cuts | None = None,
     speech: Sequence[tuple[float, float]] | None = None,
-) -> tuple[str, str | None]:
-    """(what the reel does, the crop centre's expression of output t or None).
+) -> tuple[str, str | None, tuple[str, str] | None]:
+    """(what the reel does, the crop centre's expression of output t or None, the split layout's two
+    expressions or None).
 
     Speaker mode crops along a path only when the source is clearly wider than the reel and the track saw
-    faces or motion to follow; otherwise the source is fitted whole over its blurred copy (mode "blur")."""
+    faces or motion to follow; otherwise the source is fitted whole over its blurred copy (mode "blur").
+    Two faces too far apart for one window of a tall reel (framing.wants_split) get the stacked split
+    layout ("split"): the top half follows the left face, the bottom half the right one."""
     if mode != "speaker" or track is None or not track.samples:
-        return ("crop" if mode == "crop" else "blur"), None
+        return ("crop" if mode == "crop" else "blur"), None, None
     kind = track.kind()
     if kind is None or track.aspect <= width / height * CROP_MIN_ASPECT:
-        return "blur", None
+        return "blur", None, None
     crop_share = (width / height) / track.aspect
+    if kind == "faces" and height / width >= SPLIT_MIN_TALL and wants_split(track.samples, crop_share=crop_share):
+        half_share = min(1.0, (width / (height // 2 // 2 * 2)) / track.aspect)
+        if half_share < 1.0:
+            top, bottom = split_paths(track.samples, crop_share=crop_share, half_share=half_share)
+            return (
+                "split",
+                None,
+                (path_expression(_on_output(top, cuts, start)), path_expression(_on_output(bottom, cuts, start))),
+            )
     path = crop_path(track.samples, kind=kind, crop_share=crop_share, speech=speech)
-    # The track's times are clip seconds of the source; the crop runs after the jump cuts, on output time.
-    if cuts is not None:
-        mapped: list[tuple[float, float]] = []
-        for t, x in path:
-            out_t = cuts.to_output(start + t)
-            if mapped and out_t <= mapped[-1][0]:
-                out_t = mapped[-1][0] + 0.001
-            mapped.append((out_t, x))
-        path = mapped
-    return kind, path_expression(path)
+    return kind, path_expression(_on_output(path, cuts, start)), None
+
+
+def _on_output(path: list[tuple[float, float]], cuts: Cuts | None, start: float) -> list[tuple[float, float]]:
+    """The track's times are clip seconds of the source; the crop runs after the jump cuts, on output time."""
+    if cuts is None:
+        return path
+    mapped: list[tuple[float, float]] = []
+    for t, x in path:
+        out_t = cuts.to_output(start + t)
+        if mapped and out_t <= mapped[-1][0]:
+            out_t = mapped[-1][0] + 0.001
+        mapped.append((out_t, x))
+    return mapped
 
 
 def render_reel(
@@ -447,7 +481,7 @@ def render_reel(
     length = cuts.duration if cuts is not None else end - start
     if mode == "speaker" and track is None:
         track = track_clip(src, start=start, end=end, ffmpeg_bin=ffmpeg_bin, cancel=cancel)
-    framing, crop_x = plan_framing(
+    framing, crop_x, split_x = plan_framing(
         mode=mode, track=track, width=width, height=height, start=start, cuts=cuts, speech=speech
     )
     to_output = cuts.to_output if cuts is not None else None
@@ -466,7 +500,7 @@ def render_reel(
                 height=height,
                 preset=caption_preset or DEFAULT_PRESET,
                 font_name=_family(fonts.bold),
-                centre=CAPTION_CENTRE,
+                centre=SPLIT_CAPTION_CENTRE if split_x is not None else CAPTION_CENTRE,
                 hook=hook,
             )
         else:
@@ -486,6 +520,7 @@ def render_reel(
             crop_x=crop_x,
             select=select,
             ass=ass,
+            split_x=split_x,
         )
         with atomic_output(out) as tmp:
             argv = [
