@@ -37,6 +37,7 @@
     }
     if (value("transcribe") !== undefined) parts.push(value("transcribe") ? "transcript" : "no transcript");
     if (value("force")) parts.push("process again");
+    if (value("webhook_url")) parts.push("webhook");
     $("settings-summary").textContent = parts.join(" · ");
   }
   form.addEventListener("change", summarise);
