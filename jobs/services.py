@@ -580,6 +580,12 @@ def _batch_task(*, owner: User, src: BatchSource) -> tuple[ProcessingTask, bool]
     upload = src.upload
     if upload is None:
         return submit_youtube(owner=owner, params=src.params)
+    same_as = upload.result.get("same_as") if upload.status == ProcessingTask.Status.CANCELLED else None
+    earlier = ProcessingTask.objects.filter(owner=owner, pk=same_as).first() if same_as else None
+    if earlier is not None:  # the file had been processed before: its upload was dropped for that task
+        upload = earlier
+    if upload.kind == ProcessingTask.Kind.CHUNKS and not upload.source_file().is_file():
+        raise SourceRefused("The file of this upload is no longer kept; upload it again.")
     if upload.status == ProcessingTask.Status.UPLOADING:
         raise SourceRefused("This upload has not finished; send its last part, then add it to a batch.")
     if not upload.batch_items.exists():
