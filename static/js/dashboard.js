@@ -15,6 +15,7 @@
   var lastId = config.after || 0;
   var seen = {}; // task id → highest seq applied
   var refetching = {};
+  var outside = {}; // task id → the status it had when the server said it is not on this page
   var batchTasks = config.mode === "batch" ? new Set(config.tasks || []) : null;
 
   function rows() { return list.querySelectorAll(".task-row[data-task]"); }
@@ -40,7 +41,10 @@
   function apply(ev) {
     var row = rowOf(ev.task);
     if (!row) {
-      if (batchTasks ? batchTasks.has(ev.task) : config.first_page) fetchRow(ev.task, true);
+      // Asked once per status: a task the filters leave out (204) is asked again only when its status changes.
+      if (!(batchTasks ? batchTasks.has(ev.task) : config.first_page) || outside[ev.task] === ev.status) return;
+      outside[ev.task] = ev.status;
+      fetchRow(ev.task, true);
       return;
     }
     var status = ev.status || row.dataset.status;
@@ -86,6 +90,7 @@
           if (old) list.replaceChild(fresh, old);
           else if (isNew) { list.insertBefore(fresh, list.firstChild); if (empty) empty.hidden = true; }
           seen[task] = Math.max(seen[task] || 0, Number(fresh.dataset.seq) || 0);
+          delete outside[task];
         }
       }
       if (again) fetchRow(task, isNew);
