@@ -283,3 +283,25 @@ def test_files_the_page_uploaded_join_one_batch_even_once_started(alice, owner, 
     assert r.json()["url"] == f"/batches/{batch.pk}/"
     assert [str(i.task_id) for i in batch.items.all()] == ids
     assert ProcessingTask.objects.count() == 2  # nothing run twice
+
+
+def test_a_file_processed_before_joins_as_that_earlier_task(alice, owner, tmp_path):
+    """The same file again with the same options: its upload is dropped for the earlier task (the part answer says
+    `same_as`), and a batch naming the dropped upload gets the earlier task, not an error or a second run."""
+    clip = media.h264_aac(tmp_path / "again.mp4", seconds=2)
+    data = clip.read_bytes()
+    answers = []
+    for _ in range(2):
+        opened = alice.post(reverse("upload-start"), {"filename": clip.name, "size": len(data)}).json()
+        r = alice.put(
+            opened["upload_url"],
+            data,
+            content_type="application/octet-stream",
+            HTTP_CONTENT_RANGE=f"bytes 0-{len(data) - 1}/{len(data)}",
+        )
+        answers.append({**opened, **r.json()})
+    first, dropped = answers
+    assert dropped["same_as"] == first["task_id"]
+    r = alice.post(reverse("batch-new"), {"uploads": [dropped["task_id"]]}, HTTP_ACCEPT="application/json")
+    assert r.status_code == 201, r.content
+    assert str(Batch.objects.get().items.get().task_id) == first["task_id"]
