@@ -252,8 +252,8 @@ def task_action(request: AuthenticatedRequest, task_id: uuid.UUID, action: str) 
             return JsonResponse({**body, "error": message}, status=409)
         messages.error(request, message)
         return redirect(_back(request, back))
-    if _wants_json(request):
-        return JsonResponse({**body, "message": note})
+    if _wants_json(request):  # cancel answers as it always has (the watch page and scripts read it)
+        return JsonResponse(body if action == "cancel" else {**body, "message": note})
     messages.info(request, note)
     return redirect(_back(request, back))
 
