@@ -407,12 +407,6 @@ class EventQuerySet(models.QuerySet["ProgressUpdate"]):
         """The events after `seq`, in order: what a reconnecting client has not seen."""
         return self.filter(seq__gt=seq).order_by("seq")
 
-    def for_user(self, user: User | AbstractBaseUser | AnonymousUser) -> EventQuerySet:
-        """The events of the user's own tasks (none for an anonymous user)."""
-        if not user.is_authenticated:
-            return self.none()
-        return self.filter(task__owner_id=user.pk)
-
     def newer(self, *, after_id: int, since: datetime) -> EventQuerySet:
         """The events with an id above `after_id`, and those with a lower id written since `since`, in id order:
         what a reader that follows ids (one socket for many tasks) may not have seen.
