@@ -42,9 +42,18 @@ def request_data(request: HttpRequest) -> QueryDict | dict[str, Any]:
 
 
 def bind(form_class: type[F], data: QueryDict | dict[str, Any], files: Any = None) -> F:
-    """A bound `form_class`. A JSON null counts as left out; an object for a text field stays readable JSON."""
-    if not isinstance(data, QueryDict):
-        data = {key: json.dumps(v) if isinstance(v, dict) else v for key, v in data.items() if v is not None}
+    """A bound `form_class`. A JSON null counts as left out; an object for a text field stays readable JSON.
+    `webhook_url` is left to the API's own check (api.views.webhook_url), which answers in its own words."""
+    if isinstance(data, QueryDict):
+        if "webhook_url" in data:
+            data = data.copy()
+            del data["webhook_url"]
+    else:
+        data = {
+            key: json.dumps(v) if isinstance(v, dict) else v
+            for key, v in data.items()
+            if v is not None and key != "webhook_url"
+        }
     return form_class(data, files)
 
 

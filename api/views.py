@@ -374,6 +374,29 @@ def _expand(request: AuthenticatedRequest, source: object, shared: dict[str, Any
     return [_batch_source(request, watch_url(video_id), shared) for video_id in ids]
 
 
+class BatchRefused(Exception):
+    """Nothing of the batch can be queued: too many videos, or every source failed (`sources` says why each)."""
+
+    def __init__(self, message: str, sources: list[services.BatchSource] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.sources = sources or []
+
+
+def check_sources(request: AuthenticatedRequest, sources: list, shared: dict[str, Any]) -> list[services.BatchSource]:
+    """Every source checked on its own, playlists expanded; what `POST /api/batch` and the page's batch form
+    give services.submit_batch. BatchRefused when the batch is too big or no source can be queued."""
+    checked = [src for source in sources[: settings.BATCH_MAX_SOURCES + 1] for src in _expand(request, source, shared)]
+    if len(checked) > settings.BATCH_MAX_SOURCES:
+        raise BatchRefused(
+            f"A batch may hold at most {settings.BATCH_MAX_SOURCES} videos; this one has more. "
+            "Split it into several batches."
+        )
+    if all(src.error for src in checked):
+        raise BatchRefused("None of the sources could be queued.", checked)
+    return checked
+
+
 def batch_detail(batch: Batch) -> dict[str, Any]:
     items = list(batch.items.select_related("task"))
     return {
@@ -412,19 +435,12 @@ def batch_create(request: AuthenticatedRequest) -> JsonResponse:
     except WebhookRefused as exc:
         return exc.response
     shared = {k: v for k, v in dict(data.items()).items() if k not in BATCH_FIELDS}
-    checked = [src for source in sources[: settings.BATCH_MAX_SOURCES + 1] for src in _expand(request, source, shared)]
-    if len(checked) > settings.BATCH_MAX_SOURCES:
-        return error(
-            f"A batch may hold at most {settings.BATCH_MAX_SOURCES} videos; this one has more. "
-            "Split it into several batches.",
-            400,
-        )
-    if all(src.error for src in checked):
-        return error(
-            "None of the sources could be queued.",
-            400,
-            sources=[{"source": src.source, "error": src.error} for src in checked],
-        )
+    try:
+        checked = check_sources(request, sources, shared)
+    except BatchRefused as exc:
+        if not exc.sources:
+            return error(exc.message, 400)
+        return error(exc.message, 400, sources=[{"source": src.source, "error": src.error} for src in exc.sources])
     batch = services.submit_batch(
         owner=request.user, sources=checked, params=shared, title=str(data.get("title") or ""), webhook_url=hook
     )

@@ -407,6 +407,23 @@ class EventQuerySet(models.QuerySet["ProgressUpdate"]):
         """The events after `seq`, in order: what a reconnecting client has not seen."""
         return self.filter(seq__gt=seq).order_by("seq")
 
+    def newer(self, *, after_id: int, since: datetime) -> EventQuerySet:
+        """The events with an id above `after_id`, and those with a lower id written since `since`, in id order:
+        what a reader that follows ids (one socket for many tasks) may not have seen.
+
+        An id is handed out when a row is inserted, not when its transaction commits: on PostgreSQL a row can
+        become visible after one with a higher id was read. Within a task this cannot happen (`emit` holds the
+        task row until commit, so seq order is commit order), across tasks it can. So a reader re-reads the
+        rows written since `since` (a grace of a few seconds) and drops those it sent, by (task, seq). The
+        re-read starts at the newest row older than `since`, found by walking the primary key back from
+        `after_id`: a few seconds of rows, whatever the size of the table."""
+        floor = ProgressUpdate.objects.filter(id__lte=after_id, created_at__lt=since).order_by("-id").values("id")[:1]
+        return (
+            self.filter(id__gt=Coalesce(Subquery(floor), 0))
+            .filter(Q(id__gt=after_id) | Q(created_at__gte=since))
+            .order_by("id")
+        )
+
     def counts(self) -> dict[str, int]:
         """How many events of each type."""
         return dict(self.order_by().values_list("type").annotate(n=models.Count("id")).values_list("type", "n"))
@@ -462,6 +479,18 @@ class ProgressUpdate(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.type} {self.stage}"
+
+    @property
+    def task_status(self) -> str:
+        """The task's status as this event leaves it: how it ended, still waiting (its `queued` stage), or running."""
+        ended = {
+            self.Type.COMPLETE: ProcessingTask.Status.SUCCEEDED,
+            self.Type.ERROR: ProcessingTask.Status.FAILED,
+            self.Type.CANCELLED: ProcessingTask.Status.CANCELLED,
+        }
+        if self.type in ended:
+            return ended[self.Type(self.type)]
+        return ProcessingTask.Status.QUEUED if self.stage == "queued" else ProcessingTask.Status.RUNNING
 
     def as_event(self) -> dict:
         """The JSON the WebSocket and the event log speak (see DESIGN.md, Events)."""

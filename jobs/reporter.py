@@ -28,7 +28,17 @@ def group_name(task_id: Any) -> str:
     return f"task.{task_id}"
 
 
-def wake(task_id: Any) -> None:
+def user_group_name(owner_id: Any) -> str:
+    """The group of one user's "My videos" sockets (/ws/tasks/): woken for every event of any of their tasks."""
+    return f"user.{owner_id}"
+
+
+def user_wake_message(task_id: Any) -> dict[str, Any]:
+    """What a user's sockets get: which task has new rows (a hint, so they read only that task's rows)."""
+    return {"type": "tasks.wake", "task": str(task_id)}
+
+
+def wake(task_id: Any, owner_id: Any = None) -> None:
     """Tell web processes that `task_id` has new rows. Only a hint: a lost wake-up delays, never loses."""
     if not settings.REDIS_URL:
         return  # embedded mode: each web process tails the table itself
@@ -37,6 +47,8 @@ def wake(task_id: Any) -> None:
         if layer is None:
             raise RuntimeError("REDIS_URL is set but CHANNEL_LAYERS is not")
         async_to_sync(layer.group_send)(group_name(task_id), {"type": "task.wake"})
+        if owner_id is not None:
+            async_to_sync(layer.group_send)(user_group_name(owner_id), user_wake_message(task_id))
     except Exception:  # the row is written; the consumer's periodic check will find it
         log.warning("could not send wake-up for task %s", task_id, exc_info=True)
 
@@ -85,7 +97,7 @@ def emit(
         fields["eta_seconds"] = eta_seconds
     with transaction.atomic():
         ProcessingTask.objects.filter(pk=task_id).update(**fields)
-        task = ProcessingTask.objects.only("last_seq", "stage", "progress", "eta_seconds").get(pk=task_id)
+        task = ProcessingTask.objects.only("owner", "last_seq", "stage", "progress", "eta_seconds").get(pk=task_id)
         row = ProgressUpdate.objects.create(
             task_id=task_id,
             seq=task.last_seq,
@@ -96,7 +108,8 @@ def emit(
             message=message,
             data=data or {},
         )
-        transaction.on_commit(lambda: wake(task_id))
+        owner_id = task.owner_id
+        transaction.on_commit(lambda: wake(task_id, owner_id))
         if type in ENDS:  # every way a task ends writes one of these; its webhooks go once that is committed
             transaction.on_commit(lambda: webhooks.task_ended(task_id), robust=True)
     metrics.count_event(type)

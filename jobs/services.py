@@ -185,7 +185,13 @@ class UploadConflict(Exception):
 
 
 def start_upload(
-    *, owner: User, filename: str, size: int, params: dict[str, Any], subtitles: UploadedFile | None = None
+    *,
+    owner: User,
+    filename: str,
+    size: int,
+    params: dict[str, Any],
+    subtitles: UploadedFile | None = None,
+    webhook_url: str = "",
 ) -> ProcessingTask:
     """Open a part-by-part upload: a task in status `uploading` that is queued when its last byte lands.
 
@@ -198,7 +204,11 @@ def start_upload(
     with transaction.atomic():
         quotas.lock_owner(owner)
         quotas.check_upload(owner, size=size)
-        return _start_upload(owner=owner, filename=filename, size=size, params=params, subtitles=subtitles)
+        task = _start_upload(owner=owner, filename=filename, size=size, params=params, subtitles=subtitles)
+        if webhook_url:
+            ProcessingTask.objects.filter(pk=task.pk).update(webhook_url=webhook_url)
+            task.webhook_url = webhook_url
+        return task
 
 
 def _start_upload(
@@ -580,13 +590,83 @@ def _batch_task(*, owner: User, src: BatchSource) -> tuple[ProcessingTask, bool]
     upload = src.upload
     if upload is None:
         return submit_youtube(owner=owner, params=src.params)
+    same_as = upload.result.get("same_as") if upload.status == ProcessingTask.Status.CANCELLED else None
+    earlier = ProcessingTask.objects.filter(owner=owner, pk=same_as).first() if same_as else None
+    if earlier is not None:  # the file had been processed before: its upload was dropped for that task
+        upload = earlier
+    if upload.kind == ProcessingTask.Kind.CHUNKS and not upload.source_file().is_file():
+        raise SourceRefused("The file of this upload is no longer kept; upload it again.")
     if upload.status == ProcessingTask.Status.UPLOADING:
         raise SourceRefused("This upload has not finished; send its last part, then add it to a batch.")
-    if upload.status == ProcessingTask.Status.QUEUED and not upload.batch_items.exists():
-        # Not started and in no batch yet: it runs once, with the batch's options.
-        ProcessingTask.objects.filter(pk=upload.pk).update(params={**upload.params, **src.params})
-        upload.refresh_from_db()
-        return upload, False
+    if not upload.batch_items.exists():
+        if upload.status == ProcessingTask.Status.QUEUED:
+            # Not started and in no batch yet: it runs once, with the batch's options.
+            ProcessingTask.objects.filter(pk=upload.pk).update(params={**upload.params, **src.params})
+            upload.refresh_from_db()
+            return upload, False
+        doing = (ProcessingTask.Status.RUNNING, ProcessingTask.Status.SUCCEEDED)
+        if upload.status in doing and upload.options.work_key() == JobOptions.from_params(src.params).work_key():
+            # Started (a worker took it the moment its last part landed, as the upload page's files are) with
+            # the batch's options: it is the batch's as it is, not run twice.
+            return upload, False
     quotas.lock_owner(owner)
     quotas.check_queue(owner)
     return reprocess(task=upload, params=src.params), False
+
+
+# --- what the owner does from "My videos": cancel, run again, delete ---------------------------------------
+
+
+class ActionRefused(Exception):
+    """The owner asked for something this task cannot do now; `message` says why, as a sentence."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _owned(owner: User, task_id: Any) -> ProcessingTask:
+    """The owner's task; ProcessingTask.DoesNotExist for anyone else's (the views answer 404, as for none)."""
+    return ProcessingTask.objects.for_user(owner).get(pk=task_id)
+
+
+def cancel_for_owner(*, owner: User, task_id: Any) -> bool:
+    """Stop one of the owner's tasks (see request_cancel); False when it had already ended."""
+    return request_cancel(task=_owned(owner, task_id))
+
+
+def reprocess_for_owner(*, owner: User, task_id: Any) -> ProcessingTask:
+    """Run one of the owner's ended tasks again as a new task, under the owner's limits. A YouTube video whose
+    file was never downloaded (captions only) is fetched again; ActionRefused when nothing is left to run."""
+    task = _owned(owner, task_id)
+    if not task.is_finished:
+        raise ActionRefused("This video is still being processed; it can be run again once it has ended.")
+    with transaction.atomic():
+        quotas.lock_owner(owner)
+        quotas.check_queue(owner)
+        if task.kind == ProcessingTask.Kind.CHUNKS and not task.source_file().is_file():
+            if task.source != ProcessingTask.Source.YOUTUBE or not task.options.video_id:
+                raise ActionRefused("The file of this video is no longer kept; upload it again to process it.")
+            new, _ = submit_youtube(owner=owner, params={**task.params, "force": True})
+            ProcessingTask.objects.filter(pk=new.pk).update(parent=task)
+            return new
+        return reprocess(task=task)
+
+
+def delete_task(*, owner: User, task_id: Any) -> None:
+    """Delete one of the owner's tasks with its events and every file in its folder. A task that has not
+    started is cancelled first; a running one is refused (cancel it, then delete it). A batch that held it
+    keeps the item, saying the video was deleted. The folder goes once the rows are gone (after commit)."""
+    task = _owned(owner, task_id)
+    if task.status in (ProcessingTask.Status.QUEUED, ProcessingTask.Status.UPLOADING):
+        request_cancel(task=task)
+    with transaction.atomic():
+        locked = ProcessingTask.objects.select_for_update().filter(pk=task.pk).first()
+        if locked is None:
+            return  # deleted meanwhile (another tab)
+        if not locked.is_finished:
+            raise ActionRefused("This video is being processed; cancel it first, then delete it.")
+        BatchItem.objects.filter(task=locked).update(error="This video was deleted.")
+        folder = locked.workdir()
+        locked.delete()
+        transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))

@@ -213,6 +213,7 @@ class JobOptionsForm(forms.Form):
         ("Content ideas", ("ideas", "style", "idea_count"), True),
         ("Reels", ("reel_framing", "reel_aspects", "caption_preset", "tight_cuts", "cut_fillers"), False),
         ("Custom style (when the style is “Custom”)", CUSTOM_STYLE_FIELDS, False),
+        ("When it ends", ("webhook_url",), False),
     )
 
     def groups(self) -> list[tuple[str, list, bool]]:
@@ -261,7 +262,30 @@ class JobOptionsForm(forms.Form):
         ).as_params()
 
 
-class UploadForm(JobOptionsForm):
+class WebhookMixin(forms.Form):
+    """An optional webhook for what the form submits, checked as the API checks it (jobs/webhooks.py)."""
+
+    webhook_url = forms.CharField(
+        label="Webhook URL (optional)",
+        max_length=2000,
+        required=False,
+        widget=forms.URLInput(attrs={"placeholder": "https://example.com/hooks/repurposer", "inputmode": "url"}),
+        help_text="When the work ends, a signed JSON summary is POSTed here (see “Webhooks” in the README).",
+    )
+
+    def clean_webhook_url(self) -> str:
+        from jobs import webhooks
+
+        value = (self.cleaned_data.get("webhook_url") or "").strip()
+        if not value:
+            return ""
+        try:
+            return webhooks.check_url(value)
+        except webhooks.Refused as exc:
+            raise forms.ValidationError(exc.message) from None
+
+
+class UploadForm(WebhookMixin, JobOptionsForm):
     file = forms.FileField(
         label="Video file",
         help_text="MP4, MOV, MKV, WebM, AVI … up to the size limit.",
@@ -305,7 +329,7 @@ class UploadForm(JobOptionsForm):
         return upload
 
 
-class UploadStartForm(JobOptionsForm):
+class UploadStartForm(WebhookMixin, JobOptionsForm):
     """Opens a part-by-part upload: what the file is called, how big it is, and the job's options."""
 
     filename = forms.CharField(max_length=1000)
@@ -322,7 +346,7 @@ class UploadStartForm(JobOptionsForm):
         return check_subtitles(self.cleaned_data.get("subtitles"))
 
 
-class YouTubeForm(JobOptionsForm):
+class YouTubeForm(WebhookMixin, JobOptionsForm):
     url = forms.CharField(
         label="YouTube link",
         max_length=2000,

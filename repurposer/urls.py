@@ -6,7 +6,7 @@ from django.urls import include, path, re_path
 
 from streaming import views as streaming_views
 
-from . import make_video, views
+from . import dashboard, make_video, views
 
 urlpatterns = [
     path("", views.upload, name="upload"),
@@ -17,9 +17,14 @@ urlpatterns = [
     path("make/", make_video.make_video, name="make-video"),
     path("uploads/", views.upload_start, name="upload-start"),
     path("uploads/<uuid:task_id>/", views.upload_part, name="upload-part"),
-    path("tasks/", views.task_list, name="task-list"),
+    path("tasks/", dashboard.task_list, name="task-list"),
+    path("tasks/<uuid:task_id>/row/", dashboard.task_row, name="task-row"),
+    path("tasks/<uuid:task_id>/reprocess/", dashboard.task_action, {"action": "reprocess"}, name="task-reprocess"),
+    path("tasks/<uuid:task_id>/delete/", dashboard.task_action, {"action": "delete"}, name="task-delete"),
+    path("batches/new/", dashboard.batch_new, name="batch-new"),
+    path("batches/<uuid:batch_id>/", dashboard.batch_page, name="batch"),
     path("tasks/<uuid:task_id>/", views.watch, name="watch"),
-    path("tasks/<uuid:task_id>/cancel/", views.cancel, name="cancel"),
+    path("tasks/<uuid:task_id>/cancel/", dashboard.task_action, {"action": "cancel"}, name="cancel"),
     path("tasks/<uuid:task_id>/hls/playlist.m3u8", streaming_views.playlist, name="playlist"),
     path("tasks/<uuid:task_id>/media/<path:name>", streaming_views.media, name="task-media"),
     re_path(

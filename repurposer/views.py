@@ -43,6 +43,19 @@ def _disk_full(detail: str = "") -> JsonResponse:
     return JsonResponse({"error": DiskFull.MESSAGE}, status=507)
 
 
+def announce_webhook_secret(request: AuthenticatedRequest, url: str) -> None:
+    """A page's first webhook makes the user's signing secret: it is said once, on the next page they see."""
+    from jobs import webhooks
+
+    secret = webhooks.secret_on_first_need(request.user) if url.strip() else None
+    if secret:
+        messages.info(
+            request,
+            f"Your webhook signing secret is {secret} — keep it now, it is not shown again "
+            "(a new one can be made with POST /api/webhook-secret).",
+        )
+
+
 def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -71,6 +84,7 @@ def upload(request: AuthenticatedRequest) -> HttpResponse:
                     size=upload.size,
                     params=form.job_params(),
                     subtitles=form.cleaned_data.get("subtitles"),
+                    webhook_url=form.cleaned_data["webhook_url"],
                 )
             except quotas.LimitReached as exc:
                 if _wants_json(request):
@@ -78,6 +92,7 @@ def upload(request: AuthenticatedRequest) -> HttpResponse:
                 form.add_error(None, exc.message)
                 return _upload_page(request, form, YouTubeForm(auto_id="yt_%s"))
             url = reverse("watch", args=[task.pk])
+            announce_webhook_secret(request, form.cleaned_data["webhook_url"])
             if _wants_json(request):
                 return JsonResponse({"task_id": str(task.pk), "status": task.status, "url": url}, status=201)
             return redirect(url)
@@ -101,7 +116,9 @@ def _settings_groups(primary: JobOptionsForm, other: JobOptionsForm) -> list[tup
     return [g for g in groups if g[1]]
 
 
-def _upload_page(request: HttpRequest, form: UploadForm, youtube_form: YouTubeForm) -> HttpResponse:
+def _upload_page(
+    request: HttpRequest, form: UploadForm, youtube_form: YouTubeForm, *, sources: str = ""
+) -> HttpResponse:
     primary, other = (youtube_form, form) if youtube_form.is_bound else (form, youtube_form)
     return render(
         request,
@@ -116,6 +133,8 @@ def _upload_page(request: HttpRequest, form: UploadForm, youtube_form: YouTubeFo
             "max_upload_bytes": settings.MAX_UPLOAD_BYTES,
             "upload_start_url": reverse("upload-start"),
             "list_url": reverse("task-list"),
+            "batch_url": reverse("batch-new"),
+            "sources": sources,
         },
     )
 
@@ -128,7 +147,10 @@ def _form_errors(form: forms.Form) -> list[str]:
 @require_POST
 def upload_start(request: AuthenticatedRequest) -> HttpResponse:
     """Open a part-by-part upload (what upload.js uses); the parts then go to `upload_part`."""
-    return start_part_upload(request, part_url="upload-part")
+    response = start_part_upload(request, part_url="upload-part")
+    if response.status_code == 201:
+        announce_webhook_secret(request, request.POST.get("webhook_url", ""))
+    return response
 
 
 def start_part_upload(request: AuthenticatedRequest, *, part_url: str) -> HttpResponse:
@@ -143,6 +165,7 @@ def start_part_upload(request: AuthenticatedRequest, *, part_url: str) -> HttpRe
             size=form.cleaned_data["size"],
             params=form.job_params(),
             subtitles=form.cleaned_data.get("subtitles"),
+            webhook_url=form.cleaned_data.get("webhook_url") or "",
         )
     except quotas.LimitReached as exc:
         return JsonResponse({"errors": [exc.message]}, status=429)
@@ -208,13 +231,16 @@ def submit_youtube(request: AuthenticatedRequest) -> HttpResponse:
     form = YouTubeForm(request.POST, auto_id="yt_%s")
     if form.is_valid():
         try:
-            task, reused = services.submit_youtube(owner=request.user, params=form.job_params())
+            hook = form.cleaned_data["webhook_url"]
+            task, reused = services.submit_youtube(owner=request.user, params=form.job_params(), webhook_url=hook)
         except quotas.LimitReached as exc:
             if _wants_json(request):
                 return JsonResponse({"errors": [exc.message]}, status=429)
             form.add_error(None, exc.message)
             return _upload_page(request, UploadForm(), form)
         url = reverse("watch", args=[task.pk])
+        if not reused:  # a re-used result keeps its own submission's webhook
+            announce_webhook_secret(request, hook)
         if reused:
             messages.info(
                 request, "This video was processed before; here is that result. Tick “Process it again” to redo it."
@@ -259,23 +285,6 @@ def watch(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
         "ideas": task.options.ideas,
     }
     return render(request, "tasks/watch.html", {"task": task, "config": config})
-
-
-@login_required
-@require_GET
-def task_list(request: AuthenticatedRequest) -> HttpResponse:
-    tasks = ProcessingTask.objects.for_user(request.user)[:200]
-    return render(request, "tasks/list.html", {"tasks": tasks})
-
-
-@login_required
-@require_POST
-def cancel(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
-    task = get_object_or_404(ProcessingTask.objects.for_user(request.user), pk=task_id)
-    accepted = services.request_cancel(task=task)
-    if _wants_json(request):
-        return JsonResponse({"cancel_requested": accepted})
-    return redirect("watch", task_id=task.pk)
 
 
 @login_required

@@ -16,7 +16,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from jobs.models import ProgressUpdate
-from jobs.reporter import group_name
+from jobs.reporter import group_name, user_group_name, user_wake_message
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,9 @@ def _newest_id() -> int:
 
 
 @database_sync_to_async
-def _new_rows(after_id: int) -> list[tuple[int, uuid.UUID]]:
-    return list(ProgressUpdate.objects.filter(id__gt=after_id).order_by("id").values_list("id", "task_id")[:1000])
+def _new_rows(after_id: int) -> list[tuple[int, uuid.UUID, int]]:
+    rows = ProgressUpdate.objects.filter(id__gt=after_id).order_by("id")
+    return list(rows.values_list("id", "task_id", "task__owner_id")[:1000])
 
 
 async def _tail() -> None:
@@ -41,8 +42,9 @@ async def _tail() -> None:
     while True:
         try:
             rows = await _new_rows(last_id)
-            for task_id in dict.fromkeys(task_id for _, task_id in rows):
+            for task_id, owner_id in dict.fromkeys((task_id, owner_id) for _, task_id, owner_id in rows):
                 await layer.group_send(group_name(task_id), {"type": "task.wake"})
+                await layer.group_send(user_group_name(owner_id), user_wake_message(task_id))
             if rows:
                 last_id = rows[-1][0]
                 continue  # there may be more; don't sleep

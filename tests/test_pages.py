@@ -321,7 +321,7 @@ def test_the_upload_page_is_one_card_that_takes_several_files(owner, browser, me
         ]
         page.evaluate(DROP_JS, dropped)
         assert page.locator("#chosen li").all_inner_texts()[0].startswith("first.mp4")
-        assert page.locator("#upload-button").inner_text() == "Upload 2 videos and start"
+        assert page.locator("#upload-button").inner_text() == "Upload 2 videos as a batch"
         # A slow line (Chromium's own throttle), so the bar has time to say its speed and the time left.
         cdp = context.new_cdp_session(page)
         cdp.send("Network.enable")
@@ -341,12 +341,18 @@ def test_the_upload_page_is_one_card_that_takes_several_files(owner, browser, me
             "Network.emulateNetworkConditions",
             {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
         )
-        page.wait_for_url(stack.base_url + "/tasks/", timeout=60_000)
+        page.wait_for_url(re.compile(r"/batches/[0-9a-f-]{36}/$"), timeout=60_000)
         tasks = in_thread(lambda: list(ProcessingTask.objects.order_by("created_at").values_list("title", "status")))
         assert tasks == [("first.mp4", "queued"), ("second.mp4", "queued")]
-        for width in WIDTHS:  # "My videos", where several uploads end
+        assert page.locator("#task-rows .task-row").count() == 2
+        for width in WIDTHS:  # the batch page, where several uploads end, and "My videos"
+            page.set_viewport_size({"width": width, "height": 900})
+            check_page(page, "batch")
+        page.goto(stack.base_url + "/tasks/")
+        for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})
             check_page(page, "list")
+        check_focus_is_visible(page, presses=8)
         assert problems == [], problems
         context.close()
 

@@ -29,6 +29,7 @@ def test_each_option_is_on_the_page_once_under_one_settings_box(alice):
     for name, field in fields.items():
         multiple = getattr(field.widget, "allow_multiple_selected", False) and hasattr(field, "choices")
         expected += [name] * (len(list(field.choices)) if multiple else 1)
+    expected += ["sources", "title"]  # the box for many links (a batch: its links and its name)
     assert sorted(shown) == sorted(expected)
     settings = html.split('id="settings-fields"', 1)[1]
     assert 'name="file"' not in settings and 'name="url"' not in settings

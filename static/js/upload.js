@@ -1,8 +1,9 @@
 // Upload page: one drop zone (one file or several) and one box for a YouTube link, sharing the Settings.
 // Each file goes up in raw parts (POST /uploads/ opens the upload, each part is a PUT with Content-Range),
 // with a progress bar, speed and time left; a dropped connection resumes where the server says it stopped.
-// Several files are uploaded one after another, each its own video. Without JavaScript the form posts the
-// (last) file the classic way, and the link button posts to its own view.
+// Several files are uploaded one after another, each its own video, then grouped as one batch
+// (POST /batches/new/ with their ids) and the batch page opens. Without JavaScript the form posts the (last)
+// file the classic way, and the link buttons post to their own views.
 (function () {
   "use strict";
   var form = document.getElementById("upload-form");
@@ -12,6 +13,8 @@
   var urlInput = form.querySelector("input[name=url]");
   var uploadButton = $("upload-button");
   var youtubeButton = $("youtube-button");
+  var batchButton = $("batch-button");
+  var sourcesBox = $("batch-sources");
   var errorBox = $("upload-error");
 
   // Settings summary: the options in one line, kept up to date as they change. ----------------------------
@@ -34,6 +37,7 @@
     }
     if (value("transcribe") !== undefined) parts.push(value("transcribe") ? "transcript" : "no transcript");
     if (value("force")) parts.push("process again");
+    if (value("webhook_url")) parts.push("webhook");
     $("settings-summary").textContent = parts.join(" · ");
   }
   form.addEventListener("change", summarise);
@@ -48,7 +52,7 @@
   if (!window.XMLHttpRequest || !window.FormData || !window.Blob || !Blob.prototype.slice) return;
   var maxBytes = JSON.parse($("max-upload-bytes").textContent);
   var startUrl = JSON.parse($("upload-start-url").textContent);
-  var listUrl = JSON.parse($("task-list-url").textContent);
+  var batchUrl = JSON.parse($("batch-url").textContent);
   var statusBox = $("upload-status");
   var progress = statusBox.querySelector(".progress");
   var bar = progress.querySelector(".bar");
@@ -75,6 +79,7 @@
     busy = false;
     uploadButton.disabled = false;
     youtubeButton.disabled = false;
+    batchButton.disabled = false;
     statusBox.hidden = true;
   }
 
@@ -94,7 +99,7 @@
       li.appendChild(s);
       chosenList.appendChild(li);
     });
-    uploadButton.textContent = files.length > 1 ? "Upload " + files.length + " videos and start" : "Upload and start";
+    uploadButton.textContent = files.length > 1 ? "Upload " + files.length + " videos as a batch" : "Upload and start";
   }
   function mark(i, cls, text) {
     var li = $("chosen-" + i);
@@ -171,8 +176,9 @@
     } catch (e) { /* private mode: no resume across reloads */ }
   }
 
-  // Uploads one file; resolves with its watch URL, or rejects with a sentence.
-  async function upload(file, which) {
+  // Uploads one file; resolves with {task_id, watch_url}, or rejects with a sentence. A file of a batch goes
+  // without the subtitles (they would be one file's) and without the webhook (the batch has it).
+  async function upload(file, which, inBatch) {
     var info = null, offset = 0, failures = 0;
     samples = [];
     var earlier = remembered(file);
@@ -189,8 +195,8 @@
     if (!info) {
       // Every option on the form goes with it (the subtitles file too); the video itself follows in parts.
       var fields = new FormData(form);
-      fields.delete("file");
-      fields.delete("url");
+      ["file", "url", "sources", "title"].forEach(function (k) { fields.delete(k); });
+      if (inBatch) { fields.delete("subtitles"); fields.delete("webhook_url"); }
       fields.append("filename", file.name);
       fields.append("size", String(file.size));
       var opened = await send("POST", startUrl, fields);
@@ -198,7 +204,7 @@
         throw new Error(opened.body && opened.body.errors ? opened.body.errors.join(" ") : "The upload could not start (" + opened.status + ").");
       }
       info = opened.body;
-      remember(file, { upload_url: info.upload_url, watch_url: info.watch_url, part_bytes: info.part_bytes });
+      remember(file, { task_id: info.task_id, upload_url: info.upload_url, watch_url: info.watch_url, part_bytes: info.part_bytes });
     }
     show(offset, file.size, which);
     while (offset < file.size) {
@@ -211,6 +217,7 @@
       if ((r.status === 200 || r.status === 409) && r.body && typeof r.body.offset === "number") {
         offset = r.body.offset; // 409: the server already has more (or less); continue from there
         if (r.body.watch_url) info.watch_url = r.body.watch_url; // the same file done before: its result
+        if (r.body.same_as) info.task_id = r.body.same_as;
         failures = 0;
         show(offset, file.size, which);
         continue;
@@ -229,30 +236,62 @@
       if (again.status === 200 && again.body) offset = again.body.offset;
     }
     remember(file, null);
-    return info.watch_url;
+    return { task_id: info.task_id || info.upload_url.split("/").filter(Boolean).pop(), watch_url: info.watch_url };
   }
 
-  // Several files: one after another, each its own video; one that fails does not stop the others.
+  // The uploaded files (and any links in the box) as one batch with the page's settings; resolves with its page.
+  async function makeBatch(ids) {
+    var fields = new FormData(form);
+    ["file", "url", "subtitles"].forEach(function (k) { fields.delete(k); });
+    ids.forEach(function (id) { fields.append("uploads", id); });
+    var r = await send("POST", batchUrl, fields);
+    if (r.status !== 201 || !r.body || !r.body.url) {
+      throw new Error(r.body && r.body.errors ? r.body.errors.join(" ") : "The batch could not be made (" + r.status + ").");
+    }
+    return r.body.url;
+  }
+
+  // Several files: one after another, each its own video; one that fails does not stop the others. Those
+  // that went up become one batch, and its page opens (it says which ones did not make it).
   async function uploadAll(list) {
     var done = [], failed = [];
+    var several = list.length > 1 || (sourcesBox && sourcesBox.value.trim() !== "");
     for (var i = 0; i < list.length; i++) {
       var which = list.length > 1 ? "“" + list[i].name + "” (" + (i + 1) + " of " + list.length + ")" : "“" + list[i].name + "”";
       mark(i, "active", "uploading…");
       try {
-        done.push(await upload(list[i], which));
+        done.push(await upload(list[i], which, several));
         mark(i, "done", "uploaded ✓");
       } catch (e) {
         failed.push(list[i].name + ": " + e.message);
         mark(i, "failed", "not uploaded");
       }
     }
-    if (list.length === 1 && done.length === 1) { window.location.assign(done[0]); return; }
-    if (!failed.length) { window.location.assign(listUrl); return; }
+    if (!several && done.length === 1) { window.location.assign(done[0].watch_url); return; }
+    if (done.length) {
+      label.textContent = "Making the batch…";
+      try {
+        var page = await makeBatch(done.map(function (d) { return d.task_id; }));
+        if (!failed.length) { window.location.assign(page); return; }
+        failed.unshift("The others are in the batch: " + page + ".");
+      } catch (e) {
+        failed.unshift(e.message);
+      }
+    }
     showError((done.length ? done.length + " of " + list.length + " videos were uploaded; " : "") + failed.join(" "));
   }
 
   form.addEventListener("submit", function (ev) {
     errorBox.hidden = true;
+    if (ev.submitter === batchButton) {
+      // The links go to the batch view as a classic form post (the files, if any, are not part of it).
+      if (!sourcesBox.value.trim()) { ev.preventDefault(); showError("Paste one or more YouTube links first, one per line."); sourcesBox.focus(); return; }
+      input.value = "";
+      var sub = form.querySelector("input[name=subtitles]");
+      if (sub) sub.value = "";
+      batchButton.disabled = true;
+      return;
+    }
     if (ev.submitter === youtubeButton) {
       // The link posts the form to its own view: without the files, which it does not need.
       if (!urlInput.value.trim()) { ev.preventDefault(); showError("Paste a YouTube link first."); urlInput.focus(); return; }
@@ -273,6 +312,7 @@
     busy = true;
     uploadButton.disabled = true;
     youtubeButton.disabled = true;
+    batchButton.disabled = true;
     statusBox.hidden = false;
     uploadAll(files.slice()).catch(function () { showError("The upload failed; please try again."); });
   });
