@@ -21,7 +21,7 @@ from pathlib import Path
 from media_pipeline.probe import MediaInfo
 from media_pipeline.transcript.types import Segment
 
-from .media import ffmpeg
+from .media import ffmpeg, kept
 
 SIZE = "640x360"
 RATE = 25
@@ -67,6 +67,7 @@ def _x264(preset: str = "superfast") -> list[str]:
     return ["-c:v", "libx264", "-preset", preset, "-g", "250", "-pix_fmt", "yuv420p"]
 
 
+@kept
 def scenes_file(path: Path, *, audio: bool = True, video: bool = True) -> Path:
     """The file described in the module docstring; `audio=False` or `video=False` leave a track out."""
     args: list[str] = []
@@ -87,6 +88,7 @@ def scenes_file(path: Path, *, audio: bool = True, video: bool = True) -> Path:
     return path
 
 
+@kept
 def bench_720p(path: Path, *, seconds: float = 60) -> Path:
     """720p30 H.264 (2 s GOP, like most streaming encodes) + AAC stereo, for timing the analysis."""
     ffmpeg(
@@ -134,6 +136,7 @@ def _wav_seconds(path: Path) -> float:
         return w.getnframes() / w.getframerate()
 
 
+@kept
 def talk_file(path: Path, *, gap: float = 0.3) -> tuple[Path, list[Segment]]:
     """A still picture with espeak-ng reading TALK, sentence after sentence with `gap` s pauses; returns
     the file and the transcript segments with the real times of each sentence."""
@@ -196,6 +199,7 @@ def audio_only_info(path: Path, *, duration: float = DURATION) -> MediaInfo:
     )
 
 
+@kept
 def reencode(src: Path, path: Path, *codec_args: str) -> Path:
     """The video of `src` in another codec/container (for the decoders that cannot skip non-keyframes)."""
     ffmpeg("-i", str(src), "-map", "0:v:0", *codec_args, str(path))

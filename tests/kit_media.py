@@ -9,7 +9,7 @@ from pathlib import Path
 
 from media_pipeline.transcript.types import Segment
 
-from .media import ffmpeg
+from .media import ffmpeg, kept
 
 # Three topics, each said in its own words, so a reader hears two clear changes of subject.
 PARTS = [
@@ -43,6 +43,7 @@ def _seconds(path: Path) -> float:
         return w.getnframes() / w.getframerate()
 
 
+@kept
 def three_topic_talk(path: Path, *, gap: float = 0.4) -> tuple[Path, list[Segment], list[float]]:
     """An H.264/AAC video whose picture changes colour with each part, espeak-ng reading PARTS; returns the
     file, the segments with each sentence's real times, and the start of each part."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from media_pipeline.render.mix import measure_windows
 
-from .media import ffmpeg
+from .media import ffmpeg, kept
 
 ORIGINAL_HZ = 300
 VOICE_HZ = 3000
@@ -19,6 +19,7 @@ ORIGINAL_BAND = (200.0, 400.0)
 VOICE_BAND = (2500.0, 3500.0)
 
 
+@kept
 def tone_source(
     path: Path,
     *,
@@ -63,6 +64,7 @@ def tone_source(
     return path
 
 
+@kept
 def mpeg4_tone_source(path: Path, *, seconds: float = 8, hz: int = ORIGINAL_HZ) -> Path:
     """MPEG-4 Part 2 + MP3 in AVI: the transcode path."""
     ffmpeg(
@@ -88,6 +90,7 @@ def mpeg4_tone_source(path: Path, *, seconds: float = 8, hz: int = ORIGINAL_HZ) 
     return path
 
 
+@kept
 def tone_wav(path: Path, *, seconds: float = 4, hz: int = VOICE_HZ, amplitude: float = 0.05) -> Path:
     """A stand-in for TTS output: pcm_s16le mono 24 kHz, a steady high tone (deliberately not at −16 dB)."""
     ffmpeg(
@@ -106,6 +109,7 @@ def tone_wav(path: Path, *, seconds: float = 4, hz: int = VOICE_HZ, amplitude: f
     return path
 
 
+@kept
 def espeak_wav(path: Path, text: str) -> Path:
     subprocess.run(["espeak-ng", "-w", str(path), text], check=True, timeout=60, capture_output=True)
     return path

@@ -9,11 +9,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from .media import ffmpeg
+from .media import ffmpeg, kept
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 
 
+@kept
 def landscape(path: Path, *, seconds: float = 7, size: str = "1280x720") -> Path:
     """A moving test pattern with a tone: H.264 + AAC, a keyframe every 2 s (so seeks must be accurate)."""
     ffmpeg(
@@ -43,6 +44,7 @@ def landscape(path: Path, *, seconds: float = 7, size: str = "1280x720") -> Path
     return path
 
 
+@kept
 def edge_bars(path: Path, *, size: str, seconds: float = 4, bar: int = 60, colour: str = "gray") -> Path:
     """A flat picture with a pure red bar on its left edge and a pure blue bar on its right edge, no audio:
     if the renderer crops the frame, a bar goes missing."""

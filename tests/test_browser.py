@@ -136,7 +136,7 @@ def test_the_first_chunk_plays_while_the_job_is_still_running(live, owner, brows
 
     # And it keeps playing (not stuck on the first frame).
     before = page.evaluate("() => document.getElementById('player').currentTime")
-    page.wait_for_timeout(1000)
+    page.wait_for_function(f"() => document.getElementById('player').currentTime > {before} + 0.5", timeout=10_000)
     assert page.evaluate("() => document.getElementById('player').currentTime") > before + 0.5
 
     # The page a user sees: progress, stages, chunk thumbnails, the event log.

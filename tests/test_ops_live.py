@@ -62,8 +62,11 @@ def test_metrics_from_daphne_and_workers_move_with_a_job(owner, media_root, h264
         async def follow() -> tuple[list[dict], float]:
             # Scrape while this socket is open: the web process's live gauge counts it.
             async with client.ws_connect(task_id) as ws:
-                await asyncio.sleep(0.3)
-                open_now = sample(await asyncio.to_thread(scrape, live.base_url), "repurposer_websockets")
+                deadline = time.monotonic() + 15  # the connect reaches the gauge
+                while (
+                    open_now := sample(await asyncio.to_thread(scrape, live.base_url), "repurposer_websockets")
+                ) < 1 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
                 await ws.close()
             events = await client.events(task_id, timeout=120)
             return events, open_now
@@ -71,8 +74,9 @@ def test_metrics_from_daphne_and_workers_move_with_a_job(owner, media_root, h264
         events, open_sockets = asyncio.run(follow())
         assert events[-1]["type"] == "complete", events[-1]
         assert open_sockets >= 1
-        time.sleep(0.5)  # the last socket's disconnect
-        after = scrape(live.base_url)
+        deadline = time.monotonic() + 15  # the last socket's disconnect reaches the gauge
+        while sample(after := scrape(live.base_url), "repurposer_websockets") != 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
         chunks = sum(1 for e in events if e["type"] == "chunk_ready")
         # Written by the qcluster worker processes, read through the daphne's scrape.
         assert sample(after, "repurposer_stage_seconds_count", stage="chunk") == chunks

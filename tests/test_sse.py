@@ -335,7 +335,9 @@ async def test_waiting_streams_hold_no_thread_each(key, task):
     before = request_threads()
     streams = [RawStream(key, f"/analyze-stream/{task.pk}") for _ in range(10)]
     await asyncio.wait_for(asyncio.gather(*(s.first_event.wait() for s in streams)), 10)
-    await asyncio.sleep(0.3)  # released executors finish their last job and exit
+    deadline = time.monotonic() + 10  # released executors finish their last job and exit
+    while request_threads() - before >= 3 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
     assert request_threads() - before < 3
     for stream in streams:
         await stream.hang_up()
