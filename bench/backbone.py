@@ -31,6 +31,7 @@ Where it runs
 
   * `--transcribe`: the main run also makes the transcript by speech recognition and speaks commentary
     (commentary on, no subtitles), so the first words and the first chunk with commentary are measured.
+  * `--seconds S`: only the first S seconds of the video (stream-copied), for a shorter run on a busy machine.
   * `--today`: the main run again on a second stack with today's model path as the baseline (the models
     preloaded in every worker, Whisper base for the first words too, two single-threaded lanes, the first
     interval's commentary waiting for all its words), in the same run, next to ours.
@@ -190,6 +191,17 @@ def source_video(cache: Path) -> Path:
         str(tmp),
     )
     print(f"  done in {time.monotonic() - started:.0f} s", flush=True)
+    return _publish(tmp, out)
+
+
+def head_of(cache: Path, source: Path, seconds: int) -> Path:
+    """The first `seconds` of the source, stream-copied (a keyframe every 2 s: the cut is clean), for
+    --seconds: a shorter run on a busy machine, measured the same way (both sides of --today use it)."""
+    out = cache / f"{source.stem}-first-{seconds}s.mp4"
+    if out.exists():
+        return out
+    tmp = out.with_suffix(".part.mp4")
+    ffmpeg("-i", str(source), "-t", str(seconds), "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(tmp))
     return _publish(tmp, out)
 
 
@@ -939,6 +951,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the main run also makes the transcript (offline speech recognition) and speaks commentary",
     )
     parser.add_argument(
+        "--seconds",
+        type=int,
+        default=0,
+        help=f"use only the first SECONDS of the {VIDEO_SECONDS // 60}-minute video (stream-copied)",
+    )
+    parser.add_argument(
         "--today",
         action="store_true",
         help="run the main run again with today's model path (preloaded models, base for the first words)",
@@ -969,6 +987,8 @@ def main(argv: list[str] | None = None) -> int:
 
     source = source_video(CACHE)
     clip = small_clip(CACHE, source)
+    if args.seconds and args.seconds < VIDEO_SECONDS:
+        source = head_of(CACHE, source, args.seconds)
     from media_pipeline.probe import Limits, probe
 
     info = probe(source, limits=Limits())
