@@ -31,6 +31,7 @@ Where it runs
 
   * `--transcribe`: the main run also makes the transcript by speech recognition and speaks commentary
     (commentary on, no subtitles), so the first words and the first chunk with commentary are measured.
+  * `--seconds S`: only the first S seconds of the video (stream-copied), for a shorter run on a busy machine.
   * `--today`: the main run again on a second stack with today's model path as the baseline (the models
     preloaded in every worker, Whisper base for the first words too, two single-threaded lanes, the first
     interval's commentary waiting for all its words), in the same run, next to ours.
@@ -193,6 +194,17 @@ def source_video(cache: Path) -> Path:
     return _publish(tmp, out)
 
 
+def head_of(cache: Path, source: Path, seconds: int) -> Path:
+    """The first `seconds` of the source, stream-copied (a keyframe every 2 s: the cut is clean), for
+    --seconds: a shorter run on a busy machine, measured the same way (both sides of --today use it)."""
+    out = cache / f"{source.stem}-first-{seconds}s.mp4"
+    if out.exists():
+        return out
+    tmp = out.with_suffix(".part.mp4")
+    ffmpeg("-i", str(source), "-t", str(seconds), "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(tmp))
+    return _publish(tmp, out)
+
+
 def small_clip(cache: Path, source: Path) -> Path:
     """The first seconds of the source, stream-copied: a realistic file that is cheap to upload."""
     out = cache / f"clip-{CLIP_SECONDS}s-v1.mp4"
@@ -224,7 +236,9 @@ def redact(url: str) -> str:
 
 
 class PeakRss(threading.Thread):
-    """Samples the resident memory of some process trees every SAMPLE_EVERY seconds and keeps the peaks.
+    """Samples the resident memory of some process trees every SAMPLE_EVERY seconds and keeps the peaks,
+    as RSS and as PSS (proportional set size: a page shared by n processes counts 1/n in each, so the
+    forked workers' shared interpreter and libraries are not counted once per worker in the tree's sum).
 
     Short-lived children (a 0.1 s ffprobe) can fall between samples; the long ones (ffmpeg, the Python
     workers) cannot, and those are the ones that matter for the target.
@@ -236,15 +250,20 @@ class PeakRss(threading.Thread):
         self.python_peak: dict[str, int] = {}  # largest single Python process per group
         self.media_peak: dict[str, int] = {}  # largest single ffmpeg/ffprobe per group
         self.tree_peak: dict[str, int] = {}  # largest sum over the group at one instant
+        self.python_pss_peak: dict[str, int] = {}  # the same three, as PSS
+        self.media_pss_peak: dict[str, int] = {}
+        self.tree_pss_peak: dict[str, int] = {}
         self.samples = 0
         self._halt = threading.Event()
 
     def run(self) -> None:
         import psutil
 
+        from tests.live import pss_bytes
+
         while not self._halt.is_set():
             for group, pids in self.groups.items():
-                total = 0
+                total = total_pss = 0
                 for pid in pids():
                     try:
                         proc = psutil.Process(pid)
@@ -252,10 +271,16 @@ class PeakRss(threading.Thread):
                         name = proc.name()
                     except psutil.Error:
                         continue  # it ended between listing and reading
+                    pss = pss_bytes(pid) or rss  # smaps_rollup gone: it ended; its RSS is the best we have
                     total += rss
-                    peaks = self.media_peak if name.startswith(("ffmpeg", "ffprobe")) else self.python_peak
+                    total_pss += pss
+                    media = name.startswith(("ffmpeg", "ffprobe"))
+                    peaks = self.media_peak if media else self.python_peak
                     peaks[group] = max(peaks.get(group, 0), rss)
+                    peaks = self.media_pss_peak if media else self.python_pss_peak
+                    peaks[group] = max(peaks.get(group, 0), pss)
                 self.tree_peak[group] = max(self.tree_peak.get(group, 0), total)
+                self.tree_pss_peak[group] = max(self.tree_pss_peak.get(group, 0), total_pss)
             self.samples += 1
             self._halt.wait(SAMPLE_EVERY)
 
@@ -317,6 +342,7 @@ class OursResult:
     first_transcript_s: float | None = None  # last upload part answered → first transcript_ready received
     first_commentary_s: float | None = None  # last upload part answered → first chunk_ready with commentary
     worker_python_idle_mb: float = 0.0  # largest worker process after the submits, before the main run
+    worker_python_idle_pss_mb: float = 0.0
     first_chunk_server_s: float | None = None  # last upload part answered → first chunk_ready row written
     complete_s: float | None = None  # last upload part answered → complete received
     final_type: str = ""
@@ -329,6 +355,8 @@ class OursResult:
     worker_python_peak_mb: float = 0.0
     worker_media_peak_mb: float = 0.0
     worker_tree_peak_mb: float = 0.0
+    worker_python_pss_peak_mb: float = 0.0  # the same, as PSS (shared pages split between the processes)
+    worker_tree_pss_peak_mb: float = 0.0
     web_peak_mb: float = 0.0
     rss_samples: int = 0
     machine_busy: float = 0.0  # share of all cores busy during the main run
@@ -392,8 +420,11 @@ def upload_and_follow(client: Any, stack: Any, source: Path, *, sampler: PeakRss
 
 
 def wait_until_idle(timeout: float = 60) -> None:
-    """No task queued or running and nothing left in django-q's queue, so the main run has the workers."""
+    """No task queued or running and nothing waiting in django-q's queue, so the main run has the workers.
+    Entries an earlier stack had taken and not acknowledged when it stopped stay locked for Q_RETRY
+    seconds and no worker can take them: they are not waiting (with --today they would block the second run)."""
     from django.db import close_old_connections
+    from django.utils import timezone
     from django_q.models import OrmQ
 
     from jobs.models import ProcessingTask
@@ -401,7 +432,8 @@ def wait_until_idle(timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         close_old_connections()
-        if not ProcessingTask.objects.filter(status__in=BUSY).exists() and not OrmQ.objects.exists():
+        waiting = OrmQ.objects.filter(lock__lte=timezone.now()).exists()
+        if not ProcessingTask.objects.filter(status__in=BUSY).exists() and not waiting:
             return
         time.sleep(0.2)
     raise RuntimeError("the workers did not go idle after the submit-latency uploads")
@@ -483,6 +515,7 @@ def run_ours(
         time.sleep(3)  # a preloading worker has its model by now
         idle.stop()
         result.worker_python_idle_mb = idle.python_peak.get("queue", 0) / MB
+        result.worker_python_idle_pss_mb = idle.python_pss_peak.get("queue", 0) / MB
 
         # (b) The main run, sampled for memory throughout.
         sampler = PeakRss({"queue": stack.worker_pids, "web": lambda: [stack.procs["web"].pid]})
@@ -521,12 +554,14 @@ def run_ours(
         task = ProcessingTask.objects.get(pk=task_id)
         if task.started_at:
             result.queue_wait_s = (task.started_at - task.created_at).total_seconds()
-        for op, ms in PerformanceMetrics.objects.filter(task_id=task_id).values_list("operation", "duration_ms"):
+        for op, ms in PerformanceMetrics.objects.filter(task_id=task.pk).values_list("operation", "duration_ms"):
             result.operations_ms.setdefault(op, []).append(ms)
 
         result.worker_python_peak_mb = sampler.python_peak.get("queue", 0) / MB
         result.worker_media_peak_mb = sampler.media_peak.get("queue", 0) / MB
         result.worker_tree_peak_mb = sampler.tree_peak.get("queue", 0) / MB
+        result.worker_python_pss_peak_mb = sampler.python_pss_peak.get("queue", 0) / MB
+        result.worker_tree_pss_peak_mb = sampler.tree_pss_peak.get("queue", 0) / MB
         result.web_peak_mb = sampler.tree_peak.get("web", 0) / MB
         result.rss_samples = sampler.samples
         return result
@@ -712,6 +747,8 @@ def build_rows(ours: OursResult, base: BaselineResult | None, *, duration: float
             f"{base.ffmpeg_peak_mb:.0f} MB" if base else "skipped",
         ),
         Row("worker peak RSS, whole qcluster tree", f"{ours.worker_tree_peak_mb:.0f} MB"),
+        Row("worker peak PSS, largest Python process", f"{ours.worker_python_pss_peak_mb:.0f} MB"),
+        Row("worker peak PSS, whole qcluster tree", f"{ours.worker_tree_pss_peak_mb:.0f} MB"),
         Row("web (daphne) peak RSS, main run incl. upload", f"{ours.web_peak_mb:.0f} MB"),
         Row(
             "chunks (video stream-copied)",
@@ -761,23 +798,37 @@ def today_rows(ours: OursResult, today: OursResult, *, duration: float, transcri
             _met(ours_ratio, ratio_target),
         ),
         Row(
-            "largest worker process, idle (before the main run)",
-            mb(ours.worker_python_idle_mb),
-            mb(today.worker_python_idle_mb),
+            "largest worker process, idle (before the main run), RSS / PSS",
+            f"{mb(ours.worker_python_idle_mb)} / {mb(ours.worker_python_idle_pss_mb)}",
+            f"{mb(today.worker_python_idle_mb)} / {mb(today.worker_python_idle_pss_mb)}",
         ),
         Row(
-            "largest worker process, main run" + (" (transcribing)" if transcribe else " (no ASR)"),
+            "largest worker process, main run" + (" (transcribing)" if transcribe else " (no ASR)") + ", RSS",
             mb(ours.worker_python_peak_mb),
             mb(today.worker_python_peak_mb),
             f"≤ {worker_target:.0f} MB",
             _met(ours.worker_python_peak_mb, worker_target),
         ),
         Row(
-            "qcluster tree incl. children, main run",
+            "largest worker process, main run, PSS",
+            mb(ours.worker_python_pss_peak_mb),
+            mb(today.worker_python_pss_peak_mb),
+            f"≤ {worker_target:.0f} MB",
+            _met(ours.worker_python_pss_peak_mb, worker_target),
+        ),
+        Row(
+            "qcluster tree incl. children, main run, RSS summed",
             mb(ours.worker_tree_peak_mb),
             mb(today.worker_tree_peak_mb),
             f"≤ {TARGET_TREE_MB:.0f} MB",
             _met(ours.worker_tree_peak_mb, TARGET_TREE_MB),
+        ),
+        Row(
+            "qcluster tree incl. children, main run, PSS summed",
+            mb(ours.worker_tree_pss_peak_mb),
+            mb(today.worker_tree_pss_peak_mb),
+            f"≤ {TARGET_TREE_MB:.0f} MB",
+            _met(ours.worker_tree_pss_peak_mb, TARGET_TREE_MB),
         ),
     ]
     return rows
@@ -900,6 +951,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the main run also makes the transcript (offline speech recognition) and speaks commentary",
     )
     parser.add_argument(
+        "--seconds",
+        type=int,
+        default=0,
+        help=f"use only the first SECONDS of the {VIDEO_SECONDS // 60}-minute video (stream-copied)",
+    )
+    parser.add_argument(
         "--today",
         action="store_true",
         help="run the main run again with today's model path (preloaded models, base for the first words)",
@@ -930,6 +987,8 @@ def main(argv: list[str] | None = None) -> int:
 
     source = source_video(CACHE)
     clip = small_clip(CACHE, source)
+    if args.seconds and args.seconds < VIDEO_SECONDS:
+        source = head_of(CACHE, source, args.seconds)
     from media_pipeline.probe import Limits, probe
 
     info = probe(source, limits=Limits())

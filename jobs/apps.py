@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 from typing import Any
@@ -47,6 +48,23 @@ def _warm_generate(**kwargs: Any) -> None:
     threading.Thread(target=warm, name="generate-warm", daemon=True).start()
 
 
+# glibc's M_MMAP_THRESHOLD (malloc.h): blocks at least this big get their own mapping, unmapped when freed.
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 1024 * 1024
+
+
+def _return_big_blocks(**kwargs: Any) -> None:
+    """In a worker process that just started: every block of 1 MiB or more gets its own mapping, given back
+    to the system when it is freed. glibc's default raises that threshold each time such a block is freed
+    (up to 32 MB), so after loading a model (its float16 weights are read whole, then converted to int8)
+    the next big buffers land in the heap and stay resident after the job: measured, 70 MB more per worker
+    (media_pipeline/transcript/whisper.py). Not glibc: nothing to do."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    except (OSError, AttributeError):
+        pass
+
+
 class JobsConfig(AppConfig):
     name = "jobs"
 
@@ -54,5 +72,6 @@ class JobsConfig(AppConfig):
         from django_q.signals import post_spawn
 
         post_spawn.connect(_warm_generate, dispatch_uid="jobs-warm-generate")
+        post_spawn.connect(_return_big_blocks, dispatch_uid="jobs-return-big-blocks")
         if settings.ASR_ENGINE == "whisper" and settings.ASR_PRELOAD:
             post_spawn.connect(_preload_speech_model, dispatch_uid="jobs-preload-asr")

@@ -6,10 +6,11 @@ the video; offline speech recognition of each interval (ASR_ENGINE). Every inter
 built — so a reconnecting page replays them like any other event.
 
 The first words of an English video come from Whisper tiny.en (ASR_FAST_FIRST): the first piece is read
-once, tiny.en transcribes it while the main model loads and detects the language on it; the fast words are
-announced only when that language is English, and the main model then transcribes the piece again: that
-event has `refined` set and replaces the fast words in every reader. Any other language (or an unsure
-detection) goes to the main model from the start and no English-only model is used for it.
+once, tiny.en transcribes it and is freed, then the main model loads and detects the language on it (one
+after the other: the worker never holds both); the fast words are announced only when that language is
+English, and the main model then transcribes the piece again: that event has `refined` set and replaces
+the fast words in every reader. Any other language (or an unsure detection) goes to the main model from the
+start and no English-only model is used for it.
 """
 
 from __future__ import annotations
@@ -233,16 +234,26 @@ class TranscriptWorker(Worker):
     ) -> bool:
         """Announce tiny.en's words for the first piece when the video speaks English; True when it did (the
         piece is then to be transcribed again by `engine`). The first piece's audio is read once; tiny.en
-        transcribes it while `engine` loads and detects the language on it, so neither waits for the other.
+        transcribes it on both threads and is freed, then `engine` loads and detects the language on the same
+        audio. One after the other, not side by side: base's load reads its float16 weights whole before
+        converting them, and beside tiny.en that put the worker at ~600 MB (the issue's bound is 450); it
+        costs the first words base's load and detection (~1 s on an idle machine).
         """
         detect = getattr(engine, "detect_language", None)
         fast = fast_engine() if detect is not None and getattr(engine, "language", None) in (None, "en") else None
         if fast is None or detect is None:
             return False
-        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="asr-first")  # tiny.en beside the detection
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-first")
         try:
             pcm = read(head)
             words = pool.submit(transcribe, head, fast, pcm)
+            try:
+                segments = result_of(words, self.cancel)
+            except MediaError as exc:  # e.g. its model failed to load: the main model makes the first words
+                log.warning("fast first words of task %s failed: %s (%s)", self.task.pk, exc.message, exc.detail)
+                return False
+            finally:
+                fast.release()  # before the main model loads (a cancelled piece ends on its own, below)
             if engine.language is None:  # type: ignore[attr-defined]
                 language, probability = result_of(pool.submit(detect, pcm), self.cancel)
                 log.info("task %s speaks %s (p=%.2f)", self.task.pk, language, probability)
@@ -250,16 +261,10 @@ class TranscriptWorker(Worker):
                     engine.language = language  # type: ignore[attr-defined]
                 self.language = language
                 if language != "en" or probability < PIN_LANGUAGE_AT:
-                    return False  # tiny.en's words (still decoding) are never announced
+                    return False  # tiny.en's words are never announced
             else:
                 self.language = "en"
-            try:
-                segments = result_of(words, self.cancel)
-            except MediaError as exc:  # e.g. its model failed to load: the main model makes the first words
-                log.warning("fast first words of task %s failed: %s (%s)", self.task.pk, exc.message, exc.detail)
-                return False
             self.announce(head, segments, fast.source, fast.label, False)
             return True
         finally:
-            pool.shutdown(wait=False)  # tiny.en may still be decoding words nobody will read
-            fast.release()
+            pool.shutdown(wait=False)  # a cancelled job does not wait for a piece still decoding

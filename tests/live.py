@@ -15,9 +15,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -48,6 +49,20 @@ def database_url_for(settings_dict: dict) -> str:
         port = settings_dict.get("PORT") or 5432
         return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
     raise ValueError(f"unsupported engine {engine}")
+
+
+def pss_bytes(pid: int) -> int | None:
+    """The process's proportional set size (each resident page divided by the number of processes that map
+    it), from /proc/<pid>/smaps_rollup; None when the process is gone or the file cannot be read. Forked
+    workers share their parent's pages, so their RSS added up counts those once per worker; PSS does not."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 @dataclass
@@ -221,13 +236,13 @@ class LiveStack:
     def __enter__(self) -> LiveStack:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
 @contextlib.contextmanager
 def running_stack(
-    settings_dict: dict, media_root: Path, *, web: bool = True, queue: bool = True, **kwargs
+    settings_dict: dict, media_root: Path, *, web: bool = True, queue: bool = True, **kwargs: Any
 ) -> Iterator[LiveStack]:
     """A started LiveStack on the database `settings_dict` names (the test database in tests); stopped on exit,
     and its logs printed then (pytest shows them for a failed test)."""
@@ -349,7 +364,9 @@ class Client:
             headers["Cookie"] = self.cookie_header
         return headers
 
-    def ws_connect(self, task_id: str, *, after: int = 0, origin: str | None = None, cookies: bool = True):
+    def ws_connect(
+        self, task_id: str, *, after: int = 0, origin: str | None = None, cookies: bool = True
+    ) -> websockets.connect:
         """An unopened websockets connection (use `async with`) to the task's event stream."""
         return websockets.connect(
             self.ws_url(task_id, after),
@@ -362,9 +379,9 @@ class Client:
         task_id: str,
         *,
         after: int = 0,
-        until=("complete", "error", "cancelled"),
+        until: tuple[str, ...] = ("complete", "error", "cancelled"),
         timeout: float = 120,
-        on_event=None,
+        on_event: Callable[[dict, list[dict]], Awaitable[None]] | None = None,
         linger: float = 0,
     ) -> list[dict]:
         """Collect events until one of `until` arrives; each gets a `received` wall time.
@@ -400,5 +417,5 @@ class Client:
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

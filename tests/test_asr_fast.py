@@ -130,13 +130,19 @@ def test_base_detects_the_language_of_english_and_german_voices(base, tmp_path):
     assert engine.detect_language(np.zeros(3 * SAMPLE_RATE, np.float32))[1] < whisper.PIN_LANGUAGE_AT
 
 
-def test_release_unloads_the_model_of_one_folder(fast, clips):
-    engine = WhisperEngine(fast)
+def test_release_unloads_the_model_of_one_folder(fast, base, clips):
+    whisper.release_models()
+    engine, main = WhisperEngine(fast), WhisperEngine(base)
     engine.transcribe(clips[0].pcm()[: SAMPLE_RATE * 2], 0.0)
-    assert any(key[0] == str(fast.path) for key in whisper._models)
+    main.detect_language(clips[0].pcm())
+    assert whisper.loaded_models() == ["whisper-base", "whisper-tiny.en", "silero-vad"]
     engine.release()
-    assert not any(key[0] == str(fast.path) for key in whisper._models)
+    assert whisper.loaded_models() == ["whisper-base", "silero-vad"]  # the VAD goes with the last model
+    main.release()
+    assert whisper.loaded_models() == []
     assert engine.transcribe(clips[0].pcm(), 0.0)  # loaded again on the next use
+    assert whisper.loaded_models() == ["whisper-tiny.en", "silero-vad"]
+    engine.release()
 
 
 def transcript_events(task) -> list[dict]:
@@ -169,7 +175,7 @@ def test_an_english_video_gets_fast_first_words_then_the_refined_ones(make_task,
     assert [s.as_dict() for s in task.transcript() if s.start < first["end"]] == refined[0]["segments"]
     task.refresh_from_db()
     assert task.result["transcript"] == "asr:whisper-base"
-    assert not whisper._models  # the job no longer needs them: released
+    assert whisper.loaded_models() == []  # the job no longer needs them, nor the VAD session: released
 
 
 @pytest.mark.django_db(transaction=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
+import sys
 import threading
 from typing import Any
 
@@ -27,6 +28,7 @@ from .whisper_model import BUNDLED_NAME, FAST_NAME, ModelError, ModelFolder
 PIN_LANGUAGE_AT = 0.7
 
 _models: dict[tuple, Any] = {}
+_names: dict[str, str] = {}  # model folder → its name, for loaded_models()
 _models_lock = threading.Lock()
 
 
@@ -117,6 +119,7 @@ class WhisperEngine:
         with _models_lock:
             if key not in _models:
                 self.model.check()  # a stat when the stamp holds; refuses a file that changed
+                _names[str(self.model.path)] = self.model.name
                 _models[key] = _load(
                     self.model,
                     cpu_threads=self.cpu_threads,
@@ -126,12 +129,28 @@ class WhisperEngine:
             return _models[key]
 
 
+def loaded_models() -> list[str]:
+    """What this process holds now: the Whisper models' names (e.g. "whisper-base", "whisper-tiny.en") and
+    "silero-vad" while faster-whisper's voice activity detector keeps its ONNX session. For tests and logs."""
+    with _models_lock:
+        names = sorted({_names.get(key[0], key[0]) for key in _models})
+    vad = sys.modules.get("faster_whisper.vad")
+    if vad is not None and vad.get_vad_model.cache_info().currsize:
+        names.append("silero-vad")
+    return names
+
+
 def release_models(model: ModelFolder | None = None) -> None:
     """Unload the process's models (of `model`'s folder, or all), and hand the freed heap back to the
-    system: glibc keeps freed arenas mapped otherwise, and the worker's RSS would not go down."""
+    system: glibc keeps freed arenas mapped otherwise, and the worker's RSS would not go down. The voice
+    activity detector's session (faster-whisper caches one per process) goes with the last Whisper model."""
     with _models_lock:
         for key in [k for k in _models if model is None or k[0] == str(model.path)]:
             del _models[key]
+        last = not _models
+    vad = sys.modules.get("faster_whisper.vad")
+    if last and vad is not None:
+        vad.get_vad_model.cache_clear()
     gc.collect()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
