@@ -110,16 +110,27 @@ def _only(word: str, pos: set[str]) -> bool:
 
 
 class Usage:
-    """How often each word of a text stands where a noun stands and where a verb stands."""
+    """How often each word of a text stands where a noun stands and where a verb stands, and which words
+    it writes capitalised away from a sentence start (names). Built once per transcript (`usage`)."""
 
     def __init__(self, text: str) -> None:
-        self._text_raw = text.lower()
         self.noun: Counter[str] = Counter()
         self.verb: Counter[str] = Counter()
+        self.named: set[str] = set()
+        self._parts: list[list[str]] = []
+        self._at: dict[str, list[tuple[int, int]]] = {}
+        for m in _WORD.finditer(text):
+            if m.group(0)[:1].isupper():
+                before = text[max(0, m.start() - 8) : m.start()].rstrip()
+                if before and before[-1] not in ".!?":
+                    self.named.add(m.group(0).lower().strip("'-"))
         # Sentence by sentence: "…in the dial plan. Check the console" must not count "plan" before "check".
         for part in re.split(r"[.!?;:,]+", text.lower()):
             words = [w.strip("'-") for w in _WORD.findall(part)]
+            index = len(self._parts)
+            self._parts.append(words)
             for i, w in enumerate(words):
+                self._at.setdefault(w, []).append((index, i))
                 before = _before(words, i)
                 after = words[i + 1] if i + 1 < len(words) else ""
                 if before in _NOUN_BEFORE or after == "of":
@@ -131,18 +142,19 @@ class Usage:
         """Where the speaker says the phrase, it is mostly a clause ("the referee blows the whistle",
         "to build budgets"): its last word takes an object, or its first follows a pronoun or a modal."""
         words = phrase.lower().split()
+        if not words:
+            return False
         verbish = total = 0
-        for part in re.split(r"[.!?;:,]+", self._text_raw):
-            said = [w.strip("'-") for w in _WORD.findall(part)]
-            for i in range(len(said) - len(words) + 1):
-                if said[i : i + len(words)] != words:
-                    continue
-                total += 1
-                after = said[i + len(words)] if i + len(words) < len(said) else ""
-                if (after in _VERB_AFTER and "VERB" in word_classes(words[-1])) or (
-                    _before(said, i) in _VERB_BEFORE and "VERB" in word_classes(words[0])
-                ):
-                    verbish += 1
+        for index, i in self._at.get(words[0], ()):
+            said = self._parts[index]
+            if said[i : i + len(words)] != words:
+                continue
+            total += 1
+            after = said[i + len(words)] if i + len(words) < len(said) else ""
+            if (after in _VERB_AFTER and "VERB" in word_classes(words[-1])) or (
+                _before(said, i) in _VERB_BEFORE and "VERB" in word_classes(words[0])
+            ):
+                verbish += 1
         return total > 0 and verbish * 2 > total
 
     def mostly_verb(self, word: str) -> bool:
@@ -204,12 +216,7 @@ def topic_problem(phrase: str, text: str = "") -> str | None:
 
 def _name_in(word: str, text: str) -> bool:
     """`text` writes `word` capitalised away from a sentence start (a name: "Silva", "Asterisk")."""
-    for m in re.finditer(r"\b" + re.escape(word) + r"\b", text, re.IGNORECASE):
-        before = text[max(0, m.start() - 8) : m.start()].rstrip()
-        start = m.start() == 0 or not before or before[-1] in ".!?"
-        if not start and m.group(0)[:1].isupper():
-            return True
-    return False
+    return bool(text) and word.lower() in usage(text).named
 
 
 def is_topic(phrase: str, text: str = "") -> bool:

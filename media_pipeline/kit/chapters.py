@@ -206,19 +206,23 @@ def key_phrases(parts: list[list[_Unit]], index: int, n: int = 2) -> list[str]:
 
     text = " ".join(u.text for u in parts[index])
     whole = " ".join(u.text for part in parts for u in part)
-    topics = [t for t in counts if is_topic(as_written(t, text), whole)]
-    candidates = [t for t in topics if counts[t] >= 2 or (" " not in t and len(parts[index]) <= 2)]
-    candidates = candidates or topics
-    candidates.sort(key=lambda t: (-weight(t), -len(t), t))
+    ranked = sorted(counts, key=lambda t: (-weight(t), -len(t), t))
+    frequent = [t for t in ranked if counts[t] >= 2 or (" " not in t and len(parts[index]) <= 2)]
     out: list[str] = []
-    covered: set[str] = set()
-    for term in candidates:
-        words = term.split()
-        if any(twin(w, c) for w in words for c in covered):
-            continue
-        out.append(term)
-        covered.update(words)
-        if len(out) == n:
+    for pool in (frequent, ranked):
+        covered: set[str] = set()
+        for term in pool:
+            words = term.split()
+            if any(twin(w, c) for w in words for c in covered):
+                continue
+            # Checked only as far as needed: a long talk has thousands of terms (ideas/topics.py).
+            if not is_topic(as_written(term, text), whole):
+                continue
+            out.append(term)
+            covered.update(words)
+            if len(out) == n:
+                break
+        if out:
             break
     return out
 
