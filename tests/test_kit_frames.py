@@ -23,7 +23,7 @@ from media_pipeline.kit.thumbnails import ImageSpec, render
 from media_pipeline.render import framing
 from media_pipeline.render.fonts import default_fonts
 
-from .media import ffmpeg
+from .media import ffmpeg, kept
 
 PHOTO = Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg")
 FACE_FROM, FACE_TO, SECONDS = 20.0, 28.0, 40.0  # the photo is on screen between these times
@@ -35,10 +35,14 @@ needs_photo = pytest.mark.skipif(not PHOTO.is_file(), reason="needs Debian's ope
 def face_video(tmp_path_factory) -> Path:
     """640×360, a keyframe every second: the test pattern, and from 20 s to 28 s the head and shoulders of
     the photo (enlarged, the face ≈ 70 px tall) on a grey-blue wall, off centre to the right."""
-    work = tmp_path_factory.mktemp("faces")
-    face = work / "face.png"
-    ffmpeg("-i", str(PHOTO), "-vf", "crop=140:160:170:40,scale=245:280:flags=bicubic", str(face))
-    out = work / "face.mp4"
+    return _face_video(PHOTO, tmp_path_factory.mktemp("faces") / "face.mp4")
+
+
+@kept
+def _face_video(photo: Path, path: Path) -> Path:
+    face = path.with_name("face.png")
+    ffmpeg("-i", str(photo), "-vf", "crop=140:160:170:40,scale=245:280:flags=bicubic", str(face))
+    out = path
     ffmpeg(
         *("-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=25:duration={SECONDS}"),
         *("-f", "lavfi", "-i", f"color=c=0x506070:size=640x360:rate=25:duration={SECONDS}"),

@@ -17,7 +17,7 @@ from media_pipeline.render.fonts import Fonts, default_fonts
 from media_pipeline.render.reel import Caption, render_reel
 
 from . import pieces_media as pm
-from .media import ffmpeg
+from .media import ffmpeg, kept
 
 PHOTO = Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg")
 LIMITS = Limits(max_duration=3600, max_width=4096, max_height=4096, max_fps=120, max_streams=8)
@@ -42,7 +42,12 @@ def face(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def moving(face, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("moving") / "moving.mp4"
+    return _moving(face, tmp_path_factory.mktemp("moving") / "moving.mp4")
+
+
+@kept
+def _moving(face: Path, path: Path) -> Path:
+    out = path
     ffmpeg(
         *("-f", "lavfi", "-i", "color=c=0x506070:size=640x360:rate=25", "-loop", "1", "-i", str(face)),
         *("-f", "lavfi", "-i", "sine=f=300"),
