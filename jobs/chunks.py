@@ -53,8 +53,6 @@ class ChunkCutter:
         return self.files.chunk(iv.index).exists()
 
     def render(self, iv: Interval, *, cancel: CancelToken, mix: CommentaryMix | None = None) -> ChunkResult:
-        from .ideas import image_pool
-
         with measured(self.task.pk, "chunk", index=iv.index, commentary=mix is not None) as extra:
             out = self.files.chunk(iv.index)
             segment = self.splitter.segment(iv.index, cancel=cancel) if self.splitter and not out.exists() else None
@@ -70,7 +68,6 @@ class ChunkCutter:
                 is_last=iv.index == len(self.plan) - 1,
                 commentary=mix,
                 segment=segment,
-                images=image_pool(),
             )
             extra.update(
                 copied=chunk.copied,

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import ffmpeg
 
@@ -20,9 +18,6 @@ from ..process import CancelToken, ProcessFailed, ffmpeg_head, run
 from .mix import CommentaryMix, commentary_audio, speech_input
 from .split import split_argv
 from .timeline import AAC_FRAME, TS_OFFSET, grid_sample, keep_frames, output_rate
-
-if TYPE_CHECKING:
-    from .images import ImagePool, Rendered
 
 AUDIO_BITRATE = "128k"
 THUMB_WIDTH = 320
@@ -277,7 +272,6 @@ def render_chunk(
     is_last: bool = False,
     commentary: CommentaryMix | None = None,
     segment: Path | None = None,
-    images: ImagePool | None = None,
 ) -> ChunkResult:
     """Write `out` and `thumbnail` for `interval` (each via a temp name). Existing outputs are kept as they
     are, so a job re-delivered after a crash does not redo finished chunks. With `commentary` the speech is
@@ -285,28 +279,16 @@ def render_chunk(
 
     `segment` is this interval's piece of a whole-file split (render/split.py) when the video is copied:
     with copied audio it becomes the chunk as it is; otherwise its video is muxed with our audio.
-
-    The thumbnail is grabbed in `images` (the worker's image pool, render/images.py; by default one thread of
-    this call's own), beside the chunk's own ffmpeg run when the video is copied.
     """
-    from .images import ImagePool
-
     copy = copies_video(info, interval)
     timeout = timeout or chunk_timeout(info, interval)
     seconds = 0.0
-    pool = images or ImagePool(1)
-
-    def grab(spec: ChunkThumb) -> Future[Rendered]:
-        # The thumbnail keeps its fixed name: it exists (an earlier attempt made it) or it is grabbed.
-        jpeg = lambda s: _thumbnail_jpeg(s.src, at=s.at, ffmpeg_bin=ffmpeg_bin, cancel=cancel)  # noqa: E731
-        return pool.submit(spec, jpeg, lambda _key: thumbnail)
-
-    try:
-        thumb: Future[Rendered] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumb") as pool:
+        thumb: Future[float] | None = None
         if copy and not thumbnail.exists():
             # A copied chunk starts on the source's keyframe at its start, so the source gives the same first
             # picture; made beside the chunk, the thumbnail adds nothing to the time until the chunk is ready.
-            thumb = grab(ChunkThumb(src, interval.start))
+            thumb = pool.submit(_thumbnail, src, thumbnail, at=interval.start, ffmpeg_bin=ffmpeg_bin, cancel=cancel)
         if not out.exists():
             with atomic_output(out) as tmp, temp_folder(out.parent, "work") as work:
                 try:
@@ -339,13 +321,10 @@ def render_chunk(
                     _check_not_cut_off(interval, measured, is_last=is_last, total=info.duration)
         else:
             measured = _segment_duration(out, ffprobe=ffprobe, cancel=cancel)
-        if thumb is None and not thumbnail.exists():
-            thumb = grab(ChunkThumb(out, None))
         if thumb is not None:
-            seconds += thumb.result().seconds
-    finally:
-        if images is None:
-            pool.close()
+            seconds += thumb.result()
+        elif not thumbnail.exists():
+            seconds += _thumbnail(out, thumbnail, at=None, ffmpeg_bin=ffmpeg_bin, cancel=cancel)
     return ChunkResult(
         index=interval.index,
         start=interval.start,
@@ -362,45 +341,21 @@ def render_chunk(
     )
 
 
-@dataclass(frozen=True)
-class ChunkThumb:
-    """A chunk's thumbnail for the image pool: the first picture of `src` (a chunk), or the source's at `at`."""
-
-    src: Path
-    at: float | None
-
-    def key(self) -> str:
-        return f"chunk-thumb:{self.src}:{self.at}:{THUMB_WIDTH}"
-
-
 def _thumbnail(src: Path, thumbnail: Path, *, at: float | None, ffmpeg_bin: str, cancel: CancelToken | None) -> float:
-    """Write `_thumbnail_jpeg` to `thumbnail`; returns the seconds it took."""
-    started = time.monotonic()
-    data = _thumbnail_jpeg(src, at=at, ffmpeg_bin=ffmpeg_bin, cancel=cancel)
-    with atomic_output(thumbnail) as tmp:
-        tmp.write_bytes(data)
-    return time.monotonic() - started
-
-
-def _thumbnail_jpeg(src: Path, *, at: float | None, ffmpeg_bin: str, cancel: CancelToken | None) -> bytes:
     """The JPEG of the first picture of `src` (a chunk), or of the source's picture `at` seconds from its start
-    (ffmpeg's input seek adds the file's start time)."""
+    (ffmpeg's input seek adds the file's start time); returns ffmpeg's seconds."""
     if at is None:
         source = ffmpeg.input(f"file:{src}", protocol_whitelist=PROTOCOL_WHITELIST, format_whitelist="mpegts")
     else:
         # A millisecond early, so that the keyframe printed to the microsecond is the picture taken.
         source = ffmpeg.input(f"file:{src}", ss=f"{max(0.0, at - 0.001):.6f}", **input_options())
-    argv = (
-        source.output(
-            "pipe:1", vframes=1, vf=f"scale={THUMB_WIDTH}:-2", format="image2pipe", vcodec="mjpeg", **{"q:v": "4"}
+    with atomic_output(thumbnail) as tmp:
+        argv = (
+            source.output(str(tmp), vframes=1, vf=f"scale={THUMB_WIDTH}:-2", **{"q:v": "4"})
+            .global_args("-nostdin", "-hide_banner", "-v", "error", "-y")
+            .compile(cmd=ffmpeg_bin)
         )
-        .global_args("-nostdin", "-hide_banner", "-v", "error", "-y")
-        .compile(cmd=ffmpeg_bin)
-    )
-    data = run(argv, timeout=60, cancel=cancel, what="ffmpeg").stdout
-    if not data:
-        raise MediaError("We could not take a thumbnail from the video.", detail=f"no picture in {src.name}")
-    return data
+        return run(argv, timeout=60, cancel=cancel, what="ffmpeg").seconds
 
 
 def _write_chunk(
