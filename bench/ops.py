@@ -87,7 +87,10 @@ def upload(base_url: str, source: Path) -> dict:
     headers = {"X-CSRFToken": client.csrf, "Accept": "application/json", "Referer": base_url + "/"}
     size = source.stat().st_size
     info = client.http.post(
-        "/uploads/", headers=headers, data={"filename": "big.mp4", "size": str(size), "interval": "30"}
+        "/uploads/",
+        headers=headers,
+        # force: the same file again is not matched to the earlier upload (that would unlink it in the last part)
+        data={"filename": "big.mp4", "size": str(size), "interval": "30", "force": "on"},
     ).json()
     step = info["part_bytes"]
     with Probed(base_url) as probed, open(source, "rb") as fh:
