@@ -57,8 +57,8 @@ def _return_big_blocks(**kwargs: Any) -> None:
     """In a worker process that just started: every block of 1 MiB or more gets its own mapping, given back
     to the system when it is freed. glibc's default raises that threshold each time such a block is freed
     (up to 32 MB), so after loading a model (its float16 weights are read whole, then converted to int8)
-    the next big buffers land in the heap and stay resident after the job: measured, 70 MB more per worker
-    (media_pipeline/transcript/whisper.py). Not glibc: nothing to do."""
+    the next big buffers land in the heap and stay resident: measured in a probe of a job's steps, 120 MB
+    more while base transcribes and 75 MB more after it is released (README). Not glibc: nothing to do."""
     try:
         ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
     except (OSError, AttributeError):
