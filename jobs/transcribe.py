@@ -10,7 +10,9 @@ once, tiny.en transcribes it and is freed, then the main model loads and detects
 after the other: the worker never holds both); the fast words are announced only when that language is
 English, and the main model then transcribes the piece again: that event has `refined` set and replaces
 the fast words in every reader. Any other language (or an unsure detection) goes to the main model from the
-start and no English-only model is used for it.
+start: tiny.en's words are thrown away unannounced (when the language is given and is not English, tiny.en
+is not run at all). The cost of one after the other: a non-English video whose language is not given waits
+for tiny.en's pass before detection.
 """
 
 from __future__ import annotations

@@ -12,7 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import dj_database_url
+# numpy's OpenBLAS starts a spinning thread per core the first time a matrix is multiplied (faster-whisper's
+# audio features). The speech model already uses the worker's thread budget (ASR_THREADS): a worker seen
+# under load spent its time in those spinning threads. One BLAS thread per process; set before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import dj_database_url  # noqa: E402
 from django.core.exceptions import ImproperlyConfigured
 
 from media_pipeline.llm import CHAT_PROVIDERS
