@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MediaError
 from ..ideas.llm import TAGS, transcript_block
 from ..ideas.offline import pairs, tidy, tokens
+from ..ideas.quality import lists_steps
 from ..ideas.schema import clean_text, normalise_hashtags, shorten
+from ..ideas.topics import is_topic
 from ..llm.prompting import defuse, parse_json, repair_prompt
 from ..transcript.types import Segment
 from .chapters import INTRO, Chapter, chapter_list, youtube_ready
@@ -143,7 +145,8 @@ def offline_text(segments: list[Segment], chapters: list[Chapter]) -> PublishTex
     text = " ".join(s.text for s in segments)
     topics = [_cased(c.keywords[0], text) if c.keywords else _topic(c) for c in chapters]
     topics = list(dict.fromkeys(t for t in topics if t and not re.fullmatch(r"Part \d+", t)))
-    phrases = [_cased(p, text) for p in _phrases(segments, 4)]
+    # The video's own frequent phrases, only those that name something ("Final Whistle", not "Beaten" or "Half").
+    phrases = [_cased(p, text) for p in _phrases(segments, 8) if is_topic(p, text)][:4]
     subjects = topics or phrases
     hook = _best_sentence(segments)
     if hook and hook[-1] not in ".!?…":  # auto-captions have no full stops: the summary still reads as prose
@@ -152,9 +155,14 @@ def offline_text(segments: list[Segment], chapters: list[Chapter]) -> PublishTex
     if len(subjects) >= 2:
         candidates.append(_join(subjects[:3]))
         candidates.append(f"{subjects[0]} and {subjects[1]}, Explained")
-    if subjects:
+    # A how-to headline only over a talk that teaches in steps: "A Practical Guide to Goal" on a match is wrong.
+    if subjects and lists_steps(segments):
         candidates.append(f"{subjects[0]}: What You Need to Know")
         candidates.append(f"A Practical Guide to {subjects[0]}")
+    if subjects and segments:
+        seconds = segments[-1].end - segments[0].start
+        length = f"{round(seconds / 60)} Minutes" if seconds >= 90 else f"{max(1, round(seconds))} Seconds"
+        candidates.append(f"{subjects[0]} in {length}")
     if hook:
         candidates.append(hook.rstrip(".…"))
     if len(phrases) >= 2:
