@@ -305,3 +305,15 @@ def test_a_file_processed_before_joins_as_that_earlier_task(alice, owner, tmp_pa
     r = alice.post(reverse("batch-new"), {"uploads": [dropped["task_id"]]}, HTTP_ACCEPT="application/json")
     assert r.status_code == 201, r.content
     assert str(Batch.objects.get().items.get().task_id) == first["task_id"]
+
+
+def test_an_older_task_is_not_added_at_the_top_of_page_one(alice, owner, tasks):
+    since = config(alice.get(reverse("task-list")))["since"]
+    old = tasks["Keynote talk"]  # still running: its events reach the page, which has a row for it or not
+    url = reverse("task-row", args=[old.pk])
+    assert alice.get(url, {"since": since}).status_code == 204  # made before the page: not a new row
+    assert alice.get(url).status_code == 200  # refreshing a row the page has still works
+    new = ProcessingTask.objects.create(owner=owner, title="Made after the page")
+    r = alice.get(reverse("task-row", args=[new.pk]), {"since": since})
+    assert r.status_code == 200 and "Made after the page" in r.content.decode()
+    assert alice.get(url, {"since": "2026-13-45T99:00:00"}).status_code == 200  # a broken value is no filter
