@@ -480,18 +480,6 @@ class ProgressUpdate(models.Model):
     def __str__(self) -> str:
         return f"#{self.seq} {self.type} {self.stage}"
 
-    @property
-    def task_status(self) -> str:
-        """The task's status as this event leaves it: how it ended, still waiting (its `queued` stage), or running."""
-        ended = {
-            self.Type.COMPLETE: ProcessingTask.Status.SUCCEEDED,
-            self.Type.ERROR: ProcessingTask.Status.FAILED,
-            self.Type.CANCELLED: ProcessingTask.Status.CANCELLED,
-        }
-        if self.type in ended:
-            return ended[self.Type(self.type)]
-        return ProcessingTask.Status.QUEUED if self.stage == "queued" else ProcessingTask.Status.RUNNING
-
     def as_event(self) -> dict:
         """The JSON the WebSocket and the event log speak (see DESIGN.md, Events)."""
         return {
