@@ -653,9 +653,16 @@ def reprocess_for_owner(*, owner: User, task_id: Any) -> ProcessingTask:
         return reprocess(task=task)
 
 
+def _regenerating(task: ProcessingTask) -> bool:
+    """A piece of this ended task is being written or rendered again (its Regenerate claim, not yet lost)."""
+    lost = timezone.now() - timedelta(seconds=settings.REGENERATE_STALE_AFTER)
+    return Idea.objects.filter(task=task, status=Idea.Status.PENDING, updated_at__gt=lost).exists()
+
+
 def delete_task(*, owner: User, task_id: Any) -> None:
     """Delete one of the owner's tasks with its events and every file in its folder. A task that has not
-    started is cancelled first; a running one is refused (cancel it, then delete it). A batch that held it
+    started is cancelled first; a running one is refused (cancel it, then delete it), and so is one with a
+    piece being made again. A batch that held it
     keeps the item, saying the video was deleted. The folder goes once the rows are gone (after commit)."""
     task = _owned(owner, task_id)
     if task.status in (ProcessingTask.Status.QUEUED, ProcessingTask.Status.UPLOADING):
@@ -666,6 +673,8 @@ def delete_task(*, owner: User, task_id: Any) -> None:
             return  # deleted meanwhile (another tab)
         if not locked.is_finished:
             raise ActionRefused("This video is being processed; cancel it first, then delete it.")
+        if _regenerating(locked):  # its job writes into the folder: the delete waits for it
+            raise ActionRefused("A piece of this video is being made again; delete it once that has finished.")
         BatchItem.objects.filter(task=locked).update(error="This video was deleted.")
         folder = locked.workdir()
         locked.delete()
