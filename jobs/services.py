@@ -594,8 +594,6 @@ def _batch_task(*, owner: User, src: BatchSource) -> tuple[ProcessingTask, bool]
     earlier = ProcessingTask.objects.filter(owner=owner, pk=same_as).first() if same_as else None
     if earlier is not None:  # the file had been processed before: its upload was dropped for that task
         upload = earlier
-    if upload.kind == ProcessingTask.Kind.CHUNKS and not upload.source_file().is_file():
-        raise SourceRefused("The file of this upload is no longer kept; upload it again.")
     if upload.status == ProcessingTask.Status.UPLOADING:
         raise SourceRefused("This upload has not finished; send its last part, then add it to a batch.")
     if not upload.batch_items.exists():
@@ -605,10 +603,13 @@ def _batch_task(*, owner: User, src: BatchSource) -> tuple[ProcessingTask, bool]
             upload.refresh_from_db()
             return upload, False
         doing = (ProcessingTask.Status.RUNNING, ProcessingTask.Status.SUCCEEDED)
-        if upload.status in doing and upload.options.work_key() == JobOptions.from_params(src.params).work_key():
+        same = upload.options.work_key() == JobOptions.from_params(src.params).work_key()
+        if upload.status in doing and same and not upload.result.get("media_deleted"):
             # Started (a worker took it the moment its last part landed, as the upload page's files are) with
-            # the batch's options: it is the batch's as it is, not run twice.
+            # the batch's options: it is the batch's as it is, not run twice (its file need not be kept).
             return upload, False
+    if upload.kind == ProcessingTask.Kind.CHUNKS and not upload.source_file().is_file():
+        raise SourceRefused("The file of this upload is no longer kept; upload it again.")
     quotas.lock_owner(owner)
     quotas.check_queue(owner)
     return reprocess(task=upload, params=src.params), False
