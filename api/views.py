@@ -492,7 +492,9 @@ def batch_list(request: AuthenticatedRequest) -> JsonResponse:
 def upload_start(request: AuthenticatedRequest) -> HttpResponse:
     from repurposer.views import start_part_upload
 
-    return start_part_upload(request, part_url="api-upload-part")
+    return start_part_upload(
+        request, part_url="api-upload-part", answer=lambda body, hook: with_secret(request, body, hook)
+    )
 
 
 @api_view(("GET", "PUT"))

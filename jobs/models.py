@@ -40,7 +40,8 @@ class TaskQuerySet(models.QuerySet["ProcessingTask"]):
 
     def same_work(self, *, owner: User, content_key: str, params: dict[str, Any]) -> ProcessingTask | None:
         """The owner's newest task that did (or is doing) exactly this work — same content, same options —
-        to offer instead of doing it again. `force` is not an option of the work."""
+        to offer instead of doing it again; not one whose media retention deleted (nothing is left to show).
+        `force` is not an option of the work."""
         if not content_key:
             return None
         key = JobOptions.from_params(params).work_key()
@@ -49,7 +50,7 @@ class TaskQuerySet(models.QuerySet["ProcessingTask"]):
             content_key=content_key,
             status__in=(ProcessingTask.Status.QUEUED, ProcessingTask.Status.RUNNING, ProcessingTask.Status.SUCCEEDED),
         ).order_by("-created_at")
-        return next((t for t in candidates if t.options.work_key() == key), None)
+        return next((t for t in candidates if not t.result.get("media_deleted") and t.options.work_key() == key), None)
 
     def live_running(self) -> TaskQuerySet:
         """Running tasks whose worker is still beating."""
@@ -479,18 +480,6 @@ class ProgressUpdate(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.type} {self.stage}"
-
-    @property
-    def task_status(self) -> str:
-        """The task's status as this event leaves it: how it ended, still waiting (its `queued` stage), or running."""
-        ended = {
-            self.Type.COMPLETE: ProcessingTask.Status.SUCCEEDED,
-            self.Type.ERROR: ProcessingTask.Status.FAILED,
-            self.Type.CANCELLED: ProcessingTask.Status.CANCELLED,
-        }
-        if self.type in ended:
-            return ended[self.Type(self.type)]
-        return ProcessingTask.Status.QUEUED if self.stage == "queued" else ProcessingTask.Status.RUNNING
 
     def as_event(self) -> dict:
         """The JSON the WebSocket and the event log speak (see DESIGN.md, Events)."""

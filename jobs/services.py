@@ -594,8 +594,6 @@ def _batch_task(*, owner: User, src: BatchSource) -> tuple[ProcessingTask, bool]
     earlier = ProcessingTask.objects.filter(owner=owner, pk=same_as).first() if same_as else None
     if earlier is not None:  # the file had been processed before: its upload was dropped for that task
         upload = earlier
-    if upload.kind == ProcessingTask.Kind.CHUNKS and not upload.source_file().is_file():
-        raise SourceRefused("The file of this upload is no longer kept; upload it again.")
     if upload.status == ProcessingTask.Status.UPLOADING:
         raise SourceRefused("This upload has not finished; send its last part, then add it to a batch.")
     if not upload.batch_items.exists():
@@ -605,10 +603,13 @@ def _batch_task(*, owner: User, src: BatchSource) -> tuple[ProcessingTask, bool]
             upload.refresh_from_db()
             return upload, False
         doing = (ProcessingTask.Status.RUNNING, ProcessingTask.Status.SUCCEEDED)
-        if upload.status in doing and upload.options.work_key() == JobOptions.from_params(src.params).work_key():
+        same = upload.options.work_key() == JobOptions.from_params(src.params).work_key()
+        if upload.status in doing and same and not upload.result.get("media_deleted"):
             # Started (a worker took it the moment its last part landed, as the upload page's files are) with
-            # the batch's options: it is the batch's as it is, not run twice.
+            # the batch's options: it is the batch's as it is, not run twice (its file need not be kept).
             return upload, False
+    if upload.kind == ProcessingTask.Kind.CHUNKS and not upload.source_file().is_file():
+        raise SourceRefused("The file of this upload is no longer kept; upload it again.")
     quotas.lock_owner(owner)
     quotas.check_queue(owner)
     return reprocess(task=upload, params=src.params), False
@@ -653,9 +654,16 @@ def reprocess_for_owner(*, owner: User, task_id: Any) -> ProcessingTask:
         return reprocess(task=task)
 
 
+def _regenerating(task: ProcessingTask) -> bool:
+    """A piece of this ended task is being written or rendered again (its Regenerate claim, not yet lost)."""
+    lost = timezone.now() - timedelta(seconds=settings.REGENERATE_STALE_AFTER)
+    return Idea.objects.filter(task=task, status=Idea.Status.PENDING, updated_at__gt=lost).exists()
+
+
 def delete_task(*, owner: User, task_id: Any) -> None:
     """Delete one of the owner's tasks with its events and every file in its folder. A task that has not
-    started is cancelled first; a running one is refused (cancel it, then delete it). A batch that held it
+    started is cancelled first; a running one is refused (cancel it, then delete it), and so is one with a
+    piece being made again. A batch that held it
     keeps the item, saying the video was deleted. The folder goes once the rows are gone (after commit)."""
     task = _owned(owner, task_id)
     if task.status in (ProcessingTask.Status.QUEUED, ProcessingTask.Status.UPLOADING):
@@ -666,6 +674,8 @@ def delete_task(*, owner: User, task_id: Any) -> None:
             return  # deleted meanwhile (another tab)
         if not locked.is_finished:
             raise ActionRefused("This video is being processed; cancel it first, then delete it.")
+        if _regenerating(locked):  # its job writes into the folder: the delete waits for it
+            raise ActionRefused("A piece of this video is being made again; delete it once that has finished.")
         BatchItem.objects.filter(task=locked).update(error="This video was deleted.")
         folder = locked.workdir()
         locked.delete()

@@ -29,12 +29,18 @@ def deliver_webhooks() -> str:
 def regenerate_piece(idea_id: int) -> str:
     """Write one idea's piece again (from the page's Regenerate button) and render it."""
     from .ideas import regenerate
+    from .models import Idea
 
+    if not Idea.objects.filter(pk=idea_id).exists():
+        return "deleted"  # its video was deleted before the job ran: nothing to write into
     return regenerate(idea_id)
 
 
 def regenerate_kit_image(task_id: str, kind: str, slot: int, change: str) -> str:
     """One thumbnail or cover of the publishing kit again, with another frame or title."""
     from .kit import regenerate_image
+    from .models import ProcessingTask
 
+    if not ProcessingTask.objects.filter(pk=task_id).exists():
+        return "deleted"  # its video was deleted before the job ran: nothing to write into
     return regenerate_image(task_id, kind, slot, change)

@@ -17,6 +17,8 @@ from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -180,12 +182,15 @@ def _live_config(request: HttpRequest, after: int, **extra: Any) -> dict[str, An
 @require_GET
 def task_list(request: AuthenticatedRequest) -> HttpResponse:
     after = _newest_event_id()
+    since = timezone.now()  # a task made before this is on the page already, or on a later page
     filters = _filters(request.GET)
     page = Paginator(_with_batches(filtered(request.user, filters)), PAGE_SIZE).get_page(request.GET.get("page"))
     query = QueryDict(mutable=True)
     query.update(filters)
     batches = list(Batch.objects.for_user(request.user).order_by("-created_at")[:50])
-    config = _live_config(request, after, mode="list", filters=query.urlencode(), first_page=page.number == 1)
+    config = _live_config(
+        request, after, mode="list", filters=query.urlencode(), first_page=page.number == 1, since=since.isoformat()
+    )
     return render(
         request,
         "tasks/list.html",
@@ -208,10 +213,15 @@ def task_list(request: AuthenticatedRequest) -> HttpResponse:
 @require_GET
 def task_row(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
     """One row, rendered as the list renders it (the script asks for it when a task is new or changed state);
-    204 when the task does not pass the filters the page shows."""
+    204 when the task does not pass the filters the page shows, or, asked as a new row (`since`, the page's
+    render time), when it was made before the page: it belongs further down, not at the top."""
     get_object_or_404(ProcessingTask.objects.for_user(request.user), pk=task_id)
     task = _with_batches(filtered(request.user, _filters(request.GET))).filter(pk=task_id).first()
-    if task is None:
+    try:
+        since = parse_datetime(request.GET.get("since", ""))
+    except ValueError:
+        since = None
+    if task is None or (since is not None and task.created_at < since):
         return HttpResponse(status=204)
     return render(request, "tasks/_task_row.html", {"row": _row(task), "next": request.GET.get("next", "")})
 

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from jobs import quotas, services
 from jobs.generate import batch_source, request_errors
-from jobs.models import Batch, ProcessingTask
+from jobs.models import ProcessingTask
 from media_pipeline.generate.clip import ASPECTS
 from media_pipeline.generate.request import GenerateRequest, InvalidRequest, parse_batch_text
 
@@ -56,9 +56,7 @@ def make_video(request: AuthenticatedRequest) -> HttpResponse:
     return _page(request, values, errors)
 
 
-def _page(
-    request: AuthenticatedRequest, values: dict[str, object], errors: dict[str, list[str]], batch: Batch | None = None
-) -> HttpResponse:
+def _page(request: AuthenticatedRequest, values: dict[str, object], errors: dict[str, list[str]]) -> HttpResponse:
     context = {
         "values": values,
         "errors": errors,
@@ -67,9 +65,6 @@ def _page(
         "voices": voice_choices(),
         "has_llm": settings.LLM_PROVIDER != "offline",
         "api_url": reverse("api-generate"),
-        "batch": batch,
-        "batch_items": list(batch.items.select_related("task")) if batch is not None else [],
-        "batch_summary": batch.summary() if batch is not None else None,
         "batch_max": settings.BATCH_MAX_SOURCES,
         "recappable": ProcessingTask.objects.for_user(request.user)
         .filter(kind=ProcessingTask.Kind.CHUNKS, status=ProcessingTask.Status.SUCCEEDED)
@@ -84,8 +79,8 @@ MAX_BATCH_FILE = 2 * 2**20
 
 def _batch(request: AuthenticatedRequest) -> HttpResponse:
     """A text file of scripts, prompts ("prompt: …") and recaps ("task: <id>"), separated by blank lines,
-    with the form's options: a batch, each entry its own task; the page then lists them with their links
-    and each refused entry's sentence."""
+    with the form's options: a batch, each entry its own task, then the batch's page (each refused entry's
+    sentence there); when every entry is refused, no batch, the page again with the sentences (400)."""
     values: dict[str, object] = {key: request.POST.get(key, "") for key in FIELDS if key not in SOURCES}
     values["captions"] = request.POST.get("captions") == "on"
     values["mode"] = "batch"
@@ -116,10 +111,13 @@ def _batch(request: AuthenticatedRequest) -> HttpResponse:
         )
     shared = {k: v for k, v in values.items() if k not in ("mode", "title") and v != ""}
     sources = [batch_source(request.user, entry, shared) for entry in entries]
+    if all(src.error for src in sources):  # as POST /api/generate with "items": no batch of nothing
+        refused = [f"{src.source[:80]}: {src.error}" for src in sources]
+        return _page(request, values, {"batch_file": ["None of the videos could be started.", *refused]})
     made = services.submit_batch(
         owner=request.user,
         sources=sources,
         params={**shared, "kind": "generate"},
         title=str(values.get("title") or upload.name or "")[:255],
     )
-    return _page(request, values, {}, batch=made)
+    return redirect(reverse("batch", args=[made.pk]))  # after the POST: a refresh does not queue it again

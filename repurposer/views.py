@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -153,8 +155,14 @@ def upload_start(request: AuthenticatedRequest) -> HttpResponse:
     return response
 
 
-def start_part_upload(request: AuthenticatedRequest, *, part_url: str) -> HttpResponse:
-    """The body of `upload_start`, shared with the API's token-authenticated twin (api.views)."""
+def start_part_upload(
+    request: AuthenticatedRequest,
+    *,
+    part_url: str,
+    answer: Callable[[dict[str, Any], str], dict[str, Any]] | None = None,
+) -> HttpResponse:
+    """The body of `upload_start`, shared with the API's token-authenticated twin (api.views), whose `answer`
+    adds to the body what the API says of the webhook URL (the signing secret, the first time)."""
     form = UploadStartForm(request.POST, request.FILES)
     if not form.is_valid():
         return JsonResponse({"errors": _form_errors(form)}, status=400)
@@ -169,16 +177,16 @@ def start_part_upload(request: AuthenticatedRequest, *, part_url: str) -> HttpRe
         )
     except quotas.LimitReached as exc:
         return JsonResponse({"errors": [exc.message]}, status=429)
-    return JsonResponse(
-        {
-            "task_id": str(task.pk),
-            "upload_url": reverse(part_url, args=[task.pk]),
-            "watch_url": reverse("watch", args=[task.pk]),
-            "part_bytes": settings.UPLOAD_PART_BYTES,
-            "offset": 0,
-        },
-        status=201,
-    )
+    body: dict[str, Any] = {
+        "task_id": str(task.pk),
+        "upload_url": reverse(part_url, args=[task.pk]),
+        "watch_url": reverse("watch", args=[task.pk]),
+        "part_bytes": settings.UPLOAD_PART_BYTES,
+        "offset": 0,
+    }
+    if answer is not None:
+        body = answer(body, task.webhook_url)
+    return JsonResponse(body, status=201)
 
 
 CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")

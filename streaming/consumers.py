@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from jobs.models import ProcessingTask, ProgressUpdate
@@ -118,13 +119,21 @@ def _user_events(user_id: int, *, after_id: int, since: datetime, task: str | No
     rows = ProgressUpdate.objects.filter(task__owner_id=user_id, id__gt=start).newer(after_id=after_id, since=since)
     if task is not None:
         rows = rows.filter(task_id=uuid.UUID(task))
-    return [{**row.as_event(), "id": row.id, "status": row.task_status} for row in rows[:USER_PAGE]]
+    return _with_status(rows)
 
 
 @database_sync_to_async
 def _task_events_after(user_id: int, task: str, seq: int) -> list[dict]:
     rows = ProgressUpdate.objects.filter(task__owner_id=user_id, task_id=uuid.UUID(task)).after(seq)
-    return [{**row.as_event(), "id": row.id, "status": row.task_status} for row in rows[:USER_PAGE]]
+    return _with_status(rows)
+
+
+def _with_status(rows: QuerySet[ProgressUpdate]) -> list[dict]:
+    """A page of events, each with its row id and its task's status as it stands (one query, the task joined):
+    not guessed from the event's type, as a regenerate job's events come on a task that has already ended."""
+    return [
+        {**row.as_event(), "id": row.id, "status": row.task.status} for row in rows.select_related("task")[:USER_PAGE]
+    ]
 
 
 class UserTasksConsumer(AsyncJsonWebsocketConsumer):

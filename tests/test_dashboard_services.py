@@ -104,3 +104,30 @@ def test_delete_refuses_a_running_task(make_task, owner, h264_file):
     with pytest.raises(services.ActionRefused, match="cancel it first"):
         services.delete_task(owner=owner, task_id=task.pk)
     assert task.source_file().is_file()
+
+
+def test_delete_waits_for_a_piece_being_made_again_and_a_late_job_writes_nothing(
+    make_task, owner, h264_file, settings, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs import tasks
+    from jobs.models import Idea
+
+    task = ended(make_task(h264_file))
+    idea = Idea.objects.create(task=task, index=0, kind="reel", title="A reel", end=5, status="rendered")
+    assert services.request_regenerate(idea=idea) is True  # the Regenerate button: the piece is pending again
+    with pytest.raises(services.ActionRefused, match="being made again"):
+        services.delete_task(owner=owner, task_id=task.pk)
+    assert task.source_file().is_file()
+    lost = timezone.now() - timedelta(seconds=settings.REGENERATE_STALE_AFTER + 5)
+    Idea.objects.filter(pk=idea.pk).update(updated_at=lost)  # its job was lost: the delete is not held forever
+    with django_capture_on_commit_callbacks(execute=True):
+        services.delete_task(owner=owner, task_id=task.pk)
+    assert not task.workdir().exists()
+    # Jobs queued before the delete run after it: they find no row and write no file.
+    assert tasks.regenerate_piece(idea.pk) == "deleted"
+    assert tasks.regenerate_kit_image(str(task.pk), "thumbnail", 0, "frame") == "deleted"
+    assert not task.workdir().exists()

@@ -1,5 +1,5 @@
 """The user socket /ws/tasks/ through the real ASGI application: every event of the user's own tasks, each with
-its row id and the status it leaves the task in; nothing of anyone else's; a reconnect with ?after=<id> misses
+its row id and its task's status as it stands; nothing of anyone else's; a reconnect with ?after=<id> misses
 nothing, even a row that became visible after one with a higher id (a late commit)."""
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ def communicator(cookie: bytes, *, after: int | None = None):
 
 def make(owner, title: str) -> ProcessingTask:
     return ProcessingTask.objects.create(owner=owner, title=title)
+
+
+def set_status(task: ProcessingTask, status: str) -> None:
+    ProcessingTask.objects.filter(pk=task.pk).update(status=status)
 
 
 def emit(task: ProcessingTask, type: str = "progress", **kw) -> ProgressUpdate:
@@ -59,12 +63,15 @@ async def test_it_sends_every_event_of_the_users_tasks_with_its_id_and_status(cl
     connected, _ = await comm.connect()
     assert connected
     assert await receive_all(comm, quiet=0.3) == []
+    await database_sync_to_async(set_status)(b, "running")
     rows = [
         await database_sync_to_async(emit)(a, "stage", stage="queued", progress=0),
         await database_sync_to_async(emit)(b, "stage", stage="probe", progress=1),
-        await database_sync_to_async(emit)(a, "complete", stage="done", progress=100),
     ]
     got = await receive_until(comm, {(str(r.task_id), r.seq) for r in rows})
+    await database_sync_to_async(set_status)(a, "succeeded")  # the engine saves the status, then says so
+    rows.append(await database_sync_to_async(emit)(a, "complete", stage="done", progress=100))
+    got += await receive_until(comm, {(str(rows[-1].task_id), rows[-1].seq)})
     by_key = {(e["task"], e["seq"]): e for e in got}
     assert [by_key[(str(r.task_id), r.seq)]["id"] for r in rows] == [r.id for r in rows]
     assert [by_key[(str(r.task_id), r.seq)]["status"] for r in rows] == ["queued", "running", "succeeded"]
@@ -157,3 +164,34 @@ async def test_a_row_committed_after_a_later_one_still_arrives(client, owner):
     got = await receive_until(comm, {(str(a.pk), late.seq)})
     assert got[-1]["id"] == hole.id < later.id and got[-1]["message"] == "late"
     await comm.disconnect()
+
+
+async def test_a_regenerate_event_on_a_finished_task_says_its_real_status(client, owner):
+    task = await database_sync_to_async(make)(owner, "done")
+    await database_sync_to_async(set_status)(task, "succeeded")
+    cookie = await database_sync_to_async(session_cookie)(client, owner)
+    comm = communicator(cookie)
+    assert (await comm.connect())[0]
+    rows = [
+        await database_sync_to_async(emit)(task, "piece_ready", data={"idea": 1}),
+        await database_sync_to_async(emit)(task, "thumbnail_ready", data={"kind": "thumbnail", "slot": 0}),
+    ]
+    got = await receive_until(comm, {(str(r.task_id), r.seq) for r in rows})
+    assert [e["status"] for e in got] == ["succeeded", "succeeded"]  # not "running": the task had ended
+    await comm.disconnect()
+
+
+def test_the_events_and_their_tasks_status_are_one_query(owner, django_assert_num_queries):
+    from asgiref.sync import async_to_sync
+    from django.utils import timezone
+
+    from streaming.consumers import _task_events_after, _user_events
+
+    tasks = [make(owner, f"t{i}") for i in range(3)]
+    for task in tasks:
+        emit(task, "piece_ready")
+    with django_assert_num_queries(1):
+        got = async_to_sync(_user_events)(owner.pk, after_id=0, since=timezone.now(), task=None, start=0)
+    assert len(got) == 3 and {e["status"] for e in got} == {"queued"}
+    with django_assert_num_queries(1):
+        assert len(async_to_sync(_task_events_after)(owner.pk, str(tasks[0].pk), 0)) == 1

@@ -305,3 +305,52 @@ def test_a_file_processed_before_joins_as_that_earlier_task(alice, owner, tmp_pa
     r = alice.post(reverse("batch-new"), {"uploads": [dropped["task_id"]]}, HTTP_ACCEPT="application/json")
     assert r.status_code == 201, r.content
     assert str(Batch.objects.get().items.get().task_id) == first["task_id"]
+
+
+def test_an_older_task_is_not_added_at_the_top_of_page_one(alice, owner, tasks):
+    since = config(alice.get(reverse("task-list")))["since"]
+    old = tasks["Keynote talk"]  # still running: its events reach the page, which has a row for it or not
+    url = reverse("task-row", args=[old.pk])
+    assert alice.get(url, {"since": since}).status_code == 204  # made before the page: not a new row
+    assert alice.get(url).status_code == 200  # refreshing a row the page has still works
+    new = ProcessingTask.objects.create(owner=owner, title="Made after the page")
+    r = alice.get(reverse("task-row", args=[new.pk]), {"since": since})
+    assert r.status_code == 200 and "Made after the page" in r.content.decode()
+    assert alice.get(url, {"since": "2026-13-45T99:00:00"}).status_code == 200  # a broken value is no filter
+
+
+def test_a_file_whose_media_retention_deleted_is_taken_again(alice, owner, tmp_path):
+    """Retention deleted the first run's media: the same file uploaded again is not dropped for it (nothing is
+    left to show) but is a task of its own, and a batch takes it. A run that is done with the batch's options is
+    taken as it is even when its file is no longer kept; the purged one is refused with the sentence."""
+    import shutil
+
+    clip = media.h264_aac(tmp_path / "kept.mp4", seconds=2)
+    data = clip.read_bytes()
+
+    def upload() -> dict:
+        opened = alice.post(reverse("upload-start"), {"filename": clip.name, "size": len(data)}).json()
+        r = alice.put(
+            opened["upload_url"],
+            data,
+            content_type="application/octet-stream",
+            HTTP_CONTENT_RANGE=f"bytes 0-{len(data) - 1}/{len(data)}",
+        )
+        return {**opened, **r.json()}
+
+    first = ProcessingTask.objects.get(pk=upload()["task_id"])
+    ProcessingTask.objects.filter(pk=first.pk).update(status="succeeded")
+    first.source_file().unlink()  # done, its file not kept: its outputs still are
+    r = alice.post(reverse("batch-new"), {"uploads": [str(first.pk)]}, HTTP_ACCEPT="application/json")
+    assert r.status_code == 201, r.content
+    assert Batch.objects.get().items.get().task_id == first.pk  # taken as it is, not refused nor run again
+    shutil.rmtree(first.workdir())  # then retention deletes its media (ops.retention.purge)
+    ProcessingTask.objects.filter(pk=first.pk).update(result={"media_deleted": True})
+    again = upload()
+    assert "same_as" not in again and ProcessingTask.objects.get(pk=again["task_id"]).status == "queued"
+    r = alice.post(reverse("batch-new"), {"uploads": [again["task_id"]]}, HTTP_ACCEPT="application/json")
+    assert r.status_code == 201, r.content
+    assert str(Batch.objects.get(pk=r.json()["batch_id"]).items.get().task_id) == again["task_id"]
+    r = alice.post(reverse("batch-new"), {"uploads": [str(first.pk)]}, HTTP_ACCEPT="application/json")
+    refused = Batch.objects.get(pk=r.json()["batch_id"]).items.get()
+    assert refused.task is None and refused.error == "The file of this upload is no longer kept; upload it again."

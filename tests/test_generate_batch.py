@@ -81,15 +81,23 @@ def test_the_page_takes_a_text_file_of_scripts_and_prompts(alice, owner, setting
         {"mode": "batch", "aspect": "16:9", "voice": "", "length": "45", "captions": "on",
          "batch_file": SimpleUploadedFile("ideas.txt", text.encode(), content_type="text/plain")},
     )  # fmt: skip
-    html = page.content.decode()
-    assert page.status_code == 200, html
     batch = Batch.objects.get()
+    assert page.status_code == 302 and page.url == reverse("batch", args=[batch.pk])  # a refresh re-posts nothing
+    html = alice.get(page.url).content.decode()
     tasks = [item.task for item in batch.items.all()]
     assert [t is not None for t in tasks] == [True, False, True]
     assert tasks[0].params["script"] == "Bees dance to talk.\nThe dance points to flowers."
     assert tasks[0].params["aspect"] == "16:9"
-    assert "Batch started: 3 videos" in html and "needs a language model" in html
+    assert "needs a language model" in html
     assert reverse("watch", args=[tasks[2].pk]) in html
+    none_good = alice.post(
+        reverse("make-video"),
+        {"mode": "batch", "aspect": "16:9", "length": "45",
+         "batch_file": SimpleUploadedFile("p.txt", b"prompt: one\n\nprompt: two\n", content_type="text/plain")},
+    )  # fmt: skip
+    html = none_good.content.decode()
+    assert none_good.status_code == 400 and "None of the videos could be started." in html
+    assert html.count("needs a language model") == 2 and Batch.objects.count() == 1  # no batch of nothing
     empty = alice.post(
         reverse("make-video"),
         {"mode": "batch", "aspect": "16:9", "length": "45",

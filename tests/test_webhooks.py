@@ -334,6 +334,20 @@ def test_the_api_takes_a_webhook_and_shows_the_secret_once(owner, receivers, cli
     verified(r.json()["secret"], receiver.received[0][1], receiver.received[0][2])
 
 
+def test_the_api_part_upload_takes_a_webhook_and_shows_the_secret_once(owner, receivers, client):
+    receiver = receivers([200])
+    token = {"HTTP_AUTHORIZATION": f"Bearer {ApiToken.create_for(user=owner, name='hooks')[1]}"}
+    body = {"filename": "clip.mp4", "size": 1000, "webhook_url": receiver.url("/up")}
+    r = client.post("/api/uploads", body, **token)
+    assert r.status_code == 201, r.content
+    assert r.json()["webhook_secret"].startswith("whsec_")
+    assert ProcessingTask.objects.get(pk=r.json()["task_id"]).webhook_url == receiver.url("/up")
+    r = client.post("/api/uploads", body, **token)
+    assert r.status_code == 201 and "webhook_secret" not in r.json(), "shown once"
+    r = client.post("/api/uploads", {"filename": "clip.mp4", "size": 1000}, **token)
+    assert r.status_code == 201 and "webhook_secret" not in r.json()
+
+
 def test_the_admin_shows_every_attempt_and_links_it_from_the_task(owner, receivers, client, django_user_model):
     receiver = receivers([500, 200])
     task = queued_task(owner, receiver.url())

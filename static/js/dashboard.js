@@ -74,7 +74,9 @@
     if (refetching[task]) { refetching[task] = "again"; return; }
     refetching[task] = true;
     var url = config.row.replace("{id}", task) + "?" + (config.filters ? config.filters + "&" : "") +
-      "next=" + encodeURIComponent(location.pathname + location.search);
+      "next=" + encodeURIComponent(location.pathname + location.search) +
+      // A new row is only one made after the page: an older task's events must not put it at the top.
+      (isNew && config.since ? "&since=" + encodeURIComponent(config.since) : "");
     fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } }).then(function (r) {
       return r.status === 200 ? r.text() : "";
     }).then(function (html) {
