@@ -18,14 +18,14 @@ from media_pipeline.generate.request import GenerateRequest, InvalidRequest, par
 from .forms import voice_choices
 from .http import AuthenticatedRequest
 
-FIELDS = ("script", "prompt", "from_task", "title", "aspect", "voice", "length")
+FIELDS = ("script", "prompt", "from_task", "title", "aspect", "voice", "length", "visuals")
 SOURCES = ("script", "prompt", "from_task")
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def make_video(request: AuthenticatedRequest) -> HttpResponse:
-    values: dict[str, object] = {"aspect": "9:16", "length": 45, "captions": True, "mode": "script"}
+    values: dict[str, object] = {"aspect": "9:16", "length": 45, "captions": True, "mode": "script", "visuals": "cards"}
     if request.GET.get("from_task"):  # "Make a recap" from a video's page
         values.update(mode="from_task", from_task=request.GET["from_task"])
     errors: dict[str, list[str]] = {}
@@ -35,6 +35,7 @@ def make_video(request: AuthenticatedRequest) -> HttpResponse:
         mode = request.POST.get("mode") if request.POST.get("mode") in SOURCES else "script"
         values = {key: request.POST.get(key, "") for key in FIELDS}
         values["captions"] = request.POST.get("captions") == "on"
+        values["visuals"] = values["visuals"] or "cards"  # the choice is offered only with a video service
         values["mode"] = mode
         data = dict(values)
         data.pop("mode")
@@ -64,6 +65,8 @@ def _page(request: AuthenticatedRequest, values: dict[str, object], errors: dict
         "aspects": list(ASPECTS),
         "voices": voice_choices(),
         "has_llm": settings.LLM_PROVIDER != "offline",
+        # Clips from a video-generation service only where one is configured; else every scene is a title card.
+        "has_video_provider": settings.VIDEO_PROVIDER != "off",
         "api_url": reverse("api-generate"),
         "batch_max": settings.BATCH_MAX_SOURCES,
         "recappable": ProcessingTask.objects.for_user(request.user)

@@ -108,3 +108,10 @@ def test_the_page_without_javascript_starts_the_task_and_goes_to_the_watch_page(
     assert task.params["script"] == "Hello there. This is a test." and task.params["prompt"] == ""
     watch = alice.get(response["Location"])
     assert watch.status_code == 200 and "Render the scenes" in watch.content.decode()
+
+
+def test_the_page_offers_generated_pictures_only_with_a_video_service(alice, settings):
+    assert 'name="visuals"' not in alice.get(reverse("make-video")).content.decode()  # nothing to generate with
+    settings.VIDEO_PROVIDER = "veo"
+    html = alice.get(reverse("make-video")).content.decode()
+    assert 'name="visuals"' in html and "Clips from the video-generation service" in html

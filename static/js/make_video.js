@@ -30,6 +30,7 @@
       title: form.title.value, aspect: form.aspect.value, voice: form.voice.value,
       length: form.length.value, captions: form.captions.checked
     };
+    if (form.visuals) body.visuals = form.visuals.value;  // offered only where a video service is set up
     body[mode()] = form.elements[mode()].value;
     fetch(url, {
       method: "POST", credentials: "same-origin", body: JSON.stringify(body),
