@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import os
 
+import django
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "repurposer.settings")
-django_asgi_app = get_asgi_application()
+if os.environ.get("REPURPOSER_THREAD_PER_REQUEST") == "1":  # Django's stock handler: bench.ops's baseline only
+    django_asgi_app = get_asgi_application()
+else:
+    django.setup(set_prefix=False)
+    from .asgi_handler import PooledASGIHandler
+
+    django_asgi_app = PooledASGIHandler()  # sync views in one hop on a pooled request thread
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -4,15 +4,18 @@ Django's ASGI handler copies the whole body into a spooled temp file before any 
 runs, so the limit is enforced here: a declared Content-Length over the limit is answered with 413 at once,
 and a body without one is counted as it streams and cut off when it passes the limit. (Under daphne,
 Twisted has already received the body into a temp file of its own by then; this guard keeps Django from
-copying and parsing it. Browsers send big files in parts, see jobs.services.receive_upload_part.)
+copying and parsing it; when daphne hands the app that file instead of messages, its size is checked. Browsers send big files in parts, see jobs.services.receive_upload_part.)
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from django.conf import settings
+
+from .asgi_handler import BODY_FILE_KEY
 
 Scope = dict[str, Any]
 Message = Mapping[str, Any]
@@ -45,6 +48,10 @@ class BodySizeLimit:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
+            return await self._reject(send, limit - ENVELOPE_BYTES)
+        body_file = scope.get(BODY_FILE_KEY)  # daphne's temp file of the body (daphne_hooks), messages empty
+        if body_file is not None and os.fstat(body_file.fileno()).st_size > limit:
+            body_file.close()
             return await self._reject(send, limit - ENVELOPE_BYTES)
 
         received = 0

@@ -1,4 +1,4 @@
-"""Three fixes to daphne's HTTP side, installed by repurposer/asgi.py when daphne is the server.
+"""Four fixes to daphne's HTTP side, installed by repurposer/asgi.py when daphne is the server.
 
 All reach into daphne and Twisted below their public API, so requirements.txt pins both exactly and
 tests/test_daphne_hooks.py trips when what they rely on changes.
@@ -7,8 +7,9 @@ tests/test_daphne_hooks.py trips when what they rely on changes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
-from typing import Any
+from typing import IO, Any
 
 
 def stop_twisted_parsing_form_bodies(web_request: Any) -> None:
@@ -107,6 +108,60 @@ def bigger_request_body_messages(server: Any, size: int = REQUEST_BODY_MESSAGE_B
     server.__init__ = __init__
 
 
+def _reopen(content: Any) -> IO[bytes] | None:
+    """A handle of its own (own offset) on Twisted's temp file of a body, or None for a body held in memory."""
+    try:
+        fd = content.fileno()
+    except (AttributeError, OSError, ValueError):  # a BytesIO (Twisted keeps bodies under 100 KB in memory)
+        return None
+    try:
+        return open(f"/proc/self/fd/{fd}", "rb")  # noqa: SIM115  (closed by the app when the request ends)
+    except OSError:  # no /proc: a duplicate shares the offset, which daphne does not use again (see below)
+        return os.fdopen(os.dup(fd), "rb")
+
+
+def hand_over_body_files(server: Any, web_request: Any) -> None:
+    """Give the app Twisted's temp file of a request body instead of copying it through body messages.
+
+    Twisted receives a body of 100 KB or more into a temp file; daphne then reads it all back, on the event
+    loop and without a pause, into `http.request` messages, and Django's handler writes them into a spooled
+    file of its own, also on the event loop: an 8 MB upload part was 8 MB read and 8 MB copied per part on the
+    one thread that answers every other request, and a classic form upload of 1 GB went to disk twice. So:
+
+    1. When daphne creates the application for an HTTP request, reopen the temp file (its own handle and
+       offset) and pass it in the scope under asgi_handler.BODY_FILE_KEY.
+    2. Move daphne's handle to the end of the file: daphne's read loop then queues one empty, final message.
+    3. The handler (repurposer/asgi_handler.py) reads the body from the file and closes it when the request
+       ends; if no application comes up (create_application raises, or the client went away first), the
+       file is closed here.
+    """
+    from .asgi_handler import BODY_FILE_KEY
+
+    original_create_application = server.create_application
+
+    @functools.wraps(original_create_application)  # inspect.getsource still shows daphne's (test_daphne_hooks)
+    def create_application(self: Any, protocol: Any, scope: dict[str, Any]) -> Any:
+        body = None
+        if isinstance(protocol, web_request) and scope.get("type") == "http":
+            body = _reopen(protocol.content)
+            if body is not None:
+                scope[BODY_FILE_KEY] = body
+        try:
+            queue = original_create_application(self, protocol, scope)
+        except BaseException:
+            if body is not None:
+                body.close()
+            raise
+        if body is not None:
+            if queue is None:  # the connection went before the app was started: it will never close the file
+                body.close()
+            else:
+                protocol.content.seek(0, os.SEEK_END)
+        return queue
+
+    server.create_application = create_application
+
+
 def install() -> None:
     """Install the fixes once, if daphne is importable (it is the server here; tests import the app too)."""
     try:
@@ -120,4 +175,5 @@ def install() -> None:
     wait_for_the_client(Server, WebRequest)
     if os.environ.get("REPURPOSER_DAPHNE_8K_BODIES") != "1":  # bench.ops's baseline only
         bigger_request_body_messages(Server)
+        hand_over_body_files(Server, WebRequest)
     WebRequest._repurposer_patched = True

@@ -7,7 +7,9 @@ such a test started failing after an upgrade, and make an upgrade a deliberate a
 from __future__ import annotations
 
 import inspect
+import io
 import re
+import tempfile
 from importlib.metadata import version
 
 import pytest
@@ -18,6 +20,7 @@ from twisted.web import http
 
 import repurposer.asgi  # noqa: F401  (installs the hooks)
 from repurposer import daphne_hooks
+from repurposer.asgi_handler import BODY_FILE_KEY
 
 from .live import ROOT
 
@@ -80,3 +83,72 @@ def test_daphne_still_reads_request_bodies_in_request_buffer_size_messages():
     assert "buffer_size = self.server.request_buffer_size" in inspect.getsource(WebRequest.process)
     server = Server(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])  # not listening yet
     assert server.request_buffer_size == daphne_hooks.REQUEST_BODY_MESSAGE_BYTES
+
+
+def test_daphne_still_reads_the_body_from_its_content_file_after_creating_the_application():
+    """hand_over_body_files moves `content` to its end in create_application: daphne's read loop must come
+    after it, read `self.content`, and stop at a short read (one empty, final message)."""
+    source = inspect.getsource(WebRequest.process)
+    assert source.index("self.server.create_application") < source.index("chunk = self.content.read(buffer_size)")
+    assert "more_body = not (len(chunk) < buffer_size)" in source
+    assert "return tempfile.TemporaryFile()" in inspect.getsource(http._getContentFile)
+
+
+class _Protocol(WebRequest):
+    def __init__(self, content):  # no channel: only what create_application reads
+        self.content = content
+
+
+def _server_with(original):
+    class Fake:
+        create_application = original
+
+    daphne_hooks.hand_over_body_files(Fake, _Protocol)
+    return Fake()
+
+
+def test_the_app_gets_its_own_handle_on_a_spooled_body_and_daphne_queues_nothing(tmp_path):
+    content = tempfile.TemporaryFile()
+    content.write(b"x" * 200_000)
+    content.seek(0)
+    seen = {}
+
+    def original(self, protocol, scope):
+        seen.update(scope)
+        return "queue"
+
+    assert _server_with(original).create_application(_Protocol(content), {"type": "http"}) == "queue"
+    given = seen[BODY_FILE_KEY]
+    assert content.read() == b""  # daphne's read loop finds nothing more to queue
+    assert given.read() == b"x" * 200_000
+    given.close()
+    content.close()
+
+
+def test_a_body_held_in_memory_is_sent_in_messages_as_before():
+    seen = {}
+    _server_with(lambda self, protocol, scope: seen.update(scope) or "q").create_application(
+        _Protocol(io.BytesIO(b"small")), {"type": "http"}
+    )
+    assert BODY_FILE_KEY not in seen
+
+
+def test_the_body_file_is_closed_when_no_application_comes_up():
+    content = tempfile.TemporaryFile()
+    content.write(b"y" * 200_000)
+    seen = {}
+
+    def fails(self, protocol, scope):
+        seen.update(scope)
+        raise RuntimeError("no app")
+
+    with pytest.raises(RuntimeError):
+        _server_with(fails).create_application(_Protocol(content), {"type": "http"})
+    assert seen[BODY_FILE_KEY].closed
+
+    def gone(self, protocol, scope):  # daphne returns None when the connection went meanwhile
+        seen.update(scope)
+
+    assert _server_with(gone).create_application(_Protocol(content), {"type": "http"}) is None
+    assert seen[BODY_FILE_KEY].closed
+    content.close()
