@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     out["load_after"] = os.getloadavg()
 
     def mean(runs: list[dict]) -> dict:
-        return {key: statistics.mean(run[key] for run in runs) for key in runs[0]}
+        return {key: statistics.mean(run[key] for run in runs) for key in runs[0] if not key.endswith("_samples_ms")}
 
     up, ub = mean(out["uploads_ours"]), mean(out["uploads_before"])
     st, sb, mc = mean(out["subtitles_ours"]), mean(out["subtitles_before"]), out["metrics"]

@@ -10,9 +10,9 @@ that, before and after the changes below. On a quiet machine (idle p99 of a few 
 issue's 100 ms; a stall in the web process (a subtitle file parsed in the request: p99 390-820 ms against
 an idle 60-210 ms) still fails it. It holds because the web process does no long CPU-bound Python
 for these requests: the upload's content key grows as the parts arrive (hashlib lets go of the GIL),
-daphne hands each part to the app in 1 MB body messages instead of 8 KB ones (repurposer/daphne_hooks.py),
-Django keeps a part in memory instead of a temp file (together a third less CPU per GB in daphne), and the
-subtitle file is parsed in a helper process at nice +10 (ops.offload).
+daphne hands the app its temp file of each part instead of copying it through body messages on the event
+loop (repurposer/daphne_hooks.py), sync views run in one hop on a pooled request thread
+(repurposer/asgi_handler.py), and the subtitle file is parsed in a helper process at nice +10 (ops.offload).
 """
 
 from __future__ import annotations
