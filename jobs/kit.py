@@ -218,7 +218,7 @@ def make_images(task: ProcessingTask, *, chapters: list[Chapter], titles: list[s
         for kind, slot, t, text, layout in jobs:
             key = task.content_key or str(task.pk)
             spec = ImageSpec(frames_dir / frame_name(t), t, key, text, layout, kind, focus=focus[t])
-            futures.append((kind, slot, spec, submit_image(pool, task, kind, slot, spec)))
+            futures.append((kind, slot, spec, submit_image(pool, task, kind, slot, spec, owner=str(task.pk))))
         for kind, slot, spec, future in futures:
             try:
                 rendered = result_of(future, cancel)
@@ -247,13 +247,17 @@ def make_images(task: ProcessingTask, *, chapters: list[Chapter], titles: list[s
     return made
 
 
-def submit_image(pool: Any, task: ProcessingTask, kind: str, slot: int, spec: Any) -> Any:
+def submit_image(pool: Any, task: ProcessingTask, kind: str, slot: int, spec: Any, owner: str | None = None) -> Any:
+    """`owner`: the job run's (its close settles the pool's work of that owner); None for a regenerate."""
     from media_pipeline.kit.thumbnails import render
     from media_pipeline.render.fonts import default_fonts
 
     fonts = default_fonts()
     return pool.submit(
-        spec, lambda s: render(s, fonts), lambda key: task.files.path(TaskFiles.kit_image_name(kind, slot, key))
+        spec,
+        lambda s: render(s, fonts),
+        lambda key: task.files.path(TaskFiles.kit_image_name(kind, slot, key)),
+        owner=owner,
     )
 
 

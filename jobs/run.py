@@ -121,11 +121,19 @@ class JobRun:
         return worker
 
     def close(self) -> None:
+        """Stop everything the run started and wait for it: the workers, then the run's work left in the
+        image pool (render/images.py: a chunk thumbnail or poster whose ffmpeg is being killed), then any
+        ffmpeg the stop cancelled that is not reaped yet (a transcript lane that was not waited for)."""
+        from media_pipeline.process import reap_cancelled
+        from media_pipeline.render.images import settle
+
         self.stop.set()
         self.video.ready.set()  # a reel still waiting for the video gives up
         deadline = time.monotonic() + JOIN_TIMEOUT
         for worker in self.workers:
             worker.join(timeout=max(0.1, deadline - time.monotonic()))
+        settle(str(self.task.pk), timeout=max(1.0, deadline - time.monotonic()))
+        reap_cancelled(timeout=max(1.0, deadline - time.monotonic()))
 
 
 @contextmanager

@@ -18,6 +18,7 @@ for tiny.en's pass before detection.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -176,9 +177,23 @@ class TranscriptWorker(Worker):
             self._recognise(engine, done=done, refined=refined)
         finally:
             # The job no longer needs the model: a worker that did not preload gives its memory back.
-            release = getattr(engine, "release", None)
-            if release is not None and not settings.ASR_PRELOAD:
-                release()
+            if not settings.ASR_PRELOAD:
+                self._release(engine)
+
+    def _release(self, engine: object) -> threading.Thread | None:
+        """Unload `engine`'s model in a daemon thread of its own. Unloading takes the models' lock, which a
+        lane loading the model holds for the whole load (seconds on a busy machine, and it cannot be
+        interrupted): a stopped job must not wait for that, so on a cancel the thread is left to finish on
+        its own. Otherwise nothing is loading any more and the release is waited for (the memory is back
+        when the job ends)."""
+        release = getattr(engine, "release", None)
+        if release is None:
+            return None
+        thread = threading.Thread(target=release, name=f"asr-release-{self.task.pk}", daemon=True)
+        thread.start()
+        if not self.cancel.is_set():
+            thread.join()
+        return thread
 
     def _recognise(self, engine: AsrEngine, *, done: set[float], refined: set[float]) -> None:
         from media_pipeline.transcript.asr import clamp_segments, read_pcm
@@ -255,7 +270,7 @@ class TranscriptWorker(Worker):
                 log.warning("fast first words of task %s failed: %s (%s)", self.task.pk, exc.message, exc.detail)
                 return False
             finally:
-                fast.release()  # before the main model loads (a cancelled piece ends on its own, below)
+                self._release(fast)  # before the main model loads (a cancelled piece ends on its own, below)
             if engine.language is None:  # type: ignore[attr-defined]
                 language, probability = result_of(pool.submit(detect, pcm), self.cancel)
                 log.info("task %s speaks %s (p=%.2f)", self.task.pk, language, probability)

@@ -156,6 +156,29 @@ def _kill_group(proc: subprocess.Popen) -> None:
             continue
 
 
+# The children `run` has started and not reaped yet, with the token that stops each.
+_live: dict[int, tuple[subprocess.Popen, CancelToken]] = {}
+_live_lock = threading.Lock()
+
+
+def reap_cancelled(timeout: float = 10.0, poll: float = 0.05) -> int:
+    """Wait until every child of ours whose cancel token is set has been killed and reaped by its `run`
+    (within a poll and the kill's grace period); after `timeout`, kill and reap the rest here. A job calls
+    this as it ends (its stop set), so no ffmpeg of its own outlives it, even one started by a thread it
+    did not wait for. Returns how many had to be killed here."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with _live_lock:
+            stopped = [proc for proc, token in _live.values() if token.is_set()]
+        if not stopped:
+            return 0
+        if time.monotonic() >= deadline:
+            for proc in stopped:
+                _kill_group(proc)
+            return len(stopped)
+        time.sleep(poll)
+
+
 def run(
     argv: list[str],
     *,
@@ -191,6 +214,8 @@ def run(
         raise MediaError(f"{what} is not installed on the server.", detail=f"executable not found: {argv[0]}") from None
     stdout_parts: list[bytes] = []
     stderr_parts: list[bytes] = []
+    with _live_lock:
+        _live[proc.pid] = (proc, cancel)
     try:
         while True:
             try:
@@ -212,6 +237,8 @@ def run(
     finally:
         if proc.poll() is None:
             _kill_group(proc)
+        with _live_lock:
+            _live.pop(proc.pid, None)
     stderr = b"".join(stderr_parts).decode("utf-8", "replace")[-STDERR_KEEP:]
     seconds = time.monotonic() - started
     if proc.returncode != 0:

@@ -106,21 +106,32 @@ def test_a_bad_file_fails_with_a_sentence(make_task, tmp_path):
     assert last.type == "error" and last.message == task.error
 
 
+def leftover_processes(task) -> list:
+    """Processes (ffmpeg, ffprobe) still working on the task's files."""
+    import psutil
+
+    return [p for p in psutil.process_iter(["cmdline"]) if str(task.workdir()) in " ".join(p.info["cmdline"] or [])]
+
+
 def test_cancel_stops_a_running_task_and_its_ffmpeg(make_task, tmp_path):
     src = media.mpeg4_avi(tmp_path / "long.avi", seconds=90, size="640x360")
     task = make_task(src, interval=10)
     thread = run_in_thread(task)
-    wait_for(lambda: ProgressUpdate.objects.filter(task=task, type="chunk_ready").exists())
-    asked = time.monotonic()
+    wait_for(lambda: ProgressUpdate.objects.filter(task=task, type="chunk_ready").exists(), timeout=120)
     assert services.request_cancel(task=task)
-    thread.join(timeout=15)
+    # No stopwatch: a cancel waits for nothing that cannot be interrupted (a speech model still loading is
+    # released in a thread of its own), so the job ends; how fast depends on the machine's load.
+    thread.join(timeout=60)
     assert not thread.is_alive()
-    assert time.monotonic() - asked < 3
+    assert thread.results == ["cancelled"]
     task.refresh_from_db()
     assert task.status == "cancelled"
     assert events(task)[-1].type == "cancelled"
     assert ProgressUpdate.objects.filter(task=task, type="chunk_ready").count() < 9
+    assert leftover_processes(task) == [], "an ffmpeg of the job outlived it"
     assert not list(task.workdir().rglob("*.tmp*")), "a half-written output was left behind"
+    for event in ProgressUpdate.objects.filter(task=task, type="chunk_ready"):  # each with its thumbnail
+        assert task.files.thumb(event.data["index"]).stat().st_size > 1000
 
 
 def test_cancelling_a_queued_task_stops_it_before_it_starts(make_task, h264_file):
@@ -220,7 +231,6 @@ def test_a_dead_workers_task_that_the_user_cancelled_ends_cancelled(make_task, h
 
 
 def test_a_job_stops_itself_before_the_queue_timeout_would_kill_it(make_task, tmp_path, settings):
-    import psutil
 
     settings.JOB_TIMEOUT = 4  # the job's own deadline: half of it, 2 s
     src = media.mpeg4_avi(tmp_path / "slow.avi", seconds=90, size="640x360")
@@ -229,10 +239,7 @@ def test_a_job_stops_itself_before_the_queue_timeout_would_kill_it(make_task, tm
     task.refresh_from_db()
     assert task.status == "failed" and "took longer than the limit" in task.error
     assert events(task)[-1].type == "error"
-    leftovers = [
-        p for p in psutil.process_iter(["cmdline"]) if str(task.workdir()) in " ".join(p.info["cmdline"] or [])
-    ]
-    assert leftovers == []
+    assert leftover_processes(task) == []
 
 
 def test_a_queued_task_whose_queue_entry_was_lost_is_enqueued_again(make_task, h264_file):

@@ -18,6 +18,7 @@ from jobs.exports import build_media_zip, export_markdown
 from jobs.kit import next_choice
 from jobs.layout import TaskFiles
 from jobs.models import ProcessingTask
+from media_pipeline.ideas.offline import tokens
 from media_pipeline.kit.chapters import (
     Chapter,
     chapter_list,
@@ -29,6 +30,7 @@ from media_pipeline.kit.chapters import (
 from media_pipeline.kit.publish import TITLE_MAX, offline_text
 from media_pipeline.transcript.subtitles import to_srt
 
+from . import writer_transcripts
 from .analysis_media import talk_file
 from .kit_media import PARTS, three_topic_talk
 
@@ -164,6 +166,31 @@ def test_offline_titles_spell_acronyms_as_said_skip_nameless_parts_and_end_the_s
     assert "#PBX" in text.hashtags
     assert "In this video: PBX and voicemail." in text.summary
     assert re.search(r"[.!?] In this video", text.summary), text.summary  # the quote ends with a stop
+
+
+@pytest.mark.parametrize("name", list(writer_transcripts.all_transcripts(librivox=False)))
+def test_offline_titles_are_the_videos_own_words(name):
+    segments = writer_transcripts.all_transcripts(librivox=False)[name]
+    chapters = find_chapters(segments, duration=segments[-1].end)
+    titles = offline_text(segments, chapters).titles
+    said = {w.lower() for s in segments for w in re.findall(r"[\w']+", s.text)}
+    assert 3 <= len(titles) <= 5, titles
+    assert all(0 < len(t) <= TITLE_MAX for t in titles), titles
+    for title in titles:
+        assert not TEMPLATE.search(title), title
+        unsaid = [w for w in re.findall(r"[\w']+", title) if w.lower() not in said]
+        assert unsaid == [], (title, unsaid)
+    # Varied: no two titles share most of their content words, and most titles are clauses, not lists.
+    terms = [set(tokens(t)) for t in titles]
+    for i, a in enumerate(terms):
+        for b in terms[i + 1 :]:
+            assert len(a & b) <= 1 or len(a & b) * 2 < min(len(a), len(b)), titles
+    assert sum(1 for t in titles if len(t.split()) >= 4) >= 2, titles
+
+
+TEMPLATE = re.compile(
+    r"Explained|What You Need to Know|Practical Guide|and More$|\bin \d+ (?:Minutes|Seconds)\b", re.IGNORECASE
+)
 
 
 # ---------------------------------------------------------------------------------------------------------

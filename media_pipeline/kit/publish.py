@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MediaError
 from ..ideas.llm import TAGS, transcript_block
 from ..ideas.offline import pairs, tidy, tokens
-from ..ideas.quality import lists_steps
 from ..ideas.schema import clean_text, normalise_hashtags, shorten
 from ..ideas.topics import is_topic
 from ..llm.prompting import defuse, parse_json, repair_prompt
@@ -138,8 +137,176 @@ def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+# Clause titles: what the speaker says, cut at clause boundaries and cleaned of speech's lead-ins and tags.
+_CLAUSE_MARK = re.compile(r"(?<=[.!?])\s+|\s*[,;:]\s+|\s+[—–-]\s+")
+# A long clause is cut again before a conjunction, when both sides keep a few words.
+_CONJUNCTION = re.compile(r"\s+(?=(?:and|but|so|because|then|which|when|while|until|or)\s)", re.IGNORECASE)
+_LEAD_IN = re.compile(
+    r"^(?:so|and|but|or|well|yeah|yes|right|okay|ok|oh|wow|now|then|also|like|exactly|totally|honestly|basically|"
+    r"actually|literally|first|next|finally|i think|i mean|you know|you see|alright|all right|anyway|um|uh)\b[\s,]*",
+    re.IGNORECASE,
+)
+_TAIL = re.compile(r"[\s,]*\b(?:right|you know|honestly|like|okay|though|then|too|now)\W*$", re.IGNORECASE)
+# A title does not stop on one of these: "the keeper was beaten there" is whole, "the bank app and" is not.
+_DANGLING = frozenset(
+    "a an the and or but so to of in on at for with from by as that which who whose if than then is are was "
+    "were be been will would can could my your our their his her its this these those".split()
+)
+# A clause that starts on these points back at something said before it ("it has a half life of…").
+_BACK_REFERENCE = frozenset("it it's its which who whose they them that's he she".split())
+# …or on a conjunction that leaves it half a sentence ("when the tokens do not match any rule").
+_SUBORDINATE = frozenset("when if because while until since although though unless whether as".split())
+# …or greets or signs off ("welcome back to the workshop"): a channel's words, not the video's subject.
+_GREETING = re.compile(r"^(?:welcome|hi|hello|hey|thanks|thank you|subscribe|don't forget|see you)\b", re.IGNORECASE)
+CLAUSE_WORDS = (4, 12)
+NUMBER_WORDS = frozenset(
+    "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty hundred thousand "
+    "first second third fifth half".split()
+)
+
+
+def _stem(word: str) -> str:
+    """A content word without a plural's s ("defenders" and "defender" are one term)."""
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") and len(word) > 4 else word
+
+
+def _terms(text: str) -> list[str]:
+    return [_stem(t) for t in tokens(text)]
+
+
+@dataclass(frozen=True)
+class _Clause:
+    text: str  # as a title prints it
+    start: float
+    terms: frozenset[str]  # its content words
+    score: float
+
+
+def _clean_clause(text: str) -> str:
+    text = tidy(text)
+    for _ in range(4):  # "So, um, I think the thing…": lead-ins come in runs
+        stripped = _LEAD_IN.sub("", text).strip()
+        if stripped == text:
+            break
+        text = stripped
+    while True:
+        stripped = _TAIL.sub("", text).strip()
+        if stripped == text:
+            break
+        text = stripped
+    text = re.sub(r"\bi\b", "I", text)  # auto-captions write "i"
+    text = text.rstrip(",;:.… ")
+    return text[:1].upper() + text[1:]
+
+
+def _raw_clauses(text: str) -> list[str]:
+    out = []
+    for part in _CLAUSE_MARK.split(text):
+        words = part.split()
+        if len(words) <= CLAUSE_WORDS[1]:
+            out.append(part)
+            continue
+        # Cut before conjunctions, keeping pieces of at least three words together.
+        pieces: list[str] = []
+        for piece in _CONJUNCTION.split(part):
+            if pieces and (len(piece.split()) < 3 or len(pieces[-1].split()) < 3):
+                pieces[-1] += " " + piece
+            else:
+                pieces.append(piece)
+        out.extend(pieces)
+    return out
+
+
+def clauses(segments: list[Segment], *, key_terms: set[str]) -> list[_Clause]:
+    """The transcript's clauses that can stand as a title, scored: how much of what the video is about they
+    say (their words' frequency in the whole transcript, the key phrases' words counted more, a number a little:
+    "six hours", "fifty thirty twenty"), per √words. A clause must be 3–12 words and ≤ 70 characters, say two
+    content words or more, not end on a function word and not open on a pronoun that points back."""
+    counts: Counter[str] = Counter()
+    for s in segments:
+        counts.update(_terms(s.text))
+    out: list[_Clause] = []
+    seen: set[str] = set()
+    for seg in segments:
+        for raw in _raw_clauses(seg.text):
+            text = _clean_clause(raw)
+            words = text.split()
+            if not CLAUSE_WORDS[0] <= len(words) <= CLAUSE_WORDS[1] or len(text) > TITLE_MAX:
+                continue
+            first, last = words[0].lower().strip(",'\""), re.sub(r"\W+$", "", words[-1].lower())
+            exclaims = text.endswith(("!", "?")) and last in {"is", "are", "was"}  # "what a goal that is!"
+            if (
+                _GREETING.match(text)
+                or first in _BACK_REFERENCE
+                or first in _SUBORDINATE
+                or (last in _DANGLING and not exclaims)
+            ):
+                continue
+            terms = frozenset(_terms(text))
+            if len(terms) < 2 or text.lower() in seen:
+                continue
+            seen.add(text.lower())
+            lowered = {w.lower().strip(",.!?") for w in words}
+            score = sum(math.log(1 + counts[t]) * (2.0 if t in key_terms else 1.0) for t in terms)
+            score += 0.75 * bool(lowered & NUMBER_WORDS or any(w[:1].isdigit() for w in lowered))
+            out.append(_Clause(text=text, start=seg.start, terms=terms, score=score / math.sqrt(len(words))))
+    return out
+
+
+def _overlaps(terms: frozenset[str], taken: list[frozenset[str]]) -> bool:
+    return any(len(terms & t) > 1 and len(terms & t) * 2 >= min(len(terms), len(t)) for t in taken)
+
+
+def clause_titles(
+    segments: list[Segment], chapters: list[Chapter], subjects: list[str], phrases: list[str]
+) -> list[str]:
+    """Titles made of the video's own words: the key subjects named together, the best clause that names the
+    main subject, then the best clauses of the other chapters (each saying something the others do not), one of
+    them under the main subject ("Sleep: caffeine after two in the afternoon…") when that fits in 70 characters."""
+    key_terms = {w for term in [*subjects, *phrases] for w in _terms(term)}
+    found = sorted(clauses(segments, key_terms=key_terms), key=lambda c: (-c.score, c.start))
+    titles: list[str] = []
+    taken: list[frozenset[str]] = []
+
+    def add(text: str, terms: frozenset[str]) -> None:
+        text = clean_text(text)
+        if text and len(text) <= TITLE_MAX and text.lower() not in (t.lower() for t in titles):
+            titles.append(text)
+            taken.append(terms)
+
+    if len(subjects) >= 2:
+        add(_join(subjects[:3]), frozenset(w for s in subjects[:3] for w in _terms(s)))
+    main = subjects[0] if subjects else ""
+    main_terms = frozenset(_terms(main))
+    naming = [c for c in found if main_terms and main_terms <= c.terms]
+    if naming:
+        add(naming[0].text, naming[0].terms)
+
+    def chapter_of(c: _Clause) -> int:
+        return max((i for i, ch in enumerate(chapters) if ch.start <= c.start), default=0)
+
+    # Then one clause per chapter (best first), then the rest: different parts of the video, different words.
+    order = sorted(
+        found, key=lambda c: (sum(1 for t in found if chapter_of(t) == chapter_of(c) and t.score > c.score), -c.score)
+    )
+    prefixed = False
+    for c in order:
+        if len(titles) >= TITLES_MAX:
+            break
+        if _overlaps(c.terms, taken):
+            continue
+        if main and not prefixed and not (main_terms & c.terms) and len(main) + 2 + len(c.text) <= TITLE_MAX:
+            prefixed = True
+            body = c.text if any(ch.isupper() for ch in c.text.split()[0][1:]) else c.text[:1].lower() + c.text[1:]
+            body = re.sub(r"^i\b", "I", body)
+            add(f"{main}: {body}", c.terms | main_terms)
+        else:
+            add(c.text, c.terms)
+    return titles
+
+
 def offline_text(segments: list[Segment], chapters: list[Chapter]) -> PublishText:
-    """Titles, summary and hashtags from the chapters' key phrases and the transcript's own sentences."""
+    """Titles, summary and hashtags from the chapters' key phrases and the transcript's own clauses."""
     # Each chapter's strongest key phrase names its subject ("Tomato Plants"), not its whole title; a chapter
     # with no key phrase ("Part 2") names nothing.
     text = " ".join(s.text for s in segments)
@@ -151,30 +318,8 @@ def offline_text(segments: list[Segment], chapters: list[Chapter]) -> PublishTex
     hook = _best_sentence(segments)
     if hook and hook[-1] not in ".!?…":  # auto-captions have no full stops: the summary still reads as prose
         hook += "."
-    candidates: list[str] = []
-    if len(subjects) >= 2:
-        candidates.append(_join(subjects[:3]))
-        candidates.append(f"{subjects[0]} and {subjects[1]}, Explained")
-    # A how-to headline only over a talk that teaches in steps: "A Practical Guide to Goal" on a match is wrong.
-    if subjects and lists_steps(segments):
-        candidates.append(f"{subjects[0]}: What You Need to Know")
-        candidates.append(f"A Practical Guide to {subjects[0]}")
-    if subjects and segments:
-        seconds = segments[-1].end - segments[0].start
-        length = f"{round(seconds / 60)} Minutes" if seconds >= 90 else f"{max(1, round(seconds))} Seconds"
-        candidates.append(f"{subjects[0]} in {length}")
-    if hook:
-        candidates.append(hook.rstrip(".…"))
-    if len(phrases) >= 2:
-        candidates.append(f"{phrases[0]} and {phrases[1]}, Explained")
-    if len(subjects) >= 3:
-        candidates.append(f"{subjects[0]}, {subjects[1]} and More")
-    titles: list[str] = []
-    for c in candidates:
-        c = clean_text(c)
-        if c and len(c) <= TITLE_MAX and c.lower() not in (t.lower() for t in titles):
-            titles.append(c)
-    for c in candidates:  # too long: shortened, only when there are not enough whole ones
+    titles = clause_titles(segments, chapters, subjects, phrases)
+    for c in [hook.rstrip(".…"), *subjects]:  # too few clauses (a short or broken transcript)
         if len(titles) >= TITLES_MIN:
             break
         short = shorten(clean_text(c), TITLE_MAX)

@@ -33,7 +33,7 @@ class ChunkResult:
     duration: float  # on the timeline: the playlist's EXTINF
     copied: bool  # video stream copied bit for bit (True) or transcoded
     path: Path
-    thumbnail: Path
+    thumbnail: Path | None
     seconds: float  # wall time spent
     size: int
     measured: float = 0.0  # the written segment's own container duration (for the cut-off check)
@@ -264,7 +264,7 @@ def render_chunk(
     interval: Interval,
     *,
     out: Path,
-    thumbnail: Path,
+    thumbnail: Path | None,
     ffmpeg_bin: str = "ffmpeg",
     ffprobe: str = "ffprobe",
     timeout: float | None = None,
@@ -285,7 +285,7 @@ def render_chunk(
     seconds = 0.0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumb") as pool:
         thumb: Future[float] | None = None
-        if copy and not thumbnail.exists():
+        if copy and thumbnail is not None and not thumbnail.exists():
             # A copied chunk starts on the source's keyframe at its start, so the source gives the same first
             # picture; made beside the chunk, the thumbnail adds nothing to the time until the chunk is ready.
             thumb = pool.submit(_thumbnail, src, thumbnail, at=interval.start, ffmpeg_bin=ffmpeg_bin, cancel=cancel)
@@ -323,7 +323,7 @@ def render_chunk(
             measured = _segment_duration(out, ffprobe=ffprobe, cancel=cancel)
         if thumb is not None:
             seconds += thumb.result()
-        elif not thumbnail.exists():
+        elif thumbnail is not None and not thumbnail.exists():
             seconds += _thumbnail(out, thumbnail, at=None, ffmpeg_bin=ffmpeg_bin, cancel=cancel)
     return ChunkResult(
         index=interval.index,
@@ -341,20 +341,36 @@ def render_chunk(
     )
 
 
-def _thumbnail(src: Path, thumbnail: Path, *, at: float | None, ffmpeg_bin: str, cancel: CancelToken | None) -> float:
-    """The JPEG of the first picture of `src` (a chunk), or of the source's picture `at` seconds from its start
-    (ffmpeg's input seek adds the file's start time); returns ffmpeg's seconds."""
+def thumbnail_argv(src: Path, out: str, *, at: float | None, ffmpeg_bin: str) -> list[str]:
+    """ffmpeg writing the JPEG of the first picture of `src` (a chunk), or of the source's picture `at`
+    seconds from its start (ffmpeg's input seek adds the file's start time), to `out` ("pipe:1" for bytes)."""
     if at is None:
         source = ffmpeg.input(f"file:{src}", protocol_whitelist=PROTOCOL_WHITELIST, format_whitelist="mpegts")
     else:
         # A millisecond early, so that the keyframe printed to the microsecond is the picture taken.
         source = ffmpeg.input(f"file:{src}", ss=f"{max(0.0, at - 0.001):.6f}", **input_options())
+    extra = {"f": "image2pipe", "c:v": "mjpeg"} if out.startswith("pipe:") else {}
+    return (
+        source.output(out, vframes=1, vf=f"scale={THUMB_WIDTH}:-2", **{"q:v": "4"}, **extra)
+        .global_args("-nostdin", "-hide_banner", "-v", "error", "-y")
+        .compile(cmd=ffmpeg_bin)
+    )
+
+
+def thumbnail_jpeg(
+    src: Path, *, at: float | None, ffmpeg_bin: str = "ffmpeg", cancel: CancelToken | None = None
+) -> bytes:
+    """The chunk thumbnail's JPEG bytes (see `thumbnail_argv`), for the image pool to write."""
+    data = run(thumbnail_argv(src, "pipe:1", at=at, ffmpeg_bin=ffmpeg_bin), timeout=60, cancel=cancel).stdout
+    if not data:
+        raise MediaError("We could not take a thumbnail from the video.", detail=f"no picture in {src} at {at}")
+    return data
+
+
+def _thumbnail(src: Path, thumbnail: Path, *, at: float | None, ffmpeg_bin: str, cancel: CancelToken | None) -> float:
+    """Write the thumbnail JPEG (see `thumbnail_argv`) beside the chunk's own run; returns ffmpeg's seconds."""
     with atomic_output(thumbnail) as tmp:
-        argv = (
-            source.output(str(tmp), vframes=1, vf=f"scale={THUMB_WIDTH}:-2", **{"q:v": "4"})
-            .global_args("-nostdin", "-hide_banner", "-v", "error", "-y")
-            .compile(cmd=ffmpeg_bin)
-        )
+        argv = thumbnail_argv(src, str(tmp), at=at, ffmpeg_bin=ffmpeg_bin)
         return run(argv, timeout=60, cancel=cancel, what="ffmpeg").seconds
 
 

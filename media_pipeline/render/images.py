@@ -10,18 +10,27 @@ request for the same inputs finds the file and costs a stat, and a changed input
 must keep a fixed name (a carousel's slide-01.png, a reel's poster) are cached under their hash and `publish`ed
 at that name as a hard link.
 
-`shared(workers)` is the pool of the worker process: the kit's thumbnails and covers, the carousels' slides
-and the reels' posters all queue in it, so however many of them a job asks for at once, the process never
-runs more than `workers` renders together.
+`shared(workers)` is the pool of the worker process: the chunks' thumbnails, the kit's thumbnails and covers,
+the carousels' slides and the reels' posters all queue in it, so however many of them a job asks for at once,
+the process never runs more than `workers` renders together. Work submitted `urgent` (a chunk's thumbnail: the
+watch page waits for it with the chunk) is taken before the rest, in submission order within each.
+
+Work submitted with an `owner` (a task's id) can be settled: `settle(owner)` drops what has not started and
+waits for what is running, so a job that ends (done, failed, timed out or cancelled) leaves nothing of its
+own running in the pool. A render that runs ffmpeg is given the job's cancel token, so on a cancel it kills
+and reaps its child, and settle waits for that.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -43,17 +52,32 @@ class Rendered:
     cpu_seconds: float = 0.0  # CPU time of the rendering thread: what the render costs on a busy machine
 
 
+URGENT, NORMAL = 0, 1  # queue priorities: lower goes first
+
+
 class ImagePool:
     """`submit(spec, render, path_for)`: the image at `path_for(key)`, rendered by `render(spec)` → bytes in
     one of `workers` threads unless that file exists. The same key asked twice at once is rendered once."""
 
     def __init__(self, workers: int) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="image")
+        self.workers = max(1, workers)
+        self._queue: list[tuple[int, int, Future[Rendered], Callable[[], Rendered]]] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._closed = False
         self._inflight: dict[str, Future[Rendered]] = {}
+        self._owned: dict[str, set[Future[Rendered]]] = {}
         self._lock = threading.Lock()
 
     def submit(
-        self, spec: Renderable, render: Callable[[Renderable], bytes], path_for: Callable[[str], Path]
+        self,
+        spec: Renderable,
+        render: Callable[[Renderable], bytes],
+        path_for: Callable[[str], Path],
+        *,
+        urgent: bool = False,
+        owner: str | None = None,
     ) -> Future[Rendered]:
         key = spec.key()
         path = path_for(key)
@@ -65,14 +89,65 @@ class ImagePool:
             running = self._inflight.get(key)
             if running is not None:
                 return running
-            future = self.executor.submit(self._render, spec, render, path, key)
+            future: Future[Rendered] = Future()
             self._inflight[key] = future
-        future.add_done_callback(lambda _: self._forget(key))
+            if owner is not None:
+                self._owned.setdefault(owner, set()).add(future)
+        future.add_done_callback(lambda f: self._forget(key, owner, f))
+        self._put(URGENT if urgent else NORMAL, future, lambda: self._render(spec, render, path, key))
         return future
 
-    def _forget(self, key: str) -> None:
+    def _put(self, priority: int, future: Future[Rendered], call: Callable[[], Rendered]) -> None:
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the image pool is closed")
+            heapq.heappush(self._queue, (priority, next(self._seq), future, call))
+            if len(self._threads) < self.workers:  # started as needed, up to `workers`
+                thread = threading.Thread(target=self._work, name=f"image-{len(self._threads)}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+            self._cond.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                _, _, future, call = heapq.heappop(self._queue)
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled while queued
+            try:
+                future.set_result(call())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def _forget(self, key: str, owner: str | None, future: Future[Rendered]) -> None:
         with self._lock:
-            self._inflight.pop(key, None)
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
+            if owner is not None:
+                owned = self._owned.get(owner)
+                if owned is not None:
+                    owned.discard(future)
+                    if not owned:
+                        del self._owned[owner]
+
+    def settle(self, owner: str, timeout: float = 30.0) -> bool:
+        """Drop `owner`'s work that has not started and wait (up to `timeout`) for the rest to end; True when
+        nothing of `owner` is left in the pool. Called by a job before it ends."""
+        with self._lock:
+            futures = list(self._owned.get(owner, ()))
+        for future in futures:
+            future.cancel()  # only work still queued is cancelled; a render under way runs to its end
+        _, running = wait_futures(futures, timeout=timeout)
+        return not running
+
+    def busy(self, owner: str) -> int:
+        """How many of `owner`'s images are queued or rendering (for tests and logs)."""
+        with self._lock:
+            return len(self._owned.get(owner, ()))
 
     @staticmethod
     def _render(spec: Renderable, render: Callable[[Renderable], bytes], path: Path, key: str) -> Rendered:
@@ -89,7 +164,17 @@ class ImagePool:
         )
 
     def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        """Drop the queued work and wait for the threads (each ends after its render under way)."""
+        with self._cond:
+            self._closed = True
+            queued, self._queue = self._queue, []
+            self._cond.notify_all()
+            threads = list(self._threads)
+        for _, _, future, _ in queued:
+            future.cancel()
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join()
 
     def __enter__(self) -> ImagePool:
         return self
@@ -109,6 +194,14 @@ def shared(workers: int) -> ImagePool:
         if _shared is None or _shared[0] != os.getpid() or _shared[1] != workers:
             _shared = (os.getpid(), workers, ImagePool(workers))
         return _shared[2]
+
+
+def settle(owner: str, timeout: float = 30.0) -> bool:
+    """`ImagePool.settle` on the worker process's pool, if it has one (a job that made no image has nothing
+    to wait for)."""
+    with _shared_lock:
+        pool = _shared[2] if _shared is not None and _shared[0] == os.getpid() else None
+    return True if pool is None else pool.settle(owner, timeout)
 
 
 def wait_all(futures: list[Future[Rendered]], cancel: CancelToken, poll: float = 0.1) -> list[Rendered]:
