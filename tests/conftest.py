@@ -99,11 +99,15 @@ def alice(client, owner):
 
 @pytest.fixture
 def make_task(owner, media_root):
-    """A task whose source is a copy of `path`, queued but not enqueued (tests run it in-process)."""
+    """A task whose source is a copy of `path`, queued but not enqueued (tests run it in-process).
+
+    transcribe=False for tests about claiming, dispatch, takeover, limits or the admin rather than
+    transcripts: speech recognition is most of a small job's time."""
     from jobs.models import ProcessingTask
 
-    def make(path: Path, *, user=None, interval: int = 10, **fields) -> ProcessingTask:
-        task = ProcessingTask(owner=user or owner, title=path.name, params={"interval": interval}, **fields)
+    def make(path: Path, *, user=None, interval: int = 10, transcribe: bool = True, **fields) -> ProcessingTask:
+        params = {"interval": interval} if transcribe else {"interval": interval, "transcribe": False}
+        task = ProcessingTask(owner=user or owner, title=path.name, params=params, **fields)
         target = task.workdir() / f"source{path.suffix}"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, target)
@@ -137,10 +141,8 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
-    """SQLite leaves -wal/-shm files beside the test database; remove them with it. This process's metrics
-    files (prometheus-client multiprocess mode) go too, so test runs do not pile them up in var/metrics."""
-    for leftover in Path(django_settings.METRICS_DIR).glob(f"*_{os.getpid()}.db"):
-        leftover.unlink(missing_ok=True)
+    """SQLite leaves -wal/-shm files beside the test database; remove them with it. (This process's metrics
+    files are in a folder of its own, which tests/own_dirs.py removes.)"""
     test_db = django_settings.DATABASES["default"].get("TEST", {}).get("NAME")
     if test_db and django_settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         for suffix in ("", "-wal", "-shm", "-journal"):

@@ -118,14 +118,12 @@ def mapped_model_libraries(pids: list[int]) -> dict[int, set[str]]:
     return found
 
 
-@pytest.fixture(scope="module")
-def talk(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """70 s of espeak-ng speech (looped) under a 29.97 fps 426×240 picture, 44.1 kHz stereo AAC, a keyframe
-    every 2 s: three 30 s intervals, the first split for the fast first words."""
-    folder = tmp_path_factory.mktemp("talk")
-    wav = folder / "speech.wav"
+@media.kept
+def looped_talk(path: Path, *, seconds: float = 70) -> Path:
+    """`seconds` of espeak-ng speech (looped) under a 29.97 fps 426×240 picture, 44.1 kHz stereo AAC, a
+    keyframe every 2 s. Made once and kept (tests/media.py): encoding it is seconds of a loaded machine."""
+    wav = path.with_suffix(".wav")
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), TALK], check=True, timeout=60)
-    out = folder / "talk.mp4"
     media.ffmpeg(
         "-f",
         "lavfi",
@@ -136,7 +134,7 @@ def talk(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "-i",
         str(wav),
         "-t",
-        "70",
+        str(seconds),
         "-map",
         "0:v",
         "-map",
@@ -155,9 +153,15 @@ def talk(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "44100",
         "-ac",
         "2",
-        str(out),
+        str(path),
     )
-    return out
+    return path
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """70 s of speech: three 30 s intervals, the first split for the fast first words."""
+    return looped_talk(tmp_path_factory.mktemp("talk") / "talk.mp4", seconds=70)
 
 
 @pytest.fixture

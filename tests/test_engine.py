@@ -77,7 +77,7 @@ def test_it_runs_a_task_to_the_end(make_task, h264_file):
 
 
 def test_a_second_delivery_does_nothing(make_task, h264_file):
-    task = make_task(h264_file, interval=10)
+    task = make_task(h264_file, interval=10, transcribe=False)
     run_task(str(task.pk))
     count = ProgressUpdate.objects.filter(task=task).count()
     assert run_task(str(task.pk)) == "not claimed"
@@ -85,7 +85,7 @@ def test_a_second_delivery_does_nothing(make_task, h264_file):
 
 
 def test_two_workers_racing_for_one_task_run_it_once(make_task, h264_file):
-    task = make_task(h264_file, interval=10)
+    task = make_task(h264_file, interval=10, transcribe=False)
     threads = [run_in_thread(task) for _ in range(2)]
     for t in threads:
         t.join()
@@ -143,7 +143,7 @@ def test_cancelling_a_queued_task_stops_it_before_it_starts(make_task, h264_file
 
 
 def test_a_dead_workers_task_is_taken_over_and_keeps_finished_chunks(make_task, h264_file):
-    task = make_task(h264_file, interval=10)
+    task = make_task(h264_file, interval=10, transcribe=False)
     run_task(str(task.pk))
     first_chunk = task.workdir() / "chunks/00000.ts"
     stamp = first_chunk.stat().st_mtime_ns
@@ -162,7 +162,7 @@ def test_a_dead_workers_task_is_taken_over_and_keeps_finished_chunks(make_task, 
 
 
 def test_a_takeover_first_removes_what_the_dead_attempt_left_half_written(make_task, h264_file):
-    task = make_task(h264_file, interval=10)
+    task = make_task(h264_file, interval=10, transcribe=False)
     run_task(str(task.pk))
     (task.workdir() / "final.mp4").unlink()
     # What a worker killed with SIGKILL mid-render leaves: temp files atomic_output never renamed.
@@ -179,7 +179,7 @@ def test_a_takeover_first_removes_what_the_dead_attempt_left_half_written(make_t
 
 
 def test_a_taken_over_task_continues_from_the_progress_already_reached(make_task, h264_file):
-    task = make_task(h264_file, interval=10)
+    task = make_task(h264_file, interval=10, transcribe=False)
     run_task(str(task.pk))
     (task.workdir() / "final.mp4").unlink()
     ProcessingTask.objects.filter(pk=task.pk).update(
@@ -204,7 +204,7 @@ def test_requeue_stale_gives_up_after_max_attempts(make_task, h264_file, setting
 def test_requeue_stale_enqueues_a_task_with_attempts_left(make_task, h264_file):
     from django_q.models import OrmQ
 
-    task = make_task(h264_file)
+    task = make_task(h264_file, transcribe=False)
     ProcessingTask.objects.filter(pk=task.pk).update(
         status="running", attempts=1, heartbeat_at=timezone.now() - timedelta(minutes=10)
     )

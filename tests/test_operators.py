@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_reprocess_runs_a_task_again_as_a_new_task(make_task, h264_file, capsys):
-    old = make_task(h264_file, status="failed", error="boom")
+    old = make_task(h264_file, status="failed", error="boom", transcribe=False)
     call_command("reprocess", str(old.pk), "--inline")
     new = ProcessingTask.objects.get(parent=old)
     assert new.status == "succeeded" and new.owner == old.owner and new.params == old.params
@@ -60,7 +60,7 @@ def operator(client, django_user_model):
 def test_admin_lists_filters_and_shows_events_and_metrics(operator, make_task, h264_file):
     from jobs.engine import run_task
 
-    task = make_task(h264_file)
+    task = make_task(h264_file, transcribe=False)
     run_task(str(task.pk))
     listing = operator.get(reverse("admin:jobs_processingtask_changelist") + "?status__exact=succeeded&q=alice")
     assert listing.status_code == 200 and task.title in listing.content.decode()

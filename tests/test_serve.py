@@ -38,6 +38,8 @@ def test_serve_starts_web_and_workers_and_ctrl_c_stops_them_all(media_root, make
 
     port = free_port()
     env = dict(os.environ, DATABASE_URL=database_url_for(connection.settings_dict), MEDIA_ROOT=str(media_root))
+    # serve wipes its metrics folder when it starts: not this test process's (tests/own_dirs.py).
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "serve-metrics")
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--port", str(port)],
         cwd=ROOT,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -65,3 +68,32 @@ def test_the_page_offers_the_configured_providers_voices(settings):
     assert voice_choices() == [("21m00Tcm4TlvDq8ikWAM", "Rachel"), ("pNInz6", "Adam")]
     settings.TTS_PROVIDER = "espeak"
     assert voice_choices()[0] == ("en-us", "American English, male")
+
+
+def test_the_runs_metrics_land_in_a_folder_of_its_own(settings, tmp_path):
+    """tests/own_dirs.py gives this pytest process its own metrics folder, so a `make run` in the same
+    checkout (which wipes var/metrics) cannot delete the files the metrics tests read; a process the tests
+    start inherits it."""
+    import subprocess
+    import sys
+
+    from ops import metrics
+
+    from . import own_dirs
+
+    own = own_dirs.METRICS_DIR
+    assert settings.METRICS_DIR == own and os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(own)
+    assert not own.is_relative_to(settings.VAR_DIR), "not var/metrics, which `manage.py serve` wipes"
+    metrics.observe_stage("own-dirs-test", 0.01)  # this process's files exist from here on, whatever ran before
+    assert list(own.glob(f"*_{os.getpid()}.db")), sorted(p.name for p in own.iterdir())
+    # A child started without an explicit environment records into the same folder.
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; from ops import metrics; metrics.count_event('own'); print(os.getpid())"],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert list(own.glob(f"*_{int(child.stdout)}.db")), child.stderr
+    assert metrics.current("repurposer_events") >= 1, "a scrape adds up the child's numbers too"

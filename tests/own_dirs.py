@@ -1,0 +1,25 @@
+"""A pytest plugin (`-p tests.own_dirs` in pyproject's addopts): this pytest process's own scratch folders.
+
+Metrics: prometheus-client's multiprocess mode keeps each process's numbers in `*_<pid>.db` files under
+PROMETHEUS_MULTIPROC_DIR, which settings.py defaults to var/metrics, and `manage.py serve` (`make run`)
+wipes that folder when it starts. A server started in the same checkout while the suite runs would delete
+the files the suite's metrics tests read. So each pytest process gets a fresh folder of its own.
+
+It is set here, when pytest imports the plugin (before pytest-django loads the settings, which read the
+variable), and in the environment, so the daphne and qcluster processes the tests start inherit it
+(tests/live.py gives each stack a folder of its own on top). It is removed when the run ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+METRICS_DIR = Path(tempfile.mkdtemp(prefix=f"repurposer-test-metrics-{os.getpid()}-"))
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+
+
+def pytest_unconfigure(config) -> None:
+    shutil.rmtree(METRICS_DIR, ignore_errors=True)
