@@ -4,7 +4,8 @@ Three presets: "clean" (the group of 2–3 words, white with an outline), "pop" 
 in yellow and a little larger) and "karaoke" (the group, filled word by word as it is said). A hook title can
 stand over the first seconds. Everything stays inside the platforms' safe zones: captions centred on a line
 70 % down (above the description and buttons that cover the bottom ~25 %), side margins of 8 %, the hook
-below the top ~12 % where the app's own tabs sit.
+below the top ~12 % where the app's own tabs sit, moved (and shrunk if need be) off faces and captions by
+`place_hook`.
 
 Text is drawn literally: `escape` neutralises everything libass would read as markup (see there).
 """

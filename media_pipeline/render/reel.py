@@ -668,7 +668,9 @@ def render_reel(
     - mode "speaker": the crop follows `track` (framing.track_clip of the same range; made here if None);
       "crop": a centre crop; "blur": fitted whole over a blurred copy.
     - caption_preset (captions.PRESETS): animated captions and the `hook` title drawn by libass; None, or an
-      ffmpeg without libass: plain drawtext captions (and no hook).
+      ffmpeg without libass: plain drawtext captions (and no hook). The hook stands where no tracked face
+      and no caption of its first seconds is (hook_place), on the seam over the split layout; with no such
+      place even at its smallest size it is left out rather than drawn over a face.
     - cuts: the ranges to keep (render.cuts.plan_cuts); captions and the crop path are re-timed to match.
     All of it happens in one ffmpeg pass.
     """
