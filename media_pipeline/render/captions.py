@@ -82,13 +82,25 @@ def _overlaps(a: Box, b: Box) -> bool:
 
 
 def _wrap(text: str, room: float, measure: Callable[[str], float]) -> list[str]:
-    lines: list[str] = []
-    for word in text.split():
-        if lines and measure(lines[-1] + " " + word) <= room:
-            lines[-1] += " " + word
-        else:
-            lines.append(word)
-    return lines
+    """Greedy lines of at most `room` pixels, then evened out: the narrowest room that still gives as many
+    lines (no lone last word under a full line)."""
+
+    def greedy(width: float) -> list[str]:
+        lines: list[str] = []
+        for word in text.split():
+            if lines and measure(lines[-1] + " " + word) <= width:
+                lines[-1] += " " + word
+            else:
+                lines.append(word)
+        return lines
+
+    best = greedy(room)
+    for step in range(1, 10):
+        narrower = greedy(room * (1 - step * 0.05))
+        if len(narrower) != len(best):
+            break
+        best = narrower
+    return best
 
 
 def place_hook(
