@@ -538,3 +538,80 @@ def test_offline_note_for_other_languages():
     german = Style.from_params({"preset": "podcast", "language": "de"})
     result = generate_ideas_and_pieces(segments=SEGMENTS, style=german, count=3, duration=TEN_MINUTES, model=None)
     assert any("in English" in n for n in result.notes)
+
+
+# ---------------------------------------------------------------------------------------------- abbreviations
+
+WAREHOUSE = [
+    "Mr. Patel built the real-time dashboard for the warehouse team last spring.",
+    "Dr. Okafor says real-time data changes how a warehouse plans its day.",
+    "A real-time view shows every late truck, e.g. the ones stuck at the border.",
+    "Mrs. Lee runs the night shift and checks the real-time dashboard every hour.",
+    "Before the dashboard, the team waited for a report that came a day late.",
+    "Now the warehouse sees delays while there is still time to fix them.",
+    "The real-time dashboard also tracks forklift batteries and dock doors.",
+    "Mr. Patel wants the next version to predict delays before they happen.",
+] * 3
+
+
+def test_sentences_do_not_end_after_mr_dr_mrs_or_eg():
+    from media_pipeline.analysis.sentences import split_sentences
+    from media_pipeline.commentary.budget import fit_to_budget
+    from media_pipeline.ideas import quality
+    from media_pipeline.ideas.offline import _sentences
+
+    text = "Mr. Smith met Dr. Jones at noon. We use dashboards, e.g. the sales view. Mrs. Brown agreed."
+    expected = ["Mr. Smith met Dr. Jones at noon.", "We use dashboards, e.g. the sales view.", "Mrs. Brown agreed."]
+    assert split_sentences(text) == expected
+    assert quality.sentences(text) == expected
+    assert [s.text for s in _sentences([segment(0, 9, text)])] == expected
+    # A segment that ends on "Mr." (a caption line broken there) runs on into the next one.
+    split = [segment(0, 2, "We asked Mr."), segment(2, 4, "Smith about it.")]
+    assert [s.text for s in _sentences(split)] == ["We asked Mr. Smith about it."]
+    # The budget cuts after a whole sentence, never after "Dr.".
+    assert fit_to_budget("Ask Dr. Jones first. Then ask the team what they think of it.", 6) == "Ask Dr. Jones first."
+    assert quality.fragments(text) == []
+
+    segs = [segment(i * 5.0, i * 5.0 + 5.0, t) for i, t in enumerate(WAREHOUSE)]
+    for idea in offline_ideas(segs, style=ECOM, count=5, duration=120):
+        piece = offline_piece(idea, segs, style=ECOM, duration=120)
+        texts = [piece.get("caption", ""), piece.get("tweet", ""), *piece.get("thread", [])]
+        texts += [s["text"] for s in piece.get("slides", [])]
+        for sentence in (s for t in texts for s in split_sentences(str(t))):
+            assert sentence.lower() not in {"mr.", "dr.", "mrs.", "e.g."}, (idea.kind, sentence)
+            assert not sentence.lower().endswith((" mr.", " dr.", " mrs.", " e.g.")), (idea.kind, sentence)
+
+
+def test_topics_keep_hyphenated_words_whole():
+    from media_pipeline.analysis.events import IntervalAnalysis
+    from media_pipeline.commentary.offline import topics
+    from media_pipeline.ideas.offline import _analyse, _rank_terms, passage_phrases, tokens
+
+    assert tokens("The real-time dashboard") == ["real-time", "dashboard"]
+    segs = [segment(i * 5.0, i * 5.0 + 5.0, t) for i, t in enumerate(WAREHOUSE)]
+    a = _analyse(segs, None)
+    terms = _rank_terms(a, a.sentences, 8) + passage_phrases(a, a.sentences, 8)
+    assert any("real-time" in t.lower() for t in terms), terms
+    halves = {"real", "time"}
+    assert not [t for t in terms if halves & set(t.lower().split())], terms
+    for idea in offline_ideas(segs, style=ECOM, count=5, duration=120):
+        piece = offline_piece(idea, segs, style=ECOM, duration=120)
+        assert not {h.lower() for h in piece.get("hashtags", [])} & {"#time", "#real"}, piece.get("hashtags")
+        assert not halves & set(idea.title.lower().split()), idea.title
+    interval = IntervalAnalysis(
+        index=0,
+        start=0.0,
+        end=40.0,
+        events=[],
+        score=50,
+        reason="",
+        scene_changes=0,
+        loud_seconds=0.0,
+        silence_ratio=0.0,
+        speech_ratio=1.0,
+        mean_db=-20.0,
+        peak_db=-10.0,
+        keywords=["real-time", "time"],
+    )
+    found = topics(interval, segs)
+    assert found and not [t for t in found if halves & set(t.lower().split())], found

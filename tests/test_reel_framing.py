@@ -357,3 +357,154 @@ def test_a_reel_with_jump_cuts_is_shorter_and_its_captions_follow(fonts, tmp_pat
     lower = (0, 213, 240, 426)
     assert pm.white_ink(pm.frame(reel.path, shown, tmp_path / "in.png"), lower)
     assert pm.white_ink(pm.frame(reel.path, 1.0, tmp_path / "before.png"), lower) is None
+
+
+# ---------------------------------------------------------------------------------------------- layouts
+
+
+def _sample(t: float, *xs_sizes: tuple[float, float]) -> framing.Sample:
+    faces = tuple(framing.Face(x=x, y=0.4, size=size, mouth=0.0) for x, size in xs_sizes)
+    return framing.Sample(t=t, faces=faces, motion=0.0, motion_x=None)
+
+
+def test_layout_segments_split_only_while_both_are_there_and_never_flicker():
+    one, two = ((0.2, 0.3),), ((0.2, 0.3), (0.8, 0.3))
+    samples = [_sample(i / 4, *(one if i < 16 else two)) for i in range(32)]
+    assert framing.layout_segments(samples, crop_share=CROP_SHARE) == [(0.0, 4.0, False), (4.0, 8.0, True)]
+    # The second face missed for a second by the detector: still split.
+    lost = [_sample(i / 4, *(one if 20 <= i < 24 else two)) for i in range(32)]
+    assert framing.layout_segments(lost, crop_share=CROP_SHARE, duration=8.0) == [(0.0, 8.0, True)]
+    # Two apart for 1.5 s inside 8 s of one face: too short to switch to and back from.
+    blip = [_sample(i / 4, *(two if 12 <= i < 18 else one)) for i in range(32)]
+    assert framing.layout_segments(blip, crop_share=CROP_SHARE) == [(0.0, 8.0, False)]
+    # Every stretch is held at least MIN_LAYOUT seconds.
+    pattern = [_sample(i / 4, *(two if (i // 9) % 2 else one)) for i in range(64)]
+    spans = framing.layout_segments(pattern, crop_share=CROP_SHARE)
+    assert all(b - a >= framing.MIN_LAYOUT for a, b, _ in spans) and spans[0][0] == 0 and spans[-1][1] == 16.0
+
+
+def test_with_more_than_two_faces_the_halves_follow_the_outermost_of_the_three_largest():
+    # Two speakers at the sides, a larger face between them (the host), a small one far right (the crowd).
+    crowd = [_sample(i / 4, (0.5, 0.25), (0.15, 0.2), (0.85, 0.18), (0.97, 0.06)) for i in range(24)]
+    half_share = (360 / 320) / (16 / 9)
+    assert framing.wants_split(crowd, crop_share=CROP_SHARE)
+    top, bottom = framing.split_paths(crowd, crop_share=CROP_SHARE, half_share=half_share)
+    low, high = half_share / 2, 1 - half_share / 2
+    assert framing.value_at(top, 5.0) == pytest.approx(max(0.15, low), abs=0.01)
+    assert framing.value_at(bottom, 5.0) == pytest.approx(min(0.85, high), abs=0.01)
+    # The single window is not dragged to the crowd's middle either: it stays on one face.
+    single = framing.crop_path(crowd, kind="faces", crop_share=CROP_SHARE)
+    assert any(abs(framing.value_at(single, 5.0) - x) < 0.02 for x in (0.5, 0.15, 0.85))
+
+
+@pytest.fixture(scope="module")
+def second_arrives(face, tmp_path_factory) -> Path:
+    """One speaker on the left for 4 s, then a second one (mirrored) joins on the right for 4 s."""
+    out = tmp_path_factory.mktemp("arrives") / "arrives.mp4"
+    ffmpeg(
+        *("-f", "lavfi", "-i", "color=c=0x5a6050:size=640x360:rate=25", "-loop", "1", "-i", str(face)),
+        *("-f", "lavfi", "-i", "sine=f=220"),
+        "-filter_complex",
+        "[1:v]split=2[a][b];[b]hflip[bm];[0:v][a]overlay=x=16:y=60:shortest=1[one];"
+        "[one][bm]overlay=x=390:y=70:enable='gte(t,4)':shortest=1,format=yuv420p[v]",
+        *("-map", "[v]", "-map", "2:a", "-t", "8", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"),
+        str(out),
+    )
+    return out
+
+
+def _faces_in(picture, top: int = 0) -> list[tuple[int, int, int, int]]:
+    return [(x, y + top, x + w, y + top + h) for x, y, w, h in framing.detect_faces(picture)]
+
+
+def test_a_second_speaker_arriving_switches_from_one_window_to_the_split(second_arrives, fonts, tmp_path):
+    import numpy as np
+
+    track = framing.track_clip(second_arrives, start=0, end=8)
+    segments = framing.layout_segments(track.samples, crop_share=CROP_SHARE, duration=8.0)
+    assert [split for _, _, split in segments] == [False, True]
+    assert 3.5 <= segments[1][0] <= 4.6, segments
+    info = probe(second_arrives, limits=LIMITS)
+    reel = render_reel(
+        second_arrives,
+        info,
+        start=0,
+        end=8,
+        out=tmp_path / "arrives.mp4",
+        captions=[Caption(0.5, 3.0, "Just me"), Caption(5.0, 7.5, "Now two")],
+        mode="speaker",
+        fonts=fonts,
+        width=360,
+        height=640,
+        track=track,
+    )
+    assert reel.framing == "faces+split" and reel.duration == pytest.approx(8.0, abs=0.1)
+    for at in (1.0, 3.0):  # one window, on the one face
+        picture = np.asarray(pm.frame(reel.path, at, tmp_path / f"{at}.png").convert("L"))
+        found = _faces_in(picture)
+        assert len(found) == 1, at
+        x0, y0, x1, y1 = found[0]
+        assert x0 > 0 and x1 < 360 and y0 > 0 and y1 < 640, (at, found)
+    for at in (5.5, 7.5):  # stacked: one face in each half, each whole inside its half
+        picture = np.asarray(pm.frame(reel.path, at, tmp_path / f"{at}.png").convert("L"))
+        top, bottom = _faces_in(picture[:318]), _faces_in(picture[322:], 322)
+        assert len(top) == 1 and len(bottom) == 1, at
+        assert top[0][3] < 320 and bottom[0][1] > 320 and 0 < top[0][0] and bottom[0][2] < 360, (at, top, bottom)
+        assert picture[319:321, :8].mean() < 40  # the rule between the halves
+
+
+def _hook_box(with_hook: Path, without: Path, at: float, tmp_path: Path) -> tuple[int, int, int, int]:
+    """Where the hook title is drawn: the pixels that differ between the reel with and without it."""
+    import numpy as np
+
+    a = np.asarray(pm.frame(with_hook, at, tmp_path / "hook-a.png").convert("L"), dtype=np.int16)
+    b = np.asarray(pm.frame(without, at, tmp_path / "hook-b.png").convert("L"), dtype=np.int16)
+    ys, xs = np.nonzero(np.abs(a - b) > 60)
+    assert len(xs) > 200, "the hook is drawn"
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def _touches(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+@pytest.mark.skipif(not libass_available(), reason="ffmpeg without libass")
+@pytest.mark.parametrize("case", ["split", "single"])
+def test_the_hook_title_covers_no_face_and_no_caption(case, two_apart, moving, fonts, tmp_path):
+    import numpy as np
+
+    src, caption = (two_apart, "Two of us here") if case == "split" else (moving, "Watch this one")
+    info = probe(src, limits=LIMITS)
+    track = framing.track_clip(src, start=0, end=4)
+    made = {}
+    for name, hook in (("with", "The one habit that changed how we work"), ("without", "")):
+        made[name] = render_reel(
+            src,
+            info,
+            start=0,
+            end=4,
+            out=tmp_path / f"{name}.mp4",
+            captions=[Caption(0.0, 3.0, caption)],
+            mode="speaker",
+            fonts=fonts,
+            width=360,
+            height=640,
+            caption_preset="clean",
+            hook=hook,
+            track=track,
+        )
+    assert made["with"].framing == ("split" if case == "split" else "faces")
+    for at in (0.6, 1.4):
+        hook = _hook_box(made["with"].path, made["without"].path, at, tmp_path)
+        plain = pm.frame(made["without"].path, at, tmp_path / "plain.png")
+        gray = np.asarray(plain.convert("L"))
+        faces = _faces_in(gray[:318]) + _faces_in(gray[322:], 322) if case == "split" else _faces_in(gray)
+        assert faces, at
+        for box in faces:
+            assert not _touches(hook, box), (at, hook, box)
+        seam = 320 if case == "split" else round(0.7 * 640)  # where the caption stands
+        ink = pm.white_ink(plain, (0, seam - 40, 360, seam + 40))
+        assert ink and not _touches(hook, ink), (at, hook, ink)
+        assert hook[1] >= 0.12 * 640 - 2 and hook[3] <= 0.78 * 640 + 2  # inside the safe zone
+        if case == "split":  # on the seam between the halves, beside the caption there
+            assert hook[1] - 40 <= 320 <= hook[3] + 40 or abs((hook[1] + hook[3]) / 2 - 320) < 90, hook

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import re
 
-# A sentence ends at . ! ? or … (possibly followed by closing quotes/brackets) before a space or the end.
-# Both patterns start only at the first mark of a run (the lookbehind): otherwise a run of n marks not followed
-# by a space is scanned from each of its n marks, quadratic time on text such as "!?!?!?…".
-_SENTENCE_END = re.compile(r"(?<![.!?\u2026])[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s|$)")
+from ..analysis.sentences import SENTENCE_ENDS
+
+# A sentence ends at . ! ? or … (possibly followed by closing quotes/brackets) before a space or the end, not
+# after "Mr." or "e.g." (analysis.sentences.SENTENCE_ENDS). Both patterns start only at the first mark of a run
+# (the lookbehind): otherwise a run of n marks not followed by a space is scanned from each of its n marks,
+# quadratic time on text such as "!?!?!?…".
 # A clause ends at , ; : or a dash before a space, or at a spaced dash.
 _CLAUSE_END = re.compile(r"(?<![,;:\u2014\u2013])[,;:\u2014\u2013]+(?=\s)|\s[\u2014\u2013-]+(?=\s)")
 MIN_CLAUSE_WORDS = 3  # "So." alone is not worth saying
@@ -36,7 +38,7 @@ def fit_to_budget(text: str, budget: int) -> str:
     if count_words(text) <= budget:
         return text
     best = ""
-    for m in _SENTENCE_END.finditer(text):
+    for m in SENTENCE_ENDS.finditer(text):
         prefix = text[: m.end()]
         if count_words(prefix) > budget:
             break

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from ..analysis.events import IntervalAnalysis
 from ..analysis.keywords import EXCITING, NOT_TOPICS, as_written, is_content, is_name, key_phrases, tokens
+from ..analysis.sentences import split_sentences
 from ..analysis.voices import differs
 from ..ideas.topics import is_topic
 from ..transcript.types import Segment
@@ -261,7 +262,7 @@ def tts_clean(text: str) -> str:
 
 
 def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
+    return split_sentences(text)
 
 
 def _inside(segments: list[Segment], start: float, end: float) -> list[Segment]:

@@ -27,6 +27,7 @@ from functools import lru_cache
 from typing import Any
 
 from media_pipeline.analysis.keywords import NOT_TOPICS, as_written, is_name, key_phrases
+from media_pipeline.analysis.sentences import SENTENCE_END, SENTENCE_GAP
 from media_pipeline.transcript.types import Segment
 
 from .schema import (
@@ -95,9 +96,8 @@ STOPWORDS = frozenset(
     """.split()
 )
 
-_WORD_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
-_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+")
-_SENTENCE_END_RE = re.compile(r"[.!?…][\"'”’)\]]*$")
+# A word, with its hyphens ("real-time" is one word: never "time" alone) and one apostrophe.
+_WORD_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*(?:['’][^\W\d_]+)?")
 _FILLER_RE = re.compile(r"\b(?:u+m+|u+h+|e+r+m+|h+m+)\b[,.]?\s*", re.IGNORECASE)
 _TAG_RE = re.compile(
     r"\[(?:music|applause|laughter|inaudible|silence|noise)[^\[\]]*\]|\((?:music|applause|laughter)\)", re.I
@@ -212,7 +212,7 @@ def _sentences(segments: list[Segment]) -> list[_Sentence]:
         if not text:
             continue
         span = max(seg.end - seg.start, 0.0)
-        fragments = [f for f in _SENTENCE_SPLIT_RE.split(text) if f.strip()]
+        fragments = [f for f in SENTENCE_GAP.split(text) if f.strip()]
         offset = 0
         for fragment in fragments:
             frag_start = seg.start + span * offset / max(len(text), 1)
@@ -221,7 +221,7 @@ def _sentences(segments: list[Segment]) -> list[_Sentence]:
             if start is None:
                 start = frag_start
             parts.append(fragment)
-            if _SENTENCE_END_RE.search(fragment):
+            if SENTENCE_END.search(fragment):
                 close(frag_end)
         if parts and sum(len(p.split()) for p in parts) >= RUN_ON_WORDS:
             close(seg.end)
@@ -525,7 +525,7 @@ def printable(text: str) -> str:
     if not text:
         return ""
     text = text[:1].upper() + text[1:]
-    if not _SENTENCE_END_RE.search(text):
+    if not SENTENCE_END.search(text):
         text = text.rstrip(",;:- ") + "."
     return text
 
@@ -669,7 +669,7 @@ def offline_piece(idea: Idea, segments: list[Segment], *, style: Style, duration
         text = tidy(idea.snippet or idea.title)
         passage = [
             _Sentence(text=t, start=idea.start, end=idea.end, tokens=tokens(t))
-            for t in _SENTENCE_SPLIT_RE.split(text)
+            for t in SENTENCE_GAP.split(text)
             if t.strip()
         ] or [_Sentence(text=idea.title, start=idea.start, end=idea.end, tokens=tokens(idea.title))]
         for s in passage:

@@ -31,6 +31,7 @@ from typing import Any
 
 from media_pipeline.transcript.types import Segment
 
+from ..analysis.sentences import split_sentences
 from .styles import PRESET_HASHTAGS
 from .topics import topic_problem
 
@@ -42,7 +43,6 @@ COMMENTARY_QUOTE_MAX = 8
 DUPLICATE_WORDS = 3
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?")
-_SENTENCE = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+")
 _DANGLING = frozenset(
     "and or but the a an of to with for from by because my your their our his her its these those very".split()
 )
@@ -96,7 +96,7 @@ def duplicated_phrases(text: str, n: int = DUPLICATE_WORDS) -> list[str]:
 
 
 def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(" ".join(text.split())) if s.strip()]
+    return split_sentences(text)
 
 
 def fragment_reason(sentence: str) -> str | None:

@@ -4,18 +4,20 @@ Three presets: "clean" (the group of 2–3 words, white with an outline), "pop" 
 in yellow and a little larger) and "karaoke" (the group, filled word by word as it is said). A hook title can
 stand over the first seconds. Everything stays inside the platforms' safe zones: captions centred on a line
 70 % down (above the description and buttons that cover the bottom ~25 %), side margins of 8 %, the hook
-below the top ~12 % where the app's own tabs sit.
+below the top ~12 % where the app's own tabs sit, moved (and shrunk if need be) off faces and captions by
+`place_hook`.
 
 Text is drawn literally: `escape` neutralises everything libass would read as markup (see there).
 """
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +29,11 @@ DEFAULT_PRESET = "pop"
 HOOK_SECONDS = 2.2
 HOOK_TOP = 0.14  # the hook's top edge, as a share of the height (below the app's tabs)
 HOOK_SIZE = 0.045
+HOOK_MIN_SIZE = 0.028  # the hook shrinks to this (share of the height) to find a free place
+HOOK_SIDE = 0.12  # the hook's side margins (share of the width)
+HOOK_PAD = 0.35  # the hook's box around its text, as a share of its font size (BorderStyle 3's outline)
+HOOK_GAP = 0.01  # room kept between the hook's box and a face or a caption (share of the height)
+SAFE_TOP, SAFE_BOTTOM = 0.12, 0.78  # where a hook may stand: below the app's tabs, above its description
 SIDE_MARGIN = 0.08
 WORD_JOINER = "\u2060"  # invisible, has no width, and ends libass's reading of a backslash sequence
 WHITE, YELLOW, BLACK = "&H00FFFFFF", "&H0000E5FF", "&H00000000"
@@ -40,10 +47,107 @@ class CaptionLine:
     end: float
     size: int
     words: tuple[tuple[float, float, str], ...]  # (start, end, text), output seconds; non-empty
+    centre: float | None = None  # the line's height on the picture (share); None: write_ass's `centre`
 
     @property
     def text(self) -> str:
         return " ".join(w[2] for w in self.words)
+
+
+Box = tuple[float, float, float, float]  # left, top, right, bottom, pixels of the picture
+
+
+@dataclass(frozen=True)
+class HookPlace:
+    """Where the hook title stands: its lines, font size and the top edge of its box (pixels); the box is
+    the text block (one font size per line, libass scales fonts to that line height) plus `pad` all round."""
+
+    lines: tuple[str, ...]
+    size: int
+    top: int
+    pad: int
+    width: float  # the box's width, pixels (centred)
+
+    @property
+    def height(self) -> int:
+        return len(self.lines) * self.size + 2 * self.pad
+
+    def box(self, frame_width: int) -> Box:
+        left = (frame_width - self.width) / 2
+        return (left, float(self.top), left + self.width, float(self.top + self.height))
+
+
+def _overlaps(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _wrap(text: str, room: float, measure: Callable[[str], float]) -> list[str]:
+    """Greedy lines of at most `room` pixels, then evened out: the narrowest room that still gives as many
+    lines (no lone last word under a full line)."""
+
+    def greedy(width: float) -> list[str]:
+        lines: list[str] = []
+        for word in text.split():
+            if lines and measure(lines[-1] + " " + word) <= width:
+                lines[-1] += " " + word
+            else:
+                lines.append(word)
+        return lines
+
+    best = greedy(room)
+    for step in range(1, 10):
+        narrower = greedy(room * (1 - step * 0.05))
+        if len(narrower) != len(best):
+            break
+        best = narrower
+    return best
+
+
+def place_hook(
+    text: str,
+    *,
+    width: int,
+    height: int,
+    measure: Callable[..., float],  # (text, *, size) -> width in pixels
+    obstacles: Sequence[Box] = (),
+    prefer: float = HOOK_TOP,
+    centred: bool = False,
+) -> HookPlace | None:
+    """Where the hook goes: the free place nearest `prefer` (the box's top edge as a share of the height,
+    or its middle when `centred`: the split layout's seam) inside the safe zone, clear of every obstacle
+    (faces, captions) by HOOK_GAP.
+
+    1. Wrap the text to the width inside the side margins at the current size; the box is the lines plus
+       the pad on each side (counted once: the pad is part of the box, not of the room it needs).
+    2. Try every top edge from the preferred one outwards, 2 px apart, within the safe zone; take the first
+       whose box, grown by the gap, touches no obstacle.
+    3. None found: shrink the font 10 % and go again, down to HOOK_MIN_SIZE. Still none: None (no hook
+       rather than a hook over a face)."""
+    text = " ".join(text.split())
+    if not text:
+        return None
+    size = round(height * HOOK_SIZE)
+    floor = max(8, round(height * HOOK_MIN_SIZE))
+    gap = max(2.0, height * HOOK_GAP)
+    room = width * (1 - 2 * HOOK_SIDE)
+    while True:
+        pad = round(size * HOOK_PAD)
+        lines = _wrap(text, room - 2 * pad, partial(measure, size=size))
+        text_width = max(measure(line, size=size) for line in lines)
+        box_width = min(float(width), text_width + 2 * pad)
+        box_height = len(lines) * size + 2 * pad
+        low, high = round(height * SAFE_TOP), round(height * SAFE_BOTTOM) - box_height
+        want = round(height * prefer - (box_height / 2 if centred else 0))
+        if high >= low and text_width <= room - 2 * pad + 0.5:
+            tops = sorted(range(low, high + 1, 2), key=lambda y: (abs(y - want), y))
+            left = (width - box_width) / 2
+            for top in tops:
+                grown = (left - gap, top - gap, left + box_width + gap, top + box_height + gap)
+                if not any(_overlaps(grown, o) for o in obstacles):
+                    return HookPlace(lines=tuple(lines), size=size, top=top, pad=pad, width=box_width)
+        if size <= floor:
+            return None
+        size = max(floor, math.floor(size * 0.9))
 
 
 def escape(text: str) -> str:
@@ -88,8 +192,10 @@ def write_ass(
     centre: float,
     hook: str = "",
     hook_seconds: float = HOOK_SECONDS,
+    hook_place: HookPlace | None = None,
 ) -> Path:
-    """Write the ASS file of a reel's captions (and hook title) for a width×height picture."""
+    """Write the ASS file of a reel's captions (and hook title) for a width×height picture. The hook stands
+    at `hook_place` (place_hook); without one, at the top of the safe zone, wrapped by libass."""
     import pysubs2
 
     if preset not in PRESETS:
@@ -119,8 +225,9 @@ def write_ass(
         karaoke.primarycolor = pysubs2.Color(255, 229, 0)
         karaoke.secondarycolor = pysubs2.Color(255, 255, 255)
         subs.styles["Karaoke"] = karaoke
-    x, y = width // 2, round(height * centre)
+    x = width // 2
     for line in lines:
+        y = round(height * (centre if line.centre is None else line.centre))
         at = f"{{\\an5\\pos({x},{y})\\fs{line.size}}}"
         if preset == "clean":
             subs.append(_event(line.start, line.end, at + escape(line.text), "Caption"))
@@ -168,7 +275,15 @@ def write_ass(
             marginr=round(width * 0.12),
             marginv=round(height * HOOK_TOP),
         )
-        subs.append(_event(0.0, hook_seconds, "{\\fad(120,300)}" + escape(hook.strip()), "Hook"))
+        if hook_place is None:
+            subs.append(_event(0.0, hook_seconds, "{\\fad(120,300)}" + escape(hook.strip()), "Hook"))
+        else:
+            # \an8: \pos is the text block's top centre; the box (BorderStyle 3) adds `pad` around it.
+            # \q2: our own line breaks only.
+            place = hook_place
+            tags = f"{{\\an8\\pos({x},{place.top + place.pad})\\fs{place.size}\\bord{place.pad}\\q2\\fad(120,300)}}"
+            body = "\\N".join(escape(line) for line in place.lines)
+            subs.append(_event(0.0, hook_seconds, tags + body, "Hook"))
     subs.save(str(path), format_="ass", encoding="utf-8")
     return path
 

@@ -13,7 +13,9 @@
    filter of the reel's single render pass evaluates frame by frame.
 5. `split_paths`: two faces too far apart for one tall window (two speakers side by side) get the stacked
    split layout instead: the reel's top half follows the left face, its bottom half the right one, each with
-   the same camera (dead zone, easing, maximum speed, hold).
+   the same camera (dead zone, easing, maximum speed, hold). With more than two faces the two are the
+   outermost of the three largest. `layout_segments` says which stretches of the reel are split (both faces
+   there) and which use one window, each held at least MIN_LAYOUT s.
 
 OpenCV is imported lazily: only reels with speaker framing need it.
 """
@@ -60,6 +62,7 @@ MOTION_DIFF = 12
 SPLIT_APART = 0.9
 SPLIT_SHARE = 0.6
 SPLIT_MIN_TALL = 1.5  # only reels at least this much taller than wide (9:16): a half is then about square
+MIN_LAYOUT = 2.5  # seconds a layout (split or one window) is held at least, so the picture does not flicker
 
 
 @dataclass(frozen=True)
@@ -377,12 +380,20 @@ def camera(targets: Sequence[tuple[float, float | None]], *, crop_share: float) 
     return simplify(path)
 
 
-def _apart_pair(sample: Sample, crop_share: float) -> tuple[Face, Face] | None:
-    """The sample's leftmost and rightmost of its two largest faces, when one window cannot hold both."""
+def _outer_pair(sample: Sample) -> tuple[Face, Face] | None:
+    """The leftmost and rightmost of the sample's three largest faces: the two people a two-shot is about.
+    A third face between them (a host in the middle, someone in the audience) does not pull a half to the
+    centre, and smaller faces further out (a crowd behind) are not followed."""
     if len(sample.faces) < 2:
         return None
-    a, b = sorted(sorted(sample.faces, key=lambda f: -f.size)[:2], key=lambda f: f.x)
-    return (a, b) if b.x - a.x > SPLIT_APART * crop_share else None
+    largest = sorted(sample.faces, key=lambda f: -f.size)[:3]
+    return min(largest, key=lambda f: f.x), max(largest, key=lambda f: f.x)
+
+
+def _apart_pair(sample: Sample, crop_share: float) -> tuple[Face, Face] | None:
+    """The sample's two outer faces (`_outer_pair`), when one window cannot hold both."""
+    pair = _outer_pair(sample)
+    return pair if pair is not None and pair[1].x - pair[0].x > SPLIT_APART * crop_share else None
 
 
 def wants_split(samples: Sequence[Sample], *, crop_share: float) -> bool:
@@ -392,6 +403,50 @@ def wants_split(samples: Sequence[Sample], *, crop_share: float) -> bool:
         return False
     apart = sum(1 for s in with_faces if _apart_pair(s, crop_share) is not None)
     return apart >= SPLIT_SHARE * len(with_faces)
+
+
+def layout_segments(
+    samples: Sequence[Sample], *, crop_share: float, duration: float | None = None
+) -> list[tuple[float, float, bool]]:
+    """The reel's stretches, (start, end, split?) in clip seconds, covering [0, duration): the stacked split
+    while two faces too far apart for one window are both there, one window otherwise.
+
+    1. A sample is "split" when its two outer faces are apart (`_apart_pair`).
+    2. Consecutive samples of the same kind make a stretch, from its first sample to the next stretch's; a
+       stretch of at most HOLD s without the pair between two split ones is split (a missed detection).
+    3. While some stretch is shorter than MIN_LAYOUT s, the shortest one takes the kind of its longer
+       neighbour and joins it: the layout never flickers, and a reel shorter than MIN_LAYOUT has one layout.
+    """
+    if not samples:
+        return []
+    step = samples[1].t - samples[0].t if len(samples) > 1 else 1 / RATE
+    end = duration if duration is not None else samples[-1].t + step
+    runs: list[list[Any]] = []  # [start, end, split?]
+    for i, sample in enumerate(samples):
+        split = _apart_pair(sample, crop_share) is not None
+        at = 0.0 if i == 0 else sample.t
+        if runs and runs[-1][2] == split:
+            continue
+        if runs:
+            runs[-1][1] = at
+        runs.append([at, end, split])
+    for k in range(1, len(runs) - 1):  # a face missed between two split stretches
+        if not runs[k][2] and runs[k][1] - runs[k][0] <= HOLD:
+            runs[k][2] = True
+    while len(runs) > 1:
+        shortest = min(range(len(runs)), key=lambda k: runs[k][1] - runs[k][0])
+        if runs[shortest][1] - runs[shortest][0] >= MIN_LAYOUT:
+            break
+        neighbours = [k for k in (shortest - 1, shortest + 1) if 0 <= k < len(runs)]
+        runs[shortest][2] = runs[max(neighbours, key=lambda k: runs[k][1] - runs[k][0])][2]
+        merged: list[list[Any]] = []
+        for stretch in runs:
+            if merged and merged[-1][2] == stretch[2]:
+                merged[-1][1] = stretch[1]
+            else:
+                merged.append(stretch)
+        runs = merged
+    return [(float(a), float(b), bool(split)) for a, b, split in runs]
 
 
 def split_paths(

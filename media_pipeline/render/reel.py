@@ -12,7 +12,7 @@ import json
 import math
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -22,10 +22,29 @@ from ..files import atomic_output
 from ..probe import FORMAT_WHITELIST, PROTOCOL_WHITELIST, MediaInfo, clock
 from ..process import CancelToken, ProcessFailed, ffmpeg_head, run
 from ..transcript.types import Segment
-from .captions import DEFAULT_PRESET, CaptionLine, libass_available, write_ass
+from .captions import (
+    DEFAULT_PRESET,
+    HOOK_SECONDS,
+    HOOK_TOP,
+    Box,
+    CaptionLine,
+    HookPlace,
+    libass_available,
+    place_hook,
+    write_ass,
+)
 from .cuts import Cuts
 from .fonts import Fonts, clean_text
-from .framing import SPLIT_MIN_TALL, Track, crop_path, path_expression, split_paths, track_clip, wants_split
+from .framing import (
+    SPLIT_MIN_TALL,
+    Track,
+    crop_path,
+    layout_segments,
+    path_expression,
+    split_paths,
+    track_clip,
+    value_at,
+)
 
 if TYPE_CHECKING:  # PIL itself is imported lazily, where text is measured
     from PIL.ImageFont import FreeTypeFont
@@ -70,7 +89,9 @@ class ReelResult:
     height: int
     seconds: float  # wall time spent
     size: int
-    framing: str = "blur"  # what was done: "faces", "motion", "split" (two stacked), "crop" (centre) or "blur"
+    # what was done: "faces", "motion", "split" (two stacked), "faces+split" (stacked while two speakers are
+    # there, one window otherwise), "crop" (centre) or "blur"
+    framing: str = "blur"
     captions: str = "drawtext"  # "ass:<preset>" when libass drew them
 
 
@@ -296,6 +317,7 @@ def reel_filtergraph(
     select: tuple[str, str] | None = None,
     ass: Path | None = None,
     split_x: tuple[str, str] | None = None,
+    spans: Sequence[tuple[float, float, bool]] = (),
 ) -> str:
     """The -filter_complex graph: [jump cuts →] framing onto a width×height canvas → captions → [v]
     (and [a] when `select` cuts the sound too).
@@ -306,7 +328,9 @@ def reel_filtergraph(
     videos whose frames are stored sideways), not on the probed size, so rotated vertical videos are never
     cropped. Captions are the `ass` file (libass) or one drawtext per caption. `split_x`: the stacked split
     layout, two crop windows of the half's aspect (top, bottom) following their own expressions of t, stacked
-    with a thin dark rule between them.
+    with a thin dark rule between them. With both `crop_x` and `split_x`, `spans` (output seconds, split or
+    not) say which stretch uses which: each stretch is trimmed out of the one decode, framed its own way
+    (the paths keep the reel's clock) and the stretches are joined again by `concat` before the captions.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -319,7 +343,7 @@ def reel_filtergraph(
         chain = []
         for caption, textfile in zip(drawn, textfiles, strict=True):
             # Baseline at a fixed height (y = baseline − the tallest glyph's ascent), so captions do not jump.
-            centre = SPLIT_CAPTION_CENTRE if split_x is not None else CAPTION_CENTRE
+            centre = caption.centre if caption.centre is not None else CAPTION_CENTRE
             baseline = round(height * centre + caption.size * 0.35)
             chain.append(
                 "drawtext="
@@ -344,25 +368,29 @@ def reel_filtergraph(
     audio = ""
     if select is not None:
         audio = f";[0:a:0]aselect='{select[0]}',asetpts='{select[1]}',aresample=async=1000[a]"
-    if split_x is not None:
-        top_h = height // 2 // 2 * 2
-        halves = []
-        for label, expr, h in (("top", split_x[0], top_h), ("bottom", split_x[1], height - top_h)):
-            halves.append(
-                f"[{label}_in]crop=w='trunc(ih*{width}/{h}/2)*2':h='trunc(ih/2)*2'"
-                f":x='clip(iw*({expr})-ow/2,0,iw-ow)':y=0:exact=1,scale={width}:{h},setsar=1[{label}]"
-            )
-        rule = max(2, height // 320 // 2 * 2)
-        stack = f"[top][bottom]vstack=inputs=2,drawbox=x=0:y={top_h - rule // 2}:w=iw:h={rule}:color=black@0.85:t=fill"
+    if split_x is not None and crop_x is not None and len(spans) > 1:
+        parts, labels = [], []
+        for i, (a, b, split) in enumerate(spans):
+            bounds = [f"start={a:.3f}"] if i else []
+            bounds += [f"end={b:.3f}"] if i + 1 < len(spans) else []
+            trim = f"trim={':'.join(bounds)}," if bounds else ""
+            if split:
+                framed = _stack(f"[p{i}]{trim}", split_x, width=width, height=height, name=f"{i}")
+            else:
+                framed = f"[p{i}]{trim}{_window(crop_x, width=width, height=height)}"
+            parts.append(f"{framed},setpts=PTS-STARTPTS[q{i}]")
+            labels.append(f"[q{i}]")
+        outs = "".join(f"[p{i}]" for i in range(len(spans)))
+        joined = "".join(labels) + f"concat=n={len(spans)}:v=1:a=0"
         return (
-            f"[0:v]{pre}split=2[top_in][bottom_in];" + ";".join(halves) + f";{stack}," + ",".join(chain) + "[v]" + audio
+            f"[0:v]{pre}split={len(spans)}{outs};" + ";".join(parts) + f";{joined}," + ",".join(chain) + "[v]" + audio
+        )
+    if split_x is not None:
+        return (
+            _stack(f"[0:v]{pre}", split_x, width=width, height=height, name="") + "," + ",".join(chain) + "[v]" + audio
         )
     if crop_x is not None:
-        crop = (
-            f"crop=w='trunc(ih*{width}/{height}/2)*2':h='trunc(ih/2)*2'"
-            f":x='clip(iw*({crop_x})-ow/2,0,iw-ow)':y=0:exact=1,scale={width}:{height},setsar=1"
-        )
-        return f"[0:v]{pre}{crop}," + ",".join(chain) + "[v]" + audio
+        return f"[0:v]{pre}{_window(crop_x, width=width, height=height)}," + ",".join(chain) + "[v]" + audio
     # The background is blurred at a quarter of the size (16× fewer pixels to blur), then scaled up.
     bw, bh = max(2, width // 4 // 2 * 2), max(2, height // 4 // 2 * 2)
     background = (
@@ -377,9 +405,70 @@ def reel_filtergraph(
     return f"[0:v]{pre}split=2[va][b];{background};{foreground};[bg][fg]" + ",".join(chain) + "[v]" + audio
 
 
+def _window(expr: str, *, width: int, height: int) -> str:
+    """One crop window of the reel's aspect, full height, its centre at `expr` (share of the width, of t)."""
+    return (
+        f"crop=w='trunc(ih*{width}/{height}/2)*2':h='trunc(ih/2)*2'"
+        f":x='clip(iw*({expr})-ow/2,0,iw-ow)':y=0:exact=1,scale={width}:{height},setsar=1"
+    )
+
+
+def split_top(height: int) -> int:
+    """The split layout's top half's height (the seam's y), even."""
+    return height // 2 // 2 * 2
+
+
+def _stack(head: str, split_x: tuple[str, str], *, width: int, height: int, name: str) -> str:
+    """`head` (a filter chain's start) split into the two halves' windows, stacked with a dark rule
+    between them; the chain ends after the rule, ready for more filters."""
+    top_h = split_top(height)
+    halves = []
+    for label, expr, h in (("top", split_x[0], top_h), ("bottom", split_x[1], height - top_h)):
+        halves.append(
+            f"[{label}_in{name}]crop=w='trunc(ih*{width}/{h}/2)*2':h='trunc(ih/2)*2'"
+            f":x='clip(iw*({expr})-ow/2,0,iw-ow)':y=0:exact=1,scale={width}:{h},setsar=1[{label}{name}]"
+        )
+    rule = max(2, height // 320 // 2 * 2)
+    return (
+        f"{head}split=2[top_in{name}][bottom_in{name}];"
+        + ";".join(halves)
+        + f";[top{name}][bottom{name}]vstack=inputs=2,"
+        f"drawbox=x=0:y={top_h - rule // 2}:w=iw:h={rule}:color=black@0.85:t=fill"
+    )
+
+
 def reel_timeout(duration: float, *, width: int, height: int) -> float:
     """Measured here: 30 s of 720p to 1080×1920 took 19–21 s on 2 busy cores (~0.65× real time); allow ~25×."""
     return 120 + duration * max(10.0, width * height / 100_000)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a reel is framed (plan_framing). Paths are (output seconds, centre as a share of the source's
+    width); `spans` (output seconds, split?) cover the reel when it changes layout, else are empty."""
+
+    framing: str  # ReelResult.framing
+    crop: list[tuple[float, float]] | None = None  # the one window's centre
+    halves: tuple[list[tuple[float, float]], list[tuple[float, float]]] | None = None  # the split's top, bottom
+    spans: tuple[tuple[float, float, bool], ...] = ()
+    crop_share: float = 1.0  # a window's width over the source's
+    half_share: float = 1.0
+
+    @property
+    def crop_x(self) -> str | None:
+        return path_expression(self.crop) if self.crop is not None else None
+
+    @property
+    def split_x(self) -> tuple[str, str] | None:
+        return (path_expression(self.halves[0]), path_expression(self.halves[1])) if self.halves else None
+
+    def split_at(self, t: float) -> bool:
+        """Whether the picture is the stacked split at output second `t`."""
+        if self.halves is None:
+            return False
+        if not self.spans:
+            return self.crop is None
+        return next((split for a, b, split in self.spans if t < b), self.spans[-1][2])
 
 
 def plan_framing(
@@ -391,31 +480,62 @@ def plan_framing(
     start: float,
     cuts: Cuts | None = None,
     speech: Sequence[tuple[float, float]] | None = None,
-) -> tuple[str, str | None, tuple[str, str] | None]:
-    """(what the reel does, the crop centre's expression of output t or None, the split layout's two
-    expressions or None).
+    clip: float | None = None,
+) -> Layout:
+    """How the reel is framed (see Layout).
 
     Speaker mode crops along a path only when the source is clearly wider than the reel and the track saw
     faces or motion to follow; otherwise the source is fitted whole over its blurred copy (mode "blur").
-    Two faces too far apart for one window of a tall reel (framing.wants_split) get the stacked split
-    layout ("split"): the top half follows the left face, the bottom half the right one."""
+    Two faces too far apart for one window of a tall reel get the stacked split layout while both are there
+    (framing.layout_segments): the top half follows the left face, the bottom half the right one. Split
+    throughout: "split"; split for some stretches and one window for the others: "faces+split"."""
     if mode != "speaker" or track is None or not track.samples:
-        return ("crop" if mode == "crop" else "blur"), None, None
+        return Layout("crop" if mode == "crop" else "blur")
     kind = track.kind()
     if kind is None or track.aspect <= width / height * CROP_MIN_ASPECT:
-        return "blur", None, None
+        return Layout("blur")
     crop_share = (width / height) / track.aspect
-    if kind == "faces" and height / width >= SPLIT_MIN_TALL and wants_split(track.samples, crop_share=crop_share):
-        half_share = min(1.0, (width / (height // 2 // 2 * 2)) / track.aspect)
-        if half_share < 1.0:
+    half_share = min(1.0, (width / split_top(height)) / track.aspect)
+    if kind == "faces" and height / width >= SPLIT_MIN_TALL and half_share < 1.0:
+        segments = layout_segments(track.samples, crop_share=crop_share, duration=clip)
+        if any(split for _, _, split in segments):
             top, bottom = split_paths(track.samples, crop_share=crop_share, half_share=half_share)
-            return (
-                "split",
-                None,
-                (path_expression(_on_output(top, cuts, start)), path_expression(_on_output(bottom, cuts, start))),
-            )
+            halves = (_on_output(top, cuts, start), _on_output(bottom, cuts, start))
+            if all(split for _, _, split in segments):
+                return Layout("split", halves=halves, crop_share=crop_share, half_share=half_share)
+            spans = _spans_on_output(segments, cuts, start)
+            if len(spans) > 1:
+                path = crop_path(track.samples, kind=kind, crop_share=crop_share, speech=speech)
+                return Layout(
+                    "faces+split",
+                    crop=_on_output(path, cuts, start),
+                    halves=halves,
+                    spans=spans,
+                    crop_share=crop_share,
+                    half_share=half_share,
+                )
+            if spans and spans[0][2]:
+                return Layout("split", halves=halves, crop_share=crop_share, half_share=half_share)
     path = crop_path(track.samples, kind=kind, crop_share=crop_share, speech=speech)
-    return kind, path_expression(_on_output(path, cuts, start)), None
+    return Layout(kind, crop=_on_output(path, cuts, start), crop_share=crop_share)
+
+
+def _spans_on_output(
+    segments: Sequence[tuple[float, float, bool]], cuts: Cuts | None, start: float
+) -> tuple[tuple[float, float, bool], ...]:
+    """Layout stretches (clip seconds) on the reel's clock; a stretch the jump cuts remove entirely is gone."""
+    out: list[tuple[float, float, bool]] = []
+    for a, b, split in segments:
+        oa, ob = (cuts.to_output(start + a), cuts.to_output(start + b)) if cuts is not None else (a, b)
+        if out:
+            oa = out[-1][1]
+        if ob - oa < 1e-3:
+            continue
+        if out and out[-1][2] == split:
+            out[-1] = (out[-1][0], ob, split)
+        else:
+            out.append((oa, ob, split))
+    return tuple(out)
 
 
 def _on_output(path: list[tuple[float, float]], cuts: Cuts | None, start: float) -> list[tuple[float, float]]:
@@ -429,6 +549,94 @@ def _on_output(path: list[tuple[float, float]], cuts: Cuts | None, start: float)
             out_t = mapped[-1][0] + 0.001
         mapped.append((out_t, x))
     return mapped
+
+
+HEAD_PAD = 0.3  # a face box grown by this share of its side all round: hair, chin and ears are the face too
+
+
+def face_boxes(
+    layout: Layout,
+    track: Track | None,
+    *,
+    width: int,
+    height: int,
+    until: float,
+    cuts: Cuts | None = None,
+    start: float = 0.0,
+) -> list[Box]:
+    """Where the tracked faces are on the reel's picture (pixels, grown by HEAD_PAD) during its first
+    `until` seconds: each sample's faces seen through the window(s) the layout shows at that moment."""
+    if track is None or not track.samples or track.aspect <= 0:
+        return []
+    aspect, top_h = track.aspect, split_top(height)
+    boxes: list[Box] = []
+    for sample in track.samples:
+        t = cuts.to_output(start + sample.t) if cuts is not None else sample.t
+        if t > until:
+            break
+        # (centre, width share of the source, the picture's rectangle it fills)
+        windows: list[tuple[float, float, Box]]
+        if layout.split_at(t) and layout.halves is not None:
+            windows = [
+                (value_at(layout.halves[0], t), layout.half_share, (0, 0, width, top_h)),
+                (value_at(layout.halves[1], t), layout.half_share, (0, top_h, width, height)),
+            ]
+        elif layout.crop is not None:
+            windows = [(value_at(layout.crop, t), layout.crop_share, (0, 0, width, height))]
+        else:  # fitted whole over the blurred copy
+            fit_w, fit_h = (width, width / aspect) if aspect >= width / height else (height * aspect, height)
+            left, top = (width - fit_w) / 2, (height - fit_h) / 2
+            windows = [(0.5, 1.0, (left, top, left + fit_w, top + fit_h))]
+        for centre, share, (ox0, oy0, ox1, oy1) in windows:
+            x0 = min(max(centre - share / 2, 0.0), 1.0 - share)
+            per_x, per_y = (ox1 - ox0) / share, oy1 - oy0  # pixels per source width, per source height
+            for face in sample.faces:
+                side = face.size * per_y
+                grow = side * (0.5 + HEAD_PAD)
+                fx, fy = ox0 + (face.x - x0) * per_x, oy0 + face.y * per_y
+                box = (max(ox0, fx - grow), max(oy0, fy - grow), min(ox1, fx + grow), min(oy1, fy + grow))
+                if box[0] < box[2] and box[1] < box[3]:
+                    boxes.append(box)
+    return boxes
+
+
+def caption_boxes(lines: Sequence[CaptionLine], *, width: int, height: int, until: float) -> list[Box]:
+    """The bands the captions shown in the first `until` seconds cover (full width, outline and the pop
+    preset's enlarged word included)."""
+    base = round(height * 0.07)
+    edge = max(2, round(base * 0.08)) + max(1, round(base * 0.04))
+    out: list[Box] = []
+    for line in lines:
+        if line.start < until:
+            y = height * (line.centre if line.centre is not None else CAPTION_CENTRE)
+            half = 0.56 * line.size * 1.12 + edge
+            out.append((0.0, y - half, float(width), y + half))
+    return out
+
+
+def hook_place(
+    hook: str, *, layout: Layout, width: int, height: int, font_path: Path, obstacles: Sequence[Box]
+) -> HookPlace | None:
+    """Where the hook title goes (captions.place_hook): near the top of the safe zone over one window, on
+    the seam between the halves over the split layout; never over a face or a caption."""
+    probe = _font(str(font_path), 100)
+    ascent, descent = probe.getmetrics()
+    em = 100 / max(1, ascent + descent)  # libass scales a font so its line height is the size asked for
+
+    def measure(text: str, *, size: int) -> float:
+        font = _font(str(font_path), max(1, round(size * em)))
+        return float(font.getlength(text)) + 2  # a pixel of antialiasing either side
+
+    split = layout.split_at(0.0)
+    return place_hook(
+        hook,
+        width=width,
+        height=height,
+        measure=measure,
+        obstacles=obstacles,
+        prefer=split_top(height) / height if split else HOOK_TOP,
+        centred=split,
+    )
 
 
 def render_reel(
@@ -460,7 +668,9 @@ def render_reel(
     - mode "speaker": the crop follows `track` (framing.track_clip of the same range; made here if None);
       "crop": a centre crop; "blur": fitted whole over a blurred copy.
     - caption_preset (captions.PRESETS): animated captions and the `hook` title drawn by libass; None, or an
-      ffmpeg without libass: plain drawtext captions (and no hook).
+      ffmpeg without libass: plain drawtext captions (and no hook). The hook stands where no tracked face
+      and no caption of its first seconds is (hook_place), on the seam over the split layout; with no such
+      place even at its smallest size it is left out rather than drawn over a face.
     - cuts: the ranges to keep (render.cuts.plan_cuts); captions and the crop path are re-timed to match.
     All of it happens in one ffmpeg pass.
     """
@@ -481,14 +691,23 @@ def render_reel(
     length = cuts.duration if cuts is not None else end - start
     if mode == "speaker" and track is None:
         track = track_clip(src, start=start, end=end, ffmpeg_bin=ffmpeg_bin, cancel=cancel)
-    framing, crop_x, split_x = plan_framing(
-        mode=mode, track=track, width=width, height=height, start=start, cuts=cuts, speech=speech
+    layout = plan_framing(
+        mode=mode, track=track, width=width, height=height, start=start, cuts=cuts, speech=speech, clip=end - start
     )
     to_output = cuts.to_output if cuts is not None else None
     drawn = _plan_captions(
         captions, start=start, end=end, font_path=fonts.bold, width=width, height=height, to_output=to_output
     )
+    # The split layout's captions sit on the seam, between the two faces; one window's on the lower third.
+    drawn = [
+        replace(line, centre=SPLIT_CAPTION_CENTRE if layout.split_at(line.start) else CAPTION_CENTRE) for line in drawn
+    ]
     use_ass = caption_preset is not None and libass_available(ffmpeg_bin)
+    place = None
+    if use_ass and hook.strip():
+        obstacles = face_boxes(layout, track, width=width, height=height, until=HOOK_SECONDS, cuts=cuts, start=start)
+        obstacles += caption_boxes(drawn, width=width, height=height, until=HOOK_SECONDS)
+        place = hook_place(hook, layout=layout, width=width, height=height, font_path=fonts.bold, obstacles=obstacles)
     with tempfile.TemporaryDirectory(prefix=".reel-", dir=_mkdir(out.parent)) as work:
         textfiles: list[Path] = []
         ass: Path | None = None
@@ -500,8 +719,9 @@ def render_reel(
                 height=height,
                 preset=caption_preset or DEFAULT_PRESET,
                 font_name=_family(fonts.bold),
-                centre=SPLIT_CAPTION_CENTRE if split_x is not None else CAPTION_CENTRE,
-                hook=hook,
+                centre=CAPTION_CENTRE,
+                hook=hook if place is not None else "",
+                hook_place=place,
             )
         else:
             for i, caption in enumerate(drawn):
@@ -517,10 +737,11 @@ def render_reel(
             drawn=[] if use_ass else drawn,
             textfiles=textfiles,
             font=fonts.bold,
-            crop_x=crop_x,
+            crop_x=layout.crop_x,
             select=select,
             ass=ass,
-            split_x=split_x,
+            split_x=layout.split_x,
+            spans=layout.spans,
         )
         with atomic_output(out) as tmp:
             argv = [
@@ -598,7 +819,7 @@ def render_reel(
         height=measured["height"],
         seconds=seconds + (track.seconds if track is not None else 0.0),
         size=out.stat().st_size,
-        framing=framing,
+        framing=layout.framing,
         captions=f"ass:{caption_preset}" if use_ass else "drawtext",
     )
 
