@@ -68,6 +68,8 @@ class Sender:
 
     def send(self, group: str, task: Any = None) -> bool:
         """Queue a wake-up for `group` (naming `task`); False if it was dropped because the queue is full."""
+        if self.pid != os.getpid():  # a forked child holding its parent's sender: its own one sends
+            return sender().send(group, task)
         with self._cond:
             if group in self._pending:
                 tasks = self._pending[group]
