@@ -47,7 +47,8 @@ async def _tail() -> None:
             for _, task_id, owner_id in rows:
                 woken.setdefault(owner_id, set()).add(str(task_id))
             for owner_id, tasks in woken.items():  # one wake-up per owner, as the workers send in Redis mode
-                await layer.group_send(user_group_name(owner_id), wakeups.message(tasks))
+                named = tasks if len(tasks) <= wakeups.MAX_TASKS else None  # past the cap: read everything
+                await layer.group_send(user_group_name(owner_id), wakeups.message(named))
             if rows:
                 last_id = rows[-1][0]
                 continue  # there may be more; don't sleep
