@@ -23,6 +23,7 @@ bench: setup-test
 	$(BIN)/python -m bench.content
 	$(BIN)/python -m bench.generate $(BENCH_ARGS)
 	$(BIN)/python -m bench.throughput
+	$(BIN)/python -m bench.batch
 
 lint: setup-test
 	$(BIN)/ruff check .

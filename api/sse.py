@@ -1,9 +1,9 @@
 """Server-Sent Events over the ProgressUpdate rows: replay after a seq, then follow, then end.
 
 Each stream is an async generator (Django's StreamingHttpResponse with an async iterator, served by daphne).
-A waiting stream holds no thread and no database connection: it sleeps until the task's wake-up arrives
-(the same channel-layer group the WebSocket consumer listens to, fed by streaming.fanout's tailer or by the
-workers in Redis mode) or a slow safety poll comes round, then reads the new rows in a shared worker
+A waiting stream holds no thread and no database connection: it sleeps until a wake-up naming its task
+arrives (in its owner's channel-layer group, which the WebSocket consumers listen to, fed by
+streaming.fanout's tailer or by the workers in Redis mode) or a slow safety poll comes round, then reads the new rows in a shared worker
 thread, closes that thread's connection and sleeps again. Wake-ups are only hints; the rows are the
 record, so a client that reconnects with Last-Event-ID misses nothing and gets nothing twice.
 """
@@ -24,8 +24,9 @@ from channels.layers import get_channel_layer
 from django.db import connection, connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
+from jobs import wakeups
 from jobs.models import ProcessingTask, ProgressUpdate
-from jobs.reporter import group_name
+from jobs.reporter import user_group_name
 from streaming.fanout import ensure_tailer
 
 log = logging.getLogger(__name__)
@@ -101,26 +102,41 @@ def _read(task_id: Any, after: int, render: Render) -> _Batch:
         connection.close()
 
 
-async def _subscribe(task_id: Any) -> tuple[Any, str | None]:
-    """Join the task's wake-up group. (None, None) when there is no channel layer: polls alone then."""
+def _group_of(task_id: Any) -> str | None:
+    """The wake-up group of the task's owner (None: the task is gone; the first read ends the stream)."""
+    try:
+        owner_id = ProcessingTask.objects.filter(pk=task_id).values_list("owner_id", flat=True).first()
+        return None if owner_id is None else user_group_name(owner_id)
+    finally:
+        connection.close()
+
+
+async def _subscribe(task_id: Any) -> tuple[Any, str | None, str | None]:
+    """Join the wake-up group of the task's owner. (None, None, None) when there is no channel layer: polls
+    alone then."""
     layer = get_channel_layer()
     if layer is None:
-        return None, None
+        return None, None, None
     try:
+        group = await sync_to_async(_group_of, thread_sensitive=False)(task_id)
+        if group is None:
+            return None, None, None
         channel = await layer.new_channel("sse.")
-        await layer.group_add(group_name(task_id), channel)
+        await layer.group_add(group, channel)
         ensure_tailer()
     except Exception:
         log.warning("no wake-ups for the stream of task %s; polling only", task_id, exc_info=True)
-        return None, None
-    return layer, channel
+        return None, None, None
+    return layer, channel, group
 
 
-async def _wake_on_messages(layer: Any, channel: str, woken: asyncio.Event) -> None:
+async def _wake_on_messages(layer: Any, channel: str, task_id: Any, woken: asyncio.Event) -> None:
+    """Wake the stream on the wake-ups that may be for its task (the owner's group hears of all their tasks)."""
     try:
         while True:
-            await layer.receive(channel)
-            woken.set()
+            tasks = wakeups.woken_tasks(await layer.receive(channel))
+            if tasks is None or str(task_id) in tasks:
+                woken.set()
     except asyncio.CancelledError:
         raise
     except Exception:  # the layer went away (Redis down): the safety poll carries on
@@ -154,10 +170,10 @@ async def follow(task_id: Any, *, after: int, render: Render) -> AsyncIterator[s
     """
     read = sync_to_async(_read, thread_sensitive=False)
     woken = asyncio.Event()
-    layer, channel = await _subscribe(task_id)
+    layer, channel, group = await _subscribe(task_id)
     listener = None
     if layer is not None and channel is not None:
-        listener = asyncio.create_task(_wake_on_messages(layer, channel, woken))
+        listener = asyncio.create_task(_wake_on_messages(layer, channel, task_id, woken))
     try:
         yield f"retry: {RETRY_MS}\n\n"
         _release_request_thread()
@@ -195,7 +211,7 @@ async def follow(task_id: Any, *, after: int, render: Render) -> AsyncIterator[s
         if listener is not None:
             listener.cancel()
             with contextlib.suppress(Exception):
-                await layer.group_discard(group_name(task_id), channel)
+                await layer.group_discard(group, channel)
 
 
 def response(stream: AsyncIterator[str]) -> StreamingHttpResponse:

@@ -11,7 +11,8 @@ What runs (a real daphne + a real qcluster with the default 2 workers, as tests.
     need 10 users). The workers process them while they arrive. Reported: jobs per hour (jobs ÷ time from
     the first submit to the last job's end), submit latency p50/p95 (the open + PUT exchange, under that
     load), queue wait p50/p95 (a task's start − its creation), and `/healthz` p99, polled every 100 ms by a
-    separate client during the run.
+    separate client during the run, and CPU seconds per job (user + system of the qcluster's process tree,
+    ffmpeg included, and of daphne's, over the phase, ÷ jobs), beside the job length.
   * Fairness: user A queues 50 jobs; once two run, user B submits one. B's wait (its start − its creation)
     is compared with what plain FIFO would have given it in the same run: the start of A's last job − B's
     creation (FIFO starts B after every job queued before it). Target: at most one job's length.
@@ -60,6 +61,31 @@ class HealthPoller(threading.Thread):
                     ok = False
                 self.ms.append((time.perf_counter() - started) * 1000)
                 self.failures += not ok
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process tree: each live process's own, plus what its
+    reaped children used (a worker's finished ffmpeg runs, the leader's recycled workers), so nothing counts
+    twice: a live process is in no one's children times."""
+    import psutil
+
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return total
+    for proc in tree:
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue  # ended between listing and reading: its time is in its parent's children times next read
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def stack_cpu(stack) -> dict[str, float]:
+    return {name: cpu_seconds(proc.pid) for name, proc in stack.procs.items()}
 
 
 def users(n: int, prefix: str) -> list[tuple[str, str]]:
@@ -125,11 +151,13 @@ def run(jobs: int, n_users: int, clip: Path, run_dir: Path) -> dict:
         poller.start()
         print(f"Throughput: {jobs} uploads of a {CLIP_SECONDS} s clip from {n_users} users…", flush=True)
         began = time.time()
+        cpu_before = stack_cpu(stack)
         submit_ms = []
         for i in range(jobs):
             ms, _ = submit(clients[i % n_users], clip, i)
             submit_ms.append(ms)
         wait_all_done(3600)
+        cpu_after = stack_cpu(stack)
         poller.halt.set()
         rows = list(mine().values_list("status", "created_at", "started_at", "finished_at"))
         ended = max(r[3] for r in rows).timestamp()
@@ -146,6 +174,9 @@ def run(jobs: int, n_users: int, clip: Path, run_dir: Path) -> dict:
             "job_p50_s": percentile(lengths, 50),
             "healthz_p99_ms": percentile(poller.ms, 99),
             "healthz_failures": poller.failures,
+            # CPU per job over the phase (the healthz poller's requests are in the web's share too).
+            "cpu_s_per_job_queue": round((cpu_after.get("queue", 0) - cpu_before.get("queue", 0)) / jobs, 3),
+            "cpu_s_per_job_web": round((cpu_after.get("web", 0) - cpu_before.get("web", 0)) / jobs, 3),
         }
 
         print("Fairness: A queues 50, then B submits one…", flush=True)
@@ -199,6 +230,13 @@ def table(res: dict, backend: str) -> str:
         ),
         ("queue wait p50 / p95", f"{t['queue_wait_p50_s']:.1f} / {t['queue_wait_p95_s']:.1f} s", "", "", ""),
         ("job length p50", f"{t['job_p50_s']:.2f} s", "", "", ""),
+        (
+            "CPU per job: workers / web",
+            f"{t['cpu_s_per_job_queue']:.2f} / {t['cpu_s_per_job_web']:.2f} s",
+            f"{t['job_p50_s']:.2f} s (job length p50)",
+            "",
+            "",
+        ),
         ("/healthz p99 (failures)", f"{t['healthz_p99_ms']:.0f} ms ({t['healthz_failures']})", "", "", ""),
         (
             "B's wait behind A's 50",

@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final, Literal
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Value
@@ -18,39 +16,24 @@ from django.db.models.functions import Greatest
 
 from ops import metrics
 
-from . import webhooks
+from . import wakeups, webhooks
 from .models import PerformanceMetrics, ProcessingTask, ProgressUpdate
 
 log = logging.getLogger(__name__)
 
 
-def group_name(task_id: Any) -> str:
-    return f"task.{task_id}"
-
-
 def user_group_name(owner_id: Any) -> str:
-    """The group of one user's "My videos" sockets (/ws/tasks/): woken for every event of any of their tasks."""
+    """The one group woken for events: a user's. The sockets of a task page, of "My videos" and of a batch
+    page, and the SSE streams, all join their task owner's group and read what is new of the tasks named."""
     return f"user.{owner_id}"
 
 
-def user_wake_message(task_id: Any) -> dict[str, Any]:
-    """What a user's sockets get: which task has new rows (a hint, so they read only that task's rows)."""
-    return {"type": "tasks.wake", "task": str(task_id)}
-
-
-def wake(task_id: Any, owner_id: Any = None) -> None:
-    """Tell web processes that `task_id` has new rows. Only a hint: a lost wake-up delays, never loses."""
+def wake(task_id: Any, owner_id: Any) -> None:
+    """Tell web processes that `task_id` has new rows: one wake-up, to the owner's group, queued for this
+    process's sender (jobs/wakeups.py). Only a hint: a lost wake-up delays, never loses."""
     if not settings.REDIS_URL:
         return  # embedded mode: each web process tails the table itself
-    try:
-        layer = get_channel_layer()
-        if layer is None:
-            raise RuntimeError("REDIS_URL is set but CHANNEL_LAYERS is not")
-        async_to_sync(layer.group_send)(group_name(task_id), {"type": "task.wake"})
-        if owner_id is not None:
-            async_to_sync(layer.group_send)(user_group_name(owner_id), user_wake_message(task_id))
-    except Exception:  # the row is written; the consumer's periodic check will find it
-        log.warning("could not send wake-up for task %s", task_id, exc_info=True)
+    wakeups.sender().send(user_group_name(owner_id), task_id)
 
 
 # Events that say nothing about the time left (a score, an idea, a piece) keep the task's current ETA unless

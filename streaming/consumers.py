@@ -15,8 +15,9 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from jobs import wakeups
 from jobs.models import ProcessingTask, ProgressUpdate
-from jobs.reporter import group_name, user_group_name
+from jobs.reporter import user_group_name
 from ops import metrics
 
 from .fanout import ensure_tailer
@@ -32,8 +33,9 @@ USER_PAGE = 500
 
 
 @database_sync_to_async
-def _owned_task_exists(task_id: str, user: AbstractBaseUser | AnonymousUser) -> bool:
-    return ProcessingTask.objects.for_user(user).filter(pk=task_id).exists()
+def _owner_of(task_id: str, user: AbstractBaseUser | AnonymousUser) -> int | None:
+    """The task's owner when `user` may follow it, else None."""
+    return ProcessingTask.objects.for_user(user).filter(pk=task_id).values_list("owner_id", flat=True).first()
 
 
 @database_sync_to_async
@@ -48,7 +50,8 @@ class TaskEventsConsumer(AsyncJsonWebsocketConsumer):
         self.task_id = str(self.scope["url_route"]["kwargs"]["task_id"])
         await self.accept()
         user = self.scope.get("user")  # AuthMiddlewareStack (repurposer/asgi.py) always sets it
-        if user is None or not await _owned_task_exists(self.task_id, user):
+        owner_id = None if user is None else await _owner_of(self.task_id, user)
+        if owner_id is None:
             await self.close(code=NOT_ALLOWED)
             return
         try:
@@ -56,7 +59,7 @@ class TaskEventsConsumer(AsyncJsonWebsocketConsumer):
         except ValueError:
             self.last_seq = 0
         self.lock = asyncio.Lock()
-        self.group = group_name(self.task_id)
+        self.group = user_group_name(owner_id)  # woken for all the owner's tasks; reads on this one's only
         await self.channel_layer.group_add(self.group, self.channel_name)
         ensure_tailer()
         await self.flush()
@@ -74,9 +77,11 @@ class TaskEventsConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         """Clients only listen; anything they send is ignored."""
 
-    async def task_wake(self, event: dict[str, Any]) -> None:
-        """New rows exist for this task: send the ones this socket has not sent."""
-        await self.flush()
+    async def tasks_wake(self, event: dict[str, Any]) -> None:
+        """Some of the owner's tasks have new rows: if this one may be among them, send what is not sent."""
+        tasks = wakeups.woken_tasks(event)
+        if tasks is None or self.task_id in tasks:
+            await self.flush()
 
     async def flush(self) -> None:
         async with self.lock:
@@ -174,8 +179,13 @@ class UserTasksConsumer(AsyncJsonWebsocketConsumer):
         """Clients only listen; anything they send is ignored."""
 
     async def tasks_wake(self, event: dict[str, Any]) -> None:
-        """One of the user's tasks has new rows: read that task's (soon, with any others woken meanwhile)."""
-        self.pending.add(str(event.get("task", "")))
+        """Some of the user's tasks have new rows: read those tasks' (soon, with any others woken meanwhile);
+        a wake-up that names no task reads everything new."""
+        tasks = wakeups.woken_tasks(event)
+        if tasks is None:
+            self.pending.add("*")
+        else:
+            self.pending.update(tasks)
         self.woken.set()
 
     async def flush(self, *, since: datetime | None = None, task: str | None = None) -> None:
@@ -210,6 +220,9 @@ class UserTasksConsumer(AsyncJsonWebsocketConsumer):
             await self.woken.wait()
             self.woken.clear()
             tasks, self.pending = self.pending, set()
+            if "*" in tasks:
+                await self.flush()
+                continue
             for task in tasks:
                 try:
                     uuid.UUID(task)

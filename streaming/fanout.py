@@ -15,8 +15,9 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from jobs import wakeups
 from jobs.models import ProgressUpdate
-from jobs.reporter import group_name, user_group_name, user_wake_message
+from jobs.reporter import user_group_name
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,12 @@ async def _tail() -> None:
     while True:
         try:
             rows = await _new_rows(last_id)
-            for task_id, owner_id in dict.fromkeys((task_id, owner_id) for _, task_id, owner_id in rows):
-                await layer.group_send(group_name(task_id), {"type": "task.wake"})
-                await layer.group_send(user_group_name(owner_id), user_wake_message(task_id))
+            woken: dict[int, set[str]] = {}
+            for _, task_id, owner_id in rows:
+                woken.setdefault(owner_id, set()).add(str(task_id))
+            for owner_id, tasks in woken.items():  # one wake-up per owner, as the workers send in Redis mode
+                named = tasks if len(tasks) <= wakeups.MAX_TASKS else None  # past the cap: read everything
+                await layer.group_send(user_group_name(owner_id), wakeups.message(named))
             if rows:
                 last_id = rows[-1][0]
                 continue  # there may be more; don't sleep

@@ -1,0 +1,138 @@
+"""Redis mode's wake-ups (jobs/wakeups.py) through a real Redis: one per group however many are queued, a
+bounded queue, and a drain that runs in a multiprocessing child (a qcluster worker) where atexit does not."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+from channels_redis.core import RedisChannelLayer
+from django.conf import settings
+
+from jobs import reporter, wakeups
+
+from .live import ROOT
+
+pytestmark = pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL (the PostgreSQL + Redis mode)")
+
+
+def layer() -> RedisChannelLayer:
+    return RedisChannelLayer(hosts=[settings.REDIS_URL])
+
+
+async def _received(listener: RedisChannelLayer, channel: str, *, quiet: float = 1.0) -> list[dict]:
+    """Every message on `channel` until it has been quiet for `quiet` seconds."""
+    got = []
+    while True:
+        try:
+            got.append(await asyncio.wait_for(listener.receive(channel), quiet))
+        except TimeoutError:
+            return got
+
+
+def listen(group: str, send) -> list[dict]:
+    """Join `group`, call `send()` (in a thread: it blocks on the drain), and return what arrived."""
+
+    async def run() -> list[dict]:
+        listener = layer()
+        channel = await listener.new_channel("test.")
+        await listener.group_add(group, channel)
+        try:
+            await asyncio.to_thread(send)
+            return await _received(listener, channel)
+        finally:
+            await listener.group_discard(group, channel)
+            await listener.close_pools()
+
+    return asyncio.run(run())
+
+
+def test_wake_ups_queued_for_one_group_are_sent_as_one_naming_every_task():
+    sender = wakeups.Sender()
+    group = f"user.test-{uuid.uuid4().hex}"
+    tasks = [str(uuid.uuid4()) for _ in range(30)]
+
+    def send() -> None:
+        with sender._cond:  # hold the queue: the burst arrives while the sender thread cannot take it
+            for task in tasks * 3:
+                assert sender.send(group, task)
+        assert sender.drain(10)
+
+    got = listen(group, send)
+    assert len(got) == 1 and sender.sent == 1, got
+    assert got[0]["type"] == "tasks.wake" and set(got[0]["tasks"]) == set(tasks)
+    assert wakeups.woken_tasks(got[0]) == set(tasks)
+
+
+def test_past_the_task_cap_a_wake_up_names_none_and_the_sockets_read_everything():
+    sender = wakeups.Sender()
+    group = f"user.test-{uuid.uuid4().hex}"
+
+    def send() -> None:
+        with sender._cond:
+            for _ in range(wakeups.MAX_TASKS + 1):
+                sender.send(group, uuid.uuid4())
+        assert sender.drain(10)
+
+    got = listen(group, send)
+    assert got == [{"type": "tasks.wake"}]
+    assert wakeups.woken_tasks(got[0]) is None
+
+
+def test_the_queue_holds_a_bounded_number_of_groups_and_drops_past_it():
+    sender = wakeups.Sender(max_groups=3)
+    groups = [f"user.test-{uuid.uuid4().hex}" for _ in range(5)]
+    with sender._cond:
+        accepted = [sender.send(group, "t") for group in groups]
+        again = sender.send(groups[0], "u")  # a group already queued is always taken: it costs nothing
+    assert accepted == [True, True, True, False, False] and again
+    assert sender.dropped == 2
+    assert sender.drain(10) and sender.sent == 3
+
+
+# A process like a qcluster worker: a multiprocessing child that queues a wake-up as its last act and ends
+# (no explicit drain). Run from a fresh interpreter: a fork of pytest itself carries the test session along.
+CHILD = """
+import sys, multiprocessing, django
+django.setup()
+from jobs import wakeups
+child = multiprocessing.get_context("fork").Process(target=wakeups.sender().send, args=(sys.argv[1], sys.argv[2]))
+child.start()
+child.join(30)
+sys.exit(child.exitcode)
+"""
+
+
+def test_a_multiprocessing_child_sends_what_it_queued_before_it_exits():
+    """django-q2's workers are multiprocessing children: they end with os._exit after multiprocessing's
+    finalizers, without atexit. The wake-up queued just before the end must still go out."""
+    group = f"user.test-{uuid.uuid4().hex}"
+    task = str(uuid.uuid4())
+
+    def run_child() -> None:
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "repurposer.settings", "REDIS_URL": settings.REDIS_URL}
+        done = subprocess.run([sys.executable, "-c", CHILD, group, task], cwd=ROOT, env=env, timeout=120)
+        assert done.returncode == 0
+
+    got = listen(group, run_child)
+    assert got == [{"type": "tasks.wake", "tasks": [task]}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_sends_one_wake_up_to_its_owners_group(owner):
+    from jobs.models import ProcessingTask
+
+    task = ProcessingTask.objects.create(owner=owner, title="one wake-up")
+    before = wakeups.sender().sent
+
+    def send() -> None:
+        reporter.emit(task.pk, "progress", stage="chunk", progress=10)
+        assert wakeups.drain(10)
+
+    got = listen(reporter.user_group_name(owner.pk), send)
+    assert got == [{"type": "tasks.wake", "tasks": [str(task.pk)]}]
+    assert wakeups.sender().sent - before == 1, "one group_send per event, not one per group kind"
