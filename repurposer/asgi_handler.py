@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import re
 import tempfile
 import threading
 from collections.abc import Callable
@@ -42,7 +43,7 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers import base
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.http import FileResponse, HttpRequest, HttpResponseBase
-from django.urls import Resolver404, get_resolver, set_script_prefix
+from django.urls import get_resolver, set_script_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,23 @@ IDLE_THREADS = 4
 # Only an upload part may be bigger in memory (settings.FILE_UPLOAD_MAX_MEMORY_SIZE): a classic form upload
 # goes to disk at once.
 SMALL_BODY_BYTES = 2_621_440
+
+# The path (below the script prefix) of one part of a part-by-part upload: repurposer/urls.py's upload-part
+# and the API's twin (api/urls.py).
+_UPLOAD_PART_PATH = re.compile(r"/(?:api/)?uploads/[^/]+/?")
+
+
+def path_info(scope: dict[str, Any]) -> str:
+    """The request's path as Django's URL resolver sees it (ASGIRequest.path_info): below the script prefix."""
+    prefix = get_script_prefix(scope)
+    path: str = scope["path"]
+    return (path.removeprefix(prefix) if prefix else path) or "/"
+
+
+def is_upload_part(scope: dict[str, Any]) -> bool:
+    """Whether the request is a PUT of one part of a part-by-part upload (jobs.services.receive_upload_part)."""
+    return scope.get("method") == "PUT" and _UPLOAD_PART_PATH.fullmatch(path_info(scope)) is not None
+
 
 # The scope of the request this task serves (read_body is called by Django's handle with `receive` only).
 _scope: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("repurposer_asgi_scope")
@@ -136,11 +154,9 @@ class PooledASGIHandler(ASGIHandler):
                 body_file.close()  # idempotent; Django's handler closes it too when the request ends normally
 
     def _async_view(self, scope: dict[str, Any]) -> bool:
-        root = scope.get("root_path", "")
-        path = (scope["path"].removeprefix(root) if root else scope["path"]) or "/"
         try:
-            match = get_resolver().resolve(path)
-        except Resolver404:
+            match = get_resolver().resolve(path_info(scope))
+        except Exception:  # a 404, or a URLconf that fails: Django's sync path answers it as it would
             return False
         return iscoroutinefunction(match.func)
 
@@ -149,7 +165,7 @@ class PooledASGIHandler(ASGIHandler):
         copy of the messages: in memory up to SMALL_BODY_BYTES, or up to one part for an upload part."""
         scope = _scope.get()
         given = scope.get(BODY_FILE_KEY)
-        if scope["method"] == "PUT" and "/uploads/" in scope["path"]:
+        if is_upload_part(scope):
             spool_max = settings.FILE_UPLOAD_MAX_MEMORY_SIZE
         else:
             spool_max = min(SMALL_BODY_BYTES, settings.FILE_UPLOAD_MAX_MEMORY_SIZE)

@@ -195,6 +195,14 @@ async def test_async_views_take_djangos_own_path(handler):
     assert handler.threads.started == 0
 
 
+@pytest.mark.parametrize("root_path, force_script_name", [("/app", None), ("", "/app")])
+async def test_an_async_view_below_a_script_prefix_takes_djangos_path(handler, settings, root_path, force_script_name):
+    settings.FORCE_SCRIPT_NAME = force_script_name
+    status, _ = await _call(handler, _scope("/app/async", root_path=root_path))
+    assert status == 200
+    assert handler.threads.started == 0
+
+
 async def test_a_body_file_from_daphne_is_the_body_and_is_closed_at_the_end(handler):
     body_file = tempfile.TemporaryFile()
     body_file.write(b"z" * 300_000)
