@@ -90,7 +90,10 @@ class RequestThreads:
     """Idle request threads, taken by a request and given back when the thread has finished its work.
 
     A request never waits for a thread: with none idle a new one starts, and a thread given back when
-    IDLE_THREADS are already idle is shut down.
+    IDLE_THREADS are already idle is shut down. There is no cap on how many run at once, as with Django's stock
+    handler (a thread per request) and daphne (no limit on requests in flight): a burst of N slow requests
+    runs N threads. A cap would make a request wait behind views whose clients may have gone; a bound on a
+    burst belongs in front (nginx's limit_conn, not configured in deploy/ today).
     """
 
     def __init__(self, idle: int = IDLE_THREADS) -> None:
