@@ -414,6 +414,9 @@ def _print_uploads(out: dict) -> int:
     # One last part is ~0.1 s, a dozen probes: its p99 is its slowest probe. All rounds' last parts together:
     for name in ("ours", "before"):
         pooled = [ms for run in out[f"uploads_{name}"] for ms in run["last_part_samples_ms"]]
+        if not pooled:  # no probe answered during any last part (or no round ran)
+            print(f"last parts of all rounds, {name}: no probes")
+            continue
         print(
             f"last parts of all rounds, {name}: {len(pooled)} probes, p99 {p99(pooled):.1f} ms, max {max(pooled):.1f}"
         )

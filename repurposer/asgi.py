@@ -8,7 +8,8 @@ import django
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "repurposer.settings")
-if os.environ.get("REPURPOSER_THREAD_PER_REQUEST") == "1":  # Django's stock handler: bench.ops's baseline only
+pooled = os.environ.get("REPURPOSER_THREAD_PER_REQUEST") != "1"
+if not pooled:  # Django's stock handler: bench.ops's baseline only
     django_asgi_app = get_asgi_application()
 else:
     django.setup(set_prefix=False)
@@ -31,7 +32,8 @@ if lifecycle.is_server_process():
     lifecycle.refuse_start_if_unreachable("The web server (daphne)")
 
 # Daphne's HTTP side: no in-memory parse of form bodies, and response bodies that wait for a slow client.
-daphne_hooks.install()
+# Daphne's temp file of a body goes to the app only when the app reads it (the stock handler does not).
+daphne_hooks.install(hand_over_bodies=pooled)
 
 application = ProtocolTypeRouter(
     {

@@ -10,12 +10,15 @@ that also answers every other request. Here:
    there in one hop; its response is sent from the event loop, and `response.close()` (and any other
    thread-sensitive call the request makes, e.g. a sync streaming body) runs on the same thread, so the
    request's database connection is the one `request_finished` closes.
-2. When the client disconnects, or the request is cancelled, while the view still runs, the thread stays
-   busy: it goes back to the idle pool only after it has finished (a no-op queued behind the view on the
-   thread's one-worker executor says when). Nothing is ever queued behind a busy thread's work.
+2. However the request ends (a response sent, a failed send, the client gone, daphne cancelling the app),
+   `response.close()` (or `request_finished` when no response came) and closing the body file are queued
+   on the request's thread behind the view, by a plain submit that no cancellation can drop; the thread goes
+   back to the idle pool only after that has run (a no-op queued behind it says when). A thread whose client
+   left stays busy until its view ends; nothing of another request is ever queued behind it.
 3. Requests to async views (server-sent events, api/legacy.py's streams) take Django's own path unchanged.
 4. Daphne can hand the app its temp file of the body in the scope (repurposer/daphne_hooks.py) instead
-   of the body in messages; the request reads that file, and it is closed when the request ends.
+   of the body in messages; the request reads that file, and it is closed when the request ends (for a
+   sync view, on its thread after the view: never under a view still reading it).
 
 `REPURPOSER_THREAD_PER_REQUEST=1` (repurposer/asgi.py) keeps Django's stock handler, for bench/ops.py's baseline.
 """
@@ -23,7 +26,10 @@ that also answers every other request. Here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import logging
+import re
 import tempfile
 import threading
 from collections.abc import Callable
@@ -37,7 +43,9 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers import base
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.http import FileResponse, HttpRequest, HttpResponseBase
-from django.urls import Resolver404, get_resolver, set_script_prefix
+from django.urls import get_resolver, set_script_prefix
+
+logger = logging.getLogger(__name__)
 
 # The scope key under which daphne_hooks passes the body's temp file (an open binary file at offset 0).
 BODY_FILE_KEY = "repurposer.body_file"
@@ -49,6 +57,23 @@ IDLE_THREADS = 4
 # Only an upload part may be bigger in memory (settings.FILE_UPLOAD_MAX_MEMORY_SIZE): a classic form upload
 # goes to disk at once.
 SMALL_BODY_BYTES = 2_621_440
+
+# The path (below the script prefix) of one part of a part-by-part upload: repurposer/urls.py's upload-part
+# and the API's twin (api/urls.py).
+_UPLOAD_PART_PATH = re.compile(r"/(?:api/)?uploads/[^/]+/?")
+
+
+def path_info(scope: dict[str, Any]) -> str:
+    """The request's path as Django's URL resolver sees it (ASGIRequest.path_info): below the script prefix."""
+    prefix = get_script_prefix(scope)
+    path: str = scope["path"]
+    return (path.removeprefix(prefix) if prefix else path) or "/"
+
+
+def is_upload_part(scope: dict[str, Any]) -> bool:
+    """Whether the request is a PUT of one part of a part-by-part upload (jobs.services.receive_upload_part)."""
+    return scope.get("method") == "PUT" and _UPLOAD_PART_PATH.fullmatch(path_info(scope)) is not None
+
 
 # The scope of the request this task serves (read_body is called by Django's handle with `receive` only).
 _scope: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("repurposer_asgi_scope")
@@ -65,7 +90,10 @@ class RequestThreads:
     """Idle request threads, taken by a request and given back when the thread has finished its work.
 
     A request never waits for a thread: with none idle a new one starts, and a thread given back when
-    IDLE_THREADS are already idle is shut down.
+    IDLE_THREADS are already idle is shut down. There is no cap on how many run at once, as with Django's stock
+    handler (a thread per request) and daphne (no limit on requests in flight): a burst of N slow requests
+    runs N threads. A cap would make a request wait behind views whose clients may have gone; a bound on a
+    burst belongs in front (nginx's limit_conn, not configured in deploy/ today).
     """
 
     def __init__(self, idle: int = IDLE_THREADS) -> None:
@@ -95,6 +123,16 @@ class RequestThreads:
         thread.executor.shutdown(wait=False)
 
 
+class RequestState:
+    """What a request leaves for `_finish` on its thread: set on that thread (or before the view starts)."""
+
+    def __init__(self, body_file: IO[bytes]) -> None:
+        self.body_file = body_file
+        self.started = False  # request_started was sent, so request_finished is owed
+        self.response: HttpResponseBase | None = None
+        self.finished = False  # request_finished was sent (by response.close() or directly)
+
+
 class PooledASGIHandler(ASGIHandler):
     """ASGIHandler whose sync views run in one hop on a pooled request thread (see the module docstring)."""
 
@@ -107,24 +145,21 @@ class PooledASGIHandler(ASGIHandler):
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        body_file = scope.get(BODY_FILE_KEY)
         _scope.set(scope)
+        if not self._async_view(scope):
+            return await self.handle_pooled(scope, receive, send)  # it closes the body file, after the view
+        body_file = scope.get(BODY_FILE_KEY)
         try:
-            if self._async_view(scope):
-                async with ThreadSensitiveContext():
-                    await self.handle(scope, receive, send)
-            else:
-                await self.handle_pooled(scope, receive, send)
+            async with ThreadSensitiveContext():
+                await self.handle(scope, receive, send)
         finally:
             if body_file is not None:
                 body_file.close()  # idempotent; Django's handler closes it too when the request ends normally
 
     def _async_view(self, scope: dict[str, Any]) -> bool:
-        root = scope.get("root_path", "")
-        path = (scope["path"].removeprefix(root) if root else scope["path"]) or "/"
         try:
-            match = get_resolver().resolve(path)
-        except Resolver404:
+            match = get_resolver().resolve(path_info(scope))
+        except Exception:  # a 404, or a URLconf that fails: Django's sync path answers it as it would
             return False
         return iscoroutinefunction(match.func)
 
@@ -133,7 +168,7 @@ class PooledASGIHandler(ASGIHandler):
         copy of the messages: in memory up to SMALL_BODY_BYTES, or up to one part for an upload part."""
         scope = _scope.get()
         given = scope.get(BODY_FILE_KEY)
-        if scope["method"] == "PUT" and "/uploads/" in scope["path"]:
+        if is_upload_part(scope):
             spool_max = settings.FILE_UPLOAD_MAX_MEMORY_SIZE
         else:
             spool_max = min(SMALL_BODY_BYTES, settings.FILE_UPLOAD_MAX_MEMORY_SIZE)
@@ -151,21 +186,36 @@ class PooledASGIHandler(ASGIHandler):
         return body_file
 
     async def handle_pooled(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
-        """Django's ASGIHandler.handle, with `request_started`, the middleware and the view in one thread hop."""
+        """Django's ASGIHandler.handle, with `request_started`, the middleware and the view in one thread hop.
+
+        However the request ends (a response sent, a failed send, a disconnect, daphne cancelling the app),
+        `_finish` is queued on the request's thread behind the view: a plain submit, which no cancellation of
+        this coroutine can drop, so the thread never goes back to the pool with its database connection open.
+        """
+        given = scope.get(BODY_FILE_KEY)
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
-            return
+            return  # read_body closed the body file
+        except BaseException:
+            if given is not None:
+                given.close()
+            raise
         set_script_prefix(get_script_prefix(scope))
-        request, error_response = self.create_request(scope, body_file)
         thread = self.threads.take()
+        state = RequestState(body_file)
         try:
-            # Every thread-sensitive call of this request (the chain, a sync streaming body, closing the
-            # response) runs on this request's thread.
+            request, error_response = self.create_request(scope, body_file)
+            # Every thread-sensitive call of this request (the chain, a sync streaming body) runs on this
+            # request's thread.
             async with ThreadSensitiveContext(executor=thread.executor):
-                await self._serve(scope, receive, send, request, error_response, body_file)
+                await self._serve(scope, receive, send, request, error_response, state)
         finally:
+            finished = thread.executor.submit(self._finish, state)
             self.threads.give_back(thread)
+        # A normal end waits for the response to be closed, as Django's handler does (shielded: cancelling this
+        # wait does not cancel the close).
+        await asyncio.shield(asyncio.wrap_future(finished))
 
     async def _serve(
         self,
@@ -174,18 +224,17 @@ class PooledASGIHandler(ASGIHandler):
         send: Callable,
         request: HttpRequest | None,
         error_response: HttpResponseBase | None,
-        body_file: IO[bytes],
+        state: RequestState,
     ) -> None:
         if request is None:
             assert error_response is not None
-            await sync_to_async(self._started, thread_sensitive=True)(scope)
-            body_file.close()
+            await sync_to_async(self._started, thread_sensitive=True)(scope, state)
+            state.response = error_response
             await self.send_response(error_response, send)
-            await sync_to_async(error_response.close, thread_sensitive=True)()
             return
 
         async def process_request() -> HttpResponseBase:
-            response = await sync_to_async(self._respond, thread_sensitive=True)(scope, request)
+            response = await sync_to_async(self._respond, thread_sensitive=True)(scope, request, state)
             try:
                 await self.send_response(response, send)
             except asyncio.CancelledError:
@@ -195,39 +244,55 @@ class PooledASGIHandler(ASGIHandler):
         # As Django's handler: watch for a disconnect while the response is made and sent.
         responder = asyncio.create_task(process_request())
         tasks: list[asyncio.Task[Any]] = [asyncio.create_task(self.listen_for_disconnect(receive)), responder]
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # Daphne cancelled the app: no task of this request outlives it (the view itself runs on to its end
+            # on the thread, and _finish after it).
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         for task in tasks:
             if task.done():
                 try:
                     task.result()
                 except RequestAborted:
                     pass
-                except AssertionError:
-                    body_file.close()
-                    raise
             else:
                 task.cancel()
                 try:
                     await task
                 except asyncio.CancelledError:
                     pass
-        try:
-            response = responder.result()
-        except asyncio.CancelledError:
-            # The view may still be running on the thread; this runs after it there.
-            await sync_to_async(signals.request_finished.send, thread_sensitive=True)(sender=self.__class__)
-        else:
-            await sync_to_async(response.close, thread_sensitive=True)()
-        body_file.close()
+        with contextlib.suppress(asyncio.CancelledError):  # cancelled: the view may still run on the thread
+            responder.result()
 
-    def _started(self, scope: dict[str, Any]) -> None:
+    def _started(self, scope: dict[str, Any], state: RequestState) -> None:
+        state.started = True
         signals.request_started.send(sender=self.__class__, scope=scope)
 
-    def _respond(self, scope: dict[str, Any], request: HttpRequest) -> HttpResponseBase:
+    def _respond(self, scope: dict[str, Any], request: HttpRequest, state: RequestState) -> HttpResponseBase:
         """On the request thread: what Django's sync handler does for one request."""
-        self._started(scope)
+        self._started(scope, state)
         response = self.sync_chain.get_response(request)
         response._handler_class = self.__class__  # type: ignore[attr-defined]
         if isinstance(response, FileResponse):
             response.block_size = self.chunk_size
+        state.response = response
         return response
+
+    def _finish(self, state: RequestState) -> None:
+        """On the request thread, after the view: close the response (which sends `request_finished`), or send
+        `request_finished` when the request started and no response came; then close the body file."""
+        try:
+            if state.started and not state.finished:
+                state.finished = True
+                if state.response is not None:
+                    state.response.close()
+                else:
+                    signals.request_finished.send(sender=self.__class__)
+        except Exception:
+            logger.exception("Closing the request failed")
+        finally:
+            state.body_file.close()

@@ -4,7 +4,8 @@ Django's ASGI handler copies the whole body into a spooled temp file before any 
 runs, so the limit is enforced here: a declared Content-Length over the limit is answered with 413 at once,
 and a body without one is counted as it streams and cut off when it passes the limit. (Under daphne,
 Twisted has already received the body into a temp file of its own by then; this guard keeps Django from
-copying and parsing it; when daphne hands the app that file instead of messages, its size is checked. Browsers send big files in parts, see jobs.services.receive_upload_part.)
+copying and parsing it; when daphne hands the app that file instead of messages, its size is checked, and
+a refused body's file is closed here. Browsers send big files in parts, see jobs.services.receive_upload_part.)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .asgi_handler import BODY_FILE_KEY
+from .asgi_handler import BODY_FILE_KEY, is_upload_part
 
 Scope = dict[str, Any]
 Message = Mapping[str, Any]
@@ -41,17 +42,18 @@ class BodySizeLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        if scope["method"] == "PUT" and scope["path"].startswith("/uploads/"):
+        if is_upload_part(scope):
             limit = 2 * settings.UPLOAD_PART_BYTES + ENVELOPE_BYTES  # one part of an upload, never the file
         else:
             limit = (self.limit or settings.MAX_UPLOAD_BYTES) + ENVELOPE_BYTES
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            return await self._reject(send, limit - ENVELOPE_BYTES)
         body_file = scope.get(BODY_FILE_KEY)  # daphne's temp file of the body (daphne_hooks), messages empty
-        if body_file is not None and os.fstat(body_file.fileno()).st_size > limit:
-            body_file.close()
+        if (declared is not None and declared.isdigit() and int(declared) > limit) or (
+            body_file is not None and os.fstat(body_file.fileno()).st_size > limit
+        ):
+            if body_file is not None:
+                body_file.close()  # the app, which closes it otherwise, is not called
             return await self._reject(send, limit - ENVELOPE_BYTES)
 
         received = 0

@@ -162,8 +162,12 @@ def hand_over_body_files(server: Any, web_request: Any) -> None:
     server.create_application = create_application
 
 
-def install() -> None:
-    """Install the fixes once, if daphne is importable (it is the server here; tests import the app too)."""
+def install(*, hand_over_bodies: bool) -> None:
+    """Install the fixes once, if daphne is importable (it is the server here; tests import the app too).
+
+    `hand_over_bodies`: whether the app reads a body from the file in the scope (asgi_handler's
+    PooledASGIHandler does; Django's stock handler ignores the key and would see an empty body).
+    """
     try:
         from daphne.http_protocol import WebRequest
         from daphne.server import Server
@@ -175,5 +179,6 @@ def install() -> None:
     wait_for_the_client(Server, WebRequest)
     if os.environ.get("REPURPOSER_DAPHNE_8K_BODIES") != "1":  # bench.ops's baseline only
         bigger_request_body_messages(Server)
-        hand_over_body_files(Server, WebRequest)
+        if hand_over_bodies:
+            hand_over_body_files(Server, WebRequest)
     WebRequest._repurposer_patched = True

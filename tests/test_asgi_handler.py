@@ -11,7 +11,8 @@ import tempfile
 import threading
 
 import pytest
-from django.db import connection
+from django.core import signals
+from django.db import connection, connections
 from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import path
 
@@ -20,6 +21,7 @@ from repurposer.asgi_handler import BODY_FILE_KEY, PooledASGIHandler
 pytestmark = pytest.mark.django_db(transaction=True)
 
 release = threading.Event()
+views_saw: list = []  # (the view's database connection, the size of the body it read)
 entered = threading.Event()
 
 
@@ -39,6 +41,17 @@ def slow(request):
     return HttpResponse("late")
 
 
+def slow_query(request):
+    """Reads its body and opens a database connection only after `release`: a view still running when its
+    request has ended."""
+    entered.set()
+    release.wait(10)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    views_saw.append((connections["default"], len(request.body)))
+    return HttpResponse("late")
+
+
 def stream(request):
     return StreamingHttpResponse(iter([threading.current_thread().name.encode(), b"|", b"end"]))
 
@@ -52,6 +65,7 @@ urlpatterns = [
     path("where", where),
     path("echo", echo),
     path("slow", slow),
+    path("slow-query", slow_query),
     path("stream", stream),
     path("async", async_view),
 ]
@@ -63,6 +77,19 @@ def handler(settings):
     settings.ALLOWED_HOSTS = ["testserver"]
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "Csrf" not in m]
     return PooledASGIHandler()
+
+
+@pytest.fixture
+def finished():
+    """The threads `request_finished` was sent on."""
+    names: list[str] = []
+
+    def record(**kwargs):
+        names.append(threading.current_thread().name)
+
+    signals.request_finished.connect(record)
+    yield names
+    signals.request_finished.disconnect(record)
 
 
 def _scope(path: str, method: str = "GET", **extra) -> dict:
@@ -168,6 +195,14 @@ async def test_async_views_take_djangos_own_path(handler):
     assert handler.threads.started == 0
 
 
+@pytest.mark.parametrize("root_path, force_script_name", [("/app", None), ("", "/app")])
+async def test_an_async_view_below_a_script_prefix_takes_djangos_path(handler, settings, root_path, force_script_name):
+    settings.FORCE_SCRIPT_NAME = force_script_name
+    status, _ = await _call(handler, _scope("/app/async", root_path=root_path))
+    assert status == 200
+    assert handler.threads.started == 0
+
+
 async def test_a_body_file_from_daphne_is_the_body_and_is_closed_at_the_end(handler):
     body_file = tempfile.TemporaryFile()
     body_file.write(b"z" * 300_000)
@@ -192,3 +227,75 @@ async def test_a_client_gone_before_the_body_arrived_closes_the_body_file(handle
     status, _ = await _call(handler, scope, [{"type": "http.disconnect"}])
     assert status is None
     assert body_file.closed
+
+
+async def _start_slow(handler, scope, inbox):
+    """Start a request to a view that waits for `release`; returns its task once the view runs."""
+    entered.clear()
+    release.clear()
+    views_saw.clear()
+    inbox.put_nowait({"type": "http.request", "body": b"", "more_body": False})
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    request = asyncio.ensure_future(handler(scope, inbox.get, send))
+    await asyncio.to_thread(entered.wait, 10)
+    return request, sent
+
+
+def _closed(wrapper) -> bool:
+    return wrapper.connection is None
+
+
+async def test_a_failed_send_still_closes_the_response_on_the_request_thread(handler, finished):
+    async def send(message):
+        raise OSError("the socket went")
+
+    inbox: asyncio.Queue = asyncio.Queue()
+    inbox.put_nowait({"type": "http.request", "body": b"", "more_body": False})
+    with pytest.raises(OSError):
+        await handler(_scope("/where"), inbox.get, send)
+    await _settle(handler, 1)
+    assert len(finished) == 1 and finished[0].startswith("request-")  # response.close() ran on the thread
+
+
+async def test_a_request_cancelled_by_daphne_after_a_disconnect_still_finishes_after_its_view(handler, finished):
+    """Daphne cancels the app application_close_timeout after the client left; the view is still running."""
+    inbox: asyncio.Queue = asyncio.Queue()
+    request, sent = await _start_slow(handler, _scope("/slow-query"), inbox)
+    inbox.put_nowait({"type": "http.disconnect"})
+    await asyncio.sleep(0.2)  # the handler has seen the disconnect and waits for the view
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    assert finished == []  # not under the running view
+    release.set()
+    await _settle(handler, 1)
+    assert len(finished) == 1 and finished[0].startswith("request-")
+    ((wrapper, _),) = views_saw
+    assert _closed(wrapper)  # the thread went back to the pool without its database connection
+    assert sent == []
+
+
+async def test_a_request_cancelled_while_its_view_runs_leaves_no_task_and_keeps_the_body_for_the_view(
+    handler, finished
+):
+    body_file = tempfile.TemporaryFile()
+    body_file.write(b"b" * 300_000)
+    body_file.seek(0)
+    before = asyncio.all_tasks()
+    inbox: asyncio.Queue = asyncio.Queue()
+    request, sent = await _start_slow(handler, _scope("/slow-query", "POST", **{BODY_FILE_KEY: body_file}), inbox)
+    request.cancel()  # daphne stops the app without a disconnect (e.g. the server shuts down)
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    assert asyncio.all_tasks() == before  # neither the responder nor the disconnect listener outlives it
+    assert not body_file.closed  # the view has not read it yet
+    release.set()
+    await _settle(handler, 1)
+    ((wrapper, size),) = views_saw
+    assert size == 300_000
+    assert body_file.closed and _closed(wrapper)
+    assert len(finished) == 1 and finished[0].startswith("request-")
