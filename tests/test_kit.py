@@ -368,6 +368,60 @@ def test_the_image_pool_renders_one_key_once_and_then_reads_the_file(tmp_path):
     assert hit.cached and hit.seconds == 0
 
 
+def test_the_image_pool_shares_a_render_only_with_the_same_owner_for_the_same_file(tmp_path):
+    import threading
+
+    from media_pipeline.render.images import ImagePool
+
+    gate = threading.Event()
+    calls: list[str] = []
+
+    class Spec:
+        def key(self) -> str:
+            return "same"
+
+    def render(spec) -> bytes:
+        gate.wait(10)
+        calls.append(spec.key())
+        return b"image"
+
+    with ImagePool(1) as pool:
+        blocker = pool.submit(Spec(), render, lambda k: tmp_path / "first" / f"{k}.bin", owner="job-a")
+        for _ in range(1000):  # the pool's one thread takes it: the rest stay queued
+            if blocker.running():
+                break
+            time.sleep(0.01)
+        assert blocker.running()
+        mine = pool.submit(Spec(), render, lambda k: tmp_path / f"{k}.bin", owner="job-a")
+        again = pool.submit(Spec(), render, lambda k: tmp_path / f"{k}.bin", owner="job-a")
+        theirs = pool.submit(Spec(), render, lambda k: tmp_path / f"{k}.bin", owner="job-b")
+        assert again is mine  # the same owner, the same file: one render
+        assert theirs is not mine and blocker is not mine  # another owner, or another file: its own
+        # Job A ends: its queued render is dropped, job B's is not.
+        assert not pool.settle("job-a", timeout=0.1)  # the blocker is still rendering
+        assert mine.cancelled() and not theirs.cancelled()
+        gate.set()
+        assert blocker.result().path == tmp_path / "first" / "same.bin"
+        assert theirs.result().path.read_bytes() == b"image"
+        assert pool.settle("job-a") and pool.busy("job-b") == 0
+    assert calls == ["same", "same"]
+
+
+def test_a_submit_to_a_closed_image_pool_raises_and_leaves_nothing_behind(tmp_path):
+    from media_pipeline.render.images import ImagePool
+
+    class Spec:
+        def key(self) -> str:
+            return "late"
+
+    pool = ImagePool(1)
+    pool.close()
+    for _ in range(2):  # the second is not handed the first's future, which would never end
+        with pytest.raises(RuntimeError, match="closed"):
+            pool.submit(Spec(), lambda spec: b"x", lambda k: tmp_path / f"{k}.bin", owner="job")
+    assert pool.busy("job") == 0 and pool.settle("job", timeout=0.1)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_captions_only_youtube_task_gets_chapters_and_titles_without_images(alice, settings):
     from .fake_youtube import SURFACE_GO, FakeYouTube
