@@ -123,7 +123,8 @@ class JobRun:
     def close(self) -> None:
         """Stop everything the run started and wait for it: the workers, then the run's work left in the
         image pool (render/images.py: a chunk thumbnail or poster whose ffmpeg is being killed), then any
-        ffmpeg the stop cancelled that is not reaped yet (a transcript lane that was not waited for)."""
+        ffmpeg of this run's that the stop cancelled and is not reaped yet (a transcript lane that was not waited
+        for); another job's in the same worker is left to that job."""
         from media_pipeline.process import reap_cancelled
         from media_pipeline.render.images import settle
 
@@ -133,7 +134,7 @@ class JobRun:
         for worker in self.workers:
             worker.join(timeout=max(0.1, deadline - time.monotonic()))
         settle(str(self.task.pk), timeout=max(1.0, deadline - time.monotonic()))
-        reap_cancelled(timeout=max(1.0, deadline - time.monotonic()))
+        reap_cancelled(timeout=max(1.0, deadline - time.monotonic()), owner=(self.cancel, self.stop))
 
 
 @contextmanager
