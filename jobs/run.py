@@ -9,6 +9,7 @@ them at once, without 0.2 s poll loops.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,8 @@ from media_pipeline.process import AnyOf, CancelToken, Signal, wait_any
 
 from .models import ProcessingTask
 from .providers import Providers
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 W = TypeVar("W", bound="Worker")
@@ -133,7 +136,8 @@ class JobRun:
         deadline = time.monotonic() + JOIN_TIMEOUT
         for worker in self.workers:
             worker.join(timeout=max(0.1, deadline - time.monotonic()))
-        settle(str(self.task.pk), timeout=max(1.0, deadline - time.monotonic()))
+        if not settle(str(self.task.pk), timeout=max(1.0, deadline - time.monotonic())):
+            log.warning("task %s: image work still running in the pool as its job run closes", self.task.pk)
         reap_cancelled(timeout=max(1.0, deadline - time.monotonic()), owner=(self.cancel, self.stop))
 
 

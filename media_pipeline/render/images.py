@@ -147,9 +147,10 @@ class ImagePool:
         nothing of `owner` is left in the pool. Called by a job before it ends."""
         with self._lock:
             futures = list(self._owned.get(owner, ()))
-        for future in futures:
-            future.cancel()  # only work still queued is cancelled; a render under way runs to its end
-        _, running = wait_futures(futures, timeout=timeout)
+        # Only work still queued is cancelled; a render under way runs to its end and is waited for. A cancelled
+        # future is not "done" for wait() until a pool thread pops it, which may be long behind other work.
+        started = [future for future in futures if not future.cancel()]
+        _, running = wait_futures(started, timeout=timeout)
         return not running
 
     def busy(self, owner: str) -> int:
