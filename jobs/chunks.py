@@ -95,8 +95,8 @@ class ChunkCutter:
             thumb: Future[Rendered] | None = None
             if copies_video(self.info, iv) and not thumb_path.exists():
                 thumb = self.thumbnail(iv, self.src, iv.start, cancel)  # drawn while the chunk is cut
-            segment = self.splitter.segment(iv.index, cancel=cancel) if self.splitter and not out.exists() else None
-            try:
+            try:  # from here on, whatever raises (the splitter's segment too) drops the thumbnail queued above
+                segment = self.splitter.segment(iv.index, cancel=cancel) if self.splitter and not out.exists() else None
                 chunk = self._cut(iv, out=out, segment=segment, cancel=cancel, mix=mix)
                 if thumb is None and not thumb_path.exists():
                     thumb = self.thumbnail(iv, out, None, cancel)

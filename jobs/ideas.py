@@ -88,6 +88,7 @@ def render_piece(
             pool=image_pool(),
             cache_dir=files.path(TaskFiles.IMAGE_CACHE),
             cancel=cancel,
+            owner=str(task.pk),
         )
         return {"slides": [files.name_of(p) for p in carousel.paths], "zip": files.name_of(carousel.zip_path)}
     return {}  # a tweet thread is text: the page has copy buttons
@@ -100,8 +101,11 @@ def image_pool() -> ImagePool:
     return shared(settings.KIT_IMAGE_WORKERS)
 
 
-def write_poster(files: TaskFiles, reel: str, poster: str, *, at: float, cancel: CancelToken) -> None:
-    """The reel's poster frame (file `poster`), grabbed in the image pool and cached by the reel and the time."""
+def write_poster(
+    files: TaskFiles, reel: str, poster: str, *, at: float, cancel: CancelToken, owner: str | None = None
+) -> None:
+    """The reel's poster frame (file `poster`), grabbed in the image pool as `owner`'s work (a task's id, so its
+    job run's close settles it) and cached by the reel and the time."""
     from media_pipeline.render.images import publish, wait_all
     from media_pipeline.render.reel import Poster, poster_jpeg
 
@@ -110,6 +114,7 @@ def write_poster(files: TaskFiles, reel: str, poster: str, *, at: float, cancel:
         Poster(files.path(reel), at),
         lambda p: poster_jpeg(p, ffmpeg_bin=settings.FFMPEG_BIN, cancel=cancel),  # type: ignore[arg-type]
         lambda key: cache / f"poster-{key[:24]}.jpg",
+        owner=owner,
     )
     (rendered,) = wait_all([future], cancel)
     publish(rendered.path, files.path(poster))
@@ -173,7 +178,7 @@ def _render_reel(
             if best is not None:
                 at = cuts.to_output(start + best) if cuts is not None else best
                 poster = TaskFiles.poster_name(idea.index, idea.version)
-                write_poster(files, name, poster, at=at, cancel=cancel)
+                write_poster(files, name, poster, at=at, cancel=cancel, owner=str(task.pk))
                 out["poster"] = poster
     if cuts is not None:
         out["reel"]["cut_seconds"] = round(cuts.removed, 2)

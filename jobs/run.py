@@ -9,6 +9,7 @@ them at once, without 0.2 s poll loops.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,8 @@ from media_pipeline.process import AnyOf, CancelToken, Signal, wait_any
 
 from .models import ProcessingTask
 from .providers import Providers
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 W = TypeVar("W", bound="Worker")
@@ -123,7 +126,8 @@ class JobRun:
     def close(self) -> None:
         """Stop everything the run started and wait for it: the workers, then the run's work left in the
         image pool (render/images.py: a chunk thumbnail or poster whose ffmpeg is being killed), then any
-        ffmpeg the stop cancelled that is not reaped yet (a transcript lane that was not waited for)."""
+        ffmpeg of this run's that the stop cancelled and is not reaped yet (a transcript lane that was not waited
+        for); another job's in the same worker is left to that job."""
         from media_pipeline.process import reap_cancelled
         from media_pipeline.render.images import settle
 
@@ -132,8 +136,9 @@ class JobRun:
         deadline = time.monotonic() + JOIN_TIMEOUT
         for worker in self.workers:
             worker.join(timeout=max(0.1, deadline - time.monotonic()))
-        settle(str(self.task.pk), timeout=max(1.0, deadline - time.monotonic()))
-        reap_cancelled(timeout=max(1.0, deadline - time.monotonic()))
+        if not settle(str(self.task.pk), timeout=max(1.0, deadline - time.monotonic())):
+            log.warning("task %s: image work still running in the pool as its job run closes", self.task.pk)
+        reap_cancelled(timeout=max(1.0, deadline - time.monotonic()), owner=(self.cancel, self.stop))
 
 
 @contextmanager

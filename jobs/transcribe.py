@@ -184,15 +184,15 @@ class TranscriptWorker(Worker):
         """Unload `engine`'s model in a daemon thread of its own. Unloading takes the models' lock, which a
         lane loading the model holds for the whole load (seconds on a busy machine, and it cannot be
         interrupted): a stopped job must not wait for that, so on a cancel the thread is left to finish on
-        its own. Otherwise nothing is loading any more and the release is waited for (the memory is back
-        when the job ends)."""
+        its own, also when the cancel comes during the wait. Otherwise nothing is loading any more and the
+        release is waited for (the memory is back when the job ends)."""
         release = getattr(engine, "release", None)
         if release is None:
             return None
         thread = threading.Thread(target=release, name=f"asr-release-{self.task.pk}", daemon=True)
         thread.start()
-        if not self.cancel.is_set():
-            thread.join()
+        while thread.is_alive() and not self.cancel.is_set():  # a cancel arriving meanwhile stops the wait
+            thread.join(0.1)
         return thread
 
     def _recognise(self, engine: AsrEngine, *, done: set[float], refined: set[float]) -> None:

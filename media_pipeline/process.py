@@ -161,22 +161,44 @@ _live: dict[int, tuple[subprocess.Popen, CancelToken]] = {}
 _live_lock = threading.Lock()
 
 
-def reap_cancelled(timeout: float = 10.0, poll: float = 0.05) -> int:
+def reap_cancelled(
+    timeout: float = 10.0, poll: float = 0.05, *, owner: tuple[CancelToken, ...] | None = None, grace: float = 5.0
+) -> int:
     """Wait until every child of ours whose cancel token is set has been killed and reaped by its `run`
     (within a poll and the kill's grace period); after `timeout`, kill and reap the rest here. A job calls
     this as it ends (its stop set), so no ffmpeg of its own outlives it, even one started by a thread it
-    did not wait for. Returns how many had to be killed here."""
+    did not wait for. With `owner` (a job run's own tokens), only the children whose token is or includes
+    one of them count: another job's cancelled ffmpeg in the same worker is that job's to reap. Returns how
+    many had to be killed here."""
     deadline = time.monotonic() + timeout
     while True:
         with _live_lock:
-            stopped = [proc for proc, token in _live.values() if token.is_set()]
+            stopped = [
+                proc
+                for proc, token in _live.values()
+                if proc.returncode is None and token.is_set() and (owner is None or _owned_by(token, owner))
+            ]
         if not stopped:
             return 0
         if time.monotonic() >= deadline:
+            # SIGKILL them all first, then wait for them together: not a grace period each, one after another.
             for proc in stopped:
-                _kill_group(proc)
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            until = time.monotonic() + grace
+            for proc in stopped:
+                try:
+                    proc.wait(timeout=max(0.0, until - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
             return len(stopped)
         time.sleep(poll)
+
+
+def _owned_by(token: CancelToken, owner: tuple[CancelToken, ...]) -> bool:
+    return any(t is o for t in _flatten((token,)) for o in owner)
 
 
 def run(
@@ -238,10 +260,13 @@ def run(
         if proc.poll() is None:
             _kill_group(proc)
         with _live_lock:
-            _live.pop(proc.pid, None)
+            if _live.get(proc.pid, (None,))[0] is proc:  # a pid reused by a later child is that child's entry
+                del _live[proc.pid]
     stderr = b"".join(stderr_parts).decode("utf-8", "replace")[-STDERR_KEEP:]
     seconds = time.monotonic() - started
     if proc.returncode != 0:
+        if cancel.is_set():  # killed for the cancel elsewhere (reap_cancelled) before this loop saw it
+            raise Cancelled()
         if any(text in stderr for text in DISK_FULL_TEXTS):
             raise DiskFull(detail=f"{what} exited with {proc.returncode}: {stderr.strip()}")
         raise ProcessFailed(what, proc.returncode, stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +144,36 @@ def test_release_unloads_the_model_of_one_folder(fast, base, clips):
     assert engine.transcribe(clips[0].pcm(), 0.0)  # loaded again on the next use
     assert whisper.loaded_models() == ["whisper-tiny.en", "silero-vad"]
     engine.release()
+
+
+def test_a_late_release_leaves_the_next_engines_model_loaded(base, clips, monkeypatch):
+    """A cancelled job lets go of its model late, in a thread of its own (TranscriptWorker._release): by then
+    the next job in the same process may have taken the same model. Its release must only drop its own hold."""
+    whisper.release_models()
+    loads: list[str] = []
+    real_load = whisper._load
+
+    def counted_load(model, **kw):
+        loads.append(model.name)
+        return real_load(model, **kw)
+
+    monkeypatch.setattr(whisper, "_load", counted_load)
+    job_a, job_b, idle = WhisperEngine(base), WhisperEngine(base), WhisperEngine(base)
+    lane = threading.Thread(target=job_a.preload)  # job A's lane loads the model, then A is cancelled
+    lane.start()
+    lane.join()
+    job_b.detect_language(clips[0].pcm())  # job B starts in the same worker and uses the same model
+    late = threading.Thread(target=job_a.release, daemon=True)  # A's delayed release
+    late.start()
+    late.join()
+    idle.release()  # never loaded anything: releases nothing
+    assert whisper.loaded_models() == ["whisper-base", "silero-vad"]
+    assert job_b.detect_language(clips[0].pcm())[0] == "en"
+    assert loads == ["whisper-base"]  # one load for both jobs, not a second one after A's release
+    job_a.release()  # twice: still only its own hold, which is gone
+    assert whisper.loaded_models() == ["whisper-base", "silero-vad"]
+    job_b.release()
+    assert whisper.loaded_models() == []
 
 
 def transcript_events(task) -> list[dict]:

@@ -153,3 +153,40 @@ def test_a_poster_past_the_end_of_the_reel_says_so(tmp_path):
     with pytest.raises(MediaError) as raised:
         poster_jpeg(Poster(reel, 30.0))
     assert raised.value.message == "We could not take a poster frame from the reel."
+
+
+def test_carousel_slides_are_their_tasks_work_in_the_pool_so_its_close_settles_them(tmp_path):
+    import threading
+    import time
+
+    gate = threading.Event()
+
+    class Busy:
+        def key(self) -> str:
+            return "busy"
+
+    slides = [Slide(i, f"Step {i}: water the roots", "Deep watering twice a week.") for i in range(1, 4)]
+    ended: list[BaseException] = []
+
+    def carousel() -> None:
+        try:
+            render_carousel(slides, title="Tomatoes", out_dir=tmp_path / "v1", fonts=default_fonts(), pool=pool,
+                            cache_dir=tmp_path / "images", owner="task-1")  # fmt: skip
+        except BaseException as exc:
+            ended.append(exc)
+
+    with ImagePool(1) as pool:
+        # The pool's one thread is busy with another job's image: the slides wait in the queue.
+        other = pool.submit(Busy(), lambda spec: gate.wait(30) and b"x", lambda k: tmp_path / "busy.bin", owner="other")
+        drawing = threading.Thread(target=carousel)
+        drawing.start()
+        for _ in range(1000):
+            if pool.busy("task-1") == len(slides) + 1:  # the cover and a slide each
+                break
+            time.sleep(0.01)
+        assert pool.busy("task-1") == len(slides) + 1
+        assert pool.settle("task-1", timeout=5)  # the task's job run closes: its queued slides are dropped
+        drawing.join(timeout=30)
+        assert ended and not list((tmp_path / "v1").glob("slide-*.png"))
+        gate.set()
+        assert other.result().path.read_bytes() == b"x"  # the other job's image is not touched

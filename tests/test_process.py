@@ -59,3 +59,45 @@ def test_ffmpeg_dies_with_a_worker_killed_with_sigkill():
                 child.kill()
             except psutil.NoSuchProcess:
                 pass
+
+
+# A child that ignores SIGTERM, so after a cancel it stays in its run's kill grace period (a second), in the
+# registry with its token set; it says it is ready by creating a file.
+STUBBORN = """
+import pathlib, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+pathlib.Path(sys.argv[1]).touch()
+time.sleep(60)
+"""
+
+
+def test_a_job_reaps_only_its_own_cancelled_children(tmp_path):
+    import threading
+
+    from media_pipeline.errors import Cancelled
+    from media_pipeline.process import AnyOf, Signal, reap_cancelled, run
+
+    job_a = (Signal(), Signal())  # (the user's cancel, the run's stop) of two jobs in one worker
+    job_b = (Signal(), Signal())
+    ready = tmp_path / "ready"
+    ended: list[BaseException] = []
+
+    def job_b_run() -> None:
+        try:
+            run([sys.executable, "-c", STUBBORN, str(ready)], timeout=120, cancel=AnyOf(*job_b), what="stub")
+        except BaseException as exc:
+            ended.append(exc)
+
+    lane = threading.Thread(target=job_b_run)
+    lane.start()
+    try:
+        assert wait_for(ready.exists, 60)
+        job_b[1].set()  # job B stops: its run's thread sends TERM (ignored) and waits a second before KILL
+        # Job A ends meanwhile: B's cancelled child is not A's to wait for nor to kill.
+        assert reap_cancelled(timeout=5.0, owner=job_a) == 0
+        # Without an owner (the worker's shutdown) it is reaped at once, here.
+        assert reap_cancelled(timeout=0.0, grace=30.0) == 1
+    finally:
+        job_b[1].set()
+        lane.join(timeout=60)
+    assert not lane.is_alive() and len(ended) == 1 and isinstance(ended[0], Cancelled)

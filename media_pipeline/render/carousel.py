@@ -355,6 +355,7 @@ def render_carousel(
     brand: str = "",
     cover: bool = True,
     pool: ImagePool | None = None,
+    owner: str | None = None,
     cache_dir: Path | None = None,
     cancel: CancelToken | None = None,
 ) -> CarouselResult:
@@ -362,7 +363,8 @@ def render_carousel(
     carousel.zip into `out_dir` (each via a temp name). Slides keep the given order; the badge shows
     `Slide.number`, the footer the position ("2 / 5") and `brand`.
 
-    The slides are drawn in `pool` (the worker's image pool; by default one of one thread for this call).
+    The slides are drawn in `pool` (the worker's image pool; by default one of one thread for this call), as
+    `owner`'s work (a task's id: its job run's close settles them).
     With `cache_dir`, each slide is kept there under the hash of its inputs and linked into `out_dir`: a
     slide asked for again with the same text, position, size and theme is not drawn again (its layout then
     has `cached` set and no blocks)."""
@@ -404,7 +406,7 @@ def render_carousel(
     own = pool is None
     runner = ImagePool(1) if pool is None else pool
     try:
-        futures = [runner.submit(page, draw, path_for(page)) for page in pages]  # type: ignore[arg-type]
+        futures = [runner.submit(page, draw, path_for(page), owner=owner) for page in pages]  # type: ignore[arg-type]
         rendered = wait_all(futures, cancel or NeverCancelled())
     finally:
         if own:

@@ -57,7 +57,8 @@ URGENT, NORMAL = 0, 1  # queue priorities: lower goes first
 
 class ImagePool:
     """`submit(spec, render, path_for)`: the image at `path_for(key)`, rendered by `render(spec)` → bytes in
-    one of `workers` threads unless that file exists. The same key asked twice at once is rendered once."""
+    one of `workers` threads unless that file exists. The same key asked twice at once for the same file by the
+    same owner is rendered once."""
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
@@ -66,7 +67,7 @@ class ImagePool:
         self._cond = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._closed = False
-        self._inflight: dict[str, Future[Rendered]] = {}
+        self._inflight: dict[tuple[str, str, str | None], Future[Rendered]] = {}  # (key, path, owner) → future
         self._owned: dict[str, set[Future[Rendered]]] = {}
         self._lock = threading.Lock()
 
@@ -85,16 +86,23 @@ class ImagePool:
             done: Future[Rendered] = Future()
             done.set_result(Rendered(path=path, key=key, cached=True, seconds=0.0))
             return done
+        # Shared only by the same owner asking for the same file: another owner's render carries that owner's
+        # cancel token and is cancelled by its settle(), so it is no future for this one's waiter.
+        inflight = (key, str(path), owner)
         with self._lock:
-            running = self._inflight.get(key)
+            running = self._inflight.get(inflight)
             if running is not None:
                 return running
             future: Future[Rendered] = Future()
-            self._inflight[key] = future
+            self._inflight[inflight] = future
             if owner is not None:
                 self._owned.setdefault(owner, set()).add(future)
-        future.add_done_callback(lambda f: self._forget(key, owner, f))
-        self._put(URGENT if urgent else NORMAL, future, lambda: self._render(spec, render, path, key))
+        future.add_done_callback(lambda f: self._forget(inflight, owner, f))
+        try:
+            self._put(URGENT if urgent else NORMAL, future, lambda: self._render(spec, render, path, key))
+        except BaseException as exc:  # a closed pool: the future ends (and leaves _inflight) rather than hang
+            future.set_exception(exc)
+            raise
         return future
 
     def _put(self, priority: int, future: Future[Rendered], call: Callable[[], Rendered]) -> None:
@@ -123,10 +131,10 @@ class ImagePool:
             except BaseException as exc:
                 future.set_exception(exc)
 
-    def _forget(self, key: str, owner: str | None, future: Future[Rendered]) -> None:
+    def _forget(self, inflight: tuple[str, str, str | None], owner: str | None, future: Future[Rendered]) -> None:
         with self._lock:
-            if self._inflight.get(key) is future:
-                del self._inflight[key]
+            if self._inflight.get(inflight) is future:
+                del self._inflight[inflight]
             if owner is not None:
                 owned = self._owned.get(owner)
                 if owned is not None:
@@ -139,9 +147,10 @@ class ImagePool:
         nothing of `owner` is left in the pool. Called by a job before it ends."""
         with self._lock:
             futures = list(self._owned.get(owner, ()))
-        for future in futures:
-            future.cancel()  # only work still queued is cancelled; a render under way runs to its end
-        _, running = wait_futures(futures, timeout=timeout)
+        # Only work still queued is cancelled; a render under way runs to its end and is waited for. A cancelled
+        # future is not "done" for wait() until a pool thread pops it, which may be long behind other work.
+        started = [future for future in futures if not future.cancel()]
+        _, running = wait_futures(started, timeout=timeout)
         return not running
 
     def busy(self, owner: str) -> int:

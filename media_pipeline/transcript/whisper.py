@@ -29,6 +29,12 @@ PIN_LANGUAGE_AT = 0.7
 
 _models: dict[tuple, Any] = {}
 _names: dict[str, str] = {}  # model folder → its name, for loaded_models()
+# How many engines hold each loaded model: an engine counts once, from its first use to its release(), and
+# the model is unloaded when the last one lets go. A cancelled job's late release (in a thread of its own)
+# must not unload the model the next job in this process has just loaded for the same folder.
+# Each holding is a token of its own, so a forced release_models() cannot leave an engine's stale count
+# behind to unload a later engine's model.
+_holders: dict[tuple, set[object]] = {}
 _models_lock = threading.Lock()
 
 
@@ -56,6 +62,7 @@ class WhisperEngine:
         self.beam_size = beam_size
         self.vad = vad
         self.detected_language: str | None = None
+        self._held: tuple[tuple, object] | None = None  # (cache key, token in _holders) from first use to release
         self.source = f"asr:{model.name}"
         labels = {BUNDLED_NAME: "Whisper base (offline)", FAST_NAME: "Whisper tiny.en (offline, first words)"}
         self.label = labels.get(model.name, f"Whisper, {model.path.name}")
@@ -109,9 +116,23 @@ class WhisperEngine:
         self._loaded()
 
     def release(self) -> None:
-        """Drop this engine's model from the process (a long-lived worker should not keep 200 MB for the
-        next job that may never transcribe). The next transcribe() loads it again."""
-        release_models(self.model)
+        """Let go of this engine's model (a long-lived worker should not keep 200 MB for the next job that
+        may never transcribe): it is unloaded when no other engine in the process holds it. An engine that
+        never loaded releases nothing. The next transcribe() loads it again."""
+        with _models_lock:
+            held, self._held = self._held, None
+            if held is None:
+                return
+            key, token = held
+            holders = _holders.get(key)
+            if holders is None or token not in holders:
+                return  # already unloaded by release_models()
+            holders.discard(token)
+            if holders:
+                return  # another engine still uses it
+            del _holders[key]
+            _models.pop(key, None)
+        _unloaded()
 
     def _loaded(self) -> Any:
         """The process's WhisperModel for this folder, loaded on first use after the model check."""
@@ -126,6 +147,10 @@ class WhisperEngine:
                     compute_type=self.compute_type,
                     num_workers=self.num_workers,
                 )
+            if self._held is None or self._held[1] not in _holders.get(key, ()):
+                token = object()
+                _holders.setdefault(key, set()).add(token)
+                self._held = (key, token)
             return _models[key]
 
 
@@ -141,12 +166,20 @@ def loaded_models() -> list[str]:
 
 
 def release_models(model: ModelFolder | None = None) -> None:
-    """Unload the process's models (of `model`'s folder, or all), and hand the freed heap back to the
-    system: glibc keeps freed arenas mapped otherwise, and the worker's RSS would not go down. The voice
-    activity detector's session (faster-whisper caches one per process) goes with the last Whisper model."""
+    """Unload the process's models (of `model`'s folder, or all) whoever holds them, and hand the freed heap
+    back to the system. For tests and shutdown: a job lets go of its model with WhisperEngine.release()."""
     with _models_lock:
         for key in [k for k in _models if model is None or k[0] == str(model.path)]:
             del _models[key]
+            _holders.pop(key, None)
+    _unloaded()
+
+
+def _unloaded() -> None:
+    """After a model left the cache: the voice activity detector's session (faster-whisper caches one per
+    process) goes with the last Whisper model, and the freed heap goes back to the system (glibc keeps freed
+    arenas mapped otherwise, and the worker's RSS would not go down)."""
+    with _models_lock:
         last = not _models
     vad = sys.modules.get("faster_whisper.vad")
     if last and vad is not None:
