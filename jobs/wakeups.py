@@ -8,8 +8,10 @@ daemon thread per process sends them from one event loop, reusing its Redis conn
 `async_to_sync` per event made a loop and a connection pool each time).
 
 What is queued is sent before the process ends:
-1. at the end of every django-q job (`post_execute_in_worker`, connected in jobs/apps.py), because the
-   worker may be recycled right after it;
+1. at the end of every django-q job that emits (a `finally` in `engine.run_next` and the jobs/tasks.py
+   entry points), because the worker may be recycled right after it. Not in django-q2's
+   `post_execute_in_worker` signal: that runs while the worker holds the cluster's timer lock, which the
+   sentinel's guard takes every cycle, so a slow Redis would stall the whole cluster's guard;
 2. at exit, through a `multiprocessing.util.Finalize`: qcluster workers are multiprocessing children, which
    end with `os._exit` after running those finalizers but never run `atexit`; an ordinary process (daphne,
    a management command) runs them from multiprocessing's own `atexit` hook.
@@ -172,9 +174,12 @@ def _drain_at_exit(*args: Any) -> None:
     drain()
 
 
-def drain_after_job(**kwargs: Any) -> None:
-    """django-q2's post_execute_in_worker: the job's last wake-ups go out before the worker takes the next."""
-    drain(JOB_DRAIN_SECONDS)
+def drain_after_job() -> None:
+    """At a job's end (no lock held): its last wake-ups go out before the worker takes the next job."""
+    try:
+        drain(JOB_DRAIN_SECONDS)
+    except Exception:  # never let a wake-up turn a job's result into a failure
+        log.warning("could not drain wake-ups after a job", exc_info=True)
 
 
 def _reset_in_child() -> None:

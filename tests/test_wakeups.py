@@ -136,3 +136,20 @@ def test_an_event_sends_one_wake_up_to_its_owners_group(owner):
     got = listen(reporter.user_group_name(owner.pk), send)
     assert got == [{"type": "tasks.wake", "tasks": [str(task.pk)]}]
     assert wakeups.sender().sent - before == 1, "one group_send per event, not one per group kind"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_sends_its_wake_ups_at_its_end_outside_django_qs_signal():
+    """Not in post_execute_in_worker (run under the cluster's timer lock, which the guard takes every cycle):
+    engine.run_next's own `finally` waits for what the job queued."""
+    from django_q.signals import post_execute_in_worker
+
+    from jobs import engine
+
+    assert not [r for r in post_execute_in_worker.receivers if "drain" in repr(r)]
+    groups = [f"user.test-{uuid.uuid4().hex}" for _ in range(200)]
+    with wakeups.sender()._cond:  # all queued before the sender thread may take any
+        for group in groups:
+            wakeups.sender().send(group, "t")
+    assert engine.run_next(hint="test").startswith("nothing to start")
+    assert wakeups.sender().pending() == 0
