@@ -37,6 +37,9 @@ MAX_TASKS = 50
 # How long the process's exit, or a job's end, waits for the queue to empty (Redis down: it gives up).
 DRAIN_SECONDS = 5.0
 JOB_DRAIN_SECONDS = 2.0
+# The sender thread's back-off when it cannot make its event loop or channel layer.
+RETRY_SECONDS = 0.1
+MAX_RETRY_SECONDS = 5.0
 
 
 def message(tasks: set[str] | None) -> dict[str, Any]:
@@ -67,6 +70,7 @@ class Sender:
         self._pending: dict[str, set[str] | None] = {}
         self._sending = False
         self._thread: threading.Thread | None = None
+        self._finalizer: util.Finalize | None = None
 
     def send(self, group: str, task: Any = None) -> bool:
         """Queue a wake-up for `group` (naming `task`); False if it was dropped because the queue is full."""
@@ -80,6 +84,7 @@ class Sender:
                         self._pending[group] = None
                     else:
                         tasks.add(str(task))
+                self._start()  # a sender thread that died would otherwise never send this group again
                 return True  # already queued: the one wake-up covers this one too
             if len(self._pending) >= self.max_groups:
                 self.dropped += 1
@@ -113,11 +118,13 @@ class Sender:
             return
         self._thread = threading.Thread(target=self._run, name="wake-up-sender", daemon=True)
         self._thread.start()
-        util.Finalize(self, _drain_at_exit, exitpriority=10)
+        if self._finalizer is None:  # once, however often the thread is restarted
+            self._finalizer = util.Finalize(self, _drain_at_exit, exitpriority=10)
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        layer = get_channel_layer()
+        loop: asyncio.AbstractEventLoop | None = None
+        layer: Any = None
+        failures = 0
         while True:
             with self._cond:
                 while not self._pending:
@@ -125,8 +132,24 @@ class Sender:
                 batch, self._pending = self._pending, {}
                 self._sending = True
             try:
+                # Made here, in the try: a failure to make them backs off and tries again with the batch
+                # queued, rather than ending the thread (send() restarts a dead one, but only when called).
+                if loop is None:
+                    loop = asyncio.new_event_loop()
                 if layer is None:
-                    raise RuntimeError("REDIS_URL is set but CHANNEL_LAYERS is not")
+                    layer = get_channel_layer()
+                    if layer is None:
+                        raise RuntimeError("REDIS_URL is set but CHANNEL_LAYERS is not")
+            except Exception:
+                failures += 1
+                log.warning(
+                    "wake-up sender cannot start (attempt %d); %d wake-ups kept", failures, len(batch), exc_info=True
+                )
+                self._requeue(batch)
+                time.sleep(min(RETRY_SECONDS * 2 ** (failures - 1), MAX_RETRY_SECONDS))
+                continue
+            failures = 0
+            try:
                 loop.run_until_complete(self._send_all(layer, batch))
             except Exception:  # the rows are written; the consumers' periodic check will find them
                 log.warning("could not send %d wake-ups", len(batch), exc_info=True)
@@ -134,6 +157,23 @@ class Sender:
                 with self._cond:
                     self._sending = False
                     self._cond.notify_all()
+
+    def _requeue(self, batch: dict[str, set[str] | None]) -> None:
+        """Put back a batch that could not be sent, merged with what was queued since (within the bounds)."""
+        with self._cond:
+            for group, tasks in batch.items():
+                if group in self._pending:
+                    queued = self._pending[group]
+                    if tasks is None or queued is None or len(queued | tasks) > MAX_TASKS:
+                        self._pending[group] = None
+                    else:
+                        queued |= tasks
+                elif len(self._pending) < self.max_groups:
+                    self._pending[group] = tasks
+                else:
+                    self.dropped += 1
+            self._sending = False
+            self._cond.notify_all()
 
     async def _send_all(self, layer: Any, batch: dict[str, set[str] | None]) -> None:
         results = await asyncio.gather(

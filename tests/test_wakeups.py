@@ -153,3 +153,44 @@ def test_a_job_sends_its_wake_ups_at_its_end_outside_django_qs_signal():
             wakeups.sender().send(group, "t")
     assert engine.run_next(hint="test").startswith("nothing to start")
     assert wakeups.sender().pending() == 0
+
+
+def test_a_sender_that_cannot_get_its_channel_layer_once_still_sends_the_wake_up(monkeypatch):
+    """A failure to make the loop or the layer backs off and tries again with the wake-up kept; it used to
+    end the thread, and a group already queued never started another."""
+    real = wakeups.get_channel_layer
+    calls = []
+
+    def fails_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("Redis not reachable yet")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(wakeups, "get_channel_layer", fails_once)
+    sender = wakeups.Sender()
+    group = f"user.test-{uuid.uuid4().hex}"
+    task = str(uuid.uuid4())
+
+    def send() -> None:
+        assert sender.send(group, task)
+        assert sender.drain(30)
+
+    got = listen(group, send)
+    assert got == [{"type": "tasks.wake", "tasks": [task]}]
+    assert len(calls) == 2 and sender._thread is not None and sender._thread.is_alive()
+
+
+def test_a_group_already_queued_restarts_a_sender_thread_that_died():
+    sender = wakeups.Sender()
+    group = f"user.test-{uuid.uuid4().hex}"
+    with sender._cond:
+        sender._pending[group] = {"a"}  # queued, as by a thread that then died before taking it
+    assert sender._thread is None
+
+    def send() -> None:
+        assert sender.send(group, "b")
+        assert sender.drain(30)
+
+    got = listen(group, send)
+    assert got == [{"type": "tasks.wake", "tasks": ["a", "b"]}]
