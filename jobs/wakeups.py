@@ -37,6 +37,9 @@ MAX_TASKS = 50
 # How long the process's exit, or a job's end, waits for the queue to empty (Redis down: it gives up).
 DRAIN_SECONDS = 5.0
 JOB_DRAIN_SECONDS = 2.0
+# A socket's or stream's group membership expires after the layer's group_expiry (channels_redis: 24 h), and
+# a wake-up is never sent to it again: the safety poll joins the group again this often.
+GROUP_RENEW_SECONDS = 3600.0
 # The sender thread's back-off when it cannot make its event loop or channel layer.
 RETRY_SECONDS = 0.1
 MAX_RETRY_SECONDS = 5.0
@@ -47,6 +50,20 @@ def message(tasks: set[str] | None) -> dict[str, Any]:
     if tasks is None:
         return {"type": "tasks.wake"}
     return {"type": "tasks.wake", "tasks": sorted(tasks)}
+
+
+async def renew_group(layer: Any, group: str, channel: str, last: float) -> float:
+    """Join `group` again if it was joined GROUP_RENEW_SECONDS ago (before group_expiry drops the channel);
+    the time it was last joined."""
+    now = time.monotonic()
+    if now - last < GROUP_RENEW_SECONDS:
+        return last
+    try:
+        await layer.group_add(group, channel)
+    except Exception:  # Redis down: the safety poll carries on; try again next time round
+        log.warning("could not renew %s's membership of %s", channel, group, exc_info=True)
+        return last
+    return now
 
 
 def woken_tasks(event: dict[str, Any]) -> set[str] | None:

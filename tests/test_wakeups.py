@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -194,3 +195,29 @@ def test_a_group_already_queued_restarts_a_sender_thread_that_died():
 
     got = listen(group, send)
     assert got == [{"type": "tasks.wake", "tasks": ["a", "b"]}]
+
+
+def test_a_renewed_group_membership_outlives_the_layers_group_expiry(monkeypatch):
+    """channels_redis drops a channel from a group group_expiry after it joined; the safety polls' renewal
+    (wakeups.renew_group) keeps a long-lived socket or stream in its group. Here with a 2 s expiry."""
+    monkeypatch.setattr(wakeups, "GROUP_RENEW_SECONDS", 0.5)
+
+    async def run() -> tuple[list[dict], list[dict]]:
+        short = RedisChannelLayer(hosts=[settings.REDIS_URL], group_expiry=2)
+        group = f"user.test-{uuid.uuid4().hex}"
+        renewed, left = await short.new_channel("test."), await short.new_channel("test.")
+        await short.group_add(group, renewed)
+        await short.group_add(group, left)
+        joined = time.monotonic()
+        for _ in range(8):  # 4 s: twice the expiry
+            await asyncio.sleep(0.5)
+            joined = await wakeups.renew_group(short, group, renewed, joined)
+        await short.group_send(group, wakeups.message({"t"}))
+        try:
+            return await _received(short, renewed), await _received(short, left)
+        finally:
+            await short.close_pools()
+
+    got, control = asyncio.run(run())
+    assert got == [{"type": "tasks.wake", "tasks": ["t"]}]
+    assert control == [], "the channel not renewed has expired from the group"
