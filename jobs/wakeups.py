@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 MAX_GROUPS = 1000
 # A wake-up naming more tasks than this names none: the sockets then read everything new of the user's.
 MAX_TASKS = 50
+# group_sends in flight at once: a full queue (MAX_GROUPS) must not open a thousand Redis connections.
+MAX_CONCURRENT_SENDS = 16
 # How long the process's exit, or a job's end, waits for the queue to empty (Redis down: it gives up).
 DRAIN_SECONDS = 5.0
 JOB_DRAIN_SECONDS = 2.0
@@ -193,9 +195,13 @@ class Sender:
             self._cond.notify_all()
 
     async def _send_all(self, layer: Any, batch: dict[str, set[str] | None]) -> None:
-        results = await asyncio.gather(
-            *(layer.group_send(group, message(tasks)) for group, tasks in batch.items()), return_exceptions=True
-        )
+        slots = asyncio.Semaphore(MAX_CONCURRENT_SENDS)
+
+        async def send(group: str, tasks: set[str] | None) -> None:
+            async with slots:
+                await layer.group_send(group, message(tasks))
+
+        results = await asyncio.gather(*(send(group, tasks) for group, tasks in batch.items()), return_exceptions=True)
         self.sent += len(batch)
         failed = {group: error for group, error in zip(batch, results, strict=True) if isinstance(error, BaseException)}
         if failed:

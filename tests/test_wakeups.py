@@ -221,3 +221,29 @@ def test_a_renewed_group_membership_outlives_the_layers_group_expiry(monkeypatch
     got, control = asyncio.run(run())
     assert got == [{"type": "tasks.wake", "tasks": ["t"]}]
     assert control == [], "the channel not renewed has expired from the group"
+
+
+class _CountingLayer(RedisChannelLayer):
+    """The real layer, counting the group_sends in flight at once."""
+
+    in_flight = 0
+    most = 0
+
+    async def group_send(self, group, message):
+        type(self).in_flight += 1
+        type(self).most = max(type(self).most, type(self).in_flight)
+        try:
+            await asyncio.sleep(0.01)  # each send lasts a little, as against a loaded Redis
+            await super().group_send(group, message)
+        finally:
+            type(self).in_flight -= 1
+
+
+def test_a_full_queue_sends_at_most_a_bounded_number_of_wake_ups_at_once(monkeypatch):
+    monkeypatch.setattr(wakeups, "get_channel_layer", lambda: _CountingLayer(hosts=[settings.REDIS_URL]))
+    sender = wakeups.Sender()
+    with sender._cond:
+        for _ in range(100):
+            sender.send(f"user.test-{uuid.uuid4().hex}", "t")
+    assert sender.drain(30) and sender.sent == 100
+    assert 1 < _CountingLayer.most <= wakeups.MAX_CONCURRENT_SENDS
