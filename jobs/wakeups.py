@@ -99,7 +99,11 @@ class Sender:
             if group in self._pending:
                 tasks = self._pending[group]
                 if tasks is not None:
-                    if task is None or len(tasks) >= MAX_TASKS:
+                    if task is None:
+                        self._pending[group] = None
+                    elif str(task) in tasks:
+                        pass  # named already: a full set still names exactly the tasks woken
+                    elif len(tasks) >= MAX_TASKS:
                         self._pending[group] = None
                     else:
                         tasks.add(str(task))

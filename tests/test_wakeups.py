@@ -247,3 +247,19 @@ def test_a_full_queue_sends_at_most_a_bounded_number_of_wake_ups_at_once(monkeyp
             sender.send(f"user.test-{uuid.uuid4().hex}", "t")
     assert sender.drain(30) and sender.sent == 100
     assert 1 < _CountingLayer.most <= wakeups.MAX_CONCURRENT_SENDS
+
+
+def test_a_task_already_named_does_not_tip_a_full_wake_up_into_naming_none():
+    sender = wakeups.Sender()
+    group = f"user.test-{uuid.uuid4().hex}"
+    tasks = [str(uuid.uuid4()) for _ in range(wakeups.MAX_TASKS)]
+
+    def send() -> None:
+        with sender._cond:
+            for task in tasks:
+                sender.send(group, task)
+            sender.send(group, tasks[0])  # again: still the same MAX_TASKS tasks
+        assert sender.drain(10)
+
+    got = listen(group, send)
+    assert len(got) == 1 and set(got[0]["tasks"]) == set(tasks)
