@@ -177,9 +177,11 @@ async def follow(task_id: Any, *, after: int, render: Render) -> AsyncIterator[s
     try:
         yield f"retry: {RETRY_MS}\n\n"
         _release_request_thread()
-        quiet_since = time.monotonic()
+        quiet_since = joined = time.monotonic()
         failures = 0
         while True:
+            if layer is not None and channel is not None and group is not None:
+                joined = await wakeups.renew_group(layer, group, channel, joined)
             woken.clear()  # before reading: a wake-up during the read is kept for the next round
             try:
                 batch = await read(task_id, after, render)

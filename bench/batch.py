@@ -135,9 +135,14 @@ def run(videos: int, clip: Path, run_dir: Path) -> dict:
             | {str(pk) for pk in ProcessingTask.objects.filter(batch_items__batch=batch).values_list("pk", flat=True)}
         )
         wait_done(ids, 6 * 3600)
-        time.sleep(2)  # the last events' wake-ups and the socket's safety poll
+        from streaming.consumers import SAFETY_POLL_SECONDS
+
+        # The last events' wake-ups, and at worst one whole safety poll of the socket after them.
+        time.sleep(SAFETY_POLL_SECONDS + 1)
         socket.halt.set()
         socket.join(10)
+        if socket.error is not None:  # its count would be short for a reason that is not the app's
+            raise RuntimeError(f"the batch page's socket failed during the run: {socket.error}")
         close_old_connections()
         rows = list(
             ProcessingTask.objects.filter(pk__in=ids).values_list("status", "created_at", "started_at", "finished_at")

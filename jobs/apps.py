@@ -69,11 +69,8 @@ class JobsConfig(AppConfig):
     name = "jobs"
 
     def ready(self) -> None:
-        from django_q.signals import post_execute_in_worker, post_spawn
+        from django_q.signals import post_spawn
 
-        from .wakeups import drain_after_job
-
-        post_execute_in_worker.connect(drain_after_job, dispatch_uid="jobs-drain-wake-ups")
         post_spawn.connect(_warm_generate, dispatch_uid="jobs-warm-generate")
         post_spawn.connect(_return_big_blocks, dispatch_uid="jobs-return-big-blocks")
         if settings.ASR_ENGINE == "whisper" and settings.ASR_PRELOAD:

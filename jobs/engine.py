@@ -19,7 +19,7 @@ from media_pipeline.files import remove_temp_outputs
 from media_pipeline.process import Signal
 from ops import metrics
 
-from . import reporter, webhooks
+from . import reporter, wakeups, webhooks
 from .models import ProcessingTask
 from .services import enqueue_wakeup
 
@@ -155,22 +155,25 @@ def run_next(*, hint: str = "") -> str:
     task is chosen when a worker is free, not when a cluster's pusher fetched the entry. So entries that a
     busy or dead cluster fetched ahead strand nothing; the workers still running take the work, and
     `services.wake_workers` writes new entries when idle workers might lack one."""
-    close_old_connections()
-    worker = worker_name()
-    began = time.monotonic()
-    outcomes: list[str] = []
-    while time.monotonic() - began < settings.JOB_TIMEOUT:
-        task = claim_next(worker=worker)
-        if task is None:
-            break
-        outcomes.append(f"{task.pk}: {_run_claimed(task, worker)}")
-        webhooks.deliver_due()  # the queue's own entry would wait until this loop ends (see jobs/webhooks.py)
+    try:
         close_old_connections()
-    else:
-        enqueue_wakeup()  # out of time with work left: another delivery goes on
-    if not outcomes:
-        return "nothing to start" + (f" (woken for {hint})" if hint else "")
-    return "; ".join(outcomes)
+        worker = worker_name()
+        began = time.monotonic()
+        outcomes: list[str] = []
+        while time.monotonic() - began < settings.JOB_TIMEOUT:
+            task = claim_next(worker=worker)
+            if task is None:
+                break
+            outcomes.append(f"{task.pk}: {_run_claimed(task, worker)}")
+            webhooks.deliver_due()  # the queue's own entry would wait until this loop ends (see jobs/webhooks.py)
+            close_old_connections()
+        else:
+            enqueue_wakeup()  # out of time with work left: another delivery goes on
+        if not outcomes:
+            return "nothing to start" + (f" (woken for {hint})" if hint else "")
+        return "; ".join(outcomes)
+    finally:
+        wakeups.drain_after_job()  # here, not in a django-q2 signal: see jobs/wakeups.py
 
 
 def _run_claimed(task: ProcessingTask, worker: str) -> str:

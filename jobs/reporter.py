@@ -33,7 +33,10 @@ def wake(task_id: Any, owner_id: Any) -> None:
     process's sender (jobs/wakeups.py). Only a hint: a lost wake-up delays, never loses."""
     if not settings.REDIS_URL:
         return  # embedded mode: each web process tails the table itself
-    wakeups.sender().send(user_group_name(owner_id), task_id)
+    try:
+        wakeups.sender().send(user_group_name(owner_id), task_id)
+    except Exception:  # e.g. "can't start new thread": the row is written; the sockets' safety poll finds it
+        log.warning("could not queue a wake-up for task %s", task_id, exc_info=True)
 
 
 # Events that say nothing about the time left (a score, an idea, a piece) keep the task's current ETA unless
@@ -92,7 +95,7 @@ def emit(
             data=data or {},
         )
         owner_id = task.owner_id
-        transaction.on_commit(lambda: wake(task_id, owner_id))
+        transaction.on_commit(lambda: wake(task_id, owner_id), robust=True)
         if type in ENDS:  # every way a task ends writes one of these; its webhooks go once that is committed
             transaction.on_commit(lambda: webhooks.task_ended(task_id), robust=True)
     metrics.count_event(type)

@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
-from . import engine, services, webhooks
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+from . import engine, services, wakeups, webhooks
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _drains(job: Callable[P, R]) -> Callable[P, R]:
+    """A job that emits events sends its last wake-ups at its end (jobs/wakeups.py: not in a django-q2
+    signal, which runs under the cluster's timer lock)."""
+
+    @wraps(job)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return job(*args, **kwargs)
+        finally:
+            wakeups.drain_after_job()
+
+    return run
 
 
 def run_task(hint: str = "") -> str:
@@ -11,6 +32,7 @@ def run_task(hint: str = "") -> str:
     return engine.run_next(hint=hint)
 
 
+@_drains
 def requeue_stale() -> dict[str, int]:
     """Every minute (a django-q2 schedule): recover tasks of dead workers, expire abandoned uploads, queue the
     webhook attempts that are due."""
@@ -26,6 +48,7 @@ def deliver_webhooks() -> str:
     return ", ".join(webhooks.deliver_due()) or "nothing due"
 
 
+@_drains
 def regenerate_piece(idea_id: int) -> str:
     """Write one idea's piece again (from the page's Regenerate button) and render it."""
     from .ideas import regenerate
@@ -36,6 +59,7 @@ def regenerate_piece(idea_id: int) -> str:
     return regenerate(idea_id)
 
 
+@_drains
 def regenerate_kit_image(task_id: str, kind: str, slot: int, change: str) -> str:
     """One thumbnail or cover of the publishing kit again, with another frame or title."""
     from .kit import regenerate_image

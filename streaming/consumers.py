@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -94,8 +95,10 @@ class TaskEventsConsumer(AsyncJsonWebsocketConsumer):
                     return
 
     async def _safety_poll(self) -> None:
+        joined = time.monotonic()
         while True:
             await asyncio.sleep(SAFETY_POLL_SECONDS)
+            joined = await wakeups.renew_group(self.channel_layer, self.group, self.channel_name, joined)
             await self.flush()
 
 
@@ -231,6 +234,8 @@ class UserTasksConsumer(AsyncJsonWebsocketConsumer):
                 await self.flush(task=task)
 
     async def _safety_poll(self) -> None:
+        joined = time.monotonic()
         while True:
             await asyncio.sleep(SAFETY_POLL_SECONDS)
+            joined = await wakeups.renew_group(self.channel_layer, self.group, self.channel_name, joined)
             await self.flush()

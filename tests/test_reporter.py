@@ -44,3 +44,30 @@ def test_the_pipelines_estimate_is_at_least_a_second_when_all_units_are_counted(
     progress.started = time.monotonic() - 30
     progress.done = done
     assert progress.eta() >= 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wake_up_that_cannot_start_its_thread_neither_fails_the_event_nor_drops_the_end_webhook(
+    owner, settings, monkeypatch
+):
+    """The row is committed before the wake-up: a sender that cannot start ("can't start new thread") only
+    costs the safety poll's delay; emit returns and the task-ended webhook hook after it still runs."""
+    import threading
+
+    from jobs import wakeups
+    from jobs.models import WebhookDelivery
+
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # queued only: the thread that would send never starts
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(wakeups, "_sender", wakeups.Sender())
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    task = ProcessingTask.objects.create(
+        owner=owner, title="t", status=ProcessingTask.Status.SUCCEEDED, webhook_url="http://127.0.0.1:1/hook"
+    )
+    row = emit(task.pk, "complete", stage="done", progress=100)
+    monkeypatch.undo()
+    assert ProcessingTask.objects.get(pk=task.pk).last_seq == row.seq
+    assert WebhookDelivery.objects.filter(task=task, event=WebhookDelivery.Event.TASK_ENDED).count() == 1
