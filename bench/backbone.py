@@ -964,6 +964,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def run_and_report(
+    name: str,
+    title: str,
+    run_dir: Path,
+    mode: str,
+    argv: list[str] | None,
+    work: Callable[[], dict],
+    table: Callable[[dict, str], str],
+) -> int:
+    """The common frame of a queue benchmark: the load and busy processes before, `work()`, its `table`, the load
+    after, and the figures kept as bench-results/<name>-<backend>.json. 1 when the run failed (said on stderr)."""
+    from django.conf import settings
+
+    backend = "postgresql" if settings.DATABASES["default"]["ENGINE"].endswith("postgresql") else "sqlite"
+    load = os.getloadavg()
+    others = busy_processes()
+    print(f"Mode: {mode}\nLoad at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} cores", flush=True)
+    try:
+        res = work()
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"\nThe run failed: {exc}\nLogs: {run_dir}/", file=sys.stderr)
+        return 1
+    load_end = os.getloadavg()
+    print(f"\n{title} — {mode}\n{table(res, backend)}")
+    print(f"Load at start {load[0]:.2f}, at the end {load_end[0]:.2f} (1-min averages; the machine is shared).")
+    if others:
+        print("Busy at the start:\n  " + "\n  ".join(others))
+    report = {
+        "when": datetime.now().isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, "-m", f"bench.{name}", *(argv or sys.argv[1:])]),
+        "mode": mode,
+        "load": {"start": load, "end": load_end, "busy_at_start": others},
+        **res,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}-{backend}.json").write_text(json.dumps(report, indent=2, default=str))
+    return 0
+
+
 def start_run() -> tuple[Path, str]:
     """A fresh run folder, the environment pointed at it, Django set up, the database ready; the mode line."""
     run_dir = RESULTS / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -24,15 +24,13 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import sys
 import threading
 import time
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 
-from bench.backbone import CACHE, RESULTS, busy_processes, head_of, percentile, source_video, start_run
+from bench.backbone import CACHE, head_of, percentile, run_and_report, source_video, start_run
 
 WORKERS = 2  # the default Q_WORKERS the stack starts with
 # The upload page's boxes left as they are (ticked): transcript, commentary and ideas on.
@@ -198,33 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=60, help="length of each clip (default 60)")
     args = parser.parse_args(argv)
     run_dir, mode = start_run()
-    from django.conf import settings
-
     clip = head_of(CACHE, source_video(CACHE), args.seconds)
-    backend = "postgresql" if settings.DATABASES["default"]["ENGINE"].endswith("postgresql") else "sqlite"
-    load = os.getloadavg()
-    others = busy_processes()
-    print(f"Mode: {mode}\nLoad at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} cores", flush=True)
-    try:
-        res = run(args.videos, clip, run_dir)
-    except (RuntimeError, TimeoutError) as exc:
-        print(f"\nThe run failed: {exc}\nLogs: {run_dir}/", file=sys.stderr)
-        return 1
-    load_end = os.getloadavg()
-    print(f"\nBatch benchmark — {args.videos} videos of {args.seconds} s, defaults on — {mode}\n{table(res)}")
-    print(f"Load at start {load[0]:.2f}, at the end {load_end[0]:.2f} (1-min averages; the machine is shared).")
-    if others:
-        print("Busy at the start:\n  " + "\n  ".join(others))
-    report = {
-        "when": datetime.now().isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, "-m", "bench.batch", *(argv or sys.argv[1:])]),
-        "mode": mode,
-        "load": {"start": load, "end": load_end, "busy_at_start": others},
-        **res,
-    }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"batch-{backend}.json").write_text(json.dumps(report, indent=2, default=str))
-    return 0
+    title = f"Batch benchmark — {args.videos} videos of {args.seconds} s, defaults on"
+    return run_and_report(
+        "batch", title, run_dir, mode, argv, lambda: run(args.videos, clip, run_dir), lambda res, _: table(res)
+    )
 
 
 if __name__ == "__main__":

@@ -24,17 +24,14 @@ The issue's figures before fair dispatch (measured for the engine alone) are pri
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
 import httpx
 
-from bench.backbone import RESULTS, busy_processes, percentile, start_run
+from bench.backbone import percentile, run_and_report, start_run
 
 CLIP_SECONDS = 3
 TARGET_JOBS_PER_HOUR = 15000
@@ -268,35 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=10)
     args = parser.parse_args(argv)
     run_dir, mode = start_run()
-    from django.conf import settings
-
     from tests import media
 
     clip = media.h264_aac(run_dir / "clip.mp4", seconds=CLIP_SECONDS)
-    backend = "postgresql" if settings.DATABASES["default"]["ENGINE"].endswith("postgresql") else "sqlite"
-    load = os.getloadavg()
-    others = busy_processes()
-    print(f"Mode: {mode}\nLoad at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} cores", flush=True)
-    try:
-        res = run(args.jobs, args.users, clip, run_dir)
-    except (RuntimeError, TimeoutError) as exc:
-        print(f"\nThe run failed: {exc}\nLogs: {run_dir}/", file=sys.stderr)
-        return 1
-    load_end = os.getloadavg()
-    print(f"\nThroughput benchmark — {mode}\n{table(res, backend)}")
-    print(f"Load at start {load[0]:.2f}, at the end {load_end[0]:.2f} (1-min averages; the machine is shared).")
-    if others:
-        print("Busy at the start:\n  " + "\n  ".join(others))
-    report = {
-        "when": datetime.now().isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, "-m", "bench.throughput", *(argv or sys.argv[1:])]),
-        "mode": mode,
-        "load": {"start": load, "end": load_end, "busy_at_start": others},
-        **res,
-    }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"throughput-{backend}.json").write_text(json.dumps(report, indent=2, default=str))
-    return 0
+    work = lambda: run(args.jobs, args.users, clip, run_dir)  # noqa: E731
+    return run_and_report("throughput", "Throughput benchmark", run_dir, mode, argv, work, table)
 
 
 if __name__ == "__main__":
