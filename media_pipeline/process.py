@@ -142,9 +142,12 @@ def _child_setup(*, parent: int, memory_limit: int | None) -> Callable[[], None]
     return setup
 
 
+TERM_GRACE = 1.0  # seconds a child has to exit after SIGTERM before SIGKILL
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     """Stop the child and everything it started: TERM, a grace period, then KILL."""
-    for sig, grace in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
+    for sig, grace in ((signal.SIGTERM, TERM_GRACE), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:

@@ -61,8 +61,9 @@ def test_ffmpeg_dies_with_a_worker_killed_with_sigkill():
                 pass
 
 
-# A child that ignores SIGTERM, so after a cancel it stays in its run's kill grace period (a second), in the
-# registry with its token set; it says it is ready by creating a file.
+# A child that ignores SIGTERM, so after a cancel it stays in its run's kill grace period (made a minute here,
+# so a busy machine cannot end it before the test looks), in the registry with its token set; it says it is
+# ready by creating a file.
 STUBBORN = """
 import pathlib, signal, sys, time
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -71,9 +72,12 @@ time.sleep(60)
 """
 
 
-def test_a_job_reaps_only_its_own_cancelled_children(tmp_path):
+def test_a_job_reaps_only_its_own_cancelled_children(tmp_path, monkeypatch):
     import threading
 
+    from media_pipeline import process
+
+    monkeypatch.setattr(process, "TERM_GRACE", 60.0)
     from media_pipeline.errors import Cancelled
     from media_pipeline.process import AnyOf, Signal, reap_cancelled, run
 
@@ -92,7 +96,7 @@ def test_a_job_reaps_only_its_own_cancelled_children(tmp_path):
     lane.start()
     try:
         assert wait_for(ready.exists, 60)
-        job_b[1].set()  # job B stops: its run's thread sends TERM (ignored) and waits a second before KILL
+        job_b[1].set()  # job B stops: its run's thread sends TERM (ignored) and waits its grace before KILL
         # Job A ends meanwhile: B's cancelled child is not A's to wait for nor to kill.
         assert reap_cancelled(timeout=5.0, owner=job_a) == 0
         # Without an owner (the worker's shutdown) it is reaped at once, here.
