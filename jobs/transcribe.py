@@ -5,14 +5,12 @@ the video; offline speech recognition of each interval (ASR_ENGINE). Every inter
 `transcript_ready` event, the record from which the watch page, the WebVTT track and the downloads are
 built — so a reconnecting page replays them like any other event.
 
-The first words of an English video come from Whisper tiny.en (ASR_FAST_FIRST): the first piece is read
-once, tiny.en transcribes it and is freed, then the main model loads and detects the language on it (one
-after the other: the worker never holds both); the fast words are announced only when that language is
-English, and the main model then transcribes the piece again: that event has `refined` set and replaces
-the fast words in every reader. Any other language (or an unsure detection) goes to the main model from the
-start: tiny.en's words are thrown away unannounced (when the language is given and is not English, tiny.en
-is not run at all). The cost of one after the other: a non-English video whose language is not given waits
-for tiny.en's pass before detection.
+The first words of an English video come from Whisper tiny.en (ASR_FAST_FIRST), the language first: given
+by the page or the file's tag, or detected by the main model on the first piece (jobs/speech.py loads it
+while the video is planned and cut). Only English goes to tiny.en; the main model is freed while tiny.en
+decodes (the worker never holds both) and then transcribes the piece again: that event has `refined` set
+and replaces the fast words in every reader. Any other language (or an unsure detection) goes to the main
+model from the start, and tiny.en is never loaded.
 """
 
 from __future__ import annotations
@@ -40,6 +38,7 @@ from media_pipeline.transcript.whisper_model import FAST_NAME
 from .models import ProcessingTask
 from .reporter import measured
 from .run import JobRun, Worker, done_signal, result_of
+from .speech import known_language, load
 
 if TYPE_CHECKING:  # the engines are imported lazily: the models are big
     from media_pipeline.transcript.asr import AsrEngine
@@ -172,6 +171,8 @@ class TranscriptWorker(Worker):
             self.error = "Speech recognition is switched off on this server (ASR_ENGINE=off)."
             return
         self.source = engine.source
+        if hasattr(engine, "language"):
+            engine.language = known_language(self.job, self.info)
         try:
             self._recognise(engine, done=done, refined=refined)
         finally:
@@ -217,6 +218,8 @@ class TranscriptWorker(Worker):
                 # An earlier attempt announced fast words and stopped before refining them.
                 if any(p.get("source") == f"asr:{FAST_NAME}" for p in self.task.transcript_pieces()[:1]):
                     futures.append((head, pool.submit(transcribe, head), True))
+            if futures or todo:
+                pool.submit(load, self.task.pk, engine)  # measured apart from the first piece it serves
             futures += [(piece, pool.submit(transcribe, piece), False) for piece in todo]
             for piece, future, refine in futures:
                 self.announce(piece, result_of(future, self.cancel), engine.source, engine.label, refine)
@@ -235,37 +238,41 @@ class TranscriptWorker(Worker):
         transcribe: Callable[..., list[Segment]],
     ) -> bool:
         """Announce tiny.en's words for the first piece when the video speaks English; True when it did (the
-        piece is then to be transcribed again by `engine`). The first piece's audio is read once; tiny.en
-        transcribes it on both threads and is freed, then `engine` loads and detects the language on the same
-        audio. One after the other, not side by side: base's load reads its float16 weights whole before
-        converting them, and beside tiny.en that put the worker at ~600 MB (the issue's bound is 450); it
-        costs the first words base's load and detection (~1 s on an idle machine).
+        piece is then to be transcribed again by `engine`). The language comes first: given (the page's
+        option, the file's tag), or detected by `engine` (base, loading since the job started: SpeechWarmup)
+        on the piece's audio; tiny.en runs only for English, so it is never asked for another language. Base
+        is freed while tiny.en decodes: both resident measured ~490 MB RSS in one process (636 MB at the
+        peak), over the issue's 450; it loads again for the rest of the transcript, after the first words.
         """
         detect = getattr(engine, "detect_language", None)
-        fast = fast_engine() if detect is not None and getattr(engine, "language", None) in (None, "en") else None
-        if fast is None or detect is None:
+        if detect is None or not settings.ASR_FAST_FIRST:
             return False
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-first")
         try:
             pcm = read(head)
-            words = pool.submit(transcribe, head, fast, pcm)
+            if engine.language is None:  # type: ignore[attr-defined]
+                result_of(pool.submit(load, self.task.pk, engine), self.cancel)
+                with measured(self.task.pk, "asr_detect", engine=engine.source) as extra:
+                    language, probability = result_of(pool.submit(detect, pcm), self.cancel)
+                    extra.update(language=language, probability=round(probability, 3))
+                log.info("task %s speaks %s (p=%.2f)", self.task.pk, language, probability)
+                self.language = language
+                if probability < PIN_LANGUAGE_AT:
+                    return False  # unsure: base transcribes and detects again on each piece
+                engine.language = language  # type: ignore[attr-defined]
+            self.language = engine.language  # type: ignore[attr-defined]
+            fast = fast_engine() if self.language == "en" else None
+            if fast is None:
+                return False
+            engine.release()  # type: ignore[attr-defined]
             try:
-                segments = result_of(words, self.cancel)
+                result_of(pool.submit(load, self.task.pk, fast), self.cancel)
+                segments = result_of(pool.submit(transcribe, head, fast, pcm), self.cancel)
             except MediaError as exc:  # e.g. its model failed to load: the main model makes the first words
                 log.warning("fast first words of task %s failed: %s (%s)", self.task.pk, exc.message, exc.detail)
                 return False
             finally:
-                fast.release()  # before the main model loads (a cancelled piece ends on its own, below)
-            if engine.language is None:  # type: ignore[attr-defined]
-                language, probability = result_of(pool.submit(detect, pcm), self.cancel)
-                log.info("task %s speaks %s (p=%.2f)", self.task.pk, language, probability)
-                if probability >= PIN_LANGUAGE_AT:
-                    engine.language = language  # type: ignore[attr-defined]
-                self.language = language
-                if language != "en" or probability < PIN_LANGUAGE_AT:
-                    return False  # tiny.en's words are never announced
-            else:
-                self.language = "en"
+                fast.release()  # before the main model loads again (a cancelled piece ends on its own, below)
             self.announce(head, segments, fast.source, fast.label, False)
             return True
         finally:

@@ -27,6 +27,27 @@ from .whisper_model import BUNDLED_NAME, FAST_NAME, ModelError, ModelFolder
 # musical interval cannot switch a talk to another language halfway.
 PIN_LANGUAGE_AT = 0.7
 
+# A file's language tag (ISO 639-2, both the B and T forms, as ffprobe reports it) → Whisper's code. A tag
+# that is already a two-letter code is taken as it is.
+TAG_LANGUAGES = dict(
+    pair.split("=")
+    for pair in (
+        "eng=en deu=de ger=de fra=fr fre=fr spa=es ita=it por=pt nld=nl dut=nl pol=pl rus=ru ukr=uk tur=tr swe=sv "
+        "nor=no nob=no dan=da fin=fi ces=cs cze=cs slk=sk slo=sk hun=hu ron=ro rum=ro ell=el gre=el bul=bg hrv=hr "
+        "srp=sr slv=sl cat=ca eus=eu baq=eu glg=gl ara=ar heb=he fas=fa per=fa hin=hi ben=bn urd=ur tam=ta tel=te "
+        "tha=th vie=vi ind=id msa=ms may=ms jpn=ja kor=ko zho=zh chi=zh cmn=zh yue=yue"
+    ).split()
+)
+
+
+def tag_language(tag: str | None) -> str | None:
+    """Whisper's code for a file's language tag ("eng" → "en"), or None when it names no language we know."""
+    tag = (tag or "").strip().lower().split("-")[0]
+    if len(tag) == 2 and tag.isalpha():
+        return tag
+    return TAG_LANGUAGES.get(tag)
+
+
 _models: dict[tuple, Any] = {}
 _names: dict[str, str] = {}  # model folder → its name, for loaded_models()
 _models_lock = threading.Lock()
@@ -108,6 +129,12 @@ class WhisperEngine:
         """Load the model now (it is kept for this process); later transcribe() calls start at once."""
         self._loaded()
 
+    @property
+    def loaded(self) -> bool:
+        """Whether this process holds the model already (a transcribe() would not load it)."""
+        with _models_lock:
+            return self._key() in _models
+
     def release(self) -> None:
         """Drop this engine's model from the process (a long-lived worker should not keep 200 MB for the
         next job that may never transcribe). The next transcribe() loads it again."""
@@ -115,7 +142,7 @@ class WhisperEngine:
 
     def _loaded(self) -> Any:
         """The process's WhisperModel for this folder, loaded on first use after the model check."""
-        key = (str(self.model.path), self.compute_type, self.cpu_threads, self.num_workers, os.getpid())
+        key = self._key()
         with _models_lock:
             if key not in _models:
                 self.model.check()  # a stat when the stamp holds; refuses a file that changed
@@ -127,6 +154,9 @@ class WhisperEngine:
                     num_workers=self.num_workers,
                 )
             return _models[key]
+
+    def _key(self) -> tuple:
+        return (str(self.model.path), self.compute_type, self.cpu_threads, self.num_workers, os.getpid())
 
 
 def loaded_models() -> list[str]:
