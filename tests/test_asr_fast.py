@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from jobs.engine import run_task
-from jobs.models import ProgressUpdate
+from jobs.models import PerformanceMetrics, ProgressUpdate
+from media_pipeline.probe import probe
 from media_pipeline.transcript import whisper, whisper_model
 from media_pipeline.transcript.asr import SAMPLE_RATE
 from media_pipeline.transcript.whisper import WhisperEngine
@@ -51,9 +52,11 @@ def pcm_of(wav: Path) -> np.ndarray:
     return asr_data.load_wav(out)
 
 
-def talk(tmp_path: Path, wav: Path) -> Path:
-    """A small H.264/AAC video whose sound is `wav` (a second of silence first, as a talk would start)."""
+def talk(tmp_path: Path, wav: Path, language: str = "") -> Path:
+    """A small H.264/AAC video whose sound is `wav` (a second of silence first, as a talk would start);
+    its audio track tagged with `language` (ISO 639-2) when one is given."""
     src = tmp_path / "talk.mp4"
+    tag = ["-metadata:s:a:0", f"language={language}"] if language else []
     media.ffmpeg(
         "-f",
         "lavfi",
@@ -78,9 +81,28 @@ def talk(tmp_path: Path, wav: Path) -> Path:
         "-c:a",
         "aac",
         "-shortest",
+        *tag,
         str(src),
     )
     return src
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the models loaded (for real) while the test runs, in order."""
+    names: list[str] = []
+    real = whisper._load
+
+    def recording(model, **kw):
+        names.append(model.name)
+        return real(model, **kw)
+
+    monkeypatch.setattr(whisper, "_load", recording)
+    return names
+
+
+def metrics(task, operation: str) -> list[dict]:
+    return [m.data for m in PerformanceMetrics.objects.filter(task=task, operation=operation).order_by("id")]
 
 
 def test_tiny_en_is_the_pinned_bundled_model_and_transcribes_real_speech(fast, clips):
@@ -179,7 +201,7 @@ def test_an_english_video_gets_fast_first_words_then_the_refined_ones(make_task,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_german_video_is_transcribed_by_base_alone(make_task, tmp_path, settings):
+def test_a_german_video_is_transcribed_by_base_alone(make_task, tmp_path, settings, loads):
     settings.MODEL_CACHE_DIR = asr_data.CACHE
     text = "Guten Morgen. Heute sprechen wir über Flüsse. Der Fluss trägt das Wasser zum Meer, und das Meer ist tief."
     task = make_task(talk(tmp_path, speech(tmp_path, "de", text)), interval=10)
@@ -189,6 +211,45 @@ def test_a_german_video_is_transcribed_by_base_alone(make_task, tmp_path, settin
     assert not any(e.get("refined") for e in events)
     words = " ".join(s.text for s in task.transcript()).lower()
     assert "morgen" in words and ("meer" in words or "wasser" in words), words
+    # The language was detected first, by base, on the first piece; the English-only model never loaded.
+    [detected] = metrics(task, "asr_detect")
+    assert detected["language"] == "de" and detected["engine"] == "asr:whisper-base", detected
+    assert loads and "whisper-tiny.en" not in loads, loads
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_language_given_on_the_page_is_not_detected_and_keeps_tiny_en_away(make_task, tmp_path, settings, loads):
+    settings.MODEL_CACHE_DIR = asr_data.CACHE
+    text = "Bonjour à tous. Aujourd'hui nous parlons des rivières. La rivière porte l'eau jusqu'à la mer."
+    task = make_task(talk(tmp_path, speech(tmp_path, "fr", text)), interval=10)
+    task.params["speech_language"] = "fr"
+    task.save(update_fields=["params"])
+    assert run_task(str(task.pk)) == "succeeded"
+    events = transcript_events(task)
+    assert events and all(e["source"] == "asr:whisper-base" and not e.get("refined") for e in events)
+    words = " ".join(s.text for s in task.transcript()).lower()
+    assert "bonjour" in words, words  # espeak-ng's French voice is hard to read beyond its greeting
+    assert metrics(task, "asr_detect") == []
+    assert loads == ["whisper-base"], loads  # once, by the warm-up, and found loaded by the transcript
+    assert whisper.loaded_models() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_english_tag_in_the_file_sends_the_first_piece_to_tiny_en_without_detection(
+    make_task, tmp_path, settings, loads
+):
+    settings.MODEL_CACHE_DIR = asr_data.CACHE
+    text = "Good morning. Today we talk about rivers. The river carries water to the sea, and the sea is deep."
+    src = talk(tmp_path, speech(tmp_path, "en-us", text), language="eng")
+    assert probe(src).audio_language == "eng"
+    task = make_task(src, interval=10)
+    assert run_task(str(task.pk)) == "succeeded"
+    events = transcript_events(task)
+    assert events[0]["source"] == "asr:whisper-tiny.en" and "morning" in events[0]["segments"][0]["text"].lower()
+    assert metrics(task, "asr_detect") == []
+    # tiny.en first (warmed while the video was planned), then base for the rest: never both at once.
+    assert loads == ["whisper-tiny.en", "whisper-base"], loads
+    assert [m["engine"] for m in metrics(task, "asr_load")][:2] == ["asr:whisper-tiny.en", "asr:whisper-tiny.en"]
 
 
 @pytest.mark.django_db
