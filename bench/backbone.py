@@ -471,6 +471,7 @@ def run_ours(
     submits: int,
     run_dir: Path,
     transcribe: bool = False,
+    language: str = "",
     extra_env: dict[str, str] | None = None,
 ) -> OursResult:
     from django.conf import settings
@@ -528,6 +529,8 @@ def run_ours(
         )
         # With --transcribe, offline speech recognition runs beside.
         fields = {**FORCE_FIELDS, **(COMMENTARY_FIELDS if transcribe else {})}
+        if transcribe and language:
+            fields["speech_language"] = language
         run = upload_and_follow(client, stack, source, sampler=sampler, transcribe=transcribe, fields=fields)
         result.upload_s, result.machine_busy, result.final_type = run.upload_s, run.machine_busy, "complete"
         task_id, events, opened, returned = run.task_id, run.events, run.opened, run.returned
@@ -1005,6 +1008,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"use only the first SECONDS of the {VIDEO_SECONDS // 60}-minute video (stream-copied)",
     )
     parser.add_argument(
+        "--language",
+        default="",
+        help="with --transcribe: the spoken language as the upload page would give it (e.g. en); detected otherwise",
+    )
+    parser.add_argument(
         "--today",
         action="store_true",
         help="run the main run again with today's model path (preloaded models, base for the first words)",
@@ -1057,7 +1065,9 @@ def main(argv: list[str] | None = None) -> int:
     print(flush=True)
 
     try:
-        ours = run_ours(source, clip, submits=args.submits, run_dir=run_dir, transcribe=args.transcribe)
+        ours = run_ours(
+            source, clip, submits=args.submits, run_dir=run_dir, transcribe=args.transcribe, language=args.language
+        )
     except (RuntimeError, TimeoutError) as exc:
         print(f"\nThe run failed: {exc}\nLogs: {run_dir}/", file=sys.stderr)
         return 1
