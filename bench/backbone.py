@@ -940,6 +940,9 @@ def configure_environment(run_dir: Path) -> str:
     os.environ["DJANGO_SETTINGS_MODULE"] = "repurposer.settings"
     os.environ["REPURPOSER_VAR_DIR"] = str(run_dir / "var")
     os.environ["MEDIA_ROOT"] = str(run_dir / "media")
+    # The speech models joined and hashed once, kept between runs: a run's first job must not pay the join
+    # (~145 MB written and hashed) that an installed server did once, while a later stack finds it done.
+    os.environ.setdefault("MODEL_CACHE_DIR", str(CACHE / "models"))
     database = os.environ.get("DATABASE_URL", "")
     redis = os.environ.get("REDIS_URL", "")
     db_text = f"DATABASE_URL={redact(database)}" if database else f"embedded SQLite ({run_dir / 'var'})"
