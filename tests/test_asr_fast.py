@@ -16,7 +16,7 @@ import pytest
 
 from jobs.engine import run_task
 from jobs.models import PerformanceMetrics, ProgressUpdate
-from media_pipeline.probe import probe
+from media_pipeline.probe import Limits, probe
 from media_pipeline.transcript import whisper, whisper_model
 from media_pipeline.transcript.asr import SAMPLE_RATE
 from media_pipeline.transcript.whisper import WhisperEngine
@@ -241,7 +241,7 @@ def test_an_english_tag_in_the_file_sends_the_first_piece_to_tiny_en_without_det
     settings.MODEL_CACHE_DIR = asr_data.CACHE
     text = "Good morning. Today we talk about rivers. The river carries water to the sea, and the sea is deep."
     src = talk(tmp_path, speech(tmp_path, "en-us", text), language="eng")
-    assert probe(src).audio_language == "eng"
+    assert probe(src, limits=Limits()).audio_language == "eng"
     task = make_task(src, interval=10)
     assert run_task(str(task.pk)) == "succeeded"
     events = transcript_events(task)
