@@ -5,12 +5,12 @@ the video; offline speech recognition of each interval (ASR_ENGINE). Every inter
 `transcript_ready` event, the record from which the watch page, the WebVTT track and the downloads are
 built — so a reconnecting page replays them like any other event.
 
-The first words of an English video come from Whisper tiny.en (ASR_FAST_FIRST), the language first: given
-by the page or the file's tag, or detected by the main model on the first piece (jobs/speech.py loads it
-while the video is planned and cut). Only English goes to tiny.en; the main model is freed while tiny.en
-decodes (the worker never holds both) and then transcribes the piece again: that event has `refined` set
-and replaces the fast words in every reader. Any other language (or an unsure detection) goes to the main
-model from the start, and tiny.en is never loaded.
+The first words of an English video come from Whisper tiny.en (ASR_FAST_FIRST) when the language is known
+first: given by the page or the file's tag (jobs/speech.py loads tiny.en while the video is planned and cut).
+tiny.en is freed before the main model loads (the worker never holds both), which then transcribes the piece
+again: that event has `refined` set and replaces the fast words in every reader. When the language is not
+known, the main model (loading since the job started) makes the first words itself and detects the language
+in the same pass; tiny.en is then never loaded, nor for any language other than English.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from media_pipeline.probe import MediaInfo
 from media_pipeline.process import CancelToken, wait_any
 from media_pipeline.transcript.subtitles import extract_embedded, parse_subtitle_file
 from media_pipeline.transcript.types import Segment, Transcript
-from media_pipeline.transcript.whisper import PIN_LANGUAGE_AT  # cheap: faster_whisper loads with a model
 from media_pipeline.transcript.whisper_model import FAST_NAME
 
 from .models import ProcessingTask
@@ -207,11 +206,11 @@ class TranscriptWorker(Worker):
         try:
             if head is not None and todo and todo[0] is head:
                 todo = todo[1:]
-                if self._fast_first(head, engine, read, transcribe):
+                if self._fast_first(head, engine, transcribe):
                     futures.append((head, pool.submit(transcribe, head), True))
                 else:
                     # The short first piece runs alone: the first words are what a viewer waits for.
-                    first = pool.submit(transcribe, head)
+                    first = pool.submit(self._first_by_main, head, engine, transcribe)
                     wait_any(done_signal(first), self.cancel)
                     self.announce(head, result_of(first, self.cancel), engine.source, engine.label, False)
             elif head is not None and round(head.start, 3) in done and round(head.start, 3) not in refined:
@@ -230,50 +229,46 @@ class TranscriptWorker(Worker):
             # a busy machine takes seconds); its lane ends when the piece does, and nobody reads its words.
             pool.shutdown(wait=not self.cancel.is_set())
 
-    def _fast_first(
-        self,
-        head: Interval,
-        engine: AsrEngine,
-        read: Callable[[Interval], np.ndarray],
-        transcribe: Callable[..., list[Segment]],
-    ) -> bool:
-        """Announce tiny.en's words for the first piece when the video speaks English; True when it did (the
-        piece is then to be transcribed again by `engine`). The language comes first: given (the page's
-        option, the file's tag), or detected by `engine` (base, loading since the job started: SpeechWarmup)
-        on the piece's audio; tiny.en runs only for English, so it is never asked for another language. Base
-        is freed while tiny.en decodes: both resident measured ~490 MB RSS in one process (636 MB at the
-        peak), over the issue's 450; it loads again for the rest of the transcript, after the first words.
+    def _fast_first(self, head: Interval, engine: AsrEngine, transcribe: Callable[..., list[Segment]]) -> bool:
+        """Announce tiny.en's words for the first piece when the video is known to speak English (the page's
+        option, the file's tag); True when it did (the piece is then to be transcribed again by `engine`).
+        tiny.en was loaded when the job started (SpeechWarmup) and base loads only after its words: on two
+        cores a load beside the first decode slows both. When the language is not known, base makes the
+        first words itself (`_first_by_main`): its transcription detects the language on the way, so the
+        first words wait for base's load and one pass, not base's load, a detection, tiny.en's load and its
+        pass (measured: bench.first_words).
         """
-        detect = getattr(engine, "detect_language", None)
-        if detect is None or not settings.ASR_FAST_FIRST:
+        if not settings.ASR_FAST_FIRST or getattr(engine, "language", None) != "en":
             return False
+        fast = fast_engine()
+        if fast is None:
+            return False
+        self.language = "en"
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-first")
         try:
-            pcm = read(head)
-            if engine.language is None:  # type: ignore[attr-defined]
-                result_of(pool.submit(load, self.task.pk, engine), self.cancel)
-                with measured(self.task.pk, "asr_detect", engine=engine.source) as extra:
-                    language, probability = result_of(pool.submit(detect, pcm), self.cancel)
-                    extra.update(language=language, probability=round(probability, 3))
-                log.info("task %s speaks %s (p=%.2f)", self.task.pk, language, probability)
-                self.language = language
-                if probability < PIN_LANGUAGE_AT:
-                    return False  # unsure: base transcribes and detects again on each piece
-                engine.language = language  # type: ignore[attr-defined]
-            self.language = engine.language  # type: ignore[attr-defined]
-            fast = fast_engine() if self.language == "en" else None
-            if fast is None:
-                return False
-            engine.release()  # type: ignore[attr-defined]
-            try:
-                result_of(pool.submit(load, self.task.pk, fast), self.cancel)
-                segments = result_of(pool.submit(transcribe, head, fast, pcm), self.cancel)
-            except MediaError as exc:  # e.g. its model failed to load: the main model makes the first words
-                log.warning("fast first words of task %s failed: %s (%s)", self.task.pk, exc.message, exc.detail)
-                return False
-            finally:
-                fast.release()  # before the main model loads again (a cancelled piece ends on its own, below)
-            self.announce(head, segments, fast.source, fast.label, False)
-            return True
+            result_of(pool.submit(load, self.task.pk, fast), self.cancel)
+            segments = result_of(pool.submit(transcribe, head, fast), self.cancel)
+        except MediaError as exc:  # e.g. its model failed to load: the main model makes the first words
+            log.warning("fast first words of task %s failed: %s (%s)", self.task.pk, exc.message, exc.detail)
+            return False
         finally:
+            fast.release()  # before the main model loads (a cancelled piece ends on its own, below)
             pool.shutdown(wait=False)  # a cancelled job does not wait for a piece still decoding
+        self.announce(head, segments, fast.source, fast.label, False)
+        return True
+
+    def _first_by_main(
+        self, head: Interval, engine: AsrEngine, transcribe: Callable[..., list[Segment]]
+    ) -> list[Segment]:
+        """The first piece's words by the main engine. When the language is not known, Whisper detects it
+        in the same pass (pinned for the task when sure: PIN_LANGUAGE_AT); an `asr_detect` row says what it
+        found, timed over that whole first pass."""
+        if getattr(engine, "detected_language", False) is False or getattr(engine, "language", "") is not None:
+            return transcribe(head)
+        with measured(self.task.pk, "asr_detect", engine=engine.source, within="transcribe") as extra:
+            segments = transcribe(head)
+            language, probability = engine.detected_language, engine.detected_probability  # type: ignore[attr-defined]
+            extra.update(language=language, probability=round(probability, 3))
+        log.info("task %s speaks %s (p=%.2f)", self.task.pk, language, probability)
+        self.language = language
+        return segments

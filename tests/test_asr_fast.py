@@ -176,6 +176,8 @@ def test_an_english_video_gets_fast_first_words_then_the_refined_ones(make_task,
     settings.MODEL_CACHE_DIR = asr_data.CACHE
     text = "Good morning. Today we talk about rivers. The river carries water to the sea, and the sea is deep."
     task = make_task(talk(tmp_path, speech(tmp_path, "en-us", text)), interval=10)
+    task.params["speech_language"] = "en"
+    task.save(update_fields=["params"])
     assert run_task(str(task.pk)) == "succeeded"
     events = transcript_events(task)
     first, rest = events[0], events[1:]
@@ -201,6 +203,24 @@ def test_an_english_video_gets_fast_first_words_then_the_refined_ones(make_task,
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_english_video_of_unknown_language_gets_its_first_words_from_base_detecting_it(
+    make_task, tmp_path, settings, loads
+):
+    settings.MODEL_CACHE_DIR = asr_data.CACHE
+    text = "Good morning. Today we talk about rivers. The river carries water to the sea, and the sea is deep."
+    task = make_task(talk(tmp_path, speech(tmp_path, "en-us", text)), interval=10)
+    assert run_task(str(task.pk)) == "succeeded"
+    events = transcript_events(task)
+    # Base's first pass both detects the language and makes the first words: nothing to refine.
+    assert events and all(e["source"] == "asr:whisper-base" and not e.get("refined") for e in events)
+    assert "morning" in " ".join(s["text"] for s in events[0]["segments"]).lower()
+    [detected] = metrics(task, "asr_detect")
+    assert detected["language"] == "en" and detected["engine"] == "asr:whisper-base", detected
+    assert loads == ["whisper-base"], loads  # once, by the warm-up; tiny.en never
+    assert whisper.loaded_models() == []
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_german_video_is_transcribed_by_base_alone(make_task, tmp_path, settings, loads):
     settings.MODEL_CACHE_DIR = asr_data.CACHE
     text = "Guten Morgen. Heute sprechen wir über Flüsse. Der Fluss trägt das Wasser zum Meer, und das Meer ist tief."
@@ -211,7 +231,7 @@ def test_a_german_video_is_transcribed_by_base_alone(make_task, tmp_path, settin
     assert not any(e.get("refined") for e in events)
     words = " ".join(s.text for s in task.transcript()).lower()
     assert "morgen" in words and ("meer" in words or "wasser" in words), words
-    # The language was detected first, by base, on the first piece; the English-only model never loaded.
+    # The language was detected by base on the first piece; the English-only model never loaded.
     [detected] = metrics(task, "asr_detect")
     assert detected["language"] == "de" and detected["engine"] == "asr:whisper-base", detected
     assert loads and "whisper-tiny.en" not in loads, loads
@@ -283,6 +303,8 @@ def test_a_refused_fast_model_leaves_the_first_words_to_base(make_task, tmp_path
     monkeypatch.setattr(whisper_model, "FAST_SHA256", "0" * 64)  # as if the installed tiny.en were another file
     monkeypatch.setattr(whisper_model, "bundled_model", lambda cache: _bundled(asr_data.CACHE / "whisper-base"))
     task = make_task(talk(tmp_path, speech(tmp_path, "en-us", "Good morning. Today we talk about rivers.")))
+    task.params["speech_language"] = "en"
+    task.save(update_fields=["params"])
     assert run_task(str(task.pk)) == "succeeded"
     events = transcript_events(task)
     assert events and all(e["source"] == "asr:whisper-base" and not e.get("refined") for e in events)

@@ -77,6 +77,7 @@ class WhisperEngine:
         self.beam_size = beam_size
         self.vad = vad
         self.detected_language: str | None = None
+        self.detected_probability = 0.0  # Whisper's probability for detected_language
         self.source = f"asr:{model.name}"
         labels = {BUNDLED_NAME: "Whisper base (offline)", FAST_NAME: "Whisper tiny.en (offline, first words)"}
         self.label = labels.get(model.name, f"Whisper, {model.path.name}")
@@ -111,7 +112,7 @@ class WhisperEngine:
                 segments.append(Segment(start=offset + piece.start, end=offset + piece.end, text=text, words=words))
         if self.language is None and info.language_probability >= PIN_LANGUAGE_AT and segments:
             self.language = info.language
-        self.detected_language = info.language
+        self.detected_language, self.detected_probability = info.language, info.language_probability
         return clamp_segments(segments, offset, offset + pcm.size / SAMPLE_RATE)
 
     def detect_language(self, pcm: np.ndarray) -> tuple[str, float]:
@@ -126,8 +127,13 @@ class WhisperEngine:
         return language, probability
 
     def preload(self) -> None:
-        """Load the model now (it is kept for this process); later transcribe() calls start at once."""
+        """Load the model now (it is kept for this process), and the voice activity detector's session when
+        the engine uses it; later transcribe() calls start at once."""
         self._loaded()
+        if self.vad:
+            from faster_whisper.vad import get_vad_model
+
+            get_vad_model()  # cached per process; released with the last model (release_models)
 
     @property
     def loaded(self) -> bool:
