@@ -341,6 +341,8 @@ class OursResult:
     first_chunk_s: float | None = None  # last upload part answered → first chunk_ready received
     first_transcript_s: float | None = None  # last upload part answered → first transcript_ready received
     first_commentary_s: float | None = None  # last upload part answered → first chunk_ready with commentary
+    # The first seconds of the job, stage by stage: (what, start s, end s) from the last part's answer.
+    timeline: list[tuple[str, float, float]] = field(default_factory=list)
     worker_python_idle_mb: float = 0.0  # largest worker process after the submits, before the main run
     worker_python_idle_pss_mb: float = 0.0
     first_chunk_server_s: float | None = None  # last upload part answered → first chunk_ready row written
@@ -469,6 +471,7 @@ def run_ours(
     submits: int,
     run_dir: Path,
     transcribe: bool = False,
+    language: str = "",
     extra_env: dict[str, str] | None = None,
 ) -> OursResult:
     from django.conf import settings
@@ -526,6 +529,8 @@ def run_ours(
         )
         # With --transcribe, offline speech recognition runs beside.
         fields = {**FORCE_FIELDS, **(COMMENTARY_FIELDS if transcribe else {})}
+        if transcribe and language:
+            fields["speech_language"] = language
         run = upload_and_follow(client, stack, source, sampler=sampler, transcribe=transcribe, fields=fields)
         result.upload_s, result.machine_busy, result.final_type = run.upload_s, run.machine_busy, "complete"
         task_id, events, opened, returned = run.task_id, run.events, run.opened, run.returned
@@ -556,6 +561,8 @@ def run_ours(
             result.queue_wait_s = (task.started_at - task.created_at).total_seconds()
         for op, ms in PerformanceMetrics.objects.filter(task_id=task.pk).values_list("operation", "duration_ms"):
             result.operations_ms.setdefault(op, []).append(ms)
+        if transcribe:
+            result.timeline = early_timeline(task.pk, events, returned)
 
         result.worker_python_peak_mb = sampler.python_peak.get("queue", 0) / MB
         result.worker_media_peak_mb = sampler.media_peak.get("queue", 0) / MB
@@ -567,6 +574,50 @@ def run_ours(
         return result
     finally:
         stack.stop()
+
+
+TIMELINE_SECONDS = 20.0  # how much of the job's start the timeline shows
+
+
+def early_timeline(task_id: Any, events: list[dict], returned: float) -> list[tuple[str, float, float]]:
+    """The job's first seconds as (what, start, end), in seconds from the last part's answer: each
+    PerformanceMetrics row that started in them (a row is written when its operation ends, so it starts
+    `duration_ms` earlier) and the first transcript and chunk events (received by the client)."""
+    from jobs.models import PerformanceMetrics
+
+    rows = []
+    for op, ms, data, created in PerformanceMetrics.objects.filter(task_id=task_id).values_list(
+        "operation", "duration_ms", "data", "created_at"
+    ):
+        end = created.timestamp() - returned
+        start = end - ms / 1000
+        if start > TIMELINE_SECONDS:
+            continue
+        detail = {k: data[k] for k in ("index", "engine", "language", "cached") if k in data}
+        what = op + (" " + " ".join(f"{k}={v}" for k, v in detail.items()) if detail else "")
+        rows.append((what, round(start, 3), round(end, 3)))
+    firsts = {
+        "event: first transcript_ready": lambda e: e["type"] == "transcript_ready",
+        "event: first chunk_ready": lambda e: e["type"] == "chunk_ready",
+        "event: first chunk with commentary": lambda e: e["type"] == "chunk_ready" and e["data"].get("has_commentary"),
+    }
+    for name, match in firsts.items():
+        event = next((e for e in events if match(e)), None)
+        if event is not None:
+            source = event["data"].get("source")
+            at = round(event["received"] - returned, 3)
+            rows.append((name + (f" ({source})" if source else ""), at, at))
+    return sorted(rows, key=lambda row: (row[1], row[2]))
+
+
+def timeline_table(runs: dict[str, OursResult]) -> str:
+    lines = []
+    for name, run in runs.items():
+        if not run.timeline:
+            continue
+        lines.append(f"Timeline of the first {TIMELINE_SECONDS:.0f} s, {name} (seconds from the last part's answer):")
+        lines += [f"  {start:7.2f} → {end:7.2f}  {what}" for what, start, end in run.timeline]
+    return "\n".join(lines)
 
 
 # --- Baseline: sequential full re-encode ----------------------------------------------------------------
@@ -889,6 +940,9 @@ def configure_environment(run_dir: Path) -> str:
     os.environ["DJANGO_SETTINGS_MODULE"] = "repurposer.settings"
     os.environ["REPURPOSER_VAR_DIR"] = str(run_dir / "var")
     os.environ["MEDIA_ROOT"] = str(run_dir / "media")
+    # The speech models joined and hashed once, kept between runs: a run's first job must not pay the join
+    # (~145 MB written and hashed) that an installed server did once, while a later stack finds it done.
+    os.environ.setdefault("MODEL_CACHE_DIR", str(CACHE / "models"))
     database = os.environ.get("DATABASE_URL", "")
     redis = os.environ.get("REDIS_URL", "")
     db_text = f"DATABASE_URL={redact(database)}" if database else f"embedded SQLite ({run_dir / 'var'})"
@@ -955,6 +1009,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=0,
         help=f"use only the first SECONDS of the {VIDEO_SECONDS // 60}-minute video (stream-copied)",
+    )
+    parser.add_argument(
+        "--language",
+        default="",
+        help="with --transcribe: the spoken language as the upload page would give it (e.g. en); detected otherwise",
     )
     parser.add_argument(
         "--today",
@@ -1048,7 +1107,9 @@ def main(argv: list[str] | None = None) -> int:
     print(flush=True)
 
     try:
-        ours = run_ours(source, clip, submits=args.submits, run_dir=run_dir, transcribe=args.transcribe)
+        ours = run_ours(
+            source, clip, submits=args.submits, run_dir=run_dir, transcribe=args.transcribe, language=args.language
+        )
     except (RuntimeError, TimeoutError) as exc:
         print(f"\nThe run failed: {exc}\nLogs: {run_dir}/", file=sys.stderr)
         return 1
@@ -1075,6 +1136,8 @@ def main(argv: list[str] | None = None) -> int:
         end_load = os.getloadavg()
         print(f"\nOurs next to today's model path (same run; load average at the end {end_load[0]:.1f}):")
         print(table(today_rows(ours, today, duration=info.duration, transcribe=args.transcribe), baseline="today"))
+    if args.transcribe:
+        print("\n" + timeline_table({"ours": ours, **({"today": today} if today is not None else {})}))
     if others:
         print(f"WARNING: the machine was busy with other work at the start (load {load[0]:.1f}); see above.")
     missed = [r.metric for r in rows if r.met.startswith("NO")]

@@ -13,6 +13,22 @@ from typing import Any
 
 from django.conf import settings
 
+# What the page offers as the spoken language (Whisper's codes); "" lets speech recognition detect it.
+SPEECH_LANGUAGES = {
+    "": "Detect it",
+    "en": "English",
+    "de": "German",
+    "es": "Spanish",
+    "fr": "French",
+    "it": "Italian",
+    "nl": "Dutch",
+    "pl": "Polish",
+    "pt": "Portuguese",
+    "ru": "Russian",
+    "tr": "Turkish",
+    "ja": "Japanese",
+    "zh": "Chinese",
+}
 COMMENTARY_KEYS = ("voice", "commentary_style", "original_level")
 IDEAS_KEYS = ("style", "idea_count", "custom_style")
 # Reels (an ideas option): framing, the aspect ratios each reel is rendered in, captions, jump cuts.
@@ -36,6 +52,7 @@ def _default_level() -> float:
 class JobOptions:
     interval: int = 30  # seconds per chunk (the forms allow 10–120)
     transcribe: bool = True
+    speech_language: str = ""  # SPEECH_LANGUAGES; "" detects it (the file's language tag first)
     video_id: str = ""  # a YouTube task's video
     download: bool = True  # YouTube: the video as well as its captions
     commentary: bool = False
@@ -73,6 +90,8 @@ class JobOptions:
     def as_params(self) -> dict[str, Any]:
         """The stored form: what a feature that is off does not use is left out, and so is force=False."""
         params = asdict(self)
+        if not (self.transcribe and self.speech_language):
+            params.pop("speech_language")
         if not self.commentary:
             for key in COMMENTARY_KEYS:
                 params.pop(key)

@@ -28,6 +28,7 @@ from .limits import limits_from_settings
 from .models import ProcessingTask
 from .reporter import emit, measured
 from .run import JobRun, Progress, job_run
+from .speech import SpeechWarmup, needs_recognition
 from .transcribe import TranscriptWorker, whole_label
 
 # Stages in the order the watch page lists them, with the share of the progress bar each one takes.
@@ -319,6 +320,10 @@ def _run_video(
     info = _probe(task, src, job.cancel)
     job.check()
     job.video.set(src, info)
+    if needs_recognition(job, info, captions=captions):
+        # The model loads while the video is planned and cut. Not one of the run's joined workers: a load
+        # cannot be interrupted, and a cancelled job must not wait for it (the warm-up frees it then).
+        SpeechWarmup(job, info=info).start()
     plan = _plan(task, src, info, job.cancel)
     job.check()
 

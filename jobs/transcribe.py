@@ -5,14 +5,12 @@ the video; offline speech recognition of each interval (ASR_ENGINE). Every inter
 `transcript_ready` event, the record from which the watch page, the WebVTT track and the downloads are
 built — so a reconnecting page replays them like any other event.
 
-The first words of an English video come from Whisper tiny.en (ASR_FAST_FIRST): the first piece is read
-once, tiny.en transcribes it and is freed, then the main model loads and detects the language on it (one
-after the other: the worker never holds both); the fast words are announced only when that language is
-English, and the main model then transcribes the piece again: that event has `refined` set and replaces
-the fast words in every reader. Any other language (or an unsure detection) goes to the main model from the
-start: tiny.en's words are thrown away unannounced (when the language is given and is not English, tiny.en
-is not run at all). The cost of one after the other: a non-English video whose language is not given waits
-for tiny.en's pass before detection.
+The first words of an English video come from Whisper tiny.en (ASR_FAST_FIRST) when the language is known
+first: given by the page or the file's tag (jobs/speech.py loads tiny.en while the video is planned and cut).
+tiny.en is freed before the main model loads (the worker never holds both), which then transcribes the piece
+again: that event has `refined` set and replaces the fast words in every reader. When the language is not
+known, the main model (loading since the job started) makes the first words itself and detects the language
+in the same pass; tiny.en is then never loaded, nor for any language other than English.
 """
 
 from __future__ import annotations
@@ -35,12 +33,12 @@ from media_pipeline.probe import MediaInfo
 from media_pipeline.process import CancelToken, wait_any
 from media_pipeline.transcript.subtitles import extract_embedded, parse_subtitle_file
 from media_pipeline.transcript.types import Segment, Transcript
-from media_pipeline.transcript.whisper import PIN_LANGUAGE_AT  # cheap: faster_whisper loads with a model
 from media_pipeline.transcript.whisper_model import FAST_NAME
 
 from .models import ProcessingTask
 from .reporter import measured
 from .run import JobRun, Worker, done_signal, result_of
+from .speech import known_language, load
 
 if TYPE_CHECKING:  # the engines are imported lazily: the models are big
     from media_pipeline.transcript.asr import AsrEngine
@@ -49,15 +47,16 @@ if TYPE_CHECKING:  # the engines are imported lazily: the models are big
 log = logging.getLogger(__name__)
 
 
-def asr_engine() -> AsrEngine | None:
-    """The configured speech recogniser, or None when switched off. Imported lazily: the models are big."""
+def asr_engine(owner: object | None = None) -> AsrEngine | None:
+    """The configured speech recogniser, or None when switched off. Imported lazily: the models are big.
+    `owner` (a task's id) is who holds the model: the engines of one job hold it once (whisper._holders)."""
     if settings.ASR_ENGINE == "whisper":
         from media_pipeline.transcript import whisper_model
         from media_pipeline.transcript.whisper import WhisperEngine
 
         user = Path(settings.WHISPER_MODEL_DIR) if settings.WHISPER_MODEL_DIR else None
         model = whisper_model.resolve(cache_dir=settings.MODEL_CACHE_DIR / "whisper-base", user_folder=user)
-        return WhisperEngine(model, num_workers=settings.ASR_LANES, cpu_threads=settings.ASR_THREADS)
+        return WhisperEngine(model, num_workers=settings.ASR_LANES, cpu_threads=settings.ASR_THREADS, owner=owner)
     if settings.ASR_ENGINE == "pocketsphinx":
         from media_pipeline.transcript.sphinx import PocketsphinxEngine
 
@@ -65,7 +64,7 @@ def asr_engine() -> AsrEngine | None:
     return None
 
 
-def fast_engine() -> WhisperEngine | None:
+def fast_engine(owner: object | None = None) -> WhisperEngine | None:
     """Whisper tiny.en for the first words, when ASR_FAST_FIRST is on and the main engine is Whisper. A fast
     model that is missing or not the one we ship is refused (logged, with the sentence) and the main model
     makes the first words instead: the transcript never depends on it."""
@@ -80,7 +79,7 @@ def fast_engine() -> WhisperEngine | None:
         log.warning("fast first words off: %s (%s)", exc.message, exc.detail)
         return None
     # Both threads: the first piece runs before anything else of the transcript.
-    return WhisperEngine(model, cpu_threads=settings.ASR_THREADS)
+    return WhisperEngine(model, cpu_threads=settings.ASR_THREADS, owner=owner)
 
 
 def whole_transcript(task: ProcessingTask, src: Path, cancel: CancelToken) -> Transcript | None:
@@ -168,11 +167,13 @@ class TranscriptWorker(Worker):
         if not self.info.has_audio:
             self.error = "This video has no sound, so there is no transcript."
             return
-        engine = asr_engine()
+        engine = asr_engine(owner=self.task.pk)
         if engine is None:
             self.error = "Speech recognition is switched off on this server (ASR_ENGINE=off)."
             return
         self.source = engine.source
+        if hasattr(engine, "language"):
+            engine.language = known_language(self.job, self.info)
         try:
             self._recognise(engine, done=done, refined=refined)
         finally:
@@ -221,17 +222,19 @@ class TranscriptWorker(Worker):
         try:
             if head is not None and todo and todo[0] is head:
                 todo = todo[1:]
-                if self._fast_first(head, engine, read, transcribe):
+                if self._fast_first(head, engine, transcribe):
                     futures.append((head, pool.submit(transcribe, head), True))
                 else:
                     # The short first piece runs alone: the first words are what a viewer waits for.
-                    first = pool.submit(transcribe, head)
+                    first = pool.submit(self._first_by_main, head, engine, transcribe)
                     wait_any(done_signal(first), self.cancel)
                     self.announce(head, result_of(first, self.cancel), engine.source, engine.label, False)
             elif head is not None and round(head.start, 3) in done and round(head.start, 3) not in refined:
                 # An earlier attempt announced fast words and stopped before refining them.
                 if any(p.get("source") == f"asr:{FAST_NAME}" for p in self.task.transcript_pieces()[:1]):
                     futures.append((head, pool.submit(transcribe, head), True))
+            if futures or todo:
+                pool.submit(load, self.task.pk, engine)  # measured apart from the first piece it serves
             futures += [(piece, pool.submit(transcribe, piece), False) for piece in todo]
             for piece, future, refine in futures:
                 self.announce(piece, result_of(future, self.cancel), engine.source, engine.label, refine)
@@ -242,46 +245,46 @@ class TranscriptWorker(Worker):
             # a busy machine takes seconds); its lane ends when the piece does, and nobody reads its words.
             pool.shutdown(wait=not self.cancel.is_set())
 
-    def _fast_first(
-        self,
-        head: Interval,
-        engine: AsrEngine,
-        read: Callable[[Interval], np.ndarray],
-        transcribe: Callable[..., list[Segment]],
-    ) -> bool:
-        """Announce tiny.en's words for the first piece when the video speaks English; True when it did (the
-        piece is then to be transcribed again by `engine`). The first piece's audio is read once; tiny.en
-        transcribes it on both threads and is freed, then `engine` loads and detects the language on the same
-        audio. One after the other, not side by side: base's load reads its float16 weights whole before
-        converting them, and beside tiny.en that put the worker at ~600 MB (the issue's bound is 450); it
-        costs the first words base's load and detection (~1 s on an idle machine).
+    def _fast_first(self, head: Interval, engine: AsrEngine, transcribe: Callable[..., list[Segment]]) -> bool:
+        """Announce tiny.en's words for the first piece when the video is known to speak English (the page's
+        option, the file's tag); True when it did (the piece is then to be transcribed again by `engine`).
+        tiny.en was loaded when the job started (SpeechWarmup) and base loads only after its words: on two
+        cores a load beside the first decode slows both. When the language is not known, base makes the
+        first words itself (`_first_by_main`): its transcription detects the language on the way, so the
+        first words wait for base's load and one pass, not base's load, a detection, tiny.en's load and its
+        pass (measured: bench.first_words).
         """
-        detect = getattr(engine, "detect_language", None)
-        fast = fast_engine() if detect is not None and getattr(engine, "language", None) in (None, "en") else None
-        if fast is None or detect is None:
+        if not settings.ASR_FAST_FIRST or getattr(engine, "language", None) != "en":
             return False
+        fast = fast_engine(owner=self.task.pk)
+        if fast is None:
+            return False
+        self.language = "en"
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-first")
         try:
-            pcm = read(head)
-            words = pool.submit(transcribe, head, fast, pcm)
-            try:
-                segments = result_of(words, self.cancel)
-            except MediaError as exc:  # e.g. its model failed to load: the main model makes the first words
-                log.warning("fast first words of task %s failed: %s (%s)", self.task.pk, exc.message, exc.detail)
-                return False
-            finally:
-                self._release(fast)  # before the main model loads (a cancelled piece ends on its own, below)
-            if engine.language is None:  # type: ignore[attr-defined]
-                language, probability = result_of(pool.submit(detect, pcm), self.cancel)
-                log.info("task %s speaks %s (p=%.2f)", self.task.pk, language, probability)
-                if probability >= PIN_LANGUAGE_AT:
-                    engine.language = language  # type: ignore[attr-defined]
-                self.language = language
-                if language != "en" or probability < PIN_LANGUAGE_AT:
-                    return False  # tiny.en's words are never announced
-            else:
-                self.language = "en"
-            self.announce(head, segments, fast.source, fast.label, False)
-            return True
+            result_of(pool.submit(load, self.task.pk, fast), self.cancel)
+            segments = result_of(pool.submit(transcribe, head, fast), self.cancel)
+        except MediaError as exc:  # e.g. its model failed to load: the main model makes the first words
+            log.warning("fast first words of task %s failed: %s (%s)", self.task.pk, exc.message, exc.detail)
+            return False
         finally:
+            self._release(fast)  # before the main model loads; a cancel does not wait for it
             pool.shutdown(wait=False)  # a cancelled job does not wait for a piece still decoding
+        self.announce(head, segments, fast.source, fast.label, False)
+        return True
+
+    def _first_by_main(
+        self, head: Interval, engine: AsrEngine, transcribe: Callable[..., list[Segment]]
+    ) -> list[Segment]:
+        """The first piece's words by the main engine. When the language is not known, Whisper detects it
+        in the same pass (pinned for the task when sure: PIN_LANGUAGE_AT); an `asr_detect` row says what it
+        found, timed over that whole first pass."""
+        if getattr(engine, "detected_language", False) is False or getattr(engine, "language", "") is not None:
+            return transcribe(head)
+        with measured(self.task.pk, "asr_detect", engine=engine.source, within="transcribe") as extra:
+            segments = transcribe(head)
+            language, probability = engine.detected_language, engine.detected_probability  # type: ignore[attr-defined]
+            extra.update(language=language, probability=round(probability, 3))
+        log.info("task %s speaks %s (p=%.2f)", self.task.pk, language, probability)
+        self.language = language
+        return segments

@@ -63,6 +63,8 @@ class MediaInfo:
     video_start: float = 0.0
     audio_start: float = 0.0
     audio_rate: int = 0
+    # The first audio track's language tag as the file states it (e.g. "eng"), or None ("und" or none).
+    audio_language: str | None = None
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -185,6 +187,11 @@ def _check_picture_size(video: dict, limits: Limits) -> None:
         )
 
 
+def _language_tag(stream: dict | None) -> str | None:
+    tag = str(((stream or {}).get("tags") or {}).get("language") or "").strip().lower()
+    return tag if tag and tag not in ("und", "unk", "mul", "zxx") and len(tag) <= 8 else None
+
+
 def check(data: dict, *, size: int, limits: Limits) -> MediaInfo:
     """Turn ffprobe's JSON into MediaInfo, or say in a sentence why the file is refused."""
     fmt = data.get("format") or {}
@@ -256,5 +263,6 @@ def check(data: dict, *, size: int, limits: Limits) -> MediaInfo:
         video_start=starts_at(video),
         audio_start=starts_at(audio),
         audio_rate=int(audio.get("sample_rate") or 0) if audio else 0,
+        audio_language=_language_tag(audio),
         extra={"bit_rate": fmt.get("bit_rate")},
     )

@@ -10,7 +10,7 @@ from django.http import QueryDict
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from jobs.options import REEL_ASPECTS, REEL_DEFAULTS, JobOptions
+from jobs.options import REEL_ASPECTS, REEL_DEFAULTS, SPEECH_LANGUAGES, JobOptions
 from media_pipeline.commentary import styles as commentary_styles
 from media_pipeline.ideas.styles import DEFAULT_PRESET, preset_choices
 from media_pipeline.tts import speech_provider
@@ -258,7 +258,9 @@ class JobOptionsForm(forms.Form):
 
     def job_params(self) -> dict:
         return self.options(
-            interval=self.cleaned_data["interval"], transcribe=self.cleaned_data["transcribe"]
+            interval=self.cleaned_data["interval"],
+            transcribe=self.cleaned_data["transcribe"],
+            speech_language=self.cleaned_data.get("speech_language") or "",
         ).as_params()
 
 
@@ -306,6 +308,12 @@ class UploadForm(WebhookMixin, JobOptionsForm):
         widget=Checkbox,
         help_text="From subtitles in the file or the one below; otherwise offline speech recognition.",
     )
+    speech_language = forms.ChoiceField(
+        label="Spoken language",
+        choices=list(SPEECH_LANGUAGES.items()),
+        required=False,
+        help_text="For speech recognition; detected from the file or its first seconds when not given.",
+    )
     subtitles = forms.FileField(
         label="Subtitles (optional)",
         required=False,
@@ -336,6 +344,7 @@ class UploadStartForm(WebhookMixin, JobOptionsForm):
     size = forms.IntegerField(min_value=0)
     interval = UploadForm.base_fields["interval"]
     transcribe = UploadForm.base_fields["transcribe"]
+    speech_language = UploadForm.base_fields["speech_language"]
     subtitles = UploadForm.base_fields["subtitles"]
     force = UploadForm.base_fields["force"]
 

@@ -16,6 +16,10 @@ from typing import Any, TypeVar
 # audio features). The speech model already uses the worker's thread budget (ASR_THREADS): a worker seen
 # under load spent its time in those spinning threads. One BLAS thread per process; set before numpy loads.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# CTranslate2's OpenMP threads (libgomp) spin at each barrier by default; on a loaded 2-core machine a spinning
+# thread burns the time slice its partner needs: tiny.en's first 8 s took 7.6 s in bench.first_words at load 10
+# (0.6 s idle). Passive threads sleep instead (a probe beside two busy loops: 1.2 s instead of 1.7–2.0 s).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import dj_database_url  # noqa: E402
 from django.core.exceptions import ImproperlyConfigured

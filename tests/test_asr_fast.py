@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from jobs.engine import run_task
-from jobs.models import ProgressUpdate
+from jobs.models import PerformanceMetrics, ProgressUpdate
+from media_pipeline.probe import Limits, probe
 from media_pipeline.transcript import whisper, whisper_model
 from media_pipeline.transcript.asr import SAMPLE_RATE
 from media_pipeline.transcript.whisper import WhisperEngine
@@ -52,9 +53,11 @@ def pcm_of(wav: Path) -> np.ndarray:
     return asr_data.load_wav(out)
 
 
-def talk(tmp_path: Path, wav: Path) -> Path:
-    """A small H.264/AAC video whose sound is `wav` (a second of silence first, as a talk would start)."""
+def talk(tmp_path: Path, wav: Path, language: str = "") -> Path:
+    """A small H.264/AAC video whose sound is `wav` (a second of silence first, as a talk would start);
+    its audio track tagged with `language` (ISO 639-2) when one is given."""
     src = tmp_path / "talk.mp4"
+    tag = ["-metadata:s:a:0", f"language={language}"] if language else []
     media.ffmpeg(
         "-f",
         "lavfi",
@@ -79,9 +82,28 @@ def talk(tmp_path: Path, wav: Path) -> Path:
         "-c:a",
         "aac",
         "-shortest",
+        *tag,
         str(src),
     )
     return src
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the models loaded (for real) while the test runs, in order."""
+    names: list[str] = []
+    real = whisper._load
+
+    def recording(model, **kw):
+        names.append(model.name)
+        return real(model, **kw)
+
+    monkeypatch.setattr(whisper, "_load", recording)
+    return names
+
+
+def metrics(task, operation: str) -> list[dict]:
+    return [m.data for m in PerformanceMetrics.objects.filter(task=task, operation=operation).order_by("id")]
 
 
 def test_tiny_en_is_the_pinned_bundled_model_and_transcribes_real_speech(fast, clips):
@@ -176,6 +198,24 @@ def test_a_late_release_leaves_the_next_engines_model_loaded(base, clips, monkey
     assert whisper.loaded_models() == []
 
 
+def test_the_engines_of_one_job_hold_a_model_once(base, clips):
+    """The warm-up (jobs.speech) and the transcript make engines of their own for one job: with the task as
+    their owner, they hold the model once, and the transcript's release at the end lets go of it (before,
+    the warm-up's hold would have kept 200 MB in the worker after every job)."""
+    whisper.release_models()
+    warm, used = WhisperEngine(base, owner="task-1"), WhisperEngine(base, owner="task-1")
+    other = WhisperEngine(base, owner="task-2")
+    warm.preload()
+    used.detect_language(clips[0].pcm())
+    other.detect_language(clips[0].pcm())
+    used.release()
+    assert whisper.loaded_models() == ["whisper-base", "silero-vad"]  # task 2 still holds it
+    other.release()
+    assert whisper.loaded_models() == []
+    warm.release()  # a late release of the warm-up's engine finds nothing of its owner's to let go
+    assert whisper.loaded_models() == []
+
+
 def transcript_events(task) -> list[dict]:
     return [e.data for e in ProgressUpdate.objects.filter(task=task, type="transcript_ready").order_by("seq")]
 
@@ -185,6 +225,8 @@ def test_an_english_video_gets_fast_first_words_then_the_refined_ones(make_task,
     settings.MODEL_CACHE_DIR = asr_data.CACHE
     text = "Good morning. Today we talk about rivers. The river carries water to the sea, and the sea is deep."
     task = make_task(talk(tmp_path, speech(tmp_path, "en-us", text)), interval=10)
+    task.params["speech_language"] = "en"
+    task.save(update_fields=["params"])
     assert run_task(str(task.pk)) == "succeeded"
     events = transcript_events(task)
     first, rest = events[0], events[1:]
@@ -206,11 +248,31 @@ def test_an_english_video_gets_fast_first_words_then_the_refined_ones(make_task,
     assert [s.as_dict() for s in task.transcript() if s.start < first["end"]] == refined[0]["segments"]
     task.refresh_from_db()
     assert task.result["transcript"] == "asr:whisper-base"
+    # The job let go of both models it used (the warm-up's tiny.en, and base): the worker keeps none.
+    assert whisper.loaded_models() == []
     assert whisper.loaded_models() == []  # the job no longer needs them, nor the VAD session: released
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_german_video_is_transcribed_by_base_alone(make_task, tmp_path, settings):
+def test_an_english_video_of_unknown_language_gets_its_first_words_from_base_detecting_it(
+    make_task, tmp_path, settings, loads
+):
+    settings.MODEL_CACHE_DIR = asr_data.CACHE
+    text = "Good morning. Today we talk about rivers. The river carries water to the sea, and the sea is deep."
+    task = make_task(talk(tmp_path, speech(tmp_path, "en-us", text)), interval=10)
+    assert run_task(str(task.pk)) == "succeeded"
+    events = transcript_events(task)
+    # Base's first pass both detects the language and makes the first words: nothing to refine.
+    assert events and all(e["source"] == "asr:whisper-base" and not e.get("refined") for e in events)
+    assert "morning" in " ".join(s["text"] for s in events[0]["segments"]).lower()
+    [detected] = metrics(task, "asr_detect")
+    assert detected["language"] == "en" and detected["engine"] == "asr:whisper-base", detected
+    assert loads == ["whisper-base"], loads  # once, by the warm-up; tiny.en never
+    assert whisper.loaded_models() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_german_video_is_transcribed_by_base_alone(make_task, tmp_path, settings, loads):
     settings.MODEL_CACHE_DIR = asr_data.CACHE
     text = "Guten Morgen. Heute sprechen wir über Flüsse. Der Fluss trägt das Wasser zum Meer, und das Meer ist tief."
     task = make_task(talk(tmp_path, speech(tmp_path, "de", text)), interval=10)
@@ -220,6 +282,45 @@ def test_a_german_video_is_transcribed_by_base_alone(make_task, tmp_path, settin
     assert not any(e.get("refined") for e in events)
     words = " ".join(s.text for s in task.transcript()).lower()
     assert "morgen" in words and ("meer" in words or "wasser" in words), words
+    # The language was detected by base on the first piece; the English-only model never loaded.
+    [detected] = metrics(task, "asr_detect")
+    assert detected["language"] == "de" and detected["engine"] == "asr:whisper-base", detected
+    assert loads and "whisper-tiny.en" not in loads, loads
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_language_given_on_the_page_is_not_detected_and_keeps_tiny_en_away(make_task, tmp_path, settings, loads):
+    settings.MODEL_CACHE_DIR = asr_data.CACHE
+    text = "Guten Morgen. Heute sprechen wir über Flüsse. Der Fluss trägt das Wasser zum Meer, und das Meer ist tief."
+    task = make_task(talk(tmp_path, speech(tmp_path, "de", text)), interval=10)
+    task.params["speech_language"] = "de"
+    task.save(update_fields=["params"])
+    assert run_task(str(task.pk)) == "succeeded"
+    events = transcript_events(task)
+    assert events and all(e["source"] == "asr:whisper-base" and not e.get("refined") for e in events)
+    words = " ".join(s.text for s in task.transcript()).lower()
+    assert "morgen" in words, words
+    assert metrics(task, "asr_detect") == []
+    assert loads == ["whisper-base"], loads  # once, by the warm-up, and found loaded by the transcript
+    assert whisper.loaded_models() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_english_tag_in_the_file_sends_the_first_piece_to_tiny_en_without_detection(
+    make_task, tmp_path, settings, loads
+):
+    settings.MODEL_CACHE_DIR = asr_data.CACHE
+    text = "Good morning. Today we talk about rivers. The river carries water to the sea, and the sea is deep."
+    src = talk(tmp_path, speech(tmp_path, "en-us", text), language="eng")
+    assert probe(src, limits=Limits()).audio_language == "eng"
+    task = make_task(src, interval=10)
+    assert run_task(str(task.pk)) == "succeeded"
+    events = transcript_events(task)
+    assert events[0]["source"] == "asr:whisper-tiny.en" and "morning" in events[0]["segments"][0]["text"].lower()
+    assert metrics(task, "asr_detect") == []
+    # tiny.en first (warmed while the video was planned), then base for the rest: never both at once.
+    assert loads == ["whisper-tiny.en", "whisper-base"], loads
+    assert [m["engine"] for m in metrics(task, "asr_load")][:2] == ["asr:whisper-tiny.en", "asr:whisper-tiny.en"]
 
 
 @pytest.mark.django_db
@@ -253,6 +354,8 @@ def test_a_refused_fast_model_leaves_the_first_words_to_base(make_task, tmp_path
     monkeypatch.setattr(whisper_model, "FAST_SHA256", "0" * 64)  # as if the installed tiny.en were another file
     monkeypatch.setattr(whisper_model, "bundled_model", lambda cache: _bundled(asr_data.CACHE / "whisper-base"))
     task = make_task(talk(tmp_path, speech(tmp_path, "en-us", "Good morning. Today we talk about rivers.")))
+    task.params["speech_language"] = "en"
+    task.save(update_fields=["params"])
     assert run_task(str(task.pk)) == "succeeded"
     events = transcript_events(task)
     assert events and all(e["source"] == "asr:whisper-base" and not e.get("refined") for e in events)

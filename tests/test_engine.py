@@ -68,7 +68,12 @@ def test_it_runs_a_task_to_the_end(make_task, h264_file):
     assert progress == sorted(progress)
     assert (task.workdir() / "final.mp4").stat().st_size > 10_000
     operations = set(PerformanceMetrics.objects.filter(task=task).values_list("operation", flat=True))
-    assert operations == {"ffprobe", "plan", "chunk", "transcribe", "finalize", "kit.frames"}
+    # asr_load: the model loaded when the job started (SpeechWarmup) and found loaded by the transcript;
+    # asr_detect: the spoken language, asked of the main model on the first piece (no tag, no page option).
+    assert operations == {"ffprobe", "plan", "chunk", "asr_load", "asr_detect", "transcribe", "finalize", "kit.frames"}
+    loads = PerformanceMetrics.objects.filter(task=task, operation="asr_load")
+    assert [m.data["engine"] for m in loads] and all(m.success for m in loads)
+    assert any(m.data["cached"] for m in loads), [m.data for m in loads]  # the warm-up's load was reused
     # A tone is not speech: every interval gets its (empty) transcript, and the job still ends well.
     transcripts = [e for e in evs if e.type == "transcript_ready"]
     assert sorted(e.data["index"] for e in transcripts) == [0, 1, 2]

@@ -27,13 +27,35 @@ from .whisper_model import BUNDLED_NAME, FAST_NAME, ModelError, ModelFolder
 # musical interval cannot switch a talk to another language halfway.
 PIN_LANGUAGE_AT = 0.7
 
+# A file's language tag (ISO 639-2, both the B and T forms, as ffprobe reports it) → Whisper's code. A tag
+# that is already a two-letter code is taken as it is.
+TAG_LANGUAGES = dict(
+    pair.split("=")
+    for pair in (
+        "eng=en deu=de ger=de fra=fr fre=fr spa=es ita=it por=pt nld=nl dut=nl pol=pl rus=ru ukr=uk tur=tr swe=sv "
+        "nor=no nob=no dan=da fin=fi ces=cs cze=cs slk=sk slo=sk hun=hu ron=ro rum=ro ell=el gre=el bul=bg hrv=hr "
+        "srp=sr slv=sl cat=ca eus=eu baq=eu glg=gl ara=ar heb=he fas=fa per=fa hin=hi ben=bn urd=ur tam=ta tel=te "
+        "tha=th vie=vi ind=id msa=ms may=ms jpn=ja kor=ko zho=zh chi=zh cmn=zh yue=yue"
+    ).split()
+)
+
+
+def tag_language(tag: str | None) -> str | None:
+    """Whisper's code for a file's language tag ("eng" → "en"), or None when it names no language we know."""
+    tag = (tag or "").strip().lower().split("-")[0]
+    if len(tag) == 2 and tag.isalpha():
+        return tag
+    return TAG_LANGUAGES.get(tag)
+
+
 _models: dict[tuple, Any] = {}
 _names: dict[str, str] = {}  # model folder → its name, for loaded_models()
 # How many engines hold each loaded model: an engine counts once, from its first use to its release(), and
 # the model is unloaded when the last one lets go. A cancelled job's late release (in a thread of its own)
 # must not unload the model the next job in this process has just loaded for the same folder.
-# Each holding is a token of its own, so a forced release_models() cannot leave an engine's stale count
-# behind to unload a later engine's model.
+# A holding is the engine's `owner` (the task it works for), so the engines one job makes (the warm-up's
+# and the transcript's) hold a model once and either's release lets go of it; an engine with no owner is a
+# holder of its own. A forced release_models() clears them all.
 _holders: dict[tuple, set[object]] = {}
 _models_lock = threading.Lock()
 
@@ -51,8 +73,10 @@ class WhisperEngine:
         language: str | None = None,
         beam_size: int = 5,
         vad: bool = True,
+        owner: object | None = None,
     ) -> None:
         self.model = model
+        self.owner = owner if owner is not None else object()  # who holds the model while this engine uses it
         self.cpu_threads = cpu_threads
         # Independent decoders in one loaded model, each single-threaded: that many intervals can be
         # transcribed at once from as many threads (CTranslate2 releases the GIL while it works).
@@ -63,6 +87,7 @@ class WhisperEngine:
         self.vad = vad
         self.detected_language: str | None = None
         self._held: tuple[tuple, object] | None = None  # (cache key, token in _holders) from first use to release
+        self.detected_probability = 0.0  # Whisper's probability for detected_language
         self.source = f"asr:{model.name}"
         labels = {BUNDLED_NAME: "Whisper base (offline)", FAST_NAME: "Whisper tiny.en (offline, first words)"}
         self.label = labels.get(model.name, f"Whisper, {model.path.name}")
@@ -97,7 +122,7 @@ class WhisperEngine:
                 segments.append(Segment(start=offset + piece.start, end=offset + piece.end, text=text, words=words))
         if self.language is None and info.language_probability >= PIN_LANGUAGE_AT and segments:
             self.language = info.language
-        self.detected_language = info.language
+        self.detected_language, self.detected_probability = info.language, info.language_probability
         return clamp_segments(segments, offset, offset + pcm.size / SAMPLE_RATE)
 
     def detect_language(self, pcm: np.ndarray) -> tuple[str, float]:
@@ -112,8 +137,19 @@ class WhisperEngine:
         return language, probability
 
     def preload(self) -> None:
-        """Load the model now (it is kept for this process); later transcribe() calls start at once."""
+        """Load the model now (it is kept for this process), and the voice activity detector's session when
+        the engine uses it; later transcribe() calls start at once."""
         self._loaded()
+        if self.vad:
+            from faster_whisper.vad import get_vad_model
+
+            get_vad_model()  # cached per process; released with the last model (release_models)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether this process holds the model already (a transcribe() would not load it)."""
+        with _models_lock:
+            return self._key() in _models
 
     def release(self) -> None:
         """Let go of this engine's model (a long-lived worker should not keep 200 MB for the next job that
@@ -136,7 +172,7 @@ class WhisperEngine:
 
     def _loaded(self) -> Any:
         """The process's WhisperModel for this folder, loaded on first use after the model check."""
-        key = (str(self.model.path), self.compute_type, self.cpu_threads, self.num_workers, os.getpid())
+        key = self._key()
         with _models_lock:
             if key not in _models:
                 self.model.check()  # a stat when the stamp holds; refuses a file that changed
@@ -148,10 +184,12 @@ class WhisperEngine:
                     num_workers=self.num_workers,
                 )
             if self._held is None or self._held[1] not in _holders.get(key, ()):
-                token = object()
-                _holders.setdefault(key, set()).add(token)
-                self._held = (key, token)
+                _holders.setdefault(key, set()).add(self.owner)
+                self._held = (key, self.owner)
             return _models[key]
+
+    def _key(self) -> tuple:
+        return (str(self.model.path), self.compute_type, self.cpu_threads, self.num_workers, os.getpid())
 
 
 def loaded_models() -> list[str]:
