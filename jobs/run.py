@@ -10,6 +10,7 @@ them at once, without 0.2 s poll loops.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -139,6 +140,13 @@ class JobRun:
         if not settle(str(self.task.pk), timeout=max(1.0, deadline - time.monotonic())):
             log.warning("task %s: image work still running in the pool as its job run closes", self.task.pk)
         reap_cancelled(timeout=max(1.0, deadline - time.monotonic()), owner=(self.cancel, self.stop))
+        whisper = sys.modules.get("media_pipeline.transcript.whisper")  # not imported: no model to let go of
+        if whisper is not None:
+            # The speech models this run held (warm-up, lanes) are let go of whichever engine took them; in a
+            # thread of its own, since a load in progress holds the models' lock and cannot be interrupted.
+            threading.Thread(
+                target=whisper.release_owner, args=(self.stop,), name=f"asr-release-{self.task.pk}", daemon=True
+            ).start()
 
 
 @contextmanager

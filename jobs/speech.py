@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from media_pipeline.errors import MediaError
+from media_pipeline.errors import Cancelled, MediaError
 from media_pipeline.probe import MediaInfo
 
 from .reporter import measured
@@ -80,15 +80,15 @@ class SpeechWarmup(Worker):
 
         try:
             # The same owner as the transcript's engines: they find the model loaded and held once, and the
-            # transcript's release lets go of it (the warm-up keeps no hold of its own).
-            owner = self.job.task.pk
+            # transcript's release, or at the latest the job run's close, lets go of it.
+            owner = self.job.stop
             engine: AsrEngine | None = fast_engine(owner) if self.language == "en" else None
             engine = engine or asr_engine(owner)
             if engine is None or self.job.token.is_set():
                 return
             load(self.job.task.pk, engine)
-            if self.job.stop.is_set() and hasattr(engine, "release"):
-                engine.release()  # the job ended (cancelled, failed) while the model loaded
+        except Cancelled:
+            pass  # the job ended before the load began: the run's close made sure nothing is loaded for it
         except MediaError as exc:
             log.warning("speech model warm-up of task %s: %s (%s)", self.job.task.pk, exc.message, exc.detail)
         except Exception:

@@ -49,7 +49,8 @@ log = logging.getLogger(__name__)
 
 def asr_engine(owner: object | None = None) -> AsrEngine | None:
     """The configured speech recogniser, or None when switched off. Imported lazily: the models are big.
-    `owner` (a task's id) is who holds the model: the engines of one job hold it once (whisper._holders)."""
+    `owner` (a job run's stop signal) is who holds the model: the engines of one job run hold it once, and
+    the run's close lets go of it whatever happened (whisper._holders, release_owner)."""
     if settings.ASR_ENGINE == "whisper":
         from media_pipeline.transcript import whisper_model
         from media_pipeline.transcript.whisper import WhisperEngine
@@ -167,7 +168,7 @@ class TranscriptWorker(Worker):
         if not self.info.has_audio:
             self.error = "This video has no sound, so there is no transcript."
             return
-        engine = asr_engine(owner=self.task.pk)
+        engine = asr_engine(owner=self.job.stop)
         if engine is None:
             self.error = "Speech recognition is switched off on this server (ASR_ENGINE=off)."
             return
@@ -256,7 +257,7 @@ class TranscriptWorker(Worker):
         """
         if not settings.ASR_FAST_FIRST or getattr(engine, "language", None) != "en":
             return False
-        fast = fast_engine(owner=self.task.pk)
+        fast = fast_engine(owner=self.job.stop)
         if fast is None:
             return False
         self.language = "en"

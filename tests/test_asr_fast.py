@@ -17,7 +17,9 @@ import pytest
 
 from jobs.engine import run_task
 from jobs.models import PerformanceMetrics, ProgressUpdate
+from media_pipeline.errors import Cancelled
 from media_pipeline.probe import Limits, probe
+from media_pipeline.process import Signal
 from media_pipeline.transcript import whisper, whisper_model
 from media_pipeline.transcript.asr import SAMPLE_RATE
 from media_pipeline.transcript.whisper import WhisperEngine
@@ -203,8 +205,9 @@ def test_the_engines_of_one_job_hold_a_model_once(base, clips):
     their owner, they hold the model once, and the transcript's release at the end lets go of it (before,
     the warm-up's hold would have kept 200 MB in the worker after every job)."""
     whisper.release_models()
-    warm, used = WhisperEngine(base, owner="task-1"), WhisperEngine(base, owner="task-1")
-    other = WhisperEngine(base, owner="task-2")
+    job_1, job_2 = Signal(), Signal()  # the job runs' stop signals are the owners
+    warm, used = WhisperEngine(base, owner=job_1), WhisperEngine(base, owner=job_1)
+    other = WhisperEngine(base, owner=job_2)
     warm.preload()
     used.detect_language(clips[0].pcm())
     other.detect_language(clips[0].pcm())
@@ -213,6 +216,21 @@ def test_the_engines_of_one_job_hold_a_model_once(base, clips):
     other.release()
     assert whisper.loaded_models() == []
     warm.release()  # a late release of the warm-up's engine finds nothing of its owner's to let go
+    assert whisper.loaded_models() == []
+
+
+def test_a_job_runs_close_lets_go_of_what_no_release_did(base, clips):
+    """The warm-up loaded the model, and the transcript never made an engine of its own (its words came from
+    subtitles inside the file): the job run's close (release_owner) unloads it; an engine of that job still
+    waiting to load is refused instead of loading for nobody."""
+    whisper.release_models()
+    job = Signal()
+    WhisperEngine(base, owner=job).preload()
+    assert whisper.loaded_models() == ["whisper-base", "silero-vad"]
+    whisper.release_owner(job)
+    assert whisper.loaded_models() == []
+    with pytest.raises(Cancelled):
+        WhisperEngine(base, owner=job).detect_language(clips[0].pcm())
     assert whisper.loaded_models() == []
 
 
@@ -364,3 +382,20 @@ def test_a_refused_fast_model_leaves_the_first_words_to_base(make_task, tmp_path
 
 
 _bundled = whisper_model.bundled_model
+
+
+def test_a_files_language_tag_names_only_a_language_whisper_knows():
+    """A tag Whisper's tokenizer does not know would fail the whole transcript once pinned: it is ignored
+    (the language is then detected); the withdrawn ISO codes some files still carry are mapped."""
+    assert [whisper.tag_language(t) for t in ("eng", "ger", "de", "en-US", "iw", "in", "zu", "xx", "und", "")] == [
+        "en",
+        "de",
+        "de",
+        "en",
+        "he",
+        "id",
+        None,
+        None,
+        None,
+        None,
+    ]

@@ -15,9 +15,12 @@ import gc
 import os
 import sys
 import threading
+import weakref
 from typing import Any
 
 import numpy as np
+
+from media_pipeline.errors import Cancelled
 
 from .asr import SAMPLE_RATE, clamp_segments
 from .types import Segment, Word
@@ -40,12 +43,22 @@ TAG_LANGUAGES = dict(
 )
 
 
+# The languages Whisper knows (faster_whisper.tokenizer._LANGUAGE_CODES, copied: importing it loads
+# CTranslate2). A code outside it makes the tokenizer raise, and the whole transcript would fail on a tag.
+WHISPER_LANGUAGES = frozenset(
+    "af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha haw he hi hr ht hu hy "
+    "id is it ja jw ka kk km kn ko la lb ln lo lt lv mg mi mk ml mn mr ms mt my ne nl nn no oc pa pl ps pt ro ru "
+    "sa sd si sk sl sn so sq sr su sv sw ta te tg th tk tl tr tt uk ur uz vi yi yo zh yue".split()
+)
+OLD_CODES = {"iw": "he", "in": "id", "ji": "yi"}  # ISO 639-1 codes withdrawn in 1989, still seen in tags
+
+
 def tag_language(tag: str | None) -> str | None:
-    """Whisper's code for a file's language tag ("eng" → "en"), or None when it names no language we know."""
+    """Whisper's code for a file's language tag ("eng" → "en"), or None when it names no language Whisper
+    knows (the language is then detected)."""
     tag = (tag or "").strip().lower().split("-")[0]
-    if len(tag) == 2 and tag.isalpha():
-        return tag
-    return TAG_LANGUAGES.get(tag)
+    code = TAG_LANGUAGES.get(tag, OLD_CODES.get(tag, tag))
+    return code if code in WHISPER_LANGUAGES else None
 
 
 _models: dict[tuple, Any] = {}
@@ -57,7 +70,26 @@ _names: dict[str, str] = {}  # model folder → its name, for loaded_models()
 # and the transcript's) hold a model once and either's release lets go of it; an engine with no owner is a
 # holder of its own. A forced release_models() clears them all.
 _holders: dict[tuple, set[object]] = {}
+_closed: weakref.WeakSet[Any] = weakref.WeakSet()  # owners whose job has ended (release_owner)
 _models_lock = threading.Lock()
+
+
+def release_owner(owner: object) -> None:
+    """The job `owner` has ended: drop its hold on every model, whichever engine took it, and unload what no
+    one holds any more; an engine of its that is still waiting to load gets Cancelled instead. Catches the
+    holds no engine's release() lets go of (a warm-up whose transcript came from subtitles in the file, a
+    lane that took the model after its job's release ran)."""
+    unloaded = False
+    with _models_lock:
+        _closed.add(owner)
+        for key, holders in list(_holders.items()):
+            holders.discard(owner)
+            if not holders:
+                del _holders[key]
+                _models.pop(key, None)
+                unloaded = True
+    if unloaded:
+        _unloaded()
 
 
 class WhisperEngine:
@@ -147,9 +179,9 @@ class WhisperEngine:
 
     @property
     def loaded(self) -> bool:
-        """Whether this process holds the model already (a transcribe() would not load it)."""
-        with _models_lock:
-            return self._key() in _models
+        """Whether this process holds the model already (a transcribe() would not load it). Not under the
+        lock: a load in progress elsewhere is not waited for."""
+        return self._key() in _models
 
     def release(self) -> None:
         """Let go of this engine's model (a long-lived worker should not keep 200 MB for the next job that
@@ -174,6 +206,9 @@ class WhisperEngine:
         """The process's WhisperModel for this folder, loaded on first use after the model check."""
         key = self._key()
         with _models_lock:
+            if self.owner in _closed:
+                # Its job has ended (a lane or the warm-up waited on this lock meanwhile): no load, no hold.
+                raise Cancelled()
             if key not in _models:
                 self.model.check()  # a stat when the stamp holds; refuses a file that changed
                 _names[str(self.model.path)] = self.model.name
