@@ -566,7 +566,13 @@ def submit_batch(
 ) -> Batch:
     """A batch and one task per good source, in one transaction. Each source fails alone: a bad link or a
     limit reached part-way (quotas.LimitReached) becomes that item's sentence, the others are queued.
-    A batch whose every task had already ended (all re-used) sends its webhook at once."""
+    A batch whose every task had already ended (all re-used) sends its webhook at once.
+
+    The owner's row is locked first, as a worker's claim does (ProcessingTask.claim: the owner, then the
+    task). Otherwise, on PostgreSQL, this transaction holds an upload's row (its params updated below) and
+    wants the owner's row at COMMIT (Django's foreign keys are checked then), while a worker claiming that
+    upload holds the owner's row and waits for the upload's: a deadlock, which the page showed as a 500."""
+    quotas.lock_owner(owner)
     batch = Batch.objects.create(owner=owner, title=title[:255], params=params, webhook_url=webhook_url)
     for position, src in enumerate(sources):
         task, reused, error = None, False, src.error

@@ -86,16 +86,20 @@ def test_a_job_reaps_only_its_own_cancelled_children(tmp_path, monkeypatch):
     ready = tmp_path / "ready"
     ended: list[BaseException] = []
 
+    cancel_b = AnyOf(*job_b)
+
     def job_b_run() -> None:
         try:
-            run([sys.executable, "-c", STUBBORN, str(ready)], timeout=120, cancel=AnyOf(*job_b), what="stub")
+            run([sys.executable, "-c", STUBBORN, str(ready)], timeout=120, cancel=cancel_b, what="stub")
         except BaseException as exc:
             ended.append(exc)
 
     lane = threading.Thread(target=job_b_run)
     lane.start()
     try:
-        assert wait_for(ready.exists, 60)
+        # Started and in the registry: on a busy machine the child can be ready before its run's thread,
+        # descheduled after Popen returned, has written it down.
+        assert wait_for(lambda: ready.exists() and any(t is cancel_b for _, t in process._live.values()), 60)
         job_b[1].set()  # job B stops: its run's thread sends TERM (ignored) and waits its grace before KILL
         # Job A ends meanwhile: B's cancelled child is not A's to wait for nor to kill.
         assert reap_cancelled(timeout=5.0, owner=job_a) == 0
