@@ -211,6 +211,17 @@ def main(argv: list[str] | None = None) -> int:
     base, ours = statistics.median(runs["baseline"]), statistics.median(runs["ours"])
     ratio = ours / base
     load_after = os.getloadavg()
+
+    def speakers_row(label: str, times: list[float], framed_as: str) -> Row:
+        took = statistics.median(times)
+        return Row(
+            f"{args.seconds:g} s reel, {label} (median of {args.repeats})",
+            f"{took:.2f} s (framing: {framed_as}, pop captions, hook)",
+            f"{base:.2f} s (blur fill, drawtext)",
+            f"≤ {TARGET_RATIO}× baseline",
+            ("yes" if took / base <= TARGET_RATIO else "NO") + f" ({took / base:.2f}×)",
+        )
+
     rows = [
         Row(
             f"{args.seconds:g} s 1080×1920 reel (median of {args.repeats})",
@@ -219,34 +230,14 @@ def main(argv: list[str] | None = None) -> int:
             f"≤ {TARGET_RATIO}× baseline",
             ("yes" if ratio <= TARGET_RATIO else "NO") + f" ({ratio:.2f}×)",
         ),
-        *(
-            [
-                Row(
-                    f"{args.seconds:g} s reel, two speakers far apart (median of {args.repeats})",
-                    f"{statistics.median(runs['two speakers']):.2f} s (framing: {split_framed}, pop captions, hook)",
-                    f"{base:.2f} s (blur fill, drawtext)",
-                    f"≤ {TARGET_RATIO}× baseline",
-                    ("yes" if statistics.median(runs["two speakers"]) / base <= TARGET_RATIO else "NO")
-                    + f" ({statistics.median(runs['two speakers']) / base:.2f}×)",
-                )
-            ]
-            if runs["two speakers"]
-            else []
-        ),
-        *(
-            [
-                Row(
-                    f"{args.seconds:g} s reel, the second speaker joins halfway (median of {args.repeats})",
-                    f"{statistics.median(runs['second joins']):.2f} s (framing: {joins_framed}, pop captions, hook)",
-                    f"{base:.2f} s (blur fill, drawtext)",
-                    f"≤ {TARGET_RATIO}× baseline",
-                    ("yes" if statistics.median(runs["second joins"]) / base <= TARGET_RATIO else "NO")
-                    + f" ({statistics.median(runs['second joins']) / base:.2f}×)",
-                )
-            ]
-            if runs["second joins"]
-            else []
-        ),
+        *[
+            speakers_row(label, runs[name], framed_as)
+            for name, label, framed_as in (
+                ("two speakers", "two speakers far apart", split_framed),
+                ("second joins", "the second speaker joins halfway", joins_framed),
+            )
+            if runs[name]
+        ],
         Row(
             "face tracking per source minute (1080p, 4 samples/s)",
             f"{per_minute:.2f} s",
