@@ -170,18 +170,10 @@ def test_release_unloads_the_model_of_one_folder(fast, base, clips):
     engine.release()
 
 
-def test_a_late_release_leaves_the_next_engines_model_loaded(base, clips, monkeypatch):
+def test_a_late_release_leaves_the_next_engines_model_loaded(base, clips, loads):
     """A cancelled job lets go of its model late, in a thread of its own (TranscriptWorker._release): by then
     the next job in the same process may have taken the same model. Its release must only drop its own hold."""
     whisper.release_models()
-    loads: list[str] = []
-    real_load = whisper._load
-
-    def counted_load(model, **kw):
-        loads.append(model.name)
-        return real_load(model, **kw)
-
-    monkeypatch.setattr(whisper, "_load", counted_load)
     job_a, job_b, idle = WhisperEngine(base), WhisperEngine(base), WhisperEngine(base)
     lane = threading.Thread(target=job_a.preload)  # job A's lane loads the model, then A is cancelled
     lane.start()
