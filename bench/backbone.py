@@ -454,6 +454,7 @@ def bench_user() -> tuple[str, str]:
 # Today's model path (before issue 16), for --today: what the settings were.
 TODAY_ENV = {
     "ASR_PRELOAD": "1",
+    "ASR_INT8_FILES": "0",
     "ASR_FAST_FIRST": "0",
     "ASR_LANES": "2",
     "ASR_THREADS": "1",

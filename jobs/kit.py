@@ -28,7 +28,7 @@ from media_pipeline.kit.chapters import Chapter, chapter_list, find_chapters, to
 from media_pipeline.kit.frames import frame_name
 from media_pipeline.kit.publish import publish_text
 from media_pipeline.plan import Interval
-from media_pipeline.process import CancelToken, NeverCancelled
+from media_pipeline.process import BACKGROUND_NICE, CancelToken, NeverCancelled, wait_any
 from media_pipeline.transcript.types import Segment, Transcript
 
 from .intervals import TranscriptBoard
@@ -96,7 +96,9 @@ class KitWorker(Worker):
         task = self.task
         if settings.KIT_THUMBNAILS:
             try:
-                self.sheet = frame_sheet(task, video=self.job.video, cancel=self.cancel)
+                self.sheet = frame_sheet(
+                    task, video=self.job.video, first_chunk=self.job.first_chunk, cancel=self.cancel
+                )
             except MediaError as exc:  # no images, but the chapters and titles are still made
                 log.warning("kit frames of task %s failed: %s (%s)", task.pk, exc.message, exc.detail)
                 self.summary["images_error"] = exc.message
@@ -171,7 +173,9 @@ class FrameSheet:
     cancel: CancelToken
 
 
-def frame_sheet(task: ProcessingTask, *, video: VideoSource, cancel: CancelToken) -> FrameSheet | None:
+def frame_sheet(
+    task: ProcessingTask, *, video: VideoSource, first_chunk: CancelToken, cancel: CancelToken
+) -> FrameSheet | None:
     """Frames evenly over the video in one ffmpeg run, scored (sharpness, contrast, faces); None when the task
     has no video (captions only). Called as soon as the video is known, so it runs beside the transcript."""
     from media_pipeline.kit.frames import grab_frames, score_frame, sheet_times
@@ -179,10 +183,13 @@ def frame_sheet(task: ProcessingTask, *, video: VideoSource, cancel: CancelToken
     video.wait(cancel)
     if video.src is None or video.info is None:
         return None
+    wait_any(first_chunk, cancel)  # not before: see JobRun.first_chunk
     times = sheet_times(video.info.duration)
     frames_dir = task.files.path(TaskFiles.KIT_FRAMES)
     with measured(task.pk, "kit.frames", frames=len(times)) as extra:
-        grabbed = grab_frames(video.src, times, out_dir=frames_dir, ffmpeg_bin=settings.FFMPEG_BIN, cancel=cancel)
+        grabbed = grab_frames(
+            video.src, times, out_dir=frames_dir, ffmpeg_bin=settings.FFMPEG_BIN, cancel=cancel, nice=BACKGROUND_NICE
+        )
         scores = [score_frame(p, t) for t, p in grabbed.items()]
         extra["faces"] = sum(1 for s in scores if s.face)
     return FrameSheet(frames_dir=frames_dir, scores=scores, cancel=cancel)

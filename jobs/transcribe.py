@@ -56,7 +56,9 @@ def asr_engine(owner: object | None = None) -> AsrEngine | None:
         from media_pipeline.transcript.whisper import WhisperEngine
 
         user = Path(settings.WHISPER_MODEL_DIR) if settings.WHISPER_MODEL_DIR else None
-        model = whisper_model.resolve(cache_dir=settings.MODEL_CACHE_DIR / "whisper-base", user_folder=user)
+        model = whisper_model.resolve(
+            cache_dir=settings.MODEL_CACHE_DIR / "whisper-base", user_folder=user, int8=settings.ASR_INT8_FILES
+        )
         return WhisperEngine(model, num_workers=settings.ASR_LANES, cpu_threads=settings.ASR_THREADS, owner=owner)
     if settings.ASR_ENGINE == "pocketsphinx":
         from media_pipeline.transcript.sphinx import PocketsphinxEngine
@@ -75,7 +77,9 @@ def fast_engine(owner: object | None = None) -> WhisperEngine | None:
     from media_pipeline.transcript.whisper import WhisperEngine
 
     try:
-        model = whisper_model.fast_model(settings.MODEL_CACHE_DIR / whisper_model.FAST_NAME)
+        model = whisper_model.fast_model(
+            settings.MODEL_CACHE_DIR / whisper_model.FAST_NAME, int8=settings.ASR_INT8_FILES
+        )
     except MediaError as exc:
         log.warning("fast first words off: %s (%s)", exc.message, exc.detail)
         return None

@@ -116,7 +116,7 @@ DEATH_SIGNAL = int(signal.SIGKILL)  # the output is a temp file anyway; nothing 
 _prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
 
 
-def _child_setup(*, parent: int, memory_limit: int | None) -> Callable[[], None]:
+def _child_setup(*, parent: int, memory_limit: int | None, nice: int = 0) -> Callable[[], None]:
     """What the child does between fork and exec: die with its parent, and stay under `memory_limit`.
 
     A worker killed with SIGKILL cannot stop its children, and ffmpeg in a session of its own would go on
@@ -129,9 +129,14 @@ def _child_setup(*, parent: int, memory_limit: int | None) -> Callable[[], None]
     `memory_limit` caps RLIMIT_DATA (heap and private writable mappings), which, unlike RLIMIT_AS, does
     not count the ~250 MB of shared libraries a Debian ffprobe maps. An allocation over it fails, and
     ffmpeg reports an error instead of taking the machine's memory.
+
+    `nice` lowers the child's CPU priority (os.nice): work that nobody waits for yet (the publishing kit's
+    frames of the whole video) then takes only what the urgent work (the first words, the first chunk) leaves.
     """
 
     def setup() -> None:
+        if nice:
+            os.nice(nice)
         if _prctl is not None:
             _prctl(PR_SET_PDEATHSIG, DEATH_SIGNAL, 0, 0, 0)
             if os.getppid() != parent:
@@ -142,6 +147,8 @@ def _child_setup(*, parent: int, memory_limit: int | None) -> Callable[[], None]
     return setup
 
 
+# The `nice` of work that nobody waits for yet (see _child_setup).
+BACKGROUND_NICE = 10
 TERM_GRACE = 1.0  # seconds a child has to exit after SIGTERM before SIGKILL
 
 
@@ -212,6 +219,7 @@ def run(
     what: str = "ffmpeg",
     poll: float = 0.1,
     memory_limit: int | None = None,
+    nice: int = 0,
 ) -> RunResult:
     """Run argv to completion. Raises Cancelled, or MediaError when it fails or overruns `timeout`.
 
@@ -220,7 +228,8 @@ def run(
 
     The child gets its own session (process group) so a cancel or timeout kills ffmpeg and anything it
     spawned, and stdin is /dev/null so it can never wait on a terminal. It dies with our process too,
-    even one killed with SIGKILL (see `_child_setup`); `memory_limit` bytes cap what it may allocate.
+    even one killed with SIGKILL (see `_child_setup`); `memory_limit` bytes cap what it may allocate;
+    `nice` (0–19) lowers its CPU priority.
     """
     cancel = cancel or NeverCancelled()
     if cancel.is_set():
@@ -233,7 +242,7 @@ def run(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_child_setup(parent=os.getpid(), memory_limit=memory_limit),
+            preexec_fn=_child_setup(parent=os.getpid(), memory_limit=memory_limit, nice=nice),
         )
     except FileNotFoundError:
         raise MediaError(f"{what} is not installed on the server.", detail=f"executable not found: {argv[0]}") from None

@@ -58,6 +58,7 @@ def grab_frames(
     ffmpeg_bin: str = "ffmpeg",
     cancel: CancelToken | None = None,
     timeout: float = 300,
+    nice: int = 0,
 ) -> dict[float, Path]:
     """One JPEG per time in `out_dir` (named by the time), all from one ffmpeg run: each time is its own
     input with a fast keyframe seek, mapped to its own one-frame output. Times already grabbed are
@@ -79,7 +80,7 @@ def grab_frames(
             for i, _ in enumerate(missing):
                 argv += ["-map", f"{i}:v:0", "-frames:v", "1", "-vf", FRAME_SCALE]
                 argv += ["-q:v", "2", "-f", "image2", str(work / f"{i}.jpg")]
-            run(argv, timeout=timeout, cancel=cancel, what="ffmpeg")
+            run(argv, timeout=timeout, cancel=cancel, what="ffmpeg", nice=nice)
             for i, t in enumerate(missing):
                 grabbed = work / f"{i}.jpg"
                 if grabbed.is_file():  # a time past the last frame gives no picture: it stays missing

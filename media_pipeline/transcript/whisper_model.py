@@ -86,12 +86,13 @@ class ModelFolder:
             verify_model_file(self.path / "model.bin", expected=self.sha256, stamp=self.stamp, name=self.name)
 
 
-def resolve(*, cache_dir: Path, user_folder: Path | None = None) -> ModelFolder:
+def resolve(*, cache_dir: Path, user_folder: Path | None = None, int8: bool = False) -> ModelFolder:
     """The model to load: the user's folder when one is configured, otherwise the bundled base model
-    prepared in `cache_dir` (joined on first use). Raises ModelError with a sentence for the operator."""
+    prepared in `cache_dir` (joined on first use; with `int8`, its int8 copy: whisper_int8). Raises
+    ModelError with a sentence for the operator."""
     if user_folder is not None:
         return user_model(user_folder)
-    return bundled_model(cache_dir)
+    return bundled_model(cache_dir, int8=int8)
 
 
 def user_model(folder: Path) -> ModelFolder:
@@ -107,13 +108,14 @@ def user_model(folder: Path) -> ModelFolder:
     return ModelFolder(path=folder, name=f"whisper:{folder.name}")
 
 
-def bundled_model(cache_dir: Path) -> ModelFolder:
+def bundled_model(cache_dir: Path, *, int8: bool = False) -> ModelFolder:
     """The bundled Whisper base model in `cache_dir`, joined from its parts on first use and verified.
 
     1. A model.bin already there that matches the hash (stamp or full hash) is used as it is.
     2. Otherwise (missing, or damaged: logged) part1 + part2 are joined into a temp file in `cache_dir`,
        hashed while writing, and renamed over model.bin only when the hash matches.
     3. The companion files are copied from part1 when missing or different.
+    4. With `int8`, the int8 copy made from it (whisper_int8.prepared; the float16 model if none can be made).
     """
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -138,13 +140,20 @@ def bundled_model(cache_dir: Path) -> ModelFolder:
                         out.write(source.read_bytes())
     folder = ModelFolder(path=cache_dir, name=BUNDLED_NAME, sha256=BUNDLED_SHA256)
     folder.check()
-    return folder
+    return _int8(folder, cache_dir) if int8 else folder
 
 
-def fast_model(cache_dir: Path) -> ModelFolder:
+def _int8(folder: ModelFolder, cache_dir: Path) -> ModelFolder:
+    from .whisper_int8 import prepared  # it imports this module
+
+    return prepared(folder, cache_dir)
+
+
+def fast_model(cache_dir: Path, *, int8: bool = False) -> ModelFolder:
     """The bundled Whisper tiny.en, in the folder its package installed, checked against FAST_SHA256 (the
-    stamp kept in `cache_dir`, so the 76 MB hash runs once per install). Raises ModelError with a sentence
-    when the package is missing or its model.bin is anything else."""
+    stamp kept in `cache_dir`, so the 76 MB hash runs once per install); with `int8`, its int8 copy in
+    `cache_dir`. Raises ModelError with a sentence when the package is missing or its model.bin is anything
+    else."""
     spec = importlib.util.find_spec(FAST_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(f"The Whisper tiny.en model is not installed. Install it with: {FAST_INSTALL_HINT}.")
@@ -155,7 +164,7 @@ def fast_model(cache_dir: Path) -> ModelFolder:
         path=folder, name=FAST_NAME, sha256=FAST_SHA256, stamp=cache_dir / STAMP_NAME, english_only=True
     )
     model.check()
-    return model
+    return _int8(model, cache_dir) if int8 else model
 
 
 def verify_model_file(
