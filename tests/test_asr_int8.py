@@ -54,9 +54,11 @@ def test_the_int8_copy_is_the_pinned_file_and_transcribes_as_the_original(fast, 
         assert (copy.path / name).read_bytes() == (fast.path / name).read_bytes()
     original, quantized = words(fast, spoken), words(copy, spoken)
     assert len(original) >= 12
-    # CTranslate2 quantizes the float16 file to the same int8 weights when it loads it: the same words, the
-    # same times.
-    assert quantized == original
+    # CTranslate2's own quantization at load time rounds a little differently: the same words, and word times
+    # that differ by a frame of Whisper's 20 ms grid at most.
+    assert [w for w, _, _ in quantized] == [w for w, _, _ in original]
+    for (_, start, end), (_, start0, end0) in zip(quantized, original, strict=True):
+        assert abs(start - start0) <= 0.021 and abs(end - end0) <= 0.021
 
 
 def test_the_base_model_copy_is_pinned_too():

@@ -3,8 +3,9 @@
 The models we ship store their weights as float16 and CTranslate2 quantizes them to int8 each time a worker
 loads one (compute_type "int8"): it reads the whole float16 file, holds it beside the int8 result and converts
 every matrix. Measured here on a quiet machine (one process, 2 threads): tiny.en loads in 1.5–1.9 s with a
-236 MB peak from the float16 file and in 0.5–0.9 s with a 135 MB peak from the int8 one; the transcript is the
-same. So each bundled model is quantized once into the model cache and loaded from there.
+236 MB peak from the float16 file and in 0.5–0.9 s with a 135 MB peak from the int8 one, with the same
+words (CTranslate2's load-time rounding differs a little: a word time may move by one 20 ms step). So each
+bundled model is quantized once into the model cache and loaded from there.
 
 The quantization is CTranslate2's own for int8 (`ctranslate2.specs.model_spec.ModelSpec._quantize`), done on
 the file: every variable named `…/weight` (in Whisper these are the linear, convolution and embedding layers,
