@@ -415,11 +415,11 @@ def _cut_chunks(job: JobRun, cutter: ChunkCutter, board: TranscriptBoard) -> tup
     # closing(): if emitting fails, the renders still in flight are stopped before the error propagates.
     with closing(outcomes) as rendered:
         for outcome in rendered:
-            job.first_chunk.set()
             chunks.append(outcome.chunk)
             commentated += outcome.commentary is not None
             if outcome.chunk.index not in announced:
                 _announce_chunk(job, outcome, done=len(chunks), count=len(cutter.plan))
+            job.first_chunk.set()  # written and announced: the work that waited may start
     return chunks, commentated
 
 

@@ -83,8 +83,10 @@ def fast_engine(owner: object | None = None) -> WhisperEngine | None:
     except MediaError as exc:
         log.warning("fast first words off: %s (%s)", exc.message, exc.detail)
         return None
-    # Both threads: the first piece runs before anything else of the transcript.
-    return WhisperEngine(model, cpu_threads=settings.ASR_THREADS, owner=owner)
+    # Both threads: the first piece runs before anything else of the transcript. Greedy decoding: its words are
+    # replaced by base's within seconds, and on 8 s of a talk beam 1 gave the same words ~15 % sooner (0.58 vs
+    # 0.69 s, measured here; the encoder's pass over the padded 30 s window is most of the time either way).
+    return WhisperEngine(model, cpu_threads=settings.ASR_THREADS, owner=owner, beam_size=1)
 
 
 def whole_transcript(task: ProcessingTask, src: Path, cancel: CancelToken) -> Transcript | None:

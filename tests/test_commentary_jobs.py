@@ -320,3 +320,50 @@ def test_pieces_left_pending_are_settled_and_can_be_regenerated_later(make_task,
     stale = timezone.now() - timedelta(seconds=settings.REGENERATE_STALE_AFTER + 5)
     Idea.objects.filter(pk=idea.pk).update(updated_at=stale)
     assert services.request_regenerate(idea=idea) is True and len(queued) == 1
+
+
+def test_work_nobody_waits_for_yet_starts_after_the_first_chunk(make_task, talk, settings, monkeypatch):
+    """The kit's frames and the analysis of later intervals wait for the first chunk (JobRun.first_chunk):
+    on two cores they would take the CPU the first words and the first chunk need."""
+    import threading
+    import time
+
+    from jobs import pipeline
+    from jobs.intervals import IntervalPipeline
+    from media_pipeline.kit import frames
+
+    path, segments = talk
+    task = with_sidecar(make_task(path, interval=10), segments)
+    task.params = {**task.params, **OPTIONS, "ideas": False}
+    task.save()
+    seen: list[tuple[str, int, float]] = []
+    lock = threading.Lock()
+
+    def record(what: str, index: int) -> None:
+        with lock:
+            seen.append((what, index, time.monotonic()))
+
+    def announce(job, outcome, **kwargs):
+        record("announce", outcome.chunk.index)
+        return real_announce(job, outcome, **kwargs)
+
+    def signal(self, iv):
+        record("signal", iv.index)
+        return real_signal(self, iv)
+
+    def grab(*args, **kwargs):
+        record("frames", -1)
+        assert kwargs["nice"] > 0  # and then at a lower CPU priority
+        return real_grab(*args, **kwargs)
+
+    real_announce, real_signal, real_grab = pipeline._announce_chunk, IntervalPipeline._signal, frames.grab_frames
+    monkeypatch.setattr(pipeline, "_announce_chunk", announce)
+    monkeypatch.setattr(IntervalPipeline, "_signal", signal)
+    monkeypatch.setattr(frames, "grab_frames", grab)
+
+    assert run_task(str(task.pk)) == "succeeded"
+    first = min(t for what, index, t in seen if what == "announce")
+    later = [(what, index, t) for what, index, t in seen if what == "frames" or (what == "signal" and index > 0)]
+    assert {what for what, _, _ in later} == {"frames", "signal"}
+    assert all(t >= first for _, _, t in later), seen
+    assert any(what == "signal" and index == 0 and t < first for what, index, t in seen)
