@@ -362,7 +362,9 @@ def test_the_first_intervals_commentary_may_start_from_its_first_words(owner, se
 def test_a_refused_fast_model_leaves_the_first_words_to_base(make_task, tmp_path, settings, monkeypatch, caplog):
     settings.MODEL_CACHE_DIR = tmp_path / "models"  # a fresh stamp: the hash is checked again
     monkeypatch.setattr(whisper_model, "FAST_SHA256", "0" * 64)  # as if the installed tiny.en were another file
-    monkeypatch.setattr(whisper_model, "bundled_model", lambda cache, **kw: _bundled(asr_data.CACHE / "whisper-base", **kw))
+    monkeypatch.setattr(
+        whisper_model, "bundled_model", lambda cache, **kw: _bundled(asr_data.CACHE / "whisper-base", **kw)
+    )
     task = make_task(talk(tmp_path, speech(tmp_path, "en-us", "Good morning. Today we talk about rivers.")))
     task.params["speech_language"] = "en"
     task.save(update_fields=["params"])

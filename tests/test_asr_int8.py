@@ -7,7 +7,6 @@ import logging
 import os
 import re
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,7 +39,9 @@ def spoken(tmp_path_factory) -> np.ndarray:
 def words(folder: whisper_model.ModelFolder, pcm: np.ndarray) -> list[tuple[str, float, float]]:
     engine = WhisperEngine(folder, cpu_threads=2, vad=False)
     try:
-        return [(w.text, round(w.start, 2), round(w.end, 2)) for s in engine.transcribe(pcm, offset=0.0) for w in s.words]
+        return [
+            (w.text, round(w.start, 2), round(w.end, 2)) for s in engine.transcribe(pcm, offset=0.0) for w in s.words
+        ]
     finally:
         engine.release()
 
@@ -73,7 +74,9 @@ def test_the_quantized_variables_are_those_ctranslate2_quantizes(fast):
     with (fast.path / "model.bin").open("rb") as f:
         layout = whisper_int8.read_layout(f)
     names = [v.name for v in layout.variables]
-    layers = {part: len({m for n in names if (m := re.match(rf"{part}/layer_(\d+)/", n))}) for part in ("encoder", "decoder")}
+    layers = {
+        part: len({m for n in names if (m := re.match(rf"{part}/layer_(\d+)/", n))}) for part in ("encoder", "decoder")
+    }
     spec = WhisperSpec(layers["encoder"], 6, layers["decoder"], 6)
     checked = 0
     for var in layout.variables:
