@@ -6,7 +6,8 @@ What runs
   * Speech: the five LibriVox clips the pocketsphinx sdist ships (tests/asr_data.py fetches them once),
     0.7 s of silence after each, repeated to about `--minutes` of audio, stored as FLAC in Matroska under
     bench-results/cache/ (lossless, so the engines hear exactly the recorded samples).
-  * Engines: Whisper base int8 as the app runs it (beam 5), the same with beam 1 (greedy), Whisper tiny.en
+  * Engines: Whisper base int8 as the app runs it (beam 5, from its int8 copy), the same loaded from the float16
+    file (as before the copies), the same with beam 1 (greedy), Whisper tiny.en
     (the first words of an English video; beam 5 and beam 1), pocketsphinx.
   * Each engine transcribes it the way a worker will: cut into `--interval` s intervals, each read with
     `read_pcm` (ffmpeg → 16 kHz mono) and passed to `engine.transcribe`, one CPU thread per process.
@@ -52,7 +53,8 @@ MODEL_CACHE = ROOT / "var" / "models" / "whisper-base"  # what the app uses (set
 GAP_SECONDS = 0.7
 # "whisper-greedy" is the same model with beam_size=1: faster, for comparison with the default beam of 5.
 # "tiny.en" is the bundled Whisper tiny.en that makes the first words of an English video (beam 5, as the app).
-ENGINES = ("whisper", "whisper-greedy", "tiny.en", "tiny.en-greedy", "pocketsphinx")
+# "whisper-float16" loads the float16 file as before the int8 copies (media_pipeline/transcript/whisper_int8.py).
+ENGINES = ("whisper", "whisper-float16", "whisper-greedy", "tiny.en", "tiny.en-greedy", "pocketsphinx")
 
 
 # --- Audio ----------------------------------------------------------------------------------------------
@@ -117,7 +119,7 @@ def _engine(name: str, threads: int) -> Any:
         from media_pipeline.transcript.whisper import WhisperEngine
 
         greedy = name.endswith("greedy")
-        fast = whisper_model.fast_model(MODEL_CACHE.parent / whisper_model.FAST_NAME)
+        fast = whisper_model.fast_model(MODEL_CACHE.parent / whisper_model.FAST_NAME, int8=True)
         engine = WhisperEngine(fast, cpu_threads=threads, beam_size=1 if greedy else 5)
         if greedy:
             engine.label += ", beam 1"
@@ -127,9 +129,12 @@ def _engine(name: str, threads: int) -> Any:
         from media_pipeline.transcript.whisper import WhisperEngine
 
         beam_size = 1 if name == "whisper-greedy" else 5
-        engine = WhisperEngine(whisper_model.bundled_model(MODEL_CACHE), cpu_threads=threads, beam_size=beam_size)
+        model = whisper_model.bundled_model(MODEL_CACHE, int8=name != "whisper-float16")
+        engine = WhisperEngine(model, cpu_threads=threads, beam_size=beam_size)
         if beam_size == 1:
             engine.label += ", beam 1"
+        if name == "whisper-float16":
+            engine.label += ", float16 file"
         return engine
     from media_pipeline.transcript.sphinx import PocketsphinxEngine
 

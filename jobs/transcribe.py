@@ -83,10 +83,11 @@ def fast_engine(owner: object | None = None) -> WhisperEngine | None:
     except MediaError as exc:
         log.warning("fast first words off: %s (%s)", exc.message, exc.detail)
         return None
-    # Both threads: the first piece runs before anything else of the transcript. Greedy decoding: its words are
-    # replaced by base's within seconds, and on 8 s of a talk beam 1 gave the same words ~15 % sooner (0.58 vs
-    # 0.69 s, measured here; the encoder's pass over the padded 30 s window is most of the time either way).
-    return WhisperEngine(model, cpu_threads=settings.ASR_THREADS, owner=owner, beam_size=1)
+    # Every lane's threads: nothing else of the transcript runs beside the first piece. Greedy decoding: its
+    # words are replaced by base's within seconds, and on 8 s of a talk beam 1 gave the same words ~15 % sooner
+    # (0.58 vs 0.69 s, measured here; the encoder's pass over the padded 30 s window is most of the time).
+    threads = settings.ASR_LANES * settings.ASR_THREADS
+    return WhisperEngine(model, cpu_threads=threads, owner=owner, beam_size=1)
 
 
 def whole_transcript(task: ProcessingTask, src: Path, cancel: CancelToken) -> Transcript | None:
@@ -230,12 +231,14 @@ class TranscriptWorker(Worker):
             if head is not None and todo and todo[0] is head:
                 todo = todo[1:]
                 if self._fast_first(head, engine, transcribe):
+                    self._yield_to_first_chunk()
                     futures.append((head, pool.submit(transcribe, head), True))
                 else:
                     # The short first piece runs alone: the first words are what a viewer waits for.
                     first = pool.submit(self._first_by_main, head, engine, transcribe)
                     wait_any(done_signal(first), self.cancel)
                     self.announce(head, result_of(first, self.cancel), engine.source, engine.label, False)
+                    self._yield_to_first_chunk()
             elif head is not None and round(head.start, 3) in done and round(head.start, 3) not in refined:
                 # An earlier attempt announced fast words and stopped before refining them.
                 if any(p.get("source") == f"asr:{FAST_NAME}" for p in self.task.transcript_pieces()[:1]):
@@ -251,6 +254,16 @@ class TranscriptWorker(Worker):
             # Stopped: do not wait for a piece the model is still decoding (that cannot be interrupted, and on
             # a busy machine takes seconds); its lane ends when the piece does, and nobody reads its words.
             pool.shutdown(wait=not self.cancel.is_set())
+
+    def _yield_to_first_chunk(self) -> None:
+        """After the first words: let the first chunk (its commentary is written from those words) be cut
+        before the main model loads and decodes beside it; on two cores the two slowed each other (measured:
+        bench.first_words). At most ASR_YIELD_SECONDS, and only when that chunk does not wait for the rest of
+        the interval's words (COMMENTARY_EARLY_FIRST), which only this worker can make."""
+        if settings.COMMENTARY_EARLY_FIRST and settings.ASR_YIELD_SECONDS > 0:
+            wait_any(self.job.first_chunk, self.cancel, timeout=settings.ASR_YIELD_SECONDS)
+            if self.cancel.is_set():
+                raise Cancelled()
 
     def _fast_first(self, head: Interval, engine: AsrEngine, transcribe: Callable[..., list[Segment]]) -> bool:
         """Announce tiny.en's words for the first piece when the video is known to speak English (the page's

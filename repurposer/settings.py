@@ -310,13 +310,20 @@ ASR_PRELOAD = envbool("ASR_PRELOAD", False)
 # instead of quantizing the float16 files at every load: faster and lighter loads, the same words. Off: the
 # float16 files, as before (media_pipeline/transcript/whisper_int8.py).
 ASR_INT8_FILES = envbool("ASR_INT8_FILES", True)
-# Intervals one job transcribes at once (one decoder each; each adds ~150 MB while it decodes), and the CPU
-# threads each decoder uses. One lane with one thread per core is about as fast here as one lane per core.
+# Intervals one job transcribes at once (one decoder each, each adding its decoding memory), and the CPU threads
+# each decoder uses; the fast first piece runs alone on all of them (lanes × threads). The default, one lane on
+# every core, keeps a transcribing worker within 450 MB PSS (tests/test_asr_memory.py). On two cores two
+# one-thread lanes (ASR_LANES=2 ASR_THREADS=1) were faster: a 180 s talk in 0.17× its length against 0.25×,
+# tiny.en's first words in 1.7 s against 2.3 s and the first commented chunk in 3.4 s against 4.5 s
+# (bench.first_words), at 664 MB RSS for the largest worker against 565 MB (455 MB PSS in the memory test).
 ASR_LANES = envint("ASR_LANES", 1, minimum=1, maximum=16)
 ASR_THREADS = envint("ASR_THREADS", os.cpu_count() or 2, minimum=1, maximum=32)
 # The first interval's commentary starts from its first piece's words (plus the interval's events) instead
 # of waiting for all of its words; later intervals wait for theirs.
 COMMENTARY_EARLY_FIRST = envbool("COMMENTARY_EARLY_FIRST", True)
+# With COMMENTARY_EARLY_FIRST, the transcript waits after the first words until the first chunk is cut (at most
+# this long) before the main model goes on: the first chunk with commentary is what a viewer waits for next.
+ASR_YIELD_SECONDS = envfloat("ASR_YIELD_SECONDS", 5.0, minimum=0)
 
 # YouTube links. The three URL settings exist so tests (and mirrors) can point the app at another server.
 YOUTUBE_PROXY = envstr("YOUTUBE_PROXY", "") or None  # e.g. http://user:pass@proxy:3128, for captions and downloads

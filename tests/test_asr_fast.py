@@ -393,3 +393,37 @@ def test_a_files_language_tag_names_only_a_language_whisper_knows():
         None,
         None,
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_base_waits_for_the_first_commented_chunk_after_the_first_words(make_task, tmp_path, settings, monkeypatch):
+    """With the first interval's commentary written from the first words (COMMENTARY_EARLY_FIRST), base does
+    not load or decode beside the first chunk's cut: it goes on once that chunk is announced."""
+    import time
+
+    from jobs import pipeline
+
+    settings.MODEL_CACHE_DIR = asr_data.CACHE
+    settings.ASR_YIELD_SECONDS = 600.0  # only the first chunk ends the wait here
+    text = "Good morning. Today we talk about rivers. The river carries water to the sea, and the sea is deep."
+    task = make_task(talk(tmp_path, speech(tmp_path, "en-us", text)), interval=10)
+    task.params.update(speech_language="en", commentary=True, voice="en-us")
+    task.save(update_fields=["params"])
+    seen: list[tuple[str, float]] = []
+    real_transcribe, real_announce = WhisperEngine.transcribe, pipeline._announce_chunk
+
+    def transcribe(self, pcm, offset):
+        seen.append((self.model.name, time.monotonic()))
+        return real_transcribe(self, pcm, offset)
+
+    def announce(job, outcome, **kwargs):
+        seen.append(("chunk", time.monotonic()))
+        return real_announce(job, outcome, **kwargs)
+
+    monkeypatch.setattr(WhisperEngine, "transcribe", transcribe)
+    monkeypatch.setattr(pipeline, "_announce_chunk", announce)
+    assert run_task(str(task.pk)) == "succeeded"
+    order = [name for name, _ in seen]
+    assert order[0] == whisper_model.FAST_NAME, order
+    assert order.index("chunk") < order.index(whisper_model.BUNDLED_NAME), order
+    assert transcript_events(task)[1].get("refined")
