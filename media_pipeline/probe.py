@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from .errors import MediaError
-from .process import AnyOf, CancelToken, NeverCancelled, ProcessFailed, Signal, run
+from .errors import DiskFull, MediaError
+from .process import CancelToken, ProcessFailed, run
 
 # Demuxers ffmpeg may open for user files. Anything that can point at other files or URLs (hls, concat,
 # dash, image2 sequences, sdp, tee …) is left out, so a "video" cannot make ffmpeg read elsewhere.
@@ -112,32 +111,43 @@ def probe(
 ) -> MediaInfo:
     """Describe `path` with ffprobe and check it against `limits`. Raises MediaError with a user sentence.
 
-    1. Read the headers only, and refuse a picture larger than the limits: ffprobe's full pass decodes a
-       frame, and a 3 MB 16000×16000 16-bit PNG in MOV would take 1.5 GB to decode.
-    2. The full pass (which fills in what headers leave out, such as the pixel format) under a memory cap,
-       for files that hide or understate their picture size.
+    One ffprobe does it when the file is fine: the full pass (which fills in what headers leave out, such as
+    the pixel format), and `check` refuses a picture larger than the limits from what it found. The full pass
+    may decode a frame, and a 3 MB 16000×16000 16-bit PNG in MOV would take 1.5 GB to decode; it runs under
+    a memory cap (PROBE_MEMORY), and that cap is what keeps it harmless on such a file, whatever its headers
+    say: the decode fails for want of memory, or ffprobe stops. So it can safely go first.
 
-    Both passes run at once (the first chunk waits on the probe): the full pass's memory cap is what keeps
-    it harmless while the header pass decides, and the header pass's refusal is the one reported.
+    Only when the full pass fails (ffprobe exits with an error, overruns, or its JSON lacks what we need) or
+    refuses the file does a header-only pass (`-nofind_stream_info`, which decodes nothing) run, to find the
+    true reason: a picture larger than the limits is reported as such ("The video is 16000×16000; …")
+    rather than as an unreadable file; otherwise the full pass's refusal stands. The header pass only
+    explains a failure, it never lets a file through.
     """
     if not path.is_file() or path.stat().st_size == 0:
         raise MediaError("The file is empty. Please choose the video file again.", detail=f"size 0: {path}")
-    stop = Signal()
     analyse = ["-probesize", PROBESIZE, "-analyzeduration", ANALYZEDURATION]
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe") as pool:
-        full = pool.submit(
-            _ffprobe, path, analyse, ffprobe=ffprobe, timeout=timeout, cancel=AnyOf(cancel or NeverCancelled(), stop)
-        )
-        try:
-            header = _ffprobe(path, ["-nofind_stream_info"], ffprobe=ffprobe, timeout=timeout, cancel=cancel)
-            video = _main_video(header.get("streams") or [])
-            if video is not None:
-                _check_picture_size(video, limits)
-        except BaseException:
-            stop.set()  # the full pass is not needed (and may be decoding something huge)
-            raise
-        data = full.result()
-    return check(data, size=path.stat().st_size, limits=limits)
+    try:
+        data = _ffprobe(path, analyse, ffprobe=ffprobe, timeout=timeout, cancel=cancel)
+        return check(data, size=path.stat().st_size, limits=limits)
+    except (PictureTooLarge, DiskFull):
+        raise  # already the true reason (the disk is the server's problem, not the file's)
+    except MediaError as failure:
+        _explain(path, failure, limits=limits, ffprobe=ffprobe, timeout=timeout, cancel=cancel)
+        raise
+
+
+def _explain(
+    path: Path, failure: MediaError, *, limits: Limits, ffprobe: str, timeout: float, cancel: CancelToken | None
+) -> None:
+    """After the full pass failed with `failure`: raise the picture-size refusal if the headers alone show a
+    picture over the limits; return (so that `failure` stands) if they do not or cannot be read."""
+    try:
+        header = _ffprobe(path, ["-nofind_stream_info"], ffprobe=ffprobe, timeout=timeout, cancel=cancel)
+    except MediaError:
+        return
+    video = _main_video(header.get("streams") or []) if isinstance(header, dict) else None
+    if video is not None:
+        _check_picture_size(video, limits, cause=failure)
 
 
 def _ffprobe(path: Path, options: list[str], *, ffprobe: str, timeout: float, cancel: CancelToken | None) -> dict:
@@ -178,13 +188,21 @@ def _main_video(streams: list[dict]) -> dict | None:
     return videos[0] if videos else None
 
 
-def _check_picture_size(video: dict, limits: Limits) -> None:
-    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+class PictureTooLarge(MediaError):
+    """The picture is larger than the limits (a refusal, not a failure to read the file)."""
+
+
+def _check_picture_size(video: dict, limits: Limits, *, cause: MediaError | None = None) -> None:
+    try:
+        width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    except (TypeError, ValueError):
+        return
     if width > limits.max_width or height > limits.max_height:
-        raise MediaError(
+        detail = f"{width}x{height}" + (f" (the full probe failed: {cause.detail or cause.message})" if cause else "")
+        raise PictureTooLarge(
             f"The video is {width}×{height}; the largest we process is {limits.max_width}×{limits.max_height}.",
-            detail=f"{width}x{height}",
-        )
+            detail=detail,
+        ) from None
 
 
 def _language_tag(stream: dict | None) -> str | None:

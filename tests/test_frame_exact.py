@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from bench.avsync import compare
+from media_pipeline.errors import MediaError
 from media_pipeline.plan import boundary_targets, keyframes_near, plan_intervals
 from media_pipeline.probe import Limits, probe
 from media_pipeline.process import NeverCancelled
@@ -176,6 +177,30 @@ def test_commentary_chunks_join_back_into_the_source(name, tmp_path):
     commentary = CommentaryMix(speech=silence, speech_duration=2.0, duck=1.0)
     info, plan, chunks, final = cut_and_join(src, tmp_path / "out", interval, commentary=commentary)
     check_exact(src, info, plan, chunks, final, copied=True)
+
+
+def test_a_last_chunk_whose_sound_outlasts_the_picture_is_not_called_cut_off(tmp_path):
+    """The file's length counts its sound too: a last segment whose audio runs 3 s past the picture is
+    complete. (The split pass's list.csv times follow the video alone: 2 s here against 5 planned, so they
+    cannot stand in for measuring the segment.)"""
+    src = media.marked(tmp_path / "src.mp4", seconds=12, audio_seconds=15)
+    info, plan, chunks, final = cut_and_join(src, tmp_path / "out", 5)
+    assert len(plan) == 2 and all(c.copied for c in chunks)
+    assert chunks[-1].measured == pytest.approx(plan[-1].duration, abs=0.1)
+
+
+def test_a_truncated_uploads_last_split_segment_is_refused(tmp_path):
+    """moov first (faststart), the data cut at 45 %: the split pass ends cleanly at the cut, and the last
+    segment, far shorter than the header says, is refused."""
+    src = media.h264_aac(tmp_path / "src.mp4", seconds=20)
+    fast = tmp_path / "fast.mp4"
+    media.ffmpeg("-i", str(src), "-c", "copy", "-movflags", "+faststart", str(fast))
+    cut = tmp_path / "cut.mp4"
+    data = fast.read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.45)])
+    with pytest.raises(MediaError) as info:
+        cut_and_join(cut, tmp_path / "out", 5)
+    assert "The file ends early" in info.value.message
 
 
 def test_it_measures_a_join_that_is_off(tmp_path):

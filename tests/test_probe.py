@@ -124,3 +124,83 @@ def test_it_refuses_a_huge_picture_without_taking_the_memory_to_decode_it(tmp_pa
     result = json.loads(out.stdout)
     assert result["message"] == "The video is 16000×16000; the largest we process is 4096×2304."
     assert result["peak_kb"] < 300 * 1024, f"ffprobe peaked at {result['peak_kb'] // 1024} MB"
+
+
+def counted_runs(monkeypatch, *, fail_full_pass: bool = False) -> list[list[str]]:
+    """Record every ffprobe `probe` starts; with `fail_full_pass`, the full pass fails as if ffprobe had hit
+    its memory cap (the header pass runs for real)."""
+    import media_pipeline.probe as probe_module
+    from media_pipeline.process import ProcessFailed
+
+    real = probe_module.run
+    calls: list[list[str]] = []
+
+    def run(argv, **kwargs):
+        calls.append(list(argv))
+        if fail_full_pass and "-nofind_stream_info" not in argv:
+            raise ProcessFailed("ffprobe", -9, "[png @ 0x0] get_buffer() failed")
+        return real(argv, **kwargs)
+
+    monkeypatch.setattr(probe_module, "run", run)
+    return calls
+
+
+def test_a_good_file_takes_one_ffprobe(h264_file, monkeypatch):
+    calls = counted_runs(monkeypatch)
+    assert probe(h264_file, limits=Limits()).video_copyable
+    assert len(calls) == 1
+    assert "-nofind_stream_info" not in calls[0] and "-analyzeduration" in calls[0]
+
+
+def test_a_huge_picture_the_full_pass_reports_takes_one_ffprobe(tmp_path, monkeypatch):
+    # The full pass runs under the memory cap and still reads the picture size: check() refuses it.
+    src = media.huge_png_mov(tmp_path / "huge.mov")
+    calls = counted_runs(monkeypatch)
+    assert refused(src) == "The video is 16000×16000; the largest we process is 4096×2304."
+    assert len(calls) == 1
+
+
+def test_when_the_full_pass_fails_on_a_huge_picture_the_headers_say_why(tmp_path, monkeypatch):
+    # A decompression bomb that makes the capped full pass fail outright: the header pass explains it.
+    src = media.huge_png_mov(tmp_path / "huge.mov")
+    calls = counted_runs(monkeypatch, fail_full_pass=True)
+    with pytest.raises(MediaError) as info:
+        probe(src, limits=Limits())
+    assert info.value.message == "The video is 16000×16000; the largest we process is 4096×2304."
+    assert "get_buffer() failed" in info.value.detail
+    assert [("-nofind_stream_info" in argv) for argv in calls] == [False, True]
+
+
+def test_when_the_headers_do_not_explain_the_failure_it_stands(tmp_path, monkeypatch):
+    # Headers that understate the picture (16×16) explain nothing: the full pass's failure is what is said.
+    src = media.huge_png_mov(tmp_path / "huge16.mov", declared=16)
+    counted_runs(monkeypatch, fail_full_pass=True)
+    assert "not a video we can read" in refused(src)
+
+
+def test_an_unreadable_file_is_refused_after_both_passes(tmp_path, monkeypatch):
+    noise = tmp_path / "noise.mp4"
+    noise.write_bytes(os.urandom(200_000))
+    calls = counted_runs(monkeypatch)
+    assert "not a video we can read" in refused(noise)
+    assert len(calls) == 2
+
+
+def test_a_cancel_during_the_full_pass_is_not_explained(h264_file, monkeypatch):
+    import media_pipeline.probe as probe_module
+    from media_pipeline.errors import Cancelled
+    from media_pipeline.process import Signal
+
+    stop = Signal()
+    real = probe_module.run
+    calls: list[list[str]] = []
+
+    def run(argv, **kwargs):
+        calls.append(list(argv))
+        stop.set()  # the user cancels while ffprobe runs
+        return real(argv, **kwargs)
+
+    monkeypatch.setattr(probe_module, "run", run)
+    with pytest.raises(Cancelled):
+        probe(h264_file, limits=Limits(), cancel=stop)
+    assert len(calls) == 1

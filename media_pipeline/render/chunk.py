@@ -18,6 +18,7 @@ from ..process import CancelToken, ProcessFailed, ffmpeg_head, run
 from .mix import CommentaryMix, commentary_audio, speech_input
 from .split import split_argv
 from .timeline import AAC_FRAME, TS_OFFSET, grid_sample, keep_frames, output_rate
+from .ts_span import ts_duration
 
 AUDIO_BITRATE = "128k"
 THUMB_WIDTH = 320
@@ -37,6 +38,13 @@ class ChunkResult:
     seconds: float  # wall time spent
     size: int
     measured: float = 0.0  # the written segment's own container duration (for the cut-off check)
+
+
+def _measure(path: Path, *, ffprobe: str, cancel: CancelToken | None) -> float:
+    """A chunk's container duration (what ffprobe's format=duration says): read from its MPEG-TS timestamps
+    in Python (render/ts_span.py, no ffprobe start), ffprobe only when they do not parse."""
+    measured = ts_duration(path)
+    return measured if measured is not None else _segment_duration(path, ffprobe=ffprobe, cancel=cancel)
 
 
 def _segment_duration(path: Path, *, ffprobe: str, cancel: CancelToken | None) -> float:
@@ -314,13 +322,13 @@ def render_chunk(
                     ) from None
                 if segment is not None and not is_last:
                     # The split pass only starts the next segment once it reached this one's end: the data is
-                    # all there, so the look with ffprobe (a tenth of a second) is only needed for the last one.
+                    # all there, so the look at its timestamps is only needed for the last one.
                     measured = interval.duration
                 else:
-                    measured = _segment_duration(tmp, ffprobe=ffprobe, cancel=cancel)
+                    measured = _measure(tmp, ffprobe=ffprobe, cancel=cancel)
                     _check_not_cut_off(interval, measured, is_last=is_last, total=info.duration)
         else:
-            measured = _segment_duration(out, ffprobe=ffprobe, cancel=cancel)
+            measured = _measure(out, ffprobe=ffprobe, cancel=cancel)
         if thumb is not None:
             seconds += thumb.result()
         elif thumbnail is not None and not thumbnail.exists():
