@@ -223,6 +223,8 @@ class IntervalPipeline:
 
         if self.plan and iv.index != self.plan[0].index:
             wait_any(self.first_chunk, self.token)  # see JobRun.first_chunk
+            if self.token.is_set():
+                raise Cancelled()
         signal_future = cpu.submit((iv.index, 2), self._signal, iv)
         segments = self.board.wait(iv.index, cancel=self.token)
         try:

@@ -1,8 +1,9 @@
 """The publishing kit of a task (jobs side: events and files). The work is media_pipeline/kit.
 
-A `KitWorker` thread of the job run starts with the chunks. While the transcript is still being made it grabs
-and scores a sheet of frames (one ffmpeg run; `frame_sheet`), so that none of the kit's decoding waits behind
-the transcript. Then it waits for the whole transcript:
+A `KitWorker` thread of the job run starts with the chunks. Once the first chunk is out (not before: the first
+words and the first chunk need the CPU), while the transcript is still being made, it grabs and scores a sheet
+of frames (one ffmpeg run at a lower CPU priority; `frame_sheet`), so that none of the kit's decoding waits
+behind the transcript. Then it waits for the whole transcript:
 1. chapters (topic shifts + interval scores) → kit/chapters.vtt and a `chapters_ready` event;
 2. titles and a description (the configured chat model, else offline) → `titles_ready`;
 3. thumbnail candidates and covers, rendered in the run's image pool → one `thumbnail_ready` each.
@@ -177,13 +178,16 @@ def frame_sheet(
     task: ProcessingTask, *, video: VideoSource, first_chunk: CancelToken, cancel: CancelToken
 ) -> FrameSheet | None:
     """Frames evenly over the video in one ffmpeg run, scored (sharpness, contrast, faces); None when the task
-    has no video (captions only). Called as soon as the video is known, so it runs beside the transcript."""
+    has no video (captions only). Runs once the video is known and its first chunk is out, beside the
+    transcript."""
     from media_pipeline.kit.frames import grab_frames, score_frame, sheet_times
 
     video.wait(cancel)
     if video.src is None or video.info is None:
         return None
     wait_any(first_chunk, cancel)  # not before: see JobRun.first_chunk
+    if cancel.is_set():
+        raise Cancelled()
     times = sheet_times(video.info.duration)
     frames_dir = task.files.path(TaskFiles.KIT_FRAMES)
     with measured(task.pk, "kit.frames", frames=len(times)) as extra:

@@ -260,7 +260,7 @@ class TranscriptWorker(Worker):
         before the main model loads and decodes beside it; on two cores the two slowed each other (measured:
         bench.first_words). At most ASR_YIELD_SECONDS, and only when that chunk does not wait for the rest of
         the interval's words (COMMENTARY_EARLY_FIRST), which only this worker can make."""
-        if settings.COMMENTARY_EARLY_FIRST and settings.ASR_YIELD_SECONDS > 0:
+        if self.task.options.commentary and settings.COMMENTARY_EARLY_FIRST and settings.ASR_YIELD_SECONDS > 0:
             wait_any(self.job.first_chunk, self.cancel, timeout=settings.ASR_YIELD_SECONDS)
             if self.cancel.is_set():
                 raise Cancelled()

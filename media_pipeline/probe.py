@@ -142,7 +142,8 @@ def _explain(
     """After the full pass failed with `failure`: raise the picture-size refusal if the headers alone show a
     picture over the limits; return (so that `failure` stands) if they do not or cannot be read."""
     try:
-        header = _ffprobe(path, ["-nofind_stream_info"], ffprobe=ffprobe, timeout=timeout, cancel=cancel)
+        # It decodes nothing: a few seconds are plenty, and a refused file must not cost two full timeouts.
+        header = _ffprobe(path, ["-nofind_stream_info"], ffprobe=ffprobe, timeout=min(timeout, 10), cancel=cancel)
     except MediaError:
         return
     video = _main_video(header.get("streams") or []) if isinstance(header, dict) else None

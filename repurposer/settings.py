@@ -311,15 +311,15 @@ ASR_PRELOAD = envbool("ASR_PRELOAD", False)
 # float16 files, as before (media_pipeline/transcript/whisper_int8.py).
 ASR_INT8_FILES = envbool("ASR_INT8_FILES", True)
 # Intervals one job transcribes at once (one decoder each, each adding its decoding memory), and the CPU threads
-# each decoder uses; the fast first piece runs alone on all of them (lanes × threads). One thread: a second one
-# made no piece faster here (tiny.en's 8 s first piece 0.56 against 0.57 s, base's 22 s 2.68 against 2.47 s with
-# OMP_WAIT_POLICY=PASSIVE), so it stays free for the chunks. One lane keeps a transcribing worker within 450 MB
-# PSS (tests/test_asr_memory.py). Two lanes (ASR_LANES=2) finished a 180 s talk on two cores in 0.17× its
-# length against 0.25×, with tiny.en's first words in 1.7 s against 2.3 s and the first commented chunk in 3.4 s
-# against 4.5 s (bench.first_words), at 664 MB RSS for the largest worker against 565 MB (455 MB PSS in the
-# memory test).
+# each decoder uses; the fast first piece runs alone on all of them (lanes × threads). One lane keeps a
+# transcribing worker within 450 MB PSS (tests/test_asr_memory.py). Its second thread helps where the encoder
+# dominates: base's detection pass over the first piece, 2.4 s on two threads against 3.3 s on one in
+# bench.first_words (a plain 22 s piece was no faster: 2.68 against 2.47 s). Two one-thread lanes (ASR_LANES=2
+# ASR_THREADS=1) finished a 180 s talk on two cores in 0.17× its length against 0.25×, with tiny.en's first
+# words in 1.7 s against 2.3 s and the first commented chunk in 3.4 s against 4.5 s, at 664 MB RSS for the
+# largest worker against 565 MB (455 MB PSS in the memory test).
 ASR_LANES = envint("ASR_LANES", 1, minimum=1, maximum=16)
-ASR_THREADS = envint("ASR_THREADS", 1, minimum=1, maximum=32)
+ASR_THREADS = envint("ASR_THREADS", os.cpu_count() or 2, minimum=1, maximum=32)
 # The first interval's commentary starts from its first piece's words (plus the interval's events) instead
 # of waiting for all of its words; later intervals wait for theirs.
 COMMENTARY_EARLY_FIRST = envbool("COMMENTARY_EARLY_FIRST", True)

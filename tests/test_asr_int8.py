@@ -49,7 +49,7 @@ def words(folder: whisper_model.ModelFolder, pcm: np.ndarray) -> list[tuple[str,
 def test_the_int8_copy_is_the_pinned_file_and_transcribes_as_the_original(fast, spoken, tmp_path):
     copy = whisper_int8.int8_copy(fast, tmp_path)
     assert copy.path == tmp_path / "int8" and copy.name == fast.name and copy.english_only
-    assert whisper_model._sha256(copy.path / "model.bin") == whisper_int8.INT8_SHA256[fast.name]
+    assert whisper_model._sha256(copy.path / "model.bin") == whisper_int8.INT8_SHA256[whisper_model.FAST_SHA256]
     assert (copy.path / "model.bin").stat().st_size < 0.55 * (fast.path / "model.bin").stat().st_size
     for name in ("tokenizer.json", "config.json", "vocabulary.txt"):
         assert (copy.path / name).read_bytes() == (fast.path / name).read_bytes()
@@ -65,7 +65,7 @@ def test_the_int8_copy_is_the_pinned_file_and_transcribes_as_the_original(fast, 
 def test_the_base_model_copy_is_pinned_too():
     folder = whisper_model.bundled_model(asr_data.CACHE / "whisper-base", int8=True)
     assert folder.path == asr_data.CACHE / "whisper-base" / "int8" and folder.name == whisper_model.BUNDLED_NAME
-    assert folder.sha256 == whisper_int8.INT8_SHA256[whisper_model.BUNDLED_NAME]
+    assert folder.sha256 == whisper_int8.INT8_SHA256[whisper_model.BUNDLED_SHA256]
     assert whisper_model._sha256(folder.path / "model.bin") == folder.sha256
 
 
@@ -98,7 +98,7 @@ def test_a_damaged_copy_is_made_again(fast, tmp_path):
         f.write(bytes([byte[0] ^ 0xFF]))
     os.utime(target, ns=(1, 1))  # the stamp no longer matches: the file is hashed and refused
     again = whisper_int8.int8_copy(fast, tmp_path)
-    assert whisper_model._sha256(again.path / "model.bin") == whisper_int8.INT8_SHA256[fast.name]
+    assert whisper_model._sha256(again.path / "model.bin") == whisper_int8.INT8_SHA256[whisper_model.FAST_SHA256]
 
 
 def test_without_a_copy_the_float16_model_is_loaded(fast, tmp_path, caplog):
@@ -111,7 +111,7 @@ def test_without_a_copy_the_float16_model_is_loaded(fast, tmp_path, caplog):
 
 
 def test_a_wrong_result_is_not_kept(fast, tmp_path, monkeypatch):
-    monkeypatch.setitem(whisper_int8.INT8_SHA256, fast.name, "0" * 64)
+    monkeypatch.setitem(whisper_int8.INT8_SHA256, whisper_model.FAST_SHA256, "0" * 64)
     with pytest.raises(whisper_model.ModelError, match="did not come out"):
         whisper_int8.int8_copy(fast, tmp_path)
     assert not (tmp_path / "int8" / "model.bin").exists()

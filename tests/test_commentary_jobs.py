@@ -352,8 +352,7 @@ def test_work_nobody_waits_for_yet_starts_after_the_first_chunk(make_task, talk,
         return real_signal(self, iv)
 
     def grab(*args, **kwargs):
-        record("frames", -1)
-        assert kwargs["nice"] > 0  # and then at a lower CPU priority
+        record("frames", kwargs["nice"])  # the index slot holds the nice the frames' ffmpeg runs at
         return real_grab(*args, **kwargs)
 
     real_announce, real_signal, real_grab = pipeline._announce_chunk, IntervalPipeline._signal, frames.grab_frames
@@ -366,4 +365,5 @@ def test_work_nobody_waits_for_yet_starts_after_the_first_chunk(make_task, talk,
     later = [(what, index, t) for what, index, t in seen if what == "frames" or (what == "signal" and index > 0)]
     assert {what for what, _, _ in later} == {"frames", "signal"}
     assert all(t >= first for _, _, t in later), seen
+    assert [index for what, index, _ in seen if what == "frames"] == [10]  # and at a lower CPU priority
     assert any(what == "signal" and index == 0 and t < first for what, index, t in seen)

@@ -5,7 +5,7 @@ chunk (`chunk._check_not_cut_off`) only needs `format=duration`. ffprobe compute
 timestamps: per stream, the largest PTS near the end of the file plus one frame, less the smallest PTS at its
 start; the file's duration is the latest stream end less the earliest stream start. This does the same: it
 reads the PAT and PMT and the first PES timestamps from the first HEAD_BYTES, the last ones from the last
-TAIL_BYTES (more, doubling, while a stream has none there), never the whole of a large file. A frame is one
+TAIL_BYTES (more, doubling, while a stream has none there, up to TAIL_MAX as ffprobe does). A frame is one
 AAC frame (1024 samples at the ADTS header's rate) for AAC, as ffprobe counts it, otherwise the typical
 spacing of the stream's last timestamps. Anything that does not parse gives None (the caller asks ffprobe).
 """
@@ -21,7 +21,7 @@ PACKET = 188
 SYNC = 0x47
 HEAD_BYTES = 256 * 1024
 TAIL_BYTES = 256 * 1024
-TAIL_MAX = 64 * 1024 * 1024  # ffprobe itself stops at about 16 MB from the end (250 kB << 6)
+TAIL_MAX = 16 * 1024 * 1024  # as far from the end as ffprobe itself looks (250 kB << 6)
 CLOCK = 90000
 WRAP = 1 << 33
 AAC_ADTS = 0x0F

@@ -35,17 +35,27 @@ from typing import IO, BinaryIO
 
 import numpy as np
 
-from .whisper_model import STAMP_NAME, ModelError, ModelFolder, _atomic_write, _write_stamp, verify_model_file
+from .whisper_model import (
+    BUNDLED_SHA256,
+    FAST_SHA256,
+    STAMP_NAME,
+    ModelError,
+    ModelFolder,
+    _atomic_write,
+    _write_stamp,
+    verify_model_file,
+)
 
 logger = logging.getLogger(__name__)
 
 # CTranslate2's DataType enum order (include/ctranslate2/types.h).
 DTYPES = ("float32", "int8", "int16", "int32", "float16", "bfloat16")
-BINARY_VERSIONS = (5, 6)  # the ones whose layout is the one above (5 added the dtype byte's current meaning)
-# sha256 of the int8 model.bin made from each pinned float16 model (see the module docstring).
+BINARY_VERSIONS = (4, 5, 6)  # the ones with the layout above (4 added the dtype byte)
+# sha256 of the int8 model.bin made from each pinned float16 model.bin, keyed by the source's sha256: a new
+# source model without its entry here gets no copy (and is loaded as it is) rather than an old copy.
 INT8_SHA256 = {
-    "whisper-base": "ae52cba1cc2dd18975219cf7bd19dc44163978f679fe6c2e356804668eab3846",
-    "whisper-tiny.en": "c0bbacb677a5a239485b20e999362cbf69e5c94f724049ff53540cf7b2d9bddc",
+    BUNDLED_SHA256: "ae52cba1cc2dd18975219cf7bd19dc44163978f679fe6c2e356804668eab3846",
+    FAST_SHA256: "c0bbacb677a5a239485b20e999362cbf69e5c94f724049ff53540cf7b2d9bddc",
 }
 COMPANIONS = ("config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json", "preprocessor_config.json")
 FOLDER = "int8"  # inside the model's cache folder
@@ -101,6 +111,8 @@ def read_layout(f: BinaryIO) -> ModelFile:
         (rank,) = _read(f, "<B")
         shape = _read(f, f"<{rank}I") if rank else ()
         dtype_id, size = _read(f, "<BI")
+        if dtype_id >= len(DTYPES):
+            raise ValueError(f"unknown data type {dtype_id} for {name}")
         variables.append(Variable(name, tuple(shape), DTYPES[dtype_id], f.tell(), size))
         f.seek(size, 1)
     (count,) = _read(f, "<I")
@@ -177,8 +189,8 @@ def int8_copy(model: ModelFolder, cache_dir: Path) -> ModelFolder:
     """`model` (a bundled, verified float16 model) as an int8 folder in `cache_dir`/int8, made on first use
     (under a lock: two workers starting at once make it once) and checked against its pinned hash like the
     source. Raises ModelError when it cannot be made; the caller then loads the float16 model."""
-    expected = INT8_SHA256.get(model.name)
-    if not expected or model.sha256 is None:
+    expected = INT8_SHA256.get(model.sha256 or "")
+    if not expected:
         raise ModelError(f"No int8 copy is known for {model.name}.")
     folder = Path(cache_dir) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
@@ -198,7 +210,7 @@ def int8_copy(model: ModelFolder, cache_dir: Path) -> ModelFolder:
                             f"The int8 copy of {model.name} did not come out as expected.",
                             detail=f"sha256 {digest}, expected {expected}",
                         )
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, struct.error, MemoryError) as exc:
                 raise ModelError(
                     f"The int8 copy of {model.name} could not be written.", detail=f"{type(exc).__name__}: {exc}"
                 ) from exc
@@ -221,8 +233,8 @@ def prepared(model: ModelFolder, cache_dir: Path) -> ModelFolder:
         return int8_copy(model, cache_dir)
     except ModelError as exc:
         logger.warning("Loading %s from its float16 file: %s (%s)", model.name, exc.message, exc.detail)
-    except OSError as exc:  # the cache folder or its lock cannot be made
-        logger.warning("Loading %s from its float16 file: %r", model.name, exc)
+    except Exception:  # anything else: a bug here must not cost the transcript
+        logger.exception("Loading %s from its float16 file: its int8 copy could not be had", model.name)
     return model
 
 
