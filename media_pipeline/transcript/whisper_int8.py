@@ -126,16 +126,27 @@ def quantizable(variable: Variable) -> bool:
     return variable.name.endswith("/weight") and variable.dtype in ("float16", "float32") and len(variable.shape) >= 2
 
 
+# Rows quantized at a time: the float32 work stays a few MB (base's 51,865 × 512 embedding whole would be
+# three ~106 MB temporaries in the process that makes the copy, a worker's first transcribing job).
+BLOCK_ROWS = 2048
+
+
 def quantize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """int8 rows and their float32 scales, as ModelSpec._quantize does for "int8" (a 3-D convolution weight
-    is taken as rows of its first dimension)."""
-    rows = values.astype(np.float32).reshape(values.shape[0], -1)
-    amax = np.amax(np.absolute(rows), axis=1)
-    amax[amax == 0] = 127.0
-    amax = np.maximum(amax, np.float32(127) / np.finfo(np.float32).max)
-    scale = (np.float32(127.0) / amax).astype(np.float32)
-    rows *= np.expand_dims(scale, 1)
-    return np.rint(rows).astype(np.int8).reshape(values.shape), scale
+    is taken as rows of its first dimension), BLOCK_ROWS rows at a time (each row's result is its own)."""
+    source = values.reshape(values.shape[0], -1)
+    weights = np.empty(source.shape, dtype=np.int8)
+    scale = np.empty(source.shape[0], dtype=np.float32)
+    for at in range(0, source.shape[0], BLOCK_ROWS):
+        rows = source[at : at + BLOCK_ROWS].astype(np.float32)
+        amax = np.amax(np.absolute(rows), axis=1)
+        amax[amax == 0] = 127.0
+        amax = np.maximum(amax, np.float32(127) / np.finfo(np.float32).max)
+        block_scale = (np.float32(127.0) / amax).astype(np.float32)
+        rows *= np.expand_dims(block_scale, 1)
+        weights[at : at + BLOCK_ROWS] = np.rint(rows)
+        scale[at : at + BLOCK_ROWS] = block_scale
+    return weights.reshape(values.shape), scale
 
 
 def _variables(f: BinaryIO, layout: ModelFile) -> Iterator[tuple[str, tuple[int, ...], str, bytes]]:
