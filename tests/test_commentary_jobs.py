@@ -163,7 +163,10 @@ def test_youtube_ideas_start_from_the_captions_before_the_download_ends(client, 
 
     clip = media.h264_aac(tmp_path / "clip.mp4", seconds=12).read_bytes()
     client.force_login(owner)
-    with FakeYouTube() as fake, VideoHost({f"/{SURFACE_GO}.mp4": Reply(body=clip, content_type="video/mp4")}) as host:
+    # The download takes ~5 s (20 pieces, 0.25 s apart), as a real one would: served at once from loopback it could
+    # end before the first idea on a busy machine, and the test would say nothing about the order of the work.
+    slow = Reply(body=clip, content_type="video/mp4", chunk=max(1, len(clip) // 20), delay=0.25)
+    with FakeYouTube() as fake, VideoHost({f"/{SURFACE_GO}.mp4": slow}) as host:
         settings.YOUTUBE_BASE_URL = fake.url
         settings.YOUTUBE_WATCH_URL = host.url + "/{id}.mp4"
         settings.YOUTUBE_EXTRACTORS = ("generic",)
