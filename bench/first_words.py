@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from . import backbone
 from .backbone import OursResult
@@ -29,12 +28,11 @@ from .backbone import OursResult
 
 def prepare_models() -> None:
     """The models' one-time preparation (the base model joined, the int8 copies made) as an installed server
-    has done it once, so no measured run pays it."""
-    from media_pipeline.transcript import whisper_model
+    has done it once, so no measured run pays it: the app's own engine factories resolve (and prepare) them."""
+    from jobs.transcribe import asr_engine, fast_engine
 
-    cache = Path(os.environ["MODEL_CACHE_DIR"])
-    whisper_model.bundled_model(cache / "whisper-base", int8=True)
-    whisper_model.fast_model(cache / whisper_model.FAST_NAME, int8=True)
+    asr_engine()
+    fast_engine()
 
 
 def main(argv: list[str] | None = None) -> int:

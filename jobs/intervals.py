@@ -189,7 +189,7 @@ class IntervalPipeline:
         task = job.task
         self.task, self.src, self.info, self.plan, self.cancel = task, cutter.src, cutter.info, cutter.plan, job.cancel
         self.board, self.providers, self.cutter = board, job.providers, cutter
-        self.first_chunk = job.first_chunk
+        self.after_first_chunk = job.after_first_chunk
         self.options = CommentaryOptions.of(task.options)
         self.keywords = KeywordContext()
         self.keywords_lock = threading.Lock()
@@ -222,9 +222,7 @@ class IntervalPipeline:
         from media_pipeline.analysis import events_for
 
         if self.plan and iv.index != self.plan[0].index:
-            wait_any(self.first_chunk, self.token)  # see JobRun.first_chunk
-            if self.token.is_set():
-                raise Cancelled()
+            self.after_first_chunk(self.token)  # see JobRun.first_chunk
         signal_future = cpu.submit((iv.index, 2), self._signal, iv)
         segments = self.board.wait(iv.index, cancel=self.token)
         try:

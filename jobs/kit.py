@@ -29,14 +29,14 @@ from media_pipeline.kit.chapters import Chapter, chapter_list, find_chapters, to
 from media_pipeline.kit.frames import frame_name
 from media_pipeline.kit.publish import publish_text
 from media_pipeline.plan import Interval
-from media_pipeline.process import BACKGROUND_NICE, CancelToken, NeverCancelled, wait_any
+from media_pipeline.process import BACKGROUND_NICE, CancelToken, NeverCancelled
 from media_pipeline.transcript.types import Segment, Transcript
 
 from .intervals import TranscriptBoard
 from .layout import TaskFiles
 from .models import ProcessingTask
 from .reporter import emit, measured
-from .run import JobRun, VideoSource, Worker, result_of
+from .run import JobRun, Worker, result_of
 
 if TYPE_CHECKING:
     from media_pipeline.kit.frames import FrameScore
@@ -97,9 +97,7 @@ class KitWorker(Worker):
         task = self.task
         if settings.KIT_THUMBNAILS:
             try:
-                self.sheet = frame_sheet(
-                    task, video=self.job.video, first_chunk=self.job.first_chunk, cancel=self.cancel
-                )
+                self.sheet = frame_sheet(task, job=self.job, cancel=self.cancel)
             except MediaError as exc:  # no images, but the chapters and titles are still made
                 log.warning("kit frames of task %s failed: %s (%s)", task.pk, exc.message, exc.detail)
                 self.summary["images_error"] = exc.message
@@ -174,20 +172,17 @@ class FrameSheet:
     cancel: CancelToken
 
 
-def frame_sheet(
-    task: ProcessingTask, *, video: VideoSource, first_chunk: CancelToken, cancel: CancelToken
-) -> FrameSheet | None:
+def frame_sheet(task: ProcessingTask, *, job: JobRun, cancel: CancelToken) -> FrameSheet | None:
     """Frames evenly over the video in one ffmpeg run, scored (sharpness, contrast, faces); None when the task
     has no video (captions only). Runs once the video is known and its first chunk is out, beside the
     transcript."""
     from media_pipeline.kit.frames import grab_frames, score_frame, sheet_times
 
+    video = job.video
     video.wait(cancel)
     if video.src is None or video.info is None:
         return None
-    wait_any(first_chunk, cancel)  # not before: see JobRun.first_chunk
-    if cancel.is_set():
-        raise Cancelled()
+    job.after_first_chunk(cancel)  # not before: see JobRun.first_chunk
     times = sheet_times(video.info.duration)
     frames_dir = task.files.path(TaskFiles.KIT_FRAMES)
     with measured(task.pk, "kit.frames", frames=len(times)) as extra:

@@ -123,6 +123,13 @@ class JobRun:
         if self.cancel.is_set():
             raise Cancelled()
 
+    def after_first_chunk(self, token: CancelToken, *, timeout: float | None = None) -> None:
+        """Wait until the first chunk is out (see `first_chunk`), at most `timeout`; Cancelled if `token` is
+        set, whether or not the chunk came (a closing run sets both)."""
+        wait_any(self.first_chunk, token, timeout=timeout)
+        if token.is_set():
+            raise Cancelled()
+
     def start(self, worker: W) -> W:
         self.workers.append(worker)
         worker.start()

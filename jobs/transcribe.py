@@ -261,9 +261,7 @@ class TranscriptWorker(Worker):
         bench.first_words). At most ASR_YIELD_SECONDS, and only when that chunk does not wait for the rest of
         the interval's words (COMMENTARY_EARLY_FIRST), which only this worker can make."""
         if self.task.options.commentary and settings.COMMENTARY_EARLY_FIRST and settings.ASR_YIELD_SECONDS > 0:
-            wait_any(self.job.first_chunk, self.cancel, timeout=settings.ASR_YIELD_SECONDS)
-            if self.cancel.is_set():
-                raise Cancelled()
+            self.job.after_first_chunk(self.cancel, timeout=settings.ASR_YIELD_SECONDS)
 
     def _fast_first(self, head: Interval, engine: AsrEngine, transcribe: Callable[..., list[Segment]]) -> bool:
         """Announce tiny.en's words for the first piece when the video is known to speak English (the page's

@@ -23,10 +23,8 @@ then u32 alias count and (alias, target) string pairs. A string is u16 length (w
 from __future__ import annotations
 
 import fcntl
-import filecmp
 import hashlib
 import logging
-import shutil
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,11 +36,11 @@ import numpy as np
 from .whisper_model import (
     BUNDLED_SHA256,
     FAST_SHA256,
-    STAMP_NAME,
     ModelError,
     ModelFolder,
     _atomic_write,
     _write_stamp,
+    copy_if_changed,
     verify_model_file,
 )
 
@@ -228,10 +226,8 @@ def int8_copy(model: ModelFolder, cache_dir: Path) -> ModelFolder:
             _write_stamp(target, expected)
             logger.info("Wrote the int8 copy of %s to %s", model.name, folder)
         for name in COMPANIONS:
-            source, copy = model.path / name, folder / name
-            if source.is_file() and (not copy.is_file() or not filecmp.cmp(source, copy, shallow=False)):
-                with _atomic_write(copy) as out, source.open("rb") as src:
-                    shutil.copyfileobj(src, out)
+            if (model.path / name).is_file():
+                copy_if_changed(model.path / name, folder / name)
     copy_folder = ModelFolder(path=folder, name=model.name, sha256=expected, english_only=model.english_only)
     copy_folder.check()
     return copy_folder
@@ -247,6 +243,3 @@ def prepared(model: ModelFolder, cache_dir: Path) -> ModelFolder:
     except Exception:  # anything else: a bug here must not cost the transcript
         logger.exception("Loading %s from its float16 file: its int8 copy could not be had", model.name)
     return model
-
-
-__all__ = ["INT8_SHA256", "STAMP_NAME", "int8_copy", "prepared", "quantize", "quantizable", "read_layout"]

@@ -22,6 +22,7 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -133,11 +134,8 @@ def bundled_model(cache_dir: Path, *, int8: bool = False) -> ModelFolder:
         if not verified:
             _join_parts(cache_dir)
         for name in BUNDLED_COMPANIONS:
-            target = cache_dir / name
             with _package_file(BUNDLED_PARTS[0][0], name) as source:
-                if not target.is_file() or not filecmp.cmp(source, target, shallow=False):
-                    with _atomic_write(target) as out:
-                        out.write(source.read_bytes())
+                copy_if_changed(source, cache_dir / name)
     folder = ModelFolder(path=cache_dir, name=BUNDLED_NAME, sha256=BUNDLED_SHA256)
     folder.check()
     return _int8(folder, cache_dir) if int8 else folder
@@ -230,6 +228,13 @@ def _write_stamp(path: Path, sha256: str, *, stamp: Path | None = None) -> None:
     with contextlib.suppress(OSError):  # a read-only folder still loads; it is hashed again next time
         with _atomic_write(stamp or path.with_name(STAMP_NAME), mode="w") as out:
             json.dump(key, out)
+
+
+def copy_if_changed(source: Path, target: Path) -> None:
+    """Copy `source` over `target` (atomically) unless `target` already holds the same bytes."""
+    if not target.is_file() or not filecmp.cmp(source, target, shallow=False):
+        with _atomic_write(target) as out, source.open("rb") as src:
+            shutil.copyfileobj(src, out)
 
 
 @contextlib.contextmanager
