@@ -112,6 +112,7 @@ class TranscriptBoard:
     def __init__(self, task: ProcessingTask, plan: list[Interval]) -> None:
         self.plan = plan
         self.segments: dict[int, list[Segment]] = {iv.index: [] for iv in plan}
+        self.known_until: dict[int, float] = {}  # how far each interval's words are known (the last piece's end)
         # Set when the interval's words are all known, or when no more words will come for anyone.
         self.ready: dict[int, Signal] = {iv.index: Signal() for iv in plan}
         self.lock = threading.Lock()
@@ -130,6 +131,7 @@ class TranscriptBoard:
             self.segments[index] = [s for s in self.segments[index] if not start <= s.start < end]
         self.segments[index].extend(segments)
         self.segments[index].sort(key=lambda s: s.start)
+        self.known_until[index] = max(end, self.known_until.get(index, end))
         # The first interval's commentary may start from its first piece's words (COMMENTARY_EARLY_FIRST).
         early = index == self.plan[0].index and settings.COMMENTARY_EARLY_FIRST
         if early or end >= self.plan[index].end - 1e-3:
@@ -234,7 +236,9 @@ class IntervalPipeline:
         try:
             with self.keywords_lock:
                 self.keywords.update(segments)
-                analysis = events_for(signal, segments, keywords_context=self.keywords)
+                analysis = events_for(
+                    signal, segments, keywords_context=self.keywords, words_until=self.board.known_until.get(iv.index)
+                )
         except Exception:  # a bug here degrades this interval, as a failed step does, and is logged
             log.exception("events of interval %s failed", iv.index)
             notes.append("No events for this interval: they could not be worked out.")

@@ -226,6 +226,22 @@ def test_speech_starts_and_stops_at_pauses_of_one_and_a_half_seconds():
     assert all(isinstance(e, Event) and e.label in ("Speech starts", "Speech stops") for e in events)
 
 
+def test_speech_is_not_said_to_stop_where_the_known_words_end():
+    # The first interval's commentary may be written from its first 8 s of words: speech running up to 8 s has
+    # not stopped there, it is only not transcribed yet. A stop before a proven pause still counts.
+    segments = [Segment(0.5, 3.0, "Hello and welcome back."), Segment(5.0, 7.9, "Today I want to show you")]
+
+    def speech(**kw: float) -> list[tuple[str, float]]:
+        return [(e.kind, e.t) for e in events_for(signal_of(0, 30), segments, **kw).events if "speech" in e.kind]
+
+    assert ("speech_stop", 7.9) in speech()
+    assert speech(words_until=8.0) == [
+        ("speech_start", 0.5),
+        ("speech_stop", 3.0),
+        ("speech_start", 5.0),
+    ]
+
+
 def test_speech_at_an_interval_edge_is_reported_only_when_the_pause_is_known():
     # Nothing is known before 30 s, so speech at 30.5 s may have run on from the previous interval.
     inside = [Segment(30.5, 40.0, "carried on from before"), Segment(40.5, 58.9, "and runs to the end")]

@@ -99,14 +99,20 @@ def db_text(db: float) -> str:
 
 
 def events_for(
-    signal: SignalAnalysis, segments: list[Segment], *, keywords_context: KeywordContext | None = None
+    signal: SignalAnalysis,
+    segments: list[Segment],
+    *,
+    keywords_context: KeywordContext | None = None,
+    words_until: float | None = None,
 ) -> IntervalAnalysis:
     """Combine the signal analysis with the transcript of the interval into events and a score.
 
     `segments` may include segments just outside the interval (they are clipped); with them, a pause
     across the boundary is known and a speech start/stop near the boundary is reported only when the
     pause really is at least SPEECH_GAP long. `keywords_context`, when given, should already contain the
-    transcript seen so far (including this interval): keywords are ranked against it.
+    transcript seen so far (including this interval): keywords are ranked against it. `words_until` is where
+    the words given stop being known (the first interval's commentary starts from its first piece's words):
+    speech running up to it is not reported as stopping there.
     """
     start, end = signal.start, signal.end
     duration = max(end - start, 1e-9)
@@ -119,7 +125,7 @@ def events_for(
         events.append(Event(p.start, "silence", f"Silence for {p.duration:.1f} s", value=p.duration, end=p.end))
 
     segs = sorted((s for s in segments if s.text.strip() and s.end > s.start), key=lambda s: (s.start, s.end))
-    events += _speech_events(segs, start, end)
+    events += _speech_events(segs, start, end if words_until is None else min(end, words_until))
     stretches = voice_stretches(
         signal.pitch_hz,
         start=start,
