@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import models, transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Case, Count, F, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -62,27 +62,50 @@ class TaskQuerySet(models.QuerySet["ProcessingTask"]):
         first (so a user's first job does not wait behind another's fifty), then the owner who started one
         least recently (round robin), the oldest first among equals;
         owners already at USER_MAX_RUNNING are left out. Computed when a worker is free, so it holds
-        across any number of qcluster machines."""
-        running = (
+        across any number of qcluster machines.
+
+        The owners' standing is worked out once per owner, not once per waiting task: as correlated
+        subqueries beside each of 900 queued tasks it made every claim read ~35,000 rows on PostgreSQL
+        (1.2 million index scans in a 1,000-job run). Here it is three small queries over the owners that
+        have work waiting, and the tasks are then ordered by each owner's rank (owners that tie share one,
+        so their tasks interleave oldest first, as before)."""
+        claimable = self.claimable()
+        owners = set(claimable.order_by().values_list("owner_id", flat=True).distinct())
+        if not owners:
+            return claimable.none()
+        running = dict(
             ProcessingTask.objects.live_running()
-            .filter(owner_id=OuterRef("owner_id"))
+            .filter(owner_id__in=owners)
             .order_by()
             .values("owner_id")
             .annotate(n=Count("pk"))
-            .values("n")
+            .values_list("owner_id", "n")
         )
-        # Among owners with as many running, the one who last started a task longest ago goes first: two of one
-        # owner's jobs that end together must not both be followed by hers while another owner waits.
-        last_start = (
-            ProcessingTask.objects.filter(owner_id=OuterRef("owner_id"), started_at__isnull=False)
+        eligible = [owner for owner in owners if running.get(owner, 0) < settings.USER_MAX_RUNNING]
+        if not eligible:
+            return claimable.none()
+        # Each owner's latest start: one probe of the (owner, started_at) index per owner.
+        latest = (
+            ProcessingTask.objects.filter(owner_id=OuterRef("pk"), started_at__isnull=False)
             .order_by("-started_at")
             .values("started_at")[:1]
         )
+        last_start = dict(
+            get_user_model().objects.filter(pk__in=eligible).annotate(last=Subquery(latest)).values_list("pk", "last")
+        )
+
+        def standing(owner: int) -> tuple[int, bool, datetime | None]:
+            last = last_start.get(owner)
+            # Never started sorts first among equals (False < True; two such owners tie).
+            return (running.get(owner, 0), last is not None, last)
+
+        ranks = {key: rank for rank, key in enumerate(sorted({standing(owner) for owner in eligible}))}
+        owner_rank = Case(
+            *(When(owner_id=owner, then=Value(ranks[standing(owner)])) for owner in eligible),
+            output_field=models.IntegerField(),
+        )
         return (
-            self.claimable()
-            .annotate(owner_running=Coalesce(Subquery(running), 0), owner_last_start=Subquery(last_start))
-            .filter(owner_running__lt=settings.USER_MAX_RUNNING)
-            .order_by("owner_running", F("owner_last_start").asc(nulls_first=True), "created_at")
+            claimable.filter(owner_id__in=eligible).annotate(owner_rank=owner_rank).order_by("owner_rank", "created_at")
         )
 
     def stale(self) -> TaskQuerySet:
@@ -229,8 +252,9 @@ class ProcessingTask(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["owner", "-created_at"]),
-            # The fair queue counts each owner's running tasks for every candidate.
+            # The fair queue counts each owner's running tasks, and finds each owner's latest start.
             models.Index(fields=["owner", "status"], name="jobs_task_owner_status"),
+            models.Index(fields=["owner", "-started_at"], name="jobs_task_owner_started"),
         ]
 
     def __str__(self) -> str:

@@ -71,6 +71,20 @@ def test_the_user_with_fewer_running_goes_first(make_task, short_clip, owner, bo
     assert order[1:] == alices[1:]
 
 
+def test_owners_that_tie_interleave_their_tasks_oldest_first(make_task, short_clip, owner, bob):
+    """The owners' standing is ranked once per owner; owners with the same standing share a rank, so their
+    tasks still come oldest first across both (not all of one owner's, then the other's)."""
+    order = []
+    for _ in range(3):
+        order += queued(make_task, short_clip, owner, 1) + queued(make_task, short_clip, bob, 1)
+    assert list(ProcessingTask.objects.fair_queue()) == order, "neither has started a task: oldest first"
+    ProcessingTask.objects.filter(pk=order[0].pk).update(
+        status=ProcessingTask.Status.SUCCEEDED, started_at=timezone.now(), finished_at=timezone.now()
+    )
+    # Alice started one (it ended): Bob, who never started, goes first among equals, then Alice.
+    assert list(ProcessingTask.objects.fair_queue()) == [order[1], order[3], order[5], order[2], order[4]]
+
+
 def test_a_user_at_the_running_limit_is_skipped(make_task, short_clip, owner, bob, settings):
     settings.USER_MAX_RUNNING = 2
     alices = queued(make_task, short_clip, owner, 4)
