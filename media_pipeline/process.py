@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import threading
@@ -149,6 +151,41 @@ def _child_setup(*, parent: int, memory_limit: int | None, nice: int = 0) -> Cal
 
 # The `nice` of work that nobody waits for yet (see _child_setup).
 BACKGROUND_NICE = 10
+
+
+# util-linux's setpriv and prlimit and coreutils' nice (Essential packages on Debian): with them the child is
+# set up by small programs it execs on its way to ffmpeg, not by Python code between fork and exec.
+_SETPRIV = shutil.which("setpriv")
+_PRLIMIT = shutil.which("prlimit")
+_NICE = shutil.which("nice")
+
+
+def _launcher(*, memory_limit: int | None, nice: int) -> list[str] | None:
+    """The programs that give the child what `_child_setup` gives it (death with its parent, the memory cap,
+    the lower priority), each exec'ing the next and the last one the command; None where one is missing.
+
+    Why not `_child_setup`: a `preexec_fn` makes Python fork the whole worker (not vfork) and run Python in
+    the child, whose reference counting then copies pages of the worker's heap before the exec. Measured
+    here from a process holding 300 MB, per child: 13.8 ms of the parent's CPU and 16.5 ms of the child's
+    with preexec_fn, 0.5 and 2.0 ms with vfork and setpriv; a 3 s job starts four such children.
+    What is lost: the getppid check. If the worker dies in the ~1 ms before setpriv sets the death
+    signal, that child is not killed with it (it ends with its input, writing only a temp file)."""
+    if _SETPRIV is None or (memory_limit is not None and _PRLIMIT is None) or (nice and _NICE is None):
+        return None
+    argv = [_SETPRIV, f"--pdeathsig={signal.Signals(DEATH_SIGNAL).name[3:]}", "--"]
+    if memory_limit is not None:
+        argv += [str(_PRLIMIT), f"--data={memory_limit}", "--"]
+    if nice:
+        argv += [str(_NICE), "-n", str(nice), "--"]
+    return argv
+
+
+@functools.lru_cache(maxsize=64)
+def _resolved(program: str) -> str | None:
+    """`program` as a path (what the launcher would exec), or None when it is not installed."""
+    return shutil.which(program)
+
+
 TERM_GRACE = 1.0  # seconds a child has to exit after SIGTERM before SIGKILL
 
 
@@ -229,23 +266,38 @@ def run(
     The child gets its own session (process group) so a cancel or timeout kills ffmpeg and anything it
     spawned, and stdin is /dev/null so it can never wait on a terminal. It dies with our process too,
     even one killed with SIGKILL (see `_child_setup`); `memory_limit` bytes cap what it may allocate;
-    `nice` (0–19) lowers its CPU priority.
+    `nice` (0–19) lowers its CPU priority. The child is started with vfork and given those by the small
+    programs of `_launcher`, or by `_child_setup` where they are missing.
     """
     cancel = cancel or NeverCancelled()
     if cancel.is_set():
         raise Cancelled()
     started = time.monotonic()
+    not_installed = MediaError(f"{what} is not installed on the server.", detail=f"executable not found: {argv[0]}")
+    launcher = _launcher(memory_limit=memory_limit, nice=nice)
     try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=_child_setup(parent=os.getpid(), memory_limit=memory_limit, nice=nice),
-        )
+        if launcher is not None:
+            program = _resolved(argv[0])
+            if program is None:
+                raise not_installed
+            proc = subprocess.Popen(
+                [*launcher, program, *argv[1:]],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        else:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                preexec_fn=_child_setup(parent=os.getpid(), memory_limit=memory_limit, nice=nice),
+            )
     except FileNotFoundError:
-        raise MediaError(f"{what} is not installed on the server.", detail=f"executable not found: {argv[0]}") from None
+        raise not_installed from None
     stdout_parts: list[bytes] = []
     stderr_parts: list[bytes] = []
     with _live_lock:

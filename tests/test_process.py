@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import resource
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import psutil
+import pytest
+
+from media_pipeline import process
+from media_pipeline.errors import MediaError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,10 +51,11 @@ def test_ffmpeg_dies_with_a_worker_killed_with_sigkill():
     children: list[psutil.Process] = []
     try:
         # Generous: on a busy machine the interpreter and ffmpeg may take a while to start.
-        assert wait_for(lambda: psutil.Process(worker.pid).children(), 60)
+        # Until then the child may still be one of the launcher's programs on its way to ffmpeg (see run).
+        assert wait_for(lambda: [c.name() for c in psutil.Process(worker.pid).children()] == ["ffmpeg"], 60)
         children = psutil.Process(worker.pid).children()
         ffmpeg = children[0]
-        assert ffmpeg.name() == "ffmpeg" and not gone(ffmpeg)
+        assert not gone(ffmpeg)
         worker.kill()  # SIGKILL: the worker can clean nothing up
         worker.wait(timeout=10)
         assert wait_for(lambda: gone(ffmpeg), 5), "ffmpeg outlived the worker that started it"
@@ -59,6 +67,42 @@ def test_ffmpeg_dies_with_a_worker_killed_with_sigkill():
                 child.kill()
             except psutil.NoSuchProcess:
                 pass
+
+
+# What a child was given: its death signal (prctl PR_GET_PDEATHSIG), its RLIMIT_DATA, its niceness.
+SETUP_SEEN = """
+import ctypes, os, resource
+sig = ctypes.c_int()
+ctypes.CDLL(None).prctl(2, ctypes.byref(sig), 0, 0, 0)
+print(sig.value, resource.getrlimit(resource.RLIMIT_DATA)[0], resource.getrlimit(resource.RLIMIT_DATA)[1], os.nice(0))
+"""
+
+
+@pytest.mark.parametrize("launcher", [True, False], ids=["vfork-and-launcher", "preexec-fallback"])
+def test_a_child_dies_with_its_parent_stays_under_its_memory_cap_and_runs_nicer(launcher, monkeypatch):
+    """Both ways of starting a child give it the same: with setpriv/prlimit/nice (vfork, no Python in the
+    child) and, where those are missing, with a preexec_fn."""
+    if not launcher:
+        monkeypatch.setattr(process, "_SETPRIV", None)
+    assert (process._launcher(memory_limit=1, nice=1) is not None) is launcher
+    cap = 768 * 1024 * 1024
+    out = process.run([sys.executable, "-c", SETUP_SEEN], timeout=60, memory_limit=cap, nice=3, what="python")
+    death, soft, hard, niceness = (int(v) for v in out.stdout.split())
+    assert death == signal.SIGKILL
+    assert soft == hard == cap
+    assert niceness == min(19, os.nice(0) + 3)
+    plain = process.run([sys.executable, "-c", SETUP_SEEN], timeout=60, what="python")
+    death, soft, _, niceness = (int(v) for v in plain.stdout.split())
+    assert death == signal.SIGKILL, "a child always dies with its parent"
+    assert soft == resource.getrlimit(resource.RLIMIT_DATA)[0] and niceness == os.nice(0)
+
+
+def test_a_missing_program_is_named_not_run(monkeypatch):
+    with pytest.raises(MediaError, match="ffmpeg is not installed on the server"):
+        process.run(["no-such-ffmpeg-here"], timeout=10)
+    monkeypatch.setattr(process, "_SETPRIV", None)
+    with pytest.raises(MediaError, match="ffmpeg is not installed on the server"):
+        process.run(["no-such-ffmpeg-here"], timeout=10)
 
 
 # A child that ignores SIGTERM, so after a cancel it stays in its run's kill grace period (made a minute here,
