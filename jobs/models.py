@@ -387,12 +387,13 @@ class ProcessingTask(models.Model):
         or, with `within_user_limit`, when its owner already has USER_MAX_RUNNING tasks running.
 
         The limit is counted and the claim made in one transaction that holds the owner's row (PostgreSQL:
-        SELECT … FOR UPDATE; SQLite: IMMEDIATE transactions hold the write lock from BEGIN), so two
+        SELECT … FOR NO KEY UPDATE; SQLite: IMMEDIATE transactions hold the write lock from BEGIN), so two
         machines claiming for the same owner at once cannot both pass the count."""
         now = timezone.now()
         with transaction.atomic():
             if within_user_limit:
-                owners = get_user_model().objects.select_for_update().filter(pk=self.owner_id)
+                # FOR NO KEY UPDATE: see quotas.lock_owner (FOR UPDATE deadlocked with foreign-key checks).
+                owners = get_user_model().objects.select_for_update(no_key=True).filter(pk=self.owner_id)
                 list(owners.values_list("pk", flat=True))
                 others = ProcessingTask.objects.live_running().filter(owner_id=self.owner_id).exclude(pk=self.pk)
                 if others.count() >= settings.USER_MAX_RUNNING:

@@ -41,8 +41,13 @@ def _videos(n: int) -> str:
 
 
 def lock_owner(owner: AbstractBaseUser) -> None:
-    """Hold the owner's row until the transaction ends (a no-op on SQLite, whose writers are serialised)."""
-    list(get_user_model().objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True))
+    """Hold the owner's row until the transaction ends (a no-op on SQLite, whose writers are serialised).
+
+    FOR NO KEY UPDATE, not FOR UPDATE: it still queues every other holder of this lock (a claim, a submit),
+    but not the foreign-key checks of rows that reference the owner, which take FOR KEY SHARE. With FOR
+    UPDATE a claim waiting on a task row deadlocked with the transaction holding that row, whose COMMIT
+    checked the task's owner key (PostgreSQL re-checks it when one transaction updates a row twice)."""
+    list(get_user_model().objects.select_for_update(no_key=True).filter(pk=owner.pk).values_list("pk", flat=True))
 
 
 def check_queue(owner: AbstractBaseUser, *, adding: int = 1) -> None:

@@ -126,6 +126,52 @@ def test_concurrent_claims_never_pass_the_running_limit(make_task, short_clip, o
     assert ProcessingTask.objects.filter(status=ProcessingTask.Status.RUNNING).count() == 2
 
 
+def test_a_claim_never_deadlocks_with_a_transaction_holding_the_task(make_task, short_clip, owner):
+    """A claim locks the owner's row, then waits for the task's row held by another transaction (here: a dead
+    worker's task put back in the queue, updated twice, as requeue_stale does). That transaction's COMMIT
+    re-checks the task's owner key (FOR KEY SHARE on the owner's row). With the owner locked FOR UPDATE the
+    two waited on each other and PostgreSQL killed one ("deadlock detected"); FOR NO KEY UPDATE lets both
+    finish. SQLite serialises writers, so only PostgreSQL can show it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks and foreign-key checks at COMMIT are PostgreSQL's")
+    from django.db import transaction
+
+    (task,) = queued(make_task, short_clip, owner, 1)
+    make_running(task)
+    ProcessingTask.objects.filter(pk=task.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))  # it died
+    outcome: list[object] = []
+
+    def claimer() -> None:
+        try:
+            outcome.append(task.claim(worker="w:claimer", within_user_limit=True))
+        except Exception as exc:  # noqa: BLE001 - the deadlock error is the outcome to report
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        ProcessingTask.objects.filter(pk=task.pk).update(status=ProcessingTask.Status.QUEUED)
+        ProcessingTask.objects.filter(pk=task.pk).update(stage="queued")
+        thread = threading.Thread(target=claimer)
+        thread.start()
+        with connection.cursor() as cursor:  # until the claim waits for this transaction's row
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                cursor.execute("SELECT pg_stat_clear_snapshot()")  # else one snapshot serves the whole transaction
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                if cursor.fetchone()[0]:
+                    break
+                time.sleep(0.02)
+            else:
+                pytest.fail(f"the claim never waited for the task's row ({outcome})")
+    thread.join(timeout=30)
+    assert outcome == [True], outcome
+    task.refresh_from_db()
+    assert task.status == ProcessingTask.Status.RUNNING and task.worker == "w:claimer"
+
+
 def test_run_next_goes_on_to_the_next_task_and_stops_at_the_limit(make_task, short_clip, owner, bob, settings):
     settings.USER_MAX_RUNNING = 1
     alices = queued(make_task, short_clip, owner, 2)
