@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import functools
 import os
 import resource
 import shutil
@@ -180,10 +179,18 @@ def _launcher(*, memory_limit: int | None, nice: int) -> list[str] | None:
     return argv
 
 
-@functools.lru_cache(maxsize=64)
+_found: dict[str, str] = {}
+
+
 def _resolved(program: str) -> str | None:
-    """`program` as a path (what the launcher would exec), or None when it is not installed."""
-    return shutil.which(program)
+    """`program` as a path (what the launcher would exec), or None when it is not installed. Only what was
+    found is remembered, so a program installed later is seen at its next run."""
+    if program not in _found:
+        path = shutil.which(program)
+        if path is None:
+            return None
+        _found[program] = path
+    return _found[program]
 
 
 TERM_GRACE = 1.0  # seconds a child has to exit after SIGTERM before SIGKILL
@@ -275,27 +282,23 @@ def run(
     started = time.monotonic()
     not_installed = MediaError(f"{what} is not installed on the server.", detail=f"executable not found: {argv[0]}")
     launcher = _launcher(memory_limit=memory_limit, nice=nice)
+    command, preexec = argv, None
+    if launcher is not None:
+        program = _resolved(argv[0])
+        if program is None:
+            raise not_installed
+        command = [*launcher, program, *argv[1:]]
+    else:
+        preexec = _child_setup(parent=os.getpid(), memory_limit=memory_limit, nice=nice)
     try:
-        if launcher is not None:
-            program = _resolved(argv[0])
-            if program is None:
-                raise not_installed
-            proc = subprocess.Popen(
-                [*launcher, program, *argv[1:]],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
-        else:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                preexec_fn=_child_setup(parent=os.getpid(), memory_limit=memory_limit, nice=nice),
-            )
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=preexec,  # None: Python may use vfork
+        )
     except FileNotFoundError:
         raise not_installed from None
     stdout_parts: list[bytes] = []
