@@ -5,6 +5,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# The suite runs on this many pytest-xdist workers (`make test PYTEST_WORKERS=0` runs it in one process).
+PYTEST_WORKERS ?= 2
 
 .PHONY: run test bench setup setup-test system system-test lint clean
 
@@ -13,7 +15,7 @@ run: setup
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 test: setup-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --numprocesses $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 bench: setup-test
 	$(BIN)/python -m bench.backbone $(BENCH_ARGS)

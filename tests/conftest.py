@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from django.conf import settings as django_settings
@@ -147,3 +149,51 @@ def pytest_unconfigure(config):
     if test_db and django_settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(test_db + suffix).unlink(missing_ok=True)
+
+
+# What a database or Redis backend can change. media_pipeline has no Django in it; a test module that reaches
+# none of the packages below (directly or through a tests/ helper) and a test that asks for no database
+# exercises media_pipeline alone, and runs the same on every backend.
+DJANGO_SIDE = frozenset({"jobs", "streaming", "ops", "api", "repurposer", "django", "channels", "django_q", "daphne"})
+DATABASE_FIXTURES = frozenset(
+    {"db", "transactional_db", "live", "django_db_reset_sequences", "django_db_serialized_rollback"}
+)
+
+
+def _reaches_django_side(module: ModuleType, seen: set[str]) -> bool:
+    if module.__name__ in seen:
+        return False
+    seen.add(module.__name__)
+    for value in vars(module).values():
+        name = value.__name__ if isinstance(value, ModuleType) else getattr(value, "__module__", None)
+        if not isinstance(name, str):
+            continue
+        if name.partition(".")[0] in DJANGO_SIDE:
+            return True
+        helper = sys.modules.get(name)
+        if name.startswith("tests.") and helper is not None and _reaches_django_side(helper, seen):
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(config, items):
+    """`TEST_SCOPE=backend` (CI's second run, on PostgreSQL + Redis) keeps the tests a backend can change:
+    those that use the database, and every test of a module that reaches the Django side. The tests left
+    out ran in the first run (SQLite) and do exactly the same work on any backend."""
+    scope = os.environ.get("TEST_SCOPE", "all")
+    if scope == "all":
+        return
+    if scope != "backend":
+        raise pytest.UsageError(f"TEST_SCOPE={scope}: use all (the default) or backend")
+    verdicts: dict[str, bool] = {}
+    keep, leave = [], []
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__ not in verdicts:
+            verdicts[module.__name__] = _reaches_django_side(module, set())
+        uses_backend = bool(DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())))
+        uses_backend = uses_backend or item.get_closest_marker("django_db") is not None
+        (keep if uses_backend or module is None or verdicts[module.__name__] else leave).append(item)
+    if leave:
+        config.hook.pytest_deselected(items=leave)
+        items[:] = keep
