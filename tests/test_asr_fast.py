@@ -155,6 +155,42 @@ def test_base_detects_the_language_of_english_and_german_voices(base, tmp_path):
     assert engine.detect_language(np.zeros(3 * SAMPLE_RATE, np.float32))[1] < whisper.PIN_LANGUAGE_AT
 
 
+def test_a_detecting_transcription_encodes_each_window_once_and_says_what_faster_whisper_says(
+    base, clips, tmp_path, monkeypatch
+):
+    """Not given the language, faster-whisper 1.2 encodes the first 30 s window twice (detect_language, then
+    generate_segments). The engine detects on the window the transcription starts with and encodes it once;
+    the words, their times and the language are exactly faster-whisper's own, in English and in German."""
+    from faster_whisper import WhisperModel
+
+    german = pcm_of(speech(tmp_path, "de", "Guten Morgen. Heute sprechen wir über Flüsse und das Meer.", "de"))
+    english = np.concatenate([clip.pcm() for clip in clips[:2]])
+    encoded = []
+    encode = WhisperModel.encode
+    monkeypatch.setattr(WhisperModel, "encode", lambda self, features: encoded.append(1) or encode(self, features))
+    whisper.release_models()
+    engine = WhisperEngine(base, cpu_threads=2)
+    stock = WhisperModel(str(base.path), device="cpu", compute_type="int8", cpu_threads=2)
+    for pcm, language in ((english, "en"), (german, "de")):
+        engine.language = None
+        engine._loaded()  # the model is loaded before counting: loading encodes nothing, but be plain
+        encoded.clear()
+        ours = engine.transcribe(pcm, offset=0.0)
+        windows = len(encoded)
+        pieces, info = stock.transcribe(
+            pcm, beam_size=5, word_timestamps=True, vad_filter=True, condition_on_previous_text=False
+        )
+        theirs = list(pieces)
+        assert windows == len(encoded) - windows - 1, "one pass per window; faster-whisper's own makes one more"
+        assert (engine.detected_language, info.language) == (language, language)
+        assert engine.detected_probability == pytest.approx(info.language_probability, abs=0.02)
+        assert [s.text for s in ours] == [p.text.strip() for p in theirs]
+        assert [(w.start, w.end, w.text) for s in ours for w in s.words] == [
+            (w.start, w.end, w.word.strip()) for p in theirs for w in p.words if w.word.strip()
+        ]
+    whisper.release_models()
+
+
 def test_release_unloads_the_model_of_one_folder(fast, base, clips):
     whisper.release_models()
     engine, main = WhisperEngine(fast), WhisperEngine(base)

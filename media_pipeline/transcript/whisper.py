@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import hashlib
 import os
 import sys
 import threading
@@ -131,9 +132,13 @@ class WhisperEngine:
         if pcm.size == 0:
             return []
         whisper = self._loaded()
+        audio = np.ascontiguousarray(pcm, dtype=np.float32)
+        language, probability = self.language, None
+        if language is None and not self.model.english_only:
+            language, probability = _detect_on_first_window(whisper, audio, vad=self.vad)
         pieces, info = whisper.transcribe(
-            np.ascontiguousarray(pcm, dtype=np.float32),
-            language=self.language,
+            audio,
+            language=language,
             beam_size=self.beam_size,
             word_timestamps=True,
             # Silero VAD (shipped inside faster-whisper, no download) drops silence first: Whisper invents
@@ -152,9 +157,10 @@ class WhisperEngine:
             text = piece.text.strip()
             if text:
                 segments.append(Segment(start=offset + piece.start, end=offset + piece.end, text=text, words=words))
-        if self.language is None and info.language_probability >= PIN_LANGUAGE_AT and segments:
-            self.language = info.language
-        self.detected_language, self.detected_probability = info.language, info.language_probability
+        found, sure = info.language, info.language_probability if probability is None else probability
+        if self.language is None and sure >= PIN_LANGUAGE_AT and segments:
+            self.language = found
+        self.detected_language, self.detected_probability = found, sure
         return clamp_segments(segments, offset, offset + pcm.size / SAMPLE_RATE)
 
     def detect_language(self, pcm: np.ndarray) -> tuple[str, float]:
@@ -227,6 +233,30 @@ class WhisperEngine:
         return (str(self.model.path), self.compute_type, self.cpu_threads, self.num_workers, os.getpid())
 
 
+def _detect_on_first_window(whisper: Any, audio: np.ndarray, *, vad: bool) -> tuple[str | None, float | None]:
+    """The language of `audio` from the encoder pass its transcription starts with.
+
+    faster-whisper 1.2 encodes the first 30 s window twice when it is not given the language: once in
+    detect_language (with one more 10 ms frame), once in generate_segments. That costs base one encoder pass,
+    0.76 s of an 8 s first piece's 1.87 s on two threads. Here the window is built as generate_segments builds
+    it (the same VAD, features and trim) and encoded once: `_OnceEncoded` hands the same output to the
+    transcription that follows. (None, None) when the VAD finds no speech: the caller's transcription then
+    detects on its own, as before."""
+    from faster_whisper.audio import pad_or_trim
+    from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
+
+    if vad:
+        chunks, _ = collect_chunks(audio, get_speech_timestamps(audio, VadOptions()))
+        audio = np.concatenate(chunks, axis=0)
+        if audio.size == 0:
+            return None, None
+    features = whisper.feature_extractor(audio)
+    content_frames = features.shape[-1] - 1
+    window = pad_or_trim(features[:, : min(whisper.feature_extractor.nb_max_frames, content_frames)])
+    (token, probability), *_ = whisper.model.detect_language(whisper.encode(window))[0]
+    return token[2:-2], probability
+
+
 def loaded_models() -> list[str]:
     """What this process holds now: the Whisper models' names (e.g. "whisper-base", "whisper-tiny.en") and
     "silero-vad" while faster-whisper's voice activity detector keeps its ONNX session. For tests and logs."""
@@ -271,8 +301,25 @@ def _load(model: ModelFolder, *, cpu_threads: int, compute_type: str, num_worker
     os.environ["HF_HUB_OFFLINE"] = "1"
     from faster_whisper import WhisperModel
 
+    class _OnceEncoded(WhisperModel):
+        """Remembers, per thread, the last window it encoded: the language detection's pass serves the
+        transcription's first window (`_detect_on_first_window`). Keyed by the window's bytes."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._last = threading.local()
+
+        def encode(self, features: np.ndarray) -> Any:
+            key = hashlib.blake2b(np.ascontiguousarray(features).data, digest_size=16).digest()
+            last = getattr(self._last, "window", None)
+            if last is not None and last[0] == key:
+                return last[1]
+            output = super().encode(features)
+            self._last.window = (key, output)
+            return output
+
     try:
-        return WhisperModel(
+        return _OnceEncoded(
             str(model.path),
             device="cpu",
             compute_type=compute_type,
