@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -158,12 +160,30 @@ DJANGO_SIDE = frozenset({"jobs", "streaming", "ops", "api", "repurposer", "djang
 DATABASE_FIXTURES = frozenset(
     {"db", "transactional_db", "live", "django_db_reset_sequences", "django_db_serialized_rollback"}
 )
+# pytest-django's fixtures that reach Django beyond `settings` (which every test has: media_root uses it).
+DJANGO_FIXTURES = DATABASE_FIXTURES | {
+    "client",
+    "async_client",
+    "admin_client",
+    "admin_user",
+    "rf",
+    "async_rf",
+    "django_user_model",
+    "live_server",
+}
+# An import of the Django side anywhere in a module's source, a function's own imports included.
+DJANGO_IMPORT = re.compile(rf"^\s*(?:from|import)\s+(?:{'|'.join(DJANGO_SIDE)})\b", re.M)
 
 
 def _reaches_django_side(module: ModuleType, seen: set[str]) -> bool:
     if module.__name__ in seen:
         return False
     seen.add(module.__name__)
+    try:
+        if DJANGO_IMPORT.search(inspect.getsource(module)):
+            return True
+    except (OSError, TypeError):
+        return True  # no source to read: kept, not guessed
     for value in vars(module).values():
         name = value.__name__ if isinstance(value, ModuleType) else getattr(value, "__module__", None)
         if not isinstance(name, str):
@@ -191,7 +211,7 @@ def pytest_collection_modifyitems(config, items):
         module = getattr(item, "module", None)
         if module is not None and module.__name__ not in verdicts:
             verdicts[module.__name__] = _reaches_django_side(module, set())
-        uses_backend = bool(DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())))
+        uses_backend = bool(DJANGO_FIXTURES & set(getattr(item, "fixturenames", ())))
         uses_backend = uses_backend or item.get_closest_marker("django_db") is not None
         (keep if uses_backend or module is None or verdicts[module.__name__] else leave).append(item)
     if leave:

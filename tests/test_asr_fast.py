@@ -191,6 +191,16 @@ def test_a_detecting_transcription_encodes_each_window_once_and_says_what_faster
     whisper.release_models()
 
 
+def test_an_operators_english_only_model_is_not_asked_for_the_language(fast, clips):
+    """A model folder of the operator's own is not known to be English-only until it is loaded; CTranslate2
+    refuses to detect a language with one, so the engine must not ask (faster-whisper takes "en")."""
+    engine = WhisperEngine(whisper_model.user_model(fast.path), cpu_threads=2)
+    assert engine.language is None
+    segments = engine.transcribe(clips[0].pcm(), offset=0.0)
+    assert segments and (engine.detected_language, engine.detected_probability) == ("en", 1)
+    engine.release()
+
+
 def test_release_unloads_the_model_of_one_folder(fast, base, clips):
     whisper.release_models()
     engine, main = WhisperEngine(fast), WhisperEngine(base)

@@ -134,7 +134,7 @@ class WhisperEngine:
         whisper = self._loaded()
         audio = np.ascontiguousarray(pcm, dtype=np.float32)
         language, probability = self.language, None
-        if language is None and not self.model.english_only:
+        if language is None and whisper.model.is_multilingual:  # an English-only model: "en", as faster-whisper
             language, probability = _detect_on_first_window(whisper, audio, vad=self.vad)
         pieces, info = whisper.transcribe(
             audio,
@@ -310,7 +310,8 @@ def _load(model: ModelFolder, *, cpu_threads: int, compute_type: str, num_worker
             self._last = threading.local()
 
         def encode(self, features: np.ndarray) -> Any:
-            key = hashlib.blake2b(np.ascontiguousarray(features).data, digest_size=16).digest()
+            window = np.ascontiguousarray(features)
+            key = (window.shape, window.dtype.str, hashlib.blake2b(window.data, digest_size=16).digest())
             last = getattr(self._last, "window", None)
             if last is not None and last[0] == key:
                 return last[1]
