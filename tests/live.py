@@ -168,6 +168,25 @@ class LiveStack:
         except psutil.NoSuchProcess:
             return []
 
+    def cluster_pids(self) -> set[int]:
+        """The qcluster's own processes (its parent, workers, monitor, pusher), without the media runs they
+        start: those get a session of their own, and one that is starting (a worker's ffmpeg warm-up at
+        start, between fork and exec) is gone from the second of two looks 0.2 s apart."""
+
+        def look() -> set[int]:
+            found = set()
+            for pid in self.worker_pids():
+                try:
+                    if os.getsid(pid) == os.getsid(self.procs["queue"].pid):
+                        found.add(pid)
+                except OSError:
+                    pass  # ended meanwhile
+            return found
+
+        first = look()
+        time.sleep(0.2)
+        return first & look()
+
     def descendants(self) -> list[psutil.Process]:
         """Every process below daphne and qcluster, including ffmpeg runs (those get their own session, so
         killing the qcluster process group does not reach them)."""

@@ -222,14 +222,14 @@ def test_a_job_without_speech_recognition_never_loads_a_model_in_its_worker(
     stack: tuple[LiveStack, Client], talk: Path
 ) -> None:
     live, client = stack
-    workers = set(live.worker_pids())
+    workers = live.cluster_pids()
     events, peaks = run_job(live, client, talk, transcribe=False)
     print(f"\nWithout speech recognition: {summary(peaks)}")
     assert not [e for e in events if e["type"] == "transcript_ready" and e["data"].get("segments")]
     assert len([e for e in events if e["type"] == "chunk_ready"]) == 3
     # The processes that were there before the job ran it (none was replaced), and none of them ever
     # imported the speech recogniser.
-    assert workers <= set(live.worker_pids())
+    assert workers <= live.cluster_pids()
     assert mapped_model_libraries(live.worker_pids()) and not any(mapped_model_libraries(live.worker_pids()).values())
     assert peaks.python_rss <= WORKER_PLAIN_MB * MB, summary(peaks)
     assert peaks.tree_pss <= TREE_MB * MB, summary(peaks)
