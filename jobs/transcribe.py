@@ -210,11 +210,16 @@ class TranscriptWorker(Worker):
         def read(piece: Interval) -> np.ndarray:
             return read_pcm(self.src, piece.start, piece.duration, cancel=self.cancel, ffmpeg=settings.FFMPEG_BIN)
 
-        def transcribe(piece: Interval, by: AsrEngine = engine, pcm: np.ndarray | None = None) -> list[Segment]:
+        def transcribe(
+            piece: Interval, by: AsrEngine = engine, pcm: np.ndarray | None = None, quick: bool = False
+        ) -> list[Segment]:
             try:
                 with measured(self.task.pk, "transcribe", index=piece.index, engine=by.source) as extra:
                     audio = read(piece) if pcm is None else pcm
-                    segments = clamp_segments(by.transcribe(audio, offset=piece.start), piece.start, piece.end)
+                    recognise = getattr(by, "transcribe_quick", by.transcribe) if quick else by.transcribe
+                    segments = clamp_segments(recognise(audio, offset=piece.start), piece.start, piece.end)
+                    if quick:
+                        extra["quick"] = True
                     extra.update(media_seconds=round(piece.duration, 3), words=sum(len(s.words) for s in segments))
                 return segments
             finally:
@@ -235,13 +240,22 @@ class TranscriptWorker(Worker):
                     futures.append((head, pool.submit(transcribe, head), True))
                 else:
                     # The short first piece runs alone: the first words are what a viewer waits for.
-                    first = pool.submit(self._first_by_main, head, engine, transcribe)
+                    quick = settings.ASR_QUICK_FIRST and hasattr(engine, "transcribe_quick")
+                    first = pool.submit(self._first_by_main, head, engine, transcribe, quick)
                     wait_any(done_signal(first), self.cancel)
-                    self.announce(head, result_of(first, self.cancel), engine.source, engine.label, False)
+                    label = getattr(engine, "quick_label", engine.label) if quick else engine.label
+                    self.announce(head, result_of(first, self.cancel), engine.source, label, False)
                     self._yield_to_first_chunk()
+                    if quick:
+                        futures.append((head, pool.submit(transcribe, head), True))
             elif head is not None and round(head.start, 3) in done and round(head.start, 3) not in refined:
-                # An earlier attempt announced fast words and stopped before refining them.
-                if any(p.get("source") == f"asr:{FAST_NAME}" for p in self.task.transcript_pieces()[:1]):
+                # An earlier attempt announced first-pass words (tiny.en's, or a quick pass) and stopped
+                # before refining them.
+                first_pass = {f"asr:{FAST_NAME}"}
+                if any(
+                    p.get("source") in first_pass or p.get("label") == getattr(engine, "quick_label", None)
+                    for p in self.task.transcript_pieces()[:1]
+                ):
                     futures.append((head, pool.submit(transcribe, head), True))
             if futures or todo:
                 pool.submit(load, self.task.pk, engine)  # measured apart from the first piece it serves
@@ -281,7 +295,7 @@ class TranscriptWorker(Worker):
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-first")
         try:
             result_of(pool.submit(load, self.task.pk, fast), self.cancel)
-            segments = result_of(pool.submit(transcribe, head, fast), self.cancel)
+            segments = result_of(pool.submit(transcribe, head, fast, None, settings.ASR_QUICK_FIRST), self.cancel)
         except MediaError as exc:  # e.g. its model failed to load: the main model makes the first words
             log.warning("fast first words of task %s failed: %s (%s)", self.task.pk, exc.message, exc.detail)
             return False
@@ -292,15 +306,15 @@ class TranscriptWorker(Worker):
         return True
 
     def _first_by_main(
-        self, head: Interval, engine: AsrEngine, transcribe: Callable[..., list[Segment]]
+        self, head: Interval, engine: AsrEngine, transcribe: Callable[..., list[Segment]], quick: bool
     ) -> list[Segment]:
-        """The first piece's words by the main engine. When the language is not known, Whisper detects it
-        in the same pass (pinned for the task when sure: PIN_LANGUAGE_AT); an `asr_detect` row says what it
-        found, timed over that whole first pass."""
+        """The first piece's words by the main engine (a quick pass when `quick`). When the language is not
+        known, Whisper detects it in the same pass (pinned for the task when sure: PIN_LANGUAGE_AT); an
+        `asr_detect` row says what it found, timed over that whole first pass."""
         if getattr(engine, "detected_language", False) is False or getattr(engine, "language", "") is not None:
-            return transcribe(head)
+            return transcribe(head, quick=quick)
         with measured(self.task.pk, "asr_detect", engine=engine.source, within="transcribe") as extra:
-            segments = transcribe(head)
+            segments = transcribe(head, quick=quick)
             language, probability = engine.detected_language, engine.detected_probability  # type: ignore[attr-defined]
             extra.update(language=language, probability=round(probability, 3))
         log.info("task %s speaks %s (p=%.2f)", self.task.pk, language, probability)

@@ -191,6 +191,33 @@ def test_a_detecting_transcription_encodes_each_window_once_and_says_what_faster
     whisper.release_models()
 
 
+def test_a_quick_pass_encodes_only_the_pieces_own_frames(base, clips, monkeypatch):
+    """The first words' pass (ASR_QUICK_FIRST) encodes the piece's frames plus a margin, not the window padded
+    to 30 s (3,000 frames); its words are a little worse than a full pass's, which always refines them."""
+    from faster_whisper import WhisperModel
+
+    frames: list[int] = []
+    encode = WhisperModel.encode
+    monkeypatch.setattr(WhisperModel, "encode", lambda self, f: frames.append(f.shape[-1]) or encode(self, f))
+    whisper.release_models()
+    engine = WhisperEngine(base, cpu_threads=2, language="en")
+    full, quick = [], []
+    for clip in clips:
+        frames.clear()
+        full.append(" ".join(s.text for s in engine.transcribe(clip.pcm(), 0.0)))
+        assert frames == [3000]
+        frames.clear()
+        quick.append(" ".join(s.text for s in engine.transcribe_quick(clip.pcm(), 0.0)))
+        own = clip.pcm().size // 160  # 10 ms frames
+        # The first window is the piece's own frames plus the margin; a tail Whisper decodes again after
+        # its last complete segment is its own short window too.
+        assert own < frames[0] <= own + whisper.QUICK_MARGIN_FRAMES + 2 and max(frames) < 3000, (own, frames)
+    references = [c.text for c in clips]
+    print(f"\nbase WER, full windows {asr_data.wer(references, full):.1%}, quick {asr_data.wer(references, quick):.1%}")
+    assert asr_data.wer(references, quick) < 0.12
+    engine.release()
+
+
 def test_an_operators_english_only_model_is_not_asked_for_the_language(fast, clips):
     """A model folder of the operator's own is not known to be English-only until it is loaded; CTranslate2
     refuses to detect a language with one, so the engine must not ask (faster-whisper takes "en")."""
@@ -272,6 +299,15 @@ def test_a_job_runs_close_lets_go_of_what_no_release_did(base, clips):
     assert whisper.loaded_models() == []
 
 
+def only_the_first_piece_refined(events: list[dict]) -> bool:
+    """Base made the first words in a quick pass (ASR_QUICK_FIRST) and refined them in a full one."""
+    first = events[0]
+    refined = [(e["start"], e["end"], e["label"]) for e in events if e.get("refined")]
+    return first["label"] == "Whisper base (offline), first pass" and refined == [
+        (first["start"], first["end"], "Whisper base (offline)")
+    ]
+
+
 def transcript_events(task) -> list[dict]:
     return [e.data for e in ProgressUpdate.objects.filter(task=task, type="transcript_ready").order_by("seq")]
 
@@ -318,9 +354,15 @@ def test_an_english_video_of_unknown_language_gets_its_first_words_from_base_det
     task = make_task(talk(tmp_path, speech(tmp_path, "en-us", text)), interval=10)
     assert run_task(str(task.pk)) == "succeeded"
     events = transcript_events(task)
-    # Base's first pass both detects the language and makes the first words: nothing to refine.
-    assert events and all(e["source"] == "asr:whisper-base" and not e.get("refined") for e in events)
-    assert "morning" in " ".join(s["text"] for s in events[0]["segments"]).lower()
+    # Base's quick first pass both detects the language and makes the first words; a full pass of base
+    # refines them, as it refines tiny.en's.
+    assert events and all(e["source"] == "asr:whisper-base" for e in events)
+    first, refined = events[0], [e for e in events if e.get("refined")]
+    assert first["label"] == "Whisper base (offline), first pass" and not first.get("refined")
+    assert [(e["start"], e["end"], e["label"]) for e in refined] == [(0, first["end"], "Whisper base (offline)")]
+    assert task.transcript_pieces()[0] == refined[0]
+    assert "morning" in " ".join(s["text"] for s in first["segments"]).lower()
+    assert [m.get("quick") for m in metrics(task, "transcribe") if m["index"] == 0] == [True, None]
     [detected] = metrics(task, "asr_detect")
     assert detected["language"] == "en" and detected["engine"] == "asr:whisper-base", detected
     assert loads == ["whisper-base"], loads  # once, by the warm-up; tiny.en never
@@ -335,7 +377,7 @@ def test_a_german_video_is_transcribed_by_base_alone(make_task, tmp_path, settin
     assert run_task(str(task.pk)) == "succeeded"
     events = transcript_events(task)
     assert events and all(e["source"] == "asr:whisper-base" for e in events)
-    assert not any(e.get("refined") for e in events)
+    assert only_the_first_piece_refined(events)
     words = " ".join(s.text for s in task.transcript()).lower()
     assert "morgen" in words and ("meer" in words or "wasser" in words), words
     # The language was detected by base on the first piece; the English-only model never loaded.
@@ -353,7 +395,8 @@ def test_a_language_given_on_the_page_is_not_detected_and_keeps_tiny_en_away(mak
     task.save(update_fields=["params"])
     assert run_task(str(task.pk)) == "succeeded"
     events = transcript_events(task)
-    assert events and all(e["source"] == "asr:whisper-base" and not e.get("refined") for e in events)
+    assert events and all(e["source"] == "asr:whisper-base" for e in events)
+    assert only_the_first_piece_refined(events)
     words = " ".join(s.text for s in task.transcript()).lower()
     assert "morgen" in words, words
     assert metrics(task, "asr_detect") == []
@@ -416,7 +459,8 @@ def test_a_refused_fast_model_leaves_the_first_words_to_base(make_task, tmp_path
     task.save(update_fields=["params"])
     assert run_task(str(task.pk)) == "succeeded"
     events = transcript_events(task)
-    assert events and all(e["source"] == "asr:whisper-base" and not e.get("refined") for e in events)
+    assert events and all(e["source"] == "asr:whisper-base" for e in events)
+    assert only_the_first_piece_refined(events)
     assert "morning" in " ".join(s.text for s in task.transcript()).lower()
     assert any("is not the Whisper tiny.en model we ship" in r.getMessage() for r in caplog.records)
 
