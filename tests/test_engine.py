@@ -74,9 +74,16 @@ def test_it_runs_a_task_to_the_end(make_task, h264_file):
     loads = PerformanceMetrics.objects.filter(task=task, operation="asr_load")
     assert [m.data["engine"] for m in loads] and all(m.success for m in loads)
     assert any(m.data["cached"] for m in loads), [m.data for m in loads]  # the warm-up's load was reused
-    # A tone is not speech: every interval gets its (empty) transcript, and the job still ends well.
+    # A tone is not speech: every interval gets its (empty) transcript, and the job still ends well. The
+    # first one twice: base's quick first pass, then the full pass that refines it (ASR_QUICK_FIRST).
     transcripts = [e for e in evs if e.type == "transcript_ready"]
-    assert sorted(e.data["index"] for e in transcripts) == [0, 1, 2]
+    assert [(e.data["index"], bool(e.data.get("refined"))) for e in transcripts] == [
+        (0, False),
+        (0, True),
+        (1, False),
+        (2, False),
+    ]
+    assert [piece["index"] for piece in task.transcript_pieces()] == [0, 1, 2]
     assert all(e.data["source"] == "asr:whisper-base" for e in transcripts)
     assert PerformanceMetrics.objects.filter(task=task, operation="chunk").count() == 3
 
