@@ -326,8 +326,9 @@ class ProcessingTask(models.Model):
     def transcript_pieces(self) -> list[dict]:
         """The transcript_ready data, one per piece, in time order. A piece is keyed by its start, not its
         index: the first interval may be transcribed in two pieces that share its index. The first words
-        may come from a fast model and be announced again `refined`: the first refined announcement
-        replaces them (otherwise the first one is kept, as everywhere)."""
+        come from a first pass (tiny.en, or a quick pass of the main model) and are announced again
+        `refined`: the first refined announcement replaces them (otherwise the first one is kept, as
+        everywhere)."""
         kept: dict[float, dict] = {}
         for row in self.events.of(ProgressUpdate.Type.TRANSCRIPT_READY).order_by("seq").only("data"):
             key, old = round(row.data.get("start", -1), 3), kept.get(round(row.data.get("start", -1), 3))

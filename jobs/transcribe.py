@@ -10,7 +10,9 @@ first: given by the page or the file's tag (jobs/speech.py loads tiny.en while t
 tiny.en is freed before the main model loads (the worker never holds both), which then transcribes the piece
 again: that event has `refined` set and replaces the fast words in every reader. When the language is not
 known, the main model (loading since the job started) makes the first words itself and detects the language
-in the same pass; tiny.en is then never loaded, nor for any language other than English.
+in the same pass; tiny.en is then never loaded, nor for any language other than English. Either first pass is
+a quick one (ASR_QUICK_FIRST: the encoder over the piece's own frames, not a window padded to 30 s), and a full
+pass of the main model then refines it, so the refined words are the ones every reader keeps.
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ class TranscriptWorker(Worker):
     """Transcribes the plan's intervals in order in its own thread, while the chunks are cut.
 
     `announce(interval, segments, source, label, refined)` is called for each piece (it emits the event;
-    `refined` when the words replace the fast first words of that piece);
+    `refined` when the words replace the first-pass words of that piece: tiny.en's, or a quick pass's);
     a failure is kept in `error` and degrades the transcript only, never the job. `on_end()` is called when
     no more words will come (so whoever waits for an interval's words stops waiting).
     """
