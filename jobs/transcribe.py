@@ -253,9 +253,9 @@ class TranscriptWorker(Worker):
             elif head is not None and round(head.start, 3) in done and round(head.start, 3) not in refined:
                 # An earlier attempt announced first-pass words (tiny.en's, or a quick pass) and stopped
                 # before refining them.
-                first_pass = {f"asr:{FAST_NAME}"}
+                quick_label = getattr(engine, "quick_label", None)
                 if any(
-                    p.get("source") in first_pass or p.get("label") == getattr(engine, "quick_label", None)
+                    p.get("source") == f"asr:{FAST_NAME}" or p.get("label") == quick_label
                     for p in self.task.transcript_pieces()[:1]
                 ):
                     futures.append((head, pool.submit(transcribe, head), True))

@@ -173,11 +173,13 @@ class LiveStack:
         start: those get a session of their own, and one that is starting (a worker's ffmpeg warm-up at
         start, between fork and exec) is gone from the second of two looks 0.2 s apart."""
 
+        session = os.getsid(self.procs["queue"].pid)
+
         def look() -> set[int]:
             found = set()
             for pid in self.worker_pids():
                 try:
-                    if os.getsid(pid) == os.getsid(self.procs["queue"].pid):
+                    if os.getsid(pid) == session:
                         found.add(pid)
                 except OSError:
                     pass  # ended meanwhile
